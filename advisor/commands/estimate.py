@@ -1,0 +1,48 @@
+"""`advisor estimate`: GPU memory of one fine-tuning run, term by term. Torch-free and fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..knobs import add_knob_flags, setup_from_args
+
+NAME = "estimate"
+HELP = "GPU memory a fine-tuning run needs, term by term, and the GPUs it fits on"
+EXAMPLES = """examples:
+  advisor estimate --model 7b --method qlora
+  advisor estimate --model llama-3.1-8b --method full --precision bf16-mixed --gpu h100
+  advisor estimate --model ./my-model/config.json --micro-batch 4 --seq-len 4096 --json
+  advisor estimate --model qwen2.5-7b --method lora --lora-targets qv --no-grad-ckpt --gpu 24GB
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="7b", help="catalog key, shorthand (7b, 8b, 70b), hub id in the local cache, or a config.json path (default: 7b)")
+    p.add_argument("--gpu", help="a GPU id or name from `advisor gpus`, or a memory size like 24GB: says whether it fits and by how much")
+    p.add_argument("--json", action="store_true", help="print the estimate as JSON (schema advisor.estimate/1)")
+    add_knob_flags(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from estimators import estimate
+    from estimators.catalog import resolve_model
+    from estimators.gpus import find_gpu
+    from estimators.report import estimate_dict
+
+    resolved = resolve_model(args.model)
+    setup = setup_from_args(args)
+    gpu = find_gpu(args.gpu) if args.gpu else None
+    est = estimate(resolved.spec, setup)
+    data = estimate_dict(est, resolved.how, resolved.key, gpu)
+    if args.json:
+        json.dump(data, sys.stdout, indent=2)
+        print()
+    else:
+        from ..render import print_estimate
+
+        print_estimate(data)
+    for warning in est.warnings:
+        print(f"advisor: warning: {warning}", file=sys.stderr)
+    return 0

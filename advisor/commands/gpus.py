@@ -1,0 +1,31 @@
+"""`advisor gpus`: the GPU table with usable memory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+NAME = "gpus"
+HELP = "list the GPUs the advisor knows, with the memory a training process can use"
+EXAMPLES = "examples:\n  advisor gpus\n  advisor gpus --json\n"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from estimators.gpus import gpus
+
+    rows = [vars(g) for g in gpus().values()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "name", "memory (GiB)", "bf16", title="GPUs")
+    for g in rows:
+        table.add_row(g["id"], g["name"], f"{g['memory_gib']:.2f}", "yes" if g["bf16"] else "no")
+    Console().print(table)
+    return 0

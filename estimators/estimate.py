@@ -1,0 +1,174 @@
+"""Compose the memory terms into phases of a training step and find the peak.
+
+A step is priced at steady state (the second optimizer step and later): weights and optimizer states are
+alive throughout; gradients exist from backward until `zero_grad(set_to_none=True)` after the step.
+The phases are the points where the live set is largest: the end of forward, the start of backward
+(vocabulary-sized loss gradients), the bottom of backward (all gradients) and the optimizer step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import terms as t
+from .dtypes import ALLOC_BLOCK, GIB, MIB
+from .model import ModelSpec
+from .params import ParamCounts, count_params
+from .setup import Setup
+
+CATEGORIES = ("parameters", "gradients", "optimizer", "activations", "temporaries", "other")
+
+# CUDA context and kernel images: not allocated through PyTorch, but on the card. torch 2.x with lazy module
+# loading measures about 0.5 GiB on A100/H100 (DESIGN.md: 0.3-1.3 GiB depending on the card and libraries).
+CUDA_CONTEXT = 512 * MIB
+# Caching-allocator overhead of reserved over allocated at the peak: rounding to 2 MiB / 20 MiB segments and
+# fragmentation. NB: provisional 8 %; `advisor accuracy` checks it against reserved-memory rows.
+RESERVED_OVERHEAD = 0.08
+
+COVERS = (
+    "model weights (quantised where the plan quantises)",
+    "LoRA adapters",
+    "gradients",
+    "optimizer states",
+    "activations saved for backward (per layer, per kernel, with or without checkpointing)",
+    "logits and the fp32 loss terms",
+    "the largest transient buffers of each phase",
+)
+EXCLUDES = (
+    "CUDA context (reported separately)",
+    "cuBLAS / flash-attention workspaces",
+    "evaluation and generation during training",
+    "data-loader pinned memory on the host",
+)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    model: ModelSpec
+    setup: Setup
+    params: ParamCounts
+    trainable: int
+    phases: dict[str, tuple[t.TermValue, ...]]
+    peak_phase: str
+    paged_bytes: int = 0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def terms(self) -> tuple[t.TermValue, ...]:
+        return self.phases[self.peak_phase]
+
+    @property
+    def peak_allocated(self) -> int:
+        return phase_total(self.terms)
+
+    @property
+    def peak_reserved(self) -> int:
+        return round_up(int(self.peak_allocated * (1 + RESERVED_OVERHEAD)), 2 * MIB)
+
+    @property
+    def device_bytes(self) -> int:
+        """What nvidia-smi would show: reserved plus the CUDA context."""
+        return self.peak_reserved + CUDA_CONTEXT
+
+    def categories(self) -> dict[str, int]:
+        out = dict.fromkeys(CATEGORIES, 0)
+        for term in self.terms:
+            out[term.category] += term.bytes
+        return out
+
+    def fits(self, capacity_bytes: float) -> bool:
+        return self.device_bytes <= capacity_bytes
+
+    def headroom(self, capacity_bytes: float) -> float:
+        return capacity_bytes - self.device_bytes
+
+
+def round_up(n: int, block: int = ALLOC_BLOCK) -> int:
+    return -(-n // block) * block
+
+
+def phase_total(values) -> int:
+    return sum(v.bytes for v in values)
+
+
+def _term(name: str, category: str, nbytes: float, note: str) -> t.TermValue:
+    return t.TermValue(name, category, int(nbytes), note)
+
+
+def estimate(model: ModelSpec, setup: Setup) -> Estimate:
+    """Price one training step of `setup` on `model`; the peak over its phases is the answer."""
+    setup = setup.validated()
+    m = model
+    paged = setup.optimizer == "paged_adamw8bit"
+    weights = [_term("base weights", "parameters", t.base_weights(m, setup), _weights_note(setup))]
+    if setup.method != "full":
+        weights.append(_term("LoRA adapters", "parameters", t.adapter_weights(m, setup), "A and B in fp32"))
+    states = t.optimizer_states(m, setup)
+    steady = list(weights)
+    if not paged:
+        steady.append(_term("optimizer states", "optimizer", states, setup.optimizer))
+    casts = _optional("autocast weight copies", "temporaries", t.autocast_weight_copies(m, setup), "bf16/fp16 copies of fp32 weights")
+    acts = _term("saved activations", "activations", t.stack_activations(m, setup), _acts_note(setup))
+    grads = _term("gradients", "gradients", t.gradients(m, setup), "one per trainable parameter")
+    dequant = _optional("4-bit dequantisation buffer", "temporaries", t.dequant_scratch(m, setup), "largest weight, compute dtype")
+
+    phases = {
+        "forward": steady + casts + dequant + [acts, _term("logits and loss", "activations", t.logits_forward(m, setup), "B x S x V, fp32 upcast")],
+        "backward (loss)": steady + casts + [acts, _term("loss gradients", "temporaries", t.logits_backward(m, setup), "three fp32 B x S x V tensors")],
+        "backward (layers)": steady + dequant + [
+            _term("layer activations", "activations", _bottom_layer(m, setup), "checkpoints and the layer being differentiated"),
+            _term("layer backward scratch", "temporaries", t.layer_backward_scratch(m, setup), "MLP gradients"),
+            grads,
+        ],
+        "optimizer step": steady + [grads] + _optional("optimizer scratch", "temporaries", t.optimizer_step_temporaries(m, setup), "per-parameter update copies"),
+    }
+    peak = max(phases, key=lambda name: phase_total(phases[name]))
+    return Estimate(
+        model=m,
+        setup=setup,
+        params=count_params(m),
+        trainable=t.trainable_params(m, setup),
+        phases={k: tuple(v) for k, v in phases.items()},
+        peak_phase=peak,
+        paged_bytes=states if paged else 0,
+        warnings=tuple(_warnings(m, setup)),
+    )
+
+
+def _optional(name: str, category: str, nbytes: int, note: str) -> list[t.TermValue]:
+    return [_term(name, category, nbytes, note)] if nbytes else []
+
+
+def _bottom_layer(m: ModelSpec, setup: Setup) -> int:
+    """Activations alive while differentiating the first layer: its own saved tensors (recomputed under
+    checkpointing, where only its checkpoint input remains besides) and the embedding output."""
+    extra = t.checkpoint_saved(m, setup)
+    return t.layer_saved(m, setup) + extra
+
+
+def _weights_note(setup: Setup) -> str:
+    if setup.method == "qlora":
+        dq = "+double quant" if setup.double_quant else ""
+        upcast = "other weights fp32" if setup.kbit_upcast else "other weights in compute dtype"
+        return f"{setup.quant_type}{dq} linears, {upcast}"
+    return "fp32 master weights" if t.weight_bytes_per_param(setup) == 4 else f"{setup.precision} weights"
+
+
+def _acts_note(setup: Setup) -> str:
+    mode = "checkpointed (layer inputs)" if setup.checkpointing else "all layers"
+    return f"{mode}, {setup.attention} attention"
+
+
+def _warnings(m: ModelSpec, setup: Setup) -> list[str]:
+    out = []
+    if setup.seq_len > m.max_positions:
+        out.append(f"sequence length {setup.seq_len} exceeds {m.name}'s {m.max_positions} positions")
+    if setup.method != "full" and not t.lora_linears(m, setup):
+        out.append(f"LoRA targets '{setup.lora_targets}' match no linear layer of {m.name}")
+    if m.logit_softcap and setup.attention != "eager":
+        out.append(f"{m.name} uses logit soft-capping; transformers runs it with eager attention")
+    return out
+
+
+def to_gib(n: float) -> float:
+    return round(n / GIB, 3)

@@ -1,0 +1,58 @@
+"""The estimate as plain data: the stable `--json` schema (documented in README, "JSON schema")."""
+
+from __future__ import annotations
+
+from .dtypes import GIB
+from .estimate import CATEGORIES, COVERS, CUDA_CONTEXT, EXCLUDES, RESERVED_OVERHEAD, Estimate, phase_total
+from .gpus import Gpu, gpus
+
+SCHEMA = "advisor.estimate/1"
+
+
+def size(nbytes: float) -> dict:
+    return {"bytes": int(nbytes), "gib": round(nbytes / GIB, 3)}
+
+
+def gpu_verdict(est: Estimate, gpu: Gpu) -> dict:
+    return {
+        "id": gpu.id,
+        "name": gpu.name,
+        "memory_gib": gpu.memory_gib,
+        "fits": est.fits(gpu.memory_bytes),
+        "headroom_gib": round(est.headroom(gpu.memory_bytes) / GIB, 2),
+        "bf16": gpu.bf16,
+    }
+
+
+def estimate_dict(est: Estimate, model_how: str = "", model_key: str = "", gpu: Gpu | None = None) -> dict:
+    return {
+        "schema": SCHEMA,
+        "model": {
+            "name": est.model.name,
+            "key": model_key,
+            "resolved_from": model_how,
+            "hf_id": est.model.hf_id,
+            "params_total": est.params.total,
+            "params_active": est.params.active,
+            "trainable_params": est.trainable,
+        },
+        "setup": est.setup.to_dict() | {"grad_ckpt": est.setup.checkpointing},
+        "statistic": "allocated",
+        "peak": {
+            "phase": est.peak_phase,
+            "allocated": size(est.peak_allocated),
+            "reserved": size(est.peak_reserved),
+            "cuda_context": size(CUDA_CONTEXT),
+            "device": size(est.device_bytes),
+            "reserved_model": f"allocated x {1 + RESERVED_OVERHEAD:.2f}, rounded to 2 MiB",
+        },
+        "categories": {name: size(nbytes) for name, nbytes in est.categories().items() if name in CATEGORIES},
+        "terms": [{"name": v.name, "category": v.category, "note": v.note} | size(v.bytes) for v in est.terms],
+        "phases": {name: size(phase_total(values)) for name, values in est.phases.items()},
+        "paged_optimizer_states": size(est.paged_bytes),
+        "gpu": gpu_verdict(est, gpu) if gpu else None,
+        "fits_on": [gpu_verdict(est, g) for g in gpus().values()],
+        "covers": list(COVERS),
+        "excludes": list(EXCLUDES),
+        "warnings": list(est.warnings),
+    }

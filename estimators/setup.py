@@ -1,0 +1,121 @@
+"""The training set-up the memory model prices: every knob the generated script also sets.
+
+`Setup` is plain data (a frozen dataclass) so the CLI, the advisor's Plan, the script generator and the
+measuring tool all read the same fields. Valid choices live in one table each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from .errors import EstimateError
+
+TRAIN_KINDS = ("sft", "reward", "dpo", "ppo", "grpo")
+METHODS = ("full", "lora", "qlora")
+PRECISIONS = ("bf16", "fp16", "bf16-mixed", "fp16-mixed", "fp32")
+OPTIMIZERS = ("adamw", "adamw8bit", "paged_adamw8bit", "adafactor", "sgd", "sgd_momentum", "lion")
+ATTENTIONS = ("sdpa", "flash", "eager")
+QUANT_TYPES = ("nf4", "fp4")
+LORA_PRESETS = {
+    "qv": ("q_proj", "v_proj"),
+    "attention": ("q_proj", "k_proj", "v_proj", "o_proj"),
+    "all-linear": (),  # every linear layer of the decoder blocks (peft's "all-linear": not lm_head)
+}
+PARALLEL = ("none", "ddp", "zero1", "zero2", "zero3", "fsdp", "fsdp_grad_op", "fsdp_hybrid")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One training run. Defaults are what a user expects: batch 1, 2048 tokens, LoRA r16 all-linear."""
+
+    train: str = "sft"
+    method: str = "lora"
+    precision: str = "bf16"  # pure bf16 weights; "-mixed" keeps fp32 master weights under autocast
+    optimizer: str = "adamw"
+    micro_batch: int = 1
+    seq_len: int = 2048
+    grad_accum: int = 1
+    packed: bool = True  # packed sequences fill seq_len; padded batches are priced at seq_len too
+    grad_ckpt: bool | None = None  # None: on for LoRA/QLoRA, off for full (the usual defaults)
+    attention: str = "sdpa"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_targets: str = "all-linear"  # a preset name or a comma-separated list of module names
+    lora_dropout: float = 0.05
+    quant_type: str = "nf4"
+    double_quant: bool = True
+    kbit_upcast: bool = True  # QLoRA: peft's prepare_model_for_kbit_training upcasts non-quantised weights to fp32
+    # preference / RL kinds (issue 5 extends these)
+    ref_model: str = "auto"  # dpo full: "copy" | "precomputed"; lora/qlora: adapter disabled
+    num_generations: int = 8  # GRPO completions per prompt
+    response_len: int = 512  # PPO/GRPO generated tokens
+    # parallel layout
+    gpus: int = 1
+    nodes: int = 1
+    parallel: str = "none"
+    offload_optimizer: bool = False
+    offload_params: bool = False
+
+    @property
+    def checkpointing(self) -> bool:
+        return self.method != "full" if self.grad_ckpt is None else self.grad_ckpt
+
+    @property
+    def compute_bytes(self) -> int:
+        return 4 if self.precision == "fp32" else 2
+
+    @property
+    def mixed(self) -> bool:
+        return self.precision.endswith("-mixed")
+
+    @property
+    def tokens(self) -> int:
+        return self.micro_batch * self.seq_len
+
+    @property
+    def world_size(self) -> int:
+        return self.gpus * self.nodes
+
+    def with_(self, **changes) -> "Setup":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Setup":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise EstimateError(f"unknown setup field(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        return cls(**data).validated()
+
+    def validated(self) -> "Setup":
+        _choice("train", self.train, TRAIN_KINDS)
+        _choice("method", self.method, METHODS)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("attention", self.attention, ATTENTIONS)
+        _choice("quant-type", self.quant_type, QUANT_TYPES)
+        _choice("parallel", self.parallel, PARALLEL)
+        for name in ("micro_batch", "seq_len", "grad_accum", "lora_r", "lora_alpha", "gpus", "nodes", "num_generations", "response_len"):
+            if getattr(self, name) < 1:
+                raise EstimateError(f"--{name.replace('_', '-')} must be a positive whole number, got {getattr(self, name)}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise EstimateError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.method == "qlora" and self.precision == "fp32":
+            raise EstimateError("QLoRA computes in bf16 or fp16; use --precision bf16 (or fp16 on cards without bf16)")
+        return self
+
+
+def _choice(flag: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise EstimateError(f"unknown {flag} '{value}'; valid: {', '.join(valid)}")
+
+
+def lora_target_names(setup: Setup) -> tuple[str, ...]:
+    """Module names LoRA wraps; () means every linear layer of the decoder blocks."""
+    preset = LORA_PRESETS.get(setup.lora_targets)
+    if preset is not None:
+        return preset
+    return tuple(t.strip() for t in setup.lora_targets.split(",") if t.strip())

@@ -1,0 +1,1 @@
+"""Data tables (TOML) the advisor reasons over; read them through `advisor.rules`."""
