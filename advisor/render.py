@@ -30,14 +30,14 @@ def estimate_tables(data: dict) -> list:
     model, peak = data["model"], data["peak"]
     active = f", {model['params_active']:,} active" if model["params_active"] != model["params_total"] else ""
     header = (
-        f"[bold]{model['name']}[/bold] ({model['resolved_from']}): {model['params_total']:,} parameters{active}, "
-        f"{model['trainable_params']:,} trainable\n[dim]{setup_line(data['setup'])}[/dim]"
+        f"[bold]{model['name']}[/bold]: {model['params_total']:,} parameters{active}, {model['trainable_params']:,} trainable\n"
+        f"[dim]model from {model['resolved_from']}\n{setup_line(data['setup'])}[/dim]"
     )
     terms = Table("term", "category", "GiB", "what", title=f"memory at the peak ({peak['phase']})", title_justify="left")
     for term in data["terms"]:
         terms.add_row(term["name"], term["category"], _gib(term), term["note"])
     terms.add_section()
-    terms.add_row("[bold]allocated peak[/bold]", "", f"[bold]{_gib(peak['allocated'])}[/bold]", "what torch.cuda.max_memory_allocated reports")
+    terms.add_row("[bold]allocated peak[/bold]", "", f"[bold]{_gib(peak['allocated'])}[/bold]", "torch max_memory_allocated")
     terms.add_row("reserved peak", "", _gib(peak["reserved"]), peak["reserved_model"])
     terms.add_row("+ CUDA context", "", _gib(peak["cuda_context"]), "outside PyTorch's allocator")
     terms.add_row("[bold]on the card[/bold]", "", f"[bold]{_gib(peak['device'])}[/bold]", "what nvidia-smi shows")

@@ -1,0 +1,93 @@
+"""Turn a chosen method, adaptation and set-up into a concrete Plan: stages, datasets, hyper-parameters.
+
+`advise` decides *what* to do; this module writes it down the same way every time, so flags
+(`advisor generate --model ... --method-kind dpo`) and the wizard give identical plans.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+
+from estimators.gpus import find_gpu
+from estimators.setup import Setup
+from estimators.tables import rules_path
+
+from .errors import AdvisorError
+from .plan import Hardware, Hyper, ModelRef, Plan, Stage
+
+# method -> the stages it trains, in order: (stage name, training kind, data format, starts from, reward from)
+PIPELINES = {
+    "sft": (("sft", "sft", "instruction", "", ""),),
+    "dpo": (("dpo", "dpo", "preference", "", ""),),
+    "reward": (("reward", "reward", "preference", "", ""),),
+    # §3: comparison data -> reward model -> PPO on the SFT model
+    "rlhf": (("sft", "sft", "instruction", "", ""), ("reward", "reward", "preference", "sft", ""), ("ppo", "ppo", "prompt", "sft", "reward")),
+    "grpo": (("grpo", "grpo", "prompt", "", ""),),
+    "sft+dpo": (("sft", "sft", "instruction", "", ""), ("dpo", "dpo", "preference", "sft", "")),
+}
+METHOD_KINDS = tuple(PIPELINES)
+TINY = "tiny"  # a 2-layer random Llama built locally by the generated script: the offline default
+
+
+@cache
+def hyper_defaults() -> dict[tuple[str, str], dict]:
+    rows = tomllib.loads(rules_path("hyperparams.toml").read_text(encoding="utf-8"))["default"]
+    return {(row["train"], row["adaptation"]): row for row in rows}
+
+
+def default_hyper(train: str, adaptation: str) -> Hyper:
+    row = hyper_defaults()[(train, adaptation)]
+    return Hyper(learning_rate=row["learning_rate"], epochs=row["epochs"], beta=row.get("beta", 0.1))
+
+
+def model_ref(text: str) -> ModelRef:
+    if text == TINY:
+        return ModelRef(key=TINY, name="tiny random Llama (2 layers, built locally)", hf_id=TINY, resolved_from="built by the script")
+    from estimators.catalog import resolve_model
+    from estimators.params import count_params
+
+    resolved = resolve_model(text)
+    spec = resolved.spec
+    return ModelRef(key=resolved.key, name=spec.name, hf_id=spec.hf_id or text, resolved_from=resolved.how, params_total=count_params(spec).total)
+
+
+def hardware(gpu: str, count: int = 1, nodes: int = 1) -> Hardware:
+    card = find_gpu(gpu)
+    return Hardware(gpu=card.id, gpu_name=card.name, memory_gib=card.memory_gib, count=count, nodes=nodes, bf16=card.bf16)
+
+
+def build_plan(
+    model: str,
+    setup: Setup,
+    *,
+    method: str = "sft",
+    gpu: str = "rtx4090",
+    dataset: str | None = None,
+    output_dir: str = "runs",
+) -> Plan:
+    """A Plan whose stages all use `setup`'s adaptation and knobs, the training kind set per stage."""
+    if method not in PIPELINES:
+        raise AdvisorError(f"unknown method '{method}'; valid: {', '.join(METHOD_KINDS)}")
+    setup = setup.validated()
+    stages = []
+    for name, train, data_format, base_from, reward_from in PIPELINES[method]:
+        stages.append(
+            Stage(
+                name=name,
+                setup=setup.with_(train=train),
+                hyper=default_hyper(train, setup.method),
+                dataset=dataset if dataset and len(PIPELINES[method]) == 1 else "bundled",
+                data_format=data_format,
+                output_dir=f"{output_dir}/{name}",
+                base_from=base_from,
+                reward_from=reward_from,
+            )
+        )
+    return Plan(
+        method=method,
+        adaptation=setup.method,
+        model=model_ref(model),
+        hardware=hardware(gpu, setup.gpus, setup.nodes),
+        stages=stages,
+    )
