@@ -1,0 +1,79 @@
+"""`advisor fit` and the solver under it: limits found by search agree with the estimator, and every
+suggested change really fits (checked against a fresh estimate, not the solver's own numbers)."""
+
+import json
+
+import pytest
+
+from conftest import run_advisor
+from estimators import Setup, estimate
+from estimators.catalog import catalog
+from estimators.fit import fit_report, max_micro_batch, max_seq_len, suggest_fixes
+from estimators.gpus import find_gpu
+
+LLAMA8 = catalog()["llama-3.1-8b"]
+RTX4090 = find_gpu("rtx4090").memory_bytes
+
+
+def test_max_micro_batch_is_the_boundary():
+    setup = Setup(method="qlora", seq_len=1024)
+    best = max_micro_batch(LLAMA8, setup, RTX4090)
+    assert best >= 1
+    assert estimate(LLAMA8, setup.with_(micro_batch=best)).fits(RTX4090)
+    assert not estimate(LLAMA8, setup.with_(micro_batch=best + 1)).fits(RTX4090)
+
+
+def test_max_seq_len_is_the_boundary_in_steps_of_64():
+    setup = Setup(method="lora")
+    longest = max_seq_len(LLAMA8, setup, RTX4090)
+    assert longest % 64 == 0 and longest >= 64
+    assert estimate(LLAMA8, setup.with_(seq_len=longest)).fits(RTX4090)
+    assert not estimate(LLAMA8, setup.with_(seq_len=longest + 64)).fits(RTX4090)
+
+
+def test_nothing_fits_gives_zero_limits():
+    huge = catalog()["llama-3.1-405b"]
+    report = fit_report(huge, Setup(method="full"), RTX4090)
+    assert not report.fits and report.max_micro_batch == 0 and report.max_seq_len == 0
+
+
+def test_suggested_fixes_fit_and_are_ranked_without_dominated_supersets():
+    setup = Setup(method="full", micro_batch=8)
+    fixes = suggest_fixes(LLAMA8, setup, RTX4090)
+    assert fixes, "a full fine-tune of 8B on a 24 GB card can be made to fit (LoRA/QLoRA)"
+    keys = []
+    for fix in fixes:
+        fresh = estimate(LLAMA8, setup.with_(**fix.changes))
+        assert fresh.fits(RTX4090), fix.label
+        assert fresh.device_bytes == fix.device_bytes
+        keys.append(set(fix.key.split("+")))
+    for i, later in enumerate(keys):
+        assert not any(earlier <= later for earlier in keys[:i]), "a superset of a cheaper fix is listed"
+
+
+def test_effective_batch_is_kept_when_the_micro_batch_is_cut():
+    setup = Setup(method="qlora", micro_batch=16, seq_len=4096, grad_accum=2)
+    for fix in suggest_fixes(LLAMA8, setup, RTX4090):
+        if "micro_batch" in fix.changes:
+            new = fix.setup
+            assert new.micro_batch * new.grad_accum >= setup.micro_batch * setup.grad_accum
+
+
+def test_a_run_that_fits_needs_no_fix():
+    report = fit_report(LLAMA8, Setup(method="qlora"), RTX4090)
+    assert report.fits and report.fixes == ()
+
+
+def test_fit_command_json():
+    out = run_advisor("fit", "--model", "8b", "--gpu", "rtx4090", "--method", "full", "--micro-batch", "8", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["schema"] == "advisor.fit/1" and data["fits"] is False
+    assert data["fixes"] and all(f["fits"] for f in data["fixes"])
+    assert all(f["device"]["gib"] <= data["gpu"]["memory_gib"] for f in data["fixes"])
+
+
+@pytest.mark.parametrize("args, needle", [(["--gpu", "gtx9000"], "unknown GPU"), (["--gpu", "rtx4090", "--parallel", "zero9"], "valid: none, ddp")])
+def test_fit_bad_input(args, needle):
+    out = run_advisor("fit", "--model", "8b", *args)
+    assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr
