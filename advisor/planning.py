@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from functools import cache
 
 from estimators.gpus import find_gpu
+from estimators.model import ModelSpec
 from estimators.setup import Setup
 from estimators.tables import rules_path
 
@@ -28,6 +30,16 @@ PIPELINES = {
 }
 METHOD_KINDS = tuple(PIPELINES)
 TINY = "tiny"  # a 2-layer random Llama built locally by the generated script: the offline default
+# What the memory model prices for TINY: a 2-layer Llama of hidden size 64 (its memory is negligible either way).
+TINY_SPEC = ModelSpec(
+    name="tiny random Llama (2 layers, built locally)", model_type="llama", hidden_size=64, intermediate_size=256,
+    num_layers=2, num_heads=4, num_kv_heads=4, vocab_size=1024, max_positions=2048, source="built by the script",
+)
+
+
+def hyper_rule(train: str, adaptation: str) -> str:
+    """The rule id (rules/hyperparams.toml) of the defaults default_hyper uses."""
+    return hyper_defaults()[(train, adaptation)]["id"]
 
 
 @cache
@@ -42,14 +54,22 @@ def default_hyper(train: str, adaptation: str) -> Hyper:
 
 
 def model_ref(text: str) -> ModelRef:
-    if text == TINY:
-        return ModelRef(key=TINY, name="tiny random Llama (2 layers, built locally)", hf_id=TINY, resolved_from="built by the script")
-    from estimators.catalog import resolve_model
+    return model_spec(text)[1]
+
+
+def model_spec(text: str) -> tuple[ModelSpec, ModelRef]:
+    """The spec the memory model prices and the reference the plan records, for one model text."""
     from estimators.params import count_params
+
+    if text == TINY:
+        ref = ModelRef(key=TINY, name=TINY_SPEC.name, hf_id=TINY, resolved_from="built by the script", params_total=count_params(TINY_SPEC).total)
+        return TINY_SPEC, ref
+    from estimators.catalog import resolve_model
 
     resolved = resolve_model(text)
     spec = resolved.spec
-    return ModelRef(key=resolved.key, name=spec.name, hf_id=spec.hf_id or text, resolved_from=resolved.how, params_total=count_params(spec).total)
+    ref = ModelRef(key=resolved.key, name=spec.name, hf_id=spec.hf_id or text, resolved_from=resolved.how, params_total=count_params(spec).total)
+    return spec, ref
 
 
 def hardware(gpu: str, count: int = 1, nodes: int = 1) -> Hardware:
@@ -65,20 +85,33 @@ def build_plan(
     gpu: str = "rtx4090",
     dataset: str | None = None,
     output_dir: str = "runs",
+    stage_setups: Mapping[str, Setup] | None = None,
+    data_formats: Mapping[str, str] | None = None,
 ) -> Plan:
-    """A Plan whose stages all use `setup`'s adaptation and knobs, the training kind set per stage."""
+    """A Plan whose stages all use `setup`'s adaptation and knobs, the training kind set per stage.
+
+    `stage_setups` (stage name -> Setup) gives a stage its own knobs (the advisor sizes each stage's batch for
+    its own memory); their adaptation must be `setup`'s. `data_formats` overrides a stage's data format
+    (e.g. "text" for raw domain documents)."""
     if method not in PIPELINES:
         raise AdvisorError(f"unknown method '{method}'; valid: {', '.join(METHOD_KINDS)}")
     setup = setup.validated()
     stages = []
+    stage_setups, data_formats = stage_setups or {}, data_formats or {}
+    unknown = sorted(set(stage_setups) - {row[0] for row in PIPELINES[method]})
+    if unknown:
+        raise AdvisorError(f"method '{method}' has no stage(s) {', '.join(unknown)}")
     for name, train, data_format, base_from, reward_from in PIPELINES[method]:
+        stage_setup = stage_setups.get(name, setup).with_(train=train).validated()
+        if stage_setup.method != setup.method:
+            raise AdvisorError(f"stage '{name}' uses {stage_setup.method}, the plan {setup.method}: one adaptation per plan")
         stages.append(
             Stage(
                 name=name,
-                setup=setup.with_(train=train),
+                setup=stage_setup,
                 hyper=default_hyper(train, setup.method),
                 dataset=dataset if dataset and len(PIPELINES[method]) == 1 else "bundled",
-                data_format=data_format,
+                data_format=data_formats.get(name, data_format),
                 output_dir=f"{output_dir}/{name}",
                 base_from=base_from,
                 reward_from=reward_from,

@@ -1,0 +1,197 @@
+"""`advisor advise`: which method and adaptation to use, following the source document's tables, sized so that
+it fits the GPU. Torch-free: the memory model is pure Python."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..questions import add_question_flags
+
+NAME = "advise"
+HELP = "recommend a fine-tuning method (SFT, RLHF, DPO; full, LoRA, QLoRA) that fits your GPU, with reasons"
+EXAMPLES = """examples:
+  advisor advise --goal chat_format --data instruction_pairs --gpu rtx3060ti --model 7b
+  advisor advise --goal quality_safety --data instruction_pairs,preference_pairs --gpu h100 --model 8b
+  advisor advise --goal domain --data raw_text --gpu 24GB --priority cost --lang ko
+  advisor advise --goal best_quality --data preference_pairs --gpu a100-80gb --gpu-count 2 --json
+  advisor advise --answers answers.toml --save plan.toml
+"""
+
+
+def default_lang(env: dict | None = None) -> str:
+    """ko when the locale (LC_ALL, then LANG) is Korean, else en."""
+    env = os.environ if env is None else env
+    locale = env.get("LC_ALL") or env.get("LANG") or ""
+    return "ko" if locale.lower().startswith("ko") else "en"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_question_flags(p)
+    out = p.add_argument_group("output")
+    out.add_argument("--answers", type=Path, metavar="FILE", help="read the answers from a TOML file (question ids as keys); flags override it")
+    out.add_argument("--lang", choices=("ko", "en"), default=None, help="language of the explanation (default: ko when LC_ALL/LANG is Korean, else en)")
+    out.add_argument("--json", action="store_true", help="print the plan as JSON (schema advisor.plan/1)")
+    out.add_argument("--save", type=Path, metavar="PLAN.toml", help="write the plan to a TOML file (`advisor generate --plan` reads it)")
+    out.add_argument("--force", action="store_true", help="overwrite the --save file if it exists")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core import advise
+    from ..errors import AdvisorError
+    from ..plan import save_plan
+    from ..questions import answers_from_args, load_answers
+
+    lang = args.lang or default_lang()
+    if args.save and args.save.exists() and not args.force:
+        raise AdvisorError(f"{args.save} exists; pass --force to overwrite it")
+    base = load_answers(args.answers) if args.answers else None
+    answers = answers_from_args(args, base, origin=str(args.answers) if args.answers else "answers")
+    plan = advise(answers, lang=lang)
+    if args.save:
+        save_plan(plan, args.save, force=args.force)
+    if args.json:
+        json.dump(plan.to_data(), sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    else:
+        print_plan(plan, answers, lang)
+    if args.save:
+        print(f"advisor: plan saved to {args.save}", file=sys.stderr)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ rendering
+UI = {
+    "recommend": ("Recommendation", "추천"),
+    "with": ("with", "+"),
+    "on": ("on", "하드웨어"),
+    "stages": ("stages", "단계"),
+    "stage": ("stage", "단계"),
+    "trains": ("trains", "학습"),
+    "data": ("data", "데이터"),
+    "from": ("starts from", "시작 모델"),
+    "reward": ("reward from", "보상 모델"),
+    "batch": ("micro-batch × accum", "마이크로 배치 × 누적"),
+    "seq": ("tokens", "토큰"),
+    "lr": ("lr", "학습률"),
+    "epochs": ("epochs", "에폭"),
+    "card": ("on the card GiB", "카드 사용 GiB"),
+    "fits": ("fits", "들어감"),
+    "yes": ("yes", "예"),
+    "no": ("no", "아니오"),
+    "reasons": ("Why", "이유"),
+    "alternatives": ("Alternatives considered", "검토한 대안"),
+    "option": ("option", "대안"),
+    "why_not": ("why not", "선택하지 않은 이유"),
+    "rule": ("rule", "규칙"),
+    "comparison": ("RLHF vs DPO (§6)", "RLHF vs DPO 선택 (§6)"),
+    "criterion": ("criterion", "기준"),
+    "estimate": ("Memory estimate of the largest stage", "가장 큰 단계의 메모리 추정"),
+    "thumb": ("Rule of thumb", "경험칙"),
+    "warnings": ("Warnings", "경고"),
+}
+METHOD_LABEL = {
+    "sft": ("SFT", "SFT"),
+    "dpo": ("DPO", "DPO"),
+    "sft+dpo": ("SFT → DPO", "SFT → DPO"),
+    "rlhf": ("RLHF (SFT → reward model → PPO)", "RLHF (SFT → Reward Model → PPO)"),
+    "grpo": ("GRPO (addition beyond the document)", "GRPO (문서 밖 추가 방법)"),
+    "reward": ("reward model", "Reward Model"),
+}
+ADAPTATION_LABEL = {"full": ("full fine-tuning", "Full fine-tuning"), "lora": ("LoRA", "LoRA"), "qlora": ("QLoRA", "QLoRA")}
+
+
+def _t(key: str, lang: str) -> str:
+    en, ko = UI[key]
+    return ko if lang == "ko" else en
+
+
+def _pick(pair: tuple[str, str], lang: str) -> str:
+    return pair[1] if lang == "ko" else pair[0]
+
+
+def plan_renderables(plan, answers, lang: str = "en") -> list:
+    """What `advisor advise` prints, as rich renderables (the wizard can show the same)."""
+    from rich.table import Table
+
+    from estimators import estimate
+    from estimators.gpus import find_gpu
+    from estimators.report import estimate_dict
+
+    from .. import rules
+    from ..core import comparison_close
+    from ..planning import model_spec
+    from ..render import estimate_tables
+
+    out: list = []
+    method = _pick(METHOD_LABEL.get(plan.method, (plan.method, plan.method)), lang)
+    adaptation = _pick(ADAPTATION_LABEL[plan.adaptation], lang)
+    hw = plan.hardware
+    out.append(f"[bold]{_t('recommend', lang)}: {method} {_t('with', lang)} {adaptation}[/bold]")
+    out.append(f"[dim]{plan.model.name} ({plan.model.resolved_from}) · {hw.count}× {hw.gpu_name} ({hw.memory_gib:g} GiB)[/dim]")
+
+    est_by_stage = {}
+    spec, _ = model_spec(answers.model)
+    capacity = find_gpu(answers.gpu).memory_bytes
+    stages = Table(_t("stage", lang), _t("trains", lang), _t("data", lang), _t("from", lang), _t("reward", lang), _t("batch", lang),
+                   _t("seq", lang), _t("lr", lang), _t("epochs", lang), _t("card", lang), _t("fits", lang),
+                   title=_t("stages", lang), title_justify="left")
+    for stage in plan.stages:
+        est = estimate(spec, stage.setup)
+        est_by_stage[stage.name] = est
+        fits = est.fits(capacity)
+        mark = f"[green]{_t('yes', lang)}[/green]" if fits else f"[red]{_t('no', lang)}[/red]"
+        s = stage.setup
+        stages.add_row(stage.name, s.train, stage.data_format, stage.base_from or "-", stage.reward_from or "-",
+                       f"{s.micro_batch} × {s.grad_accum}", str(s.seq_len), f"{stage.hyper.learning_rate:g}", f"{stage.hyper.epochs:g}",
+                       f"{est.device_bytes / 2**30:.1f}", mark)
+    out.append(stages)
+
+    out.append(f"[bold]{_t('reasons', lang)}[/bold]")
+    for r in plan.reasons:
+        text = r.ko if lang == "ko" and r.ko else r.en
+        out.append(f"  • {_escape(text)} [dim]\\[{r.rule}][/dim]")
+
+    if plan.alternatives:
+        alts = Table(_t("option", lang), _t("why_not", lang), _t("rule", lang), title=_t("alternatives", lang), title_justify="left")
+        for a in plan.alternatives:
+            label = _pick(METHOD_LABEL.get(a.method) or ADAPTATION_LABEL.get(a.method) or (a.method, a.method), lang)
+            alts.add_row(label, _escape(a.why_not_ko if lang == "ko" and a.why_not_ko else a.why_not_en), a.rule)
+        out.append(alts)
+
+    if comparison_close(plan):
+        cmp = Table(_t("criterion", lang), "RLHF", "DPO", _t("rule", lang), title=_t("comparison", lang), title_justify="left")
+        for row in rules.rlhf_vs_dpo():
+            cmp.add_row(rules.text(row, "label", lang), rules.text(row, "rlhf", lang), rules.text(row, "dpo", lang), row["id"])
+        out.append(cmp)
+
+    if plan.estimate:
+        peak_stage = plan.estimate.peak_phase.split(":", 1)[0]
+        est = est_by_stage.get(peak_stage) or next(iter(est_by_stage.values()))
+        data = estimate_dict(est, plan.model.resolved_from, plan.model.key, find_gpu(answers.gpu))
+        out.append(f"[bold]{_t('estimate', lang)} ({peak_stage})[/bold]")
+        out += [item for item in estimate_tables(data) if not (isinstance(item, Table) and item.title == "fits on one of")]
+        if plan.estimate.rule_of_thumb_note:
+            out.append(f"[bold]{_t('thumb', lang)}[/bold]: {_escape(plan.estimate.rule_of_thumb_note)}")
+
+    if plan.warnings:
+        out.append(f"[bold yellow]{_t('warnings', lang)}[/bold yellow]")
+        out += [f"  [yellow]![/yellow] {_escape(w)}" for w in plan.warnings]
+    return out
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def print_plan(plan, answers, lang: str = "en", console=None) -> None:
+    from rich.console import Console
+
+    console = console or Console()
+    for item in plan_renderables(plan, answers, lang):
+        console.print(item)

@@ -1,0 +1,362 @@
+"""Every question the advisor asks, declared once as data.
+
+The same declarations become command-line flags here (`add_question_flags`, `answers_from_args`) and widgets in
+the wizard (it iterates `questions()`). Answers from flags, widgets or a TOML file all go through
+`Answers.from_mapping`, so each front end gets the same validation and the same one-line errors.
+
+Standard library only (the estimator's GPU table is pure Python): importing this never loads pydantic or torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import AdvisorError
+
+KINDS = ("choice", "int", "float", "text", "bool")
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label_ko: str
+    label_en: str
+    explain_ko: str
+    explain_en: str
+    rules: tuple[str, ...] = ()  # rule ids in rules/*.toml this choice leads to
+
+    def text(self, name: str, lang: str = "en") -> str:
+        return getattr(self, f"{name}_{lang}")
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    kind: str  # one of KINDS
+    label_ko: str
+    label_en: str
+    help_ko: str
+    help_en: str
+    default: Any = None
+    choices: tuple[Choice, ...] = ()
+    multiple: bool = False  # choice questions only: several values (a list, or "a,b" on the command line)
+    required: bool = False
+    minimum: float | None = None  # int / float: smallest valid value
+    rules: tuple[str, ...] = ()  # rule ids the question as a whole relates to
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.id.replace("_", "-")
+
+    @property
+    def optional(self) -> bool:
+        """May stay unanswered (None) without a default."""
+        return not self.required and self.default is None
+
+    def text(self, name: str, lang: str = "en") -> str:
+        return getattr(self, f"{name}_{lang}")
+
+    def choice(self, value: str) -> Choice:
+        for c in self.choices:
+            if c.value == value:
+                return c
+        raise KeyError(value)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return tuple(c.value for c in self.choices)
+
+    def parse(self, raw: Any) -> Any:
+        """The validated value of one answer (None: unanswered). Raises AdvisorError with the valid choices."""
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        if self.kind == "choice":
+            return self._parse_choice(raw)
+        if self.kind in ("int", "float"):
+            return self._parse_number(raw)
+        if self.kind == "bool":
+            return self._parse_bool(raw)
+        if not isinstance(raw, str):
+            raise AdvisorError(f"{self.flag}: expected text, got {raw!r}")
+        return raw.strip()
+
+    def _parse_choice(self, raw: Any) -> Any:
+        items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",") if self.multiple else [raw]
+        out: list[str] = []
+        for item in items:
+            if not isinstance(item, str):
+                raise AdvisorError(f"{self.flag}: expected one of {', '.join(self.values)}, got {item!r}")
+            value = item.strip().lower().replace("-", "_")
+            if value not in self.values:
+                many = " (several: comma-separated)" if self.multiple else ""
+                raise AdvisorError(f"{self.flag}: unknown choice '{item.strip()}'; valid{many}: {', '.join(self.values)}")
+            if value not in out:
+                out.append(value)
+        if not self.multiple:
+            if len(out) != 1:
+                raise AdvisorError(f"{self.flag}: give one of {', '.join(self.values)}")
+            return out[0]
+        if not out:
+            raise AdvisorError(f"{self.flag}: give at least one of {', '.join(self.values)}")
+        return tuple(out)
+
+    def _parse_number(self, raw: Any) -> int | float:
+        cast = int if self.kind == "int" else float
+        what = "a whole number" if self.kind == "int" else "a number"
+        if isinstance(raw, bool):
+            raise AdvisorError(f"{self.flag}: expected {what}, got {raw!r}")
+        try:
+            value = cast(raw.strip().replace("_", "").replace(",", "")) if isinstance(raw, str) else cast(raw)
+        except (TypeError, ValueError):
+            raise AdvisorError(f"{self.flag}: expected {what}, got '{raw}'") from None
+        if self.kind == "int" and isinstance(raw, float) and raw != int(raw):
+            raise AdvisorError(f"{self.flag}: expected {what}, got '{raw}'")
+        if self.minimum is not None and value < self.minimum:
+            raise AdvisorError(f"{self.flag}: must be at least {self.minimum:g}, got {value:g}")
+        return value
+
+    def _parse_bool(self, raw: Any) -> bool:
+        if isinstance(raw, bool):
+            return raw
+        low = str(raw).strip().lower()
+        if low in ("true", "yes", "y", "1", "on"):
+            return True
+        if low in ("false", "no", "n", "0", "off"):
+            return False
+        raise AdvisorError(f"{self.flag}: expected true or false, got '{raw}'")
+
+
+def _c(value: str, label_ko: str, label_en: str, explain_ko: str, explain_en: str, *rules: str) -> Choice:
+    return Choice(value, label_ko, label_en, explain_ko, explain_en, tuple(rules))
+
+
+QUESTIONS: tuple[Question, ...] = (
+    Question(
+        "goal", "choice",
+        "무엇을 하고 싶으세요?", "What do you want to achieve?",
+        "목표에 따라 §6 선택 기준표의 행이 정해집니다.", "Your goal picks the row of the document's §6 selection table.",
+        required=True,
+        choices=(
+            _c("chat_format", "대화 형식 가르치기", "Teach a chat format",
+               "대화 형식만 가르치고 싶다 → SFT", "Only teach the conversation format or style → SFT", "sel.chat_format", "sft"),
+            _c("quality_safety", "답변 품질/안전성 높이기", "Better or safer answers",
+               "답변 품질/안전성 높이고 싶다 → RLHF 또는 DPO", "Improve answer quality and safety → RLHF or DPO",
+               "sel.quality_safety", "rlhf", "dpo"),
+            _c("best_quality", "최고 품질", "Best possible quality",
+               "리소스가 충분하고 최고 품질 원함 → RLHF", "Ample resources, best quality → RLHF", "sel.best_quality_resources", "rlhf"),
+            _c("simple", "간단하고 저렴하게", "Keep it simple and cheap",
+               "리소스 제한적, 간단하게 하고 싶다 → DPO", "Limited resources, keep it simple → DPO", "sel.limited_simple", "dpo"),
+            _c("domain", "특정 도메인 적응", "Adapt to a domain",
+               "특정 도메인 적응만 필요 → LoRA/QLoRA + SFT", "Only adapt to a specific domain → LoRA/QLoRA + SFT",
+               "sel.domain", "sft", "lora", "qlora"),
+            _c("reasoning", "검증 가능한 과제 (수학, 코드)", "Checkable tasks (math, code)",
+               "정답을 검증할 수 있는 보상으로 강화학습 → GRPO (문서 밖 추가 방법)",
+               "Reinforcement learning on a checkable reward → GRPO (an addition beyond the document)", "grpo"),
+        ),
+    ),
+    Question(
+        "data", "choice",
+        "어떤 데이터가 있나요? (여러 개 선택 가능)", "What data do you have? (several allowed)",
+        "방법마다 필요한 데이터가 다릅니다: SFT는 지시-응답 쌍, RLHF/DPO는 선호도 쌍.",
+        "Each method needs its own data: SFT instruction-response pairs, RLHF/DPO preference pairs.",
+        required=True, multiple=True,
+        choices=(
+            _c("instruction_pairs", "지시-응답 쌍", "Instruction-response pairs",
+               "사람이 직접 작성한 (질문, 답변) 쌍: SFT에 쓰임", "(Question, answer) pairs written by people: used by SFT", "sft"),
+            _c("preference_pairs", "선호도 쌍", "Preference pairs",
+               '질문 하나에 답변 A, B와 "A가 B보다 낫다" 판단: RLHF/DPO에 쓰임',
+               'Two answers per question and a judgement "A is better than B": used by RLHF and DPO', "rlhf", "dpo"),
+            _c("reward_signal", "보상 신호", "A reward signal",
+               "답변에 점수를 주는 Reward Model 또는 정답 검증기: GRPO에 쓰임",
+               "A reward model or a verifier that scores answers: used by GRPO", "grpo"),
+            _c("raw_text", "일반 텍스트", "Raw text",
+               "쌍으로 묶이지 않은 도메인 문서: 같은 손실로 SFT 단계에서 학습",
+               "Unpaired domain documents: trained with the same next-token loss in an SFT stage", "sft"),
+        ),
+    ),
+    Question(
+        "data_count", "int",
+        "예제가 몇 개인가요? (선택)", "How many examples? (optional)",
+        "SFT는 보통 수만~수십만 개 쌍으로 학습합니다 (§2). 너무 적으면 경고합니다.",
+        "SFT usually trains on tens to hundreds of thousands of pairs (§2); too few gives a warning.",
+        minimum=1, rules=("sft",),
+    ),
+    Question(
+        "priority", "choice",
+        "품질과 비용 중 무엇이 우선인가요?", "What matters more: quality or cost?",
+        "품질 우선이면 Full > LoRA > QLoRA 순으로, 비용 우선이면 LoRA/QLoRA를 먼저 고려합니다.",
+        "Quality tries full > LoRA > QLoRA; cost tries LoRA and QLoRA first.",
+        default="quality",
+        choices=(
+            _c("quality", "품질", "Quality", "자원이 허락하는 한 최고 성능 (Full fine-tuning, RLHF)",
+               "The best the hardware allows (full fine-tuning, RLHF)", "full", "cmp.performance"),
+            _c("cost", "비용", "Cost", "빠르고 효율적으로 (LoRA/QLoRA, DPO)", "Fast and efficient (LoRA/QLoRA, DPO)",
+               "lora", "qlora", "cmp.cost"),
+        ),
+    ),
+    Question(
+        "gpu", "text",
+        "어떤 GPU를 쓰나요?", "Which GPU will you train on?",
+        "GPU 이름/id (`advisor gpus`) 또는 메모리 크기 (예: 24GB).",
+        "A GPU id or name from `advisor gpus`, or a memory size like 24GB.",
+        required=True, rules=("sel.personal_gpu",),
+    ),
+    Question(
+        "gpu_count", "int",
+        "GPU는 몇 개인가요?", "How many GPUs?",
+        "한 노드의 GPU 수.", "GPUs in one machine.",
+        default=1, minimum=1,
+    ),
+    Question(
+        "time_budget_hours", "float",
+        "학습에 쓸 수 있는 시간 (시간, 선택)", "Time you can spend training (hours, optional)",
+        "짧으면 여러 단계가 필요한 RLHF 대신 DPO를 고려합니다.", "A short budget favours DPO over the multi-stage RLHF.",
+        minimum=0.01, rules=("cmp.cost",),
+    ),
+    Question(
+        "budget_usd", "float",
+        "예산 (USD, 선택)", "Budget (USD, optional)",
+        "예산이 적으면 비용이 높은 RLHF 대신 DPO를 고려합니다.", "A small budget favours DPO over the costly RLHF.",
+        minimum=0, rules=("cmp.cost",),
+    ),
+    Question(
+        "model", "text",
+        "어떤 모델을 학습하나요?", "Which model will you fine-tune?",
+        "카탈로그 이름, 크기 (7b, 8b, 70b), 로컬 경로 또는 캐시된 허브 id (`advisor models`).",
+        "A catalog name, a size (7b, 8b, 70b), a local path or a cached hub id (see `advisor models`).",
+        default="7b",
+    ),
+    Question(
+        "seq_len", "int",
+        "예제 하나의 최대 토큰 수", "Longest example, in tokens",
+        "모델의 최대 위치 수를 넘으면 잘라서 경고합니다.", "Capped at the model's positions, with a warning.",
+        default=2048, minimum=64,
+    ),
+)
+
+
+def questions() -> tuple[Question, ...]:
+    """The questions in the order they are asked."""
+    return QUESTIONS
+
+
+def question(qid: str) -> Question:
+    for q in QUESTIONS:
+        if q.id == qid:
+            return q
+    raise AdvisorError(f"unknown question '{qid}'; valid: {', '.join(q.id for q in QUESTIONS)}")
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The user's answers, validated. Field names are the question ids (a test keeps them in step)."""
+
+    goal: str
+    data: tuple[str, ...]
+    gpu: str
+    data_count: int | None = None
+    priority: str = "quality"
+    gpu_count: int = 1
+    time_budget_hours: float | None = None
+    budget_usd: float | None = None
+    model: str = "7b"
+    seq_len: int = 2048
+    extra: dict = field(default_factory=dict, compare=False)  # never set by from_mapping; room for front ends
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], origin: str = "answers") -> "Answers":
+        """Validate a mapping of question id -> raw value (from flags, widgets or TOML); '-' in keys is accepted."""
+        if not isinstance(data, Mapping):
+            raise AdvisorError(f"{origin}: expected a table of answers, got {type(data).__name__}")
+        known = {q.id: q for q in QUESTIONS}
+        given = {str(k).replace("-", "_"): v for k, v in data.items()}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise AdvisorError(f"{origin}: unknown answer(s) {', '.join(unknown)}; valid: {', '.join(known)}")
+        values: dict[str, Any] = {}
+        missing = []
+        for qid, q in known.items():
+            value = q.parse(given.get(qid))
+            if value is None:
+                value = q.default
+            if value is None and q.required:
+                hint = f" (one of {', '.join(q.values)})" if q.choices else ""
+                missing.append(f"{q.flag}{hint}")
+            values[qid] = value
+        if missing:
+            raise AdvisorError(f"{origin}: missing answer(s): {'; '.join(missing)}")
+        _check_gpu(values["gpu"])
+        return cls(**values)
+
+    def to_data(self) -> dict:
+        """Plain data for the Plan and TOML: unanswered (None) answers are left out."""
+        out = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def with_(self, **changes) -> "Answers":
+        return Answers.from_mapping(self.to_data() | changes)
+
+
+def _check_gpu(text: str) -> None:
+    from estimators.errors import EstimateError
+    from estimators.gpus import find_gpu
+
+    try:
+        find_gpu(text)
+    except EstimateError as exc:
+        raise AdvisorError(f"--gpu: {exc}") from None
+
+
+def load_answers(path: Path) -> dict:
+    """The raw answers of a TOML file (keys: question ids); validate with Answers.from_mapping."""
+    if not path.is_file():
+        raise AdvisorError(f"answers file {path} not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise AdvisorError(f"{path} is not valid TOML: {exc}") from None
+    nested = data.get("answers")  # `[answers]` table, or the answers at the top level
+    return nested if isinstance(nested, dict) else data
+
+
+def _flag_help(q: Question) -> str:
+    text = q.help_en
+    if q.choices:
+        sep = "; several comma-separated" if q.multiple else ""
+        text += f" One of: {', '.join(q.values)}{sep}."
+    if q.default is not None:
+        text += f" (default: {q.default})"
+    elif q.required:
+        text += " (required)"
+    return text.replace("%", "%%")
+
+
+def add_question_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per question. Values are validated by Answers.from_mapping, so errors list the valid choices."""
+    group = parser.add_argument_group("answers (what the wizard asks)")
+    for q in QUESTIONS:
+        metavar = "{" + ",".join(q.values) + "}" if q.choices else q.id.upper()
+        if q.kind == "bool":
+            group.add_argument(q.flag, dest=q.id, action=argparse.BooleanOptionalAction, default=None, help=_flag_help(q))
+        else:
+            group.add_argument(q.flag, dest=q.id, default=None, metavar=metavar, help=_flag_help(q))
+
+
+def answers_from_args(args: argparse.Namespace, base: Mapping[str, Any] | None = None, origin: str = "flags") -> Answers:
+    """Answers from parsed flags; flags given override `base` (e.g. an answers file)."""
+    raw = dict(base or {})
+    for q in QUESTIONS:
+        value = getattr(args, q.id, None)
+        if value is not None:
+            raw[q.id] = value
+    return Answers.from_mapping(raw, origin=origin)
