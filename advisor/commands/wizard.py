@@ -1,0 +1,73 @@
+"""`advisor wizard` (also `advisor` with no arguments): the Textual wizard. It returns a Plan; saving writes the
+run directory, and "launch now" hands over to `advisor launch RUN_DIR` after the app has exited."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..questions import add_question_flags
+
+NAME = "wizard"
+HELP = "the interactive wizard: goal, data, resources -> recommendation, memory (with what-ifs), script, launch"
+EXAMPLES = """examples:
+  advisor                                     # the same as `advisor wizard`
+  advisor wizard --lang ko
+  advisor wizard --answers answers.toml       # pre-filled answers (question ids as keys), e.g. for a demo
+  advisor wizard --goal domain --gpu rtx3060 --model 7b --out runs/domain
+
+keys: Ctrl+N next, Esc back, Ctrl+G glossary, Ctrl+Q quit (Tab moves between fields; the mouse works too).
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--answers", type=Path, metavar="FILE", help="pre-fill the answers from a TOML file (question ids as keys); flags override it")
+    p.add_argument("--lang", choices=("ko", "en"), default=None, help="language of the wizard (default: ko when the locale is Korean, else en)")
+    p.add_argument("--out", metavar="RUN_DIR", default=None, help="where the run directory is written (default: runs/wizard; editable in the wizard)")
+    add_question_flags(p)
+
+
+def prefilled(args: argparse.Namespace) -> dict:
+    """The answers file, then the flags, checked by the question declarations (missing ones are asked)."""
+    from ..questions import load_answers, questions
+    from ..tui.state import check_answers
+
+    raw = dict(load_answers(args.answers)) if args.answers else {}
+    for q in questions():
+        value = getattr(args, q.id, None)
+        if value is not None:
+            raw[q.id] = value
+    return check_answers(raw, origin=str(args.answers) if args.answers else "flags")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import AdvisorError
+    from ..tui.i18n import default_lang
+
+    raw = prefilled(args)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise AdvisorError("the wizard needs a terminal; without one use `advisor advise` and `advisor generate` with flags")
+    from ..tui import run_wizard
+
+    lang = args.lang or default_lang()
+    outcome = run_wizard(raw, lang=lang, run_dir=args.out)
+    plan = outcome.plan
+    if plan is None:
+        print("advisor: wizard closed before a plan was made", file=sys.stderr)
+        return 0
+    from ..tui.screens.recommend import method_label
+
+    method, adaptation = method_label(plan.method, plan.adaptation, lang)
+    print(f"plan: {method} + {adaptation} · {plan.model.name} · {plan.hardware.count}× {plan.hardware.gpu_name or plan.hardware.gpu}")
+    if outcome.run_dir is None:
+        print("advisor: nothing saved", file=sys.stderr)
+        return 0
+    print(f"saved: {outcome.run_dir}")
+    if outcome.action != "launch":
+        print(f"run it with: advisor launch {outcome.run_dir}")
+        return 0
+    from . import launch
+
+    launch_args = argparse.Namespace(run_dir=str(outcome.run_dir), resume=False, dry_run=False, force=False, max_steps=None, no_progress=False)
+    return launch.run(launch_args)

@@ -1,0 +1,106 @@
+"""The wizard: `WizardApp(App[Plan])`. Seven steps over one WizardState; the app returns the Plan, and
+`action` says what the user asked for at the end ("save", "launch" or "quit"; None if they left early)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from .i18n import localize_bindings, t
+from .state import DEFAULT_RUN_DIR, STEPS, WizardState
+
+if TYPE_CHECKING:
+    from ..plan import Plan  # pydantic: loaded by the worker after the first paint, not before
+
+
+class WizardApp(App["Plan"]):
+    CSS_PATH = Path(__file__).with_name("advisor.tcss")  # absolute: subclasses elsewhere (tests, bench) find it
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("ctrl+n", "next", "Next", priority=True),
+        Binding("escape", "back", "Back"),
+        Binding("ctrl+g", "glossary", "Glossary", priority=True),
+        Binding("ctrl+q", "quit_wizard", "Quit", priority=True),
+    ]
+
+    def __init__(self, answers: Mapping[str, Any] | None = None, lang: str = "en", run_dir: str = DEFAULT_RUN_DIR,
+                 step: str = STEPS[0]) -> None:
+        super().__init__()
+        self.state = WizardState(lang=lang, raw=dict(answers or {}), run_dir=run_dir)
+        for qid, raw in list(self.state.raw.items()):
+            self.state.set_answer(qid, raw, lookup=False)
+        self.step = step
+        self.action: str | None = None  # "save" | "launch" | "quit"
+        self.title = t("title", lang)
+        localize_bindings(self, lang)
+
+    @property
+    def saved(self) -> Path | None:
+        return self.state.saved
+
+    def on_mount(self) -> None:
+        self.push_screen(self._screen(self.step))
+
+    def on_ready(self) -> None:
+        self.prewarm()  # after the first frame: importing competes with painting for the one interpreter lock
+
+    @work(thread=True, group="prewarm")
+    def prewarm(self) -> None:
+        """Import the advisor, estimator and generator while the user reads the first screen."""
+        import importlib
+
+        for name in ("advisor.core", "estimators.fit", "advisor.scriptgen", "advisor.tui.screens.recommend",
+                     "advisor.tui.screens.memory", "advisor.tui.screens.script", "advisor.tui.screens.finish"):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+
+    def _screen(self, step: str):
+        from .screens import screen_for
+
+        return screen_for(step)
+
+    def show_step(self, step: str) -> None:
+        self.step = step
+        self.switch_screen(self._screen(step))
+
+    # ---- actions ----------------------------------------------------------------------------------------
+    def action_next(self) -> None:
+        from .screens.glossary import GlossaryScreen
+
+        screen = self.screen
+        if isinstance(screen, GlossaryScreen):
+            return
+        i = STEPS.index(self.step)
+        if i == len(STEPS) - 1:
+            return
+        problems = screen.problems() if hasattr(screen, "problems") else []
+        if problems:
+            screen.set_status(t("fix_first", self.state.lang, items="; ".join(problems)), error=True)
+            return
+        self.show_step(STEPS[i + 1])
+
+    def action_back(self) -> None:
+        i = STEPS.index(self.step)
+        if i > 0:
+            self.show_step(STEPS[i - 1])
+
+    def action_glossary(self) -> None:
+        from .screens.glossary import GlossaryScreen
+
+        if isinstance(self.screen, GlossaryScreen):
+            self.screen.dismiss()
+        else:
+            self.push_screen(GlossaryScreen(self.state.lang))
+
+    def action_quit_wizard(self) -> None:
+        self.finish("quit")
+
+    def finish(self, action: str) -> None:
+        self.action = action
+        self.exit(self.state.plan)

@@ -1,0 +1,87 @@
+"""The frame every step shares: the step bar on top, the step's body, Back / status / Next, the key footer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.markup import escape
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Static
+
+from ..i18n import localize_bindings, step_name, t
+from ..state import STEPS, WizardState
+
+if TYPE_CHECKING:
+    from ..app import WizardApp
+
+
+def step_bar(step: str, lang: str) -> Text:
+    text = Text(" advisor ", style="bold reverse")
+    text.append(" ")
+    for i, name in enumerate(STEPS, 1):
+        label = f"{i} {step_name(name, lang)}"
+        if name == step:
+            text.append(f" {label} ", style="bold reverse")
+        elif STEPS.index(name) < STEPS.index(step):
+            text.append(f" {label} ", style="dim")
+        else:
+            text.append(f" {label} ")
+    return text
+
+
+class StepScreen(Screen):
+    STEP: ClassVar[str] = ""
+
+    def on_mount(self) -> None:
+        localize_bindings(self, self.lang)
+
+    @property
+    def wizard(self) -> "WizardApp":
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def state(self) -> WizardState:
+        return self.wizard.state
+
+    @property
+    def lang(self) -> str:
+        return self.state.lang
+
+    def compose(self) -> ComposeResult:
+        yield Static(step_bar(self.STEP, self.lang), id="stepbar")
+        with VerticalScroll(id="body"):
+            yield from self.body()
+        with Horizontal(id="nav"):
+            yield Button(f"◀ {t('back', self.lang)}", id="back", compact=True, disabled=self.STEP == STEPS[0])
+            yield Static("", id="status")
+            if self.STEP != STEPS[-1]:
+                yield Button(f"{t('next', self.lang)} ▶", id="next", compact=True, variant="primary")
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def problems(self) -> list[str]:
+        """What keeps the user on this step (shown on the status line when they press Next)."""
+        return []
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        status = self.query_one("#status", Static)
+        status.set_class(error, "-error")
+        if getattr(status, "_shown", None) != text:  # an unchanged line costs no layout pass
+            status._shown = text
+            status.update(escape(text))
+
+    @on(Button.Pressed, "#back")
+    def _back(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.wizard.action_back()
+
+    @on(Button.Pressed, "#next")
+    def _next(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.wizard.action_next()

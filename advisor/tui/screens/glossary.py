@@ -1,0 +1,45 @@
+"""The glossary (rules/glossary.toml), one key away on every step (Ctrl+G); Escape or Ctrl+G closes it."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from rich.markup import escape
+
+from ..i18n import localize_bindings, t
+from ..state import short_source
+
+
+def glossary_table(lang: str) -> Table:
+    from ... import rules
+
+    table = Table(show_header=False, box=None, expand=True, padding=(0, 1))
+    table.add_column(style="bold cyan", ratio=1, no_wrap=False)
+    table.add_column(ratio=3)
+    for row in rules.glossary().values():
+        source = escape(short_source(row.get("source", "")))
+        table.add_row(escape(row["term"]), f"{escape(rules.text(row, 'definition', lang))} [dim]({source})[/dim]")
+    return table
+
+
+class GlossaryScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape", "dismiss", "Close")]
+    AUTO_FOCUS = "#glossary-scroll"
+
+    def __init__(self, lang: str) -> None:
+        super().__init__()
+        self.lang = lang
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="glossary-box"):
+            yield Label(f"{t('glossary', self.lang)}  [dim](Esc / ^g: {t('close', self.lang)})[/dim]", id="glossary-title")
+            with VerticalScroll(id="glossary-scroll"):
+                yield Static(glossary_table(self.lang))
+
+    def on_mount(self) -> None:
+        localize_bindings(self, self.lang)

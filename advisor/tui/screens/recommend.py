@@ -1,0 +1,140 @@
+"""Step 4: what advise() recommends, why (each reason cites its rule), the alternatives and why not, and the
+document's RLHF-vs-DPO table when core says the choice was close. The plan is computed in a worker."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.message import Message
+from textual import work
+from textual.widgets import Static
+
+from ...errors import AdvisorError
+from ..i18n import t
+from ..state import cite, make_plan
+from .base import StepScreen
+
+
+def method_label(method: str, adaptation: str, lang: str) -> tuple[str, str]:
+    from ...core import ADAPTATION_NAME, ADAPTATION_NAME_KO, METHOD_NAME
+
+    adapt = (ADAPTATION_NAME_KO if lang == "ko" else ADAPTATION_NAME).get(adaptation, adaptation)
+    return METHOD_NAME.get(method, method.upper()), adapt
+
+
+def _say(item, lang: str, field: str = "") -> str:
+    """The lang text of a Reason (en/ko) or Alternative (why_not_en/why_not_ko); English when Korean is empty."""
+    ko, en = getattr(item, f"{field}ko"), getattr(item, f"{field}en")
+    return ko if lang == "ko" and ko else en
+
+
+def advice_renderable(plan, lang: str):
+    from ... import rules
+    from ...core import comparison_close
+
+    method, adapt = method_label(plan.method, plan.adaptation, lang)
+    parts: list = []
+    head = Text(t("recommend_head", lang, method=method, adaptation=adapt), style="bold")
+    parts.append(head)
+    stages = " → ".join(
+        f"{s.name} (mb {s.setup.micro_batch}×{s.setup.grad_accum}, {s.setup.seq_len} tok)" for s in plan.stages
+    )
+    parts.append(Text(f"{t('stages', lang)}: {stages}", style="dim"))
+    est = plan.estimate
+    if est is not None:
+        line = Text(t("estimate_line", lang, gib=est.device_gib, cap=plan.hardware.memory_gib))
+        line.append("  ")
+        if est.fits:
+            line.append("✓ " + t("fits", lang, gpu=plan.hardware.gpu_name or plan.hardware.gpu, gib=est.headroom_gib), style="green")
+        else:
+            line.append("✗ " + t("no_fit", lang, gpu=plan.hardware.gpu_name or plan.hardware.gpu, gib=-est.headroom_gib), style="bold red")
+        parts.append(line)
+    parts.append(Text(""))
+    parts.append(Text(t("why", lang), style="bold underline"))
+    for r in plan.reasons:
+        item = Text("• ")
+        item.append(_say(r, lang))
+        item.append(f"  [{cite(r.rule)}]", style="dim cyan")
+        parts.append(item)
+    if plan.alternatives:
+        parts.append(Text(""))
+        parts.append(Text(t("alternatives", lang), style="bold underline"))
+        for a in plan.alternatives:
+            name = method_label(a.method, "", lang)[0] if a.method not in ("full", "lora", "qlora") else method_label("", a.method, lang)[1]
+            item = Text("✗ ", style="red")
+            item.append(name, style="bold")
+            item.append(" — " + _say(a, lang, "why_not_"))
+            if a.rule:
+                item.append(f"  [{cite(a.rule)}]", style="dim cyan")
+            parts.append(item)
+    if comparison_close(plan):
+        parts.append(Text(""))
+        table = Table(t("compare_item", lang), "RLHF", "DPO", title=t("compare", lang), title_justify="left", expand=True)
+        for row in rules.rlhf_vs_dpo():
+            table.add_row(rules.text(row, "label", lang), rules.text(row, "rlhf", lang), rules.text(row, "dpo", lang))
+        parts.append(table)
+    if plan.warnings:
+        parts.append(Text(""))
+        parts.append(Text(t("warnings", lang), style="bold underline"))
+        for w in plan.warnings:
+            parts.append(Text(f"⚠ {w}", style="yellow"))
+    if est is not None and est.rule_of_thumb_note:
+        parts.append(Text(""))
+        parts.append(Text(est.rule_of_thumb_note, style="dim"))
+    parts.append(Text(""))
+    parts.append(Text(t("glossary_hint", lang), style="dim italic"))
+    return Group(*parts)
+
+
+class RecommendScreen(StepScreen):
+    STEP = "recommend"
+
+    class Planned(Message):
+        def __init__(self, plan, key: tuple | None, error: str = "") -> None:
+            super().__init__()
+            self.plan, self.key, self.error = plan, key, error
+
+    def body(self) -> ComposeResult:
+        yield Static(t("thinking", self.lang), id="advice")
+
+    AUTO_FOCUS = "#body"  # arrow keys and Page Up/Down scroll the advice
+
+    def on_mount(self) -> None:
+        if self.state.plan_is_current():
+            self.show(self.state.plan)
+            return
+        try:
+            key = self.state.answers_key()
+        except AdvisorError as exc:
+            self.show_error(str(exc))
+            return
+        self.advise(self.state.clean_answers(), key, self.lang)
+
+    @work(thread=True, exclusive=True, group="advise")
+    def advise(self, raw: dict, key: tuple, lang: str) -> None:
+        try:
+            self.post_message(self.Planned(make_plan(raw, lang), key))
+        except (AdvisorError, ValueError) as exc:
+            self.post_message(self.Planned(None, key, str(exc)))
+
+    def on_recommend_screen_planned(self, message: Planned) -> None:
+        if message.plan is None:
+            self.show_error(message.error)
+            return
+        self.state.take_plan(message.plan, message.key)
+        self.show(message.plan)
+
+    def show(self, plan) -> None:
+        self.query_one("#advice", Static).update(advice_renderable(plan, self.lang))
+        self.set_status("")
+
+    def show_error(self, error: str) -> None:
+        self.query_one("#advice", Static).update(Text(error, style="bold red"))
+        self.set_status(error, error=True)
+
+    def problems(self) -> list[str]:
+        if not self.state.plan_is_current():
+            return [t("thinking", self.lang)]
+        return []

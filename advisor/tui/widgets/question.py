@@ -1,0 +1,236 @@
+"""One widget per question declaration (advisor.questions): the wizard owns none of the question text.
+
+kind -> widget:  choice -> RadioSet (one) or a CheckList of Checkboxes (several), each choice with its one-line
+explanation;  int / float / text -> Input;  bool -> Checkbox.  Two questions get a richer control over the same
+declaration:
+`gpu` (the GPU table as a Select, or a typed memory size) and `model` (the parameter count as soon as it resolves).
+Every change is parsed by the declaration (`Question.parse`) and stored in the app's WizardState at once, so
+going back and forth keeps every answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.markup import escape
+from textual.message import Message
+from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
+
+from ...questions import Question
+from ..i18n import t
+from ..state import WizardState
+
+
+def _display(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def choice_prompt(q: Question, value: str, lang: str) -> str:
+    """The choice's label, and under it its one-line explanation."""
+    c = q.choice(value)
+    return f"[b]{escape(c.text('label', lang))}[/b]\n    [dim]{escape(c.text('explain', lang))}[/dim]"
+
+
+class _Tall:
+    """Toggle buttons keep one line of their label in Textual; these keep every line (and wrap them)."""
+
+    def _make_label(self, label) -> Content:
+        return Content.from_text(label).rstrip()
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return max(1, self.render().get_height(self.styles, width))
+
+
+class ChoiceButton(_Tall, RadioButton):
+    pass
+
+
+class ChoiceBox(_Tall, Checkbox):
+    pass
+
+
+class CheckList(Vertical):
+    """Several choices: one checkbox per choice (label and explanation wrap), Up/Down move, Space toggles."""
+
+    BINDINGS = [Binding("down", "move(1)", show=False), Binding("up", "move(-1)", show=False)]
+
+    def action_move(self, step: int) -> None:
+        boxes = list(self.query(Checkbox))
+        focused = self.screen.focused
+        i = boxes.index(focused) if focused in boxes else -1
+        boxes[(i + step) % len(boxes)].focus()
+
+
+class QuestionField(Vertical):
+    """Label, help, the control for the question's kind, and its error line."""
+
+    def __init__(self, q: Question, state: WizardState) -> None:
+        super().__init__(id=f"field-{q.id}", classes=f"question kind-{q.kind}")
+        self.q, self.state = q, state
+
+    @property
+    def lang(self) -> str:
+        return self.state.lang
+
+    def compose(self) -> ComposeResult:
+        q = self.q
+        mark = " *" if q.required else ""
+        yield Label(f"{escape(q.text('label', self.lang))}{mark}", classes="q-label")
+        yield Static(escape(q.text("help", self.lang)), classes="q-help")
+        yield from self.control()
+        error = self.state.errors.get(q.id, "")
+        yield Static(escape(error), classes="q-error").set_styles(f"display: {'block' if error else 'none'};")
+
+    def control(self) -> ComposeResult:
+        q, value = self.q, self.state.value(self.q)
+        cid = f"q-{q.id}"
+        if q.kind == "choice" and q.multiple:
+            chosen = set(value or ())
+            with CheckList(id=cid):
+                for c in q.choices:
+                    yield ChoiceBox(choice_prompt(q, c.value, self.lang), value=c.value in chosen, id=f"{cid}-{c.value}", compact=True)
+        elif q.kind == "choice":
+            with RadioSet(id=cid, compact=True):
+                for c in q.choices:
+                    yield ChoiceButton(choice_prompt(q, c.value, self.lang), value=c.value == value, id=f"{cid}-{c.value}", compact=True)
+        elif q.kind == "bool":
+            yield Checkbox(escape(q.text("label", self.lang)), value=bool(value), id=cid, compact=True)
+        else:
+            input_type = {"int": "integer", "float": "number"}.get(q.kind, "text")
+            raw = self.state.raw.get(q.id)
+            yield Input(
+                value=_display(raw), placeholder=_display(q.default), type=input_type, id=cid, compact=True, valid_empty=True,
+                select_on_focus=False,
+            )
+
+    # ---- changes -> state ----------------------------------------------------------------------------
+    def store(self, raw: Any) -> None:
+        error = self.state.set_answer(self.q.id, raw)
+        line = self.query_one(".q-error", Static)
+        line.update(escape(error or ""))
+        line.display = bool(error)
+        self.post_message(AnswerChanged(self.q.id))
+
+    @on(RadioSet.Changed)
+    def _radio(self, event: RadioSet.Changed) -> None:
+        event.stop()
+        self.store(self.q.choices[event.index].value)
+
+    @on(Checkbox.Changed)
+    def _checked(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        if self.q.kind == "bool":
+            self.store(event.value)
+            return
+        boxes = self.query_one(CheckList).query(Checkbox)
+        picked = {box.id.removeprefix(f"q-{self.q.id}-") for box in boxes if box.value}
+        self.store([c.value for c in self.q.choices if c.value in picked])
+
+    @on(Input.Changed)
+    def _typed(self, event: Input.Changed) -> None:
+        event.stop()
+        if event.value != event.input.value:  # stale (e.g. the pre-filled value's): keep what was typed since
+            return
+        self.store(event.value)
+
+
+class AnswerChanged(Message):
+    def __init__(self, qid: str) -> None:
+        super().__init__()
+        self.qid = qid
+
+
+class GpuField(QuestionField):
+    """`gpu`: pick a card from the GPU table, or type its memory (e.g. 24GB)."""
+
+    def control(self) -> ComposeResult:
+        from estimators.gpus import gpus
+
+        table = gpus()
+        value = self.state.raw.get("gpu") or ""
+        options = [(f"{g.name} ({g.memory_gib:g} GiB)", g.id) for g in table.values()]
+        in_table = value in table
+        yield Select(options, prompt=t("gpu_pick", self.lang), value=value if in_table else Select.NULL, id="q-gpu", compact=True)
+        yield Input(value="" if in_table else value, placeholder=t("gpu_typed", self.lang), id="q-gpu-memory", compact=True)
+
+    @on(Select.Changed, "#q-gpu")
+    def _picked(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value is Select.NULL:
+            return
+        memory = self.query_one("#q-gpu-memory", Input)
+        if memory.value:
+            with memory.prevent(Input.Changed):
+                memory.value = ""
+        self.store(event.value)
+
+    @on(Input.Changed, "#q-gpu-memory")
+    def _typed(self, event: Input.Changed) -> None:
+        event.stop()
+        if event.value != event.input.value or not event.value.strip():
+            return
+        select = self.query_one("#q-gpu", Select)
+        if select.value is not Select.NULL:
+            with select.prevent(Select.Changed):
+                select.clear()
+        self.store(event.value)
+
+
+class ModelField(QuestionField):
+    """`model`: as typed, then what it resolved to and its parameter count (looked up in a worker)."""
+
+    class Resolved(Message):
+        def __init__(self, text: str, line: str, ok: bool) -> None:
+            super().__init__()
+            self.text, self.line, self.ok = text, line, ok
+
+    def control(self) -> ComposeResult:
+        yield from super().control()
+        yield Static("", id="model-resolved", classes="q-note")
+
+    def on_mount(self) -> None:
+        self.resolve(str(self.state.value(self.q) or ""))
+
+    def store(self, raw: Any) -> None:
+        super().store(raw)
+        self.query_one("#model-resolved", Static).update(t("model_resolving", self.lang))
+        self.resolve(str(raw or self.q.default or ""))
+
+    @work(thread=True, exclusive=True, group="model")
+    def resolve(self, text: str) -> None:
+        """Slow on a cold start (the catalog, a config.json on disk): never on the UI thread."""
+        if not text.strip():
+            self.post_message(self.Resolved(text, "", False))
+            return
+        try:
+            from ...planning import model_spec
+
+            spec, ref = model_spec(text.strip())
+            line = t("model_params", self.lang, name=ref.name, params=f"{ref.params_total:,}" if ref.params_total else "?")
+            line += "  ·  " + t("model_from", self.lang, how=ref.resolved_from)
+            self.post_message(self.Resolved(text, line, True))
+        except Exception as exc:  # EstimateError / AdvisorError: a one-line message for the user
+            self.post_message(self.Resolved(text, str(exc), False))
+
+    @on(Resolved)
+    def _resolved(self, message: Resolved) -> None:
+        current = self.query_one("#q-model", Input).value or str(self.q.default or "")
+        if message.text.strip() != current.strip():
+            return  # an older lookup finished after a newer keystroke
+        note = self.query_one("#model-resolved", Static)
+        note.set_class(not message.ok, "-error")
+        note.update(escape(message.line))
+        if message.ok:
+            self.state.errors.pop("model", None)
+        elif message.text.strip():
+            self.state.errors["model"] = message.line  # Next stays on this step and says why
+        self.post_message(AnswerChanged(self.q.id))
+
+
+def field_for(q: Question, state: WizardState) -> QuestionField:
+    return {"gpu": GpuField, "model": ModelField}.get(q.id, QuestionField)(q, state)
