@@ -202,7 +202,12 @@ def _micro_batch(spec: ModelSpec, setup: Setup, capacity: float) -> tuple[Setup,
     roomy = max(1, max_micro_batch(spec, setup, capacity * BATCH_MARGIN))
     target = max(1, EFFECTIVE_BATCH // setup.world_size)
     mb = 1 << int(math.log2(min(roomy, biggest, target)))
-    return setup.with_(micro_batch=mb, grad_accum=_accum(mb, setup.world_size)), biggest
+    sized = setup.with_(micro_batch=mb, grad_accum=_accum(mb, setup.world_size))
+    # GRPO generates a whole round (micro-batch x accumulation completions) at once, so a larger accumulation
+    # costs memory there: halve it until the round fits again.
+    while sized.grad_accum > 1 and not estimate(spec, sized).fits(capacity):
+        sized = sized.with_(grad_accum=sized.grad_accum // 2)
+    return (sized if estimate(spec, sized).fits(capacity) else setup), biggest
 
 
 def _accum(micro_batch: int, world: int) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, fields
 
-from estimators.setup import ATTENTIONS, METHODS, OPTIMIZERS, PARALLEL, PRECISIONS, QUANT_TYPES, TRAIN_KINDS, Setup
+from estimators.setup import ATTENTIONS, METHODS, OPTIMIZERS, PARALLEL, PRECISIONS, QUANT_TYPES, REF_MODELS, TRAIN_KINDS, Setup
 
 DEFAULTS = {f.name: f.default for f in fields(Setup)}
 
@@ -44,6 +44,11 @@ KNOBS = (
     Knob("gpus", "GPUs per node", int),
     Knob("nodes", "nodes", int),
     Knob("parallel", "data-parallel layout", choices=PARALLEL),
+    Knob("offload_optimizer", "optimizer states (and ZeRO's fp32 masters/gradients) in host RAM: ZeRO-Offload, or FSDP with --offload-params", bool),
+    Knob("offload_params", "weights in host RAM (ZeRO-3 offload_param, FSDP CPUOffload)", bool),
+    Knob("ref_model", "reference for dpo/ppo/grpo: auto/copy (a frozen copy for full, the adapter-disabled base for LoRA), precomputed (dpo log-probs), none (grpo, beta=0)", choices=REF_MODELS),
+    Knob("num_generations", "GRPO completions per prompt (G)", int),
+    Knob("response_len", "PPO/GRPO generated tokens per completion (part of --seq-len, which is prompt + response)", int),
 )
 
 

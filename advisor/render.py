@@ -42,6 +42,10 @@ def estimate_tables(data: dict) -> list:
     terms.add_row("+ CUDA context", "", _gib(peak["cuda_context"]), "outside PyTorch's allocator")
     terms.add_row("[bold]on the card[/bold]", "", f"[bold]{_gib(peak['device'])}[/bold]", "what nvidia-smi shows")
     out = [header, terms]
+    if data.get("host_offload", {}).get("bytes"):
+        out.append(f"[dim]CPU offload: {_gib(data['host_offload'])} GiB of host RAM per node (not on the GPU)[/dim]")
+    if data.get("memory_scope", "single GPU") != "single GPU":
+        out.append(f"[dim]figures are {data['memory_scope']}[/dim]")
     if data["paged_optimizer_states"]["bytes"]:
         out.append(f"[dim]paged optimizer states: {_gib(data['paged_optimizer_states'])} GiB in CUDA unified memory (can spill to host RAM; not in the allocated peak)[/dim]")
     out.append(fits_table(data["fits_on"]))

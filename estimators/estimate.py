@@ -2,8 +2,13 @@
 
 A step is priced at steady state (the second optimizer step and later): weights and optimizer states are
 alive throughout; gradients exist from backward until `zero_grad(set_to_none=True)` after the step.
-The phases are the points where the live set is largest: the end of forward, the start of backward
-(vocabulary-sized loss gradients), the bottom of backward (all gradients) and the optimizer step.
+The phases are the points where the live set is largest (each checked against `advisor measure` traces):
+  forward              the loss: every layer's saved tensors (or checkpoints) and the vocabulary-sized logits
+  backward (loss)      the start of backward: the loss gradients
+  backward (top layer) the last layer's backward: all checkpoints, that layer recomputed with its working set
+  backward (layers)    the first layer's backward: (nearly) all gradients, one layer's activations and scratch
+  backward (end)       tied embeddings, full fine-tuning: the shared matrix's two gradient contributions
+  optimizer step       gradients, states and the optimizer's scratch
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class Estimate:
     peak_phase: str
     paged_bytes: int = 0
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    host_offload_bytes: int = 0  # host RAM per node that CPU offload needs (estimators/parallel.py)
 
     @property
     def terms(self) -> tuple[t.TermValue, ...]:
@@ -98,6 +104,10 @@ def _term(name: str, category: str, nbytes: float, note: str) -> t.TermValue:
 def estimate(model: ModelSpec, setup: Setup) -> Estimate:
     """Price one training step of `setup` on `model`; the peak over its phases is the answer."""
     setup = setup.validated()
+    if setup.train != "sft" or setup.parallel != "none" or setup.world_size > 1 or setup.offload_optimizer or setup.offload_params or setup.ref_model != "auto":
+        from .kinds import estimate_kind  # training kinds and parallel layouts: estimators/kinds.py, parallel.py
+
+        return estimate_kind(model, setup)
     m = model
     paged = setup.optimizer == "paged_adamw8bit"
     weights = [_term("base weights", "parameters", t.base_weights(m, setup), _weights_note(setup))]
@@ -107,21 +117,36 @@ def estimate(model: ModelSpec, setup: Setup) -> Estimate:
     steady = list(weights)
     if not paged:
         steady.append(_term("optimizer states", "optimizer", states, setup.optimizer))
-    casts = _optional("autocast weight copies", "temporaries", t.autocast_weight_copies(m, setup), "bf16/fp16 copies of fp32 weights")
+    head_copy = _optional("output head copy", "activations", t.head_weight_copy(m, setup), "compute-dtype copy of the fp32 head, kept for backward")
+    casts = _optional("autocast weight copies", "temporaries", t.autocast_weight_copies(m, setup), "bf16/fp16 copies of fp32 weights") + head_copy
+    casts_bwd = _optional("autocast weight copies", "temporaries", t.autocast_copies_in_backward(m, setup), "copies the backward still needs") + head_copy
     acts = _term("saved activations", "activations", t.stack_activations(m, setup), _acts_note(setup))
     grads = _term("gradients", "gradients", t.gradients(m, setup), "one per trainable parameter")
     dequant = _optional("4-bit dequantisation buffer", "temporaries", t.dequant_scratch(m, setup), "largest weight, compute dtype")
 
+    full_untied = setup.method == "full" and not m.tie_embeddings
+    layer_casts = _optional("autocast weight copies", "temporaries", t.autocast_copies_in_layers(m, setup),
+                            "compute-dtype weight copies the layers' backward needs")
+    grad_buffers = _term("hidden-state gradients", "temporaries", t.backward_grad_buffers(m, setup), "flowing between layers")
     phases = {
-        "forward": steady + casts + dequant + [acts, _term("logits and loss", "activations", t.logits_forward(m, setup), "B x S x V, fp32 upcast")],
-        "backward (loss)": steady + casts + [acts, _term("loss gradients", "temporaries", t.logits_backward(m, setup), "three fp32 B x S x V tensors")],
-        "backward (layers)": steady + dequant + [
+        "forward": steady + casts + [acts, _term("logits and loss", "activations", t.logits_forward(m, setup), "B x S x V, fp32 upcast")],
+        "backward (loss)": steady + casts_bwd + [acts, _term("loss gradients", "temporaries", t.logits_backward(m, setup), "three fp32 B x S x V tensors")],
+        "backward (top layer)": steady + layer_casts + [
+            _term("saved activations", "activations", _top_layer(m, setup), "all layers' checkpoints or saved tensors, the top layer rebuilt"),
+            grad_buffers,
+            _term("gradients", "gradients", t.head_gradients(m, setup), "output head and final norm"),
+        ],
+        "backward (layers)": steady + dequant + (layer_casts if setup.checkpointing else []) + [
             _term("layer activations", "activations", _bottom_layer(m, setup), "checkpoints and the layer being differentiated"),
             _term("layer backward scratch", "temporaries", t.layer_backward_scratch(m, setup), "MLP gradients"),
-            grads,
+            _term("gradients", "gradients", t.gradients(m, setup) - t.embedding_gradient(m, setup) - t.layer_gradients(m, setup),
+                  "all but the first layer's (being computed)" + (" and the input embedding's" if full_untied else "")),
         ],
         "optimizer step": steady + [grads] + _optional("optimizer scratch", "temporaries", t.optimizer_step_temporaries(m, setup), "per-parameter update copies"),
     }
+    if setup.method == "full" and m.tie_embeddings:
+        phases["backward (end)"] = steady + [grads, _term("embedding gradient", "temporaries", t.tied_embedding_transient(m, setup), "the embedding's V x h gradient and its sum with the tied head's")]
+        phases["optimizer step"] = phases.pop("optimizer step")
     peak = max(phases, key=lambda name: phase_total(phases[name]))
     return Estimate(
         model=m,
@@ -141,9 +166,19 @@ def _optional(name: str, category: str, nbytes: int, note: str) -> list[t.TermVa
 
 def _bottom_layer(m: ModelSpec, setup: Setup) -> int:
     """Activations alive while differentiating the first layer: its own saved tensors (recomputed under
-    checkpointing, where only its checkpoint input remains besides) and the embedding output."""
-    extra = t.checkpoint_saved(m, setup)
+    checkpointing, where only its checkpoint input remains besides, with its forward working set) and the
+    embedding output."""
+    extra = t.checkpoint_saved(m, setup) + (t.layer_forward_transient(m, setup) if setup.checkpointing else 0)
     return t.layer_saved(m, setup) + extra
+
+
+def _top_layer(m: ModelSpec, setup: Setup) -> int:
+    """Activations alive when backward reaches the last decoder layer (the final norm's are freed): with
+    checkpointing every layer's input plus the last layer rebuilt with its forward working set; without, every
+    layer's saved tensors."""
+    if setup.checkpointing:
+        return m.num_layers * t.checkpoint_saved(m, setup) + t.recompute_layer(m, setup) + t.eager_mask(m, setup)
+    return t.stack_activations(m, setup) - t.norm_saved(m, setup, 1) * setup.tokens
 
 
 def _weights_note(setup: Setup) -> str:
@@ -165,8 +200,12 @@ def _warnings(m: ModelSpec, setup: Setup) -> list[str]:
         out.append(f"sequence length {setup.seq_len} exceeds {m.name}'s {m.max_positions} positions")
     if setup.method != "full" and not t.lora_linears(m, setup):
         out.append(f"LoRA targets '{setup.lora_targets}' match no linear layer of {m.name}")
-    if m.logit_softcap and setup.attention != "eager":
-        out.append(f"{m.name} uses logit soft-capping; transformers runs it with eager attention")
+    if m.attn_softcap and setup.attention == "sdpa":
+        out.append(f"{m.name} uses attention soft-capping, which sdpa cannot do: transformers runs eager attention "
+                   "(priced so; --attention flash keeps no S x S scores)")
+    if m.is_moe and m.experts_fused and setup.method != "full" and setup.lora_targets == "all-linear":
+        out.append("peft's all-linear also adapts transformers-5 fused MoE experts and routers (lora.ParamWrapper, "
+                   "which needs --lora-dropout 0); the estimate prices LoRA on the other linear layers only")
     return out
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import EstimateError
 from .estimate import Estimate, estimate
 from .model import ModelSpec
+from .parallel import offload_option
 from .setup import Setup
 
 MAX_BATCH = 1024
@@ -113,8 +115,8 @@ def _options(setup: Setup) -> list[list[Option]]:
     if len(adaptations) > 1:
         dims.append(adaptations)
     if not setup.offload_optimizer:
-        parallel = setup.parallel if setup.parallel != "none" else "zero2"
-        dims.append([keep, Option("offload_optimizer", "optimizer states offloaded to CPU (ZeRO-Offload)", "slower steps; host RAM holds the states", 5, {"offload_optimizer": True, "parallel": parallel})])
+        label, cost, changes = offload_option(setup)  # estimators/parallel.py: a layout that can offload
+        dims.append([keep, Option("offload_optimizer", label, cost, 5, changes)])
     if not setup.checkpointing:  # last: its change must win over the adaptation's "keep checkpointing as it is"
         dims.append([keep, Option("grad_ckpt", "gradient checkpointing on", "about 20-30 % slower steps (the forward is recomputed)", 2, {"grad_ckpt": True})])
     if setup.world_size == 1:
@@ -170,7 +172,10 @@ def suggest_fixes(model: ModelSpec, setup: Setup, capacity: float, limit: int = 
     that contains a cheaper fitting one is left out (it costs more and adds nothing)."""
     ranked = []
     for combo in _combinations(_options(setup)):
-        fix = _fix_for(model, setup, capacity, combo)
+        try:
+            fix = _fix_for(model, setup, capacity, combo)
+        except EstimateError:  # a combination the stack cannot run (parallel.check / kinds.check)
+            continue
         if fix is not None and fix.fits:
             ranked.append((_weight(fix, combo), fix.device_bytes, fix, set(fix.key.split("+"))))
     ranked.sort(key=lambda r: (r[0], r[1]))

@@ -50,6 +50,8 @@ def estimate_dict(est: Estimate, model_how: str = "", model_key: str = "", gpu: 
         "terms": [{"name": v.name, "category": v.category, "note": v.note} | size(v.bytes) for v in est.terms],
         "phases": {name: size(phase_total(values)) for name, values in est.phases.items()},
         "paged_optimizer_states": size(est.paged_bytes),
+        "memory_scope": "per GPU (rank 0)" if est.setup.world_size > 1 else "single GPU",
+        "host_offload": size(est.host_offload_bytes) | {"scope": "host RAM per node for CPU offload"},
         "gpu": gpu_verdict(est, gpu) if gpu else None,
         "fits_on": [gpu_verdict(est, g) for g in gpus().values()],
         "covers": list(COVERS),

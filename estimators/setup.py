@@ -22,6 +22,7 @@ LORA_PRESETS = {
     "all-linear": (),  # every linear layer of the decoder blocks (peft's "all-linear": not lm_head)
 }
 PARALLEL = ("none", "ddp", "zero1", "zero2", "zero3", "fsdp", "fsdp_grad_op", "fsdp_hybrid")
+REF_MODELS = ("auto", "copy", "precomputed", "none")  # estimators/kinds.py: what each means per training kind
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class Setup:
         _choice("attention", self.attention, ATTENTIONS)
         _choice("quant-type", self.quant_type, QUANT_TYPES)
         _choice("parallel", self.parallel, PARALLEL)
+        _choice("ref-model", self.ref_model, REF_MODELS)
         for name in ("micro_batch", "seq_len", "grad_accum", "lora_r", "lora_alpha", "gpus", "nodes", "num_generations", "response_len"):
             if getattr(self, name) < 1:
                 raise EstimateError(f"--{name.replace('_', '-')} must be a positive whole number, got {getattr(self, name)}")

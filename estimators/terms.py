@@ -1,6 +1,9 @@
 """One small function per memory term, each on plain numbers.
 
-Every function returns bytes and says in its docstring what it models and what it ignores. Conventions:
+Every function returns bytes and says in its docstring what it models and what it ignores. Each term was read
+from the transformers / peft / bitsandbytes / torch code and checked against `advisor measure` traces (the peak of
+live tensor storage of the real training step, at full size, under fake tensors with CUDA semantics):
+estimators/calibration/traces.jsonl, docs/accuracy.md. Conventions:
   T  = tokens in the micro-batch (batch x sequence length), S = sequence length
   r  = bytes of the residual stream (2 for bf16/fp16 weights, 4 when the embeddings are fp32: mixed precision,
        fp32, or QLoRA after `prepare_model_for_kbit_training` upcasts them)
@@ -140,11 +143,21 @@ def _expert_factor(linears: list[Linear]) -> int:
     return max((x.count for x in linears), default=1)
 
 
+def foreach_adamw_scratch(m: ModelSpec, setup: Setup) -> int:
+    """torch.optim.AdamW's foreach implementation (its default on CUDA; the HF Trainer's `adamw_torch`) builds
+    `exp_avg_sq_sqrt = torch._foreach_sqrt(exp_avg_sqs)`: one state-sized tensor per parameter, all alive at once
+    (torch/optim/adam.py, `_multi_tensor_adam`). The fused kernel (`adamw_torch_fused`, the Trainer's default
+    since transformers 5 with torch >= 2.8, and Setup's "adamw") needs none."""
+    return trainable_params(m, setup) * trainable_bytes_per_param(setup)
+
+
 def optimizer_step_temporaries(m: ModelSpec, setup: Setup) -> int:
     """Scratch memory of one optimizer step.
 
     adamw is the fused kernel (transformers' default `adamw_torch_fused` for torch >= 2.8): no scratch.
-    adafactor updates one parameter at a time with about three fp32 copies of it; the largest is the embedding.
+    adafactor (transformers.optimization.Adafactor.step) updates one parameter at a time; for a 16-bit parameter
+    four fp32 tensors of its size are alive at once (the gradient's and the parameter's fp32 copies, the old and
+    the new `update`), for an fp32 one two (grad**2 + eps and its successor). The largest is the embedding.
     NB: 8-bit and Lion bitsandbytes kernels update in place.
     """
     if setup.optimizer != "adafactor":
@@ -153,61 +166,180 @@ def optimizer_step_temporaries(m: ModelSpec, setup: Setup) -> int:
         largest = m.vocab_size * m.hidden_size
     else:
         largest = max((setup.lora_r * max(x.in_features, x.out_features) for x in lora_linears(m, setup)), default=0)
-    return 3 * 4 * largest
+    copies = 4 if trainable_bytes_per_param(setup) == 2 else 2
+    return copies * 4 * largest
 
 
 # ---------------------------------------------------------------------------------------------- activations
-def norm_saved(m: ModelSpec, setup: Setup) -> int:
-    """Bytes per token one pre-norm saves, its output as the next matmul's input included.
+# What autograd keeps is decided op by op: a matmul keeps its input only when its weight is trained (the input is
+# needed for the weight gradient), an elementwise product keeps each operand the other one's gradient needs, an
+# activation function keeps its input. So a LoRA/QLoRA decoder (frozen base) keeps much less than a full
+# fine-tune: its norms' outputs and the MLP product feed frozen matmuls only. Checked op by op against
+# `advisor measure --breakdown` traces (estimators/calibration/traces.jsonl).
+def uses_autocast(setup: Setup) -> bool:
+    """The HF Trainer runs the forward under autocast for bf16/fp16 (both pure and mixed); fp32 runs without."""
+    return setup.precision != "fp32"
 
-    Llama-style RMSNorm: the fp32 copy of x (4h), the normalised tensor in the input dtype (r*h) and the
-    output (a*h, the cast copy autocast gives the next linear). Gemma/OLMo 2: normalised tensor stays fp32.
-    LayerNorm (GPT-2): its input and the output; mean and rstd are per-token scalars (ignored).
-    """
-    h, r, a = m.hidden_size, residual_bytes(setup), activation_bytes(setup)
+
+def norm_weight_bytes(setup: Setup) -> int:
+    """Storage of the norm weights: QLoRA's k-bit preparation upcasts them to fp32."""
+    if setup.method == "qlora":
+        return 4 if setup.kbit_upcast else setup.compute_bytes
+    return weight_bytes_per_param(setup)
+
+
+def norm_out_bytes(m: ModelSpec, setup: Setup) -> int:
+    """dtype of a pre-norm's output. Llama-style RMSNorm returns `weight * x.to(input_dtype)` (type promotion:
+    fp32 if the weight or the residual is fp32); Gemma/OLMo 2 cast back to x's dtype; LayerNorm is on CUDA
+    autocast's fp32 list."""
     if m.norm == "layer":
-        return (r + a) * h
-    normalised = 4 if m.model_type in FP32_WEIGHT_NORMS else r
-    return (4 + normalised + a) * h
+        return 4 if uses_autocast(setup) else residual_bytes(setup)
+    if m.model_type in FP32_WEIGHT_NORMS:
+        return residual_bytes(setup)
+    return max(norm_weight_bytes(setup), residual_bytes(setup))
+
+
+def base_out_bytes(setup: Setup, in_bytes: int) -> int:
+    """dtype of a frozen or trained base linear's output given its input's: the autocast dtype, except that
+    bitsandbytes' Linear4bit casts its output back to the input's dtype (`Linear4bit.forward`: `.to(inp_dtype)`)."""
+    if setup.method == "qlora":
+        return in_bytes
+    return activation_bytes(setup) if uses_autocast(setup) else 4
+
+
+def kept_input(setup: Setup, in_bytes: int, consumers: int) -> int:
+    """Bytes per element that trained linears keep of one input. Under autocast an input in another dtype is cast
+    by every consumer separately (autocast caches only leaf weights), and each matmul keeps its own copy."""
+    a = activation_bytes(setup)
+    if uses_autocast(setup) and in_bytes != a:
+        return consumers * a
+    return in_bytes
+
+
+def norm_saved(m: ModelSpec, setup: Setup, consumers: int = 1) -> int:
+    """Bytes per token one pre-norm keeps, its output as its `consumers` linears keep it included.
+
+    RMSNorm (Llama): `x.to(float32)` is kept by pow and mul (4h, x itself when already fp32). Full fine-tuning
+    adds the normalised tensor in the input dtype (kept by `weight * x`, r*h) and the output as the next linears
+    keep it. Gemma/OLMo 2 keep the normalised tensor in fp32. LayerNorm (GPT-2) runs in fp32 under CUDA autocast:
+    its fp32 input copy, then the linears' cast copies of its fp32 output.
+    Frozen norm and linears (LoRA, QLoRA): only the fp32 input; LoRA branches keep their own copies (lora_saved).
+    NB: ignores the per-token rsqrt / mean statistics (4 bytes per token).
+    """
+    h = m.hidden_size
+    full = setup.method == "full"
+    per = 4
+    if full and m.norm != "layer":
+        per += 4 if m.model_type in FP32_WEIGHT_NORMS else residual_bytes(setup)
+    if full and consumers:
+        per += kept_input(setup, norm_out_bytes(m, setup), consumers)
+    return per * h
+
+
+def layer_norms_saved(m: ModelSpec, setup: Setup) -> int:
+    """The norms of one decoder layer: before attention (feeding q, k, v or a fused qkv), before the MLP (feeding
+    gate and up, a fused gate_up, GPT-2's c_fc or a MoE router) and, for Gemma 2/3, the two post-norms whose
+    outputs only feed residual additions."""
+    attn = 1 if m.fused_qkv else 3
+    mlp = 1 if (m.fused_gate_up or not m.gated_mlp or m.is_moe) else 2
+    per = norm_saved(m, setup, attn) + norm_saved(m, setup, mlp)
+    per += max(0, m.norms_per_layer - 2) * norm_saved(m, setup, 0)
+    return per
+
+
+def attention_kernel(m: ModelSpec, setup: Setup) -> str:
+    """The kernel a GPU runs: "flash" for sdpa/flash (SDPA dispatches flash for bf16/fp16, causal, no mask,
+    GQA via enable_gqa; fp32 without GQA runs memory-efficient attention, which keeps the same output and fp32
+    log-sum-exp); "eager" when asked, for sdpa on models transformers refuses sdpa for (Gemma 2's attention
+    soft-capping), and for sdpa in fp32 with GQA (flash needs 16-bit, memory-efficient attention takes no GQA,
+    so SDPA's math path runs, which keeps what eager keeps)."""
+    if setup.attention == "eager":
+        return "eager"
+    if setup.attention == "sdpa" and (m.attn_softcap or (setup.precision == "fp32" and m.num_kv_heads != m.num_heads)):
+        return "eager"
+    return "flash"
 
 
 def attention_saved(m: ModelSpec, setup: Setup) -> int:
-    """Bytes per token the attention block saves (projections, rotary, kernel, output projection input).
+    """Bytes per token the attention block keeps (its norm and LoRA branches excluded).
 
-    SDPA flash / memory-efficient: q and k after rotary, v, the output, its transposed copy that feeds o_proj,
-    and a fp32 log-sum-exp per head. Eager adds K/V repeated to every head (GQA); its S x S terms are in
-    `eager_scores_saved`. NB: ignores the rotary cos/sin tables (S x head_dim, shared by all layers).
+    flash: q and k after rotary, v (cast to the compute dtype, also when QLoRA's projections are fp32), the
+    output, which o_proj reads through a view (the kernel writes [B, S, H, D]), and a fp32 log-sum-exp per head.
+    eager: q, K and V repeated to every head for GQA (repeat_kv copies), and for full fine-tuning the transposed
+    output copy o_proj keeps; its S x S terms are in `eager_scores_saved`. Per-head q/k norms (Qwen3, Gemma 3,
+    OLMo 2) keep their fp32 input copies (and the normalised tensor when trained).
+    NB: ignores rotary cos/sin (S x head_dim, shared) and the flash kernel's RNG state (two 512-byte blocks).
     """
     a = activation_bytes(setup)
     q, kv = m.q_width, m.kv_width
-    if setup.attention == "eager":
-        kv = q  # repeat_kv materialises K and V for every query head
-    return a * (3 * q + 2 * kv) + 4 * m.num_heads
+    full = setup.method == "full"
+    if attention_kernel(m, setup) == "eager":
+        rep = q if m.num_kv_heads != m.num_heads else kv
+        per = a * (q + 2 * rep) + (a * q if full else 0)
+    else:
+        per = a * (2 * q + 2 * kv) + 4 * m.num_heads
+    if m.qk_norm:
+        per += (4 + (a if full else 0)) * (q + kv)
+    return per
 
 
 def eager_scores_saved(m: ModelSpec, setup: Setup) -> int:
-    """Bytes per sequence of eager attention's S x S terms saved for backward: the fp32 softmax output and
-    its cast to the compute dtype. Zero for SDPA/flash, which never store the scores."""
-    if setup.attention != "eager":
+    """Bytes per sequence of eager attention's S x S terms kept for backward: the fp32 softmax output (CUDA
+    autocast runs softmax in fp32) and its cast to the compute dtype; Gemma 2's attention soft-capping adds the
+    tanh output. Zero for flash, which never stores the scores."""
+    if attention_kernel(m, setup) != "eager":
         return 0
-    return m.num_heads * setup.seq_len * setup.seq_len * (4 + activation_bytes(setup))
+    a = activation_bytes(setup)
+    per = 4 + (a if a != 4 else 0) + (a if m.attn_softcap else 0)
+    return m.num_heads * setup.seq_len * setup.seq_len * per
+
+
+def eager_mask(m: ModelSpec, setup: Setup) -> int:
+    """Eager attention's additive causal mask [B, 1, S, S] in the model dtype, built once per forward and kept
+    (every layer reads it) until backward ends; Gemma 2 builds a second one for its sliding-window layers."""
+    if attention_kernel(m, setup) != "eager":
+        return 0
+    masks = 2 if m.sliding_window and m.norms_per_layer == 4 else 1
+    return masks * setup.micro_batch * setup.seq_len * setup.seq_len * weight_bytes_per_param(setup)
 
 
 def mlp_saved(m: ModelSpec, setup: Setup) -> int:
-    """Bytes per token the MLP saves.
+    """Bytes per token the MLP keeps (its norm and LoRA branches excluded).
 
-    Gated (SwiGLU/GeGLU): gate output, up output, activation output and their product (4 x intermediate).
-    Plain (GPT-2): the fc output and the activation output. MoE: each token's top-k experts, each with a
-    gathered input and weighted output copy, plus fp32 router logits.
-    NB: ignores the one-byte dropout masks of models trained with MLP dropout.
+    Gated (SwiGLU/GeGLU, fused gate_up too): gate (kept by the activation), activation output and up (kept by
+    their product), and for full fine-tuning the product down_proj keeps. QLoRA's 4-bit linears return their
+    input's dtype, so with fp32 norms these are fp32.
+    GPT-2 (gelu_new under CUDA autocast: pow is on the fp32 list, so the chain runs in fp32): the fp32 copy of the
+    c_fc output kept by pow, tanh's output, 1 + tanh, 0.5 * x in the compute dtype, and for full fine-tuning the
+    cast copy c_proj keeps.
+    MoE (transformers 5 grouped experts): per routed token and expert the gate_up output, the activation output
+    and the down output (kept by the routing-weight product); full fine-tuning adds the gathered input and the
+    product; the router keeps fp32 probabilities. A Qwen2-MoE shared expert is a gated MLP whose output is kept
+    by its sigmoid gate.
     """
     a = activation_bytes(setup)
+    full = setup.method == "full"
+    o = base_out_bytes(setup, norm_out_bytes(m, setup))
+    h, i = m.hidden_size, m.intermediate_size
     if not m.is_moe:
-        return a * m.intermediate_size * (4 if m.gated_mlp else 2)
-    k = m.experts_per_token
-    per_expert = a * (4 * m.expert_intermediate + 2 * m.hidden_size)
-    shared = a * 4 * m.shared_expert_intermediate_size
-    return k * per_expert + shared + 4 * m.num_experts
+        if m.gated_mlp:
+            return 3 * o * i + (kept_input(setup, o, 1) * i if full else 0)
+        f32 = 4
+        half = o if uses_autocast(setup) else 4
+        return (3 * f32 + half) * i + (kept_input(setup, f32 if uses_autocast(setup) else 4, 1) * i if full else 0)
+    k, e = m.experts_per_token, m.expert_intermediate
+    per = k * (o * (3 * e + h) + (o * (h + e) if full else 0)) + 4 * m.num_experts
+    si = m.shared_expert_intermediate_size
+    if si:
+        per += 3 * o * si + o * h + (o * si if full else 0)
+    return per
+
+
+def dropout_saved(m: ModelSpec, setup: Setup) -> int:
+    """Bytes per token of dropout masks in a decoder layer: the fused CUDA kernel keeps a one-byte mask.
+    GPT-2 trains with residual dropout 0.1 after attention and after the MLP (its attention dropout runs inside
+    the flash kernel); the other supported families have no dropout in training."""
+    return 2 * m.hidden_size if m.model_type == "gpt2" else 0
 
 
 def lora_saved(m: ModelSpec, setup: Setup) -> int:
@@ -228,7 +360,8 @@ def lora_saved(m: ModelSpec, setup: Setup) -> int:
 
 def layer_saved(m: ModelSpec, setup: Setup) -> int:
     """Bytes one decoder layer saves for backward, whole micro-batch."""
-    per_token = 2 * norm_saved(m, setup) + attention_saved(m, setup) + mlp_saved(m, setup) + lora_saved(m, setup)
+    per_token = (layer_norms_saved(m, setup) + attention_saved(m, setup) + mlp_saved(m, setup)
+                 + lora_saved(m, setup) + dropout_saved(m, setup))
     return per_token * setup.tokens + setup.micro_batch * eager_scores_saved(m, setup)
 
 
@@ -238,19 +371,94 @@ def checkpoint_saved(m: ModelSpec, setup: Setup) -> int:
 
 
 def stack_activations(m: ModelSpec, setup: Setup) -> int:
-    """Everything the decoder stack holds for backward at the end of the forward pass, plus the final
-    norm's saved tensors and the embedding output."""
+    """Everything the decoder stack holds for backward at the end of the forward pass: every layer's saved
+    tensors (or, with checkpointing, its input), the final norm's (its output kept by a trained lm_head), GPT-2's
+    embedding-dropout mask and eager attention's mask."""
     per_layer = checkpoint_saved(m, setup) if setup.checkpointing else layer_saved(m, setup)
-    final_norm = norm_saved(m, setup) * setup.tokens
-    return m.num_layers * per_layer + final_norm
+    final_norm = norm_saved(m, setup, 1) * setup.tokens
+    embed_dropout = m.hidden_size * setup.tokens if m.model_type == "gpt2" and not setup.checkpointing else 0
+    return m.num_layers * per_layer + final_norm + embed_dropout + eager_mask(m, setup)
 
 
 def recompute_layer(m: ModelSpec, setup: Setup) -> int:
-    """Gradient checkpointing: one layer's activations rebuilt during backward, plus its backward
-    scratch (gradients of its largest intermediates). Zero without checkpointing."""
+    """Gradient checkpointing: one layer's activations rebuilt during backward, plus the working set of its
+    forward. Zero without checkpointing."""
     if not setup.checkpointing:
         return 0
-    return layer_saved(m, setup) + layer_backward_scratch(m, setup)
+    return layer_saved(m, setup) + layer_forward_transient(m, setup)
+
+
+def layer_forward_transient(m: ModelSpec, setup: Setup) -> int:
+    """The largest working set beyond the saved tensors while a LoRA/QLoRA layer runs its forward (or is
+    recomputed), whole micro-batch. In a LoRA branch peft casts the input to fp32 (`_cast_input_dtype`, a copy
+    unless it is fp32 already) and dropout writes an fp32 output, both alive while lora_A casts its input back to
+    the compute dtype; the input itself is alive too where no frozen op keeps it (the MLP product before
+    down_proj, a norm's output before q/k/v). QLoRA's Linear4bit first casts its input to the compute dtype and
+    dequantises its weight (`dequant_scratch`). The largest wrapped linear sets it (usually down_proj).
+    NB: full fine-tuning keeps these inputs anyway; its forward working set (one layer output) is ignored."""
+    if setup.method == "full":
+        return 0
+    a, tokens = activation_bytes(setup), setup.tokens
+    norm_out = norm_out_bytes(m, setup)
+    o = base_out_bytes(setup, norm_out)
+    mask_out = 4 if setup.lora_dropout > 0 else 0
+    best = 0
+    for lin in lora_linears(m, setup):
+        if lin.group == "attention" and (lin.name in ("o_proj", "c_proj") or lin.in_features != m.hidden_size):
+            live, in_b = 0, a  # o_proj reads the attention output, which the kernel keeps
+        elif lin.in_features != m.hidden_size:
+            live, in_b = o, o  # down_proj reads the MLP product, kept by no frozen op
+        else:
+            live, in_b = norm_out, norm_out
+        lora_step = (live + (4 if in_b != 4 else 0) + mask_out) * lin.in_features * tokens
+        best = max(best, lora_step)
+        if setup.method == "qlora":
+            base_step = live * lin.in_features * tokens + (a if in_b != a else 0) * lin.in_features * tokens
+            best = max(best, base_step + lin.in_features * lin.out_features * setup.compute_bytes)
+    return best
+
+
+def backward_grad_buffers(m: ModelSpec, setup: Setup) -> int:
+    """Gradients of the hidden states in flight between two layers during backward: the gradient reaching the
+    layer, in the residual dtype, and the fp32 gradient the norm backward computed it from."""
+    return (residual_bytes(setup) + 4) * m.hidden_size * setup.tokens
+
+
+def head_gradients(m: ModelSpec, setup: Setup) -> int:
+    """Full fine-tuning: gradients that exist once the head's backward has run (output head and final norm;
+    for tied embeddings the shared matrix, whose embedding contribution is added at the very end)."""
+    if setup.method != "full":
+        return 0
+    norm = m.hidden_size * (2 if m.norm == "layer" else 1)
+    return (m.vocab_size * m.hidden_size + norm) * trainable_bytes_per_param(setup)
+
+
+def embedding_gradient(m: ModelSpec, setup: Setup) -> int:
+    """Full fine-tuning, untied embeddings: the input embedding's gradient (and GPT-2's position table's), the
+    last gradients backward produces; until then they do not exist."""
+    if setup.method != "full" or m.tie_embeddings:
+        return 0
+    extra = m.max_positions * m.hidden_size if m.learned_positions else 0
+    return (m.vocab_size * m.hidden_size + extra) * trainable_bytes_per_param(setup)
+
+
+def layer_gradients(m: ModelSpec, setup: Setup) -> int:
+    """Gradients of one decoder layer's trainable parameters. While backward is inside the first layer, its
+    MLP scratch peaks before its weight gradients are all written: the bottom-layer point leaves them out."""
+    if setup.method == "full":
+        per = (count_params(m).total - count_params(m).embedding - count_params(m).lm_head) // max(1, m.num_layers)
+        return per * trainable_bytes_per_param(setup)
+    return lora_params(m, setup) // max(1, m.num_layers) * 4
+
+
+def tied_embedding_transient(m: ModelSpec, setup: Setup) -> int:
+    """Full fine-tuning, tied embeddings: the autograd engine holds the head's contribution to the shared
+    matrix's gradient in an input buffer until the embedding's arrives (`embedding_dense_backward`, a fresh
+    V x h tensor), then adds them into a third; so at the very end two V x h tensors exist beyond the one counted
+    as the gradient."""
+    if setup.method != "full" or not m.tie_embeddings:
+        return 0
+    return 2 * m.vocab_size * m.hidden_size * trainable_bytes_per_param(setup)
 
 
 def layer_backward_scratch(m: ModelSpec, setup: Setup) -> int:
@@ -261,18 +469,26 @@ def layer_backward_scratch(m: ModelSpec, setup: Setup) -> int:
     return (3 * a * inter + 2 * 4 * m.hidden_size) * setup.tokens
 
 
+def logit_softcap_saved(m: ModelSpec, setup: Setup) -> int:
+    """Gemma 2's final logit soft-capping (`logits / cap`, tanh, `* cap`): tanh keeps its output, one more
+    B x S x V tensor in the compute dtype, from the forward until the head's backward."""
+    if not m.logit_softcap:
+        return 0
+    return setup.tokens * m.vocab_size * activation_bytes(setup)
+
+
 def logits_forward(m: ModelSpec, setup: Setup) -> int:
-    """Logits in the compute dtype, their fp32 upcast in the loss, and log-softmax's fp32 output.
-    NB: the vocabulary-sized terms of the loss dominate for 128k-256k vocabularies."""
+    """Logits in the compute dtype, their fp32 upcast in the loss, and log-softmax's fp32 output (plus Gemma 2's
+    soft-capping tensor). NB: the vocabulary-sized terms of the loss dominate for 128k-256k vocabularies."""
     n = setup.tokens * m.vocab_size
     upcast = 4 if activation_bytes(setup) == 2 else 0
-    return n * (activation_bytes(setup) + upcast + 4)
+    return n * (activation_bytes(setup) + upcast + 4) + logit_softcap_saved(m, setup)
 
 
 def logits_backward(m: ModelSpec, setup: Setup) -> int:
     """At the start of backward: the saved fp32 log-softmax output, the incoming fp32 gradient and the
-    gradient log-softmax produces (three fp32 B x S x V tensors)."""
-    return 12 * setup.tokens * m.vocab_size
+    gradient log-softmax produces (three fp32 B x S x V tensors), plus Gemma 2's saved soft-capping tensor."""
+    return 12 * setup.tokens * m.vocab_size + logit_softcap_saved(m, setup)
 
 
 def dequant_scratch(m: ModelSpec, setup: Setup) -> int:
@@ -283,13 +499,53 @@ def dequant_scratch(m: ModelSpec, setup: Setup) -> int:
     return largest * setup.compute_bytes
 
 
+def head_weight_copy(m: ModelSpec, setup: Setup) -> int:
+    """QLoRA with `prepare_model_for_kbit_training`: the output head is fp32 and frozen, so autocast casts it to
+    the compute dtype at every forward without caching it (autocast caches only weights that require grad), and
+    the matmul keeps that copy for the input gradient until the head's backward (tied or not)."""
+    if setup.method != "qlora" or not setup.kbit_upcast or not uses_autocast(setup):
+        return 0
+    return m.vocab_size * m.hidden_size * setup.compute_bytes
+
+
 def autocast_weight_copies(m: ModelSpec, setup: Setup) -> int:
-    """Mixed precision: autocast caches a bf16/fp16 copy of every fp32 weight a matmul uses until the
-    forward region ends, and the matmuls keep them for backward. NB: assumes all linears (head included)."""
+    """Mixed precision, during the forward: autocast caches a bf16/fp16 copy of every fp32 weight a matmul uses
+    (the weights require grad) until the forward's autocast region ends. NB: counts the decoder linears and the
+    head; MoE experts stored as raw parameters are cast per use."""
     if not setup.mixed:
         return 0
     head = m.vocab_size * m.hidden_size
     return (count_params(m).linear + head) * setup.compute_bytes
+
+
+def layer_weight_copies(m: ModelSpec, setup: Setup) -> int:
+    """Mixed precision: the compute-dtype copies of one decoder layer's weights, cast again when the layer is
+    recomputed (checkpointing) and kept by its matmuls until its backward is done."""
+    if not setup.mixed:
+        return 0
+    return count_params(m).linear // max(1, m.num_layers) * setup.compute_bytes
+
+
+def autocast_copies_in_layers(m: ModelSpec, setup: Setup) -> int:
+    """Mixed precision, once the head's backward is done: with checkpointing the recomputed layer's copies
+    (`layer_weight_copies`), without it every decoder layer's copy still kept by its matmuls."""
+    if not setup.mixed:
+        return 0
+    if setup.checkpointing:
+        return layer_weight_copies(m, setup)
+    return count_params(m).linear * setup.compute_bytes
+
+
+def autocast_copies_in_backward(m: ModelSpec, setup: Setup) -> int:
+    """Mixed precision, at the start of backward: the cache is gone, and the copies live on only where a matmul
+    kept its weight for the input gradient. Without checkpointing that is every copy; with checkpointing the
+    layers' forward graphs were discarded, so only the head's copy is kept (each layer recasts its weights when
+    it is recomputed)."""
+    if not setup.mixed:
+        return 0
+    if setup.checkpointing:
+        return m.vocab_size * m.hidden_size * setup.compute_bytes
+    return autocast_weight_copies(m, setup)
 
 
 @dataclass(frozen=True)

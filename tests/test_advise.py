@@ -57,8 +57,14 @@ def test_sel_quality_safety_is_rlhf_or_dpo():
 
 
 def test_sel_best_quality_resources_is_three_stage_rlhf():
-    plan = plan_for(goal="best_quality", data="instruction_pairs,preference_pairs", gpu="h100", model="7b")
+    # PPO holds policy, reference, reward and a fully trained value model: a full 7B RLHF needs two H100s
+    # (FSDP); on one card the same plan is LoRA RLHF.
+    plan = plan_for(goal="best_quality", data="instruction_pairs,preference_pairs", gpu="h100", gpu_count=2, model="7b")
     assert plan.method == "rlhf" and plan.adaptation == "full"
+    assert {s.setup.parallel for s in plan.stages} == {"fsdp"}
+    one_card = plan_for(goal="best_quality", data="instruction_pairs,preference_pairs", gpu="h100", model="7b")
+    assert one_card.method == "rlhf" and one_card.adaptation == "lora"
+    assert_every_stage_fits(one_card)
     assert "sel.best_quality_resources" in rule_ids(plan) and "rlhf" in rule_ids(plan)
     assert "cmp.choose_when" not in rule_ids(plan)  # ample + best quality: not a close call
     assert any(a.method == "dpo" and a.rule.startswith("cmp.") for a in plan.alternatives)

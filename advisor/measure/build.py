@@ -1,0 +1,274 @@
+"""Build the training set-up the generated script builds, for a `Setup` and a catalog `ModelSpec`.
+
+Model: transformers' *ForCausalLM from the catalog row's config (`hf_config_from_spec`), random weights, in the
+storage dtype of `Setup.precision` (fp32 master weights for the "-mixed" precisions), use_cache off.
+LoRA: peft `LoraConfig` (r, alpha, dropout, targets) and `get_peft_model` (adapters in fp32 over a bf16/fp16
+base: peft's autocast_adapter_dtype). QLoRA: every nn.Linear of the decoder layers becomes a bitsandbytes
+`Linear4bit` (nf4/fp4, double quantisation, uint8 storage, compute dtype = the autocast dtype; lm_head stays, as
+transformers' bnb integration leaves the output embedding alone), quantised with bitsandbytes' own
+`quantize_4bit`; then peft's `prepare_model_for_kbit_training` when `Setup.kbit_upcast` (fp32 non-quantised
+weights), then LoRA. Gradient checkpointing: `gradient_checkpointing_enable()` with transformers' default
+(non-reentrant, input embeddings made to require grad).
+
+Fake mode (TRACING.md, item 1): parameters created inside FakeTensorMode carry a weakref that makes
+`nn.Module._apply` fail, so the model and its LoRA wrapping are built on the meta device outside the mode and
+materialised inside it with `to_empty`; shared embeddings are re-tied afterwards, rotary tables recomputed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from estimators.setup import Setup, lora_target_names
+
+
+def storage_dtype(setup: Setup) -> torch.dtype:
+    if setup.precision == "fp32" or setup.mixed:
+        return torch.float32
+    return torch.float16 if setup.precision.startswith("fp16") else torch.bfloat16
+
+
+def compute_dtype(setup: Setup) -> torch.dtype | None:
+    if setup.precision == "fp32":
+        return None
+    return torch.float16 if setup.precision.startswith("fp16") else torch.bfloat16
+
+
+def hf_config(spec, setup: Setup):
+    from transformers import AutoConfig
+
+    from estimators.catalog import hf_config_from_spec
+
+    cfg = dict(hf_config_from_spec(spec))
+    model_type = cfg.pop("model_type")
+    cfg.pop("architectures", None)
+    config = AutoConfig.for_model(model_type, **cfg)
+    config.use_cache = False
+    return config
+
+
+def attn_implementation(spec, setup: Setup) -> str:
+    """The kernel the script gets on a GPU, as transformers and torch's SDPA dispatch choose it:
+    eager when asked; eager for sdpa on models transformers refuses sdpa for (Gemma 2's attention soft-capping);
+    for sdpa in fp32 with grouped-query attention the math path (flash needs fp16/bf16, memory-efficient
+    attention does not take GQA: torch sdp_utils), which stores what eager stores; otherwise the flash kernel
+    (fp32 without GQA runs memory-efficient attention, which stores the same output and fp32 log-sum-exp)."""
+    from .attention import NAME
+
+    if setup.attention == "eager":
+        return "eager"
+    if setup.attention == "sdpa" and spec.attn_softcap:
+        return "eager"
+    if setup.attention == "sdpa" and setup.precision == "fp32" and spec.num_kv_heads != spec.num_heads:
+        return "eager"
+    return NAME
+
+
+def _lora_config(setup: Setup, spec):
+    from peft import LoraConfig
+
+    names = lora_target_names(setup)
+    targets = list(names) if names else "all-linear"
+    return LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout,
+                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
+
+
+def _decoder_linears(model) -> list[tuple[torch.nn.Module, str, torch.nn.Linear]]:
+    """(parent, attribute, module) of every nn.Linear except the output head."""
+    head = model.get_output_embeddings()
+    found = []
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, torch.nn.Linear) and child is not head:
+                found.append((parent, name, child))
+    return found
+
+
+def _swap_in_linear4bit(model, setup: Setup, cdtype, device: str) -> None:
+    """Replace decoder nn.Linear modules with (not yet quantised) bitsandbytes Linear4bit modules."""
+    import bitsandbytes as bnb
+
+    for parent, name, lin in _decoder_linears(model):
+        q = bnb.nn.Linear4bit(lin.in_features, lin.out_features, bias=lin.bias is not None, compute_dtype=cdtype,
+                              compress_statistics=setup.double_quant, quant_type=setup.quant_type,
+                              quant_storage=torch.uint8, device=device)
+        q.weight = bnb.nn.Params4bit(lin.weight.data,
+                                     requires_grad=False, compress_statistics=setup.double_quant,
+                                     quant_type=setup.quant_type, quant_storage=torch.uint8, module=q)
+        if lin.bias is not None:
+            q.bias = torch.nn.Parameter(torch.empty_like(lin.bias), requires_grad=False)
+        setattr(parent, name, q)
+    model.is_loaded_in_4bit = True
+    model.is_quantized = True
+
+
+def _quantize_all(model, setup: Setup) -> None:
+    """bitsandbytes quantize_4bit on every Linear4bit weight (bf16 -> packed uint8 + absmax [+ nested state])."""
+    import bitsandbytes as bnb
+    import bitsandbytes.functional as BF
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            w = module.weight
+            if getattr(w, "bnb_quantized", False):
+                continue
+            packed, state = BF.quantize_4bit(w.data.to(compute_dtype(setup) or torch.bfloat16), blocksize=64, compress_statistics=setup.double_quant,
+                                             quant_type=setup.quant_type, quant_storage=torch.uint8)
+            module.weight = bnb.nn.Params4bit(packed, requires_grad=False, quant_state=state, blocksize=64,
+                                              compress_statistics=setup.double_quant, quant_type=setup.quant_type,
+                                              quant_storage=torch.uint8, module=module, bnb_quantized=True)
+
+
+_PARAMS4BIT_ATTRS = ("quant_state", "blocksize", "compress_statistics", "quant_type", "quant_storage", "bnb_quantized",
+                     "module")
+
+
+def _quant_states(model) -> list:
+    """(module, Params4bit attributes) of every Linear4bit, taken before to_empty drops the Params4bit class."""
+    import bitsandbytes as bnb
+
+    return [(m, {a: getattr(m.weight, a, None) for a in _PARAMS4BIT_ATTRS})
+            for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+
+
+def _materialise_quant_states(states) -> None:
+    """Inside the fake mode: a FakeTensor cannot become a Params4bit, so the materialised uint8 weight keeps plain
+    Parameter class and carries Params4bit's attributes (all bitsandbytes' forward reads); the quantisation
+    constants (not parameters, so to_empty missed them) are materialised as fake tensors of the same shapes."""
+
+    def empty(x):
+        return torch.empty_like(x, device="cpu") if isinstance(x, torch.Tensor) and x.device.type == "meta" else x
+
+    done = {}
+    for module, attrs in states:
+        qs = attrs["quant_state"]
+        if id(qs) not in done:
+            qs.absmax, qs.code, qs.offset = empty(qs.absmax), empty(qs.code), empty(qs.offset)
+            if qs.state2 is not None:
+                qs.state2.absmax, qs.state2.code = empty(qs.state2.absmax), empty(qs.state2.code)
+            done[id(qs)] = qs
+        for name, value in attrs.items():
+            setattr(module.weight, name, value)
+
+
+def _prime_bnb_tables() -> None:
+    """bitsandbytes builds its 8-bit dynamic map lazily with .tolist(), which fake tensors cannot answer."""
+    import bitsandbytes.functional as BF
+
+    if "dynamic" not in BF.name2qmap:
+        BF.name2qmap["dynamic"] = BF.create_dynamic_map()
+
+
+def _retie(model, spec) -> None:
+    if spec.tie_embeddings:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base.get_output_embeddings().weight = base.get_input_embeddings().weight
+
+
+def _reset_rotary(model) -> None:
+    """Rotary inv_freq buffers are computed in __init__; to_empty leaves them uninitialised."""
+    for module in model.modules():
+        fn = getattr(module, "rope_init_fn", None)
+        if fn is not None and hasattr(module, "inv_freq"):
+            try:
+                inv_freq, _ = fn(module.config, module.inv_freq.device)
+            except Exception:
+                continue
+            module.inv_freq = inv_freq.to(module.inv_freq.dtype)
+            if hasattr(module, "original_inv_freq"):
+                module.original_inv_freq = module.inv_freq
+
+
+def _recompute_context():
+    import contextlib
+
+    from .autocast import CudaAutocastOps
+
+    return contextlib.nullcontext(), CudaAutocastOps()
+
+
+def cuda_attn_implementation(spec, setup: Setup) -> str:
+    """The attention implementation a real GPU run asks transformers for."""
+    if setup.attention == "eager" or (setup.attention == "sdpa" and spec.attn_softcap):
+        return "eager"
+    if setup.attention == "flash":
+        import importlib.util
+
+        return "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
+    return "sdpa"
+
+
+def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tuple[torch.nn.Module, str]:
+    """The model of `setup` on `device` (cpu or cuda, real tensors); with `fake_mode`, built on meta and
+    materialised as fake CPU tensors inside that mode."""
+    from transformers import AutoModelForCausalLM
+
+    config = hf_config(spec, setup)
+    sdtype, cdtype = storage_dtype(setup), compute_dtype(setup)
+    base_dtype = (cdtype or torch.float32) if setup.method == "qlora" else sdtype
+    on_gpu = device == "cuda"
+    attn = cuda_attn_implementation(spec, setup) if on_gpu else attn_implementation(spec, setup)
+    device = "meta" if fake_mode is not None else device
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=base_dtype, attn_implementation=attn)
+    quant = ""
+    if setup.method == "qlora":
+        _swap_in_linear4bit(model, setup, cdtype, device)
+        quant = f"bitsandbytes Linear4bit ({setup.quant_type}{', double quant' if setup.double_quant else ''}) " \
+                "run through bitsandbytes' own code; gemm_4bit as its CUDA dequant+F.linear path"
+        if fake_mode is None:
+            _quantize_all(model, setup)
+        if setup.kbit_upcast:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    if setup.method in ("lora", "qlora"):
+        from peft import get_peft_model
+
+        model = get_peft_model(model, _lora_config(setup, spec))
+    if fake_mode is not None:
+        if setup.method == "qlora":
+            _prime_bnb_tables()
+            _quantize_all(model, setup)  # on meta: bitsandbytes' fake kernels give the packed shapes
+        states = _quant_states(model)
+        with fake_mode:
+            model.to_empty(device="cpu")
+            _retie(model, spec)
+            _reset_rotary(model)
+            _materialise_quant_states(states)
+    else:
+        _retie(model, spec)
+    if setup.checkpointing:
+        # transformers' default (use_reentrant=False). The context_fn only re-enters the CUDA-autocast emulation
+        # for the recomputation: the autograd engine does not carry Python function modes into backward, while
+        # real autocast state (C++ thread-local) is restored by torch.utils.checkpoint itself.
+        kwargs = {"use_reentrant": False} if on_gpu else {"use_reentrant": False, "context_fn": _recompute_context}
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    model.train()
+    return model, quant
+
+
+def make_optimizer(model, setup: Setup):
+    """The HF Trainer's optimizer for `Setup.optimizer` (weight decay as the Trainer groups it is memory-neutral)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = setup.optimizer
+    if opt == "adamw":  # transformers >= 5 with torch >= 2.8: adamw_torch_fused
+        return torch.optim.AdamW(params, lr=1e-5, fused=True)
+    if opt == "sgd":
+        return torch.optim.SGD(params, lr=1e-5)
+    if opt == "sgd_momentum":
+        return torch.optim.SGD(params, lr=1e-5, momentum=0.9)
+    if opt == "adafactor":
+        from transformers.optimization import Adafactor
+
+        return Adafactor(params, lr=1e-5, scale_parameter=False, relative_step=False)
+    if opt in ("adamw8bit", "paged_adamw8bit", "lion") and params and params[0].is_cuda:
+        import bitsandbytes as bnb
+
+        cls = {"adamw8bit": bnb.optim.AdamW8bit, "paged_adamw8bit": bnb.optim.PagedAdamW8bit, "lion": bnb.optim.Lion}[opt]
+        return cls(params, lr=1e-5)
+    if opt in ("adamw8bit", "paged_adamw8bit", "lion"):
+        from .optim import EmulatedBnbOptimizer
+
+        return EmulatedBnbOptimizer(params, lr=1e-5, kind=opt)
+    raise ValueError(f"advisor measure cannot run optimizer '{opt}' yet")

@@ -1,0 +1,155 @@
+"""Trace mode: the training set-up at full size under FakeTensorMode (no weights, no memory), two optimizer steps,
+the peak of live tensor storage per category and the phase it falls in. `real=True` runs the identical code on
+real CPU tensors instead (tests compare the two on a tiny model)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from estimators.setup import Setup
+
+from .attention import KERNEL, traced_attention
+from .autocast import CudaAutocastOps, gpu_autocast_queries
+from .build import attn_implementation, build_model, compute_dtype, make_optimizer
+from .step import train_step
+from .tracker import CATEGORIES, MemoryTracker, module_forward_depth
+
+
+@dataclass
+class TraceResult:
+    peak: int
+    categories: dict[str, int]
+    peak_phase: str
+    phase_peaks: dict[str, int]
+    attention: str
+    quantization: str
+    mode: str
+    seconds: float
+    trainable: int
+    params: int
+    notes: list[str] = field(default_factory=list)
+    breakdown: list[tuple[int, int, str, str]] = field(default_factory=list)  # (bytes, count, category, what)
+    events: int = 0  # the tracker event at which the peak was reached
+
+
+def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = None, steps: int = 2,
+          describe=False) -> TraceResult:
+    """Measure one set-up. `real`: real CPU tensors instead of fake ones. `cpu_kernel`: use the CPU flash kernel
+    (default: only for real runs, which cannot run the CUDA kernel). `describe`: also return what is live at the
+    peak, grouped (slower)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    setup = setup.validated()
+    if describe is True:  # the peak's event number first, then an identical run that copies the live set there
+        first = trace(spec, setup, real=real, cpu_kernel=cpu_kernel, steps=steps)
+        return trace(spec, setup, real=real, cpu_kernel=cpu_kernel, steps=steps, describe=first)
+    if setup.train != "sft":
+        raise ValueError(f"advisor measure traces sft only; '{setup.train}' is not traced yet")
+    if setup.world_size > 1 or setup.parallel != "none":
+        raise ValueError("advisor measure traces single-GPU set-ups only")
+    cpu_kernel = real if cpu_kernel is None else cpu_kernel
+    t0 = time.time()
+    fake = None if real else FakeTensorMode(allow_non_fake_inputs=True)
+    cdtype = compute_dtype(setup)
+    with traced_attention(cpu_kernel=cpu_kernel), gpu_autocast_queries(), _quiet():
+        model, quant = build_model(spec, setup, fake_mode=fake)
+        outer = fake if fake is not None else contextlib.nullcontext()
+        with outer:
+            optimizer = make_optimizer(model, setup)
+            tracker = MemoryTracker()
+            tracker.describe = bool(describe)
+            if describe:
+                tracker.snapshot_event = describe.events
+                tracker.module_names = {id(m): n for n, m in model.named_modules()}
+            if setup.method == "qlora":
+                from .qlora import emulated_ops
+
+                tracker.emulated.update(emulated_ops())
+            ids = torch.randint(0, spec.vocab_size, (setup.micro_batch, setup.seq_len))
+            batch = {"input_ids": ids, "labels": ids.clone()}
+            _register_existing(tracker, model, batch)
+            with tracker, module_forward_depth(tracker), CudaAutocastOps():
+                _grad_hooks(model, tracker)
+                for _ in range(steps):
+                    train_step(model, optimizer, batch, cdtype, tracker, setup.grad_accum)
+    params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    kernel = KERNEL if attn_implementation(spec, setup) != "eager" else "eager (transformers eager_attention_forward)"
+    if cpu_kernel and kernel.startswith("flash"):
+        kernel = "flash (CPU kernel, aten._scaled_dot_product_flash_attention_for_cpu)"
+    return TraceResult(
+        peak=tracker.peak,
+        categories={k: tracker.peak_categories.get(k, 0) for k in CATEGORIES},
+        peak_phase=tracker.peak_phase,
+        phase_peaks=dict(tracker.phase_peaks),
+        attention=kernel,
+        quantization=quant,
+        mode="real-cpu" if real else "fake",
+        seconds=round(time.time() - t0, 1),
+        trainable=trainable,
+        params=params,
+        breakdown=_group(tracker.peak_live) if describe else [],
+        events=tracker.peak_event,
+    )
+
+
+def _group(live) -> list[tuple[int, int, str, str]]:
+    import re
+
+    groups: dict[tuple[str, str], list[int]] = {}
+    for nbytes, cat, what in live:
+        key = (cat, re.sub(r"\.\d+\.", ".*.", what))
+        g = groups.setdefault(key, [0, 0])
+        g[0] += nbytes
+        g[1] += 1
+    return sorted(((b, n, c, w) for (c, w), (b, n) in groups.items()), reverse=True)
+
+
+def _register_existing(tracker: MemoryTracker, model, batch) -> None:
+    """Everything on the device before the first step: weights, buffers, 4-bit constants; the input batch."""
+    seen = set()
+    for t in list(model.parameters()) + list(model.buffers()):
+        tracker.track(t, "parameters")
+        qs = getattr(t, "quant_state", None)
+        if qs is not None and id(qs) not in seen:
+            seen.add(id(qs))
+            for x in _quant_tensors(qs):
+                tracker.track(x, "parameters")
+    for t in batch.values():
+        tracker.track(t, "other")
+    tracker.reset_peak()
+
+
+def _quant_tensors(qs):
+    out = [qs.absmax, getattr(qs, "code", None), getattr(qs, "offset", None)]
+    if getattr(qs, "state2", None) is not None:
+        out += [qs.state2.absmax, qs.state2.code]
+    return [x for x in out if isinstance(x, torch.Tensor)]
+
+
+def _grad_hooks(model, tracker: MemoryTracker) -> None:
+    for p in model.parameters():
+        if p.requires_grad:
+            p.register_post_accumulate_grad_hook(lambda p: tracker.track(p.grad, "gradients"))
+
+
+@contextlib.contextmanager
+def _quiet():
+    import logging
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    old = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            hf_logging.set_verbosity(old)

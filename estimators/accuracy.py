@@ -1,0 +1,376 @@
+"""How far the estimator is from measurements: the traced rows (calibration/traces.jsonl) and the published rows
+(calibration/published_calibration.csv). Standard library only; `advisor accuracy` renders it to docs/accuracy.md
+and a test fails when that file drifts from what this module generates now.
+
+Like is compared with like: an allocated figure (max_memory_allocated, a trace) with the allocated estimate, a
+reserved figure with the reserved estimate, an nvidia-smi / NVML figure with the device estimate (reserved plus
+the CUDA context). An OOM row has no figure: the estimate must put it above the card. Rows the estimator cannot
+express (other architectures, GPTQ, other PEFT methods, fused-kernel plugins) are listed with the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from .catalog import resolve_model
+from .dtypes import GIB
+from .errors import EstimateError
+from .estimate import Estimate, estimate, phase_total
+from .gpus import find_gpu
+from .setup import Setup
+from . import terms as t
+
+CALIBRATION = Path(__file__).resolve().parent / "calibration"
+TRACES_PATH = CALIBRATION / "traces.jsonl"
+PUBLISHED_PATH = CALIBRATION / "published_calibration.csv"
+DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "accuracy.md"
+
+# Targets (issue: "advisor measure"): on traced configurations, the allocated peak; on published rows, the
+# figure with the matching statistic.
+TRACE_MEDIAN, TRACE_MAX = 0.03, 0.08
+PUBLISHED_MEDIAN = 0.10
+
+
+@dataclass(frozen=True)
+class Comparison:
+    source: str  # "trace" | "published"
+    row_id: str
+    model: str
+    config: str
+    statistic: str  # allocated | reserved | device | oom
+    measured: int | None  # bytes; None for OOM rows and skipped rows
+    estimate: int | None
+    capacity: int | None = None  # OOM rows: the card
+    measured_phase: str = ""
+    estimate_phase: str = ""
+    skipped: str = ""  # why the estimator cannot express the row
+    note: str = ""
+
+    @property
+    def error(self) -> float | None:
+        if self.measured is None or self.estimate is None or not self.measured:
+            return None
+        return (self.estimate - self.measured) / self.measured
+
+    @property
+    def oom_ok(self) -> bool | None:
+        if self.statistic != "oom" or self.estimate is None or self.capacity is None:
+            return None
+        return self.estimate > self.capacity
+
+
+# ------------------------------------------------------------------------------------------------ traces
+def read_traces(path: Path | str = TRACES_PATH) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def describe_setup(s: Setup) -> str:
+    parts = [s.method]
+    if s.method != "full":
+        parts.append(f"r{s.lora_r} {s.lora_targets}")
+    parts.append(s.precision)
+    if s.optimizer != "adamw":
+        parts.append(s.optimizer)
+    parts.append(f"b{s.micro_batch}x{s.seq_len}")
+    if s.grad_accum > 1:
+        parts.append(f"ga{s.grad_accum}")
+    parts.append("gc" if s.checkpointing else "no-gc")
+    if s.attention != "sdpa":
+        parts.append(s.attention)
+    if s.gpus > 1 or s.parallel != "none":
+        parts.append(f"{s.parallel} x{s.world_size}")
+    return " ".join(parts)
+
+
+def _phase_family(phase: str) -> str:
+    return "backward" if phase.startswith("backward") else phase
+
+
+def compare_trace(row: dict) -> Comparison:
+    setup = Setup.from_dict(row["setup"])
+    spec = resolve_model(row["model"]).spec
+    est = estimate(spec, setup)
+    return Comparison(
+        source="trace", row_id=row["id"], model=row["model"], config=describe_setup(setup), statistic="allocated",
+        measured=int(row["peak"]["allocated"]), estimate=est.peak_allocated,
+        measured_phase=row.get("peak_phase", ""), estimate_phase=_phase_family(est.peak_phase),
+        note=row.get("mode", ""),
+    )
+
+
+def compare_traces(rows: list[dict] | None = None) -> list[Comparison]:
+    rows = read_traces() if rows is None else rows
+    return sorted((compare_trace(r) for r in rows), key=lambda c: (c.model, c.config))
+
+
+# ------------------------------------------------------------------------------------------------ published
+# Hub ids of the published rows that the catalog knows under another name.
+MODEL_IDS = {
+    "NousResearch/Llama-2-70b-hf": "llama-2-70b",
+    "mistralai/Mixtral-8x7B-Instruct-v0.1": "mixtral-8x7b",
+    "meta-llama/Llama-3.2-3B": "llama-3.2-3b",
+}
+# The fms-acceleration rows were measured with transformers 4.x (2024-2025), whose Mixtral experts were separate
+# nn.Linear modules (w1/w2/w3) that bitsandbytes quantised; transformers 5 fuses them into 3-D parameters.
+SPEC_CHANGES = {"mixtral-8x7b": ({"experts_fused": False}, "transformers 4.x Mixtral: experts as nn.Linear (quantised by QLoRA)")}
+# Plain LoRA variants whose memory is LoRA's (rsLoRA only changes the scaling).
+PLAIN_LORA_TAGS = ("rank32", "rank64", "rank10-target-mlp", "rank64-rslora")
+
+
+def read_published(path: Path | str = PUBLISHED_PATH) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _skip(row: dict, why: str) -> Comparison:
+    return Comparison(source="published", row_id=row["row_id"], model=row["model"], config=_published_config(row),
+                      statistic="", measured=None, estimate=None, skipped=why)
+
+
+def _published_config(row: dict) -> str:
+    bits = [row["method"], f"b{row['micro_batch_size']}x{row['seq_len']}", f"gc {row['grad_ckpt']}"]
+    if row["lora_r"]:
+        bits.insert(1, f"r{row['lora_r']} {row['lora_targets']}")
+    if row["n_gpus"] != "1":
+        bits.append(f"{row['sharding']} x{row['n_gpus']}")
+    return " ".join(bits)
+
+
+def published_setup(row: dict) -> tuple[str, Setup, str] | str:
+    """(catalog key, Setup, note) for a published row the estimator can express, else the reason it cannot."""
+    method = row["method"]
+    fw = row["framework"]
+    if method not in ("full", "lora", "qlora"):
+        return f"PEFT method '{method}' is not modelled (full, LoRA and QLoRA only)"
+    if "foak" in fw:
+        return "fused Triton kernels (fms foak): not the Hugging Face modelling code the estimator prices"
+    if "accelerated-peft" in fw:
+        return "fms accelerated-peft plugin: its own 4-bit model loading (no peft k-bit preparation)"
+    if row["quantization"].startswith("GPTQ"):
+        return "GPTQ base weights: not modelled"
+    model_id = row["model_id"]
+    key = MODEL_IDS.get(model_id, model_id)
+    try:
+        key = resolve_model(key).key
+    except EstimateError:
+        return f"model {row['model']} is not in the catalog (architecture not modelled)"
+    notes = []
+    source = row["source_name"]
+    if source.startswith("PEFT method comparison"):
+        tag = row["notes"].split("Experiment ", 1)[-1].split(";")[0].rsplit("-", 0)[0]
+        if method == "lora" and not any(tag.endswith(f"llama-3.2-3B-{k}") for k in PLAIN_LORA_TAGS):
+            return f"LoRA variant ({tag.split('/')[0]}/{tag.split('-')[-1]}): not plain LoRA"
+        notes.append("variable lengths up to 768 tokens priced at 768; eval/generation not modelled; no AMP")
+    changes: dict = {
+        "method": method,
+        "micro_batch": int(row["micro_batch_size"]),
+        "seq_len": int(row["seq_len"]),
+        "grad_accum": int(row["grad_accum"] or 1),
+        "grad_ckpt": row["grad_ckpt"] == "on",
+        "precision": "fp16" if "float16" in row["precision"] and "bfloat16" not in row["precision"] else "bf16",
+        "attention": "flash" if row["attn_impl"] == "flash_attention_2" else "sdpa",
+    }
+    if method != "full":
+        changes.update(lora_r=int(row["lora_r"]), lora_alpha=int(row["lora_alpha"] or 2 * int(row["lora_r"])),
+                       lora_targets=row["lora_targets"] or "all-linear")
+    if row["n_gpus"] != "1":
+        if "FSDP" not in row["sharding"]:
+            return f"sharding '{row['sharding']}' not modelled"
+        changes.update(gpus=int(row["n_gpus"]), parallel="fsdp")
+    if "adamw_torch" in row["optimizer"] or row["optimizer"] == "torch.optim.AdamW":
+        notes.append("foreach AdamW (not fused): its step scratch added")
+    return key, Setup(**changes).validated(), "; ".join(notes)
+
+
+def _statistic(row: dict) -> str:
+    if row["figure_kind"] == "oom_above_capacity":
+        return "oom"
+    metric = row["memory_metric"].lower()
+    if "reserved" in metric:
+        return "reserved"
+    if "nvml" in metric or "nvidia-smi" in metric:
+        return "device"
+    return "allocated"
+
+
+def foreach_adamw_peak(est: Estimate, m, setup: Setup) -> tuple[int, str]:
+    """The estimate's peak when AdamW runs the foreach implementation (torch.optim.AdamW's default on CUDA,
+    the HF Trainer's `adamw_torch`): the optimizer step gains `terms.foreach_adamw_scratch`, one state-sized
+    tensor, i.e. half the optimizer states this GPU holds (sharded layouts step on their shard)."""
+    if setup.optimizer != "adamw" or "optimizer step" not in est.phases:
+        return est.peak_allocated, est.peak_phase
+    states = sum(v.bytes for v in est.phases["optimizer step"] if v.category == "optimizer" and v.name == "optimizer states")
+    if setup.world_size == 1 and setup.parallel == "none":
+        assert states == 2 * t.foreach_adamw_scratch(m, setup)
+    step = phase_total(est.phases["optimizer step"]) + states // 2
+    if step > est.peak_allocated:
+        return step, "optimizer step"
+    return est.peak_allocated, est.peak_phase
+
+
+def compare_published_row(row: dict) -> Comparison:
+    mapped = published_setup(row)
+    if isinstance(mapped, str):
+        return _skip(row, mapped)
+    key, setup, note = mapped
+    spec = resolve_model(key).spec
+    if key in SPEC_CHANGES and row["source_name"].startswith("fms"):
+        changes, why = SPEC_CHANGES[key]
+        spec = spec.with_(**changes)
+        note = "; ".join(x for x in (note, why) if x)
+    est = estimate(spec, setup)
+    allocated, phase = est.peak_allocated, est.peak_phase
+    if "foreach AdamW" in note:
+        allocated, phase = foreach_adamw_peak(est, spec, setup)
+    stat = _statistic(row)
+    reserved = est.peak_reserved + (allocated - est.peak_allocated)
+    value = {"allocated": allocated, "reserved": reserved, "device": reserved + (est.device_bytes - est.peak_reserved),
+             "oom": reserved + (est.device_bytes - est.peak_reserved)}[stat]
+    measured = None if stat == "oom" else int(round(float(row["memory_gib"]) * GIB))
+    capacity = None
+    if stat == "oom":
+        gpu = row["gpu"].split(" x ")[-1] if " x " in row["gpu"] else row["gpu"]
+        capacity = int(find_gpu(_gpu_name(gpu)).memory_bytes)
+    return Comparison(source="published", row_id=row["row_id"], model=key, config=describe_setup(setup),
+                      statistic=stat, measured=measured, estimate=int(value), capacity=capacity,
+                      estimate_phase=_phase_family(phase), note=note)
+
+
+def _gpu_name(text: str) -> str:
+    text = text.replace("NVIDIA", "").strip()
+    if "A100" in text and "80" in text:
+        return "a100-80gb"
+    if "A100" in text:
+        return "a100-40gb"
+    return text
+
+
+def compare_published(rows: list[dict] | None = None) -> list[Comparison]:
+    rows = read_published() if rows is None else rows
+    return [compare_published_row(r) for r in rows]
+
+
+# ------------------------------------------------------------------------------------------------ summary
+def summary(comparisons: list[Comparison]) -> dict:
+    errors = [abs(c.error) for c in comparisons if c.error is not None]
+    ooms = [c for c in comparisons if c.statistic == "oom"]
+    return {
+        "rows": len(comparisons),
+        "compared": len(errors),
+        "skipped": sum(1 for c in comparisons if c.skipped),
+        "median_abs_error": statistics.median(errors) if errors else None,
+        "max_abs_error": max(errors) if errors else None,
+        "within_3pct": sum(e <= 0.03 for e in errors),
+        "within_8pct": sum(e <= 0.08 for e in errors),
+        "within_10pct": sum(e <= 0.10 for e in errors),
+        "oom_rows": len(ooms),
+        "oom_predicted_above_capacity": sum(1 for c in ooms if c.oom_ok),
+        "models": len({c.model for c in comparisons if not c.skipped}),
+    }
+
+
+def _gib(n: int | None) -> str:
+    return "" if n is None else f"{n / GIB:.2f}"
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:+.1f} %"
+
+
+def render_markdown(traces: list[Comparison], published: list[Comparison]) -> str:
+    ts, ps = summary(traces), summary(published)
+    groups: dict[str, list[float]] = {}
+    for c in published:
+        if c.error is not None:
+            layout = "fsdp x2" if "fsdp" in c.config else "1 GPU"
+            groups.setdefault(f"{c.statistic}, {layout}", []).append(abs(c.error))
+    misses = [c for c in published if c.statistic == "oom" and not c.oom_ok]
+    lines = [
+        "# Estimator accuracy",
+        "",
+        "Generated by `advisor accuracy` from `estimators/calibration/traces.jsonl` and",
+        "`estimators/calibration/published_calibration.csv`; `tests/test_accuracy.py` fails when this file differs from",
+        "what the tool generates now. Error = (estimate - measured) / measured.",
+        "",
+        "## Summary",
+        "",
+        "```",
+        f"traces     rows {ts['compared']:3d}  models {ts['models']:2d}  median |error| {_pct0(ts['median_abs_error'])}"
+        f"  max |error| {_pct0(ts['max_abs_error'])}  within 3 %: {ts['within_3pct']}  within 8 %: {ts['within_8pct']}"
+        f"   (targets: median <= {TRACE_MEDIAN:.0%}, max <= {TRACE_MAX:.0%})",
+        f"published  rows {ps['rows']:3d}  compared {ps['compared']:3d}  not expressible {ps['skipped']:3d}"
+        f"  median |error| {_pct0(ps['median_abs_error'])}  max |error| {_pct0(ps['max_abs_error'])}"
+        f"  within 10 %: {ps['within_10pct']}   (target: median <= {PUBLISHED_MEDIAN:.0%})",
+    ]
+    for name in sorted(groups):
+        errs = groups[name]
+        lines.append(f"           {name:20s} n {len(errs):3d}  median |error| {_pct0(statistics.median(errs))}"
+                     f"  max |error| {_pct0(max(errs))}")
+    lines += [
+        f"OOM rows   {ps['oom_rows']:3d}  predicted above the card: {ps['oom_predicted_above_capacity']}"
+        + (f"  (missed: {', '.join(c.row_id for c in misses)})" if misses else ""),
+        "```",
+        "",
+        "What the rows are:",
+        "",
+        "- Traces: `advisor measure --mode trace` (`bench/trace_all.py`), the training step the generated script runs",
+        "  (HF Trainer semantics: accelerate autocast and fp32 outputs, loss inside the model, outputs freed before",
+        "  backward, clip_grad_norm, fused AdamW unless named) at full size under FakeTensorMode on CPU, with CUDA",
+        "  semantics: CUDA autocast op lists, the fused dropout kernel, the flash-attention kernel with its backward",
+        "  workspaces, bitsandbytes' CUDA 4-bit matmul path, 512-byte allocator blocks. Two steps; the peak of live",
+        "  tensor storage, which is what torch.cuda.max_memory_allocated counts.",
+        "- Published: the `figure_kind`/`memory_metric` of each row decides the statistic compared. The fms-acceleration",
+        "  rows were measured with transformers 4.x / TRL of early 2025 (non-fused `adamw_torch`, priced with its",
+        "  step scratch; Mixtral's experts as separate nn.Linear modules); their LoRA rows ran without autocast, and",
+        "  the loss code of that era (a likely source of the remaining few percent) differs. 2-GPU rows are priced by",
+        "  `estimators/parallel.py` (FSDP FULL_SHARD); FSDP + QLoRA rows disagree most (the source does not say how",
+        "  it stored the 4-bit weights under FSDP).",
+        "",
+        "## Traced configurations (allocated peak)",
+        "",
+        "| model | set-up | measured GiB | estimate GiB | error | peak phase (measured / estimate) |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for c in traces:
+        lines.append(f"| {c.model} | {c.config} | {_gib(c.measured)} | {_gib(c.estimate)} | {_pct(c.error)} |"
+                     f" {c.measured_phase} / {c.estimate_phase} |")
+    lines += [
+        "",
+        "## Published measurements",
+        "",
+        "Statistic: allocated = max_memory_allocated, reserved = max_memory_reserved, device = NVML / nvidia-smi",
+        "(the estimate adds the CUDA context), oom = the run failed (the estimate must exceed the card).",
+        "",
+        "| row | model | set-up | statistic | measured GiB | estimate GiB | error | note |",
+        "|---|---|---|---|---:|---:|---:|---|",
+    ]
+    for c in published:
+        if c.skipped:
+            continue
+        if c.statistic == "oom":
+            verdict = "above the card" if c.oom_ok else "**fits: wrong**"
+            lines.append(f"| {c.row_id} | {c.model} | {c.config} | oom | > {_gib(c.capacity)} | {_gib(c.estimate)} |"
+                         f" {verdict} | {c.note} |")
+        else:
+            lines.append(f"| {c.row_id} | {c.model} | {c.config} | {c.statistic} | {_gib(c.measured)} |"
+                         f" {_gib(c.estimate)} | {_pct(c.error)} | {c.note} |")
+    lines += ["", "### Rows the estimator cannot express", "", "| row | model | set-up | why |", "|---|---|---|---|"]
+    for c in published:
+        if c.skipped:
+            lines.append(f"| {c.row_id} | {c.model} | {c.config} | {c.skipped} |")
+    return "\n".join(lines) + "\n"
+
+
+def _pct0(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f} %"
+
+
+def generate() -> str:
+    return render_markdown(compare_traces(), compare_published())

@@ -1,0 +1,89 @@
+"""The estimator held to measurements (fast, no torch): every stored trace row, the published rows, and
+docs/accuracy.md being what `advisor accuracy` generates now."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+
+from estimators import accuracy as acc
+from estimators.catalog import resolve_model
+from estimators.params import count_params
+from estimators.setup import Setup
+
+TRACES = acc.compare_traces()
+PUBLISHED = acc.compare_published()
+
+
+def test_every_trace_row_is_within_tolerance():
+    bad = [f"{c.model} {c.config}: {100 * c.error:+.1f} %" for c in TRACES if abs(c.error) > acc.TRACE_MAX]
+    assert bad == []
+    assert statistics.median(abs(c.error) for c in TRACES) <= acc.TRACE_MEDIAN
+
+
+def test_traces_cover_the_required_matrix():
+    rows = acc.read_traces()
+    assert len(rows) >= 40
+    setups = [Setup.from_dict(r["setup"]) for r in rows]
+    families = {resolve_model(r["model"]).spec.model_type for r in rows}
+    assert {"llama", "mistral", "qwen2", "gemma2", "phi3", "gpt2"} <= families
+    assert any(resolve_model(r["model"]).spec.is_moe for r in rows)
+    assert {s.method for s in setups} == {"full", "lora", "qlora"}
+    assert {s.checkpointing for s in setups} == {True, False}
+    assert min(s.micro_batch for s in setups) == 1 and max(s.micro_batch for s in setups) >= 16
+    assert min(s.seq_len for s in setups) <= 256 and max(s.seq_len for s in setups) >= 8192
+    sizes = [count_params(resolve_model(r["model"]).spec).total for r in rows]
+    assert min(sizes) <= 0.6e9 and max(sizes) >= 65e9
+
+
+def test_trace_rows_name_their_kernel_and_mode():
+    for r in acc.read_traces():
+        assert r["attention"] and r["mode"] in ("fake", "real-cpu", "cuda")
+        if r["setup"]["method"] == "qlora":
+            assert "Linear4bit" in r["quantization"]
+
+
+def test_published_rows_with_the_matching_statistic():
+    compared = [c for c in PUBLISHED if c.error is not None]
+    assert len(compared) >= 20
+    assert statistics.median(abs(c.error) for c in compared) <= acc.PUBLISHED_MEDIAN
+    single = [c for c in compared if "fsdp" not in c.config]
+    assert max(abs(c.error) for c in single) <= 0.10
+
+
+def test_oom_rows_are_predicted_above_the_card():
+    ooms = [c for c in PUBLISHED if c.statistic == "oom"]
+    assert len(ooms) >= 15
+    single_gpu_misses = [c.row_id for c in ooms if not c.oom_ok and "fsdp" not in c.config]
+    assert single_gpu_misses == []
+    # FSDP + QLoRA is priced by estimators/parallel.py; the one published miss is listed in docs/accuracy.md
+    assert sum(1 for c in ooms if not c.oom_ok) <= 1
+
+
+def test_rows_the_estimator_cannot_express_say_why():
+    skipped = [c for c in PUBLISHED if c.skipped]
+    assert skipped and all(len(c.skipped) > 10 for c in skipped)
+    assert not any(c.skipped for c in PUBLISHED if c.row_id in ("r0215", "r0263", "r0158"))
+
+
+def test_docs_accuracy_md_is_what_the_tool_generates():
+    assert acc.DOC_PATH.is_file(), "run `advisor accuracy` to write docs/accuracy.md"
+    assert acc.DOC_PATH.read_text(encoding="utf-8") == acc.generate(), "docs/accuracy.md is stale: run `advisor accuracy`"
+
+
+def test_accuracy_command_checks_without_torch():
+    code = ("import sys, contextlib, io\nfrom advisor.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    rc = main(['accuracy', '--check'])\n"
+            "print(rc, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "0 False"
+
+
+def test_accuracy_json():
+    out = subprocess.run([sys.executable, "-m", "advisor", "accuracy", "--json", "--out", "/dev/null"],
+                         capture_output=True, text=True, check=True)
+    data = json.loads(out.stdout)
+    assert data["traces"]["summary"]["compared"] == len(TRACES)
+    assert {"measured", "estimate", "error", "skipped"} <= set(data["published"]["rows"][0])
