@@ -14,6 +14,9 @@ from .errors import EXIT_INTERRUPTED, EXIT_USAGE, AdvisorError
 COMMANDS = ("wizard", "advise", "estimate", "fit", "generate", "launch", "measure", "accuracy", "models", "gpus")
 
 
+TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, as every other input error
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
@@ -48,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    if not argv:
-        argv = ["wizard"] if "wizard" in available_commands() else ["--help"]
+    if not argv or (argv[0].startswith("-") and argv[0] not in TOP_LEVEL_FLAGS):
+        # `advisor` and `advisor --lang ko ...` open the wizard: it is the main door
+        argv = ["wizard", *argv] if "wizard" in available_commands() else ["--help"]
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
