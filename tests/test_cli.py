@@ -21,3 +21,11 @@ def test_wizard_flags_without_a_command_reach_the_wizard():
 def test_unknown_command_is_one_line():
     out = run_advisor("estimat")
     assert out.returncode == 2 and "invalid choice" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    from conftest import ROOT
+
+    readme_commands = [line for line in (ROOT / "README.md").read_text().splitlines()[:12] if line.startswith("python3 -m venv")]
+    assert len(readme_commands) == 2, "the README starts with two commands"
+    assert readme_commands[1] in (ROOT / ".ci" / "run").read_text()
