@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, fields
 
-from estimators.setup import ATTENTIONS, METHODS, OPTIMIZERS, PARALLEL, PRECISIONS, QUANT_TYPES, REF_MODELS, TRAIN_KINDS, Setup
+from estimators.setup import ATTENTIONS, LOSSES, METHODS, OPTIMIZERS, PARALLEL, PRECISIONS, QUANT_TYPES, REF_MODELS, TRAIN_KINDS, Setup
 
 DEFAULTS = {f.name: f.default for f in fields(Setup)}
 
@@ -47,6 +47,7 @@ KNOBS = (
     Knob("offload_optimizer", "optimizer states (and ZeRO's fp32 masters/gradients) in host RAM: ZeRO-Offload, or FSDP with --offload-params", bool),
     Knob("offload_params", "weights in host RAM (ZeRO-3 offload_param, FSDP CPUOffload)", bool),
     Knob("ref_model", "reference for dpo/ppo/grpo: auto/copy (a frozen copy for full, the adapter-disabled base for LoRA), precomputed (dpo log-probs), none (grpo, beta=0)", choices=REF_MODELS),
+    Knob("loss", "LM-head loss: fused = TRL's chunked log-probs (what generated scripts run), full = the HF causal-LM loss over B x S x V logits", choices=LOSSES),
     Knob("num_generations", "GRPO completions per prompt (G)", int),
     Knob("response_len", "PPO/GRPO generated tokens per completion (part of --seq-len, which is prompt + response)", int),
 )

@@ -22,6 +22,8 @@ def setup_line(setup: dict) -> str:
         parts.append(f"{setup['quant_type']}{' double-quant' if setup['double_quant'] else ''}")
     if setup["gpus"] * setup["nodes"] > 1:
         parts.append(f"gpus={setup['gpus']}x{setup['nodes']} parallel={setup['parallel']}")
+    if setup.get("loss", "fused") != "fused":  # the HF causal-LM loss instead of TRL's fused head
+        parts.append(f"loss={setup['loss']}")
     return "  ".join(parts)
 
 

@@ -20,8 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# (model, flags). Defaults: sft, bf16, adamw, micro-batch 1, seq 2048, LoRA r16 all-linear, GC on for LoRA/QLoRA.
-MATRIX: list[tuple[str, str]] = [
+# (model, flags). Defaults: sft, bf16, adamw, micro-batch 1, seq 2048, LoRA r16 all-linear, GC on for LoRA/QLoRA,
+# loss fused (TRL's chunked log-prob head, what the generated scripts run).
+# The HF causal-LM loss over B x S x V logits (--loss full: what the published measurements ran).
+FULL_LOSS: list[tuple[str, str]] = [
     # Llama 3 / 3.1 / 3.2
     ("llama-3.1-8b", "--method lora"),
     ("llama-3.1-8b", "--method lora --no-grad-ckpt"),
@@ -102,6 +104,28 @@ MATRIX: list[tuple[str, str]] = [
     ("llama-3.1-8b", "--method qlora --no-kbit-upcast"),
     ("llama-3.1-8b", "--method lora --lora-dropout 0"),
 ]
+# TRL's fused LM head (--loss fused): 128k (Llama 3), 152k (Qwen 2.5/3) and 256k (Gemma 2) vocabularies, tied and
+# untied heads, every head dtype (bf16, fp32 under mixed precision and QLoRA's upcast, fp32 training).
+FUSED: list[tuple[str, str]] = [
+    ("llama-3.1-8b", "--method lora"),
+    ("llama-3.1-8b", "--method full --no-grad-ckpt"),
+    ("llama-3.1-8b", "--method qlora --seq-len 8192"),
+    ("llama-3.1-8b", "--method qlora --no-kbit-upcast"),
+    ("llama-3.2-1b", "--method full --micro-batch 4 --no-grad-ckpt"),
+    ("llama-3.2-3b", "--method lora --seq-len 1024 --micro-batch 8 --no-grad-ckpt"),
+    ("llama-2-7b", "--method full --precision fp32 --seq-len 512 --no-grad-ckpt"),
+    ("qwen2.5-0.5b", "--method full --seq-len 512 --micro-batch 8 --no-grad-ckpt"),
+    ("qwen2.5-1.5b", "--method full --precision bf16-mixed --seq-len 1024 --micro-batch 4 --grad-ckpt"),
+    ("qwen2.5-7b", "--method lora --seq-len 4096 --micro-batch 2"),
+    ("qwen3-8b", "--method qlora --micro-batch 2"),
+    ("gemma-2-2b", "--method lora --attention flash --micro-batch 2"),
+    ("gemma-2-2b", "--method full --attention flash --seq-len 1024 --micro-batch 2 --no-grad-ckpt"),
+    ("gemma-2-9b", "--method qlora --attention flash"),
+    ("mistral-7b-v0.3", "--method lora --seq-len 1024 --micro-batch 4 --no-grad-ckpt"),
+    ("phi-3-mini-4k", "--method lora --seq-len 4096"),
+    ("gpt2", "--method full --seq-len 1024 --micro-batch 8 --no-grad-ckpt"),
+]
+MATRIX: list[tuple[str, str]] = [(m, f"{f} --loss full") for m, f in FULL_LOSS] + [(m, f"{f} --loss fused") for m, f in FUSED]
 
 
 def label(model: str, flags: str) -> str:

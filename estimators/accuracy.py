@@ -28,6 +28,8 @@ CALIBRATION = Path(__file__).resolve().parent / "calibration"
 TRACES_PATH = CALIBRATION / "traces.jsonl"
 PUBLISHED_PATH = CALIBRATION / "published_calibration.csv"
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "accuracy.md"
+README_PATH = Path(__file__).resolve().parent.parent / "README.md"
+README_START, README_END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
 
 # Targets (issue: "advisor measure"): on traced configurations, the allocated peak; on published rows, the
 # figure with the matching statistic.
@@ -49,6 +51,7 @@ class Comparison:
     estimate_phase: str = ""
     skipped: str = ""  # why the estimator cannot express the row
     note: str = ""
+    loss: str = "full"  # Setup.loss of the row: "fused" (TRL's chunked log-prob head) or "full" (HF causal-LM loss)
 
     @property
     def error(self) -> float | None:
@@ -86,6 +89,8 @@ def describe_setup(s: Setup) -> str:
         parts.append(s.attention)
     if s.gpus > 1 or s.parallel != "none":
         parts.append(f"{s.parallel} x{s.world_size}")
+    if s.loss == "fused":
+        parts.append("fused head")
     return " ".join(parts)
 
 
@@ -101,7 +106,7 @@ def compare_trace(row: dict) -> Comparison:
         source="trace", row_id=row["id"], model=row["model"], config=describe_setup(setup), statistic="allocated",
         measured=int(row["peak"]["allocated"]), estimate=est.peak_allocated,
         measured_phase=row.get("peak_phase", ""), estimate_phase=_phase_family(est.peak_phase),
-        note=row.get("mode", ""),
+        note=row.get("mode", ""), loss=setup.loss,
     )
 
 
@@ -144,7 +149,9 @@ def _published_config(row: dict) -> str:
 
 
 def published_setup(row: dict) -> tuple[str, Setup, str] | str:
-    """(catalog key, Setup, note) for a published row the estimator can express, else the reason it cannot."""
+    """(catalog key, Setup, note) for a published row the estimator can express, else the reason it cannot. The
+    published runs computed the HF causal-LM loss over the full logits (HF Trainer, TRL of 2024-2025, plain
+    loops): priced with `loss="full"`."""
     method = row["method"]
     fw = row["framework"]
     if method not in ("full", "lora", "qlora"):
@@ -169,6 +176,7 @@ def published_setup(row: dict) -> tuple[str, Setup, str] | str:
             return f"LoRA variant ({tag.split('/')[0]}/{tag.split('-')[-1]}): not plain LoRA"
         notes.append("variable lengths up to 768 tokens priced at 768; eval/generation not modelled; no AMP")
     changes: dict = {
+        "loss": "full",
         "method": method,
         "micro_batch": int(row["micro_batch_size"]),
         "seq_len": int(row["seq_len"]),
@@ -284,7 +292,8 @@ def _pct(x: float | None) -> str:
     return "" if x is None else f"{100 * x:+.1f} %"
 
 
-def render_markdown(traces: list[Comparison], published: list[Comparison]) -> str:
+def summary_lines(traces: list[Comparison], published: list[Comparison]) -> list[str]:
+    """The summary as `advisor accuracy` prints it in docs/accuracy.md and README.md (a fenced block)."""
     ts, ps = summary(traces), summary(published)
     groups: dict[str, list[float]] = {}
     for c in published:
@@ -292,6 +301,58 @@ def render_markdown(traces: list[Comparison], published: list[Comparison]) -> st
             layout = "fsdp x2" if "fsdp" in c.config else "1 GPU"
             groups.setdefault(f"{c.statistic}, {layout}", []).append(abs(c.error))
     misses = [c for c in published if c.statistic == "oom" and not c.oom_ok]
+    lines = [
+        "```",
+        f"traces     rows {ts['compared']:3d}  models {ts['models']:2d}  median |error| {_pct0(ts['median_abs_error'])}"
+        f"  max |error| {_pct0(ts['max_abs_error'])}  within 3 %: {ts['within_3pct']}  within 8 %: {ts['within_8pct']}"
+        f"   (targets: median <= {TRACE_MEDIAN:.0%}, max <= {TRACE_MAX:.0%})",
+    ]
+    for loss, what in (("fused", "fused LM head"), ("full", "full-logits loss")):
+        errs = [abs(c.error) for c in traces if c.loss == loss and c.error is not None]
+        if errs:
+            lines.append(f"           {what:20s} n {len(errs):3d}  median |error| {_pct0(statistics.median(errs))}"
+                         f"  max |error| {_pct0(max(errs))}")
+    lines.append(
+        f"published  rows {ps['rows']:3d}  compared {ps['compared']:3d}  not expressible {ps['skipped']:3d}"
+        f"  median |error| {_pct0(ps['median_abs_error'])}  max |error| {_pct0(ps['max_abs_error'])}"
+        f"  within 10 %: {ps['within_10pct']}   (target: median <= {PUBLISHED_MEDIAN:.0%})")
+    for name in sorted(groups):
+        errs = groups[name]
+        lines.append(f"           {name:20s} n {len(errs):3d}  median |error| {_pct0(statistics.median(errs))}"
+                     f"  max |error| {_pct0(max(errs))}")
+    lines += [
+        f"OOM rows   {ps['oom_rows']:3d}  predicted above the card: {ps['oom_predicted_above_capacity']}"
+        + (f"  (missed: {', '.join(c.row_id for c in misses)})" if misses else ""),
+        "```",
+    ]
+    return lines
+
+
+def render_readme_block(traces: list[Comparison], published: list[Comparison]) -> str:
+    """What README.md holds between its accuracy markers (`advisor accuracy --write-readme` writes it)."""
+    lines = [
+        README_START,
+        "Generated by `advisor accuracy --write-readme`; `tests/test_accuracy.py` fails when it drifts. Traces: the",
+        "training step the generated script runs, at full size under fake tensors with CUDA semantics (`advisor",
+        "measure`); published: third-party measurements (`estimators/calibration/published_calibration.csv`), priced",
+        "with the HF causal-LM loss they ran.",
+        "Error = (estimate - measured) / measured; every row in [docs/accuracy.md](docs/accuracy.md).",
+        "",
+        *summary_lines(traces, published),
+        README_END,
+    ]
+    return "\n".join(lines)
+
+
+def readme_with_block(text: str, block: str) -> str:
+    """`text` (README.md) with the part between the accuracy markers replaced by `block`."""
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise EstimateError(f"README.md has no {README_START} ... {README_END} block")
+    return text[:start] + block + text[end + len(README_END):]
+
+
+def render_markdown(traces: list[Comparison], published: list[Comparison]) -> str:
     lines = [
         "# Estimator accuracy",
         "",
@@ -301,31 +362,20 @@ def render_markdown(traces: list[Comparison], published: list[Comparison]) -> st
         "",
         "## Summary",
         "",
-        "```",
-        f"traces     rows {ts['compared']:3d}  models {ts['models']:2d}  median |error| {_pct0(ts['median_abs_error'])}"
-        f"  max |error| {_pct0(ts['max_abs_error'])}  within 3 %: {ts['within_3pct']}  within 8 %: {ts['within_8pct']}"
-        f"   (targets: median <= {TRACE_MEDIAN:.0%}, max <= {TRACE_MAX:.0%})",
-        f"published  rows {ps['rows']:3d}  compared {ps['compared']:3d}  not expressible {ps['skipped']:3d}"
-        f"  median |error| {_pct0(ps['median_abs_error'])}  max |error| {_pct0(ps['max_abs_error'])}"
-        f"  within 10 %: {ps['within_10pct']}   (target: median <= {PUBLISHED_MEDIAN:.0%})",
-    ]
-    for name in sorted(groups):
-        errs = groups[name]
-        lines.append(f"           {name:20s} n {len(errs):3d}  median |error| {_pct0(statistics.median(errs))}"
-                     f"  max |error| {_pct0(max(errs))}")
-    lines += [
-        f"OOM rows   {ps['oom_rows']:3d}  predicted above the card: {ps['oom_predicted_above_capacity']}"
-        + (f"  (missed: {', '.join(c.row_id for c in misses)})" if misses else ""),
-        "```",
+        *summary_lines(traces, published),
         "",
         "What the rows are:",
         "",
         "- Traces: `advisor measure --mode trace` (`bench/trace_all.py`), the training step the generated script runs",
-        "  (HF Trainer semantics: accelerate autocast and fp32 outputs, loss inside the model, outputs freed before",
-        "  backward, clip_grad_norm, fused AdamW unless named) at full size under FakeTensorMode on CPU, with CUDA",
-        "  semantics: CUDA autocast op lists, the fused dropout kernel, the flash-attention kernel with its backward",
-        "  workspaces, bitsandbytes' CUDA 4-bit matmul path, 512-byte allocator blocks. Two steps; the peak of live",
-        "  tensor storage, which is what torch.cuda.max_memory_allocated counts.",
+        "  (HF Trainer semantics: accelerate autocast and fp32 outputs, outputs freed before backward,",
+        "  clip_grad_norm, fused AdamW unless named) at full size under FakeTensorMode on CPU, with CUDA semantics:",
+        "  CUDA autocast op lists, the fused dropout kernel, the flash-attention kernel with its backward workspaces,",
+        "  bitsandbytes' CUDA 4-bit matmul path, 512-byte allocator blocks. Two steps; the peak of live tensor",
+        "  storage, which is what torch.cuda.max_memory_allocated counts. Rows marked *fused head* compute the loss",
+        "  as trl 1.16's SFTTrainer does (what generated scripts run): TRL's own `add_fused_lm_head` and",
+        "  `ChunkedLogProbFunction` on their CUDA path (compact scoring, Triton fold kernels and fp32-out addmm",
+        "  allocation-free; `advisor/measure/fused.py`), never the B x S x V logits; the others the model's own",
+        "  causal-LM loss over the full logits (`--loss full`, what the published runs used).",
         "- Published: the `figure_kind`/`memory_metric` of each row decides the statistic compared. The fms-acceleration",
         "  rows were measured with transformers 4.x / TRL of early 2025 (non-fused `adamw_torch`, priced with its",
         "  step scratch; Mixtral's experts as separate nn.Linear modules); their LoRA rows ran without autocast, and",
@@ -374,3 +424,7 @@ def _pct0(x: float | None) -> str:
 
 def generate() -> str:
     return render_markdown(compare_traces(), compare_published())
+
+
+def generate_readme_block() -> str:
+    return render_readme_block(compare_traces(), compare_published())

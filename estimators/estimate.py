@@ -3,8 +3,9 @@
 A step is priced at steady state (the second optimizer step and later): weights and optimizer states are
 alive throughout; gradients exist from backward until `zero_grad(set_to_none=True)` after the step.
 The phases are the points where the live set is largest (each checked against `advisor measure` traces):
-  forward              the loss: every layer's saved tensors (or checkpoints) and the vocabulary-sized logits
-  backward (loss)      the start of backward: the loss gradients
+  forward              the loss: every layer's saved tensors (or checkpoints) and the LM head (the vocabulary-sized
+                       logits of the HF loss, or the fused head's logits tile)
+  backward (loss)      the start of backward: the loss gradients (fused head: its fp32 gradient accumulators)
   backward (top layer) the last layer's backward: all checkpoints, that layer recomputed with its working set
   backward (layers)    the first layer's backward: (nearly) all gradients, one layer's activations and scratch
   backward (end)       tied embeddings, full fine-tuning: the shared matrix's two gradient contributions
@@ -36,7 +37,7 @@ COVERS = (
     "gradients",
     "optimizer states",
     "activations saved for backward (per layer, per kernel, with or without checkpointing)",
-    "logits and the fp32 loss terms",
+    "the LM head and the loss: TRL's fused chunked log-probs (--loss fused) or the B x S x V logits (--loss full)",
     "the largest transient buffers of each phase",
 )
 EXCLUDES = (
@@ -129,8 +130,8 @@ def estimate(model: ModelSpec, setup: Setup) -> Estimate:
                             "compute-dtype weight copies the layers' backward needs")
     grad_buffers = _term("hidden-state gradients", "temporaries", t.backward_grad_buffers(m, setup), "flowing between layers")
     phases = {
-        "forward": steady + casts + [acts, _term("logits and loss", "activations", t.logits_forward(m, setup), "B x S x V, fp32 upcast")],
-        "backward (loss)": steady + casts_bwd + [acts, _term("loss gradients", "temporaries", t.logits_backward(m, setup), "three fp32 B x S x V tensors")],
+        "forward": steady + casts + [acts] + _head_forward(m, setup),
+        "backward (loss)": steady + casts_bwd + [acts] + _head_backward(m, setup),
         "backward (top layer)": steady + layer_casts + [
             _term("saved activations", "activations", _top_layer(m, setup), "all layers' checkpoints or saved tensors, the top layer rebuilt"),
             grad_buffers,
@@ -158,6 +159,33 @@ def estimate(model: ModelSpec, setup: Setup) -> Estimate:
         paged_bytes=states if paged else 0,
         warnings=tuple(_warnings(m, setup)),
     )
+
+
+# Names of the LM-head terms (estimators/kinds.py re-prices or drops them per training kind).
+LOGITS_FORWARD, LOGITS_BACKWARD = "logits and loss", "loss gradients"
+FUSED_SAVED, FUSED_FORWARD, FUSED_BACKWARD = "fused head: saved", "fused head: forward", "fused head: backward"
+
+
+def _head_forward(m: ModelSpec, setup: Setup) -> list[t.TermValue]:
+    """The LM head and the loss at the end of the forward: the B x S x V logits of the HF loss, or TRL's fused head
+    (what it saves for backward and its working set)."""
+    if not t.fused_head(setup):
+        return [_term(LOGITS_FORWARD, "activations", t.logits_forward(m, setup), "B x S x V, fp32 upcast")]
+    return [
+        _term(FUSED_SAVED, "activations", t.fused_head_saved(m, setup), "compact hidden states, targets, fp32 log-normaliser and entropy"),
+        _term(FUSED_FORWARD, "activations", t.fused_head_forward(m, setup), "last hidden state, [4096 x 32768] logits tile, fp32 statistics"),
+    ]
+
+
+def _head_backward(m: ModelSpec, setup: Setup) -> list[t.TermValue]:
+    """The head's backward: the loss gradients over B x S x V, or the fused head's fp32 gradient accumulators."""
+    if not t.fused_head(setup):
+        return [_term(LOGITS_BACKWARD, "temporaries", t.logits_backward(m, setup), "three fp32 B x S x V tensors")]
+    what = "fp32 hidden-state" + (" and head-weight" if setup.method == "full" else "") + " gradients, their casts, the logits tile"
+    return [
+        _term(FUSED_SAVED, "activations", t.fused_head_saved(m, setup), "compact hidden states, targets, fp32 log-normaliser and entropy"),
+        _term(FUSED_BACKWARD, "temporaries", t.fused_head_backward(m, setup), what),
+    ]
 
 
 def _optional(name: str, category: str, nbytes: int, note: str) -> list[t.TermValue]:

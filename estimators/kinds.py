@@ -42,6 +42,13 @@ Conventions for `Setup` fields per kind, the same as the scripts advisor/scriptg
        rules/hyperparams.toml, while TRL's own GRPO default beta = 0.0 loads none), copy (same as auto),
        precomputed (dpo only), none (grpo only: beta = 0.0). LoRA/QLoRA never get a second copy: the reference
        is the base with the adapter disabled.
+  loss: trl 1.16's SFTTrainer, DPOTrainer and GRPOTrainer always patch the policy with `add_fused_lm_head`
+       (SFT outputs log_probs/entropy/is_top1, DPO adds mean_logits, GRPO log_probs/entropy; their reference
+       models get the head too) and score it with ChunkedLogProbFunction: "fused" (the default) prices that head
+       (terms.fused_head_*), "full" the B x S x V logits of the HF loss. DPO labels the prompt -100, which the
+       compact CUDA path skips: it is priced on every position (an upper bound); GRPO scores completions only.
+       The reward model (AutoModelForSequenceClassification: a score head, no vocabulary) and trl 1.12's PPO
+       (full logits from `forward()`) do not depend on it: both are priced with "full".
 NB: reward and value models are priced at the policy's architecture (the generated PPO script starts the value
 model from the reward model, usually trained from the policy); GRPO's optional reward model is not priced
 (the generated script's default reward is a Python function).
@@ -55,7 +62,7 @@ from dataclasses import dataclass, field, replace
 from . import parallel
 from . import terms as t
 from .errors import EstimateError
-from .estimate import Estimate, estimate, phase_total
+from .estimate import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, estimate, phase_total
 from .model import ModelSpec
 from .params import ParamCounts, count_params
 from .setup import Setup
@@ -65,11 +72,12 @@ GRPO_BETA_DEFAULT = 0.0  # trl 1.16 GRPOConfig.beta; 0.0 -> no reference model i
 ADVISOR_GRPO_BETA = 0.04  # rules/hyperparams.toml hp.grpo.*: the generated script passes it, so "auto" has a reference
 PPO_ROLLOUT_CHUNK = 64  # trl 1.12 PPOConfig.local_rollout_forward_batch_size default (the generator sets micro_batch)
 PROMPT_MIN = 8  # the generated PPO script keeps at least 8 prompt tokens: max(8, seq_len - response_len)
-FUSED_TOKEN_CHUNK = 4096  # trl/kernels/chunked_logprob.py TOKEN_CHUNK_SIZE
-FUSED_VOCAB_CHUNK = 32768  # trl/trainer/utils.py _CHUNKED_LOGPROB_CHUNK_SIZE
-FUSED_STATS = 7  # fp32 per-token running statistics of the chunked log-prob kernel
-# Names of the SFT logits terms (estimate.py); reward models have no vocabulary head, so they are dropped.
-LOGIT_TERMS = ("logits and loss", "loss gradients")
+FUSED_TOKEN_CHUNK = t.FUSED_TOKEN_CHUNK  # trl/kernels/chunked_logprob.py TOKEN_CHUNK_SIZE
+FUSED_VOCAB_CHUNK = t.FUSED_VOCAB_CHUNK  # trl/trainer/utils.py _CHUNKED_LOGPROB_CHUNK_SIZE
+FUSED_STATS = t.FUSED_STATS  # fp32 per-token running statistics of the chunked log-prob kernel
+# Names of the SFT LM-head terms (estimate.py): the HF loss's logits, or TRL's fused head (Setup.loss).
+LOGIT_TERMS = (LOGITS_FORWARD, LOGITS_BACKWARD)
+FUSED_TERMS = {FUSED_SAVED: t.fused_head_saved, FUSED_FORWARD: t.fused_head_forward, FUSED_BACKWARD: t.fused_head_backward}
 
 
 # ---------------------------------------------------------------------------------------------- the models
@@ -155,7 +163,7 @@ def fused_logprob(m: ModelSpec, setup: Setup, tokens: int) -> int:
     """TRL's fused LM head (add_fused_lm_head -> ChunkedLogProbFunction) under no_grad: one [4096 x 32768] tile of
     logits in the compute dtype, the gathered hidden states of the scored tokens and 7 fp32 running statistics
     per token; never the B x S x V logits."""
-    tile = min(tokens, FUSED_TOKEN_CHUNK) * min(m.vocab_size, FUSED_VOCAB_CHUNK) * setup.compute_bytes
+    tile = t.fused_tile(m, setup, tokens)  # 32768 wide whatever the vocabulary
     return tile + tokens * (m.hidden_size * t.residual_bytes(setup) + 4 * FUSED_STATS)
 
 
@@ -222,8 +230,12 @@ def _is_logits(v: t.TermValue, m: ModelSpec, setup: Setup) -> bool:
 
 
 def _scored_logits(v: t.TermValue, m: ModelSpec, s_all: Setup, s_scored: Setup) -> t.TermValue:
-    """GRPO scores only the completion tokens (TRL passes logits_to_keep = completion length), so the SFT
-    logits terms are re-priced, with the same functions, on micro-batch x response_len tokens."""
+    """GRPO scores only the completion tokens (TRL passes logits_to_keep = completion length and labels the
+    prompt -100, which the fused head's compact path skips), so the SFT head terms are re-priced, with the same
+    functions, on micro-batch x response_len tokens (the fused head's last hidden state still spans every token)."""
+    if v.name in FUSED_TERMS:
+        nbytes = FUSED_TERMS[v.name](m, s_all, s_scored.tokens)
+        return t.TermValue(v.name, v.category, nbytes, f"{v.note}; completion tokens scored")
     if not _is_logits(v, m, s_all):
         return v
     backward = v.name == LOGIT_TERMS[1] or v.bytes == t.logits_backward(m, s_all)
@@ -275,6 +287,7 @@ def plan_sft(m: ModelSpec, setup: Setup) -> KindPlan:
 
 def plan_reward(m: ModelSpec, setup: Setup) -> KindPlan:
     """Reward model training: the seq-cls model (no lm_head) on 2 x micro_batch sequences, no vocabulary logits."""
+    setup = setup.with_(loss="full")  # AutoModelForSequenceClassification: no LM head for TRL to fuse
     rm = seqcls_spec(m)
     pairs2 = setup.with_(micro_batch=2 * setup.micro_batch)
     base = _sft(rm, setup, micro_batch=2 * setup.micro_batch)
@@ -299,7 +312,7 @@ def plan_dpo(m: ModelSpec, setup: Setup) -> KindPlan:
     for name, vals in base.phases.items():
         phases[name] = list(vals) + ref
         if name == fwd and mode != "precomputed":
-            kept = [v for v in vals if not _is_logits(v, m, s2)] + ref
+            kept = [v for v in vals if not _is_logits(v, m, s2) and v.name not in (FUSED_FORWARD, FUSED_BACKWARD)] + ref
             note = "no_grad forward of the adapter-disabled base" if mode == "adapter" else "no_grad forward of the frozen copy"
             work = inference_layer(m, s2, seqs, setup.seq_len) + fused_logprob(m, s2, seqs * setup.seq_len)
             phases["reference forward"] = kept + [_term("reference forward", "temporaries", work, f"{note}: one layer + fused log-prob tile")]
@@ -341,7 +354,9 @@ def plan_grpo(m: ModelSpec, setup: Setup) -> KindPlan:
 def plan_ppo(m: ModelSpec, setup: Setup) -> KindPlan:
     """PPO (trl 1.12): rollout generation micro_batch sequences at a time with stored fp32 scores, no_grad scoring
     by the reference, value and reward models, then PPO epochs on micro-batches of prompt + response tokens where
-    the policy and the fully trained value model run forward and backward together."""
+    the policy and the fully trained value model run forward and backward together. trl 1.12 computes the policy's
+    logits in full (`forward()` then log-softmax): priced with the HF loss whatever Setup.loss says."""
+    setup = setup.with_(loss="full")
     resp, seq = setup.response_len, prompt_len(setup) + setup.response_len
     local = setup.micro_batch * setup.grad_accum
     chunk = setup.micro_batch  # local_rollout_forward_batch_size as the generated script sets it

@@ -23,6 +23,12 @@ LORA_PRESETS = {
 }
 PARALLEL = ("none", "ddp", "zero1", "zero2", "zero3", "fsdp", "fsdp_grad_op", "fsdp_hybrid")
 REF_MODELS = ("auto", "copy", "precomputed", "none")  # estimators/kinds.py: what each means per training kind
+# How the LM head turns hidden states into the loss (estimators/terms.py, "the LM head and the loss"):
+#   fused  trl 1.16's SFT/DPO/GRPO trainers patch the model with `add_fused_lm_head` and score tokens with
+#          `ChunkedLogProbFunction`: [4096 x 32768] logit tiles, never the B x S x V logits. What generated scripts run.
+#   full   transformers' own causal-LM loss over B x S x V logits, their fp32 upcast and log-softmax (the HF Trainer
+#          and plain loops: the published measurements; trl 1.12's PPO, which is priced so whatever this says).
+LOSSES = ("fused", "full")
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class Setup:
     ref_model: str = "auto"  # dpo full: "copy" | "precomputed"; lora/qlora: adapter disabled
     num_generations: int = 8  # GRPO completions per prompt
     response_len: int = 512  # PPO/GRPO generated tokens
+    loss: str = "fused"  # LOSSES: "fused" = what the generated TRL scripts run, "full" = the HF causal-LM loss
     # parallel layout
     gpus: int = 1
     nodes: int = 1
@@ -100,6 +107,7 @@ class Setup:
         _choice("quant-type", self.quant_type, QUANT_TYPES)
         _choice("parallel", self.parallel, PARALLEL)
         _choice("ref-model", self.ref_model, REF_MODELS)
+        _choice("loss", self.loss, LOSSES)
         for name in ("micro_batch", "seq_len", "grad_accum", "lora_r", "lora_alpha", "gpus", "nodes", "num_generations", "response_len"):
             if getattr(self, name) < 1:
                 raise EstimateError(f"--{name.replace('_', '-')} must be a positive whole number, got {getattr(self, name)}")

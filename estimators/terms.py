@@ -25,6 +25,11 @@ from .setup import Setup, lora_target_names
 # `x * (1 + w)`, OLMo 2), so both the fp32 input and the fp32 normalised tensor are saved for backward.
 FP32_WEIGHT_NORMS = {"gemma", "gemma2", "gemma3", "gemma3_text", "olmo2"}
 
+# TRL's fused LM head (Setup.loss "fused"), read in trl 1.16: kernels/chunked_logprob.py and trainer/utils.py.
+FUSED_TOKEN_CHUNK = 4096  # chunked_logprob.TOKEN_CHUNK_SIZE: tokens per logits tile
+FUSED_VOCAB_CHUNK = 32768  # utils._CHUNKED_LOGPROB_CHUNK_SIZE: vocabulary columns per logits tile
+FUSED_STATS = 7  # fp32 per-token running statistics ChunkedLogProbFunction.forward allocates (max, sums, target, ...)
+
 
 # ---------------------------------------------------------------------------------------------- dtypes
 def residual_bytes(setup: Setup) -> int:
@@ -372,10 +377,11 @@ def checkpoint_saved(m: ModelSpec, setup: Setup) -> int:
 
 def stack_activations(m: ModelSpec, setup: Setup) -> int:
     """Everything the decoder stack holds for backward at the end of the forward pass: every layer's saved
-    tensors (or, with checkpointing, its input), the final norm's (its output kept by a trained lm_head), GPT-2's
-    embedding-dropout mask and eager attention's mask."""
+    tensors (or, with checkpointing, its input), the final norm's (its output kept by a trained lm_head; with the
+    fused head the head's own copy is `fused_head_saved`), GPT-2's embedding-dropout mask and eager attention's
+    mask."""
     per_layer = checkpoint_saved(m, setup) if setup.checkpointing else layer_saved(m, setup)
-    final_norm = norm_saved(m, setup, 1) * setup.tokens
+    final_norm = norm_saved(m, setup, 0 if fused_head(setup) else 1) * setup.tokens
     embed_dropout = m.hidden_size * setup.tokens if m.model_type == "gpt2" and not setup.checkpointing else 0
     return m.num_layers * per_layer + final_norm + embed_dropout + eager_mask(m, setup)
 
@@ -491,6 +497,79 @@ def logits_backward(m: ModelSpec, setup: Setup) -> int:
     return 12 * setup.tokens * m.vocab_size + logit_softcap_saved(m, setup)
 
 
+# ---------------------------------------------------------------------------------------------- the fused LM head
+# trl 1.16's SFT, DPO and GRPO trainers patch the model with `add_fused_lm_head` and call it with
+# `fused_lm_head=True`: the backbone's last hidden state, shifted, is scored by `ChunkedLogProbFunction` on a CUDA
+# device with Triton through its compact path: `hidden_states[mask]` (the N positions whose label is not -100) and
+# `labels[mask]` are copied, then [4096 x 32768] tiles of logits are computed into one reused buffer in the compute
+# dtype and folded by Triton kernels into fp32 per-token statistics; the backward recomputes each tile, turns it into
+# the logits gradient in place and accumulates the hidden-state and weight gradients in fp32. No B x S x V tensor.
+# `scored` = N, the positions scored (default: every token of the micro-batch; GRPO scores the completion only).
+def fused_head(setup: Setup) -> bool:
+    """Whether the LM head is TRL's fused one (Setup.loss "fused") rather than the B x S x V logits of the HF loss."""
+    return setup.loss == "fused"
+
+
+def head_weight_bytes(setup: Setup) -> int:
+    """Storage of the output head's weight: the weight dtype, fp32 for QLoRA after the k-bit upcast (the head is
+    not quantised), the compute dtype for QLoRA without it."""
+    if setup.method == "qlora":
+        return 4 if setup.kbit_upcast else setup.compute_bytes
+    return weight_bytes_per_param(setup)
+
+
+def fused_tile(m: ModelSpec, setup: Setup, scored: int | None = None) -> int:
+    """`mm_buf`: the [min(N, 4096) x 32768] logits tile in the compute dtype (autocast's, else the hidden states'
+    dtype), allocated once by the forward and once by the backward, reused by every tile. It is 32768 wide even for
+    a smaller vocabulary (Llama 2's 32000): TRL allocates the chunk size, then works on a view."""
+    n = setup.tokens if scored is None else scored
+    return min(n, FUSED_TOKEN_CHUNK) * FUSED_VOCAB_CHUNK * setup.compute_bytes
+
+
+def fused_chunk_casts(m: ModelSpec, setup: Setup, scored: int | None = None) -> int:
+    """Compute-dtype copies the tile loop makes when its inputs are in another dtype: one vocabulary chunk of an
+    fp32 head weight (mixed precision, QLoRA's upcast head: `weight[start:end].to(compute_dtype)`) and one token
+    chunk of fp32 hidden states (`hidden[start:end].to(compute_dtype)`). None in pure bf16/fp16 or fp32."""
+    n = setup.tokens if scored is None else scored
+    a, h = setup.compute_bytes, m.hidden_size
+    weight = min(m.vocab_size, FUSED_VOCAB_CHUNK) * h * a if head_weight_bytes(setup) != a else 0
+    hidden = min(n, FUSED_TOKEN_CHUNK) * h * a if norm_out_bytes(m, setup) != a else 0
+    return weight + hidden
+
+
+def fused_head_saved(m: ModelSpec, setup: Setup, scored: int | None = None) -> int:
+    """What ChunkedLogProbFunction saves for backward, per scored token: the compact copy of the hidden states in
+    the final norm's output dtype, the int64 target and the fp32 log-normaliser and entropy (the trainers request
+    the entropy for their metrics). Alive from the head's forward to its backward. The weight it saves is the
+    head's parameter itself."""
+    n = setup.tokens if scored is None else scored
+    return n * (m.hidden_size * norm_out_bytes(m, setup) + 8 + 4 + 4)
+
+
+def fused_head_forward(m: ModelSpec, setup: Setup, scored: int | None = None) -> int:
+    """The head's forward working set beyond what it saves: the backbone's last hidden state (every token; freed
+    when the head returns, the compact copy replaces it), the logits tile, the chunk casts and the fp32 running
+    statistics per scored token (FUSED_STATS, plus the log-prob and entropy outputs being formed)."""
+    n = setup.tokens if scored is None else scored
+    last_hidden = setup.tokens * m.hidden_size * norm_out_bytes(m, setup)
+    return last_hidden + fused_tile(m, setup, n) + fused_chunk_casts(m, setup, n) + n * 4 * (FUSED_STATS + 2)
+
+
+def fused_head_backward(m: ModelSpec, setup: Setup, scored: int | None = None) -> int:
+    """The head's backward at its peak, the return: the fp32 hidden-state gradient (N x h) and its cast to the
+    hidden dtype, for a trained head (full fine-tuning, tied or not) the fp32 weight gradient (V x h) and its cast to
+    the weight dtype, both `.to()` copies made while the fp32 accumulators, the logits tile and the chunk casts are
+    alive; plus the incoming fp32 per-token gradient."""
+    n = setup.tokens if scored is None else scored
+    h, ho = m.hidden_size, norm_out_bytes(m, setup)
+    grad_hidden = n * h * (4 + (ho if ho != 4 else 0))
+    grad_weight = 0
+    if setup.method == "full":
+        wb = head_weight_bytes(setup)
+        grad_weight = m.vocab_size * h * (4 + (wb if wb != 4 else 0))
+    return grad_hidden + grad_weight + fused_tile(m, setup, n) + fused_chunk_casts(m, setup, n) + 4 * n
+
+
 def dequant_scratch(m: ModelSpec, setup: Setup) -> int:
     """QLoRA: bitsandbytes dequantises one weight matrix at a time to the compute dtype for each matmul."""
     if setup.method != "qlora":
@@ -503,18 +582,19 @@ def head_weight_copy(m: ModelSpec, setup: Setup) -> int:
     """QLoRA with `prepare_model_for_kbit_training`: the output head is fp32 and frozen, so autocast casts it to
     the compute dtype at every forward without caching it (autocast caches only weights that require grad), and
     the matmul keeps that copy for the input gradient until the head's backward (tied or not)."""
-    if setup.method != "qlora" or not setup.kbit_upcast or not uses_autocast(setup):
-        return 0
+    if setup.method != "qlora" or not setup.kbit_upcast or not uses_autocast(setup) or fused_head(setup):
+        return 0  # the fused head casts one vocabulary chunk at a time (fused_chunk_casts)
     return m.vocab_size * m.hidden_size * setup.compute_bytes
 
 
 def autocast_weight_copies(m: ModelSpec, setup: Setup) -> int:
     """Mixed precision, during the forward: autocast caches a bf16/fp16 copy of every fp32 weight a matmul uses
     (the weights require grad) until the forward's autocast region ends. NB: counts the decoder linears and the
-    head; MoE experts stored as raw parameters are cast per use."""
+    head (not with the fused head, which casts chunks itself); MoE experts stored as raw parameters are cast per
+    use."""
     if not setup.mixed:
         return 0
-    head = m.vocab_size * m.hidden_size
+    head = 0 if fused_head(setup) else m.vocab_size * m.hidden_size
     return (count_params(m).linear + head) * setup.compute_bytes
 
 
@@ -540,11 +620,11 @@ def autocast_copies_in_backward(m: ModelSpec, setup: Setup) -> int:
     """Mixed precision, at the start of backward: the cache is gone, and the copies live on only where a matmul
     kept its weight for the input gradient. Without checkpointing that is every copy; with checkpointing the
     layers' forward graphs were discarded, so only the head's copy is kept (each layer recasts its weights when
-    it is recomputed)."""
+    it is recomputed). The fused head keeps the fp32 weight itself, no copy."""
     if not setup.mixed:
         return 0
     if setup.checkpointing:
-        return m.vocab_size * m.hidden_size * setup.compute_bytes
+        return 0 if fused_head(setup) else m.vocab_size * m.hidden_size * setup.compute_bytes
     return autocast_weight_copies(m, setup)
 
 

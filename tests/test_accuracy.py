@@ -38,6 +38,25 @@ def test_traces_cover_the_required_matrix():
     assert min(sizes) <= 0.6e9 and max(sizes) >= 65e9
 
 
+def test_fused_head_traces_cover_the_matrix():
+    """TRL's fused LM head (what generated scripts run) is traced over the three large vocabularies, every method,
+    with and without checkpointing; every row records the loss it traced."""
+    rows = acc.read_traces()
+    assert all(r["setup"]["loss"] in ("fused", "full") for r in rows)
+    fused = [r for r in rows if r["setup"]["loss"] == "fused"]
+    assert len(fused) >= 12
+    vocabs = {resolve_model(r["model"]).spec.vocab_size for r in fused}
+    assert 128256 in vocabs and any(150_000 < v < 160_000 for v in vocabs) and 256000 in vocabs  # Llama 3, Qwen2.5, Gemma 2
+    setups = [Setup.from_dict(r["setup"]) for r in fused]
+    assert {s.method for s in setups} == {"full", "lora", "qlora"}
+    assert {s.checkpointing for s in setups} == {True, False}
+    assert min(s.seq_len for s in setups) <= 512 and max(s.seq_len for s in setups) >= 8192
+    assert min(s.micro_batch for s in setups) == 1 and max(s.micro_batch for s in setups) >= 8
+    assert all(any("add_fused_lm_head" in n for n in r["notes"]) for r in fused)
+    errors = [abs(c.error) for c in TRACES if c.loss == "fused"]
+    assert len(errors) == len(fused) and max(errors) <= acc.TRACE_MAX
+
+
 def test_trace_rows_name_their_kernel_and_mode():
     for r in acc.read_traces():
         assert r["attention"] and r["mode"] in ("fake", "real-cpu", "cuda")
@@ -71,6 +90,14 @@ def test_rows_the_estimator_cannot_express_say_why():
 def test_docs_accuracy_md_is_what_the_tool_generates():
     assert acc.DOC_PATH.is_file(), "run `advisor accuracy` to write docs/accuracy.md"
     assert acc.DOC_PATH.read_text(encoding="utf-8") == acc.generate(), "docs/accuracy.md is stale: run `advisor accuracy`"
+
+
+def test_readme_accuracy_block_is_what_the_tool_generates():
+    text = acc.README_PATH.read_text(encoding="utf-8")
+    assert text.count(acc.README_START) == 1 and text.count(acc.README_END) == 1
+    block = acc.render_readme_block(TRACES, PUBLISHED)
+    assert acc.readme_with_block(text, block) == text, "README.md's accuracy block is stale: run `advisor accuracy --write-readme`"
+    assert text.index(acc.README_START) > text.index("## Accuracy") and text.index(acc.README_END) < text.index("## Development")
 
 
 def test_accuracy_command_checks_without_torch():

@@ -67,8 +67,9 @@ def test_inference_layer_by_hand():
 
 
 def test_fused_logprob_tile_by_hand():
-    # tile min(N, 4096) x min(V, 32768) in bf16 + per token: gathered hidden (64 x 2) and 7 fp32 statistics
-    assert k.fused_logprob(TINY, Setup(), 10) == 10 * 1000 * 2 + 10 * (64 * 2 + 28)
+    # tile min(N, 4096) x 32768 in bf16 (TRL allocates the full chunk width, even for a 1000-word vocabulary)
+    # + per token: gathered hidden (64 x 2) and 7 fp32 statistics
+    assert k.fused_logprob(TINY, Setup(), 10) == 10 * 32768 * 2 + 10 * (64 * 2 + 28)
     big = LLAMA8.vocab_size
     assert k.fused_logprob(LLAMA8, Setup(), 10_000) == 4096 * 32768 * 2 + 10_000 * (4096 * 2 + 28) and big > 32768
 
@@ -95,7 +96,8 @@ def test_reward_has_no_vocabulary_logits_and_prices_the_score_head():
     # base weights of the seq-cls model: no 1000 x 64 head
     assert term(est, "base weights").bytes == (TINY_TOTAL - 64_000) * 2
     # chosen + rejected: activations of 2 x micro_batch sequences
-    sft2 = estimate(k.seqcls_spec(TINY), Setup(method="full", micro_batch=4, seq_len=256))
+    # (a seq-cls model has no LM head for TRL to fuse: its trained `score` keeps the final norm's output)
+    sft2 = estimate(k.seqcls_spec(TINY), Setup(method="full", micro_batch=4, seq_len=256, loss="full"))
     assert term(est, "saved activations", "forward").bytes == term(sft2, "saved activations", "forward").bytes
 
 
@@ -163,9 +165,14 @@ def test_grpo_peak_is_generation_when_the_kv_cache_dominates_and_training_otherw
 
 
 def test_grpo_scores_only_completion_tokens():
-    est = estimate(LLAMA8, Setup(train="grpo", method="lora", micro_batch=2, seq_len=2048, response_len=256))
+    s = Setup(train="grpo", method="lora", micro_batch=2, seq_len=2048, response_len=256)
+    est = estimate(LLAMA8, s.with_(loss="full"))
     fwd = next(v for v in est.phases["forward"] if v.name == "logits and loss")
     assert fwd.bytes == t.logits_forward(LLAMA8, Setup(method="lora", micro_batch=2, seq_len=256))
+    # TRL's fused head (the default): the compact path scores the 2 x 256 completion tokens only
+    fused = {v.name: v.bytes for v in estimate(LLAMA8, s).phases["forward"]}
+    assert fused["fused head: saved"] == t.fused_head_saved(LLAMA8, Setup(method="lora", micro_batch=2, seq_len=256))
+    assert "logits and loss" not in fused
 
 
 def test_ppo_prices_every_extra_model_as_its_own_term():

@@ -100,10 +100,10 @@ def test_flash_attention_keeps_output_and_logsumexp_in_gpu_layout():
 
 # ------------------------------------------------------------------------------------------------ trace vs real
 @pytest.mark.parametrize("setup", [
-    Setup(method="lora", micro_batch=2, seq_len=64),
-    Setup(method="lora", micro_batch=2, seq_len=64, grad_ckpt=False),
-    Setup(method="full", micro_batch=2, seq_len=64),
-    Setup(method="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed"),
+    Setup(method="lora", micro_batch=2, seq_len=64, loss="full"),
+    Setup(method="lora", micro_batch=2, seq_len=64, grad_ckpt=False, loss="full"),
+    Setup(method="full", micro_batch=2, seq_len=64, loss="full"),
+    Setup(method="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="full"),
 ], ids=["lora-gc", "lora", "full", "full-mixed-gc"])
 def test_fake_trace_equals_a_real_cpu_run(setup):
     """The tracer itself: the fake-tensor step and a real CPU step of the same tiny model count the same bytes
@@ -119,22 +119,83 @@ def test_fake_trace_equals_a_real_cpu_run(setup):
     assert fake.trainable == real.trainable
 
 
-@pytest.mark.slow
-def test_fake_trace_equals_a_real_cpu_run_qlora():
-    pytest.importorskip("bitsandbytes")
+@pytest.fixture
+def small_fused_tiles(monkeypatch):
+    """TRL's tile sizes shrunk so the tiny model needs several tiles, with uneven tails: 256 vocabulary columns in
+    chunks of 96, 127 or 63 scored tokens in chunks of 48."""
+    pytest.importorskip("trl")
+    import trl.kernels.chunked_logprob as ck
+    import trl.trainer.utils as tu
+
+    monkeypatch.setattr(tu, "_CHUNKED_LOGPROB_CHUNK_SIZE", 96)
+    monkeypatch.setattr(ck, "TOKEN_CHUNK_SIZE", 48)
+
+
+@pytest.mark.parametrize("spec,setup", [
+    (TINY, Setup(method="lora", micro_batch=2, seq_len=64, loss="fused")),
+    (TINY.with_(tie_embeddings=True), Setup(method="full", micro_batch=1, seq_len=64, grad_ckpt=False, loss="fused")),
+    (TINY, Setup(method="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="fused")),
+], ids=["lora-gc", "full-tied", "full-mixed-gc"])
+def test_fused_head_trace_equals_a_real_cpu_run(spec, setup, small_fused_tiles):
+    """TRL's fused LM head (add_fused_lm_head + ChunkedLogProbFunction) on its CUDA path: the fake-tensor step and a
+    real CPU step of TRL's own code count the same bytes (the boolean-mask ops emulated under fake tensors only)."""
     from advisor.measure.trace import trace
 
-    setup = Setup(method="qlora", micro_batch=2, seq_len=64)
+    fake = trace(spec, setup, cpu_kernel=True)
+    real = trace(spec, setup, real=True)
+    assert fake.peak == real.peak
+    assert fake.categories == real.categories
+    assert fake.phase_peaks == real.phase_peaks
+    assert any("add_fused_lm_head" in n for n in fake.notes)
+    full = trace(spec, setup.with_(loss="full"), cpu_kernel=True)
+    assert not full.notes and full.phase_peaks["forward"] != fake.phase_peaks["forward"]
+
+
+def test_fused_head_on_its_cuda_path_computes_the_hf_loss(small_fused_tiles):
+    """The patches that put TRL's head on its CUDA path (compact scoring, Triton kernels run untracked) keep its
+    values: the loss and every gradient equal those of the model's own causal-LM loss (fp32)."""
+    from advisor.measure import fused
+    from advisor.measure.build import build_model
+    from advisor.measure.step import forward_loss
+
+    torch.manual_seed(0)
+    model, _ = build_model(TINY.with_(tie_embeddings=True), Setup(method="full", precision="fp32", loss="fused"))
+    ids = torch.randint(0, TINY.vocab_size, (2, 32))
+    batch = {"input_ids": ids, "labels": ids.clone()}
+    with MemoryTracker() as tracker, fused.cuda_path(tracker):
+        loss = forward_loss(model, batch, None, loss="fused")
+        loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    reference = forward_loss(model, batch, None, loss="full")
+    reference.backward()
+    torch.testing.assert_close(loss, reference)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["full", "fused"])
+def test_fake_trace_equals_a_real_cpu_run_qlora(loss):
+    pytest.importorskip("bitsandbytes")
+    if loss == "fused":
+        pytest.importorskip("trl")
+    from advisor.measure.trace import trace
+
+    setup = Setup(method="qlora", micro_batch=2, seq_len=64, loss=loss)
     fake = trace(TINY.with_(hidden_size=128, intermediate_size=256), setup, cpu_kernel=True)
     real = trace(TINY.with_(hidden_size=128, intermediate_size=256), setup, real=True)
     assert fake.peak == real.peak and fake.categories == real.categories
 
 
-def test_trace_matches_the_estimator_on_a_tiny_model():
+@pytest.mark.parametrize("loss", ["fused", "full"])
+def test_trace_matches_the_estimator_on_a_tiny_model(loss):
     from advisor.measure.trace import trace
     from estimators import estimate
 
-    setup = Setup(method="lora", micro_batch=2, seq_len=64)
+    if loss == "fused":
+        pytest.importorskip("trl")
+    setup = Setup(method="lora", micro_batch=2, seq_len=64, loss=loss)
     traced = trace(TINY, setup).peak
     est = estimate(TINY, setup).peak_allocated
     assert abs(est - traced) / traced < 0.05  # tiny tensors: 512-byte rounding and small buffers weigh more

@@ -5,6 +5,8 @@ TINY: Llama-style, hidden h=8, intermediate i=16, 2 layers, 2 query heads and 1 
 q 64 + k 32 + v 32 + o 64 + gate 128 + up 128 + down 128 = 576 (1152 for two), norms 2*8 per layer + 8 final = 40;
 total 1704. Batch 1 x 4 tokens (T=4) unless a test says otherwise. LoRA r=2 on all linears:
 q 2*(8+8)=32, k 2*(8+4)=24, v 24, o 32, gate 2*(8+16)=48, up 48, down 48 = 256 per layer, 512 in all.
+The set-ups below price the HF causal-LM loss (loss="full": B x S x V logits); the fused LM head tests (TRL's
+chunked log-probs, the default) use `.with_(loss="fused")`.
 """
 
 import inspect
@@ -18,9 +20,9 @@ from estimators.setup import Setup
 TINY = ModelSpec(name="tiny", model_type="llama", hidden_size=8, intermediate_size=16, num_layers=2, num_heads=2,
                  num_kv_heads=1, vocab_size=32)
 TIED = TINY.with_(tie_embeddings=True)
-LORA = Setup(method="lora", lora_r=2, micro_batch=1, seq_len=4)  # bf16, dropout 0.05, checkpointing on
-FULL = Setup(method="full", micro_batch=1, seq_len=4)  # bf16, checkpointing off
-QLORA = Setup(method="qlora", lora_r=2, micro_batch=1, seq_len=4)
+LORA = Setup(method="lora", lora_r=2, micro_batch=1, seq_len=4, loss="full")  # bf16, dropout 0.05, checkpointing on
+FULL = Setup(method="full", micro_batch=1, seq_len=4, loss="full")  # bf16, checkpointing off
+QLORA = Setup(method="qlora", lora_r=2, micro_batch=1, seq_len=4, loss="full")
 MIXED = FULL.with_(precision="bf16-mixed")
 
 
@@ -204,6 +206,68 @@ def test_logits():
     assert t.logits_forward(capped, LORA) == t.logits_forward(TINY, LORA) + 256
 
 
+# --------------------------------------------------------------------------- the fused LM head (TRL)
+F_LORA, F_FULL, F_QLORA, F_MIXED = (s.with_(loss="fused") for s in (LORA, FULL, QLORA, MIXED))
+TILE = 4 * 32768 * 2  # the fused head's logits tile for T = 4 in bf16
+
+
+def test_fused_head_switch():
+    assert t.fused_head(Setup()) and not t.fused_head(LORA)  # fused is the default: what generated scripts run
+    assert t.head_weight_bytes(F_LORA) == 2 and t.head_weight_bytes(F_MIXED) == 4
+    assert t.head_weight_bytes(F_QLORA) == 4 and t.head_weight_bytes(F_QLORA.with_(kbit_upcast=False)) == 2
+
+
+def test_fused_tile():
+    # [min(T, 4096) x 32768] in bf16: TRL allocates the full chunk width even for a 32-word vocabulary
+    assert t.fused_tile(TINY, F_LORA) == 4 * 32768 * 2 == TILE
+    assert t.fused_tile(TINY, F_LORA, scored=2) == 2 * 32768 * 2
+    assert t.fused_tile(TINY, F_LORA.with_(precision="fp32")) == 4 * 32768 * 4  # no autocast: the hidden dtype
+    llama3 = TINY.with_(vocab_size=128256)
+    assert t.fused_tile(llama3, F_LORA.with_(seq_len=8192)) == 4096 * 32768 * 2  # one tile, reused
+
+
+def test_fused_chunk_casts():
+    assert t.fused_chunk_casts(TINY, F_LORA) == 0  # bf16 head and hidden states: no copies
+    # fp32 head (QLoRA's upcast, mixed-precision masters): a 32 x 8 vocabulary chunk in bf16 = 512; fp32 hidden
+    # states (fp32 norm weight / residual): a 4 x 8 token chunk in bf16 = 64
+    assert t.fused_chunk_casts(TINY, F_QLORA) == 512 + 64
+    assert t.fused_chunk_casts(TINY, F_MIXED) == 512 + 64
+    assert t.fused_chunk_casts(TINY, F_QLORA.with_(kbit_upcast=False)) == 0
+
+
+def test_fused_head_saved():
+    # per token: hidden (8 x bf16), int64 target, fp32 log-normaliser and entropy
+    assert t.fused_head_saved(TINY, F_LORA) == 4 * (8 * 2 + 8 + 4 + 4)
+    assert t.fused_head_saved(TINY, F_QLORA) == 4 * (8 * 4 + 16)  # fp32 final-norm output
+    assert t.fused_head_saved(TINY, F_LORA, scored=1) == 8 * 2 + 16
+
+
+def test_fused_head_forward():
+    # last hidden state 4 x 8 x 2 = 64, the tile, 9 fp32 per-token vectors 4 x 36 = 144
+    assert t.fused_head_forward(TINY, F_LORA) == 64 + TILE + 144
+    assert t.fused_head_forward(TINY, F_QLORA) == 4 * 8 * 4 + TILE + 576 + 144
+    # GRPO: the last hidden state spans every token, the rest the scored ones
+    assert t.fused_head_forward(TINY, F_LORA, scored=2) == 64 + TILE // 2 + 72
+
+
+def test_fused_head_backward():
+    # fp32 hidden gradient + its bf16 cast 4 x 8 x 6 = 192, the tile, incoming fp32 gradient 16; frozen head
+    assert t.fused_head_backward(TINY, F_LORA) == 192 + TILE + 16
+    # trained head: fp32 weight gradient + its bf16 cast 32 x 8 x 6 = 1536
+    assert t.fused_head_backward(TINY, F_FULL) == 192 + 1536 + TILE + 16
+    # mixed: fp32 hidden and weight, so no .to() copies (128 + 1024), but the chunk casts (576)
+    assert t.fused_head_backward(TINY, F_MIXED) == 128 + 1024 + TILE + 576 + 16
+
+
+def test_fused_head_replaces_the_head_copies():
+    assert t.head_weight_copy(TINY, F_QLORA) == 0  # cast chunk by chunk, not by autocast
+    assert t.autocast_weight_copies(TINY, F_MIXED) == 1152 * 2  # decoder linears only, not the head
+    assert t.autocast_copies_in_backward(TINY, F_MIXED.with_(grad_ckpt=True)) == 0
+    # the final norm's output is kept by the fused head (fused_head_saved), not by a trained lm_head's matmul
+    assert t.stack_activations(TINY, FULL) - t.stack_activations(TINY, F_FULL) == 2 * 8 * 4
+    assert t.stack_activations(TINY, LORA) == t.stack_activations(TINY, F_LORA)
+
+
 def test_dequant_scratch():
     assert t.dequant_scratch(TINY, QLORA) == 8 * 16 * 2  # the largest linear (gate/up/down), bf16
     assert t.dequant_scratch(TINY, LORA) == 0
@@ -231,7 +295,7 @@ def test_every_term_says_what_it_models():
     assert missing == []
 
 
-@pytest.mark.parametrize("setup", [LORA, FULL, QLORA, MIXED])
+@pytest.mark.parametrize("setup", [LORA, FULL, QLORA, MIXED, F_LORA, F_FULL, F_QLORA, F_MIXED])
 def test_phases_add_up(setup):
     from estimators import estimate
 

@@ -10,7 +10,8 @@ NAME = "accuracy"
 HELP = "compare the memory estimate with the traced and published measurements (writes docs/accuracy.md)"
 EXAMPLES = """examples:
   advisor accuracy                 # summary; rewrite docs/accuracy.md
-  advisor accuracy --check         # exit 1 if docs/accuracy.md differs from what the tool generates now
+  advisor accuracy --write-readme  # also rewrite the summary between README.md's accuracy markers
+  advisor accuracy --check         # exit 1 if docs/accuracy.md or README.md's block differs from what the tool generates now
   advisor accuracy --json          # every comparison as JSON
   advisor accuracy --worst 10      # the largest errors
 """
@@ -21,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the comparisons and summaries as JSON")
     p.add_argument("--worst", type=int, default=0, metavar="N", help="list the N largest errors")
     p.add_argument("--out", help="write the markdown here instead of docs/accuracy.md")
+    p.add_argument("--write-readme", action="store_true",
+                   help="also rewrite the summary between <!-- accuracy:start --> and <!-- accuracy:end --> in README.md")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,11 +52,26 @@ def run(args: argparse.Namespace) -> int:
             rows = sorted((c for c in traces + published if c.error is not None), key=lambda c: -abs(c.error))
             for c in rows[: args.worst]:
                 print(f"  {100 * c.error:+6.1f} %  {c.source:9s} {c.row_id:12s} {c.model} {c.config} ({c.statistic})")
+    readme = acc.README_PATH
+    block = acc.render_readme_block(traces, published)
     if args.check:
+        stale = 0
         if not out.is_file() or out.read_text(encoding="utf-8") != text:
             print(f"advisor: {out} is out of date: run `advisor accuracy`", file=sys.stderr)
-            return 1
-        return 0
+            stale = 1
+        if readme.is_file() and acc.README_START in (current := readme.read_text(encoding="utf-8")):
+            if acc.readme_with_block(current, block) != current:
+                print(f"advisor: the accuracy block of {readme} is out of date: run `advisor accuracy --write-readme`",
+                      file=sys.stderr)
+                stale = 1
+        return stale
+    if args.write_readme:
+        current = readme.read_text(encoding="utf-8")
+        updated = acc.readme_with_block(current, block)
+        if updated != current:
+            readme.write_text(updated, encoding="utf-8")
+        if not args.json:
+            print(f"wrote the accuracy block of {readme}")
     if not args.json or args.out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")

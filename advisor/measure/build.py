@@ -238,6 +238,10 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
             _materialise_quant_states(states)
     else:
         _retie(model, spec)
+    if setup.loss == "fused":
+        from .fused import add_head
+
+        add_head(model)  # SFTTrainer.__init__, after the PEFT wrapping and before gradient checkpointing
     if setup.checkpointing:
         # transformers' default (use_reentrant=False). The context_fn only re-enters the CUDA-autocast emulation
         # for the recomputation: the autograd engine does not carry Python function modes into backward, while

@@ -118,7 +118,7 @@ def measure_cuda(spec, setup: Setup, model_key: str, steps: int = 3) -> dict:
                 p.register_post_accumulate_grad_hook(lambda p: tracker.track(p.grad, "gradients"))
         for _ in range(steps):
             train_step(model, optimizer, batch, compute_dtype(setup), tracker, setup.grad_accum, phase=phase,
-                       device_type="cuda")
+                       device_type="cuda", loss=setup.loss)
     return cuda_row(
         model_key, setup, stats,
         categories={k: tracker.peak_categories.get(k, 0) for k in CATEGORIES},

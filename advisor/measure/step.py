@@ -1,8 +1,10 @@
 """One training step as the Hugging Face Trainer (with accelerate) runs it, with the memory tracker's phases.
 
   forward   accelerate wraps model.forward in autocast (bf16/fp16) and converts the outputs to fp32
-            (`convert_outputs_to_fp32`); the model computes the causal-LM loss itself (labels passed, logits
-            upcast to fp32 in `ForCausalLMLoss`). The Trainer keeps only the loss: outputs are dropped before
+            (`convert_outputs_to_fp32`). loss "full": the model computes the causal-LM loss itself (labels
+            passed, logits upcast to fp32 in `ForCausalLMLoss`). loss "fused": TRL's SFTTrainer.compute_loss,
+            `model(**inputs, fused_lm_head=True)` through the head `add_fused_lm_head` patched in (fused.py), the
+            loss summed from the per-token log-probs. The Trainer keeps only the loss: outputs are dropped before
             backward (TRACING.md, item 5).
   backward  loss.backward() outside autocast, then clip_grad_norm_(max_norm=1.0), the Trainer default.
   optimizer step  optimizer.step(), then zero_grad(set_to_none=True).
@@ -26,17 +28,23 @@ def _to_fp32(obj):
     return obj
 
 
-def forward_loss(model, batch: dict, cdtype, device_type: str = "cpu") -> torch.Tensor:
+def forward_loss(model, batch: dict, cdtype, device_type: str = "cpu", loss: str = "full") -> torch.Tensor:
+    fused = loss == "fused"
     with autocast_region(cdtype, device_type):
-        outputs = model(**batch)
+        outputs = model(**batch, fused_lm_head=True) if fused else model(**batch)
     outputs = _to_fp32(outputs)
-    loss = outputs["loss"]
+    if fused:
+        from .fused import sft_loss
+
+        value = sft_loss(outputs)
+    else:
+        value = outputs["loss"]
     del outputs
-    return loss
+    return value
 
 
 def train_step(model, optimizer, batch: dict, cdtype, tracker=None, grad_accum: int = 1, phase=None,
-               device_type: str = "cpu") -> None:
+               device_type: str = "cpu", loss: str = "full") -> None:
     """One optimizer step over `grad_accum` micro-batches (the same batch reused). `phase(name)` is a context
     manager around each phase (default: the tracker's)."""
     if phase is None:
@@ -44,10 +52,10 @@ def train_step(model, optimizer, batch: dict, cdtype, tracker=None, grad_accum: 
     params = [p for p in model.parameters() if p.requires_grad]
     for _ in range(grad_accum):
         with phase("forward"):
-            loss = forward_loss(model, batch, cdtype, device_type)
+            value = forward_loss(model, batch, cdtype, device_type, loss)
         with phase("backward"):
-            (loss / grad_accum).backward()
-            del loss
+            (value / grad_accum).backward()
+            del value
     with phase("backward"):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
     with phase("optimizer step"):

@@ -69,18 +69,29 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
                 from .qlora import emulated_ops
 
                 tracker.emulated.update(emulated_ops())
+            head = contextlib.nullcontext()
+            if setup.loss == "fused":
+                from . import fused
+
+                tracker.emulated.update(fused.emulated_ops())
+                head = fused.cuda_path(tracker)
             ids = torch.randint(0, spec.vocab_size, (setup.micro_batch, setup.seq_len))
             batch = {"input_ids": ids, "labels": ids.clone()}
             _register_existing(tracker, model, batch)
-            with tracker, module_forward_depth(tracker), CudaAutocastOps():
+            with tracker, module_forward_depth(tracker), CudaAutocastOps(), head:
                 _grad_hooks(model, tracker)
                 for _ in range(steps):
-                    train_step(model, optimizer, batch, cdtype, tracker, setup.grad_accum)
+                    train_step(model, optimizer, batch, cdtype, tracker, setup.grad_accum, loss=setup.loss)
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     kernel = KERNEL if attn_implementation(spec, setup) != "eager" else "eager (transformers eager_attention_forward)"
     if cpu_kernel and kernel.startswith("flash"):
         kernel = "flash (CPU kernel, aten._scaled_dot_product_flash_attention_for_cpu)"
+    notes = []
+    if setup.loss == "fused":
+        from .fused import NOTE
+
+        notes.append(NOTE)
     return TraceResult(
         peak=tracker.peak,
         categories={k: tracker.peak_categories.get(k, 0) for k in CATEGORIES},
@@ -94,6 +105,7 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
         params=params,
         breakdown=_group(tracker.peak_live) if describe else [],
         events=tracker.peak_event,
+        notes=notes,
     )
 
 

@@ -54,6 +54,7 @@ class MemoryTracker(TorchDispatchMode):
         self.module_names: dict[int, str] = {}
         self.module_stack: list[str] = []
         self.emulated: dict = {}  # aten/custom op -> fn(tracker, *args, **kwargs) replacing it (see qlora.py)
+        self.paused = 0  # > 0 inside `untracked()`: ops run, their outputs are not counted
 
     # ------------------------------------------------------------------ bookkeeping
     def _category_now(self) -> str:
@@ -147,8 +148,21 @@ class MemoryTracker(TorchDispatchMode):
         finally:
             self.phase = old
 
+    @contextmanager
+    def untracked(self):
+        """Run code whose allocations the emulated device does not make (a CUDA kernel that only writes into
+        existing buffers, emulated by torch ops): outputs allocated inside are not counted. Only for code whose
+        new tensors die inside the block."""
+        self.paused += 1
+        try:
+            yield
+        finally:
+            self.paused -= 1
+
     # ------------------------------------------------------------------ dispatch
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if self.paused:
+            return func(*args, **(kwargs or {}))
         emulate = self.emulated.get(func)
         if emulate is not None:
             out = emulate(self, *args, **(kwargs or {}))

@@ -80,6 +80,7 @@ CONFIG = {
         'ref_model': 'auto',
         'num_generations': 8,
         'response_len': 512,
+        'loss': 'fused',
         'gpus': 4,
         'nodes': 2,
         'parallel': 'zero3',

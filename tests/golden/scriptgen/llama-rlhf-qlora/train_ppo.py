@@ -88,6 +88,7 @@ CONFIG = {
         'ref_model': 'auto',
         'num_generations': 8,
         'response_len': 512,
+        'loss': 'fused',
         'gpus': 1,
         'nodes': 1,
         'parallel': 'none',
