@@ -164,13 +164,16 @@ def test_sigterm_saves_a_checkpoint_and_exits_130(tmp_path):
     check_run(again, out, len(seen), first=step, last=step + 1, final="adapter_config.json")
 
 
-def test_accelerate_launch_on_cpu(run_dirs, tmp_path):
-    run_dir = run_dirs("lora")
-    out = tmp_path / "accelerate-out"
+@pytest.mark.parametrize("method", ADAPTATIONS)
+def test_every_kind_runs_through_accelerate_launch_on_cpu(method, tmp_path):
+    """The same scripts under `accelerate launch --cpu`: every kind, chained as a run would chain them."""
+    write_run(tiny_plan(method), tmp_path)
     env = dict(os.environ, **_ENV)
     argv = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    result = subprocess.run([*argv, "train_sft.py", "--max-steps", "2", "--output-dir", str(out)], cwd=run_dir, capture_output=True, text=True, env=env, timeout=240)
-    check_run(result, out, 0, first=0, last=2, final="adapter_config.json")
+    for kind in ("sft", "reward", "ppo_rloo", "dpo", "grpo"):
+        out = tmp_path / "outputs" / ("ppo" if kind == "ppo_rloo" else kind)
+        result = subprocess.run([*argv, f"train_{kind}.py", "--max-steps", "2"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+        check_run(result, out, 0, first=0, last=2, final=FINAL[method])
 
 
 def test_hostile_paths_are_used_as_data(tmp_path):
