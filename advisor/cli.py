@@ -27,7 +27,9 @@ def available_commands() -> list[str]:
     return [name for name in COMMANDS if importlib.util.find_spec(f"advisor.commands.{name}")]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `selected`, only that command's flags are declared (the others are listed by name),
+    which keeps the start-up of `advisor estimate` free of the other commands' imports."""
     parser = _Parser(
         prog="advisor",
         description="Plan LLM fine-tuning: which method, whether it fits in GPU memory, and a ready training script.",
@@ -43,17 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
             module.NAME, help=module.HELP, description=module.HELP, epilog=getattr(module, "EXAMPLES", None),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        module.add_arguments(p)
+        if selected in (None, name):
+            module.add_arguments(p)
         p.set_defaults(run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
     if not argv or (argv[0].startswith("-") and argv[0] not in TOP_LEVEL_FLAGS):
         # `advisor` and `advisor --lang ko ...` open the wizard: it is the main door
         argv = ["wizard", *argv] if "wizard" in available_commands() else ["--help"]
+    parser = build_parser(argv[0] if argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()

@@ -125,7 +125,22 @@ FUSED: list[tuple[str, str]] = [
     ("phi-3-mini-4k", "--method lora --seq-len 4096"),
     ("gpt2", "--method full --seq-len 1024 --micro-batch 8 --no-grad-ckpt"),
 ]
-MATRIX: list[tuple[str, str]] = [(m, f"{f} --loss full") for m, f in FULL_LOSS] + [(m, f"{f} --loss fused") for m, f in FUSED]
+# Preference training (advisor/measure/prefs.py): --train reward (seq-cls model, chosen + rejected = 2 x micro-batch
+# sequences) and --train dpo (fused head, reference forward: LoRA adapter disabled, full a frozen copy).
+PREFERENCE: list[tuple[str, str]] = [
+    ("llama-3.2-1b", "--train reward --method full --seq-len 1024 --micro-batch 2 --no-grad-ckpt"),
+    ("llama-3.1-8b", "--train reward --method lora"),
+    ("qwen2.5-0.5b", "--train reward --method full --micro-batch 4 --grad-ckpt"),
+    ("mistral-7b-v0.3", "--train reward --method lora --seq-len 512 --micro-batch 2 --no-grad-ckpt"),
+    ("llama-3.1-8b", "--train dpo --method lora"),
+    ("llama-3.2-1b", "--train dpo --method full --seq-len 1024 --micro-batch 2 --no-grad-ckpt"),
+    ("qwen2.5-0.5b", "--train dpo --method full --micro-batch 2 --grad-ckpt"),
+    ("mistral-7b-v0.3", "--train dpo --method lora --seq-len 1024 --no-grad-ckpt"),
+    ("qwen2.5-1.5b", "--train dpo --method lora --seq-len 1024 --micro-batch 4"),
+    ("llama-3.1-8b", "--train dpo --method full --seq-len 1024 --grad-ckpt"),
+]
+MATRIX: list[tuple[str, str]] = ([(m, f"{f} --loss full") for m, f in FULL_LOSS] + [(m, f"{f} --loss fused") for m, f in FUSED]
+                                 + [(m, f"{f} --loss fused") for m, f in PREFERENCE])
 
 
 def label(model: str, flags: str) -> str:

@@ -52,6 +52,7 @@ class Comparison:
     skipped: str = ""  # why the estimator cannot express the row
     note: str = ""
     loss: str = "full"  # Setup.loss of the row: "fused" (TRL's chunked log-prob head) or "full" (HF causal-LM loss)
+    train: str = "sft"  # Setup.train of the row: sft, reward, dpo (traced; ppo and grpo are not)
 
     @property
     def error(self) -> float | None:
@@ -75,7 +76,8 @@ def read_traces(path: Path | str = TRACES_PATH) -> list[dict]:
 
 
 def describe_setup(s: Setup) -> str:
-    parts = [s.method]
+    parts = [] if s.train == "sft" else [s.train]
+    parts.append(s.method)
     if s.method != "full":
         parts.append(f"r{s.lora_r} {s.lora_targets}")
     parts.append(s.precision)
@@ -89,7 +91,7 @@ def describe_setup(s: Setup) -> str:
         parts.append(s.attention)
     if s.gpus > 1 or s.parallel != "none":
         parts.append(f"{s.parallel} x{s.world_size}")
-    if s.loss == "fused":
+    if s.loss == "fused" and s.train in ("sft", "dpo"):  # the reward model has no LM head to fuse
         parts.append("fused head")
     return " ".join(parts)
 
@@ -106,7 +108,7 @@ def compare_trace(row: dict) -> Comparison:
         source="trace", row_id=row["id"], model=row["model"], config=describe_setup(setup), statistic="allocated",
         measured=int(row["peak"]["allocated"]), estimate=est.peak_allocated,
         measured_phase=row.get("peak_phase", ""), estimate_phase=_phase_family(est.peak_phase),
-        note=row.get("mode", ""), loss=setup.loss,
+        note=row.get("mode", ""), loss="full" if setup.train == "reward" else setup.loss, train=setup.train,
     )
 
 
@@ -307,8 +309,10 @@ def summary_lines(traces: list[Comparison], published: list[Comparison]) -> list
         f"  max |error| {_pct0(ts['max_abs_error'])}  within 3 %: {ts['within_3pct']}  within 8 %: {ts['within_8pct']}"
         f"   (targets: median <= {TRACE_MEDIAN:.0%}, max <= {TRACE_MAX:.0%})",
     ]
-    for loss, what in (("fused", "fused LM head"), ("full", "full-logits loss")):
-        errs = [abs(c.error) for c in traces if c.loss == loss and c.error is not None]
+    kinds = [("sft", loss, f"sft, {what}") for loss, what in (("fused", "fused LM head"), ("full", "full-logits loss"))]
+    kinds += [(kind, None, what) for kind, what in (("reward", "reward (seq-cls)"), ("dpo", "dpo (fused head)"))]
+    for kind, loss, what in kinds:
+        errs = [abs(c.error) for c in traces if c.train == kind and loss in (None, c.loss) and c.error is not None]
         if errs:
             lines.append(f"           {what:20s} n {len(errs):3d}  median |error| {_pct0(statistics.median(errs))}"
                          f"  max |error| {_pct0(max(errs))}")

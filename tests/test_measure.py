@@ -151,6 +151,27 @@ def test_fused_head_trace_equals_a_real_cpu_run(spec, setup, small_fused_tiles):
     assert not full.notes and full.phase_peaks["forward"] != fake.phase_peaks["forward"]
 
 
+@pytest.mark.parametrize("setup", [
+    Setup(train="dpo", method="lora", micro_batch=1, seq_len=64),
+    Setup(train="dpo", method="full", micro_batch=1, seq_len=64, grad_ckpt=True),
+    Setup(train="reward", method="lora", micro_batch=2, seq_len=64),
+], ids=["dpo-lora-gc", "dpo-full-gc", "reward-lora-gc"])
+def test_preference_trace_equals_a_real_cpu_run(setup, small_fused_tiles):
+    """DPO (policy + no_grad reference forward through TRL's fused head: LoRA adapter disabled, full a frozen copy)
+    and the reward model (seq-cls, chosen + rejected): the fake-tensor step and a real CPU step count the same."""
+    from advisor.measure.trace import trace
+
+    fake = trace(TINY, setup, cpu_kernel=True)
+    real = trace(TINY, setup, real=True)
+    assert fake.peak == real.peak
+    assert fake.categories == real.categories
+    assert fake.phase_peaks == real.phase_peaks
+    assert fake.trainable == real.trainable
+    assert any(setup.train in n.lower() for n in fake.notes)
+    if setup.method == "full":  # the frozen reference copy doubles the weights
+        assert fake.categories["parameters"] >= 2 * fake.trainable * 2
+
+
 def test_fused_head_on_its_cuda_path_computes_the_hf_loss(small_fused_tiles):
     """The patches that put TRL's head on its CUDA path (compact scoring, Triton kernels run untracked) keep its
     values: the loss and every gradient equal those of the model's own causal-LM loss (fp32)."""

@@ -9,7 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-from ..questions import add_question_flags
 
 NAME = "advise"
 HELP = "recommend a fine-tuning method (SFT, RLHF, DPO; full, LoRA, QLoRA) that fits your GPU, with reasons"
@@ -30,6 +29,8 @@ def default_lang(env: dict | None = None) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..questions import add_question_flags  # here, so other commands' start-up skips it
+
     add_question_flags(p)
     out = p.add_argument_group("output")
     out.add_argument("--answers", type=Path, metavar="FILE", help="read the answers from a TOML file (question ids as keys); flags override it")

@@ -7,7 +7,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..questions import add_question_flags
 
 NAME = "wizard"
 HELP = "the interactive wizard: goal, data, resources -> recommendation, memory (with what-ifs), script, launch"
@@ -22,6 +21,8 @@ keys: Ctrl+N next, Esc back, Ctrl+G glossary, Ctrl+Q quit (Tab moves between fie
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..questions import add_question_flags  # here, so other commands' start-up skips it
+
     p.add_argument("--answers", type=Path, metavar="FILE", help="pre-fill the answers from a TOML file (question ids as keys); flags override it")
     p.add_argument("--lang", choices=("ko", "en"), default=None, help="language of the wizard (default: ko when the locale is Korean, else en)")
     p.add_argument("--out", metavar="RUN_DIR", default=None, help="where the run directory is written (default: runs/wizard; editable in the wizard)")

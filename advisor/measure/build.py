@@ -69,8 +69,9 @@ def _lora_config(setup: Setup, spec):
 
     names = lora_target_names(setup)
     targets = list(names) if names else "all-linear"
+    task = "SEQ_CLS" if setup.train == "reward" else "CAUSAL_LM"  # SEQ_CLS: modules_to_save trains a copy of `score`
     return LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout,
-                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
+                      target_modules=targets, bias="none", task_type=task)
 
 
 def _decoder_linears(model) -> list[tuple[torch.nn.Module, str, torch.nn.Linear]]:
@@ -162,7 +163,9 @@ def _prime_bnb_tables() -> None:
 def _retie(model, spec) -> None:
     if spec.tie_embeddings:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        base.get_output_embeddings().weight = base.get_input_embeddings().weight
+        head = base.get_output_embeddings()
+        if head is not None:  # a sequence-classification model has no LM head
+            head.weight = base.get_input_embeddings().weight
 
 
 def _reset_rotary(model) -> None:
@@ -201,16 +204,19 @@ def cuda_attn_implementation(spec, setup: Setup) -> str:
 def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tuple[torch.nn.Module, str]:
     """The model of `setup` on `device` (cpu or cuda, real tensors); with `fake_mode`, built on meta and
     materialised as fake CPU tensors inside that mode."""
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     config = hf_config(spec, setup)
+    auto = AutoModelForCausalLM
+    if setup.train == "reward":  # the generated reward script: a scalar `score` head, pad token for the pooling
+        auto, config.num_labels, config.pad_token_id = AutoModelForSequenceClassification, 1, 0
     sdtype, cdtype = storage_dtype(setup), compute_dtype(setup)
     base_dtype = (cdtype or torch.float32) if setup.method == "qlora" else sdtype
     on_gpu = device == "cuda"
     attn = cuda_attn_implementation(spec, setup) if on_gpu else attn_implementation(spec, setup)
     device = "meta" if fake_mode is not None else device
     with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=base_dtype, attn_implementation=attn)
+        model = auto.from_config(config, dtype=base_dtype, attn_implementation=attn)
     quant = ""
     if setup.method == "qlora":
         _swap_in_linear4bit(model, setup, cdtype, device)
@@ -238,16 +244,26 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
             _materialise_quant_states(states)
     else:
         _retie(model, spec)
-    if setup.loss == "fused":
+    if setup.train == "dpo":
+        from .prefs import DPO_OUTPUTS
+        from .fused import add_head
+
+        add_head(model, DPO_OUTPUTS)  # DPOTrainer.__init__ patches the head whatever Setup.loss says
+    elif setup.loss == "fused" and setup.train == "sft":
         from .fused import add_head
 
         add_head(model)  # SFTTrainer.__init__, after the PEFT wrapping and before gradient checkpointing
+    if setup.train in ("reward", "dpo"):
+        from trl.trainer.utils import disable_dropout_in_model
+
+        disable_dropout_in_model(model)  # RewardConfig / DPOConfig disable_dropout=True (LoRA dropout included)
     if setup.checkpointing:
         # transformers' default (use_reentrant=False). The context_fn only re-enters the CUDA-autocast emulation
         # for the recomputation: the autograd engine does not carry Python function modes into backward, while
         # real autocast state (C++ thread-local) is restored by torch.utils.checkpoint itself.
         kwargs = {"use_reentrant": False} if on_gpu else {"use_reentrant": False, "context_fn": _recompute_context}
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        model.advisor_gc_kwargs = kwargs  # trl's disable_gradient_checkpointing re-enables with them (prefs.py)
     model.train()
     return model, quant
 

@@ -33,12 +33,12 @@ NOTE = ("fused LM head: TRL's add_fused_lm_head + ChunkedLogProbFunction on its 
         "hidden_states[mask] scoring, Triton fold kernels and fp32-out addmm allocation-free; every label valid")
 
 
-def add_head(model) -> None:
-    """What SFTTrainer.__init__ does: patch the (PEFT-unwrapped) model's forward with the fused head."""
+def add_head(model, outputs=SFT_OUTPUTS) -> None:
+    """What SFTTrainer.__init__ (and DPOTrainer's, with its outputs) does: patch the (PEFT-unwrapped) model's forward with the fused head."""
     from trl.trainer.utils import add_fused_lm_head
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    add_fused_lm_head(base, outputs=SFT_OUTPUTS)
+    add_fused_lm_head(base, outputs=outputs)
 
 
 def sft_loss(outputs) -> torch.Tensor:

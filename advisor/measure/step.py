@@ -44,15 +44,19 @@ def forward_loss(model, batch: dict, cdtype, device_type: str = "cpu", loss: str
 
 
 def train_step(model, optimizer, batch: dict, cdtype, tracker=None, grad_accum: int = 1, phase=None,
-               device_type: str = "cpu", loss: str = "full") -> None:
+               device_type: str = "cpu", loss: str = "full", compute_loss=None) -> None:
     """One optimizer step over `grad_accum` micro-batches (the same batch reused). `phase(name)` is a context
-    manager around each phase (default: the tracker's)."""
+    manager around each phase (default: the tracker's). `compute_loss(model, batch, cdtype, device_type)`: another
+    trainer's compute_loss (prefs.py) instead of the SFT one."""
     if phase is None:
         phase = tracker.in_phase if tracker is not None else _no_phase
     params = [p for p in model.parameters() if p.requires_grad]
     for _ in range(grad_accum):
         with phase("forward"):
-            value = forward_loss(model, batch, cdtype, device_type, loss)
+            if compute_loss is not None:
+                value = compute_loss(model, batch, cdtype, device_type)
+            else:
+                value = forward_loss(model, batch, cdtype, device_type, loss)
         with phase("backward"):
             (value / grad_accum).backward()
             del value

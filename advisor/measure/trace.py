@@ -5,6 +5,7 @@ real CPU tensors instead (tests compare the two on a tiny model)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -12,11 +13,15 @@ import torch
 
 from estimators.setup import Setup
 
+from . import prefs
 from .attention import KERNEL, traced_attention
 from .autocast import CudaAutocastOps, gpu_autocast_queries
 from .build import attn_implementation, build_model, compute_dtype, make_optimizer
 from .step import train_step
 from .tracker import CATEGORIES, MemoryTracker, module_forward_depth
+
+
+TRACED_KINDS = ("sft", "reward", "dpo")
 
 
 @dataclass
@@ -47,8 +52,12 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
     if describe is True:  # the peak's event number first, then an identical run that copies the live set there
         first = trace(spec, setup, real=real, cpu_kernel=cpu_kernel, steps=steps)
         return trace(spec, setup, real=real, cpu_kernel=cpu_kernel, steps=steps, describe=first)
-    if setup.train != "sft":
-        raise ValueError(f"advisor measure traces sft only; '{setup.train}' is not traced yet")
+    if setup.train not in TRACED_KINDS:
+        raise ValueError(f"advisor measure traces {', '.join(TRACED_KINDS)}; '{setup.train}' is not traced yet")
+    if setup.train in ("reward", "dpo") and setup.method == "qlora":
+        raise ValueError(f"advisor measure does not trace --train {setup.train} with QLoRA yet")
+    if setup.train == "dpo" and setup.ref_model != "auto":
+        raise ValueError("advisor measure traces DPO with --ref-model auto only")
     if setup.world_size > 1 or setup.parallel != "none":
         raise ValueError("advisor measure traces single-GPU set-ups only")
     cpu_kernel = real if cpu_kernel is None else cpu_kernel
@@ -57,6 +66,7 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
     cdtype = compute_dtype(setup)
     with traced_attention(cpu_kernel=cpu_kernel), gpu_autocast_queries(), _quiet():
         model, quant = build_model(spec, setup, fake_mode=fake)
+        compute_loss, extra = _preference_step(spec, setup, fake)
         outer = fake if fake is not None else contextlib.nullcontext()
         with outer:
             optimizer = make_optimizer(model, setup)
@@ -70,25 +80,29 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
 
                 tracker.emulated.update(emulated_ops())
             head = contextlib.nullcontext()
-            if setup.loss == "fused":
+            if uses_fused_head(setup):
                 from . import fused
 
                 tracker.emulated.update(fused.emulated_ops())
                 head = fused.cuda_path(tracker)
-            ids = torch.randint(0, spec.vocab_size, (setup.micro_batch, setup.seq_len))
-            batch = {"input_ids": ids, "labels": ids.clone()}
-            _register_existing(tracker, model, batch)
+            if setup.train == "sft":
+                ids = torch.randint(0, spec.vocab_size, (setup.micro_batch, setup.seq_len))
+                batch = {"input_ids": ids, "labels": ids.clone()}
+            else:
+                batch = prefs.batch(spec.vocab_size, setup.micro_batch, setup.seq_len)
+            _register_existing(tracker, model, batch, extra)
             with tracker, module_forward_depth(tracker), CudaAutocastOps(), head:
                 _grad_hooks(model, tracker)
                 for _ in range(steps):
-                    train_step(model, optimizer, batch, cdtype, tracker, setup.grad_accum, loss=setup.loss)
+                    train_step(model, optimizer, batch, cdtype, tracker, setup.grad_accum, loss=setup.loss,
+                               compute_loss=compute_loss)
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     kernel = KERNEL if attn_implementation(spec, setup) != "eager" else "eager (transformers eager_attention_forward)"
     if cpu_kernel and kernel.startswith("flash"):
         kernel = "flash (CPU kernel, aten._scaled_dot_product_flash_attention_for_cpu)"
-    notes = []
-    if setup.loss == "fused":
+    notes = [prefs.NOTE[setup.train]] if setup.train in prefs.NOTE else []
+    if uses_fused_head(setup):
         from .fused import NOTE
 
         notes.append(NOTE)
@@ -109,6 +123,22 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
     )
 
 
+def uses_fused_head(setup: Setup) -> bool:
+    """SFT with --loss fused; DPO always (DPOTrainer patches the head); the reward model has no LM head."""
+    return setup.train == "dpo" or (setup.train == "sft" and setup.loss == "fused")
+
+
+def _preference_step(spec, setup: Setup, fake):
+    """(compute_loss, extra models) of a reward or DPO step (None, [] for SFT); DPO full fine-tuning loads a frozen
+    reference copy."""
+    if setup.train == "sft":
+        return None, []
+    if setup.train == "reward":
+        return prefs.reward_loss, []
+    ref = prefs.build_reference(spec, setup, fake) if setup.method == "full" else None
+    return functools.partial(prefs.dpo_loss, ref=ref), [ref] if ref is not None else []
+
+
 def _group(live) -> list[tuple[int, int, str, str]]:
     import re
 
@@ -121,10 +151,12 @@ def _group(live) -> list[tuple[int, int, str, str]]:
     return sorted(((b, n, c, w) for (c, w), (b, n) in groups.items()), reverse=True)
 
 
-def _register_existing(tracker: MemoryTracker, model, batch) -> None:
-    """Everything on the device before the first step: weights, buffers, 4-bit constants; the input batch."""
+def _register_existing(tracker: MemoryTracker, model, batch, extra=()) -> None:
+    """Everything on the device before the first step: weights, buffers, 4-bit constants (of the model and of
+    `extra` models: DPO's reference copy); the input batch."""
     seen = set()
-    for t in list(model.parameters()) + list(model.buffers()):
+    tensors = [t for m in (model, *extra) for t in list(m.parameters()) + list(m.buffers())]
+    for t in tensors:
         tracker.track(t, "parameters")
         qs = getattr(t, "quant_state", None)
         if qs is not None and id(qs) not in seen:
