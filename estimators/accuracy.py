@@ -309,7 +309,7 @@ def summary_lines(traces: list[Comparison], published: list[Comparison]) -> list
         f"  max |error| {_pct0(ts['max_abs_error'])}  within 3 %: {ts['within_3pct']}  within 8 %: {ts['within_8pct']}"
         f"   (targets: median <= {TRACE_MEDIAN:.0%}, max <= {TRACE_MAX:.0%})",
     ]
-    kinds = [("sft", loss, f"sft, {what}") for loss, what in (("fused", "fused LM head"), ("full", "full-logits loss"))]
+    kinds = [("sft", loss, what) for loss, what in (("fused", "sft, fused LM head"), ("full", "sft, full logits"))]
     kinds += [(kind, None, what) for kind, what in (("reward", "reward (seq-cls)"), ("dpo", "dpo (fused head)"))]
     for kind, loss, what in kinds:
         errs = [abs(c.error) for c in traces if c.train == kind and loss in (None, c.loss) and c.error is not None]
@@ -379,7 +379,11 @@ def render_markdown(traces: list[Comparison], published: list[Comparison]) -> st
         "  as trl 1.16's SFTTrainer does (what generated scripts run): TRL's own `add_fused_lm_head` and",
         "  `ChunkedLogProbFunction` on their CUDA path (compact scoring, Triton fold kernels and fp32-out addmm",
         "  allocation-free; `advisor/measure/fused.py`), never the B x S x V logits; the others the model's own",
-        "  causal-LM loss over the full logits (`--loss full`, what the published runs used).",
+        "  causal-LM loss over the full logits (`--loss full`, what the published runs used). Rows starting",
+        "  *reward* / *dpo* trace trl 1.16's RewardTrainer / DPOTrainer step (`advisor/measure/prefs.py`): bN is N",
+        "  preference pairs, chosen + rejected in one forward of 2N sequences; reward a seq-cls model (num_labels=1)",
+        "  with the Bradley-Terry loss; DPO the policy through TRL's fused head, then the no_grad reference forward",
+        "  (LoRA: adapter disabled; full: a frozen copy), the sigmoid loss; dropout disabled as both trainers do.",
         "- Published: the `figure_kind`/`memory_metric` of each row decides the statistic compared. The fms-acceleration",
         "  rows were measured with transformers 4.x / TRL of early 2025 (non-fused `adamw_torch`, priced with its",
         "  step scratch; Mixtral's experts as separate nn.Linear modules); their LoRA rows ran without autocast, and",

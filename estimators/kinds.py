@@ -101,6 +101,24 @@ def score_head(m: ModelSpec, setup: Setup) -> int:
     return m.hidden_size * t.weight_bytes_per_param(setup) * (4 if setup.method == "full" else 5)
 
 
+def headless_gradients(phase: str, values: list[t.TermValue], m: ModelSpec, setup: Setup) -> list[t.TermValue]:
+    """Full fine-tuning of the seq-cls model: seqcls_spec prices it as a tied-embedding model (no lm_head
+    parameters), whose SFT phases have the shared V x h gradient from the head's backward at the top of backward.
+    With no LM head, the embedding's gradient is the last one backward produces (`embedding_dense_backward`, a
+    fresh V x h tensor the AccumulateGrad node keeps as .grad, nothing to add it to): it is left out of the
+    backward phases before the end, and the end has no tied-gradient sum. Traced: Qwen2.5 0.5B (152k x 896 tied
+    table), reward full b4x2048 with checkpointing, 10 % high without this."""
+    if setup.method != "full":
+        return values
+    emb = m.vocab_size * m.hidden_size * t.trainable_bytes_per_param(setup)
+    if phase == "backward (end)":
+        return [v for v in values if v.name != "embedding gradient"]
+    if phase in ("backward (top layer)", "backward (layers)"):
+        return [t.TermValue(v.name, v.category, max(0, v.bytes - emb), f"{v.note}; the embedding's comes last (no LM head)")
+                if v.category == "gradients" else v for v in values]
+    return values
+
+
 def reference_weights(m: ModelSpec, setup: Setup) -> int:
     """A frozen reference copy, stored like the policy (TRL creates it with the policy's dtype and quantization)."""
     return t.base_weights(m, setup)
@@ -300,7 +318,8 @@ def plan_reward(m: ModelSpec, setup: Setup) -> KindPlan:
     pairs2 = setup.with_(micro_batch=2 * setup.micro_batch)
     base = _sft(rm, setup, micro_batch=2 * setup.micro_batch)
     head = _term("score head", "parameters", score_head(m, setup), "Linear(h, 1) with its gradient and states; scalar outputs")
-    phases = {k: [v for v in vals if not _is_logits(v, rm, pairs2)] + [head] for k, vals in base.phases.items()}
+    phases = {k: headless_gradients(k, [v for v in vals if not _is_logits(v, rm, pairs2)], m, setup) + [head]
+              for k, vals in base.phases.items()}
     trainable = base.trainable + m.hidden_size
     full = count_params(rm).total if setup.method == "full" else 0
     return KindPlan(rm, seqcls_params(m), trainable, phases, base.paged_bytes, _master(setup, full), warnings=list(base.warnings))

@@ -57,6 +57,26 @@ def test_fused_head_traces_cover_the_matrix():
     assert len(errors) == len(fused) and max(errors) <= acc.TRACE_MAX
 
 
+def test_preference_kinds_are_traced_and_within_tolerance():
+    """--train reward and --train dpo (advisor/measure/prefs.py) are traced at full size: LoRA and full, with and
+    without checkpointing, several models; each row is within the trace target, and the summary reports each
+    kind on its own line."""
+    rows = acc.read_traces()
+    for kind in ("reward", "dpo"):
+        setups = [Setup.from_dict(r["setup"]) for r in rows if r["setup"].get("train") == kind]
+        assert len(setups) >= 4
+        assert {s.method for s in setups} == {"full", "lora"}
+        assert {s.checkpointing for s in setups} == {True, False}
+        assert len({r["model"] for r in rows if r["setup"].get("train") == kind}) >= 3
+        assert all(any(kind in n.lower() for n in r["notes"]) for r in rows if r["setup"].get("train") == kind)
+        errors = [abs(c.error) for c in TRACES if c.train == kind]
+        assert len(errors) == len(setups) and max(errors) <= acc.TRACE_MAX
+        assert statistics.median(errors) <= acc.TRACE_MEDIAN
+        assert any(line.strip().startswith(kind) for line in acc.summary_lines(TRACES, PUBLISHED))
+    dpo = [r for r in rows if r["setup"].get("train") == "dpo"]
+    assert all(any("add_fused_lm_head" in n for n in r["notes"]) for r in dpo)
+
+
 def test_trace_rows_name_their_kernel_and_mode():
     for r in acc.read_traces():
         assert r["attention"] and r["mode"] in ("fake", "real-cpu", "cuda")
