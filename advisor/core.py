@@ -66,6 +66,23 @@ def _gib(nbytes: float) -> float:
     return round(nbytes / GIB, 2)
 
 
+def estimate_summary(stages: dict[str, Estimate], capacity: float, rule_of_thumb_gib: float | None, note: str) -> EstimateSummary:
+    """A plan's EstimateSummary from each stage's estimate: the stage needing the most memory is the peak, and
+    the plan fits when every stage does. advise() and the wizard's what-ifs both call this."""
+    name = max(stages, key=lambda n: stages[n].device_bytes)
+    peak = stages[name]
+    return EstimateSummary(
+        peak_allocated_gib=_gib(peak.peak_allocated),
+        peak_reserved_gib=_gib(peak.peak_reserved),
+        device_gib=_gib(peak.device_bytes),
+        peak_phase=f"{name}: {peak.peak_phase}",
+        fits=all(e.fits(capacity) for e in stages.values()),
+        headroom_gib=_gib(min(e.headroom(capacity) for e in stages.values())),
+        rule_of_thumb_gib=rule_of_thumb_gib,
+        rule_of_thumb_note=note,
+    )
+
+
 @cache
 def _rows() -> dict[str, dict]:
     return {row["id"]: row for row in rules.selection_rows()}
@@ -807,16 +824,7 @@ def advise(answers: Answers, lang: str = "en") -> Plan:
     peak = chosen.peak
     rot_gib, note = _rule_of_thumb_note(chosen.adaptation, ref.params_total, peak, lang)
     capacity = ctx.hw.capacity
-    plan.estimate = EstimateSummary(
-        peak_allocated_gib=_gib(peak.estimate.peak_allocated),
-        peak_reserved_gib=_gib(peak.estimate.peak_reserved),
-        device_gib=_gib(peak.estimate.device_bytes),
-        peak_phase=f"{peak.name}: {peak.estimate.peak_phase}",
-        fits=chosen.fits,
-        headroom_gib=_gib(min(s.estimate.headroom(capacity) for s in chosen.stages)),
-        rule_of_thumb_gib=rot_gib,
-        rule_of_thumb_note=note,
-    )
+    plan.estimate = estimate_summary({st.name: st.estimate for st in chosen.stages}, ctx.hw.capacity, rot_gib, note)
     idx = 0 if lang == "en" else 1
     plan.warnings = list(dict.fromkeys(w[idx] for w in warns))
     plan.answers = answers.to_data()

@@ -7,7 +7,6 @@ object the memory model priced.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -143,10 +142,6 @@ def save_plan(plan: Plan, path: Path, force: bool = False) -> Path:
 
 
 def load_plan(path: Path) -> Plan:
-    if not path.is_file():
-        raise AdvisorError(f"plan file {path} not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise AdvisorError(f"{path} is not valid TOML: {exc}") from None
-    return Plan.from_data(data, origin=str(path))
+    from .tomlfile import read_toml
+
+    return Plan.from_data(read_toml(path, "plan file"), origin=str(path))

@@ -10,7 +10,6 @@ Standard library only (the estimator's GPU table is pure Python): importing this
 from __future__ import annotations
 
 import argparse
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -319,12 +318,9 @@ def _check_gpu(text: str) -> None:
 
 def load_answers(path: Path) -> dict:
     """The raw answers of a TOML file (keys: question ids); validate with Answers.from_mapping."""
-    if not path.is_file():
-        raise AdvisorError(f"answers file {path} not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise AdvisorError(f"{path} is not valid TOML: {exc}") from None
+    from .tomlfile import read_toml
+
+    data = read_toml(path, "answers file")
     nested = data.get("answers")  # `[answers]` table, or the answers at the top level
     return nested if isinstance(nested, dict) else data
 

@@ -237,27 +237,13 @@ def summarize(plan: "Plan", keep_note: bool = True):
     """The plan's EstimateSummary after a what-if change: the same fields advise() fills, read off the estimator
     for every stage (the largest stage is the peak). The §5 rule-of-thumb figure comes from core; its note
     described the advised set-up, so it is kept only while the adaptation is unchanged."""
-    from estimators.dtypes import GIB
+    from ..core import estimate_summary, rule_of_thumb
 
-    from ..core import rule_of_thumb
-    from ..plan import EstimateSummary
-
-    capacity = capacity_bytes(plan)
     ests = {s.name: stage_estimate(plan, s.name) for s in plan.stages}
-    peak_name = max(ests, key=lambda n: ests[n].device_bytes)
-    peak = ests[peak_name]
     old = plan.estimate
     rot = rule_of_thumb(plan.adaptation, plan.model.params_total)[1] if plan.model.params_total else None
-    return EstimateSummary(
-        peak_allocated_gib=round(peak.peak_allocated / GIB, 2),
-        peak_reserved_gib=round(peak.peak_reserved / GIB, 2),
-        device_gib=round(peak.device_bytes / GIB, 2),
-        peak_phase=f"{peak_name}: {peak.peak_phase}",
-        fits=all(e.fits(capacity) for e in ests.values()),
-        headroom_gib=round(min(e.headroom(capacity) for e in ests.values()) / GIB, 2),
-        rule_of_thumb_gib=round(rot, 2) if rot is not None else None,
-        rule_of_thumb_note=old.rule_of_thumb_note if old is not None and keep_note else "",
-    )
+    note = old.rule_of_thumb_note if old is not None and keep_note else ""
+    return estimate_summary(ests, capacity_bytes(plan), round(rot, 2) if rot is not None else None, note)
 
 
 def knob_setup(setup: "Setup", field_name: str, value: Any) -> "Setup":
