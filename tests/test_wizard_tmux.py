@@ -40,7 +40,8 @@ class Pane:
             time.sleep(0.15)
 
     def text(self) -> str:
-        return self.tmux("capture-pane", "-t", "wizard", "-p").stdout
+        # -J: a line the terminal wrapped (a long path printed after the app exits) comes back whole
+        return self.tmux("capture-pane", "-t", "wizard", "-p", "-J").stdout
 
     def wait_for(self, *needles: str, timeout: float = 30.0, label: str = "") -> str:
         deadline = time.monotonic() + timeout
