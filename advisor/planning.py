@@ -14,6 +14,7 @@ from estimators.gpus import find_gpu
 from estimators.model import ModelSpec
 from estimators.setup import Setup
 from estimators.tables import rules_path
+from estimators.terms import for_model
 
 from .errors import AdvisorError
 from .plan import Hardware, Hyper, ModelRef, Plan, Stage
@@ -96,13 +97,15 @@ def build_plan(
     if method not in PIPELINES:
         raise AdvisorError(f"unknown method '{method}'; valid: {', '.join(METHOD_KINDS)}")
     setup = setup.validated()
+    spec = model_spec(model)[0]
     stages = []
     stage_setups, data_formats = stage_setups or {}, data_formats or {}
     unknown = sorted(set(stage_setups) - {row[0] for row in PIPELINES[method]})
     if unknown:
         raise AdvisorError(f"method '{method}' has no stage(s) {', '.join(unknown)}")
     for name, train, data_format, base_from, reward_from in PIPELINES[method]:
-        stage_setup = stage_setups.get(name, setup).with_(train=train).validated()
+        # as peft will run it on this model (no dropout where it wraps fused MoE experts)
+        stage_setup = for_model(spec, stage_setups.get(name, setup).with_(train=train).validated())
         if stage_setup.method != setup.method:
             raise AdvisorError(f"stage '{name}' uses {stage_setup.method}, the plan {setup.method}: one adaptation per plan")
         stages.append(

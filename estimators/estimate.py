@@ -104,7 +104,7 @@ def _term(name: str, category: str, nbytes: float, note: str) -> t.TermValue:
 
 def estimate(model: ModelSpec, setup: Setup) -> Estimate:
     """Price one training step of `setup` on `model`; the peak over its phases is the answer."""
-    setup = setup.validated()
+    setup = t.for_model(model, setup.validated())
     if setup.train != "sft" or setup.parallel != "none" or setup.world_size > 1 or setup.offload_optimizer or setup.offload_params or setup.ref_model != "auto":
         from .kinds import estimate_kind  # training kinds and parallel layouts: estimators/kinds.py, parallel.py
 
@@ -128,6 +128,8 @@ def estimate(model: ModelSpec, setup: Setup) -> Estimate:
     full_untied = setup.method == "full" and not m.tie_embeddings
     layer_casts = _optional("autocast weight copies", "temporaries", t.autocast_copies_in_layers(m, setup),
                             "compute-dtype weight copies the layers' backward needs")
+    merged_grad = _optional("merged expert weight gradient", "temporaries", t.merged_weight_gradient(m, setup),
+                            "LoRA on fused experts: the gradient of one layer's merged expert weights")
     grad_buffers = _term("hidden-state gradients", "temporaries", t.backward_grad_buffers(m, setup), "flowing between layers")
     phases = {
         "forward": steady + casts + [acts] + _head_forward(m, setup),
@@ -135,11 +137,13 @@ def estimate(model: ModelSpec, setup: Setup) -> Estimate:
         "backward (top layer)": steady + layer_casts + [
             _term("saved activations", "activations", _top_layer(m, setup), "all layers' checkpoints or saved tensors, the top layer rebuilt"),
             grad_buffers,
+            *merged_grad,
             _term("gradients", "gradients", t.head_gradients(m, setup), "output head and final norm"),
         ],
         "backward (layers)": steady + dequant + (layer_casts if setup.checkpointing else []) + [
             _term("layer activations", "activations", _bottom_layer(m, setup), "checkpoints and the layer being differentiated"),
             _term("layer backward scratch", "temporaries", t.layer_backward_scratch(m, setup), "MLP gradients"),
+            *merged_grad,
             _term("gradients", "gradients", t.gradients(m, setup) - t.embedding_gradient(m, setup) - t.layer_gradients(m, setup),
                   "all but the first layer's (being computed)" + (" and the input embedding's" if full_untied else "")),
         ],
@@ -231,9 +235,11 @@ def _warnings(m: ModelSpec, setup: Setup) -> list[str]:
     if m.attn_softcap and setup.attention == "sdpa":
         out.append(f"{m.name} uses attention soft-capping, which sdpa cannot do: transformers runs eager attention "
                    "(priced so; --attention flash keeps no S x S scores)")
-    if m.is_moe and m.experts_fused and setup.method != "full" and setup.lora_targets == "all-linear":
-        out.append("peft's all-linear also adapts transformers-5 fused MoE experts and routers (lora.ParamWrapper, "
-                   "which needs --lora-dropout 0); the estimate prices LoRA on the other linear layers only")
+    wrapped = [lin.name for lin in t.lora_linears(m, setup) if t.wrapped_parameter(lin)]
+    if wrapped:
+        out.append(f"LoRA also adapts {m.name}'s {', '.join(wrapped)} (peft lora.ParamWrapper on transformers 5's fused "
+                   "parameters): every forward builds a merged copy of each layer's experts, and dropout is off "
+                   "(lora_dropout 0); --lora-targets attention leaves them frozen")
     return out
 
 

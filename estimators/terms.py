@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .dtypes import OPT8_BLOCK, four_bit_bytes_per_param
+from .errors import EstimateError
 from .model import ModelSpec
 from .params import Linear, count_params, layer_linears
 from .setup import Setup, lora_target_names
@@ -50,27 +51,91 @@ def weight_bytes_per_param(setup: Setup) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- LoRA shapes
+# peft 0.21 (utils/transformers_weight_conversion.py) maps the transformers-4 names of these model types' router and
+# experts onto transformers 5's fused parameters and wraps each with `lora.ParamWrapper`: "all-linear" (and target
+# lists naming them) then adapts the router and the experts too. The two names fused into `gate_up_proj` give it
+# rank 2r (and alpha 2 alpha). qwen2_moe itself is not in peft's table: there only the nn.Linear layers are wrapped.
+_MIXTRAL_NAMES = {"gate": "gate", "w1": "gate_up_proj", "w3": "gate_up_proj", "w2": "down_proj"}
+_QWEN_MOE_NAMES = {"gate": "gate", "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj", "down_proj": "down_proj"}
+PEFT_FUSED_TARGETS = {"mixtral": _MIXTRAL_NAMES, "qwen3_moe": _QWEN_MOE_NAMES}
+
+
+def _peft_names(m: ModelSpec) -> dict[str, str]:
+    return PEFT_FUSED_TARGETS.get(m.model_type, {}) if m.experts_fused else {}
+
+
+def _wraps_parameter(m: ModelSpec, lin: Linear, names: tuple[str, ...]) -> bool:
+    """Whether peft wraps this raw parameter (router or fused experts): "all-linear", or every old name fused
+    into it targeted (peft refuses half of a fused pair; `check_lora_targets` says so first)."""
+    old = [k for k, v in _peft_names(m).items() if v == lin.name]
+    return bool(old) and (not names or all(n in names for n in old))
+
+
 def lora_linears(m: ModelSpec, setup: Setup) -> list[Linear]:
     """The linear layers LoRA wraps in one decoder layer.
 
-    NB: peft's "all-linear" skips the output head; routers and experts stored as fused 3-D parameters
-    (transformers 5 MoE blocks) are not nn.Linear, so LoRA cannot wrap them.
+    peft's "all-linear" wraps every nn.Linear but the output head. Raw parameters (transformers 5's fused MoE
+    experts and router) are wrapped only for the model types in PEFT_FUSED_TARGETS (`wrapped_parameter`).
     """
     if setup.method == "full":
         return []
     names = lora_target_names(setup)
-    wrapped = []
-    for lin in layer_linears(m):
-        if lin.group == "router" or (lin.group == "expert" and getattr(m, "experts_fused", False)):
-            continue
-        if not names or lin.name in names:
-            wrapped.append(lin)
-    return wrapped
+    return [lin for lin in layer_linears(m)
+            if (lin.module and (not names or lin.name in names)) or (not lin.module and _wraps_parameter(m, lin, names))]
+
+
+def wrapped_parameter(lin: Linear) -> bool:
+    """A wrapped raw parameter (lora.ParamWrapper) rather than an nn.Linear: its LoRA update is folded into a
+    merged copy of the weight on every forward, and it cannot take dropout."""
+    return not lin.module
+
+
+def check_lora_targets(m: ModelSpec, setup: Setup) -> str | None:
+    """peft's refusal for a target list naming one half of a fused expert pair, else None."""
+    names = lora_target_names(setup)
+    if setup.method == "full" or not names:
+        return None
+    by_param: dict[str, list[str]] = {}
+    for old, new in _peft_names(m).items():
+        by_param.setdefault(new, []).append(old)
+    for new, old in by_param.items():
+        hit = [n for n in old if n in names]
+        if 0 < len(hit) < len(old):
+            return (f"{m.name} fuses {' and '.join(old)} into {new}: LoRA targets must name all of them or none "
+                    f"(got {', '.join(hit)})")
+    return None
+
+
+def for_model(m: ModelSpec, setup: Setup) -> Setup:
+    """`setup` as peft will run it on `m`: a ParamWrapper refuses dropout, so LoRA dropout is 0 wherever a raw
+    parameter is wrapped (the generated script and the tracer use this too). Raises on a half-targeted pair."""
+    problem = check_lora_targets(m, setup)
+    if problem:
+        raise EstimateError(problem)
+    if setup.lora_dropout and any(wrapped_parameter(lin) for lin in lora_linears(m, setup)):
+        return setup.with_(lora_dropout=0.0)
+    return setup
+
+
+def lora_rank(m: ModelSpec, lin: Linear, setup: Setup) -> int:
+    """The rank peft gives a wrapped layer: r, or r x the number of old names fused into the parameter."""
+    if not wrapped_parameter(lin):
+        return setup.lora_r
+    return setup.lora_r * max(1, sum(1 for v in _peft_names(m).values() if v == lin.name))
+
+
+def lora_factors(m: ModelSpec, lin: Linear, setup: Setup) -> list[tuple[int, int]]:
+    """Shapes of the LoRA matrices of one wrapped layer: A (r x in) and B (out x r) per module (per expert for
+    experts that are nn.Linear modules); one A (rank*E x in) and one B (out x rank*E) for a ParamWrapper."""
+    r = lora_rank(m, lin, setup)
+    if wrapped_parameter(lin):
+        return [(r * lin.count, lin.in_features), (lin.out_features, r * lin.count)]
+    return [(r, lin.in_features), (lin.out_features, r)] * lin.count
 
 
 def lora_params(m: ModelSpec, setup: Setup) -> int:
-    """A (r x in) and B (out x r) per wrapped layer, all layers."""
-    per_layer = sum(setup.lora_r * (x.in_features + x.out_features) * x.count for x in lora_linears(m, setup))
+    """Every A and B, all layers."""
+    per_layer = sum(rows * cols for lin in lora_linears(m, setup) for rows, cols in lora_factors(m, lin, setup))
     return per_layer * m.num_layers
 
 
@@ -136,16 +201,12 @@ def optimizer_states(m: ModelSpec, setup: Setup) -> int:
 def adafactor_states(m: ModelSpec, setup: Setup) -> int:
     """Factored second moment: rows + columns per matrix, fp32."""
     if setup.method != "full":
-        per_layer = sum((setup.lora_r + x.in_features) + (x.out_features + setup.lora_r) for x in lora_linears(m, setup))
-        return 4 * m.num_layers * per_layer * max(1, _expert_factor(lora_linears(m, setup)))
+        per_layer = sum(rows + cols for lin in lora_linears(m, setup) for rows, cols in lora_factors(m, lin, setup))
+        return 4 * m.num_layers * per_layer
     pc = count_params(m)
     per_layer = sum((x.in_features + x.out_features) * x.count + x.bias_params for x in layer_linears(m))
     tables = (m.vocab_size + m.hidden_size) * (1 if m.tie_embeddings else 2)
     return 4 * (m.num_layers * per_layer + tables + pc.norm)
-
-
-def _expert_factor(linears: list[Linear]) -> int:
-    return max((x.count for x in linears), default=1)
 
 
 def foreach_adamw_scratch(m: ModelSpec, setup: Setup) -> int:
@@ -170,7 +231,7 @@ def optimizer_step_temporaries(m: ModelSpec, setup: Setup) -> int:
     if setup.method == "full":
         largest = m.vocab_size * m.hidden_size
     else:
-        largest = max((setup.lora_r * max(x.in_features, x.out_features) for x in lora_linears(m, setup)), default=0)
+        largest = max((rows * cols for lin in lora_linears(m, setup) for rows, cols in lora_factors(m, lin, setup)), default=0)
     copies = 4 if trainable_bytes_per_param(setup) == 2 else 2
     return copies * 4 * largest
 
@@ -318,8 +379,8 @@ def mlp_saved(m: ModelSpec, setup: Setup) -> int:
     c_fc output kept by pow, tanh's output, 1 + tanh, 0.5 * x in the compute dtype, and for full fine-tuning the
     cast copy c_proj keeps.
     MoE (transformers 5 grouped experts): per routed token and expert the gate_up output, the activation output
-    and the down output (kept by the routing-weight product); full fine-tuning adds the gathered input and the
-    product; the router keeps fp32 probabilities. A Qwen2-MoE shared expert is a gated MLP whose output is kept
+    and the down output (kept by the routing-weight product); full fine-tuning, or LoRA on the fused experts,
+    adds the gathered input and the product; the router keeps fp32 probabilities (and, adapted, its input). A Qwen2-MoE shared expert is a gated MLP whose output is kept
     by its sigmoid gate.
     """
     a = activation_bytes(setup)
@@ -333,7 +394,12 @@ def mlp_saved(m: ModelSpec, setup: Setup) -> int:
         half = o if uses_autocast(setup) else 4
         return (3 * f32 + half) * i + (kept_input(setup, f32 if uses_autocast(setup) else 4, 1) * i if full else 0)
     k, e = m.experts_per_token, m.expert_intermediate
-    per = k * (o * (3 * e + h) + (o * (h + e) if full else 0)) + 4 * m.num_experts
+    wrapped = {lin.name for lin in lora_linears(m, setup) if wrapped_parameter(lin)}
+    keeps_input = full or "gate_up_proj" in wrapped  # a trained (merged) weight needs its matmul's input
+    keeps_product = full or "down_proj" in wrapped
+    per = k * (o * (3 * e + h) + (o * h if keeps_input else 0) + (o * e if keeps_product else 0)) + 4 * m.num_experts
+    if "gate" in wrapped:  # the router's merged weight trains: its matmul keeps the norm output
+        per += kept_input(setup, norm_out_bytes(m, setup), 1) * h
     si = m.shared_expert_intermediate_size
     if si:
         per += 3 * o * si + o * h + (o * si if full else 0)
@@ -358,16 +424,49 @@ def lora_saved(m: ModelSpec, setup: Setup) -> int:
     mask = 1 if setup.lora_dropout > 0 else 0
     per_token = 0
     for lin in lora_linears(m, setup):
+        if wrapped_parameter(lin):
+            continue  # no branch: the update is folded into the weight (merged_weights_saved)
         copies = lin.count if lin.group != "expert" else m.experts_per_token
         per_token += copies * ((a + mask) * lin.in_features + a * setup.lora_r)
     return per_token
+
+
+def merged_weights_saved(m: ModelSpec, setup: Setup) -> int:
+    """Bytes one decoder layer keeps for backward for each raw parameter peft wraps (lora.ParamWrapper: MoE
+    router and fused experts). Under `parametrize.cached()` the layer's forward builds W + s * B @ A: one
+    `baddbmm` per stacked expert parameter, a new tensor the size of that parameter (all experts) in the compute
+    dtype, which the grouped matmul keeps because it now needs a weight gradient; `baddbmm` keeps the two factors
+    cast to the compute dtype. The router's merged copy is E x h. Zero when no parameter is wrapped."""
+    a = activation_bytes(setup)
+    total = 0
+    for lin in lora_linears(m, setup):
+        if not wrapped_parameter(lin):
+            continue
+        total += lin.weight_params * a
+        if lin.count > 1 and a != 4:  # the factors are fp32 adapters: baddbmm gets compute-dtype copies
+            total += sum(rows * cols for rows, cols in lora_factors(m, lin, setup)) * a
+    return total
+
+
+def merged_weight_gradient(m: ModelSpec, setup: Setup) -> int:
+    """The gradient of a merged expert weight during a layer's backward: the grouped matmul's weight gradient, as
+    large as the stacked parameter (compute dtype), alive until `baddbmm`'s backward turns it into the factors'
+    gradients. Backward meets down_proj first; by gate_up_proj's turn down_proj's merged copy is freed, so the
+    extra at gate_up is its gradient minus that copy."""
+    a = activation_bytes(setup)
+    freed, best = 0, 0
+    for lin in reversed([x for x in lora_linears(m, setup) if wrapped_parameter(x) and x.count > 1]):
+        size = lin.weight_params * a
+        best = max(best, size - freed)
+        freed += size
+    return best
 
 
 def layer_saved(m: ModelSpec, setup: Setup) -> int:
     """Bytes one decoder layer saves for backward, whole micro-batch."""
     per_token = (layer_norms_saved(m, setup) + attention_saved(m, setup) + mlp_saved(m, setup)
                  + lora_saved(m, setup) + dropout_saved(m, setup))
-    return per_token * setup.tokens + setup.micro_batch * eager_scores_saved(m, setup)
+    return per_token * setup.tokens + setup.micro_batch * eager_scores_saved(m, setup) + merged_weights_saved(m, setup)
 
 
 def checkpoint_saved(m: ModelSpec, setup: Setup) -> int:

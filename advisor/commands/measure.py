@@ -52,12 +52,15 @@ def run(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError:
         raise AdvisorError("advisor measure needs the train extra: pip install 'advisor[train]'") from None
+    from estimators.terms import for_model
+
     from ..measure import record
 
     resolved = resolve_model(args.model)
     setup = setup_from_args(args)
     setup = setup.with_(grad_ckpt=setup.checkpointing)
     try:
+        setup = for_model(resolved.spec, setup)  # the row records what peft runs (e.g. no dropout on fused experts)
         if args.mode == "cuda":
             from ..measure.cuda import measure_cuda
 
