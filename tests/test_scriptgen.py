@@ -476,3 +476,15 @@ def test_generate_does_not_import_the_training_stack(tmp_path):
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_plans_turn_lora_dropout_off_where_peft_wraps_fused_experts():
+    """peft's lora.ParamWrapper (Mixtral's fused experts under "all-linear") raises on lora_dropout != 0, so the
+    plan, and the script generated from it, must carry 0 there and keep the user's dropout elsewhere."""
+    mixtral = build_plan("mixtral-8x7b", Setup(method="lora", lora_targets="all-linear"), gpu="h100")
+    assert mixtral.stages[0].setup.lora_dropout == 0.0
+    assert stage_config(mixtral, mixtral.stages[0])["setup"]["lora_dropout"] == 0.0
+    attention = build_plan("mixtral-8x7b", Setup(method="lora", lora_targets="attention"), gpu="h100")
+    assert attention.stages[0].setup.lora_dropout == 0.05
+    dense = build_plan("8b", Setup(method="lora", lora_targets="all-linear"), gpu="h100")
+    assert dense.stages[0].setup.lora_dropout == 0.05
