@@ -114,6 +114,12 @@ def _options(setup: Setup) -> list[list[Option]]:
         adaptations.append(Option("qlora", "QLoRA (4-bit base weights)", "4-bit base; somewhat slower, small quality loss (§5)", weight, {"method": "qlora", "precision": precision, "grad_ckpt": setup.checkpointing}))
     if len(adaptations) > 1:
         dims.append(adaptations)
+    if setup.method == "qlora" and setup.kbit_upcast and not setup.parallel.startswith("fsdp"):
+        # peft's k-bit preparation upcasts every unquantised weight to fp32: little for a dense model, but
+        # transformers 5 keeps MoE experts unquantised (raw parameters), so there it doubles most of the model
+        dims.append([keep, Option("no_kbit_upcast", "keep unquantised weights in the compute dtype (no fp32 upcast)",
+                                  "skips peft's fp32 copies of norms, embeddings and unquantised experts; slightly less stable",
+                                  1, {"kbit_upcast": False})])
     if not setup.offload_optimizer:
         label, cost, changes = offload_option(setup)  # estimators/parallel.py: a layout that can offload
         dims.append([keep, Option("offload_optimizer", label, cost, 5, changes)])

@@ -10,6 +10,7 @@ from estimators import Setup, estimate
 from estimators.catalog import catalog
 from estimators.fit import fit_report, max_micro_batch, max_seq_len, suggest_fixes
 from estimators.gpus import find_gpu
+from estimators.params import layer_linears
 
 LLAMA8 = catalog()["llama-3.1-8b"]
 RTX4090 = find_gpu("rtx4090").memory_bytes
@@ -57,6 +58,20 @@ def test_effective_batch_is_kept_when_the_micro_batch_is_cut():
         if "micro_batch" in fix.changes:
             new = fix.setup
             assert new.micro_batch * new.grad_accum >= setup.micro_batch * setup.grad_accum
+
+
+def test_qlora_moe_is_offered_to_skip_the_fp32_upcast_of_its_unquantised_experts():
+    """transformers 5 leaves fused MoE experts unquantised, so peft's fp32 upcast doubles them: skipping it is the
+    cheapest fix for Qwen3-30B-A3B QLoRA on one 80 GB card."""
+    qwen_moe = catalog()["qwen3-30b-a3b"]
+    h100 = find_gpu("h100").memory_bytes
+    setup = Setup(method="qlora")
+    assert not estimate(qwen_moe, setup).fits(h100)
+    first = suggest_fixes(qwen_moe, setup, h100)[0]
+    assert first.changes == {"kbit_upcast": False} and first.fits
+    saved = estimate(qwen_moe, setup).device_bytes - first.device_bytes
+    experts = sum(x.weight_params for x in layer_linears(qwen_moe) if x.group == "expert") * qwen_moe.num_layers
+    assert saved > 2 * experts  # fp32 -> bf16 on every expert weight
 
 
 def test_a_run_that_fits_needs_no_fix():
