@@ -413,20 +413,51 @@ def dropout_saved(m: ModelSpec, setup: Setup) -> int:
     return 2 * m.hidden_size if m.model_type == "gpt2" else 0
 
 
+def lora_input(m: ModelSpec, setup: Setup, lin: Linear) -> tuple[str, int]:
+    """Which tensor a LoRA branch reads and its dtype bytes: the attention norm's output (q, k, v, fused qkv), the
+    attention output (o_proj, kept by the kernel), the MLP norm's output (gate, up, fused gate_up, c_fc, router) or
+    the MLP product (down_proj, c_proj of the MLP)."""
+    norm_out = norm_out_bytes(m, setup)
+    if lin.group == "attention":
+        if lin.in_features != m.hidden_size or lin.name in ("o_proj",) or (m.model_type == "gpt2" and lin.name == "c_proj"):
+            return "attention output", activation_bytes(setup)
+        return "attention norm", norm_out
+    if lin.in_features != m.hidden_size:
+        return "mlp product", base_out_bytes(setup, norm_out)
+    return "mlp norm", norm_out
+
+
+def bnb_lora_skips_cast(setup: Setup) -> bool:
+    """peft's bitsandbytes LoRA layers (QLoRA) cast x to the adapter's fp32 dtype only when autocast is off
+    (`requires_conversion = not torch.is_autocast_enabled()`); the plain lora.Linear always does."""
+    return setup.method == "qlora" and uses_autocast(setup)
+
+
 def lora_saved(m: ModelSpec, setup: Setup) -> int:
     """Bytes per token the LoRA branches save, per layer.
 
-    peft casts x to the adapter's fp32 dtype, applies dropout (saving a one-byte mask when p > 0), and under
-    autocast lora_A keeps its compute-dtype input copy; lora_B keeps lora_A's output (rank wide).
-    NB: layers reading the same x (q, k, v) each make their own copy, as peft does.
+    lora.Linear casts x to the adapter's fp32 dtype, applies dropout (saving a one-byte mask when p > 0), and under
+    autocast lora_A keeps its compute-dtype input copy; lora_B keeps lora_A's output (rank wide). Layers reading
+    the same x (q, k, v) each make their own copy, as peft does.
+    QLoRA under autocast skips the fp32 cast: with dropout, lora_A keeps the dropout output (in x's dtype); without,
+    an x already in the compute dtype is kept as it is, shared by the branches that read it (the attention output
+    is kept by the kernel anyway); an x in another dtype (fp32 after the k-bit upcast) gets autocast's copy per
+    branch.
     """
     a = activation_bytes(setup)
     mask = 1 if setup.lora_dropout > 0 else 0
-    per_token = 0
+    per_token, shared = 0, set()
     for lin in lora_linears(m, setup):
         if wrapped_parameter(lin):
             continue  # no branch: the update is folded into the weight (merged_weights_saved)
         copies = lin.count if lin.group != "expert" else m.experts_per_token
+        source, in_b = lora_input(m, setup, lin)
+        if bnb_lora_skips_cast(setup) and not mask and in_b == a and lin.group != "expert":
+            if source not in shared and source != "attention output":
+                per_token += in_b * lin.in_features
+            shared.add(source)
+            per_token += a * setup.lora_r
+            continue
         per_token += copies * ((a + mask) * lin.in_features + a * setup.lora_r)
     return per_token
 
@@ -506,7 +537,7 @@ def layer_forward_transient(m: ModelSpec, setup: Setup) -> int:
     a, tokens = activation_bytes(setup), setup.tokens
     norm_out = norm_out_bytes(m, setup)
     o = base_out_bytes(setup, norm_out)
-    mask_out = 4 if setup.lora_dropout > 0 else 0
+    dropout = setup.lora_dropout > 0
     best = 0
     for lin in lora_linears(m, setup):
         if lin.group == "attention" and (lin.name in ("o_proj", "c_proj") or lin.in_features != m.hidden_size):
@@ -515,7 +546,10 @@ def layer_forward_transient(m: ModelSpec, setup: Setup) -> int:
             live, in_b = o, o  # down_proj reads the MLP product, kept by no frozen op
         else:
             live, in_b = norm_out, norm_out
-        lora_step = (live + (4 if in_b != 4 else 0) + mask_out) * lin.in_features * tokens
+        if bnb_lora_skips_cast(setup):  # no fp32 cast; an fp32 x's dropout output waits for autocast's copy
+            lora_step = (live + (4 if dropout and in_b == 4 else 0)) * lin.in_features * tokens
+        else:
+            lora_step = (live + (4 if in_b != 4 else 0) + (4 if dropout else 0)) * lin.in_features * tokens
         best = max(best, lora_step)
         if setup.method == "qlora":
             base_step = live * lin.in_features * tokens + (a if in_b != a else 0) * lin.in_features * tokens

@@ -58,14 +58,14 @@ def test_fused_head_traces_cover_the_matrix():
 
 
 def test_preference_kinds_are_traced_and_within_tolerance():
-    """--train reward and --train dpo (advisor/measure/prefs.py) are traced at full size: LoRA and full, with and
+    """--train reward and --train dpo (advisor/measure/prefs.py) are traced at full size: full, LoRA and QLoRA, with and
     without checkpointing, several models; each row is within the trace target, and the summary reports each
     kind on its own line."""
     rows = acc.read_traces()
     for kind in ("reward", "dpo"):
         setups = [Setup.from_dict(r["setup"]) for r in rows if r["setup"].get("train") == kind]
         assert len(setups) >= 4
-        assert {s.method for s in setups} == {"full", "lora"}
+        assert {s.method for s in setups} == {"full", "lora", "qlora"}
         assert {s.checkpointing for s in setups} == {True, False}
         assert len({r["model"] for r in rows if r["setup"].get("train") == kind}) >= 3
         assert all(any(kind in n.lower() for n in r["notes"]) for r in rows if r["setup"].get("train") == kind)

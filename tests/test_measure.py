@@ -209,6 +209,22 @@ def test_fake_trace_equals_a_real_cpu_run_qlora(loss):
     assert fake.peak == real.peak and fake.categories == real.categories
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("train", ["dpo", "reward"])
+def test_preference_trace_equals_a_real_cpu_run_qlora(train, small_fused_tiles):
+    """QLoRA under DPO (reference = the adapter disabled over the same 4-bit base) and the reward model: bitsandbytes'
+    own Linear4bit code in both runs, fake and real count the same."""
+    pytest.importorskip("bitsandbytes")
+    from advisor.measure.trace import trace
+
+    spec = TINY.with_(hidden_size=128, intermediate_size=256)
+    setup = Setup(train=train, method="qlora", micro_batch=2 if train == "reward" else 1, seq_len=64)
+    fake = trace(spec, setup, cpu_kernel=True)
+    real = trace(spec, setup, real=True)
+    assert fake.peak == real.peak and fake.categories == real.categories
+    assert fake.phase_peaks == real.phase_peaks
+
+
 @pytest.mark.parametrize("loss", ["fused", "full"])
 def test_trace_matches_the_estimator_on_a_tiny_model(loss):
     from advisor.measure.trace import trace

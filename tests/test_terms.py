@@ -146,6 +146,18 @@ def test_lora_saved():
     assert t.lora_saved(TINY, LORA.with_(lora_dropout=0.0)) == 6 * (2 * 8 + 4) + (2 * 16 + 4)
 
 
+def test_qlora_branches_share_their_input_under_autocast():
+    """peft's bitsandbytes LoRA layers skip the fp32 cast under autocast: without dropout a bf16 input is kept once
+    (attention norm output for q/k/v, MLP norm output for gate/up, the product for down; o_proj's is the attention
+    output the kernel keeps) plus each lora_A output; after the k-bit upcast (fp32 input) each branch gets
+    autocast's bf16 copy; with dropout each branch keeps its dropout output and mask."""
+    bf16_in = QLORA.with_(kbit_upcast=False, lora_dropout=0.0)
+    assert t.lora_saved(TINY, bf16_in) == (2 * 8 + 2 * 8 + 2 * 16) + 7 * 2 * 2
+    upcast = QLORA.with_(lora_dropout=0.0)  # o_proj still reads the bf16 attention output: no copy
+    assert t.lora_saved(TINY, upcast) == 5 * (2 * 8 + 4) + 4 + (2 * 16 + 4)
+    assert t.lora_saved(TINY, QLORA.with_(kbit_upcast=False)) == 6 * (3 * 8 + 2 * 2) + (3 * 16 + 2 * 2)
+
+
 # --------------------------------------------------------------------------- activations, whole batch
 def test_layer_saved():
     per_token = 2 * 32 + 56 + 96 + 220

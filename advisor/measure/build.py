@@ -75,8 +75,10 @@ def _lora_config(setup: Setup, spec):
 
 
 def _decoder_linears(model) -> list[tuple[torch.nn.Module, str, torch.nn.Linear]]:
-    """(parent, attribute, module) of every nn.Linear except the output head."""
+    """(parent, attribute, module) of every nn.Linear except the output head: the LM head, or a sequence
+    classifier's `score` (transformers' bitsandbytes loading keeps the last module unquantised too)."""
     head = model.get_output_embeddings()
+    head = head if head is not None else getattr(model, "score", None)
     found = []
     for parent in model.modules():
         for name, child in parent.named_children():

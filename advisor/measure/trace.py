@@ -55,8 +55,6 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
         return trace(spec, setup, real=real, cpu_kernel=cpu_kernel, steps=steps, describe=first)
     if setup.train not in TRACED_KINDS:
         raise ValueError(f"advisor measure traces {', '.join(TRACED_KINDS)}; '{setup.train}' is not traced yet")
-    if setup.train in ("reward", "dpo") and setup.method == "qlora":
-        raise ValueError(f"advisor measure does not trace --train {setup.train} with QLoRA yet")
     if setup.train == "dpo" and setup.loss != "fused":
         raise ValueError("DPOTrainer always scores through TRL's fused LM head: trace --train dpo with --loss fused")
     if setup.train == "dpo" and setup.ref_model != "auto":
