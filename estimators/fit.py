@@ -14,6 +14,7 @@ from .estimate import Estimate, estimate
 from .model import ModelSpec
 from .parallel import offload_option
 from .setup import Setup
+from .terms import lora_linears, wrapped_parameter
 
 MAX_BATCH = 1024
 MAX_SEQ = 1 << 20
@@ -96,7 +97,7 @@ class Option:
     changes: dict
 
 
-def _options(setup: Setup) -> list[list[Option]]:
+def _options(model: ModelSpec, setup: Setup) -> list[list[Option]]:
     keep = Option("", "", "", 0.0, {})
     dims: list[list[Option]] = []
     if setup.optimizer in ("adamw", "lion", "sgd_momentum"):
@@ -114,6 +115,10 @@ def _options(setup: Setup) -> list[list[Option]]:
         adaptations.append(Option("qlora", "QLoRA (4-bit base weights)", "4-bit base; somewhat slower, small quality loss (§5)", weight, {"method": "qlora", "precision": precision, "grad_ckpt": setup.checkpointing}))
     if len(adaptations) > 1:
         dims.append(adaptations)
+    if any(wrapped_parameter(lin) for lin in lora_linears(model, setup)):
+        # LoRA on fused MoE experts builds a merged copy of each layer's experts (and of their gradient)
+        dims.append([keep, Option("lora_attention", "LoRA on attention only (router and experts frozen)",
+                                  "adapts fewer weights; no merged expert copies", 2, {"lora_targets": "attention"})])
     if setup.method == "qlora" and setup.kbit_upcast and not setup.parallel.startswith("fsdp"):
         # peft's k-bit preparation upcasts every unquantised weight to fp32: little for a dense model, but
         # transformers 5 keeps MoE experts unquantised (raw parameters), so there it doubles most of the model
@@ -177,7 +182,7 @@ def suggest_fixes(model: ModelSpec, setup: Setup, capacity: float, limit: int = 
     """The cheapest combinations of changes that make the run fit, ranked by cost then memory. A combination
     that contains a cheaper fitting one is left out (it costs more and adds nothing)."""
     ranked = []
-    for combo in _combinations(_options(setup)):
+    for combo in _combinations(_options(model, setup)):
         try:
             fix = _fix_for(model, setup, capacity, combo)
         except EstimateError:  # a combination the stack cannot run (parallel.check / kinds.check)

@@ -74,6 +74,19 @@ def test_qlora_moe_is_offered_to_skip_the_fp32_upcast_of_its_unquantised_experts
     assert saved > 2 * experts  # fp32 -> bf16 on every expert weight
 
 
+def test_lora_on_fused_experts_can_be_narrowed_to_attention():
+    """LoRA on Qwen3-MoE's fused experts costs merged expert copies; attention-only LoRA is offered and fits. A
+    dense model (nothing wrapped as a raw parameter) never gets that option."""
+    qwen_moe = catalog()["qwen3-30b-a3b"]
+    a100 = find_gpu("a100-80gb").memory_bytes
+    setup = Setup(method="lora", seq_len=4096)
+    fixes = {f.key: f for f in suggest_fixes(qwen_moe, setup, a100)}
+    assert "lora_attention" in fixes and fixes["lora_attention"].fits
+    assert fixes["lora_attention"].setup.lora_targets == "attention"
+    dense = suggest_fixes(LLAMA8, Setup(method="full", micro_batch=8), RTX4090)
+    assert not any("lora_attention" in f.key for f in dense)
+
+
 def test_a_run_that_fits_needs_no_fix():
     report = fit_report(LLAMA8, Setup(method="qlora"), RTX4090)
     assert report.fits and report.fixes == ()
