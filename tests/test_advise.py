@@ -495,3 +495,56 @@ def test_advise_loads_no_torch_transformers_or_textual():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+# ------------------------------------------------------------------------------------------------ stage table width
+RLHF_ARGS = ["--goal", "quality_safety", "--data", "instruction_pairs,preference_pairs", "--gpu", "h100", "--model", "8b"]
+SINGLE_ARGS = ["--goal", "domain", "--data", "raw_text", "--gpu", "24GB"]
+STAGE_TITLE = {"en": "stages", "ko": "단계"}
+STAGE_LEGEND = {"en": "batch: micro-batch × gradient accumulation", "ko": "배치: 마이크로 배치 × 그래디언트 누적"}
+NEXT_SECTION = {"en": "Why", "ko": "이유"}
+
+
+def stage_table_lines(stdout: str, lang: str) -> list[str]:
+    """The stage table part of `advisor advise`'s human output: from its title to the section after it."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(STAGE_TITLE[lang]))
+    end = next(i for i, line in enumerate(lines) if i > start and line.strip() == NEXT_SECTION[lang])
+    return lines[start:end]
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("lang", ["en", "ko"])
+@pytest.mark.parametrize(
+    "args, answers, lrs",
+    [
+        (RLHF_ARGS, dict(goal="quality_safety", data="instruction_pairs,preference_pairs", gpu="h100", model="8b"),
+         {"sft": "2e-04", "reward": "1e-04", "ppo": "1.41e-05"}),
+        (SINGLE_ARGS, dict(goal="domain", data="raw_text", gpu="24GB"), {"sft": "2e-04"}),
+    ],
+    ids=["rlhf", "single"],
+)
+def test_stage_table_is_readable_in_a_narrow_terminal(args, answers, lrs, lang, columns):
+    plan = plan_for(lang=lang, **answers)
+    assert [s.name for s in plan.stages] == list(lrs)  # the scenario is still the one this test means
+    out = run_advisor("advise", *args, "--lang", lang, env={"COLUMNS": str(columns)})
+    assert out.returncode == 0, out.stderr
+    table = stage_table_lines(out.stdout, lang)
+    text = "\n".join(table)
+    assert "…" not in text, text
+    assert table[0].startswith(f"{STAGE_TITLE[lang]} (GiB") and table[-1].startswith(STAGE_LEGEND[lang]), text
+    # title, header, rule, one line per stage, legend: no header or cell wrapped onto a second line
+    assert len(table) == 3 + len(plan.stages) + 1, text
+    headers = ("stage", "data", "inputs", "batch", "tokens", "lr", "epochs", "GiB", "fits") if lang == "en" else \
+              ("단계", "데이터", "입력", "배치", "토큰", "학습률", "에폭", "GiB", "들어감")
+    assert table[1].split() == list(headers), text
+    spec, _ = model_spec(plan.answers["model"])
+    for stage, row in zip(plan.stages, table[3:-1]):
+        cells = row.split()
+        gib = f"{estimate(spec, stage.setup).device_bytes / GIB:.1f}"
+        setup = stage.setup
+        assert cells[0] == stage.name and cells[1] == stage.data_format, text
+        for needle in (f"{setup.micro_batch}×{setup.grad_accum}", str(setup.seq_len), lrs[stage.name], gib):
+            assert needle in cells, (needle, text)
+    ppo = [row for row in table if row.split()[:1] == ["ppo"]]
+    assert not ppo or "sft, reward" in ppo[0], text  # starts from the SFT model, scored by the reward model

@@ -69,17 +69,17 @@ UI = {
     "recommend": ("Recommendation", "추천"),
     "with": ("with", "+"),
     "on": ("on", "하드웨어"),
-    "stages": ("stages", "단계"),
+    "stages": ("stages (GiB: on each card)", "단계 (GiB: 카드당 사용량)"),
+    "stages_legend": ("batch: micro-batch × gradient accumulation · inputs: start model, reward model",
+                      "배치: 마이크로 배치 × 그래디언트 누적 · 입력: 시작 모델, 보상 모델"),
     "stage": ("stage", "단계"),
-    "trains": ("trains", "학습"),
     "data": ("data", "데이터"),
-    "from": ("starts from", "시작 모델"),
-    "reward": ("reward from", "보상 모델"),
-    "batch": ("micro-batch × accum", "마이크로 배치 × 누적"),
+    "inputs": ("inputs", "입력"),
+    "batch": ("batch", "배치"),
     "seq": ("tokens", "토큰"),
     "lr": ("lr", "학습률"),
     "epochs": ("epochs", "에폭"),
-    "card": ("on the card GiB", "카드 사용 GiB"),
+    "card": ("GiB", "GiB"),
     "fits": ("fits", "들어감"),
     "yes": ("yes", "예"),
     "no": ("no", "아니오"),
@@ -137,19 +137,21 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
     est_by_stage = {}
     spec, _ = model_spec(answers.model)
     capacity = find_gpu(answers.gpu).memory_bytes
-    stages = Table(_t("stage", lang), _t("trains", lang), _t("data", lang), _t("from", lang), _t("reward", lang), _t("batch", lang),
-                   _t("seq", lang), _t("lr", lang), _t("epochs", lang), _t("card", lang), _t("fits", lang),
-                   title=_t("stages", lang), title_justify="left")
+    stages = _stage_table(lang)
     for stage in plan.stages:
         est = estimate(spec, stage.setup)
         est_by_stage[stage.name] = est
         fits = est.fits(capacity)
         mark = f"[green]{_t('yes', lang)}[/green]" if fits else f"[red]{_t('no', lang)}[/red]"
         s = stage.setup
-        stages.add_row(stage.name, s.train, stage.data_format, stage.base_from or "-", stage.reward_from or "-",
-                       f"{s.micro_batch} × {s.grad_accum}", str(s.seq_len), f"{stage.hyper.learning_rate:g}", f"{stage.hyper.epochs:g}",
-                       f"{est.device_bytes / 2**30:.1f}", mark)
+        name = stage.name if s.train == stage.name else f"{stage.name} ({s.train})"
+        inputs = stage.base_from or "-"  # the model it starts from, then (PPO) the model that scores it
+        if stage.reward_from:
+            inputs += f", {stage.reward_from}"
+        stages.add_row(name, stage.data_format, inputs, f"{s.micro_batch}×{s.grad_accum}", str(s.seq_len), _lr(stage.hyper.learning_rate),
+                       f"{stage.hyper.epochs:g}", f"{est.device_bytes / 2**30:.1f}", mark)
     out.append(stages)
+    out.append(f"[dim]{_t('stages_legend', lang)}[/dim]")  # below, not a caption: a caption wraps at the table's width
 
     out.append(f"[bold]{_t('reasons', lang)}[/bold]")
     for r in plan.reasons:
@@ -182,6 +184,25 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
         out.append(f"[bold yellow]{_t('warnings', lang)}[/bold yellow]")
         out += [f"  [yellow]![/yellow] {_escape(w)}" for w in plan.warnings]
     return out
+
+
+def _stage_table(lang: str):
+    """The stages table, compact enough for an 80-column terminal in both languages: a header rule and no
+    vertical lines, two spaces between columns (UI["stages_legend"] explains the short headers); if the terminal
+    is narrower still, cells fold instead of ending in an ellipsis."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=_t("stages", lang), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for key in ("stage", "data", "inputs", "batch", "seq", "lr", "epochs", "card", "fits"):
+        table.add_column(_t(key, lang), overflow="fold", justify="right" if key in ("batch", "seq", "epochs", "card") else "left")
+    return table
+
+
+def _lr(value: float) -> str:
+    """A learning rate in short exponent form: 2e-04, 1.41e-05 (up to six significant digits, as :g)."""
+    mantissa, exponent = f"{value:.5e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
 
 
 def _escape(text: str) -> str:
