@@ -209,13 +209,17 @@ def explain(two: list[dict], one: dict) -> list[str]:
             spec = spec_for(r)
             full4 = estimate(spec, Setup(method="qlora", kbit_upcast=False, loss="full")).phases["forward"][0].bytes / GIB
             text += (
-                f" Llama-2-70B QLoRA is the outlier: {r['measured']:.2f} GiB measured vs {r['estimate']:.2f} GiB, and the "
-                "micro-batch-4 run ran out of memory where the estimate sees room. A 4-bit copy of the whole model is "
-                f"{full4:.1f} GiB: with `device_map` on each rank every process quantises the full model on its own GPU "
-                "before FSDP shards it, and max_memory_allocated keeps that load-time peak, but it alone is below the "
-                f"measured {r['measured']:.1f} GiB. The remaining ~{r['measured'] - full4:.0f} GiB is unexplained by these rows "
-                "(loading transients, FSDP flattening copies of a 70B model); load-time memory is not a phase of the "
-                "training-step model, so this is a known blind spot for very large QLoRA models under FSDP."
+                f" Llama-2-70B QLoRA is the outlier: {r['measured']:.2f} GiB measured vs {r['estimate']:.2f} GiB at micro-batch 2, "
+                "and the micro-batch-4 run ran out of memory (nvidia-smi at 79.5 GiB) where the estimate sees room. The "
+                "same framework's 1-GPU micro-batch-4 run (r0299) measured 63.45 GiB, 3 % above the 1-GPU estimate: one "
+                "GPU holding the whole 4-bit model fits what two FSDP GPUs holding half each could not, so the gap is an "
+                "FSDP-and-QLoRA effect of that stack, not the per-GPU step. It grows with the batch: about 11 GiB "
+                "allocated (15 GiB on the card) at micro-batch 2 and at least 29 GiB on the card at 4, roughly one more "
+                "bf16 hidden state per layer and sequence (5 GiB per 4096-token sequence for this model), whereas the "
+                "Mistral and Mixtral rows show about 0.5 GiB per sequence. A load-time artifact cannot explain it (the "
+                f"whole 4-bit model is {full4:.1f} GiB, and a load peak does not grow with the batch). The rows do not "
+                "say more (activation checkpointing through FSDP's wrapper or through transformers, caching-allocator "
+                "pools of FSDP's all-gather stream); settling it needs a 2-GPU run, which this project could not get."
             )
         out.append(text)
     out.append(
