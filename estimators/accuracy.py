@@ -310,7 +310,8 @@ def summary_lines(traces: list[Comparison], published: list[Comparison]) -> list
         f"   (targets: median <= {TRACE_MEDIAN:.0%}, max <= {TRACE_MAX:.0%})",
     ]
     kinds = [("sft", loss, what) for loss, what in (("fused", "sft, fused LM head"), ("full", "sft, full logits"))]
-    kinds += [(kind, None, what) for kind, what in (("reward", "reward (seq-cls)"), ("dpo", "dpo (fused head)"))]
+    kinds += [(kind, None, what) for kind, what in (("reward", "reward (seq-cls)"), ("dpo", "dpo (fused head)"),
+                                                          ("grpo", "grpo (step peak)"))]
     for kind, loss, what in kinds:
         errs = [abs(c.error) for c in traces if c.train == kind and loss in (None, c.loss) and c.error is not None]
         if errs:

@@ -77,6 +77,17 @@ def test_preference_kinds_are_traced_and_within_tolerance():
     assert all(any("add_fused_lm_head" in n for n in r["notes"]) for r in dpo)
 
 
+def test_grpo_is_traced_with_its_generation_round_and_within_tolerance():
+    """--train grpo (advisor/measure/grpo.py) is traced at full size: generation, the no-grad log-prob forwards and
+    the training step are phases of each row, LoRA, QLoRA and full; every step peak is within the trace target."""
+    rows = [r for r in acc.read_traces() if r["setup"].get("train") == "grpo"]
+    assert len(rows) >= 4
+    assert {r["setup"]["method"] for r in rows} == {"full", "lora", "qlora"}
+    assert all("generation" in r["phase_peaks"] and "GRPOTrainer" in " ".join(r["notes"]) for r in rows)
+    errors = [abs(c.error) for c in TRACES if c.train == "grpo"]
+    assert len(errors) == len(rows) and max(errors) <= acc.TRACE_MAX
+
+
 def test_trace_rows_name_their_kernel_and_mode():
     for r in acc.read_traces():
         assert r["attention"] and r["mode"] in ("fake", "real-cpu", "cuda")

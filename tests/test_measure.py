@@ -225,6 +225,57 @@ def test_preference_trace_equals_a_real_cpu_run_qlora(train, small_fused_tiles):
     assert fake.phase_peaks == real.phase_peaks
 
 
+GRPO_TINY = dict(train="grpo", micro_batch=2, seq_len=64, response_len=16, num_generations=4)
+
+
+@pytest.mark.parametrize("setup", [
+    Setup(method="lora", **GRPO_TINY),
+    Setup(method="full", ref_model="none", **GRPO_TINY),
+    Setup(method="full", grad_ckpt=True, precision="bf16-mixed", grad_accum=2, **GRPO_TINY),
+], ids=["lora-beta", "full-ref-none", "full-copy-mixed-gc-accum"])
+def test_grpo_trace_equals_a_real_cpu_run(setup, small_fused_tiles):
+    """GRPOTrainer: a generation round (HF generate: prefill and decode with a DynamicCache), the no_grad old-policy
+    and reference log-prob forwards, training steps scoring the completion tokens through the fused head: the
+    fake-tensor trace and a real CPU run count the same bytes in every phase."""
+    from advisor.measure.trace import trace
+
+    fake = trace(TINY, setup, cpu_kernel=True)
+    real = trace(TINY, setup, real=True)
+    assert fake.peak == real.peak
+    assert fake.categories == real.categories
+    assert fake.phase_peaks == real.phase_peaks
+    assert fake.trainable == real.trainable
+    assert any("GRPOTrainer" in n for n in fake.notes)
+    assert "generation" in fake.phase_peaks
+    assert ("reference forward" in fake.phase_peaks) == (setup.ref_model != "none")
+    # 4 completions per round, 2 per micro-step: the old log-probs pass runs unless accumulation spans the round
+    assert ("old log-probs" in fake.phase_peaks) == (setup.grad_accum == 1)
+    if setup.method == "full" and setup.ref_model != "none":  # beta > 0: the frozen reference copy
+        assert fake.categories["parameters"] >= 2 * fake.trainable * 2
+
+
+def test_grpo_trace_refuses_the_full_logits_loss():
+    from advisor.measure.trace import trace
+
+    with pytest.raises(ValueError, match="fused LM head"):
+        trace(TINY, Setup(method="lora", loss="full", **GRPO_TINY))
+
+
+@pytest.mark.slow
+def test_grpo_trace_equals_a_real_cpu_run_qlora(small_fused_tiles):
+    """QLoRA GRPO: generation through bitsandbytes' Linear4bit without autocast (kbit-upcast fp32 weights), the
+    reference with the adapter disabled over the same 4-bit base."""
+    pytest.importorskip("bitsandbytes")
+    from advisor.measure.trace import trace
+
+    spec = TINY.with_(hidden_size=128, intermediate_size=256)
+    setup = Setup(method="qlora", **GRPO_TINY)
+    fake = trace(spec, setup, cpu_kernel=True)
+    real = trace(spec, setup, real=True)
+    assert fake.peak == real.peak and fake.categories == real.categories
+    assert fake.phase_peaks == real.phase_peaks
+
+
 @pytest.mark.parametrize("loss", ["fused", "full"])
 def test_trace_matches_the_estimator_on_a_tiny_model(loss):
     from advisor.measure.trace import trace

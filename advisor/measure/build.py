@@ -251,6 +251,11 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
         from .fused import add_head
 
         add_head(model, DPO_OUTPUTS)  # DPOTrainer.__init__ patches the head whatever Setup.loss says
+    elif setup.train == "grpo":
+        from .fused import add_head
+        from .grpo import GRPO_OUTPUTS
+
+        add_head(model, GRPO_OUTPUTS)  # GRPOTrainer.__init__ likewise (temperature 1.0, its default)
     elif setup.loss == "fused" and setup.train == "sft":
         from .fused import add_head
 

@@ -16,8 +16,9 @@ between a CPU and a CUDA device with Triton is replaced, by its CUDA allocation 
 - `_addmm_fp32` is `torch.addmm(..., out_dtype=float32, out=acc)` on CUDA (no fp32 copies of the operands); it runs
   the CPU fallback with the tracker paused.
 - Under fake tensors the boolean-mask `index` and `masked_select` have data-dependent shapes FakeTensorMode refuses;
-  they are replaced by their outputs' allocation, every label valid (the traced batch has no -100 label). Real CPU
-  runs (tests) execute them as they are.
+  they are replaced by their outputs' allocation, every label valid (the traced batch has no -100 label) unless
+  `selected` names how many positions a mask of that shape selects (GRPO: the completion tokens). Real CPU runs
+  (tests) execute them as they are.
 """
 
 from __future__ import annotations
@@ -99,6 +100,22 @@ def cuda_path(tracker):
                 setattr(mod, name, value)
 
 
+_SELECTED: dict[tuple, int] = {}  # boolean-mask shape -> positions it selects under fake tensors (default: all)
+
+
+@contextlib.contextmanager
+def selected(counts: dict[tuple, int]):
+    """While active, a fake boolean mask of shape `shape` selects `counts[shape]` positions (GRPO's label mask:
+    micro_batch x response_len completion tokens of micro_batch x (seq_len - 1) positions)."""
+    saved = dict(_SELECTED)
+    _SELECTED.update(counts)
+    try:
+        yield
+    finally:
+        _SELECTED.clear()
+        _SELECTED.update(saved)
+
+
 def _is_fake(t) -> bool:
     from torch._subclasses.fake_tensor import FakeTensor
 
@@ -109,14 +126,15 @@ def _index(tracker, self, indices):
     """aten.index.Tensor: a boolean mask over the leading dims selects mask.numel() rows under fake tensors."""
     if _is_fake(self) and len(indices) == 1 and indices[0] is not None and indices[0].dtype == torch.bool:
         mask = indices[0]
-        return self.new_empty((mask.numel(), *self.shape[mask.dim():]))
+        return self.new_empty((_SELECTED.get(tuple(mask.shape), mask.numel()), *self.shape[mask.dim():]))
     return torch.ops.aten.index.Tensor(self, indices)
 
 
 def _masked_select(tracker, self, mask):
-    """aten.masked_select: every element selected under fake tensors."""
+    """aten.masked_select: every element (or `selected`'s count) selected under fake tensors."""
     if _is_fake(self):
-        return self.new_empty((torch.broadcast_shapes(self.shape, mask.shape).numel(),))
+        shape = torch.broadcast_shapes(self.shape, mask.shape)
+        return self.new_empty((_SELECTED.get(tuple(shape), shape.numel()),))
     return torch.ops.aten.masked_select.default(self, mask)
 
 

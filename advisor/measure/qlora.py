@@ -23,14 +23,15 @@ CUSTOM_MAX_M = 1536  # bitsandbytes/backends/cuda/ops.py: _gemm_4bit_custom_max_
 def gemm_4bit_as_cuda(tracker, A, B, shapeB, absmax, blocksize, quant_type, bias=None, absmax_8bit=None,
                       absmax_code=None, absmax_offset=None):
     """bitsandbytes.backends.cuda.ops._dequant_linear_fallback, allocation by allocation (values are not
-    computed: this runs inside the tracker, on fake tensors)."""
+    computed: this runs inside the tracker, on fake tensors; the weight is zeros, not garbage, so that real CPU runs
+    stay finite where GRPO's generate samples from them)."""
     if absmax_8bit is not None:
         absmax_dq = torch.empty_like(absmax_8bit, dtype=torch.float32)
         tracker.track(absmax_dq)
         absmax = absmax_dq + absmax_offset
         tracker.track(absmax)
         del absmax_dq
-    b_dq = torch.empty(tuple(shapeB), dtype=A.dtype, device=A.device)
+    b_dq = torch.zeros(tuple(shapeB), dtype=A.dtype, device=A.device)
     tracker.track(b_dq)
     return torch.nn.functional.linear(A, b_dq, bias)
 

@@ -14,7 +14,7 @@ import torch
 from estimators.setup import Setup
 from estimators.terms import for_model
 
-from . import prefs
+from . import grpo, prefs
 from .attention import KERNEL, traced_attention
 from .autocast import CudaAutocastOps, gpu_autocast_queries
 from .build import attn_implementation, build_model, compute_dtype, make_optimizer
@@ -22,7 +22,7 @@ from .step import train_step
 from .tracker import CATEGORIES, MemoryTracker, module_forward_depth
 
 
-TRACED_KINDS = ("sft", "reward", "dpo")
+TRACED_KINDS = ("sft", "reward", "dpo", "grpo")
 
 
 @dataclass
@@ -55,10 +55,13 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
         return trace(spec, setup, real=real, cpu_kernel=cpu_kernel, steps=steps, describe=first)
     if setup.train not in TRACED_KINDS:
         raise ValueError(f"advisor measure traces {', '.join(TRACED_KINDS)}; '{setup.train}' is not traced yet")
-    if setup.train == "dpo" and setup.loss != "fused":
-        raise ValueError("DPOTrainer always scores through TRL's fused LM head: trace --train dpo with --loss fused")
+    if setup.train in ("dpo", "grpo") and setup.loss != "fused":
+        raise ValueError(f"{setup.train.upper()}Trainer always scores through TRL's fused LM head: trace --train "
+                         f"{setup.train} with --loss fused")
     if setup.train == "dpo" and setup.ref_model != "auto":
         raise ValueError("advisor measure traces DPO with --ref-model auto only")
+    if setup.train == "grpo" and setup.ref_model == "precomputed":
+        raise ValueError("GRPO has no precomputed reference: trace --ref-model auto, copy (beta 0.04) or none (beta 0)")
     if setup.world_size > 1 or setup.parallel != "none":
         raise ValueError("advisor measure traces single-GPU set-ups only")
     cpu_kernel = real if cpu_kernel is None else cpu_kernel
@@ -80,21 +83,28 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
                 from .qlora import emulated_ops
 
                 tracker.emulated.update(emulated_ops())
-            head = contextlib.nullcontext()
+            head = scored = contextlib.nullcontext()
             if uses_fused_head(setup):
                 from . import fused
 
                 tracker.emulated.update(fused.emulated_ops())
                 head = fused.cuda_path(tracker)
+                if setup.train == "grpo":  # completion tokens only
+                    scored = fused.selected(grpo.selected_positions(setup))
             if setup.train == "sft":
                 ids = torch.randint(0, spec.vocab_size, (setup.micro_batch, setup.seq_len))
                 batch = {"input_ids": ids, "labels": ids.clone()}
+            elif setup.train == "grpo":
+                batch = {}  # each round makes its own (grpo.rollout)
             else:
                 batch = prefs.batch(spec.vocab_size, setup.micro_batch, setup.seq_len)
             _register_existing(tracker, model, batch, extra)
-            with tracker, module_forward_depth(tracker), CudaAutocastOps(), head:
+            with tracker, module_forward_depth(tracker), CudaAutocastOps(), head, scored:
                 _grad_hooks(model, tracker)
-                for _ in range(steps):
+                for i in range(steps):
+                    if setup.train == "grpo":
+                        batch = grpo.rollout(model, extra[0] if extra else None, spec, setup, cdtype, tracker,
+                                             generate=i == steps - 1)
                     train_step(model, optimizer, batch, cdtype, tracker, setup.grad_accum, loss=setup.loss,
                                compute_loss=compute_loss)
     params = sum(p.numel() for p in model.parameters())
@@ -102,7 +112,8 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
     kernel = KERNEL if attn_implementation(spec, setup) != "eager" else "eager (transformers eager_attention_forward)"
     if cpu_kernel and kernel.startswith("flash"):
         kernel = "flash (CPU kernel, aten._scaled_dot_product_flash_attention_for_cpu)"
-    notes = [prefs.NOTE[setup.train]] if setup.train in prefs.NOTE else []
+    kind_note = {**prefs.NOTE, "grpo": grpo.NOTE}.get(setup.train)
+    notes = [kind_note] if kind_note else []
     if uses_fused_head(setup):
         from .fused import NOTE
 
@@ -125,17 +136,20 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
 
 
 def uses_fused_head(setup: Setup) -> bool:
-    """SFT with --loss fused; DPO always (DPOTrainer patches the head); the reward model has no LM head."""
-    return setup.train == "dpo" or (setup.train == "sft" and setup.loss == "fused")
+    """SFT with --loss fused; DPO and GRPO always (their trainers patch the head); the reward model has no LM head."""
+    return setup.train in ("dpo", "grpo") or (setup.train == "sft" and setup.loss == "fused")
 
 
 def _preference_step(spec, setup: Setup, fake):
-    """(compute_loss, extra models) of a reward or DPO step (None, [] for SFT); DPO full fine-tuning loads a frozen
-    reference copy."""
+    """(compute_loss, extra models) of a reward, DPO or GRPO step (None, [] for SFT); DPO full fine-tuning, and GRPO's
+    with beta > 0, load a frozen reference copy."""
     if setup.train == "sft":
         return None, []
     if setup.train == "reward":
         return prefs.reward_loss, []
+    if setup.train == "grpo":
+        ref = prefs.build_reference(spec, setup, fake) if setup.method == "full" and grpo.beta(setup) else None
+        return grpo.loss_fn(setup), [ref] if ref is not None else []
     ref = prefs.build_reference(spec, setup, fake) if setup.method == "full" else None
     return functools.partial(prefs.dpo_loss, ref=ref), [ref] if ref is not None else []
 
