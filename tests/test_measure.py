@@ -99,6 +99,20 @@ def test_flash_attention_keeps_output_and_logsumexp_in_gpu_layout():
 
 
 # ------------------------------------------------------------------------------------------------ trace vs real
+def traced_alike(spec, setup: Setup):
+    """Trace `setup` with fake tensors (CPU flash kernel) and for real on the CPU, assert both count the same bytes
+    (peak, categories, phase peaks, trainable parameters) and return the fake trace."""
+    from advisor.measure.trace import trace
+
+    fake = trace(spec, setup, cpu_kernel=True)
+    real = trace(spec, setup, real=True)
+    assert fake.peak == real.peak
+    assert fake.categories == real.categories
+    assert fake.phase_peaks == real.phase_peaks
+    assert fake.trainable == real.trainable
+    return fake
+
+
 @pytest.mark.parametrize("setup", [
     Setup(method="lora", micro_batch=2, seq_len=64, loss="full"),
     Setup(method="lora", micro_batch=2, seq_len=64, grad_ckpt=False, loss="full"),
@@ -159,14 +173,7 @@ def test_fused_head_trace_equals_a_real_cpu_run(spec, setup, small_fused_tiles):
 def test_preference_trace_equals_a_real_cpu_run(setup, small_fused_tiles):
     """DPO (policy + no_grad reference forward through TRL's fused head: LoRA adapter disabled, full a frozen copy)
     and the reward model (seq-cls, chosen + rejected): the fake-tensor step and a real CPU step count the same."""
-    from advisor.measure.trace import trace
-
-    fake = trace(TINY, setup, cpu_kernel=True)
-    real = trace(TINY, setup, real=True)
-    assert fake.peak == real.peak
-    assert fake.categories == real.categories
-    assert fake.phase_peaks == real.phase_peaks
-    assert fake.trainable == real.trainable
+    fake = traced_alike(TINY, setup)
     assert any(setup.train in n.lower() for n in fake.notes)
     if setup.method == "full":  # the frozen reference copy doubles the weights
         assert fake.categories["parameters"] >= 2 * fake.trainable * 2
@@ -237,14 +244,7 @@ def test_grpo_trace_equals_a_real_cpu_run(setup, small_fused_tiles):
     """GRPOTrainer: a generation round (HF generate: prefill and decode with a DynamicCache), the no_grad old-policy
     and reference log-prob forwards, training steps scoring the completion tokens through the fused head: the
     fake-tensor trace and a real CPU run count the same bytes in every phase."""
-    from advisor.measure.trace import trace
-
-    fake = trace(TINY, setup, cpu_kernel=True)
-    real = trace(TINY, setup, real=True)
-    assert fake.peak == real.peak
-    assert fake.categories == real.categories
-    assert fake.phase_peaks == real.phase_peaks
-    assert fake.trainable == real.trainable
+    fake = traced_alike(TINY, setup)
     assert any("GRPOTrainer" in n for n in fake.notes)
     assert "generation" in fake.phase_peaks
     assert ("reference forward" in fake.phase_peaks) == (setup.ref_model != "none")
