@@ -235,7 +235,7 @@ def _warnings(m: ModelSpec, setup: Setup) -> list[str]:
     if m.attn_softcap and setup.attention == "sdpa":
         out.append(f"{m.name} uses attention soft-capping, which sdpa cannot do: transformers runs eager attention "
                    "(priced so; --attention flash keeps no S x S scores)")
-    wrapped = [lin.name for lin in t.lora_linears(m, setup) if t.wrapped_parameter(lin)]
+    wrapped = [lin.name for lin in t.wrapped_parameters(m, setup)]
     if wrapped:
         out.append(f"LoRA also adapts {m.name}'s {', '.join(wrapped)} (peft lora.ParamWrapper on transformers 5's fused "
                    "parameters): every forward builds a merged copy of each layer's experts, and dropout is off "

@@ -14,7 +14,7 @@ from .estimate import Estimate, estimate
 from .model import ModelSpec
 from .parallel import offload_option
 from .setup import Setup
-from .terms import lora_linears, wrapped_parameter
+from .terms import wrapped_parameters
 
 MAX_BATCH = 1024
 MAX_SEQ = 1 << 20
@@ -115,7 +115,7 @@ def _options(model: ModelSpec, setup: Setup) -> list[list[Option]]:
         adaptations.append(Option("qlora", "QLoRA (4-bit base weights)", "4-bit base; somewhat slower, small quality loss (§5)", weight, {"method": "qlora", "precision": precision, "grad_ckpt": setup.checkpointing}))
     if len(adaptations) > 1:
         dims.append(adaptations)
-    if any(wrapped_parameter(lin) for lin in lora_linears(model, setup)):
+    if wrapped_parameters(model, setup):
         # LoRA on fused MoE experts builds a merged copy of each layer's experts (and of their gradient)
         dims.append([keep, Option("lora_attention", "LoRA on attention only (router and experts frozen)",
                                   "adapts fewer weights; no merged expert copies", 2, {"lora_targets": "attention"})])

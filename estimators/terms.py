@@ -90,6 +90,11 @@ def wrapped_parameter(lin: Linear) -> bool:
     return not lin.module
 
 
+def wrapped_parameters(m: ModelSpec, setup: Setup) -> list[Linear]:
+    """The raw parameters (router, fused experts) LoRA wraps in one decoder layer, in forward order."""
+    return [lin for lin in lora_linears(m, setup) if wrapped_parameter(lin)]
+
+
 def check_lora_targets(m: ModelSpec, setup: Setup) -> str | None:
     """peft's refusal for a target list naming one half of a fused expert pair, else None."""
     names = lora_target_names(setup)
@@ -112,7 +117,7 @@ def for_model(m: ModelSpec, setup: Setup) -> Setup:
     problem = check_lora_targets(m, setup)
     if problem:
         raise EstimateError(problem)
-    if setup.lora_dropout and any(wrapped_parameter(lin) for lin in lora_linears(m, setup)):
+    if setup.lora_dropout and wrapped_parameters(m, setup):
         return setup.with_(lora_dropout=0.0)
     return setup
 
@@ -394,7 +399,7 @@ def mlp_saved(m: ModelSpec, setup: Setup) -> int:
         half = o if uses_autocast(setup) else 4
         return (3 * f32 + half) * i + (kept_input(setup, f32 if uses_autocast(setup) else 4, 1) * i if full else 0)
     k, e = m.experts_per_token, m.expert_intermediate
-    wrapped = {lin.name for lin in lora_linears(m, setup) if wrapped_parameter(lin)}
+    wrapped = {lin.name for lin in wrapped_parameters(m, setup)}
     keeps_input = full or "gate_up_proj" in wrapped  # a trained (merged) weight needs its matmul's input
     keeps_product = full or "down_proj" in wrapped
     per = k * (o * (3 * e + h) + (o * h if keeps_input else 0) + (o * e if keeps_product else 0)) + 4 * m.num_experts
@@ -470,9 +475,7 @@ def merged_weights_saved(m: ModelSpec, setup: Setup) -> int:
     cast to the compute dtype. The router's merged copy is E x h. Zero when no parameter is wrapped."""
     a = activation_bytes(setup)
     total = 0
-    for lin in lora_linears(m, setup):
-        if not wrapped_parameter(lin):
-            continue
+    for lin in wrapped_parameters(m, setup):
         total += lin.weight_params * a
         if lin.count > 1 and a != 4:  # the factors are fp32 adapters: baddbmm gets compute-dtype copies
             total += sum(rows * cols for rows, cols in lora_factors(m, lin, setup)) * a
@@ -486,7 +489,7 @@ def merged_weight_gradient(m: ModelSpec, setup: Setup) -> int:
     extra at gate_up is its gradient minus that copy."""
     a = activation_bytes(setup)
     freed, best = 0, 0
-    for lin in reversed([x for x in lora_linears(m, setup) if wrapped_parameter(x) and x.count > 1]):
+    for lin in reversed([x for x in wrapped_parameters(m, setup) if x.count > 1]):
         size = lin.weight_params * a
         best = max(best, size - freed)
         freed += size
