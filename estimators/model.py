@@ -26,12 +26,30 @@ class ModelSpec:
     qkv_bias: bool = False
     o_bias: bool = False
     mlp_bias: bool = False
-    norm: str = "rms"  # "rms" (weight only) or "layer" (weight and bias)
-    norms_per_layer: int = 2  # Gemma 2/3 have four (pre/post attention and MLP)
-    qk_norm: str = ""  # "" none; "head" per-head q/k norm (Qwen3, Gemma 3); "full" over q and k width (OLMo 2)
+    # "rms" (weight only), "layer" (LayerNorm: weight and bias), "layer_nobias" (LayerNorm with a weight and no
+    # bias: Cohere), "none" (OLMo 1's LayerNorm without parameters)
+    norm: str = "rms"
+    # Gemma 2/3 have four (pre/post attention and MLP); 1 = one norm feeding both attention and MLP (parallel
+    # blocks of Phi, Falcon 7B, Cohere)
+    norms_per_layer: int = 2
+    # "" none; "head" one norm over head_dim shared by all heads (Qwen3, Gemma 3, Phi's qk_layernorm); "full" one
+    # over the whole q and k width (OLMo 2); "per_head" one weight-only norm per head (StableLM 2 12B, Command R+)
+    qk_norm: str = ""
+    # attention and MLP both read the layer input and are added to it together (Phi, GPT-NeoX, Falcon, Cohere);
+    # with norms_per_layer 2 (GPT-NeoX, Falcon 40B) each has its own norm of that input
+    parallel_block: bool = False
+    lm_head_bias: bool = False  # Phi: the output head has a bias (vocab_size parameters)
+    # nn.Dropout after attention and after the MLP with p > 0 in training (GPT-2, Phi-2, StarCoder 2, SantaCoder):
+    # the fused CUDA kernel keeps a one-byte mask per element; embed_dropout likewise after the embedding
+    resid_dropout: bool = False
+    embed_dropout: bool = False
+    # the non-gated MLP's activation as the config names it (hidden_act / activation_function / activation):
+    # "gelu_new" (GPT-2, Phi: the tanh formula written out op by op), "gelu_fast" (SantaCoder, likewise),
+    # "gelu" or "gelu_pytorch_tanh" (one fused op: GPT-NeoX, Falcon, StarCoder 2); unused for gated MLPs
+    mlp_act: str = "gelu_new"
     final_norm: bool = True
     learned_positions: bool = False  # GPT-2's wpe table
-    fused_qkv: bool = False  # Phi-3 qkv_proj / GPT-2 c_attn
+    fused_qkv: bool = False  # Phi-3 qkv_proj / GPT-2 c_attn / GPT-NeoX and Falcon query_key_value
     fused_gate_up: bool = False  # Phi-3 gate_up_proj
     num_experts: int = 0  # 0 = dense
     experts_per_token: int = 0
@@ -61,6 +79,11 @@ class ModelSpec:
     @property
     def kv_width(self) -> int:
         return self.num_kv_heads * self.head_size
+
+    @property
+    def norm_params_per_width(self) -> int:
+        """Parameters per normalised element: weight and bias, weight only, or none."""
+        return {"layer": 2, "rms": 1, "layer_nobias": 1, "none": 0}[self.norm]
 
     @property
     def is_moe(self) -> bool:

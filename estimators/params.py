@@ -39,7 +39,7 @@ class Linear:
 class ParamCounts:
     total: int
     embedding: int  # token (and learned position) embeddings
-    lm_head: int  # 0 when tied to the embedding
+    lm_head: int  # 0 when tied to the embedding (its bias, Phi's, counts here)
     linear: int  # weights of the linear layers in all decoder layers (quantizable by bitsandbytes)
     linear_bias: int
     norm: int
@@ -54,16 +54,35 @@ class ParamCounts:
         return self.total - self.linear
 
 
-# Module names as transformers 5 spells them (LoRA target_modules match them), per family where they differ.
-_GPT2 = {"qkv": "c_attn", "o": "c_proj", "fc_in": "c_fc", "fc_out": "c_proj"}
-_DEFAULT = {"qkv": "qkv_proj", "o": "o_proj", "fc_in": "fc1", "fc_out": "fc2"}
+# Module names as transformers 5 spells them (LoRA target_modules match them), per family where they differ from
+# the Llama-style default: q/k/v projections (or one fused "qkv"), the attention output "o", the non-gated MLP's
+# "fc_in"/"fc_out", and the MoE router. Read from each family's modeling_*.py.
+_DEFAULT = {"qkv": "qkv_proj", "o": "o_proj", "fc_in": "fc1", "fc_out": "fc2", "router": "gate"}
+_GPT2 = {**_DEFAULT, "qkv": "c_attn", "o": "c_proj", "fc_in": "c_fc", "fc_out": "c_proj"}
+_NEOX = {**_DEFAULT, "qkv": "query_key_value", "o": "dense", "fc_in": "dense_h_to_4h", "fc_out": "dense_4h_to_h"}
+LINEAR_NAMES: dict[str, dict[str, str]] = {
+    "gpt2": _GPT2,
+    "gpt_bigcode": _GPT2,
+    "gpt_neox": _NEOX,
+    "falcon": _NEOX,
+    "phi": {**_DEFAULT, "o": "dense"},  # q_proj, k_proj, v_proj, dense, fc1, fc2
+    "starcoder2": {**_DEFAULT, "fc_in": "c_fc", "fc_out": "c_proj"},
+    "granitemoe": {**_DEFAULT, "router": "router"},  # block_sparse_moe.router
+}
 
 
-def _names(m: ModelSpec) -> dict[str, str]:
-    return _GPT2 if m.model_type == "gpt2" else _DEFAULT
+def linear_names(m: ModelSpec) -> dict[str, str]:
+    """The module names of `m`'s family (a meta-device census carries its own)."""
+    return LINEAR_NAMES.get(m.model_type, _DEFAULT)
+
+
+_names = linear_names
 
 
 def attention_linears(m: ModelSpec) -> list[Linear]:
+    census = _census(m)
+    if census is not None:
+        return [x for x in census if x.group == "attention"]
     q, kv, h = m.q_width, m.kv_width, m.hidden_size
     n = _names(m)
     if m.fused_qkv:
@@ -88,6 +107,9 @@ def _gated(h: int, inter: int, bias: bool, count: int, group: str, fused: bool, 
 
 def mlp_linears(m: ModelSpec, experts: int | None = None) -> list[Linear]:
     """The MLP of one layer; `experts` overrides the expert count (top-k for active parameters)."""
+    census = _census(m)
+    if census is not None:
+        return [x for x in census if x.group != "attention"]
     h = m.hidden_size
     if not m.is_moe:
         if not m.gated_mlp:
@@ -99,7 +121,7 @@ def mlp_linears(m: ModelSpec, experts: int | None = None) -> list[Linear]:
         return _gated(h, m.intermediate_size, m.mlp_bias, 1, "mlp", m.fused_gate_up)
     n = m.num_experts if experts is None else experts
     fused = m.experts_fused  # transformers 5: experts.gate_up_proj / experts.down_proj and gate.weight are raw parameters
-    layers = [Linear("gate", h, m.num_experts, False, 1, "router", not fused)]
+    layers = [Linear(_names(m)["router"], h, m.num_experts, False, 1, "router", not fused)]
     layers += _gated(h, m.expert_intermediate, m.mlp_bias, n, "expert", m.fused_gate_up or fused, not fused)
     if m.shared_expert_intermediate_size:  # Qwen2-MoE: mlp.shared_expert.{gate,up,down}_proj + shared_expert_gate
         layers += _gated(h, m.shared_expert_intermediate_size, False, 1, "mlp", False)
@@ -112,22 +134,31 @@ def layer_linears(m: ModelSpec, experts: int | None = None) -> list[Linear]:
 
 
 def _norm_params(m: ModelSpec, width: int) -> int:
-    return width * (2 if m.norm == "layer" else 1)
+    return width * m.norm_params_per_width
+
+
+def _qk_norm_params(m: ModelSpec) -> int:
+    """The q and k norms of one layer."""
+    if m.qk_norm == "head":  # Qwen3, Gemma 3, Phi: one norm over head_dim each for q and k, shared by all heads
+        return 2 * _norm_params(m, m.head_size)
+    if m.qk_norm == "full":  # OLMo 2: RMSNorm over the whole q (heads x head_dim) and k (kv heads x head_dim)
+        return _norm_params(m, m.q_width) + _norm_params(m, m.kv_width)
+    if m.qk_norm == "per_head":  # StableLM / Cohere: a weight-only LayerNorm(head_dim) per q and per kv head
+        return m.q_width + m.kv_width
+    return 0
 
 
 def _layer_norm_params(m: ModelSpec) -> int:
-    n = m.norms_per_layer * _norm_params(m, m.hidden_size)
-    if m.qk_norm == "head":  # Qwen3, Gemma 3: one RMSNorm(head_dim) each for q and k, shared by all heads
-        n += 2 * _norm_params(m, m.head_size)
-    elif m.qk_norm == "full":  # OLMo 2: RMSNorm over the whole q (heads x head_dim) and k (kv heads x head_dim)
-        n += _norm_params(m, m.q_width) + _norm_params(m, m.kv_width)
-    return n
+    return m.norms_per_layer * _norm_params(m, m.hidden_size) + _qk_norm_params(m)
 
 
 def count_params(m: ModelSpec) -> ParamCounts:
+    census = m.extra.get("census") if isinstance(m.extra, dict) else None
+    if census is not None:  # a meta-device build (advisor.measure.census): its counts, exactly
+        return ParamCounts(**census["counts"])
     h, L = m.hidden_size, m.num_layers
     embedding = m.vocab_size * h + (m.max_positions * h if m.learned_positions else 0)
-    lm_head = 0 if m.tie_embeddings else m.vocab_size * h
+    lm_head = (0 if m.tie_embeddings else m.vocab_size * h) + (m.vocab_size if m.lm_head_bias else 0)
     linears = layer_linears(m)
     linear = L * sum(x.weight_params for x in linears if x.module)
     raw_linear = L * sum(x.weight_params for x in linears if not x.module)
@@ -141,3 +172,11 @@ def count_params(m: ModelSpec) -> ParamCounts:
             x.weight_params + x.bias_params for x in routed
         )
     return ParamCounts(total, embedding, lm_head, linear, linear_bias, norm, active, raw_linear)
+
+
+def _census(m: ModelSpec) -> list[Linear] | None:
+    """The per-layer linears a meta-device build found (a model family with no table here), else None."""
+    census = m.extra.get("census") if isinstance(m.extra, dict) else None
+    if census is None:
+        return None
+    return [Linear(**x) for x in census["linears"]]

@@ -19,12 +19,57 @@ from dataclasses import dataclass
 from .dtypes import OPT8_BLOCK, four_bit_bytes_per_param
 from .errors import EstimateError
 from .model import ModelSpec
-from .params import Linear, count_params, layer_linears
+from .params import Linear, count_params, layer_linears, linear_names
 from .setup import Setup, lora_target_names
 
-# Families whose RMSNorm computes in fp32 and multiplies by an fp32 weight before casting back (Gemma's
-# `x * (1 + w)`, OLMo 2), so both the fp32 input and the fp32 normalised tensor are saved for backward.
-FP32_WEIGHT_NORMS = {"gemma", "gemma2", "gemma3", "gemma3_text", "olmo2"}
+# Families whose norm computes in fp32 and multiplies by an fp32 weight before casting back (Gemma's
+# `x * (1 + w)`, OLMo 2, Cohere's weight-only LayerNorm), so an fp32 input-sized tensor and, when the weight
+# trains, the fp32 normalised tensor are saved for backward.
+FP32_WEIGHT_NORMS = {"gemma", "gemma2", "gemma3", "gemma3_text", "olmo2", "cohere"}
+
+# Cohere's LayerNorm computes `hidden_states - mean` twice (once for the variance, once to normalise), so two fp32
+# input-sized tensors are saved (pow keeps one, the multiply by rsqrt the other).
+TWO_CENTRED_COPIES = {"cohere"}
+
+# Non-gated MLP activations as transformers' ACT2FN runs them: "one op" (F.gelu, exact or tanh: saves its input),
+# "gelu_new" (NewGELUActivation's formula written out: pow runs in fp32 under autocast, see mlp_saved) or
+# "gelu_fast" (FastGELUActivation: `0.5 * x * (1 + tanh(x * 0.7978845608 * (1 + 0.044715 * x * x)))`, no pow,
+# so every op stays in the input's dtype; its products and tanh keep seven input-sized tensors: x, 0.044715 x,
+# x * 0.797..., the (1 + ...) factor, tanh's output, 0.5 x and 1 + tanh). Activations not listed are priced as
+# one op.
+MLP_ACTIVATIONS = {"gelu": "one op", "gelu_pytorch_tanh": "one op", "gelu_new": "gelu_new", "gelu_fast": "gelu_fast",
+                   "relu": "one op", "silu": "one op"}
+GELU_FAST_SAVED = 7
+
+# Families whose attention takes q, k and v as views of the fused projection's output (GPT-NeoX's
+# `qkv.view(..., 3 * head_size).chunk(3)`, Falcon's `_split_heads`): rotary makes new q and k, but the saved v
+# keeps the whole fused output alive. Read in transformers 5.24 and seen in `advisor measure --breakdown`.
+FUSED_QKV_VIEW = {"gpt_neox", "falcon"}
+
+
+def falcon_expands_kv(m: ModelSpec) -> bool:
+    """Falcon's new decoder architecture (40B, 180B, Falcon 2) `_split_heads`: `key.broadcast_to(query.shape)`
+    then `flatten(2, 3)`, so k and v reach attention with every query head (new tensors). The old architecture
+    (7B) indexes one multi-query k/v head (`[..., [-2], :]`, a small copy)."""
+    if m.model_type != "falcon":
+        return False
+    return m.num_kv_heads not in (1, m.num_heads) or (m.parallel_block and m.norms_per_layer == 2)
+
+
+def falcon_mqa_sdpa(m: ModelSpec) -> bool:
+    """Falcon 7B under SDPA: one k/v head and q's 71, passed to torch SDPA without enable_gqa, which then cannot
+    use the flash or memory-efficient kernels and runs the math path (S x S scores, like eager)."""
+    return m.model_type == "falcon" and not falcon_expands_kv(m) and m.num_kv_heads != m.num_heads
+
+
+def fused_qkv_view(m: ModelSpec, setup: Setup) -> bool:
+    """Whether the saved v is a view of the fused qkv output: only when it reaches the kernel in the compute
+    dtype (QLoRA's fp32 projections are cast to bf16 first, a new tensor), and for Falcon only in the old
+    architecture without multi-query (the others copy k and v out)."""
+    if m.model_type not in FUSED_QKV_VIEW or (m.model_type == "falcon" and (falcon_expands_kv(m) or m.num_kv_heads == 1)):
+        return False
+    return base_out_bytes(setup, norm_out_bytes(m, setup)) == activation_bytes(setup)
+
 
 # TRL's fused LM head (Setup.loss "fused"), read in trl 1.16: kernels/chunked_logprob.py and trainer/utils.py.
 FUSED_TOKEN_CHUNK = 4096  # chunked_logprob.TOKEN_CHUNK_SIZE: tokens per logits tile
@@ -57,7 +102,10 @@ def weight_bytes_per_param(setup: Setup) -> int:
 # rank 2r (and alpha 2 alpha). qwen2_moe itself is not in peft's table: there only the nn.Linear layers are wrapped.
 _MIXTRAL_NAMES = {"gate": "gate", "w1": "gate_up_proj", "w3": "gate_up_proj", "w2": "down_proj"}
 _QWEN_MOE_NAMES = {"gate": "gate", "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj", "down_proj": "down_proj"}
-PEFT_FUSED_TARGETS = {"mixtral": _MIXTRAL_NAMES, "qwen3_moe": _QWEN_MOE_NAMES}
+# OLMoE maps its experts like Qwen3-MoE (transformers' conversion_mapping: olmoe -> qwen2_moe patterns); Granite MoE
+# renames already-fused parameters (input_linear, output_linear), which "all-linear" leaves alone (checked against
+# peft in tests/test_families_lora.py).
+PEFT_FUSED_TARGETS = {"mixtral": _MIXTRAL_NAMES, "qwen3_moe": _QWEN_MOE_NAMES, "olmoe": _QWEN_MOE_NAMES}
 
 
 def _peft_names(m: ModelSpec) -> dict[str, str]:
@@ -117,6 +165,9 @@ def for_model(m: ModelSpec, setup: Setup) -> Setup:
     problem = check_lora_targets(m, setup)
     if problem:
         raise EstimateError(problem)
+    from .checks import check_setup  # unknown or empty LoRA targets, absurd rank, a response with no prompt room
+
+    check_setup(m, setup)
     if setup.lora_dropout and wrapped_parameters(m, setup):
         return setup.with_(lora_dropout=0.0)
     return setup
@@ -265,7 +316,7 @@ def norm_out_bytes(m: ModelSpec, setup: Setup) -> int:
     autocast's fp32 list."""
     if m.norm == "layer":
         return 4 if uses_autocast(setup) else residual_bytes(setup)
-    if m.model_type in FP32_WEIGHT_NORMS:
+    if m.norm == "none" or m.model_type in FP32_WEIGHT_NORMS:  # OLMo: F.layer_norm in fp32, cast back
         return residual_bytes(setup)
     return max(norm_weight_bytes(setup), residual_bytes(setup))
 
@@ -300,7 +351,9 @@ def norm_saved(m: ModelSpec, setup: Setup, consumers: int = 1) -> int:
     h = m.hidden_size
     full = setup.method == "full"
     per = 4
-    if full and m.norm != "layer":
+    if m.model_type in TWO_CENTRED_COPIES:
+        per += 4
+    if full and m.norm in ("rms", "layer_nobias"):  # the weight multiplies the normalised tensor: kept
         per += 4 if m.model_type in FP32_WEIGHT_NORMS else residual_bytes(setup)
     if full and consumers:
         per += kept_input(setup, norm_out_bytes(m, setup), consumers)
@@ -313,7 +366,11 @@ def layer_norms_saved(m: ModelSpec, setup: Setup) -> int:
     outputs only feed residual additions."""
     attn = 1 if m.fused_qkv else 3
     mlp = 1 if (m.fused_gate_up or not m.gated_mlp or m.is_moe) else 2
+    if m.norms_per_layer == 1:  # parallel block (Phi, Falcon 7B, Cohere): one norm feeds attention and MLP
+        return norm_saved(m, setup, attn + mlp)
     per = norm_saved(m, setup, attn) + norm_saved(m, setup, mlp)
+    if m.parallel_block and residual_bytes(setup) == 4:
+        per -= 4 * m.hidden_size  # GPT-NeoX / Falcon 40B: both norms keep the same fp32 layer input (no cast copy)
     per += max(0, m.norms_per_layer - 2) * norm_saved(m, setup, 0)
     return per
 
@@ -326,7 +383,8 @@ def attention_kernel(m: ModelSpec, setup: Setup) -> str:
     so SDPA's math path runs, which keeps what eager keeps)."""
     if setup.attention == "eager":
         return "eager"
-    if setup.attention == "sdpa" and (m.attn_softcap or (setup.precision == "fp32" and m.num_kv_heads != m.num_heads)):
+    if setup.attention == "sdpa" and (m.attn_softcap or (setup.precision == "fp32" and m.num_kv_heads != m.num_heads)
+                                      or falcon_mqa_sdpa(m)):
         return "eager"
     return "flash"
 
@@ -344,11 +402,14 @@ def attention_saved(m: ModelSpec, setup: Setup) -> int:
     a = activation_bytes(setup)
     q, kv = m.q_width, m.kv_width
     full = setup.method == "full"
+    if falcon_expands_kv(m):  # k and v broadcast to every head and flattened: copies as wide as q
+        kv = q
+    kv_v = q + 2 * kv if fused_qkv_view(m, setup) else kv  # v a view of the fused output: all of it stays alive
     if attention_kernel(m, setup) == "eager":
         rep = q if m.num_kv_heads != m.num_heads else kv
         per = a * (q + 2 * rep) + (a * q if full else 0)
     else:
-        per = a * (2 * q + 2 * kv) + 4 * m.num_heads
+        per = a * (2 * q + kv + kv_v) + 4 * m.num_heads
     if m.qk_norm:
         per += (4 + (a if full else 0)) * (q + kv)
     return per
@@ -380,9 +441,10 @@ def mlp_saved(m: ModelSpec, setup: Setup) -> int:
     Gated (SwiGLU/GeGLU, fused gate_up too): gate (kept by the activation), activation output and up (kept by
     their product), and for full fine-tuning the product down_proj keeps. QLoRA's 4-bit linears return their
     input's dtype, so with fp32 norms these are fp32.
-    GPT-2 (gelu_new under CUDA autocast: pow is on the fp32 list, so the chain runs in fp32): the fp32 copy of the
-    c_fc output kept by pow, tanh's output, 1 + tanh, 0.5 * x in the compute dtype, and for full fine-tuning the
-    cast copy c_proj keeps.
+    GPT-2 and Phi (gelu_new under CUDA autocast: pow is on the fp32 list, so the chain runs in fp32): the fp32 copy
+    of the c_fc output kept by pow, tanh's output, 1 + tanh, 0.5 * x in the compute dtype, and for full
+    fine-tuning the cast copy c_proj keeps. One-op GELU (GPT-NeoX, Falcon, StarCoder 2): its input, and the
+    output a trained fc_out keeps. SantaCoder's gelu_fast: seven input-dtype tensors (MLP_ACTIVATIONS).
     MoE (transformers 5 grouped experts): per routed token and expert the gate_up output, the activation output
     and the down output (kept by the routing-weight product); full fine-tuning, or LoRA on the fused experts,
     adds the gathered input and the product; the router keeps fp32 probabilities (and, adapted, its input). A Qwen2-MoE shared expert is a gated MLP whose output is kept
@@ -395,6 +457,11 @@ def mlp_saved(m: ModelSpec, setup: Setup) -> int:
     if not m.is_moe:
         if m.gated_mlp:
             return 3 * o * i + (kept_input(setup, o, 1) * i if full else 0)
+        act = MLP_ACTIVATIONS.get(m.mlp_act, "one op")
+        if act == "one op":  # not on autocast's fp32 list: keeps its input; a trained fc_out keeps the output
+            return o * i + (kept_input(setup, o, 1) * i if full else 0)
+        if act == "gelu_fast":
+            return GELU_FAST_SAVED * o * i + (kept_input(setup, o, 1) * i if full else 0)
         f32 = 4
         half = o if uses_autocast(setup) else 4
         return (3 * f32 + half) * i + (kept_input(setup, f32 if uses_autocast(setup) else 4, 1) * i if full else 0)
@@ -413,9 +480,10 @@ def mlp_saved(m: ModelSpec, setup: Setup) -> int:
 
 def dropout_saved(m: ModelSpec, setup: Setup) -> int:
     """Bytes per token of dropout masks in a decoder layer: the fused CUDA kernel keeps a one-byte mask.
-    GPT-2 trains with residual dropout 0.1 after attention and after the MLP (its attention dropout runs inside
-    the flash kernel); the other supported families have no dropout in training."""
-    return 2 * m.hidden_size if m.model_type == "gpt2" else 0
+    GPT-2 / SantaCoder (resid_pdrop 0.1), Phi-2 (resid_pdrop 0.1) and StarCoder 2 (residual_dropout) train with
+    dropout after attention and after the MLP (attention dropout runs inside the flash kernel); the other
+    families' configs set it to 0, and dropout with p = 0 returns its input."""
+    return 2 * m.hidden_size if m.resid_dropout else 0
 
 
 def lora_input(m: ModelSpec, setup: Setup, lin: Linear) -> tuple[str, int]:
@@ -424,7 +492,7 @@ def lora_input(m: ModelSpec, setup: Setup, lin: Linear) -> tuple[str, int]:
     the MLP product (down_proj, c_proj of the MLP)."""
     norm_out = norm_out_bytes(m, setup)
     if lin.group == "attention":
-        if lin.in_features != m.hidden_size or lin.name in ("o_proj",) or (m.model_type == "gpt2" and lin.name == "c_proj"):
+        if lin.in_features != m.hidden_size or lin.name == linear_names(m)["o"]:
             return "attention output", activation_bytes(setup)
         return "attention norm", norm_out
     if lin.in_features != m.hidden_size:
@@ -515,7 +583,7 @@ def stack_activations(m: ModelSpec, setup: Setup) -> int:
     mask."""
     per_layer = checkpoint_saved(m, setup) if setup.checkpointing else layer_saved(m, setup)
     final_norm = norm_saved(m, setup, 0 if fused_head(setup) else 1) * setup.tokens
-    embed_dropout = m.hidden_size * setup.tokens if m.model_type == "gpt2" and not setup.checkpointing else 0
+    embed_dropout = m.hidden_size * setup.tokens if m.embed_dropout and not setup.checkpointing else 0
     return m.num_layers * per_layer + final_norm + embed_dropout + eager_mask(m, setup)
 
 
@@ -543,7 +611,7 @@ def layer_forward_transient(m: ModelSpec, setup: Setup) -> int:
     dropout = setup.lora_dropout > 0
     best = 0
     for lin in lora_linears(m, setup):
-        if lin.group == "attention" and (lin.name in ("o_proj", "c_proj") or lin.in_features != m.hidden_size):
+        if lin.group == "attention" and (lin.name == linear_names(m)["o"] or lin.in_features != m.hidden_size):
             live, in_b = 0, a  # o_proj reads the attention output, which the kernel keeps
         elif lin.in_features != m.hidden_size:
             live, in_b = o, o  # down_proj reads the MLP product, kept by no frozen op
@@ -571,8 +639,9 @@ def head_gradients(m: ModelSpec, setup: Setup) -> int:
     for tied embeddings the shared matrix, whose embedding contribution is added at the very end)."""
     if setup.method != "full":
         return 0
-    norm = m.hidden_size * (2 if m.norm == "layer" else 1)
-    return (m.vocab_size * m.hidden_size + norm) * trainable_bytes_per_param(setup)
+    norm = m.hidden_size * m.norm_params_per_width
+    head_bias = m.vocab_size if m.lm_head_bias else 0
+    return (m.vocab_size * m.hidden_size + norm + head_bias) * trainable_bytes_per_param(setup)
 
 
 def embedding_gradient(m: ModelSpec, setup: Setup) -> int:

@@ -41,11 +41,12 @@ def build(key):
 
 
 def decoder_layers(model):
-    return model.transformer.h if hasattr(model, "transformer") else model.model.layers
+    base = model.base_model  # model.model, model.transformer (GPT-2, Falcon, SantaCoder) or model.gpt_neox
+    return base.h if hasattr(base, "h") else base.layers
 
 
 def _is_linear(mod) -> bool:
-    return type(mod) is torch.nn.Linear or isinstance(mod, Conv1D)
+    return isinstance(mod, (torch.nn.Linear, Conv1D))  # subclasses too: Falcon's FalconLinear
 
 
 def layer_census(model):
@@ -92,7 +93,9 @@ def test_linear_split_matches_transformers(key):
     head = model.get_output_embeddings().weight
     tied = head is model.get_input_embeddings().weight
     assert tied == spec.tie_embeddings
-    assert pc.lm_head == (0 if tied else head.numel())
+    bias = model.get_output_embeddings().bias
+    head_bias = bias.numel() if bias is not None else 0  # Phi's lm_head has a bias
+    assert pc.lm_head == (0 if tied else head.numel()) + head_bias
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -104,7 +107,7 @@ def test_layer_linears_names_and_shapes(key):
     for name, mod in layer.named_modules():
         if _is_linear(mod):
             leaf = name.rsplit(".", 1)[-1]
-            shape = tuple(mod.weight.shape[::-1]) if type(mod) is torch.nn.Linear else tuple(mod.weight.shape)
+            shape = tuple(mod.weight.shape[::-1]) if isinstance(mod, torch.nn.Linear) else tuple(mod.weight.shape)
             real.setdefault(leaf, set()).add(shape)
     ours = {}
     for lin in layer_linears(spec):
@@ -122,8 +125,9 @@ def test_moe_active_by_hand(key):
     assert pc.active == pc.total - idle
     # the raw expert tensors are exactly [E, 2I, H] + [E, H, I] plus the [E, H] router per layer
     layer = decoder_layers(build(key))[0]
-    assert tuple(layer.mlp.experts.gate_up_proj.shape) == (s.num_experts, 2 * i, h)
-    assert tuple(layer.mlp.experts.down_proj.shape) == (s.num_experts, h, i)
+    moe = layer.mlp if hasattr(layer, "mlp") else layer.block_sparse_moe  # Granite MoE's name
+    assert tuple(moe.experts.gate_up_proj.shape) == (s.num_experts, 2 * i, h)
+    assert tuple(moe.experts.down_proj.shape) == (s.num_experts, h, i)
     assert pc.raw_linear == L * s.num_experts * (3 * h * i + h)
 
 

@@ -137,7 +137,7 @@ def test_mlp_saved():
 
 def test_dropout_saved():
     assert t.dropout_saved(TINY, FULL) == 0
-    assert t.dropout_saved(TINY.with_(model_type="gpt2"), FULL) == 2 * 8
+    assert t.dropout_saved(TINY.with_(model_type="gpt2", resid_dropout=True), FULL) == 2 * 8  # a spec field since issue 15
 
 
 def test_lora_saved():

@@ -122,8 +122,35 @@ def traced_attention(cpu_kernel: bool = False):
 
     masking_utils.find_packed_sequence_indices = find_packed
     old, _CPU_KERNEL[0] = _CPU_KERNEL[0], cpu_kernel
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    torch.nn.functional.scaled_dot_product_attention = _sdpa_as_gpu(sdpa)
+    # Only the DIRECT_SDPA families are traced with "sdpa". On a GPU their unpadded batches get no mask (SDPA's
+    # is_causal instead: masking_utils._ignore_causal_mask_sdpa); under fake tensors transformers would build one.
+    masks = masking_utils.AttentionMaskInterface._global_mapping
+    sdpa_mask = masks["sdpa"]
+    masks["sdpa"] = _no_mask
     try:
         yield
     finally:
         masking_utils.find_packed_sequence_indices = orig
         _CPU_KERNEL[0] = old
+        torch.nn.functional.scaled_dot_product_attention = sdpa
+        masks["sdpa"] = sdpa_mask
+
+
+def _sdpa_as_gpu(sdpa):
+    """torch's SDPA for the families that call it directly (build.DIRECT_SDPA: Falcon). A causal call without a
+    mask whose k/v heads equal q's (or divide them, as flash-attn 2 takes multi-query directly) runs the flash
+    kernel emulation, as on a GPU with flash_attention_2 or SDPA's flash backend; anything else goes to torch."""
+
+    def call(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+        if attn_mask is None and is_causal and query.shape[1] % key.shape[1] == 0 and query.dim() == 4:
+            if torch.is_autocast_enabled("cpu") and query.dtype == torch.float32:
+                low = torch.get_autocast_dtype("cpu")
+                query, key, value = query.to(low), key.to(low), value.to(low)
+            s = scale if scale is not None else query.shape[-1] ** -0.5
+            return FlashAttention.apply(query, key, value, float(dropout_p), s, _CPU_KERNEL[0])
+        return sdpa(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale,
+                    enable_gqa=enable_gqa)
+
+    return call

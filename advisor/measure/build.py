@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from estimators.setup import Setup, lora_target_names
+from estimators.setup import Setup, lora_target_names, save_module_names
 
 
 def storage_dtype(setup: Setup) -> torch.dtype:
@@ -61,7 +61,15 @@ def attn_implementation(spec, setup: Setup) -> str:
         return "eager"
     if setup.attention == "sdpa" and setup.precision == "fp32" and spec.num_kv_heads != spec.num_heads:
         return "eager"
+    if spec.model_type in DIRECT_SDPA:  # no attention-function hook: trace.py routes its SDPA calls instead
+        return "sdpa"
     return NAME
+
+
+# Families whose attention calls torch's scaled_dot_product_attention itself instead of transformers' attention
+# functions (FALCON_ATTENTION_CLASSES has eager / sdpa / flash_attention_2 only): built with "sdpa", and the
+# tracer's `traced_attention` sends their causal, unmasked SDPA calls to the flash kernel emulation.
+DIRECT_SDPA = {"falcon"}
 
 
 def _lora_config(setup: Setup, spec):
@@ -70,8 +78,9 @@ def _lora_config(setup: Setup, spec):
     names = lora_target_names(setup)
     targets = list(names) if names else "all-linear"
     task = "SEQ_CLS" if setup.train == "reward" else "CAUSAL_LM"  # SEQ_CLS: modules_to_save trains a copy of `score`
+    saved = list(save_module_names(setup)) or None  # --modules-to-save (issue 15 §2): fully trained copies
     return LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout,
-                      target_modules=targets, bias="none", task_type=task)
+                      target_modules=targets, bias="none", task_type=task, use_dora=setup.dora, modules_to_save=saved)
 
 
 def _decoder_linears(model) -> list[tuple[torch.nn.Module, str, torch.nn.Linear]]:
@@ -208,6 +217,9 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
     materialised as fake CPU tensors inside that mode."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    if setup.stack not in ("trl", "hf-trainer", "axolotl", "llama-factory") or setup.loss == "chunked" or setup.act_offload or setup.optim_in_bwd or setup.galore:
+        raise NotImplementedError("the tracer runs the HF Trainer stacks' own model code only (no --stack litgpt/torchtune/unsloth, "
+                                  "--loss chunked, --act-offload, --optim-in-bwd or --galore)")  # issue 15 §2: never record what did not run
     config = hf_config(spec, setup)
     auto = AutoModelForCausalLM
     if setup.train == "reward":  # the generated reward script: a scalar `score` head, pad token for the pooling
