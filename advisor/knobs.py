@@ -4,9 +4,10 @@ control in the wizard. Defaults come from `Setup` itself so there is one source 
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, fields
 
-from estimators.setup import ATTENTIONS, LOSSES, METHODS, OPTIMIZERS, PARALLEL, PRECISIONS, QUANT_TYPES, REF_MODELS, TRAIN_KINDS, Setup
+from estimators.setup import ATTENTIONS, LOSSES, METHODS, OPTIMIZERS, PARALLEL, PRECISIONS, QUANT_TYPES, REF_MODELS, STACKS, TRAIN_KINDS, Setup
 
 DEFAULTS = {f.name: f.default for f in fields(Setup)}
 
@@ -17,6 +18,7 @@ class Knob:
     help: str
     kind: type = str
     choices: tuple[str, ...] = ()
+    priced_only: bool = False  # changes what is priced, not what `advisor generate` writes (it offers no such flag)
 
     @property
     def flag(self) -> str:
@@ -30,7 +32,8 @@ KNOBS = (
     Knob("optimizer", "optimizer", choices=OPTIMIZERS),
     Knob("micro_batch", "sequences per GPU per step", int),
     Knob("seq_len", "tokens per sequence", int),
-    Knob("grad_accum", "gradient accumulation steps (no memory cost)", int),
+    Knob("grad_accum", "gradient accumulation steps: micro-steps 2+ run with every gradient of the earlier ones resident "
+         "(full fine-tuning: a full set of gradients on top of the forward; LoRA: the adapters' only)", int),
     Knob("grad_ckpt", "gradient checkpointing (default: on for LoRA/QLoRA, off for full)", bool),
     Knob("attention", "attention kernel: sdpa/flash keep no S x S scores, eager does", choices=ATTENTIONS),
     Knob("lora_r", "LoRA rank", int),
@@ -47,9 +50,22 @@ KNOBS = (
     Knob("offload_optimizer", "optimizer states (and ZeRO's fp32 masters/gradients) in host RAM: ZeRO-Offload, or FSDP with --offload-params", bool),
     Knob("offload_params", "weights in host RAM (ZeRO-3 offload_param, FSDP CPUOffload)", bool),
     Knob("ref_model", "reference for dpo/ppo/grpo: auto/copy (a frozen copy for full, the adapter-disabled base for LoRA), precomputed (dpo log-probs), none (grpo, beta=0)", choices=REF_MODELS),
-    Knob("loss", "LM-head loss: fused = TRL's chunked log-probs (what generated scripts run), full = the HF causal-LM loss over B x S x V logits", choices=LOSSES),
+    Knob("loss", "LM-head loss: fused = TRL's chunked log-probs (what generated scripts run), full = the HF causal-LM loss over B x S x V logits, chunked = the stack's chunked cross-entropy (Liger under the HF Trainer); under --stack other than trl, fused means the stack's own default", choices=LOSSES),
     Knob("num_generations", "GRPO completions per prompt (G)", int),
     Knob("response_len", "PPO/GRPO generated tokens per completion (part of --seq-len, which is prompt + response)", int),
+    Knob("stack", "the training stack to price (trl = what generated scripts run; axolotl and llama-factory run the HF Trainer); "
+         "changes only what is priced, generated scripts still run trl", choices=STACKS, priced_only=True),
+    Knob("versions", "library versions to price, e.g. transformers=4.44,bitsandbytes=0.43; 'detect' reads this environment's "
+         "installed versions (importlib.metadata, nothing imported), 'detect,torch=2.3' overrides one; empty = the pinned versions",
+         priced_only=True),
+    Knob("dora", "DoRA (peft use_dora): magnitude vectors and DoRA's extra activations (priced only)", bool, priced_only=True),
+    Knob("modules_to_save", "modules trained in full next to LoRA (peft modules_to_save): embed_tokens, lm_head or both (priced only)",
+         priced_only=True),
+    Knob("act_offload", "activation offloading: saved activations in host RAM (torchtune enable_activation_offloading, "
+         "TRL activation_offloading; priced only)", bool, priced_only=True),
+    Knob("optim_in_bwd", "optimizer step inside backward, each gradient freed at once (torchtune optimizer_in_bwd; priced only)",
+         bool, priced_only=True),
+    Knob("galore", "GaLore AdamW for full fine-tuning (HF optim galore_adamw, all-linear, rank 128; priced only)", bool, priced_only=True),
 )
 
 
@@ -59,7 +75,7 @@ def add_knob_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None
         if only and knob.field not in only:
             continue
         default = DEFAULTS[knob.field]
-        shown = "auto" if default is None else default
+        shown = "auto" if default is None else ("pinned" if default == "" else default)
         if knob.kind is bool:
             group.add_argument(knob.flag, dest=knob.field, action=argparse.BooleanOptionalAction, default=None, help=f"{knob.help} (default: {shown})")
         else:
@@ -76,15 +92,45 @@ def _typed(knob: Knob):
     """Parse with a one-line error; choices are checked by Setup.validated so the message lists them."""
 
     def parse(text: str):
+        from estimators.gpu_names import shown
+
+        if knob.kind is int:
+            return _int_with_k(text, knob.flag)
         try:
-            return knob.kind(text)
+            value = knob.kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{knob.flag} expects a {knob.kind.__name__}, got '{text}'") from None
+            value = None
+        if value is None or (knob.kind is float and not math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"expects a {knob.kind.__name__}, got {shown(text)}")
+        return value
 
     return parse
+
+
+_MAX_INT_FLAG = 2**31 - 1  # no count in a training set-up goes past int32 (PyTorch indexes tokens with it)
+
+
+def _int_with_k(text: str, flag: str) -> int:
+    """An integer flag: 8192, 8_192, or 8k / 32K (x 1024, as context lengths are said); one-line error otherwise."""
+    from estimators.gpu_names import shown
+
+    body = text.strip().lower()
+    scale = 1024 if body.endswith("k") else 1
+    body = body.removesuffix("k")
+    digits = body.removeprefix("-").replace("_", "")  # a negative number passes, for Setup's "must be positive"
+    if not (digits.isdigit() and digits.isascii()) or len(digits) > 12:
+        raise argparse.ArgumentTypeError(f"expects a whole number like 8192 or 8k, got {shown(text)}")
+    value = int(body) * scale
+    if value > _MAX_INT_FLAG:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is too large (at most {_MAX_INT_FLAG:,})")
+    return value
 
 
 def setup_from_args(args: argparse.Namespace, base: Setup | None = None) -> Setup:
     """A Setup from parsed flags: flags given override `base` (or the defaults)."""
     changes = {k.field: getattr(args, k.field) for k in KNOBS if getattr(args, k.field, None) is not None}
+    if "versions" in changes:  # "detect" is resolved here, so a Setup always carries explicit pkg=version items
+        from estimators.versions import expand_versions
+
+        changes["versions"] = expand_versions(changes["versions"])
     return (base or Setup()).with_(**changes).validated()

@@ -28,7 +28,20 @@ REF_MODELS = ("auto", "copy", "precomputed", "none")  # estimators/kinds.py: wha
 #          `ChunkedLogProbFunction`: [4096 x 32768] logit tiles, never the B x S x V logits. What generated scripts run.
 #   full   transformers' own causal-LM loss over B x S x V logits, their fp32 upcast and log-softmax (the HF Trainer
 #          and plain loops: the published measurements; trl 1.12's PPO, which is priced so whatever this says).
-LOSSES = ("fused", "full")
+#   chunked the stack's chunked cross-entropy (estimators/stack_terms.py): Liger's fused linear CE under the HF Trainer
+#          stacks, torchtune's CEWithChunkedOutputLoss, LitGPT's chunked_cross_entropy, Unsloth's fused CE.
+LOSSES = ("fused", "full", "chunked")
+# The training stack priced (rules/stacks.toml, estimators/stacks.py). "trl" is what the generated scripts run; the
+# others change only what is priced. axolotl and LLaMA-Factory run the HF Trainer underneath.
+STACKS = ("trl", "hf-trainer", "axolotl", "llama-factory", "litgpt", "torchtune", "unsloth")
+# Modules peft's modules_to_save can train in full next to LoRA (Llama-style names; GPT-2's wte is its tied embedding).
+SAVE_MODULES = ("embed_tokens", "lm_head")
+# The stacks each option exists on (their config key): peft's options on the stacks that use peft, activation
+# offloading where a trainer offers it (TRL activation_offloading, axolotl activation_offloading, torchtune
+# enable_activation_offloading), the optimizer step in backward in torchtune only (optimizer_in_bwd).
+_PEFT = ("trl", "hf-trainer", "axolotl", "llama-factory", "unsloth")
+OPTION_STACKS = {"dora": _PEFT, "modules_to_save": _PEFT, "act_offload": ("trl", "axolotl", "torchtune"), "optim_in_bwd": ("torchtune",),
+                 "galore": ("trl", "hf-trainer", "axolotl", "llama-factory")}
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,15 @@ class Setup:
     parallel: str = "none"
     offload_optimizer: bool = False
     offload_params: bool = False
+    # the user's own stack (issue 15 §2): what is priced, not what generated scripts run
+    stack: str = "trl"  # STACKS
+    versions: str = ""  # "transformers=4.44,bitsandbytes=0.43" (estimators/versions.py); "" = the pinned versions
+    # options users run that the generated scripts do not set (priced by estimators/option_terms.py)
+    dora: bool = False  # peft use_dora: a trained magnitude vector per adapted layer and DoRA's extra activations
+    modules_to_save: str = ""  # peft modules_to_save, e.g. "embed_tokens,lm_head": fully trained copies of those modules
+    act_offload: bool = False  # activation offloading (torchtune enable_activation_offloading, TRL activation_offloading)
+    optim_in_bwd: bool = False  # optimizer step inside backward, each gradient freed at once (torchtune optimizer_in_bwd)
+    galore: bool = False  # GaLore AdamW (HF optim="galore_adamw", all-linear, rank 128): full fine-tuning, low-rank states
 
     @property
     def checkpointing(self) -> bool:
@@ -108,6 +130,26 @@ class Setup:
         _choice("parallel", self.parallel, PARALLEL)
         _choice("ref-model", self.ref_model, REF_MODELS)
         _choice("loss", self.loss, LOSSES)
+        _choice("stack", self.stack, STACKS)
+        if self.versions:
+            from .versions import parse_versions  # one-line errors naming the valid packages
+
+            parse_versions(self.versions)
+        if (self.dora or self.modules_to_save) and self.method == "full":
+            raise EstimateError("--dora and --modules-to-save are LoRA/QLoRA options; full fine-tuning trains every module already")
+        bad = sorted(set(save_module_names(self)) - set(SAVE_MODULES))
+        if bad:
+            raise EstimateError(f"unknown --modules-to-save '{','.join(bad)}'; valid: {', '.join(SAVE_MODULES)}")
+        for option, where in OPTION_STACKS.items():
+            if getattr(self, option) and self.stack not in where:
+                flag = "--" + option.replace("_", "-")
+                raise EstimateError(f"{flag} is not an option of --stack {self.stack}; stacks that have it: {', '.join(where)}")
+        if self.galore and (self.method != "full" or self.optimizer != "adamw"):
+            raise EstimateError("--galore is GaLore AdamW for full fine-tuning: use --method full --optimizer adamw")
+        if self.galore and self.parallel not in ("none", "ddp"):
+            raise EstimateError("--galore is priced on one GPU or with --parallel ddp (its projectors work on whole, unsharded gradients)")
+        if self.optim_in_bwd and self.grad_accum > 1:
+            raise EstimateError("--optim-in-bwd steps the optimizer inside backward, so it cannot accumulate gradients; use --grad-accum 1")
         for name in ("micro_batch", "seq_len", "grad_accum", "lora_r", "lora_alpha", "gpus", "nodes", "num_generations", "response_len"):
             if getattr(self, name) < 1:
                 raise EstimateError(f"--{name.replace('_', '-')} must be a positive whole number, got {getattr(self, name)}")
@@ -129,3 +171,8 @@ def lora_target_names(setup: Setup) -> tuple[str, ...]:
     if preset is not None:
         return preset
     return tuple(t.strip() for t in setup.lora_targets.split(",") if t.strip())
+
+
+def save_module_names(setup: Setup) -> tuple[str, ...]:
+    """The modules `modules_to_save` trains in full ("embed_tokens,lm_head" -> both)."""
+    return tuple(t.strip() for t in setup.modules_to_save.split(",") if t.strip())

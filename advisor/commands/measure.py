@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError:
         raise AdvisorError("advisor measure needs the train extra: pip install 'advisor[train]'") from None
+    from estimators.stacks import for_stack, installed_mismatch
     from estimators.terms import for_model
 
     from ..measure import record
@@ -60,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
     setup = setup_from_args(args)
     setup = setup.with_(grad_ckpt=setup.checkpointing)
     try:
-        setup = for_model(resolved.spec, setup)  # the row records what peft runs (e.g. no dropout on fused experts)
+        setup = for_stack(for_model(resolved.spec, setup))  # the row records what peft runs (e.g. no dropout on fused
+        # experts) and the LM head of --stack (estimators/stacks.py: hf-trainer's "fused" default is the HF loss)
+        mismatch = installed_mismatch(setup)
+        if mismatch:
+            raise ValueError(mismatch)
         if args.mode == "cuda":
             from ..measure.cuda import measure_cuda
 
@@ -77,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         record.write_row(row, args.out or record.TRACES_PATH)
     est = estimate(resolved.spec, setup)
     if args.json:
-        json.dump(row, sys.stdout, indent=2, sort_keys=True)
+        json.dump(row, sys.stdout, indent=2, sort_keys=True, allow_nan=False)
         print()
         return 0
     _print(row, est)

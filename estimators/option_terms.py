@@ -1,0 +1,273 @@
+"""Options users run that the generated scripts do not set, priced on top of the SFT phases: DoRA, peft's
+modules_to_save, activation offloading and the optimizer step inside backward. Rows of rules/stacks.toml
+([[behaviour]] with `option = "<Setup field>"`); applied by estimators/stack_terms.apply like the stack terms.
+Each function's docstring gives the library source it was read from; tests/test_stack_options.py checks each by hand
+and against `advisor measure` traces (estimators/calibration/traces.jsonl).
+"""
+
+from __future__ import annotations
+
+from . import terms as t
+from .model import ModelSpec
+from .setup import Setup, save_module_names
+
+# Change is defined in stack_terms; imported lazily there to avoid a cycle (stack_terms imports this module).
+
+
+def _change(*args, **kwargs):
+    from .stack_terms import Change
+
+    return Change(*args, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------ DoRA
+def dora_linears(m: ModelSpec, setup: Setup):
+    """The nn.Linear layers peft gives a DoRA magnitude vector (raw MoE parameters take no DoRA)."""
+    return [lin for lin in t.lora_linears(m, setup) if not t.wrapped_parameter(lin)]
+
+
+def dora_magnitude_params(m: ModelSpec, setup: Setup) -> int:
+    """One trained magnitude per output feature of every DoRA layer (`lora_magnitude_vector`, fp32 like the
+    adapters: `self.weight = nn.Parameter(weight_norm, requires_grad=True)`, peft 0.21 tuners/lora/dora.py:130)."""
+    return m.num_layers * sum(lin.out_features * lin.count for lin in dora_linears(m, setup))
+
+
+def dora_x_bytes(m: ModelSpec, setup: Setup, lin) -> int:
+    """dtype of x inside DoraLinearLayer.forward: lora.Linear casts x to the adapter's fp32 first
+    (`x = self._cast_input_dtype(x, lora_A.weight.dtype)`); QLoRA under autocast keeps x's own dtype."""
+    if t.bnb_lora_skips_cast(setup):
+        return t.lora_input(m, setup, lin)[1]
+    return 4
+
+
+def dora_saved_per_token(m: ModelSpec, setup: Setup) -> int:
+    """What DoRA keeps for backward per decoder layer beyond LoRA, per token (peft 0.21 dora.py:155-165):
+    `(mag_norm_scale - 1) * base_result + mag_norm_scale * lora_result * scaling` keeps the base output and the
+    separate LoRA output (T x out each, compute dtype) for the magnitude's gradient."""
+    a = t.activation_bytes(setup)
+    return sum(2 * a * lin.out_features * lin.count for lin in dora_linears(m, setup))
+
+
+def dora_weight_copies(m: ModelSpec, setup: Setup, upto: int | None = None) -> int:
+    """With lora_dropout > 0 the base matmul runs again on dropout(x) (variants.py: `base_result = None`, then
+    dora.py:163 `F.linear(x, transpose(weight, ...))`) and autocast's compute-dtype copy of the frozen weight
+    (out x in) is kept for the input gradient: per DoRA linear of the layer (the first `upto` of them)."""
+    if setup.lora_dropout <= 0:
+        return 0
+    a = t.activation_bytes(setup)
+    return sum(a * lin.in_features * lin.out_features * lin.count for lin in dora_linears(m, setup)[:upto])
+
+
+def _dora_transient_one(m: ModelSpec, setup: Setup, lin) -> int:
+    a = t.activation_bytes(setup)
+    x = dora_x_bytes(m, setup, lin)
+    w = lin.in_features * lin.out_features
+    dequant = a * w if setup.method == "qlora" else 0
+    stored = a if setup.method == "qlora" else t.weight_bytes_per_param(setup)
+    base_cast = x * w if stored != x else 0
+    lora_weight = x * w  # `lora_weight.to(x.dtype)` (the compute-dtype product itself when x is that dtype)
+    norm_terms = 2 * x * w  # scaling * lora_weight, and weight + that
+    eye = a * lin.in_features ** 2 if t.uses_autocast(setup) else 0
+    return dequant + base_cast + lora_weight + norm_terms + eye
+
+
+def dora_forward_transient(m: ModelSpec, setup: Setup) -> int:
+    """The working set of one DoRA layer's forward (or recomputation) at its largest linear, beyond what the layer
+    saves, plus (with dropout) the weight copies its earlier DoRA linears already keep. DoraLinearLayer.forward
+    builds the full-rank update `lora_B(lora_A(torch.eye(in)))` (autocast keeps the compute-dtype copy of the in x in
+    identity for lora_A's weight gradient while the result is alive), casts it and the frozen weight to x's dtype,
+    and `get_weight_norm` forms `weight + scaling * lora_weight` (two more out x in tensors) for its row norms; QLoRA
+    first dequantises the 4-bit weight (compute dtype). Read in peft 0.21 tuners/lora/dora.py:86-153. Checked against
+    `advisor measure --dora` (7B, down_proj: 4 x 172 MiB fp32 matrices and the 231 MiB bf16 identity copy)."""
+    lins = dora_linears(m, setup)
+    return max((_dora_transient_one(m, setup, lin) + dora_weight_copies(m, setup, i) for i, lin in enumerate(lins)), default=0)
+
+
+def dora_layer_extra(m: ModelSpec, setup: Setup) -> int:
+    """How much higher one layer's activations peak under DoRA while it runs (or is recomputed) than the LoRA layer
+    priced in terms.py (its saved tensors plus the LoRA branch's working set, terms.layer_forward_transient). The
+    candidate moments: each DoRA linear's weight-norm working set (dora_forward_transient's parts), on top of what the
+    layer has saved so far (an attention linear runs before the MLP saves anything), the LoRA branch's own working
+    set (peft's fp32 cast of x and the dropout output are alive meanwhile), the earlier linears' DoRA outputs and
+    weight copies and its own base output; and the end of the layer, with every DoRA output and weight copy."""
+    a, tokens = t.activation_bytes(setup), setup.tokens
+    old = t.layer_forward_transient(m, setup)
+    saved = t.layer_saved(m, setup)
+    mlp_part = (t.mlp_saved(m, setup) + t.norm_saved(m, setup, 0)) * tokens
+    lins = dora_linears(m, setup)
+    best = saved + dora_saved_per_token(m, setup) * tokens + dora_weight_copies(m, setup)
+    done = 0  # DoRA outputs (base and LoRA, per token) of the linears already run
+    for i, lin in enumerate(lins):
+        before = saved - (mlp_part if lin.group == "attention" else 0)
+        moment = before + old + _dora_transient_one(m, setup, lin) + dora_weight_copies(m, setup, i) + (done + a * lin.out_features) * tokens
+        best = max(best, moment)
+        done += 2 * a * lin.out_features * lin.count
+    return max(0, best - saved - old)
+
+
+def dora(m: ModelSpec, setup: Setup) -> list:
+    """peft's DoRA (`LoraConfig(use_dora=True)`): magnitude vectors (fp32, trained: gradients and AdamW states),
+    the extra saved tensors of every adapted layer (all layers without checkpointing, the recomputed one with it)
+    and the weight-norm working set of the layer being run (dora_forward_transient).
+    NB without checkpointing the working set is priced in the forward phase (at the last layer, whose own saved
+    tensors are not complete yet), an approximation of the op order."""
+    if setup.method == "full":
+        return []
+    mag = dora_magnitude_params(m, setup)
+    states = 2 * mag * 4 if setup.optimizer == "adamw" else t.optimizer_states(m, setup) * mag // max(1, t.trainable_params(m, setup))
+    extra = dora_layer_extra(m, setup)
+    out = [
+        _change("delta", "LoRA adapters", mag * 4, "A and B in fp32, DoRA magnitude vectors"),
+        _change("delta", "optimizer states", states, "incl. the DoRA magnitudes'"),
+        _change("delta", "gradients", mag * 4, "incl. the DoRA magnitudes'", phases=("optimizer step",)),
+        _change("delta", "layer activations", extra, "DoRA: base and LoRA outputs, weight copies / weight-norm working set",
+                phases=("backward (layers)",)),
+    ]
+    if setup.checkpointing:
+        out.append(_change("delta", "saved activations", extra, "DoRA: the recomputed layer's outputs and weight-norm working set",
+                           phases=("backward (top layer)",)))
+        return out
+    kept = dora_saved_per_token(m, setup) * setup.tokens + dora_weight_copies(m, setup)  # per layer, all layers keep it
+    tail = max(0, dora_forward_transient(m, setup) - t.layer_saved(m, setup) - kept)
+    out += [
+        _change("delta", "saved activations", m.num_layers * kept + tail, "DoRA: every layer's outputs (and weight copies)", phases=("forward",)),
+        _change("delta", "saved activations", m.num_layers * kept, "DoRA: every layer's outputs (and weight copies)",
+                phases=("backward (loss)", "backward (top layer)")),
+    ]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ modules_to_save
+def saved_module_params(m: ModelSpec, setup: Setup) -> dict[str, int]:
+    """Parameters of each module `modules_to_save` copies: the input embedding and the output head (V x h each;
+    a tied head shares the embedding's matrix, one copy)."""
+    names = save_module_names(setup)
+    table = m.vocab_size * m.hidden_size
+    out = {}
+    if "embed_tokens" in names:
+        out["embed_tokens"] = table
+    if "lm_head" in names and not (m.tie_embeddings and "embed_tokens" in out):
+        out["lm_head"] = table
+    return out
+
+
+def modules_to_save(m: ModelSpec, setup: Setup) -> list:
+    """peft's ModulesToSaveWrapper keeps the frozen original and trains a full copy (`copy.deepcopy` of the module,
+    same dtype: the fp32 upcast is for adapter layers only). So per copied module: its weights once more, a
+    gradient, and AdamW states in its dtype (peft 0.21 utils/other.py ModulesToSaveWrapper.update). The copy's
+    gradient exists from its backward on: the head's right after the loss, the embedding's at the very end.
+    A trained head also makes its backward compute a V x h weight gradient (an fp32 accumulator and its cast in
+    TRL's fused head, a compute-dtype one in the HF loss)."""
+    if setup.method == "full":
+        return []
+    params = saved_module_params(m, setup)
+    if not params:
+        return []
+    wb = t.head_weight_bytes(setup) if setup.method == "qlora" else t.weight_bytes_per_param(setup)
+    total = sum(params.values())
+    states = 2 * total * wb if setup.optimizer == "adamw" else t.optimizer_states(m, setup) * total // max(1, t.trainable_params(m, setup))
+    head = params.get("lm_head", 0)
+    out = [
+        _change("add", "modules_to_save copies", total * wb, f"trained copies of {', '.join(params)}", category="parameters"),
+        _change("delta", "optimizer states", states, f"incl. {', '.join(params)} copies"),
+        _change("delta", "gradients", total * wb, f"incl. {', '.join(params)} copies", phases=("optimizer step",)),
+    ]
+    if head:
+        out += [_change("delta", "gradients", head * wb, "incl. the lm_head copy's", phases=("backward (top layer)", "backward (layers)"))]
+        if t.fused_head(setup):
+            out.append(_change("delta", "fused head: backward", head * (4 + (wb if wb != 4 else 0)),
+                               "fp32 weight-gradient accumulator of the trained head copy and its cast", phases=("backward (loss)",)))
+        else:
+            out.append(_change("add", "head weight gradient", head * setup.compute_bytes, "the trained head copy's V x h gradient",
+                               phases=("backward (loss)",)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ offloading, optimizer in backward
+def act_offload(m: ModelSpec, setup: Setup) -> list:
+    """Activation offloading (torchtune's OffloadActivations, which TRL's `activation_offloading=True` ports):
+    a saved-tensors hook moves every tensor the forward saves (>= 1 KiB, not a parameter) to pinned host RAM and
+    brings it back when backward needs it; the LM head is exempt (NoOpManager), and recomputation in backward runs
+    outside the hook. On the GPU stay the layer in flight and, with CUDA streams, the one being prefetched: two
+    layers' saved tensors (their checkpoints under checkpointing) instead of all of them. Read in trl 1.16
+    models/activation_offloading.py:200-240 (pack_tensor) and :640-700 (the head exemption)."""
+    per = t.checkpoint_saved(m, setup) if setup.checkpointing else t.layer_saved(m, setup)
+    if m.num_layers <= 2:
+        return []
+    offloaded = (m.num_layers - 2) * per
+    phases = ("forward", "backward (loss)", "backward (top layer)")
+    return [_change("delta", "saved activations", -offloaded, "two layers' saved tensors on the GPU, the rest in host RAM", phases=phases),
+            _change("host", "", offloaded, "")]
+
+
+def optim_in_bwd(m: ModelSpec, setup: Setup) -> list:
+    """The optimizer step inside backward (torchtune `optimizer_in_bwd: True`): a post-accumulate-grad hook steps
+    each parameter and frees its gradient at once (`register_optim_in_bwd_hooks`), so
+    at most one parameter's gradient exists; there is no separate optimizer step with every gradient alive.
+    Read in torchtune 0.6.1 torchtune/training/memory.py:197-240 (create_optim_in_bwd_wrapper, register_optim_in_bwd_hooks);
+    recipes/full_finetune_single_device.py:153 refuses gradient accumulation with it."""
+    largest = largest_trainable(m, setup) * t.trainable_bytes_per_param(setup)
+    return [_change("set", "gradients", largest, "one parameter's gradient at a time (stepped in backward)")]
+
+
+def largest_trainable(m: ModelSpec, setup: Setup) -> int:
+    if setup.method == "full":
+        return max(m.vocab_size * m.hidden_size, max((x.in_features * x.out_features for x in t.layer_linears(m)), default=0))
+    return max((rows * cols for lin in t.lora_linears(m, setup) for rows, cols in t.lora_factors(m, lin, setup)), default=0)
+
+
+# ------------------------------------------------------------------------------------------------ GaLore
+GALORE_RANK = 128  # transformers 5.24 trainer_optimizer.py _get_galore_optimizer: `"rank": int(optim_args.pop("rank", 128))`
+
+
+def galore_matrices(m: ModelSpec) -> list[tuple[int, int, int]]:
+    """(rows, cols, count) of the matrices GaLore projects with `optim_target_modules="all-linear"`: every nn.Linear
+    weight (`_setup_low_rank_optimizer` collects each nn.Linear's `.weight`), the decoder's and the untied LM head."""
+    out = [(lin.out_features, lin.in_features, lin.count * m.num_layers) for lin in t.layer_linears(m) if lin.module]
+    if not m.tie_embeddings:
+        out.append((m.vocab_size, m.hidden_size, 1))
+    return out
+
+
+def galore_states(m: ModelSpec, setup: Setup) -> int:
+    """GaLoreAdamW's state: per projected m x n matrix the projector (`ortho_matrix`: Vh[:r] of r x n when m >= n,
+    else U[:, :r] of m x r, cast back to the weight dtype) and exp_avg / exp_avg_sq of the r-rank gradient
+    (`torch.zeros_like(grad)` after `project`: m x r or r x n); every other parameter gets AdamW's two full states.
+    Read in galore-torch 1.0 galore_torch/adamw.py:93-103 and galore_projector.py:12-40, 71-98."""
+    p, r = t.trainable_bytes_per_param(setup), GALORE_RANK
+    projected, total = 0, 0
+    for rows, cols, count in galore_matrices(m):
+        rank = min(r, rows, cols)
+        total += count * (2 * rank * max(rows, cols) + rank * min(rows, cols)) * p
+        projected += count * rows * cols
+    rest = max(0, t.trainable_params(m, setup) - projected)
+    return total + 2 * rest * p
+
+
+def galore_step_scratch(m: ModelSpec, setup: Setup) -> int:
+    """The step's largest working set, at a projector update (the first step and every update_proj_gap = 200):
+    `matrix = module_params.data.float()` of the gradient and `torch.linalg.svd(matrix, full_matrices=False)`'s U
+    (m x k) and Vh (k x n) in fp32 for the largest projected matrix; besides, every step makes the projected
+    gradient, `denom`, `norm_grad` (r-rank) and `project_back`'s full-size update in the weight dtype."""
+    p, r = t.trainable_bytes_per_param(setup), GALORE_RANK
+    best = 0
+    for rows, cols, _ in galore_matrices(m):
+        k = min(rows, cols)
+        svd = 4 * rows * cols + 4 * (rows * k + k * cols)
+        step = 3 * min(r, k) * max(rows, cols) * p + rows * cols * p
+        best = max(best, svd, step)
+    return best
+
+
+def galore(m: ModelSpec, setup: Setup) -> list:
+    """GaLore (`optim="galore_adamw"`, `optim_target_modules="all-linear"`, rank 128): full fine-tuning whose AdamW
+    states for the projected matrices are rank-128 (galore_states), with an SVD every 200 steps (galore_step_scratch).
+    Gradients stay full size (the layer-wise variant, which frees them in backward, is not priced)."""
+    if setup.method != "full" or setup.optimizer != "adamw":
+        return []
+    return [_change("set", "optimizer states", galore_states(m, setup), f"GaLore AdamW: rank-{GALORE_RANK} states and projectors"),
+            _change("add", "GaLore SVD scratch", galore_step_scratch(m, setup), "fp32 gradient copy and its SVD factors (largest matrix)",
+                    phases=("optimizer step",))]
+
+
+PRICES = {"dora": dora, "modules-to-save": modules_to_save, "act-offload": act_offload, "optim-in-bwd": optim_in_bwd, "galore": galore}
