@@ -15,21 +15,26 @@ The phases are the points where the live set is largest (each checked against `a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from . import terms as t
+from .band import Band, band_for, on_card
 from .dtypes import ALLOC_BLOCK, GIB, MIB
+from .grad_accum import with_accumulation
 from .model import ModelSpec
 from .params import ParamCounts, count_params
 from .setup import Setup
+from .stacks import apply_stack, for_stack
+from .versions import version_of
 
 CATEGORIES = ("parameters", "gradients", "optimizer", "activations", "temporaries", "other")
 
 # CUDA context and kernel images: not allocated through PyTorch, but on the card. torch 2.x with lazy module
 # loading measures about 0.5 GiB on A100/H100 (DESIGN.md: 0.3-1.3 GiB depending on the card and libraries).
+# The figure used is per torch generation (estimators/band.py context_bytes); this is the torch >= 2 entry.
 CUDA_CONTEXT = 512 * MIB
-# Caching-allocator overhead of reserved over allocated at the peak: rounding to 2 MiB / 20 MiB segments and
-# fragmentation. NB: provisional 8 %; `advisor accuracy` checks it against reserved-memory rows.
-RESERVED_OVERHEAD = 0.08
+# Reserved over allocated: no longer one factor but the fitted allocator model of estimators/band.py
+# (reserved_bytes; constants and the rows they were fitted on in calibration/device_model.json).
 
 COVERS = (
     "model weights (quantised where the plan quantises)",
@@ -70,12 +75,34 @@ class Estimate:
 
     @property
     def peak_reserved(self) -> int:
-        return round_up(int(self.peak_allocated * (1 + RESERVED_OVERHEAD)), 2 * MIB)
+        """The caching allocator's reserved peak (estimators/band.py: fitted on published rows)."""
+        return self._card[0]
 
     @property
     def device_bytes(self) -> int:
-        """What nvidia-smi would show: reserved plus the CUDA context."""
-        return self.peak_reserved + CUDA_CONTEXT
+        """What nvidia-smi would show: reserved plus the CUDA context (and NCCL buffers on several GPUs)."""
+        return self._card[1]
+
+    @cached_property
+    def _card(self) -> tuple[int, int]:  # fits() is called in loops (advise, fit): price the card once
+        return self._on_card()
+
+    @property
+    def context_bytes(self) -> int:
+        return self.device_bytes - self.peak_reserved
+
+    def _on_card(self, allocated: int | None = None) -> tuple[int, int]:
+        """(reserved, device) for this estimate's peak, or for another allocated figure of the same step."""
+        cats = self.categories()
+        persistent = cats["parameters"] + cats["gradients"] + cats["optimizer"]
+        return on_card(self.peak_allocated if allocated is None else allocated, persistent, cats["gradients"],
+                       self.setup.checkpointing, version_of(self.setup.versions, "torch"), self.setup.world_size)
+
+    @cached_property
+    def band(self) -> Band:
+        """The on-card figure's range on real GPUs: the device figure times the 10th-90th percentile of measured /
+        estimated over published rows of this estimate's class (estimators/band.py)."""
+        return band_for(self.setup.method, getattr(self.setup, "stack", "trl"), self.device_bytes)
 
     def categories(self) -> dict[str, int]:
         out = dict.fromkeys(CATEGORIES, 0)
@@ -84,10 +111,12 @@ class Estimate:
         return out
 
     def fits(self, capacity_bytes: float) -> bool:
-        return self.device_bytes <= capacity_bytes
+        """Fits when the upper end of the band does: runs of this class measured up to that much on real GPUs."""
+        return self.band.high_bytes <= capacity_bytes
 
     def headroom(self, capacity_bytes: float) -> float:
-        return capacity_bytes - self.device_bytes
+        """Capacity left above the band's upper end (the figure `fits` uses)."""
+        return capacity_bytes - self.band.high_bytes
 
 
 def round_up(n: int, block: int = ALLOC_BLOCK) -> int:
@@ -104,7 +133,7 @@ def _term(name: str, category: str, nbytes: float, note: str) -> t.TermValue:
 
 def estimate(model: ModelSpec, setup: Setup) -> Estimate:
     """Price one training step of `setup` on `model`; the peak over its phases is the answer."""
-    setup = t.for_model(model, setup.validated())
+    setup = for_stack(t.for_model(model, setup.validated()))  # the head the stack runs (estimators/stacks.py)
     if setup.train != "sft" or setup.parallel != "none" or setup.world_size > 1 or setup.offload_optimizer or setup.offload_params or setup.ref_model != "auto":
         from .kinds import estimate_kind  # training kinds and parallel layouts: estimators/kinds.py, parallel.py
 
@@ -152,8 +181,9 @@ def estimate(model: ModelSpec, setup: Setup) -> Estimate:
     if setup.method == "full" and m.tie_embeddings:
         phases["backward (end)"] = steady + [grads, _term("embedding gradient", "temporaries", t.tied_embedding_transient(m, setup), "the embedding's V x h gradient and its sum with the tied head's")]
         phases["optimizer step"] = phases.pop("optimizer step")
+    phases = with_accumulation(phases, setup.grad_accum)  # micro-steps 2+ hold the gradients (grad_accum.py)
     peak = max(phases, key=lambda name: phase_total(phases[name]))
-    return Estimate(
+    return apply_stack(Estimate(  # stack- and version-dependent terms: estimators/stack_terms.py
         model=m,
         setup=setup,
         params=count_params(m),
@@ -162,7 +192,7 @@ def estimate(model: ModelSpec, setup: Setup) -> Estimate:
         peak_phase=peak,
         paged_bytes=states if paged else 0,
         warnings=tuple(_warnings(m, setup)),
-    )
+    ))
 
 
 # Names of the LM-head terms (estimators/kinds.py re-prices or drops them per training kind).
@@ -240,6 +270,9 @@ def _warnings(m: ModelSpec, setup: Setup) -> list[str]:
         out.append(f"LoRA also adapts {m.name}'s {', '.join(wrapped)} (peft lora.ParamWrapper on transformers 5's fused "
                    "parameters): every forward builds a merged copy of each layer's experts, and dropout is off "
                    "(lora_dropout 0); --lora-targets attention leaves them frozen")
+    from .checks import setup_warnings  # QLoRA that costs more than LoRA (estimators/checks.py)
+
+    out += setup_warnings(m, setup)
     return out
 
 

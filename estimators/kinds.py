@@ -63,6 +63,7 @@ from . import parallel
 from . import terms as t
 from .errors import EstimateError
 from .estimate import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, estimate, phase_total
+from .grad_accum import with_accumulation  # micro-steps 2+ hold the gradients (H-Accuracy, issue 13.4)
 from .model import ModelSpec
 from .params import ParamCounts, count_params
 from .setup import Setup
@@ -164,6 +165,33 @@ def grpo_generation_batch(setup: Setup) -> int:
     return math.lcm(setup.num_generations, setup.micro_batch * world * setup.grad_accum) // world
 
 
+def grpo_divides_well(setup: Setup) -> bool:
+    """True when the round is no larger than it must be: micro_batch x world x grad_accum divides G or is a
+    multiple of it (lcm = the larger of the two), e.g. G = 8 with 1, 2, 4, 8, 16 completions per step."""
+    per_step = setup.micro_batch * setup.world_size * setup.grad_accum
+    g = setup.num_generations
+    return math.lcm(g, per_step) == max(g, per_step)
+
+
+def grpo_friendly_micro_batches(setup: Setup, upto: int) -> list[int]:
+    """The micro-batches 1..upto whose round divides well at this set-up's GPUs and accumulation."""
+    return [b for b in range(1, max(1, upto) + 1) if grpo_divides_well(setup.with_(micro_batch=b))]
+
+
+def grpo_round_warning(setup: Setup) -> str | None:
+    """One line when the generation round is a multiple of what the step needs: TRL makes generation_batch_size
+    a multiple of num_generations, so a micro-batch that does not divide well multiplies the KV cache."""
+    if setup.train != "grpo" or grpo_divides_well(setup):
+        return None
+    world, g = setup.world_size, setup.num_generations
+    per_step = setup.micro_batch * world * setup.grad_accum
+    round_ = math.lcm(g, per_step)
+    friendly = grpo_friendly_micro_batches(setup, max(2 * g, setup.micro_batch))
+    return (f"GRPO generates lcm(num_generations {g}, micro-batch {setup.micro_batch} x {world} GPU x grad-accum {setup.grad_accum} = {per_step}) "
+            f"= {round_} completions per round, {round_ // max(g, per_step)}x what a well-dividing batch needs; "
+            f"micro-batch {', '.join(map(str, friendly[:6]))} keeps the round (and its KV cache) at its smallest")
+
+
 # ---------------------------------------------------------------------------------------------- generation
 def kv_cache(m: ModelSpec, setup: Setup, sequences: int, tokens: int) -> int:
     """Keys and values of every layer for `sequences` x `tokens` positions in the compute dtype (DynamicCache).
@@ -252,7 +280,10 @@ def _master(setup: Setup, n: int) -> int:
 
 
 def _is_logits(v: t.TermValue, m: ModelSpec, setup: Setup) -> bool:
-    return v.name in LOGIT_TERMS or (v.bytes > 0 and v.bytes in (t.logits_forward(m, setup), t.logits_backward(m, setup)))
+    """The SFT head's B x S x V terms, by name (estimate.py names them). Not by size: a term of another kind can
+    have the same byte count (Llama 3.2 3B, 2 x 1024 tokens: the logits' 2048 x V x 12 bytes equal the embedding
+    gradient's V x h x 8), and was then re-priced on completion tokens, so GRPO's sweep dipped at seq 1024."""
+    return v.name in LOGIT_TERMS
 
 
 def _scored_logits(v: t.TermValue, m: ModelSpec, s_all: Setup, s_scored: Setup) -> t.TermValue:
@@ -264,7 +295,7 @@ def _scored_logits(v: t.TermValue, m: ModelSpec, s_all: Setup, s_scored: Setup) 
         return t.TermValue(v.name, v.category, nbytes, f"{v.note}; completion tokens scored")
     if not _is_logits(v, m, s_all):
         return v
-    backward = v.name == LOGIT_TERMS[1] or v.bytes == t.logits_backward(m, s_all)
+    backward = v.name == LOGIT_TERMS[1]
     nbytes = t.logits_backward(m, s_scored) if backward else t.logits_forward(m, s_scored)
     return t.TermValue(v.name, v.category, nbytes, f"{v.note}; completion tokens only")
 
@@ -376,6 +407,9 @@ def plan_grpo(m: ModelSpec, setup: Setup) -> KindPlan:
     warnings = list(base.warnings)
     if mode == "none":
         warnings.append("GRPO with beta=0.0 (TRL's default) loads no reference model")
+    jump = grpo_round_warning(setup)
+    if jump:
+        warnings.append(jump)
     return KindPlan(m, base.params, base.trainable, phases, base.paged_bytes, _master(setup, base.trainable), warnings=warnings)
 
 
@@ -451,7 +485,7 @@ def estimate_kind(model: ModelSpec, setup: Setup) -> Estimate:
     priced = parallel.priced_setup(setup)
     plan = PLANS[setup.train](model, priced)
     gpu = parallel.per_gpu(
-        plan.spec, priced, plan.phases, trainable=plan.trainable, master_params=plan.master_params,
+        plan.spec, priced, with_accumulation(plan.phases, priced.grad_accum), trainable=plan.trainable, master_params=plan.master_params,
         paged_bytes=plan.paged, frozen_sharded=plan.frozen_sharded,
     )
     phases = {k: tuple(v) for k, v in gpu.phases.items()}

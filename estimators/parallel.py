@@ -52,6 +52,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import terms as t
+from .grad_accum import ACCUMULATED
 from .errors import EstimateError
 from .model import ModelSpec
 from .params import count_params
@@ -179,7 +180,7 @@ def _nonquant_bytes(setup: Setup) -> int:
 def root_weight_bytes(m: ModelSpec, setup: Setup) -> int:
     """The FSDP root unit: token (and position) embeddings, untied head and final norm, unquantised."""
     pc = count_params(m)
-    final_norm = m.hidden_size * (2 if m.norm == "layer" else 1) if m.final_norm else 0
+    final_norm = m.hidden_size * m.norm_params_per_width if m.final_norm else 0
     return (pc.embedding + pc.lm_head + final_norm) * _nonquant_bytes(setup)
 
 
@@ -313,13 +314,15 @@ def _shard_term(v, lay: Layout, params_off: bool, grads_off: bool, states_off: b
     if v.category == "gradients":
         if not lay.grads_sharded:  # ddp, zero1: every rank holds all gradients until the reduction
             return v
+        if v.name == ACCUMULATED and lay.engine == "fsdp":  # no_sync keeps them unsharded (estimators/grad_accum.py)
+            return t.TermValue(v.name, v.category, v.bytes, f"{v.note}; unsharded under FSDP no_sync")
         shard = _div(v.bytes, n)
         if grads_off:
             if lay.engine == "fsdp":  # CPUOffload moves the gradient shards to the host (DeepSpeed: fp32 partition below)
                 host[f"g:{v.name}"] = max(host.get(f"g:{v.name}", 0), shard)
             return t.TermValue(v.name, v.category, 0, f"{v.note}; reduced in buckets, 1/{n} partition kept in host RAM")
         return t.TermValue(v.name, v.category, shard, f"{v.note}; 1/{n} partition per GPU ({lay.name})")
-    if v.category == "optimizer" or v.name == "optimizer scratch":
+    if v.category == "optimizer" or v.name in ("optimizer scratch", "foreach AdamW scratch"):  # the latter: stack_terms.foreach_adamw
         if not lay.states_sharded:
             return v
         shard = _div(v.bytes, n)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from .dtypes import GIB
-from .estimate import CATEGORIES, COVERS, CUDA_CONTEXT, EXCLUDES, RESERVED_OVERHEAD, Estimate, phase_total
+from .band import context_model_text, reserved_model_text
+from .estimate import CATEGORIES, COVERS, EXCLUDES, Estimate, phase_total
 from .gpus import Gpu, gpus
+from .stacks import stack_summary
+from .versions import version_of
 
 SCHEMA = "advisor.estimate/1"
 
@@ -20,6 +23,7 @@ def gpu_verdict(est: Estimate, gpu: Gpu) -> dict:
         "memory_gib": gpu.memory_gib,
         "fits": est.fits(gpu.memory_bytes),
         "headroom_gib": round(est.headroom(gpu.memory_bytes) / GIB, 2),
+        "judged_on": "band high",  # fits and headroom use the upper end of peak.band, not the point figure
         "bf16": gpu.bf16,
     }
 
@@ -37,14 +41,17 @@ def estimate_dict(est: Estimate, model_how: str = "", model_key: str = "", gpu: 
             "trainable_params": est.trainable,
         },
         "setup": est.setup.to_dict() | {"grad_ckpt": est.setup.checkpointing},
+        "stack": stack_summary(est.setup, est.model),  # the stack and library versions priced (estimators/stacks.py)
         "statistic": "allocated",
         "peak": {
             "phase": est.peak_phase,
             "allocated": size(est.peak_allocated),
             "reserved": size(est.peak_reserved),
-            "cuda_context": size(CUDA_CONTEXT),
+            "cuda_context": size(est.context_bytes),
             "device": size(est.device_bytes),
-            "reserved_model": f"allocated x {1 + RESERVED_OVERHEAD:.2f}, rounded to 2 MiB",
+            "band": est.band.to_dict(),  # the device figure's range on real GPUs (estimators/band.py)
+            "reserved_model": reserved_model_text(est.setup.checkpointing),
+            "context_model": context_model_text(version_of(est.setup.versions, "torch"), est.setup.world_size),
         },
         "categories": {name: size(nbytes) for name, nbytes in est.categories().items() if name in CATEGORIES},
         "terms": [{"name": v.name, "category": v.category, "note": v.note} | size(v.bytes) for v in est.terms],

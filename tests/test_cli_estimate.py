@@ -53,7 +53,7 @@ def test_gpu_verdict_says_by_how_much():
         (["--gpu", "rtx9999"], "unknown GPU 'rtx9999'"),
         (["--micro-batch", "0"], "--micro-batch must be a positive"),
         (["--seq-len", "-5"], "--seq-len must be a positive"),
-        (["--lora-r", "abc"], "--lora-r expects a int"),
+        (["--lora-r", "abc"], "argument --lora-r: expects a whole number"),
         (["--model", "7b", "--method", "qlora", "--precision", "fp32"], "QLoRA computes in bf16"),
     ],
 )

@@ -219,6 +219,8 @@ kind_setups = st.builds(
     ref_model=st.sampled_from(("auto", "copy")),
 ).filter(lambda s: not (s.method == "qlora" and s.precision == "fp32")).map(
     lambda s: s if s.train != "reward" else s.with_(ref_model="auto")
+).map(  # PPO/GRPO sequences are prompt + response: the estimator refuses a response with no room for a prompt
+    lambda s: s if s.train not in ("ppo", "grpo") or s.response_len + 8 <= s.seq_len else s.with_(seq_len=s.response_len + 8)
 )
 
 

@@ -78,9 +78,9 @@ def test_cli_loss_flag_changes_the_logits_terms():
 
 
 def test_cli_rejects_an_unknown_loss():
-    out = run_advisor("estimate", "--model", "8b", "--loss", "chunked")
+    out = run_advisor("estimate", "--model", "8b", "--loss", "blocked")
     assert out.returncode == 2
-    assert "unknown loss 'chunked'; valid: fused, full" in out.stderr
+    assert "unknown loss 'blocked'; valid: fused, full, chunked" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
 
 

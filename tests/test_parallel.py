@@ -186,7 +186,9 @@ def test_fit_offload_and_two_gpu_suggestions_are_real():
     setup = Setup(method="full")
     fixes = suggest_fixes(catalog()["llama-2-13b"], setup, a100, limit=10)
     keys = {f.key for f in fixes}
-    assert "offload_optimizer" in keys and "more_gpus" in keys
+    # fits is judged on the band's upper end (issue 15 §3): two GPUs alone are 64.8 GiB at the point figure but
+    # 80.4 at the top of the full fine-tuning band, so the second GPU comes with one more change
+    assert "offload_optimizer" in keys and any("more_gpus" in k for k in keys)
     for fix in fixes:
         fresh = estimate(catalog()["llama-2-13b"], setup.with_(**fix.changes))
         assert fresh.fits(a100) and fresh.device_bytes == fix.device_bytes

@@ -6,15 +6,18 @@ import argparse
 import json
 import sys
 
+from ..throughput import EXAMPLES as THROUGHPUT_EXAMPLES, add_throughput_flags, run_throughput
+
 NAME = "accuracy"
-HELP = "compare the memory estimate with the traced and published measurements (writes docs/accuracy.md)"
+HELP = ("compare the memory estimate with the traced and published measurements (refits the device model and its "
+        "error bands, writes docs/accuracy.md)")
 EXAMPLES = """examples:
-  advisor accuracy                 # summary; rewrite docs/accuracy.md
+  advisor accuracy                 # summary; refit estimators/calibration/device_model.json, rewrite docs/accuracy.md
   advisor accuracy --write-readme  # also rewrite the summary between README.md's accuracy markers
   advisor accuracy --check         # exit 1 if docs/accuracy.md or README.md's block differs from what the tool generates now
   advisor accuracy --json          # every comparison as JSON
   advisor accuracy --worst 10      # the largest errors
-"""
+""" + THROUGHPUT_EXAMPLES + "\n"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,13 +27,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="write the markdown here instead of docs/accuracy.md")
     p.add_argument("--write-readme", action="store_true",
                    help="also rewrite the summary between <!-- accuracy:start --> and <!-- accuracy:end --> in README.md")
+    add_throughput_flags(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.throughput:
+        return run_throughput(args)  # the time model's table (advisor/throughput.py)
     from pathlib import Path
 
     from estimators import accuracy as acc
+    from estimators import band, band_fit
 
+    # the reserved/context constants and the error bands are fitted on the published rows first (band_fit.py);
+    # every comparison below then prices the device figure with them. Only the plain command rewrites the shipped
+    # fit; --check, --json and --out compare with the fit `advisor estimate` uses now.
+    model_text = band_fit.render(band_fit.build())
+    model_stale = band.MODEL_PATH.read_text(encoding="utf-8") != model_text if band.MODEL_PATH.is_file() else True
+    if model_stale and not (args.check or args.json or args.out):
+        band.MODEL_PATH.write_text(model_text, encoding="utf-8")
+        band.device_model.cache_clear()
     traces, published = acc.compare_traces(), acc.compare_published()
     text = acc.render_markdown(traces, published)
     out = Path(args.out) if args.out else acc.DOC_PATH
@@ -39,15 +54,20 @@ def run(args: argparse.Namespace) -> int:
             "traces": {"summary": acc.summary(traces), "rows": [_row(c) for c in traces]},
             "published": {"summary": acc.summary(published), "rows": [_row(c) for c in published]},
         }
-        json.dump(data, sys.stdout, indent=2)
+        json.dump(data, sys.stdout, indent=2, allow_nan=False)
         print()
     else:
         ts, ps = acc.summary(traces), acc.summary(published)
         print(f"traces:    {ts['compared']} rows, {ts['models']} models, median |error| {_p(ts['median_abs_error'])},"
               f" max {_p(ts['max_abs_error'])} (targets {acc.TRACE_MEDIAN:.0%} / {acc.TRACE_MAX:.0%})")
-        print(f"published: {ps['compared']} compared, {ps['skipped']} not expressible, median |error|"
-              f" {_p(ps['median_abs_error'])}, max {_p(ps['max_abs_error'])} (target {acc.PUBLISHED_MEDIAN:.0%});"
-              f" OOM rows above the card: {ps['oom_predicted_above_capacity']}/{ps['oom_rows']}")
+        print(f"published: {ps['compared']} figures compared ({ps['skipped']} rows not expressible), median |error|"
+              f" {_p(ps['median_abs_error'])}, p90 {_p(ps['p90_abs_error'])}, within 20 %: {ps['within_20pct']}/{ps['compared']}"
+              f" (targets {acc.PUBLISHED_MEDIAN:.0%} / {acc.PUBLISHED_WITHIN20:.0%});"
+              f" OOM rows refused by fits: {ps['oom_refused']}/{ps['oom_rows']}")
+        for (source, stack, stat), comps in sorted(acc.published_groups(published).items()):
+            g = acc.summary(comps)
+            print(f"  {source} / {stack} / {stat}: n {g['compared']}, median {_p(g['median_abs_error'])},"
+                  f" p90 {_p(g['p90_abs_error'])}, within 20 %: {g['within_20pct']}")
         if args.worst:
             rows = sorted((c for c in traces + published if c.error is not None), key=lambda c: -abs(c.error))
             for c in rows[: args.worst]:
@@ -56,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     block = acc.render_readme_block(traces, published)
     if args.check:
         stale = 0
+        if model_stale:
+            print(f"advisor: {band.MODEL_PATH} is out of date: run `advisor accuracy`", file=sys.stderr)
+            stale = 1
         if not out.is_file() or out.read_text(encoding="utf-8") != text:
             print(f"advisor: {out} is out of date: run `advisor accuracy`", file=sys.stderr)
             stale = 1
@@ -89,5 +112,6 @@ def _row(c) -> dict:
         "source": c.source, "row_id": c.row_id, "model": c.model, "config": c.config, "statistic": c.statistic,
         "measured": c.measured, "estimate": c.estimate, "error": c.error, "capacity": c.capacity,
         "above_capacity": c.oom_ok, "measured_phase": c.measured_phase, "estimate_phase": c.estimate_phase,
-        "skipped": c.skipped, "note": c.note,
+        "skipped": c.skipped, "note": c.note, "method": c.method, "stack": c.stack, "source_name": c.source_name,
+        "band_high": c.high, "refused_by_fits": c.oom_refused, "unit": "bytes",
     }

@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..knobs import add_knob_flags, setup_from_args
+from ..timeflags import TIME_HELP, add_time_flags, print_time, time_block
 
 NAME = "estimate"
 HELP = "GPU memory a fine-tuning run needs, term by term, and the GPUs it fits on"
@@ -15,7 +16,8 @@ EXAMPLES = """examples:
   advisor estimate --model llama-3.1-8b --method full --precision bf16-mixed --gpu h100
   advisor estimate --model ./my-model/config.json --micro-batch 4 --seq-len 4096 --json
   advisor estimate --model qwen2.5-7b --method lora --lora-targets qv --no-grad-ckpt --gpu 24GB
-"""
+  advisor estimate --model 8b --method qlora --stack hf-trainer --versions transformers=4.44,bitsandbytes=0.43
+""" + TIME_HELP + "\n"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu", help="a GPU id or name from `advisor gpus`, or a memory size like 24GB: says whether it fits and by how much")
     p.add_argument("--json", action="store_true", help="print the estimate as JSON (schema advisor.estimate/1)")
     add_knob_flags(p)
+    add_time_flags(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,13 +39,20 @@ def run(args: argparse.Namespace) -> int:
     gpu = find_gpu(args.gpu) if args.gpu else None
     est = estimate(resolved.spec, setup)
     data = estimate_dict(est, resolved.how, resolved.key, gpu)
+    from estimators.checks import gpu_warnings  # bf16 on a card without it (estimators/checks.py)
+
+    card_warnings = gpu_warnings(est.setup, gpu)
+    data["warnings"] = list(data["warnings"]) + card_warnings
+    data["time"] = time_block(args, resolved.spec, est.setup, gpu)  # None without a timed --gpu (advisor/timeflags.py)
     if args.json:
-        json.dump(data, sys.stdout, indent=2)
+        json.dump(data, sys.stdout, indent=2, allow_nan=False)
         print()
     else:
         from ..render import print_estimate
 
         print_estimate(data)
-    for warning in est.warnings:
+        if data["time"]:
+            print_time(data["time"])
+    for warning in list(est.warnings) + card_warnings:
         print(f"advisor: warning: {warning}", file=sys.stderr)
     return 0
