@@ -15,6 +15,16 @@ import time
 COMMANDS = (
     ["estimate", "--model", "7b", "--method", "qlora"],
     ["estimate", "--model", "llama-3.1-70b", "--method", "full", "--gpu", "h100", "--json"],
+    # issue 16: the same estimate with the time and cost block
+    ["estimate", "--model", "llama-3.1-70b", "--method", "full", "--gpu", "h100", "--tokens", "1e8", "--json"],
+)
+# In-process cost of the time terms alone (issue 16 target: a few milliseconds): step_time + time_dict per set-up.
+TIME_CASES = (
+    ("llama-3.1-8b", {"method": "qlora"}, "rtx4090"),
+    ("llama-3.1-70b", {"method": "full", "gpus": 8, "parallel": "fsdp"}, "h100"),
+    ("mixtral-8x7b", {"method": "lora"}, "a100-80gb"),
+    ("qwen2.5-7b", {"train": "grpo", "method": "lora", "seq_len": 1024, "response_len": 512}, "h100"),
+    ("llama-3.1-8b", {"train": "dpo", "method": "full", "gpus": 4, "parallel": "zero3"}, "h100"),
 )
 
 
@@ -40,5 +50,25 @@ def main() -> None:
         print(f"| advisor {' '.join(args)} | {n} | {statistics.median(times):.3f} | {times[int(0.9 * (n - 1))]:.3f} | {rss:.1f} |")
 
 
+def time_terms_cost(repeats: int = 200) -> None:
+    """Median milliseconds of the time terms (estimators.timing.step_time + time_report.time_dict), in process."""
+    from estimators.catalog import resolve_model
+    from estimators.gpus import find_gpu
+    from estimators.setup import Setup
+    from estimators.time_report import Dataset, time_dict
+
+    print("\n| time terms: model, set-up, GPU | calls | median ms | max ms |\n|---|---|---|---|")
+    for key, changes, gpu_id in TIME_CASES:
+        spec, gpu, setup = resolve_model(key).spec, find_gpu(gpu_id), Setup(**changes)
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            time_dict(spec, setup, gpu, Dataset(tokens=10**8))
+            samples.append((time.perf_counter() - start) * 1e3)
+        samples.sort()
+        print(f"| {key} {changes} {gpu_id} | {repeats} | {statistics.median(samples):.2f} | {samples[-1]:.2f} |")
+
+
 if __name__ == "__main__":
     main()
+    time_terms_cost()

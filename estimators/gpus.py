@@ -1,15 +1,24 @@
-"""The GPU table (`rules/gpus.toml`): usable memory per card, looked up by id or name."""
+"""The GPU table (`rules/gpus.toml`): usable memory, speed and price per card, looked up by id or name.
+
+Loading is tolerant (the speed and price columns are optional: a card without them still prices memory, and
+the time model says it cannot time it) and validated (a wrong type, a non-positive figure, an unknown key or a
+missing required key is an EstimateError naming the row, never a traceback deep in the estimator).
+"""
 
 from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
+from pathlib import Path
 
 from .dtypes import GIB
 from .errors import EstimateError
 from .tables import rules_path
+
+# How GPUs talk to each other inside one machine; multi-node runs add the network (see estimators/comm.py).
+INTERCONNECTS = ("nvlink", "pcie", "infinity-fabric")
 
 
 @dataclass(frozen=True)
@@ -19,16 +28,105 @@ class Gpu:
     memory_gib: float
     bf16: bool
     source: str
+    # A card that usually also drives a display (GeForce RTX): the desktop takes some of its memory and the
+    # card is "personal" in the source document's sense (§6). Datacenter and workstation cards: False.
+    consumer: bool = False
+    # Dense tensor-core peaks in TFLOP/s (no 2:4 sparsity), with FP32 accumulation as training uses it
+    # (GeForce cards run FP32-accumulate at half their FP16-accumulate rate). None: not known.
+    bf16_tflops: float | None = None
+    fp16_tflops: float | None = None
+    # Plain FP32 (no tensor cores, no TF32), for runs that compute in fp32.
+    fp32_tflops: float | None = None
+    # Peak DRAM bandwidth, GB/s (1e9 bytes/s).
+    memory_gbs: float | None = None
+    # GPU-to-GPU link inside one machine and its bandwidth per GPU per direction, GB/s.
+    interconnect: str = "pcie"
+    interconnect_gbs: float | None = None
+    # Host link (CPU offload, data loading), GB/s per direction.
+    pcie_gbs: float | None = None
+    fp8: bool = False
+    flash_attention: bool = False
+    perf_source: str = ""
+    # On-demand price per GPU-hour in US dollars; None: no stable on-demand list price (see price_source).
+    price_usd_per_hour: float | None = None
+    price_date: str = ""
+    price_source: str = ""
 
     @property
     def memory_bytes(self) -> float:
         return self.memory_gib * GIB
 
+    @property
+    def peak_flops(self) -> float | None:
+        """The dense half-precision tensor peak training runs at, FLOP/s: bf16 where the card has it, else fp16."""
+        tflops = self.bf16_tflops if self.bf16 and self.bf16_tflops else self.fp16_tflops
+        return tflops * 1e12 if tflops else None
+
+    @property
+    def memory_bytes_per_s(self) -> float | None:
+        return self.memory_gbs * 1e9 if self.memory_gbs else None
+
+    @property
+    def timed(self) -> bool:
+        """Whether the table has what the time model needs (a tensor peak and a memory bandwidth)."""
+        return self.peak_flops is not None and self.memory_gbs is not None
+
+
+_REQUIRED = ("id", "name", "memory_gib", "bf16", "source")
+_TYPES = {f.name: f.type for f in fields(Gpu)}
+_POSITIVE = ("memory_gib", "bf16_tflops", "fp16_tflops", "fp32_tflops", "memory_gbs", "interconnect_gbs", "pcie_gbs",
+             "price_usd_per_hour")
+_BOOLS = ("bf16", "consumer", "fp8", "flash_attention")
+_STRINGS = ("id", "name", "source", "interconnect", "perf_source", "price_date", "price_source")
+
+
+def _row_problems(row: dict) -> list[str]:
+    where = f"gpus.toml [[gpu]] {row.get('id', '?')}"
+    problems = [f"{where}: missing '{key}'" for key in _REQUIRED if key not in row]
+    problems += [f"{where}: unknown key '{key}'" for key in sorted(set(row) - set(_TYPES))]
+    for key in _BOOLS:
+        if key in row and not isinstance(row[key], bool):
+            problems.append(f"{where}: '{key}' must be true or false")
+    for key in _STRINGS:
+        if key in row and not isinstance(row[key], str):
+            problems.append(f"{where}: '{key}' must be a string")
+    for key in _POSITIVE:
+        value = row.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            problems.append(f"{where}: '{key}' must be a positive number")
+    if row.get("interconnect", "pcie") not in INTERCONNECTS:
+        problems.append(f"{where}: interconnect must be one of {', '.join(INTERCONNECTS)}")
+    if "price_usd_per_hour" in row and not (row.get("price_date") and row.get("price_source")):
+        problems.append(f"{where}: a price needs price_date and price_source")
+    if any(k in row for k in ("bf16_tflops", "fp16_tflops", "fp32_tflops", "memory_gbs")) and not row.get("perf_source"):
+        problems.append(f"{where}: speed figures need a perf_source")
+    return problems
+
+
+def load_gpus(path: Path) -> dict[str, Gpu]:
+    """Read and validate a GPU table; every problem in one EstimateError."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise EstimateError(f"cannot read {path.name}: {exc}") from None
+    rows = data.get("gpu")
+    if not isinstance(rows, list) or not rows:
+        raise EstimateError(f"{path.name}: no [[gpu]] rows")
+    problems: list[str] = []
+    seen: set[str] = set()
+    for row in rows:
+        problems += _row_problems(row)
+        if row.get("id") in seen:
+            problems.append(f"gpus.toml [[gpu]]: duplicate row id '{row.get('id')}'")
+        seen.add(row.get("id"))
+    if problems:
+        raise EstimateError("; ".join(problems))
+    return {row["id"]: Gpu(**{k: (float(v) if k in _POSITIVE else v) for k, v in row.items()}) for row in rows}
+
 
 @cache
 def gpus() -> dict[str, Gpu]:
-    rows = tomllib.loads(rules_path("gpus.toml").read_text(encoding="utf-8"))["gpu"]
-    return {row["id"]: Gpu(**row) for row in rows}
+    return load_gpus(rules_path("gpus.toml"))
 
 
 def _normal(text: str) -> str:
@@ -36,18 +134,14 @@ def _normal(text: str) -> str:
 
 
 def find_gpu(text: str) -> Gpu:
-    """A GPU by id ('rtx4090'), by name ('RTX 4090') or as raw memory ('24GB', '24gib')."""
-    table = gpus()
-    key = _normal(text)
-    for gpu in table.values():
-        if key in (_normal(gpu.id), _normal(gpu.name)) or key == _normal(gpu.name.replace("NVIDIA", "")):
-            return gpu
-    memory = _parse_memory(text)
-    if memory:
-        return Gpu(id=f"{text}", name=f"{memory:g} GiB card", memory_gib=memory, bf16=True, source="given by the user")
-    close = difflib.get_close_matches(text.lower(), list(table), n=4, cutoff=0.5)
-    hint = f"did you mean: {', '.join(close)}? " if close else ""
-    raise EstimateError(f"unknown GPU '{text}'; {hint}valid: {', '.join(table)} or a memory size like 24GB")
+    """A GPU by id ('rtx4090'), by name as people or nvidia-smi say it ('4090', 'NVIDIA GeForce RTX 4090'), or
+    as a memory size ('24GB' = sold as 24 GB, '23.5GiB' = usable as given); see estimators/gpu_names.py.
+
+    A card given only by its memory size has no speed or price (the time model asks for a named card) and is
+    not marked consumer."""
+    from .gpu_names import resolve_gpu  # name parsing lives there (H-Input); this module keeps the table
+
+    return resolve_gpu(text, gpus())
 
 
 def _parse_memory(text: str) -> float:

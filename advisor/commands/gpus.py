@@ -7,7 +7,7 @@ import json
 
 NAME = "gpus"
 HELP = "list the GPUs the advisor knows, with the memory a training process can use"
-EXAMPLES = "examples:\n  advisor gpus\n  advisor gpus --json\n"
+EXAMPLES = ("examples:\n  advisor gpus\n  advisor gpus --json   # every column, with the datasheet and price sources\n")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,13 +19,16 @@ def run(args: argparse.Namespace) -> int:
 
     rows = [vars(g) for g in gpus().values()]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, allow_nan=False))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("id", "name", "memory (GiB)", "bf16", title="GPUs")
+    table = Table("id", "name", "memory (GiB)", "bf16", "TFLOPS", "GB/s", "$/GPU-h", title="GPUs")
     for g in rows:
-        table.add_row(g["id"], g["name"], f"{g['memory_gib']:.2f}", "yes" if g["bf16"] else "no")
+        peak = g["bf16_tflops"] if g["bf16"] and g["bf16_tflops"] else g["fp16_tflops"]  # what training runs at
+        price = f"{g['price_usd_per_hour']:.2f}" if g["price_usd_per_hour"] is not None else "-"
+        table.add_row(g["id"], g["name"], f"{g['memory_gib']:.2f}", "yes" if g["bf16"] else "no",
+                      f"{peak:g}" if peak else "-", f"{g['memory_gbs']:g}" if g["memory_gbs"] else "-", price)
     Console().print(table)
     return 0

@@ -1,0 +1,150 @@
+"""Each time term of estimators/timing.py checked by hand on round numbers (FLOP counts are checked against
+torch's FlopCounterMode in tests/test_time_flops.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from estimators import timing as tm
+from estimators.catalog import resolve_model
+from estimators.errors import EstimateError
+from estimators.gpus import find_gpu, gpus
+from estimators.params import count_params
+from estimators.roofline import DEFAULT, Constants, Roof, matmul_time
+from estimators.setup import Setup
+
+A100 = find_gpu("a100-80gb")
+M7 = resolve_model("mistral-7b-v0.1").spec
+ROOF = Roof(peak_flops=100e12, fp32_flops=10e12, bandwidth=1e12)
+C = Constants(matmul_efficiency=0.5, matmul_half_tokens=0.0, bandwidth_efficiency=0.5, attention_efficiency=0.5,
+              dispatch_s=10e-6, link_efficiency=0.5)
+
+
+def _terms(st) -> dict[str, float]:
+    return {x.name: x.seconds for x in st.terms}
+
+
+def test_matmul_roofline_switches_between_compute_and_memory():
+    # 1e12 FLOPs at 100 TFLOP/s x 0.5 = 20 ms; 1 GB at 1 TB/s x 0.5 = 2 ms: compute-bound.
+    assert matmul_time(ROOF, C, 1e12, 4096, 1e9) == pytest.approx(0.020)
+    # the same FLOPs with 100 GB of operands: 200 ms, memory-bound.
+    assert matmul_time(ROOF, C, 1e12, 4096, 1e11) == pytest.approx(0.200)
+    # fewer tokens per matmul reach less of the peak: M / (M + M_half)
+    half = replace(C, matmul_half_tokens=128.0)
+    assert matmul_time(ROOF, half, 1e12, 128, 1e9) == pytest.approx(0.040)
+
+
+def test_optimizer_step_is_bandwidth_bound_adamw_bytes():
+    s = Setup(method="full", precision="bf16")
+    n = count_params(M7).total
+    # foreach AdamW: 20 passes of a 2-byte parameter, clipping 3 more: 46 bytes per parameter
+    assert tm.optimizer_time(M7, s, ROOF, C) == pytest.approx(n * 46 / 0.5e12)
+    assert tm.optimizer_time(M7, s.with_(optimizer="adamw8bit"), ROOF, C) == pytest.approx(n * (3 * 2 + 4 + 3 * 2) / 0.5e12)
+    # ZeRO/FSDP step only their shard
+    sharded = s.with_(gpus=4, parallel="fsdp")
+    assert tm.optimizer_time(M7, sharded, ROOF, C) == pytest.approx(tm.optimizer_time(M7, s, ROOF, C) / 4)
+
+
+def test_communication_bytes_per_layout():
+    full = Setup(method="full", precision="bf16", gpus=4)
+    n = count_params(M7).total
+    grads = 2 * n
+    assert tm.comm_bytes(M7, full.with_(parallel="none", gpus=1)) == {}
+    assert tm.comm_bytes(M7, full.with_(parallel="ddp")) == {"gradient all-reduce": pytest.approx(2 * grads * 3 / 4)}
+    fsdp = tm.comm_bytes(M7, full.with_(parallel="fsdp", grad_accum=2))
+    # weights gathered in forward and again in backward, every micro-batch; gradients reduce-scattered
+    assert fsdp["weight all-gather"] == pytest.approx(2 * 2 * (2 * n) * 3 / 4)
+    assert fsdp["gradient reduce-scatter"] == pytest.approx(2 * grads * 3 / 4)
+    # LoRA + FSDP still gathers the frozen base weights, and its flat gradients cover them too (use_orig_params)
+    lora = tm.comm_bytes(M7, full.with_(method="lora", parallel="fsdp"))
+    assert lora["weight all-gather"] == pytest.approx(2 * lora["gradient reduce-scatter"])
+    # under DDP only the adapters' gradients are all-reduced
+    ddp = tm.comm_bytes(M7, full.with_(method="lora", parallel="ddp"))
+    assert ddp["gradient all-reduce"] < lora["gradient reduce-scatter"] / 20
+
+
+def test_multi_node_runs_at_the_network_bandwidth():
+    s = Setup(method="full", gpus=8, nodes=2, parallel="ddp")
+    bw, link = tm.link_bytes_per_s(A100, s, "gradient all-reduce")
+    assert link == "network" and bw == 25e9
+    bw, link = tm.link_bytes_per_s(A100, s.with_(nodes=1), "gradient all-reduce")
+    assert link == "nvlink" and bw == 300e9
+
+
+def test_frozen_weights_skip_the_weight_gradient_matmuls():
+    full = tm.layer_pass(M7, Setup(method="full", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=True)
+    lora = tm.layer_pass(M7, Setup(method="lora", lora_targets="qv", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=True)
+    fwd = tm.layer_pass(M7, Setup(method="full", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=False)
+    assert full.matmul == pytest.approx(2 * fwd.matmul, rel=1e-6)
+    assert fwd.matmul < lora.matmul < 1.05 * fwd.matmul  # input gradients + the small adapter matmuls
+
+
+def test_dequantisation_only_for_qlora_and_per_use():
+    s = Setup(method="qlora", micro_batch=1, seq_len=512)
+    q = tm._dequant_time(M7, s, ROOF, C)
+    assert tm._dequant_time(M7, s.with_(method="lora"), ROOF, C) == 0.0
+    params = sum(lin.weight_params for lin in tm.fl.active_linears_routed(M7))
+    assert q == pytest.approx(params * (tm.four_bit_bytes_per_param(True) + 2) / 0.5e12)  # packed read, bf16 written
+    # per use, not per token: the same at 8x the tokens
+    assert tm._dequant_time(M7, s.with_(micro_batch=8), ROOF, C) == q
+
+
+def test_checkpointing_adds_a_recompute_term():
+    s = Setup(method="lora", micro_batch=2, seq_len=2048)
+    on = _terms(tm.step_time(M7, s.with_(grad_ckpt=True), A100))
+    off = _terms(tm.step_time(M7, s.with_(grad_ckpt=False), A100))
+    assert "checkpoint recompute: matmuls" in on and "checkpoint recompute: matmuls" not in off
+    assert on["checkpoint recompute: matmuls"] == pytest.approx(on["forward: matmuls"])
+
+
+def test_small_batches_hit_the_kernel_launch_floor():
+    tiny = resolve_model("smollm2-135m").spec
+    st = tm.step_time(tiny, Setup(method="lora", micro_batch=1, seq_len=64), find_gpu("h100"))
+    assert _terms(st)["kernel launch stalls"] > 0.5 * st.seconds
+    big = tm.step_time(M7, Setup(method="lora", micro_batch=4, seq_len=4096), find_gpu("h100"))
+    assert "kernel launch stalls" not in _terms(big)
+
+
+def test_dpo_reference_forward_and_its_absence():
+    s = Setup(train="dpo", method="full", micro_batch=1, seq_len=1024)
+    with_ref = _terms(tm.step_time(M7, s, A100))
+    ref = with_ref["reference forward"]
+    assert ref == pytest.approx(with_ref["forward: matmuls"] + with_ref["forward: attention"] + with_ref["forward: elementwise"], rel=0.15)
+    pre = tm.step_time(M7, s.with_(ref_model="precomputed"), A100)
+    assert "precomputed" in {x.name: x.note for x in pre.terms}["reference forward"]
+
+
+def test_grpo_generation_decode_is_bound_by_bandwidth_or_launches():
+    """Each decoding step reads every weight (and the cache) once, and launches a whole forward's kernels: the
+    slower of the two. A 7B LoRA model under HF generate is launch-bound on an A100; a 70B one bandwidth-bound."""
+    s = Setup(train="grpo", method="lora", micro_batch=8, seq_len=768, response_len=512, num_generations=8)
+    for key, bound in (("mistral-7b-v0.1", "launch"), ("llama-2-70b", "bandwidth")):
+        m = resolve_model(key).spec
+        terms = _terms(tm.step_time(m, s, A100))
+        decode = terms["generation: decode"]
+        weights = 512 * count_params(m).total * 2 / (2039e9 * DEFAULT.bandwidth_efficiency)
+        launches = 512 * (m.num_layers * tm.layer_kernels(m, s) + tm.HEAD_KERNELS) * DEFAULT.dispatch_s
+        assert decode >= max(weights, launches)
+        assert decode < 1.2 * max(weights, launches)  # the KV cache of 768 tokens adds little
+        assert (weights > launches) == (bound == "bandwidth")
+        assert terms["generation: prefill"] < decode
+
+
+def test_cpu_offload_crosses_pcie():
+    s = Setup(method="full", gpus=2, parallel="zero3", offload_optimizer=True)
+    terms = _terms(tm.step_time(M7, s, A100))
+    n = count_params(M7).total / 2
+    assert terms["optimizer offload: PCIe"] == pytest.approx(n * 4 / (31.5e9 * DEFAULT.bandwidth_efficiency))
+    assert terms["optimizer offload: CPU Adam"] == pytest.approx(n / 1e9)
+
+
+def test_a_card_without_speed_figures_is_refused():
+    with pytest.raises(EstimateError, match="no speed figures"):
+        tm.step_time(M7, Setup(), find_gpu("24GB"))
+
+
+def test_cards_without_bf16_are_timed_at_their_fp16_peak():
+    st = tm.step_time(M7, Setup(method="qlora"), gpus()["t4"])
+    assert tm.roof_for(gpus()["t4"], st.setup).peak_flops == 65e12
