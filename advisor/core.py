@@ -5,10 +5,11 @@ Pure and torch-free. Two steps:
 1. *What* to train (§6): the situation rows picked from goal, data, priority and resources give the method
    (SFT, RLHF as SFT -> reward model -> PPO per §3, DPO, or GRPO as a marked addition) and, where a row names
    one, the adaptation (QLoRA on a personal GPU, LoRA/QLoRA for a domain).
-2. *How*, so that it fits: each adaptation is tried in the preferred order (the row's, then full > LoRA >
-   QLoRA for quality or LoRA > QLoRA for cost) with memory-saving knobs, every stage priced by the memory
-   model with its own training kind. The first that fits everywhere wins; only when none fits at the asked
-   sequence length is the sequence shortened; when nothing fits the plan says so and what would fit.
+2. *How*, so that it fits: each adaptation is tried in the preferred order (quality: full > LoRA > QLoRA, the
+   domain row's LoRA/QLoRA first; cost: the row's, then LoRA > QLoRA > full) with memory-saving knobs, every
+   stage priced by the memory model with its own training kind and judged with a margin kept free
+   (estimators/margin.py). The first that fits everywhere wins; only when none fits at the asked sequence
+   length is the sequence shortened; when nothing fits the plan says so and what would fit.
 
 Every reason carries the rule id it follows (rules/*.toml) or "estimate" for memory-model reasoning.
 """
@@ -19,31 +20,37 @@ import math
 from dataclasses import dataclass, field
 from functools import cache
 
+from estimators.checks import PROMPT_ROOM
 from estimators.dtypes import GIB
 from estimators.errors import EstimateError
 from estimators.estimate import Estimate, estimate
 from estimators.fit import SEQ_STEP, max_micro_batch, max_seq_len
 from estimators.gpus import Gpu, find_gpu, gpus
+from estimators.margin import Margin, paged_placement, parse_margin
 from estimators.model import ModelSpec
 from estimators.setup import Setup
+from estimators.time_plan import Stage as TimeStage, plan_line, plan_time
+from estimators.time_report import Dataset
 
 from . import rules
 from .errors import AdvisorError
-from .plan import Alternative, EstimateSummary, Plan, Reason
+from .plan import Alternative, EstimateSummary, Plan, Reason, StageTime, TimeSummary
 from .planning import PIPELINES, build_plan, hyper_rule, model_spec
 from .questions import Answers
 
 EFFECTIVE_BATCH = 16  # sequences per optimizer step the batch sizing aims at (micro-batch x accumulation x GPUs)
 MIN_SEQ = 256  # the shortest sequence the advisor cuts to when nothing fits at the asked length
-# "Resources ample" (§6) is judged by the memory model; these thresholds for a stated time or money budget are
-# the advisor's own judgement (the document gives none): three RLHF stages rarely finish in less than a day.
+# "Resources ample" (§6) is judged by the memory model, and a stated time or money budget by the time model
+# (estimators/time_plan.py: RLHF's predicted hours and dollars on the user's GPUs against the budget). Only when
+# the card has no speed figures (a size like "24GB") or no price do these fallbacks apply, the advisor's own
+# judgement (the document gives none): three RLHF stages rarely finish in less than a day.
 AMPLE_HOURS = 24.0
 AMPLE_USD = 1000.0
 FEW_EXAMPLES = 1000  # below this any fine-tuning run is likely to overfit (advisor's judgement)
 SFT_SCALE = 10_000  # §2: "이런 쌍을 수만~수십만 개 학습" (tens of thousands to hundreds of thousands)
-BATCH_MARGIN = 0.9  # a micro-batch above 1 must fit in this share of the card: room for the estimate's error
 RULE_OF_THUMB_GAP = 0.25  # explain the §5 figure when our estimate differs from it by more than this
 DOC_PARAMS = 7e9  # §5's table is "7B 모델 기준"
+ROLLOUT_KINDS = ("grpo", "ppo")  # kinds whose memory grows with gradient accumulation (estimators/kinds.py)
 
 QUALITY_ORDER = ("full", "lora", "qlora")  # §5: full = best performance; LoRA slight loss; QLoRA 4-bit
 COST_ORDER = ("lora", "qlora", "full")
@@ -66,21 +73,59 @@ def _gib(nbytes: float) -> float:
     return round(nbytes / GIB, 2)
 
 
-def estimate_summary(stages: dict[str, Estimate], capacity: float, rule_of_thumb_gib: float | None, note: str) -> EstimateSummary:
+def estimate_summary(stages: dict[str, Estimate], capacity: float, rule_of_thumb_gib: float | None, note: str,
+                     margin: Margin | None = None, lang: str = "en", pcie_gbs: float | None = None) -> EstimateSummary:
     """A plan's EstimateSummary from each stage's estimate: the stage needing the most memory is the peak, and
-    the plan fits when every stage does. advise() and the wizard's what-ifs both call this."""
+    the plan fits when every stage does with the margin kept (estimators/margin.py: the estimate's measured error
+    and, on a consumer card, the display). Headroom is what is left after the margin. Paged optimizer states
+    (unified memory, outside the on-card figure) are reported with where they live. advise() and the wizard's
+    what-ifs both call this."""
+    margin = margin or Margin()
     name = max(stages, key=lambda n: stages[n].device_bytes)
     peak = stages[name]
+    tightest = min(stages, key=lambda n: margin.spare(stages[n], capacity))
+    kept = margin.kept(stages[tightest], capacity)
+    paged_name = max(stages, key=lambda n: stages[n].paged_bytes)
+    paged = paged_placement(stages[paged_name], capacity, margin, pcie_gbs)
+    notes = paged_notes(stages, capacity, margin, pcie_gbs)
     return EstimateSummary(
         peak_allocated_gib=_gib(peak.peak_allocated),
         peak_reserved_gib=_gib(peak.peak_reserved),
         device_gib=_gib(peak.device_bytes),
         peak_phase=f"{name}: {peak.peak_phase}",
-        fits=all(e.fits(capacity) for e in stages.values()),
-        headroom_gib=_gib(min(e.headroom(capacity) for e in stages.values())),
+        fits=all(margin.fits(e, capacity) for e in stages.values()),
+        headroom_gib=_gib(margin.spare(stages[tightest], capacity)),
         rule_of_thumb_gib=rule_of_thumb_gib,
         rule_of_thumb_note=note,
+        margin_gib=_gib(kept.total),
+        margin_note=margin.verdict(stages[tightest], capacity, lang),
+        paged_gib=_gib(paged.total) if paged else 0.0,
+        paged_spilled_gib=_gib(paged.spilled) if paged else 0.0,
+        paged_note=(notes[0] if lang == "en" else notes[1]) if notes else "",
+        margin_text=margin.text,
     )
+
+
+def plan_margin(plan: Plan, gpu: Gpu | None = None) -> Margin:
+    """The margin a plan was judged with (EstimateSummary.margin_text), for re-judging it after a what-if."""
+    text = plan.estimate.margin_text if plan.estimate is not None else "auto"
+    if gpu is None:
+        try:
+            gpu = find_gpu(plan.hardware.gpu)
+        except EstimateError:
+            gpu = None
+    consumer = bool(gpu.consumer) if gpu is not None else False
+    return parse_margin(None if text == "auto" else text, display=consumer)
+
+
+def paged_notes(stages: dict[str, Estimate], capacity: float, margin: Margin, pcie_gbs: float | None) -> tuple[str, str] | None:
+    """(en, ko): where the largest stage's paged optimizer states live on this card and what paging costs."""
+    name = max(stages, key=lambda n: stages[n].paged_bytes)
+    paged = paged_placement(stages[name], capacity, margin, pcie_gbs)
+    if paged is None:
+        return None
+    prefix = f"{name}: " if len(stages) > 1 else ""
+    return prefix + paged.describe("en"), prefix + paged.describe("ko")
 
 
 @cache
@@ -126,18 +171,27 @@ def comparison_close(plan: Plan) -> bool:
 class Hw:
     gpu: Gpu
     count: int
+    margin: Margin | None = None  # None: automatic (the estimate's measured error; the display on a consumer card)
 
     @property
     def capacity(self) -> float:
         return self.gpu.memory_bytes
 
     @property
+    def keep(self) -> Margin:
+        """What a plan keeps free on each card (estimators/margin.py)."""
+        return self.margin if self.margin is not None else Margin(display=self.gpu.consumer)
+
+    def fits(self, est: Estimate) -> bool:
+        return self.keep.fits(est, self.capacity)
+
+    @property
     def personal(self) -> bool:
-        """One consumer card (GeForce RTX) or one card of at most 24 GiB given by size: §6's 'personal GPU'."""
+        """One consumer card (GeForce RTX, rules/gpus.toml `consumer`) or one card of at most 24 GiB given by
+        size: §6's 'personal GPU'."""
         if self.count != 1:
             return False
-        consumer = self.gpu.id.startswith("rtx") and not self.gpu.id.startswith("rtxa")
-        return consumer or (self.gpu.id not in gpus() and self.gpu.memory_gib <= 24)
+        return self.gpu.consumer or (self.gpu.id not in gpus() and self.gpu.memory_gib <= 24)
 
     @property
     def label(self) -> str:
@@ -191,7 +245,16 @@ class Candidate:
 def base_setup(train: str, adaptation: str, hw: Hw, seq_len: int) -> Setup:
     world = hw.count
     parallel = "none" if world == 1 else ("fsdp" if adaptation == "full" else "ddp")
-    return Setup(train=train, method=adaptation, precision=hw.precision(adaptation), seq_len=seq_len, gpus=world, parallel=parallel)
+    # Probed with the accumulation the plan will use at micro-batch 1 (gradients live across micro-steps, and
+    # the estimator prices that), except GRPO and PPO, whose rollouts grow with accumulation (GRPO's round, PPO's
+    # stored rollout logits): _micro_batch raises it there as far as it fits.
+    accum = 1 if train in ROLLOUT_KINDS else _accum(1, world)
+    setup = Setup(train=train, method=adaptation, precision=hw.precision(adaptation), seq_len=seq_len, gpus=world,
+                  parallel=parallel, grad_accum=accum)
+    if train in ("ppo", "grpo") and setup.response_len + PROMPT_ROOM > seq_len:
+        # PPO/GRPO sequences are prompt + response: a short sequence gets half of it as the response
+        setup = setup.with_(response_len=max(1, seq_len // 2))
+    return setup
 
 
 def knob_variants(base: Setup) -> list[Setup]:
@@ -212,19 +275,20 @@ def knob_variants(base: Setup) -> list[Setup]:
     return out
 
 
-def _micro_batch(spec: ModelSpec, setup: Setup, capacity: float) -> tuple[Setup, int]:
-    """The setup with micro-batch (a power of two, within BATCH_MARGIN of the card) and gradient accumulation
-    toward EFFECTIVE_BATCH; also the largest micro-batch that fits at all."""
-    biggest = max_micro_batch(spec, setup, capacity)
-    roomy = max(1, max_micro_batch(spec, setup, capacity * BATCH_MARGIN))
+def _micro_batch(spec: ModelSpec, setup: Setup, hw: Hw) -> tuple[Setup, int]:
+    """The setup with micro-batch (a power of two that fits with the margin kept) and gradient accumulation
+    toward EFFECTIVE_BATCH; also the largest micro-batch that fits at all. Powers of two divide GRPO's
+    num_generations (8) or are multiples of it, so a round never grows to lcm(G, batch)."""
+    biggest = max(1, max_micro_batch(spec, setup, hw.capacity, hw.keep))
     target = max(1, EFFECTIVE_BATCH // setup.world_size)
-    mb = 1 << int(math.log2(min(roomy, biggest, target)))
+    mb = 1 << int(math.log2(min(biggest, target)))
     sized = setup.with_(micro_batch=mb, grad_accum=_accum(mb, setup.world_size))
-    # GRPO generates a whole round (micro-batch x accumulation completions) at once, so a larger accumulation
-    # costs memory there: halve it until the round fits again.
-    while sized.grad_accum > 1 and not estimate(spec, sized).fits(capacity):
+    # GRPO generates a whole round (micro-batch x accumulation completions) at once and PPO keeps the fp32 logits of
+    # micro-batch x accumulation rollouts, so a larger accumulation costs memory there: halve it until it fits
+    # again (halving keeps GRPO's round a multiple of G or a divisor of it).
+    while setup.train in ROLLOUT_KINDS and sized.grad_accum > 1 and not hw.fits(estimate(spec, sized)):
         sized = sized.with_(grad_accum=sized.grad_accum // 2)
-    return (sized if estimate(spec, sized).fits(capacity) else setup), biggest
+    return (sized if hw.fits(estimate(spec, sized)) else setup), biggest
 
 
 def _accum(micro_batch: int, world: int) -> int:
@@ -240,8 +304,8 @@ def fit_candidate(spec: ModelSpec, method: str, adaptation: str, hw: Hw, seq_len
         chosen = None
         for setup in variants:
             est = estimate(spec, setup)
-            if est.fits(hw.capacity):
-                sized, biggest = _micro_batch(spec, setup, hw.capacity)
+            if hw.fits(est):
+                sized, biggest = _micro_batch(spec, setup, hw)
                 chosen = StageFit(name, train, sized, estimate(spec, sized), True, biggest, est.device_bytes)
                 break
         if chosen is None:
@@ -258,7 +322,7 @@ def longest_fitting_seq(spec: ModelSpec, method: str, adaptation: str, hw: Hw, s
     longest = seq_len
     for _, train, *_ in PIPELINES[method]:
         base = base_setup(train, adaptation, hw, seq_len)
-        best = max(max_seq_len(spec, v, hw.capacity) for v in knob_variants(base))
+        best = max(max_seq_len(spec, v, hw.capacity, hw.keep) for v in knob_variants(base))
         longest = min(longest, best)
     return (longest // SEQ_STEP) * SEQ_STEP
 
@@ -291,6 +355,129 @@ def search(spec: ModelSpec, method: str, order: tuple[str, ...], hw: Hw, seq_len
     return Search(least, tried, order)
 
 
+# ------------------------------------------------------------------------------------------------ time and cost
+@dataclass(frozen=True)
+class RunTime:
+    """A candidate's predicted wall time and cost on the user's GPUs: estimators/time_plan.plan_time's result."""
+
+    plan: dict
+    line: str  # plan_line: "3 stages, ~41.0 h, ~$330 on 1x NVIDIA A100 80GB"
+
+    @property
+    def hours(self) -> float:
+        return self.plan["total"]["hours"]
+
+    @property
+    def usd(self) -> float | None:
+        return self.plan["total"]["usd"]
+
+    @property
+    def short(self) -> str:
+        """"~9.0 h, ~$72": the second side of a comparison."""
+        return f"~{self.hours:.1f} h" + (f", ~${self.usd:,.0f}" if self.usd is not None else "")
+
+
+def data_size(answers: Answers) -> tuple[int, str, str]:
+    """(examples the time is priced for, en, ko): the user's data-size answer, else §2's lower end (SFT_SCALE),
+    said as an assumption. Each example is priced at the full sequence length: an upper bound when examples are
+    shorter (unpacked runs pad nothing beyond the example itself, estimators/time_report.Dataset)."""
+    seq = answers.seq_len
+    if answers.data_count:
+        n = answers.data_count
+        return n, (f"for {n:,} examples of up to {seq:,} tokens each, per stage"), (f"단계마다 예제 {n:,}개, 예제당 최대 {seq:,} 토큰 기준")
+    n = SFT_SCALE
+    return n, (f"assuming {n:,} examples (the low end of §2's scale; give --data-count) of {seq:,} tokens each, per stage"), \
+        (f"예제 {n:,}개 가정 (§2 규모의 하한; --data-count로 지정), 예제당 {seq:,} 토큰, 단계마다")
+
+
+def candidate_time(ctx: "Context", cand: Candidate) -> RunTime | None:
+    """Every stage of `cand` priced in hours and dollars on ctx's GPUs for the user's data size; None when the card
+    has no speed figures (a size like "24GB") or a stage cannot be timed."""
+    from .planning import default_hyper
+
+    gpu = ctx.hw.gpu
+    if not gpu.timed:
+        return None
+    n, _, _ = data_size(ctx.answers)
+    stages = [TimeStage(s.name, ctx.spec, s.setup,
+                        Dataset(examples=n, mean_tokens=float(ctx.answers.seq_len), epochs=default_hyper(s.train, cand.adaptation).epochs))
+              for s in cand.stages]
+    try:
+        plan = plan_time(stages, gpu)
+    except EstimateError:
+        return None
+    if any(st.get("hours") is None for st in plan["stages"]):
+        return None
+    return RunTime(plan, plan_line(plan, gpu))
+
+
+def time_summary(ctx: "Context", cand: Candidate, lang: str = "en") -> TimeSummary | None:
+    """The plan's `time` block: each stage's hours and dollars, the total, the price and the data assumption."""
+    rt = candidate_time(ctx, cand)
+    if rt is None:
+        return None
+    n, en, ko = data_size(ctx.answers)
+    p = rt.plan
+    return TimeSummary(
+        stages=[StageTime(name=s["name"], gpus=s["gpus"], tokens_per_s_per_gpu=s["tokens_per_s_per_gpu"], hours=s["hours"],
+                          hours_low=s["hours_low"], hours_high=s["hours_high"], usd=s["usd"]) for s in p["stages"]],
+        hours=p["total"]["hours"], hours_low=p["total"]["hours_low"], hours_high=p["total"]["hours_high"], usd=p["total"]["usd"],
+        price_usd_per_gpu_hour=p["price_usd_per_gpu_hour"], price_source=p["price_source"] or "",
+        examples=n, examples_assumed=not ctx.answers.data_count, mean_tokens=ctx.answers.seq_len,
+        gpu_name=ctx.hw.gpu.name, line=rt.line, assumption=en if lang == "en" else ko,
+    )
+
+
+def time_words(t: TimeSummary, lang: str = "en") -> str:
+    """The plan's time in one line for the wizard: "3 stages, ~41.0 h (27.5-53.2 h), ~$330 on 1x NVIDIA A100 80GB"."""
+    n, gpus = len(t.stages), max((s.gpus for s in t.stages), default=1)
+    gpu = t.gpu_name
+    cost = f", ~${t.usd:,.0f}" if t.usd is not None else ""
+    if lang == "ko":
+        return f"{n}단계, 약 {t.hours:.1f}시간 ({t.hours_low:.1f}-{t.hours_high:.1f}시간){cost}, {gpus}× {gpu}"
+    return f"{n} stage{'s' if n != 1 else ''}, ~{t.hours:.1f} h ({t.hours_low:.1f}-{t.hours_high:.1f} h){cost} on {gpus}x {gpu}"
+
+
+def stage_time_words(plan: Plan, spec: ModelSpec, stage_name: str, lang: str = "en") -> str:
+    """One stage as it is set up now (the wizard's what-ifs change it) priced for the plan's data size: tokens/s per
+    GPU, hours with the band, dollars. "" when the card has no speed figures or the set-up cannot be timed."""
+    from estimators.time_report import time_dict
+
+    from .planning import default_hyper
+
+    try:
+        gpu = find_gpu(plan.hardware.gpu)
+        stage = plan.stage(stage_name)
+        if not gpu.timed:
+            return ""
+        n = plan.time.examples if plan.time is not None else SFT_SCALE
+        mean = plan.time.mean_tokens if plan.time is not None else stage.setup.seq_len
+        epochs = stage.hyper.epochs if stage.hyper else default_hyper(stage.setup.train, stage.setup.method).epochs
+        block = time_dict(spec, stage.setup, gpu, Dataset(examples=n, mean_tokens=float(mean), epochs=epochs))
+    except (EstimateError, AdvisorError):
+        return ""
+    h = block.get("hours") or {}
+    if h.get("total") is None:
+        return ""
+    usd = (block.get("cost") or {}).get("usd")
+    cost = f", ~${usd:,.2f}" if usd is not None else ""
+    tps = block["tokens_per_s_per_gpu"]
+    if lang == "ko":
+        return (f"{stage_name}: 약 {h['total']:.1f}시간 ({h['low']:.1f}-{h['high']:.1f}시간){cost}, GPU당 {tps:,.0f} 토큰/s "
+                f"(예제 {n:,}개 기준)")
+    return f"{stage_name}: ~{h['total']:.1f} h ({h['low']:.1f}-{h['high']:.1f} h){cost} at {tps:,.0f} tokens/s per GPU (for {n:,} examples)"
+
+
+def _budget_words(ctx: "Context") -> tuple[str, str]:
+    a = ctx.answers
+    en = [f"{a.time_budget_hours:g} h" for _ in [0] if a.time_budget_hours is not None]
+    ko = [f"{a.time_budget_hours:g}시간" for _ in [0] if a.time_budget_hours is not None]
+    if a.budget_usd is not None:
+        en.append(f"${a.budget_usd:,.0f}")
+        ko.append(f"${a.budget_usd:,.0f}")
+    return " and ".join(en), ", ".join(ko)
+
+
 # ------------------------------------------------------------------------------------------------ the decision
 @dataclass
 class Decision:
@@ -316,8 +503,17 @@ class Context:
 
 
 def _personal(ctx: Context, d: Decision, with_method: bool) -> None:
-    """§6 'personal GPU → QLoRA + SFT': QLoRA first on one consumer card."""
+    """§6 'personal GPU → QLoRA + SFT': QLoRA first on one consumer card when cost is the priority. The row says
+    what is feasible on such a card (§5 QLoRA: "개인 GPU로 가능"); with quality as the priority the wizard promises
+    full > LoRA > QLoRA, so the memory model decides and QLoRA is the fallback when LoRA does not fit."""
     if not ctx.hw.personal:
+        return
+    if ctx.answers.priority == "quality":
+        extra_en = (f"{ctx.hw.label} is a personal GPU; quality is the priority, so full fine-tuning > LoRA > QLoRA is tried "
+                    "and QLoRA is used only when the others do not fit")
+        extra_ko = (f"{ctx.hw.label}는 개인 GPU; 품질 우선이므로 Full fine-tuning > LoRA > QLoRA 순으로 시도하고 "
+                    "앞의 것이 들어가지 않을 때만 QLoRA를 씁니다")
+        d.reasons.append(_row_reason("sel.personal_gpu", extra_en, extra_ko))
         return
     extra_en = f"{ctx.hw.label} is a personal GPU" + ("" if with_method else "; its adaptation (QLoRA) applies")
     extra_ko = f"{ctx.hw.label}는 개인 GPU" + ("" if with_method else "; 그 적응 방식(QLoRA)을 적용")
@@ -350,9 +546,11 @@ def _sft_data(ctx: Context, d: Decision, stage: str = "sft") -> None:
         ))
 
 
-def _resources(ctx: Context) -> tuple[bool, list[tuple[str, str]], Search]:
+def _resources(ctx: Context) -> tuple[bool, list[tuple[str, str]], Search, tuple[str, str]]:
     """§6 'resources ample': RLHF's three stages fit with full fine-tuning or LoRA on hardware that is not a
-    personal GPU, within the stated time and money. Returns the verdict, what limits it, and the RLHF search."""
+    personal GPU, within the stated time and money, as the time model predicts them on the user's GPUs for the
+    user's data size. Returns the verdict, what limits it, the RLHF search and the time quote (en, ko):
+    "RLHF: 3 stages, ~41.0 h, ~$330 on 1x NVIDIA A100 80GB; DPO: ~9.0 h, ~$72" ("" when it cannot be timed)."""
     a = ctx.answers
     rlhf = search(ctx.spec, "rlhf", ("full", "lora"), ctx.hw, ctx.seq_len)
     limits: list[tuple[str, str]] = []
@@ -363,23 +561,46 @@ def _resources(ctx: Context) -> tuple[bool, list[tuple[str, str]], Search]:
             f"RLHF's three stages do not fit on {ctx.hw.label} with full fine-tuning or LoRA",
             f"RLHF의 세 단계가 {ctx.hw.label}에서 Full fine-tuning이나 LoRA로 들어가지 않음",
         ))
-    if a.time_budget_hours is not None and a.time_budget_hours < AMPLE_HOURS:
-        limits.append((
-            f"a time budget of {a.time_budget_hours:g} h is short for three training stages (advisor's threshold: {AMPLE_HOURS:g} h)",
-            f"시간 예산 {a.time_budget_hours:g}시간은 세 단계 학습에 짧음 (기준: {AMPLE_HOURS:g}시간)",
-        ))
-    if a.budget_usd is not None and a.budget_usd < AMPLE_USD:
-        limits.append((
-            f"a budget of ${a.budget_usd:g} is small for three training stages (advisor's threshold: ${AMPLE_USD:g})",
-            f"예산 ${a.budget_usd:g}는 세 단계 학습에 적음 (기준: ${AMPLE_USD:g})",
-        ))
-    return not limits, limits, rlhf
+    rt = candidate_time(ctx, rlhf.chosen) if rlhf.chosen.fits else None
+    dpo_rt = None
+    if rt is not None:
+        dpo = search(ctx.spec, "sft+dpo" if "instruction_pairs" in ctx.data else "dpo",
+                     QUALITY_ORDER if a.priority == "quality" else COST_ORDER, ctx.hw, ctx.seq_len)
+        dpo_rt = candidate_time(ctx, dpo.chosen) if dpo.chosen.fits else None
+    _, size_en, size_ko = data_size(a)
+    quote = ("", "")
+    if rt is not None:
+        dpo_en = f"; DPO: {dpo_rt.short}" if dpo_rt else ""
+        quote = (f"RLHF: {rt.line}{dpo_en} ({size_en})", f"RLHF: {rt.line}{dpo_en} ({size_ko})")
+    if a.time_budget_hours is not None:
+        if rt is not None:
+            if rt.hours > a.time_budget_hours:
+                limits.append((f"{quote[0]}: RLHF is over your time budget of {a.time_budget_hours:g} h",
+                               f"{quote[1]}: RLHF가 시간 예산 {a.time_budget_hours:g}시간을 넘음"))
+        elif a.time_budget_hours < AMPLE_HOURS:
+            limits.append((
+                f"a time budget of {a.time_budget_hours:g} h is short for three training stages (no time prediction for "
+                f"{ctx.hw.gpu.name}, so the advisor's threshold applies: {AMPLE_HOURS:g} h)",
+                f"시간 예산 {a.time_budget_hours:g}시간은 세 단계 학습에 짧음 ({ctx.hw.gpu.name}의 시간 예측이 없어 기준 적용: {AMPLE_HOURS:g}시간)",
+            ))
+    if a.budget_usd is not None:
+        if rt is not None and rt.usd is not None:
+            if rt.usd > a.budget_usd:
+                limits.append((f"{quote[0]}: RLHF is over your budget of ${a.budget_usd:,.0f}",
+                               f"{quote[1]}: RLHF가 예산 ${a.budget_usd:,.0f}를 넘음"))
+        elif a.budget_usd < AMPLE_USD:
+            limits.append((
+                f"a budget of ${a.budget_usd:g} is small for three training stages (no price for {ctx.hw.gpu.name}, "
+                f"so the advisor's threshold applies: ${AMPLE_USD:g})",
+                f"예산 ${a.budget_usd:g}는 세 단계 학습에 적음 ({ctx.hw.gpu.name}의 가격이 없어 기준 적용: ${AMPLE_USD:g})",
+            ))
+    return not limits, limits, rlhf, quote
 
 
 def _rlhf_or_dpo(ctx: Context, d: Decision, goal: str) -> None:
     a = ctx.answers
     data = ctx.data
-    ample, limits, rlhf = _resources(ctx)
+    ample, limits, rlhf, quote = _resources(ctx)
     wants_best = goal == "best_quality" or (goal != "simple" and a.priority == "quality")
     if goal == "quality_safety":
         d.reasons.append(_row_reason("sel.quality_safety"))
@@ -393,9 +614,11 @@ def _rlhf_or_dpo(ctx: Context, d: Decision, goal: str) -> None:
         d.reasons.append(_row_reason(
             "sel.best_quality_resources",
             f"resources are ample: RLHF's three stages fit on {ctx.hw.label} with {ADAPTATION_NAME[adaptation]}"
-            + (", and quality is the priority" if a.priority == "quality" else ""),
+            + (", and quality is the priority" if a.priority == "quality" else "")
+            + (f"; {quote[0]}" if quote[0] else "") + (f", within your budget of {_budget_words(ctx)[0]}" if quote[0] and _budget_words(ctx)[0] else ""),
             f"자원 충분: RLHF의 세 단계가 {ctx.hw.label}에서 {ADAPTATION_NAME_KO[adaptation]}로 들어감"
-            + (", 품질 우선" if a.priority == "quality" else ""),
+            + (", 품질 우선" if a.priority == "quality" else "")
+            + (f"; {quote[1]}" if quote[1] else "") + (f", 예산 {_budget_words(ctx)[1]} 안" if quote[1] and _budget_words(ctx)[1] else ""),
         ))
         steps = _methods()["rlhf"].get("steps", [])
         d.reasons.append(_r(
@@ -436,6 +659,9 @@ def _rlhf_or_dpo(ctx: Context, d: Decision, goal: str) -> None:
         if limits:
             rlhf_why_en += f"; {limits_en}"
             rlhf_why_ko += f"; {limits_ko}"
+        if quote[0] and quote[0] not in limits_en:  # the predicted price of both, even when no budget was given
+            rlhf_why_en += f"; {quote[0]}"
+            rlhf_why_ko += f"; {quote[1]}"
         d.alternatives.append(_alt("rlhf", "cmp.cost", rlhf_why_en, rlhf_why_ko))
     if close:
         side = "rlhf" if choose_rlhf else "dpo"
@@ -546,9 +772,14 @@ def decide_method(ctx: Context) -> Decision:
 
 # ------------------------------------------------------------------------------------------------ sizing
 def _order(answers: Answers, d: Decision) -> tuple[str, ...]:
-    # A row's adaptations first; after them the cheapest fallbacks. Without a row, the priority's order.
-    rest = COST_ORDER if d.adapt_pref or answers.priority == "cost" else QUALITY_ORDER
-    return tuple(dict.fromkeys((*d.adapt_pref, *rest)))
+    """The adaptations in the order they are tried; the first that fits (with its margin) wins.
+    Quality: full > LoRA > QLoRA, as the priority question promises, unless a row names the adaptations for the
+    goal itself (§6 domain → LoRA/QLoRA: those first, in the quality order). Cost: a row's adaptations first
+    (the personal GPU's QLoRA, the domain's LoRA/QLoRA), then LoRA > QLoRA > full."""
+    if answers.priority == "quality":
+        named = tuple(a for a in QUALITY_ORDER if a in d.adapt_pref)
+        return tuple(dict.fromkeys((*named, *QUALITY_ORDER)))
+    return tuple(dict.fromkeys((*d.adapt_pref, *COST_ORDER)))
 
 
 def _adaptation_reasons(ctx: Context, d: Decision, found: Search) -> tuple[list[Reason], list[Alternative], list[tuple[str, str]]]:
@@ -560,8 +791,16 @@ def _adaptation_reasons(ctx: Context, d: Decision, found: Search) -> tuple[list[
     need = _gib(chosen.device_bytes)
     first = found.order[0]
     if chosen.fits:
-        fit_en = f"fits: {need:.1f} GiB at the peak ({chosen.peak.name}) of {cap:g} GiB per card"
-        fit_ko = f"들어감: 최대 {need:.1f} GiB ({chosen.peak.name}) / 카드당 {cap:g} GiB"
+        peak_est = chosen.peak.estimate
+        kept = ctx.hw.keep.kept(peak_est, ctx.hw.capacity)
+        spare = _gib(ctx.hw.keep.spare(peak_est, ctx.hw.capacity))
+        fit_en = (f"fits: {need:.1f} GiB at the peak ({chosen.peak.name}) of {cap:g} GiB per card, "
+                  f"{spare:.1f} GiB to spare {kept.describe('en')}")
+        fit_ko = f"들어감: 최대 {need:.1f} GiB ({chosen.peak.name}) / 카드당 {cap:g} GiB, {kept.describe('ko')} {spare:.1f} GiB 남음"
+        paged = max((s.estimate.paged_bytes for s in chosen.stages), default=0)
+        if paged:
+            fit_en += f", plus {_gib(paged):.2f} GiB of paged optimizer states in CUDA unified memory (see the memory estimate)"
+            fit_ko += f", 그리고 CUDA 통합 메모리의 페이지드 옵티마이저 상태 {_gib(paged):.2f} GiB (메모리 추정 참고)"
         if a == first:
             why_en = {"sel.personal_gpu": "the personal-GPU row names it", "sel.domain": "the domain row names it"}.get(
                 d.adapt_rule, "quality is the priority" if ctx.answers.priority == "quality" else "cost is the priority")
@@ -596,12 +835,48 @@ def _adaptation_reasons(ctx: Context, d: Decision, found: Search) -> tuple[list[
                              f"needs {_gib(cand.base_bytes):.1f} GiB at micro-batch 1 ({cand.peak.name}), over {cap:g} GiB per card",
                              f"마이크로 배치 1에서도 {_gib(cand.base_bytes):.1f} GiB ({cand.peak.name}) 필요, 카드당 {cap:g} GiB 초과"))
         elif found.order.index(other) > found.order.index(a):
+            t_en, t_ko = _time_versus(ctx, cand, chosen)
             alts.append(_alt(other, other,
-                             f"fits too ({_gib(cand.base_bytes):.1f} GiB at micro-batch 1), but comes later in the order ({_order_text(found.order)}); §5: {rules.text(orow, 'feature', 'en')}",
-                             f"들어가긴 함 (마이크로 배치 1에서 {_gib(cand.base_bytes):.1f} GiB), 하지만 우선순위가 낮음 ({_order_text(found.order)}); §5: {rules.text(orow, 'feature', 'ko')}"))
+                             f"fits too ({_gib(cand.base_bytes):.1f} GiB at micro-batch 1{t_en}), but comes later in the order ({_order_text(found.order)}); §5: {rules.text(orow, 'feature', 'en')}",
+                             f"들어가긴 함 (마이크로 배치 1에서 {_gib(cand.base_bytes):.1f} GiB{t_ko}), 하지만 우선순위가 낮음 ({_order_text(found.order)}); §5: {rules.text(orow, 'feature', 'ko')}"))
+            warns += _faster_within_budget(ctx, cand, chosen)
         else:  # earlier in the order and fits: only when the chosen one was cut to a shorter sequence (not possible) or tied
             alts.append(_alt(other, other, f"{rules.text(orow, 'feature', 'en')} (§5)", f"{rules.text(orow, 'feature', 'ko')} (§5)"))
     return reasons, alts, warns
+
+
+def _time_versus(ctx: Context, other: Candidate, chosen: Candidate) -> tuple[str, str]:
+    """", ~2.1 h, ~$4 against ~3.0 h for full fine-tuning": an alternative adaptation's predicted time next to the
+    chosen one's (en, ko); empty when either cannot be timed."""
+    o, c = candidate_time(ctx, other), candidate_time(ctx, chosen)
+    if o is None or c is None:
+        return "", ""
+    return (f", {o.short} against {c.short} for {ADAPTATION_NAME[chosen.adaptation]}",
+            f", {o.short}, {ADAPTATION_NAME_KO[chosen.adaptation]}는 {c.short}")
+
+
+def _faster_within_budget(ctx: Context, other: Candidate, chosen: Candidate) -> list[tuple[str, str]]:
+    """The chosen adaptation is predicted over the user's time or money while a later one that fits is within it:
+    say so with both figures (the order the priority promised is kept; the user decides)."""
+    a = ctx.answers
+    if a.time_budget_hours is None and a.budget_usd is None:
+        return []
+    o, c = candidate_time(ctx, other), candidate_time(ctx, chosen)
+    if o is None or c is None:
+        return []
+
+    def within(rt: RunTime) -> bool:
+        ok_time = a.time_budget_hours is None or rt.hours <= a.time_budget_hours
+        ok_money = a.budget_usd is None or rt.usd is None or rt.usd <= a.budget_usd
+        return ok_time and ok_money
+
+    if within(c) or not within(o):
+        return []
+    budget_en, budget_ko = _budget_words(ctx)
+    return [(f"{ADAPTATION_NAME[chosen.adaptation]} is predicted at {c.short}, over your budget of {budget_en}; "
+             f"{ADAPTATION_NAME[other.adaptation]} fits too and is predicted at {o.short}",
+             f"{ADAPTATION_NAME_KO[chosen.adaptation]}는 {c.short}로 예산 {budget_ko}를 넘을 것으로 예상됩니다; "
+             f"{ADAPTATION_NAME_KO[other.adaptation]}도 들어가며 {o.short}로 예상됩니다")]
 
 
 def _order_text(order: tuple[str, ...]) -> str:
@@ -683,9 +958,11 @@ def _rule_of_thumb_note(adaptation: str, params: int, peak: StageFit, lang: str)
     else:
         cats = est.categories()
         st = est.setup
-        parts = f"weights {_gib(cats['parameters']):.1f}, optimizer {_gib(cats['optimizer']):.1f}, gradients {_gib(cats['gradients']):.1f}, " \
+        paged_en = f" (+{_gib(est.paged_bytes):.2f} paged in unified memory)" if est.paged_bytes else ""
+        paged_ko = f" (+통합 메모리에 페이지드 {_gib(est.paged_bytes):.2f})" if est.paged_bytes else ""
+        parts = f"weights {_gib(cats['parameters']):.1f}, optimizer {_gib(cats['optimizer']):.1f}{paged_en}, gradients {_gib(cats['gradients']):.1f}, " \
                 f"activations and temporaries {_gib(cats['activations'] + cats['temporaries']):.1f} GiB"
-        parts_ko = f"가중치 {_gib(cats['parameters']):.1f}, 옵티마이저 {_gib(cats['optimizer']):.1f}, 그래디언트 {_gib(cats['gradients']):.1f}, " \
+        parts_ko = f"가중치 {_gib(cats['parameters']):.1f}, 옵티마이저 {_gib(cats['optimizer']):.1f}{paged_ko}, 그래디언트 {_gib(cats['gradients']):.1f}, " \
                    f"활성값·임시 버퍼 {_gib(cats['activations'] + cats['temporaries']):.1f} GiB"
         setting = f"{peak.name} stage, {st.optimizer}, micro-batch {st.micro_batch} × {st.seq_len} tokens, checkpointing {'on' if st.checkpointing else 'off'}"
         word = "higher" if gap > 0 else "lower"
@@ -701,7 +978,7 @@ def _smallest_card(ctx: Context, method: str, order: tuple[str, ...]) -> tuple[G
     for gpu in sorted(gpus().values(), key=lambda g: g.memory_gib):
         if gpu.memory_gib <= ctx.hw.gpu.memory_gib:
             continue
-        hw = Hw(gpu, ctx.hw.count)
+        hw = Hw(gpu, ctx.hw.count, ctx.hw.margin)
         for a in order:
             cand = fit_candidate(ctx.spec, method, a, hw, ctx.seq_len)
             if cand.fits:
@@ -713,7 +990,7 @@ def _more_gpus(ctx: Context, method: str, order: tuple[str, ...]) -> tuple[int, 
     for n in (2, 4, 8):
         if n <= ctx.hw.count:
             continue
-        hw = Hw(ctx.hw.gpu, n)
+        hw = Hw(ctx.hw.gpu, n, ctx.hw.margin)
         for a in order:
             cand = fit_candidate(ctx.spec, method, a, hw, ctx.seq_len)
             if cand.fits:
@@ -787,22 +1064,40 @@ def _data_warnings(ctx: Context, d: Decision) -> list[tuple[str, str]]:
     return out
 
 
-def _context(answers: Answers) -> tuple[Context, object]:
+def _over_budget(ctx: Context, t: TimeSummary | None) -> list[tuple[str, str]]:
+    """The planned run itself over the user's time or money (whatever method was chosen): say so with the figures."""
+    a, out = ctx.answers, []
+    if t is None:
+        return out
+    if a.time_budget_hours is not None and t.hours > a.time_budget_hours:
+        out.append((f"the plan is predicted to take ~{t.hours:.1f} h ({t.hours_low:.1f}-{t.hours_high:.1f} h), over your time budget of "
+                    f"{a.time_budget_hours:g} h: train on fewer examples or epochs, or add GPUs",
+                    f"계획의 예상 시간 ~{t.hours:.1f}시간 ({t.hours_low:.1f}-{t.hours_high:.1f}시간)이 시간 예산 {a.time_budget_hours:g}시간을 넘습니다: "
+                    "예제나 에폭을 줄이거나 GPU를 늘리세요"))
+    if a.budget_usd is not None and t.usd is not None and t.usd > a.budget_usd:
+        out.append((f"the plan is predicted to cost ~${t.usd:,.0f}, over your budget of ${a.budget_usd:,.0f}",
+                    f"계획의 예상 비용 ~${t.usd:,.0f}가 예산 ${a.budget_usd:,.0f}를 넘습니다"))
+    return out
+
+
+def _context(answers: Answers, margin: str | None = None) -> tuple[Context, object]:
     try:
         spec, ref = model_spec(answers.model)
         gpu = find_gpu(answers.gpu)
+        keep = parse_margin(margin, display=gpu.consumer) if margin not in (None, "", "auto") else None
     except EstimateError as exc:
         raise AdvisorError(str(exc)) from None
     seq = min(answers.seq_len, spec.max_positions)
-    return Context(answers, spec, Hw(gpu, answers.gpu_count), seq), ref
+    return Context(answers, spec, Hw(gpu, answers.gpu_count, keep), seq), ref
 
 
-def advise(answers: Answers, lang: str = "en") -> Plan:
+def advise(answers: Answers, lang: str = "en", margin: str | None = None) -> Plan:
     """The plan for these answers. `lang` ("en" or "ko") is the language of the warnings and the rule-of-thumb
-    note; reasons and alternatives carry both."""
+    note; reasons and alternatives carry both. `margin` (`--margin`: "1.5GiB", "800MiB", "10%", "auto"/None)
+    replaces the automatic margin a plan keeps free (estimators/margin.py)."""
     if lang not in rules.LANGS:
         raise AdvisorError(f"unknown language '{lang}'; valid: {', '.join(rules.LANGS)}")
-    ctx, ref = _context(answers)
+    ctx, ref = _context(answers, margin)
     warns: list[tuple[str, str]] = []
     if answers.seq_len > ctx.spec.max_positions:
         warns.append((f"sequence length {answers.seq_len} exceeds {ctx.spec.name}'s {ctx.spec.max_positions} positions; capped at {ctx.seq_len}",
@@ -823,8 +1118,10 @@ def advise(answers: Answers, lang: str = "en") -> Plan:
     plan.alternatives = d.alternatives + a_alts
     peak = chosen.peak
     rot_gib, note = _rule_of_thumb_note(chosen.adaptation, ref.params_total, peak, lang)
-    capacity = ctx.hw.capacity
-    plan.estimate = estimate_summary({st.name: st.estimate for st in chosen.stages}, ctx.hw.capacity, rot_gib, note)
+    plan.estimate = estimate_summary({st.name: st.estimate for st in chosen.stages}, ctx.hw.capacity, rot_gib, note,
+                                     ctx.hw.keep, lang, ctx.hw.gpu.pcie_gbs)
+    plan.time = time_summary(ctx, chosen, lang) if chosen.fits else None
+    warns += _over_budget(ctx, plan.time)
     idx = 0 if lang == "en" else 1
     plan.warnings = list(dict.fromkeys(w[idx] for w in warns))
     plan.answers = answers.to_data()

@@ -53,6 +53,32 @@ class Hyper(_Model):
     beta: float = 0.1  # DPO / PPO KL coefficient
 
 
+class StageData(_Model):
+    """The user's dataset as `advisor data check` read it for this stage (issue 17): what the script loads and the
+    mapping it applies, so `advisor generate --plan` writes the same loading code without reading the data again."""
+
+    path: str  # absolute, as the script loads it
+    type: str  # TRL type (advisor/datasets/detect.py TYPES)
+    label: str = ""
+    form: str = "standard"  # standard | conversational
+    format: str = ""  # community format it came in: alpaca, sharegpt, ... ("" = TRL's own columns)
+    mapping: dict[str, str] = {}  # TRL column -> the user's column
+    kind: str  # the training kind the mapping is for
+    trl_type: str  # what the trainer gets after the mapping
+    columns: list[str] = []  # the columns the trainer reads
+    function: str = ""  # Python source of to_trl(row) (advisor/datasets/spec.py), "" = the columns are used as they are
+    filter: str = ""  # Python source of a row filter (a lambda), "" = every row
+    remove_columns: list[str] = []
+    load: dict = {}  # the `datasets` call that reads the same rows (spec.loader_spec)
+    rows: int = 0  # usable rows
+    seq_len: int = 0  # recommended: the shortest that keeps `keep` of the rows whole, in tokens
+    keep: float = 0.99
+    packing: bool = False
+    packing_reason: str = ""
+    tokens: dict = {}  # p50/p90/p99/max of the whole sequence (tokens), tokens_per_epoch, counter
+    verdict: str = ""
+
+
 class Stage(_Model):
     """One training run. RLHF has three (SFT -> reward model -> PPO) wired by their output directories."""
 
@@ -64,6 +90,11 @@ class Stage(_Model):
     output_dir: str
     base_from: str = ""  # name of the stage whose output model this stage starts from
     reward_from: str = ""  # name of the stage whose output is the reward model (PPO / GRPO)
+    # GRPO's reward when no stage trains one (at most one; none = the script's placeholder length reward, said loudly)
+    reward_model: str = ""  # a reward model to score completions: folder or hub id
+    reward_fn: str = ""  # the user's Python reward function: "file.py:function"
+    reward_check: str = ""  # the built-in checker: exact match of the completion with this dataset field
+    data: StageData | None = None  # the checked dataset (advisor generate --dataset): its loading code and mapping
 
 
 class Reason(_Model):
@@ -88,6 +119,42 @@ class EstimateSummary(_Model):
     headroom_gib: float
     rule_of_thumb_gib: float | None = None  # the source document's §5 figure, where it applies
     rule_of_thumb_note: str = ""
+    margin_gib: float = 0.0  # kept free besides the estimate (estimators/margin.py); headroom_gib is after it
+    margin_note: str = ""  # "fits with 2.1 GiB to spare, after the 1.6 GiB margin kept for estimate error and the display"
+    paged_gib: float = 0.0  # paged optimizer states in CUDA unified memory, outside device_gib
+    paged_spilled_gib: float = 0.0  # the part the card's free memory cannot hold: it pages over PCIe every step
+    paged_note: str = ""
+    margin_text: str = "auto"  # --margin as given ("auto": estimate error + display); what-ifs re-judge with it
+
+
+class StageTime(_Model):
+    """One stage's predicted wall time and cost on the plan's GPUs (estimators/time_plan.plan_time)."""
+
+    name: str
+    gpus: int = 1
+    tokens_per_s_per_gpu: float
+    hours: float  # h, wall clock; hours_low..hours_high is the time model's band
+    hours_low: float
+    hours_high: float
+    usd: float | None = None  # None: the card has no price
+
+
+class TimeSummary(_Model):
+    """`advisor advise`'s time and cost: every stage priced in hours and dollars for the data size it states."""
+
+    stages: list[StageTime]
+    hours: float  # h (wall clock), all stages one after the other
+    hours_low: float
+    hours_high: float
+    usd: float | None = None  # USD at price_usd_per_gpu_hour x GPUs x hours
+    price_usd_per_gpu_hour: float | None = None
+    price_source: str = ""
+    examples: int  # examples (pairs, prompts) each stage is priced for
+    examples_assumed: bool = False  # True: the user gave no data size; `assumption` says what was assumed
+    mean_tokens: int  # tokens per example priced (the sequence length: an upper bound)
+    gpu_name: str = ""  # the card priced
+    line: str = ""  # "3 stages, ~41.0 h, ~$330 on 1x NVIDIA A100 80GB"
+    assumption: str = ""
 
 
 class Plan(_Model):
@@ -102,6 +169,7 @@ class Plan(_Model):
     alternatives: list[Alternative] = []
     warnings: list[str] = []
     estimate: EstimateSummary | None = None
+    time: TimeSummary | None = None  # None: the card has no speed figures, or nothing fits
     answers: dict = {}
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

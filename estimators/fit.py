@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from .errors import EstimateError
 from .estimate import Estimate, estimate
+from .margin import Margin
+from .checks import PROMPT_ROOM
+from .kinds import grpo_divides_well
 from .model import ModelSpec
 from .parallel import offload_option
 from .setup import Setup
@@ -33,10 +36,11 @@ class Fix:
     setup: Setup
     estimate: Estimate
     capacity: float
+    margin: Margin | None = None
 
     @property
     def fits(self) -> bool:
-        return self.estimate.fits(self.capacity)
+        return _judge(self.estimate, self.capacity, self.margin)
 
     @property
     def device_bytes(self) -> int:
@@ -50,14 +54,21 @@ class FitReport:
     max_micro_batch: int  # 0: not even one sequence fits
     max_seq_len: int  # at the given micro-batch; 0: not even SEQ_STEP tokens fit
     fixes: tuple[Fix, ...]  # ranked: cheapest first; only those that fit, or the best tries when none does
+    margin: Margin | None = None
 
     @property
     def fits(self) -> bool:
-        return self.estimate.fits(self.capacity)
+        return _judge(self.estimate, self.capacity, self.margin)
 
 
-def _fits(model: ModelSpec, setup: Setup, capacity: float) -> bool:
-    return estimate(model, setup).fits(capacity)
+def _judge(est: Estimate, capacity: float, margin: Margin | None) -> bool:
+    """Fits with the margin (estimators/margin.py: estimate error, the display, or the user's --margin); without
+    one, by the estimate's own rule (the upper end of its error band)."""
+    return margin.fits(est, capacity) if margin is not None else est.fits(capacity)
+
+
+def _fits(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None) -> bool:
+    return _judge(estimate(model, setup), capacity, margin)
 
 
 def _largest(ok, low: int, high: int) -> int:
@@ -76,13 +87,23 @@ def _largest(ok, low: int, high: int) -> int:
     return lo
 
 
-def max_micro_batch(model: ModelSpec, setup: Setup, capacity: float) -> int:
-    return _largest(lambda b: _fits(model, setup.with_(micro_batch=b), capacity), 1, MAX_BATCH)
+def max_micro_batch(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None) -> int:
+    return _largest(lambda b: _fits(model, setup.with_(micro_batch=b), capacity, margin), 1, MAX_BATCH)
 
 
-def max_seq_len(model: ModelSpec, setup: Setup, capacity: float) -> int:
-    steps = _largest(lambda n: _fits(model, setup.with_(seq_len=n * SEQ_STEP), capacity), 1, MAX_SEQ // SEQ_STEP)
-    return steps * SEQ_STEP
+def shortest_seq(setup: Setup) -> int:
+    """The shortest sequence a set-up can have: PPO and GRPO sequences hold the response and a prompt of at
+    least PROMPT_ROOM tokens (estimators/checks.py refuses less), rounded up to SEQ_STEP."""
+    if setup.train not in ("ppo", "grpo"):
+        return SEQ_STEP
+    return -(-(setup.response_len + PROMPT_ROOM) // SEQ_STEP) * SEQ_STEP
+
+
+def max_seq_len(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None) -> int:
+    """The longest sequence (a multiple of SEQ_STEP) that fits; 0 when not even the shortest does."""
+    low = shortest_seq(setup) // SEQ_STEP
+    steps = _largest(lambda n: _fits(model, setup.with_(seq_len=n * SEQ_STEP), capacity, margin), low, MAX_SEQ // SEQ_STEP)
+    return steps * SEQ_STEP if steps >= low else 0
 
 
 # The changes "make it fit" may combine, one option per dimension, each with its cost in speed or quality and
@@ -106,6 +127,16 @@ def _options(model: ModelSpec, setup: Setup) -> list[list[Option]]:
             Option("adamw8bit", "8-bit AdamW", "optimizer states in 8 bits; quality on par in published runs", 1, {"optimizer": "adamw8bit"}),
             Option("paged_adamw8bit", "paged 8-bit AdamW", "8-bit states that may page to host RAM; slower when they do", 1.5, {"optimizer": "paged_adamw8bit"}),
         ])
+    if setup.train == "grpo" and not grpo_divides_well(setup):
+        # lcm(G, batch) completions per round: a micro-batch that divides well shrinks the KV cache first
+        target = setup.micro_batch * setup.grad_accum * setup.world_size
+        good = [b for b in range(setup.micro_batch, 0, -1)
+                if grpo_divides_well(setup.with_(micro_batch=b, grad_accum=_accum_for(target, b, setup.world_size)))]
+        if good:
+            b, accum = good[0], _accum_for(target, good[0], setup.world_size)
+            dims.append([keep, Option("grpo_round", f"micro-batch {b} x gradient accumulation {accum} (its generation round divides num_generations {setup.num_generations})",
+                                      f"a generation round of fewer completions; effective batch {b * accum * setup.world_size}", 0.5,
+                                      {"micro_batch": b, "grad_accum": accum})])
     precision = "fp16" if setup.precision.startswith("fp16") else "bf16"
     adaptations = [keep]
     if setup.method == "full":
@@ -142,26 +173,59 @@ def _combinations(dims: list[list[Option]]):
     return [tuple(o for o in c if o.key) for c in combos]
 
 
-def _fix_for(model: ModelSpec, setup: Setup, capacity: float, combo: tuple[Option, ...]) -> Fix | None:
-    """The combination applied; if it still does not fit, with the micro-batch cut (effective batch kept)."""
+def _accum_for(target: int, micro_batch: int, world: int) -> int:
+    """Gradient accumulation that brings micro_batch x world up to the target effective batch (at least 1)."""
+    return max(1, -(-target // (micro_batch * world)))
+
+
+def _cut_micro_batch(model: ModelSpec, new: Setup, capacity: float, margin: Margin | None, target: int) -> int:
+    """The largest micro-batch that fits and divides the effective batch (so accumulation restores it exactly:
+    5 x 4 would make 16 into 20); for GRPO also one whose generation round divides well (kinds.grpo_divides_well),
+    since a round of lcm(G, batch) completions can cost more than the cut saves."""
+    best = max(1, min(new.micro_batch - 1, max_micro_batch(model, new, capacity, margin)))
+    world = new.world_size
+    for b in range(best, 0, -1):
+        if target % (b * world) and b > 1:
+            continue
+        if new.train != "grpo" or grpo_divides_well(new.with_(micro_batch=b, grad_accum=_accum_for(target, b, world))):
+            return b
+    return best
+
+
+def _fix_for(model: ModelSpec, setup: Setup, capacity: float, combo: tuple[Option, ...],
+             margin: Margin | None = None, target: int | None = None) -> Fix | None:
+    """The combination applied; if it still does not fit, with the micro-batch cut. The effective batch
+    (micro-batch x accumulation x GPUs) stays at the set-up's own whenever the batch or the GPU count changes;
+    a `target` from the caller (the wizard: what advise recommended) is restored by every fix."""
+    explicit = target is not None  # the caller's effective batch (the wizard: what advise recommended)
+    target = target or setup.micro_batch * setup.grad_accum * setup.world_size
     changes: dict = {}
     for option in combo:
         changes |= option.changes
     new = setup.with_(**changes)
     labels, costs = [o.label for o in combo], [o.cost for o in combo]
-    est = estimate(model, new)
     keys = [o.key for o in combo]
-    if not est.fits(capacity) and new.micro_batch > 1:
-        best = max(1, max_micro_batch(model, new, capacity))
-        accum = new.grad_accum * -(-new.micro_batch // best)
+    if explicit or new.world_size != setup.world_size or "micro_batch" in changes:
+        accum = _accum_for(target, new.micro_batch, new.world_size)
+        if accum != new.grad_accum:
+            changes |= {"grad_accum": accum}
+            new = new.with_(grad_accum=accum)
+    est = estimate(model, new)
+    if not _judge(est, capacity, margin) and new.micro_batch > 1:
+        best = _cut_micro_batch(model, new, capacity, margin, target)
+        accum = _accum_for(target, best, new.world_size)
         changes |= {"micro_batch": best, "grad_accum": accum}
         new = new.with_(micro_batch=best, grad_accum=accum)
         est = estimate(model, new)
         keys.append("micro_batch")
         labels.append(f"micro-batch {best} x gradient accumulation {accum}")
-        costs.append("same effective batch; fewer tokens per step, slower")
-    if not est.fits(capacity):
-        longest = max_seq_len(model, new, capacity)
+        costs.append(f"effective batch {best * accum * new.world_size}; fewer tokens per step, slower")
+    if explicit and new.grad_accum != setup.grad_accum and "micro_batch" not in keys:
+        keys.append("grad_accum")
+        labels.append(f"gradient accumulation {new.grad_accum}")
+        costs.append(f"back to the effective batch of {new.micro_batch * new.grad_accum * new.world_size}")
+    if not _judge(est, capacity, margin):
+        longest = max_seq_len(model, new, capacity, margin)
         if longest < MIN_USEFUL_SEQ:
             return None
         changes |= {"seq_len": longest}
@@ -170,21 +234,23 @@ def _fix_for(model: ModelSpec, setup: Setup, capacity: float, combo: tuple[Optio
         keys.append("seq_len")
         labels.append(f"sequences cut to {longest} tokens")
         costs.append(f"examples longer than {longest} tokens are truncated")
-    return Fix("+".join(keys), " + ".join(labels), "; ".join(costs), changes, new, est, capacity)
+    return Fix("+".join(keys), " + ".join(labels), "; ".join(costs), changes, new, est, capacity, margin)
 
 
 def _weight(fix: Fix, combo: tuple[Option, ...]) -> float:
     """Cutting the micro-batch costs 1; truncating sequences costs 3 (it changes what the model learns)."""
-    return sum(o.weight for o in combo) + (1 if "micro_batch" in fix.changes else 0) + (3 if "seq_len" in fix.changes else 0)
+    cut = "micro_batch" in fix.key.split("+")
+    return sum(o.weight for o in combo) + (1 if cut else 0) + (3 if "seq_len" in fix.changes else 0)
 
 
-def suggest_fixes(model: ModelSpec, setup: Setup, capacity: float, limit: int = 5) -> tuple[Fix, ...]:
+def suggest_fixes(model: ModelSpec, setup: Setup, capacity: float, limit: int = 5,
+                  margin: Margin | None = None, effective_batch: int | None = None) -> tuple[Fix, ...]:
     """The cheapest combinations of changes that make the run fit, ranked by cost then memory. A combination
     that contains a cheaper fitting one is left out (it costs more and adds nothing)."""
     ranked = []
     for combo in _combinations(_options(model, setup)):
         try:
-            fix = _fix_for(model, setup, capacity, combo)
+            fix = _fix_for(model, setup, capacity, combo, margin, effective_batch)
         except EstimateError:  # a combination the stack cannot run (parallel.check / kinds.check)
             continue
         if fix is not None and fix.fits:
@@ -192,7 +258,7 @@ def suggest_fixes(model: ModelSpec, setup: Setup, capacity: float, limit: int = 
     ranked.sort(key=lambda r: (r[0], r[1]))
     chosen: list[tuple[set, Fix]] = []
     for _, _, fix, keys in ranked:
-        if any(prev <= keys for prev, _ in chosen):
+        if any(prev <= keys or f.setup == fix.setup for prev, f in chosen):  # costs more, or the same run again
             continue
         chosen.append((keys, fix))
         if len(chosen) == limit:
@@ -200,8 +266,12 @@ def suggest_fixes(model: ModelSpec, setup: Setup, capacity: float, limit: int = 
     return tuple(fix for _, fix in chosen)
 
 
-def fit_report(model: ModelSpec, setup: Setup, capacity: float) -> FitReport:
+def fit_report(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None,
+               effective_batch: int | None = None) -> FitReport:
+    """`margin`: what to keep free besides the estimate (estimators/margin.py; None: the estimate's own band).
+    `effective_batch`: the micro-batch x accumulation x GPUs a fix keeps (default: the set-up's own)."""
     setup = setup.validated()
     est = estimate(model, setup)
-    fixes = () if est.fits(capacity) else suggest_fixes(model, setup, capacity)
-    return FitReport(est, capacity, max_micro_batch(model, setup, capacity), max_seq_len(model, setup, capacity), fixes)
+    fits = _judge(est, capacity, margin)
+    fixes = () if fits else suggest_fixes(model, setup, capacity, margin=margin, effective_batch=effective_batch)
+    return FitReport(est, capacity, max_micro_batch(model, setup, capacity, margin), max_seq_len(model, setup, capacity, margin), fixes, margin)

@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   advisor advise --goal domain --data raw_text --gpu 24GB --priority cost --lang ko
   advisor advise --goal best_quality --data preference_pairs --gpu a100-80gb --gpu-count 2 --json
   advisor advise --answers answers.toml --save plan.toml
+  advisor advise --goal chat_format --data instruction_pairs --gpu rtx4090 --margin 2GiB
 """
 
 
@@ -38,6 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out.add_argument("--json", action="store_true", help="print the plan as JSON (schema advisor.plan/1)")
     out.add_argument("--save", type=Path, metavar="PLAN.toml", help="write the plan to a TOML file (`advisor generate --plan` reads it)")
     out.add_argument("--force", action="store_true", help="overwrite the --save file if it exists")
+    p.add_argument("--dataset", metavar="PATH", help="your training data (see `advisor data check`): its type, rows and token "
+                   "lengths answer --data, --data-count and --seq-len where they are not given")
+    p.add_argument("--margin", metavar="SIZE", default=None,
+                   help="memory to keep free on each card besides the estimate: 1.5GiB, 800MiB, 10%% (of the card) or 0; "
+                        "default auto = the estimate's measured error for its class, plus 0.5 GiB on a consumer card for the display")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,15 +56,32 @@ def run(args: argparse.Namespace) -> int:
     if args.save and args.save.exists() and not args.force:
         raise AdvisorError(f"{args.save} exists; pass --force to overwrite it")
     base = load_answers(args.answers) if args.answers else None
+    dataset = None
+    if getattr(args, "dataset", None):  # issue 17: the data answers what it can (advisor/datasets/advice.py)
+        from ..datasets.advice import answers_from_dataset
+
+        dataset, base = answers_from_dataset(args.dataset, args, base)
     answers = answers_from_args(args, base, origin=str(args.answers) if args.answers else "answers")
-    plan = advise(answers, lang=lang)
+    if dataset:  # a PPO/GRPO stage needs prompt + response tokens, more than the data's own length
+        from ..datasets.advice import plan_for_dataset
+
+        plan, answers = plan_for_dataset(lambda a: advise(a, lang=lang, margin=args.margin), answers, dataset)
+    else:
+        plan = advise(answers, lang=lang, margin=args.margin)
     if args.save:
         save_plan(plan, args.save, force=args.force)
     if args.json:
-        json.dump(plan.to_data(), sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(plan.to_data() | ({"dataset": dataset} if dataset else {}), sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
         print()
     else:
         print_plan(plan, answers, lang)
+        if dataset:
+            from rich.console import Console
+
+            from ..datasets.advice import summary_lines
+
+            for line in summary_lines(dataset, lang):
+                Console().print(line)
     if args.save:
         print(f"advisor: plan saved to {args.save}", file=sys.stderr)
     return 0
@@ -93,6 +116,14 @@ UI = {
     "estimate": ("Memory estimate of the largest stage", "가장 큰 단계의 메모리 추정"),
     "thumb": ("Rule of thumb", "경험칙"),
     "warnings": ("Warnings", "경고"),
+    "time": ("Expected time and cost", "예상 시간과 비용"),
+    "tps": ("tokens/s per GPU", "GPU당 토큰/s"),
+    "hours": ("time", "시간"),
+    "range": ("range", "범위"),
+    "cost": ("cost", "비용"),
+    "total": ("total", "합계"),
+    "no_time": ("time not predicted: the card has no speed figures in rules/gpus.toml (give a GPU by name)",
+                "시간 예측 없음: 이 카드는 rules/gpus.toml에 속도 정보가 없습니다 (GPU 이름으로 지정하세요)"),
 }
 METHOD_LABEL = {
     "sft": ("SFT", "SFT"),
@@ -123,7 +154,7 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
     from estimators.report import estimate_dict
 
     from .. import rules
-    from ..core import comparison_close
+    from ..core import comparison_close, plan_margin
     from ..planning import model_spec
     from ..render import estimate_tables
 
@@ -136,12 +167,14 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
 
     est_by_stage = {}
     spec, _ = model_spec(answers.model)
-    capacity = find_gpu(answers.gpu).memory_bytes
+    gpu = find_gpu(answers.gpu)
+    capacity = gpu.memory_bytes
+    margin = plan_margin(plan, gpu)
     stages = _stage_table(lang)
     for stage in plan.stages:
         est = estimate(spec, stage.setup)
         est_by_stage[stage.name] = est
-        fits = est.fits(capacity)
+        fits = margin.fits(est, capacity)
         mark = f"[green]{_t('yes', lang)}[/green]" if fits else f"[red]{_t('no', lang)}[/red]"
         s = stage.setup
         name = stage.name if s.train == stage.name else f"{stage.name} ({s.train})"
@@ -174,16 +207,49 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
     if plan.estimate:
         peak_stage = plan.estimate.peak_phase.split(":", 1)[0]
         est = est_by_stage.get(peak_stage) or next(iter(est_by_stage.values()))
-        data = estimate_dict(est, plan.model.resolved_from, plan.model.key, find_gpu(answers.gpu))
+        data = estimate_dict(est, plan.model.resolved_from, plan.model.key, None)  # the verdict below keeps the margin
         out.append(f"[bold]{_t('estimate', lang)} ({peak_stage})[/bold]")
-        out += [item for item in estimate_tables(data) if not (isinstance(item, Table) and item.title == "fits on one of")]
+        out += [item for item in estimate_tables(data)
+                if not (isinstance(item, Table) and str(item.title).startswith("fits on one of"))
+                and not (isinstance(item, str) and item.startswith("[dim]paged optimizer states"))]  # said with its placement below
+        if plan.estimate.margin_note:
+            colour = "green" if plan.estimate.fits else "red"
+            out.append(f"[{colour}]{_escape(plan.estimate.margin_note)}[/{colour}] ({hw.gpu_name}, {hw.memory_gib:g} GiB)")
+        if plan.estimate.paged_note:
+            out.append(f"[yellow]{_escape(plan.estimate.paged_note)}[/yellow]")
         if plan.estimate.rule_of_thumb_note:
             out.append(f"[bold]{_t('thumb', lang)}[/bold]: {_escape(plan.estimate.rule_of_thumb_note)}")
 
+    out += time_renderables(plan, lang)  # after the memory estimate: the stages' hours and dollars
     if plan.warnings:
         out.append(f"[bold yellow]{_t('warnings', lang)}[/bold yellow]")
         out += [f"  [yellow]![/yellow] {_escape(w)}" for w in plan.warnings]
     return out
+
+
+def time_renderables(plan, lang: str = "en") -> list:
+    """Each stage's predicted hours and dollars on the plan's GPUs (plan.time, estimators/time_plan.py), the total,
+    and what the figures assume (data size, price)."""
+    from rich import box
+    from rich.table import Table
+
+    t = plan.time
+    if t is None:
+        return [f"[dim]{_t('no_time', lang)}[/dim]"] if plan.estimate is not None and plan.estimate.fits else []
+    table = Table(title=_t("time", lang), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for key in ("stage", "tps", "hours", "range", "cost"):
+        table.add_column(_t(key, lang), overflow="fold", justify="left" if key == "stage" else "right")
+
+    def usd(v):
+        return "-" if v is None else f"${v:,.2f}"
+
+    for s in t.stages:
+        table.add_row(s.name, f"{s.tokens_per_s_per_gpu:,.0f}", f"{s.hours:.1f} h", f"{s.hours_low:.1f}-{s.hours_high:.1f} h", usd(s.usd))
+    if len(t.stages) > 1:
+        table.add_row(f"[bold]{_t('total', lang)}[/bold]", "", f"[bold]{t.hours:.1f} h[/bold]", f"{t.hours_low:.1f}-{t.hours_high:.1f} h", usd(t.usd))
+    price = (f"${t.price_usd_per_gpu_hour:g}/GPU-hour ({t.price_source})" if t.price_usd_per_gpu_hour is not None
+             else ("가격 없음" if lang == "ko" else "no price"))
+    return [table, f"[dim]{_escape(t.line)}; {_escape(t.assumption)}; {_escape(price)}[/dim]"]
 
 
 def _stage_table(lang: str):

@@ -80,7 +80,14 @@ class WizardState:
     plan_for: tuple | None = None  # the answers the plan was made from (a changed answer re-plans)
     stage: str | None = None  # the stage shown on the memory step
     notes: list[str] = field(default_factory=list)  # what "make it fit" applied, in order
+    batch_targets: dict[str, int] = field(default_factory=dict)  # stage -> the effective batch advise() recommended
     saved: Path | None = None
+    # the file checked on the data step (issue 17): the stages that take its kind of data load it, mapped
+    dataset: str | None = None
+    dataset_answer: str = ""  # the `data` answer its type gives
+    dataset_model: str | None = None  # whose tokenizer counted its tokens (None: the approximation)
+    dataset_notes: list[str] = field(default_factory=list)  # stages it could not feed
+    from_data: set[str] = field(default_factory=set)  # answers the data filled (a later file replaces them)
 
     # ---- answers ----------------------------------------------------------------------------------------
     def value(self, q: Question) -> Any:
@@ -141,8 +148,14 @@ class WizardState:
 
     def take_plan(self, plan: "Plan", key: tuple) -> None:
         self.plan, self.plan_for, self.notes = plan, key, []
+        # make it fit returns to these (micro-batch x accumulation x GPUs), whatever the what-ifs did to them
+        self.batch_targets = {s.name: s.setup.micro_batch * s.setup.grad_accum * s.setup.world_size for s in plan.stages}
         self.stage = largest_stage(plan)
         self.saved = None
+        if self.dataset:  # cached check (the data step's): usually no second read
+            from ..datasets.wire import attach
+
+            self.dataset_notes = attach(plan, self.dataset, self.dataset_answer, self.dataset_model)
 
 
 # ---- calls into the advisor (pure functions, safe in worker threads) ------------------------------------
@@ -197,22 +210,44 @@ class MemoryView:
     phase: str
     gpu: str
     warnings: tuple[str, ...]
+    margin: int = 0  # kept free besides the estimate (estimators/margin.py: estimate error, the display)
+    kept: Any = None  # estimators.margin.Kept: the margin by part, for the words
+    paged: Any = None  # estimators.margin.Paged: paged optimizer states and where they live, or None
 
     @property
     def fits(self) -> bool:
-        return self.device <= self.capacity
+        return self.device + self.margin <= self.capacity
 
     @property
     def headroom(self) -> float:
-        return self.capacity - self.device
+        """What is left after the estimate and the margin."""
+        return self.capacity - self.device - self.margin
 
 
 def memory_view(plan: "Plan", stage: str) -> MemoryView:
+    from estimators.margin import paged_placement
+
+    from ..core import plan_margin
+
     est = stage_estimate(plan, stage)
     segments = dict(est.categories())
     segments["overhead"] = est.device_bytes - est.peak_allocated
-    return MemoryView(stage, segments, est.device_bytes, capacity_bytes(plan), est.peak_phase,
-                      plan.hardware.gpu_name or plan.hardware.gpu, est.warnings)
+    capacity = capacity_bytes(plan)
+    margin = plan_margin(plan)
+    kept = margin.kept(est, capacity)
+    return MemoryView(stage, segments, est.device_bytes, capacity, est.peak_phase,
+                      plan.hardware.gpu_name or plan.hardware.gpu, est.warnings, kept.total, kept,
+                      paged_placement(est, capacity, margin, _pcie(plan)))
+
+
+def _pcie(plan: "Plan") -> float | None:
+    from estimators.errors import EstimateError
+    from estimators.gpus import find_gpu
+
+    try:
+        return find_gpu(plan.hardware.gpu).pcie_gbs
+    except EstimateError:
+        return None
 
 
 def with_stage_setup(plan: "Plan", stage: str, setup: "Setup") -> "Plan":
@@ -237,13 +272,14 @@ def summarize(plan: "Plan", keep_note: bool = True):
     """The plan's EstimateSummary after a what-if change: the same fields advise() fills, read off the estimator
     for every stage (the largest stage is the peak). The §5 rule-of-thumb figure comes from core; its note
     described the advised set-up, so it is kept only while the adaptation is unchanged."""
-    from ..core import estimate_summary, rule_of_thumb
+    from ..core import estimate_summary, plan_margin, rule_of_thumb
 
     ests = {s.name: stage_estimate(plan, s.name) for s in plan.stages}
     old = plan.estimate
     rot = rule_of_thumb(plan.adaptation, plan.model.params_total)[1] if plan.model.params_total else None
     note = old.rule_of_thumb_note if old is not None and keep_note else ""
-    return estimate_summary(ests, capacity_bytes(plan), round(rot, 2) if rot is not None else None, note)
+    return estimate_summary(ests, capacity_bytes(plan), round(rot, 2) if rot is not None else None, note,
+                            plan_margin(plan), pcie_gbs=_pcie(plan))
 
 
 def knob_setup(setup: "Setup", field_name: str, value: Any) -> "Setup":
@@ -258,11 +294,14 @@ def knob_setup(setup: "Setup", field_name: str, value: Any) -> "Setup":
     return setup.with_(**changes).validated()
 
 
-def cheapest_fix(plan: "Plan", stage: str) -> "Fix | None":
-    """The solver's first (cheapest) suggestion for `stage`, or None when it already fits or nothing helps."""
+def cheapest_fix(plan: "Plan", stage: str, effective_batch: int | None = None) -> "Fix | None":
+    """The solver's first (cheapest) suggestion for `stage`, or None when it already fits or nothing helps. The
+    fix keeps `effective_batch` (micro-batch x accumulation x GPUs; default: the stage's own) and the plan's margin."""
     from estimators.fit import fit_report
 
-    report = fit_report(model_spec_of(plan), plan.stage(stage).setup, capacity_bytes(plan))
+    from ..core import plan_margin
+
+    report = fit_report(model_spec_of(plan), plan.stage(stage).setup, capacity_bytes(plan), plan_margin(plan), effective_batch)
     if report.fits or not report.fixes:
         return None
     return report.fixes[0]

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
 
 from ...knobs import KNOBS
-from ..i18n import KNOB_LABELS, pick, t
+from ..i18n import KNOB_LABELS, fix_text, pick, t
 from ..state import WHATIF_KNOBS, cheapest_fix, knob_setup, memory_view, with_stage_setup
 from ..widgets.memory_bar import MemoryBar
 from .base import StepScreen
@@ -44,6 +44,8 @@ class MemoryScreen(StepScreen):
                     for s in plan.stages:
                         yield RadioButton(s.name, value=s.name == self.state.stage, id=f"stage-{s.name}", compact=True)
         yield MemoryBar(self.lang, id="bar")
+        yield Static("", id="margin-note")
+        yield Static("", id="time-note")
         yield Label(t("whatif", self.lang), classes="section")
         with Grid(id="whatif"):
             for field_name in WHATIF_KNOBS:
@@ -72,6 +74,7 @@ class MemoryScreen(StepScreen):
         return self.state.plan.stage(self.state.stage).setup
 
     def on_mount(self) -> None:
+        self._status: bool | None = None  # the fits-verdict a make-it-fit status ("already fits", "nothing helps") was about
         self.refresh_view()
         if self.state.notes:
             self.query_one("#fix-note", Static).update(escape(self.state.notes[-1]))
@@ -84,6 +87,29 @@ class MemoryScreen(StepScreen):
         bar.show(view)
         bar.set_class(view.fits, "-fits")
         bar.set_class(not view.fits, "-over")
+        self.query_one("#margin-note", Static).update(escape(margin_words(view, self.lang)))
+        self.query_one("#time-note", Static).update(escape(self.time_words()))
+        if getattr(self, "_status", None) is not None and self._status != view.fits:
+            # a status about the run as it was ("it already fits") must not outlive a what-if that changed it
+            self._status = None
+            note = self.query_one("#fix-note", Static)
+            if view.fits:
+                note.update("")
+            else:
+                over = t("no_fit", self.lang, gpu=view.gpu, gib=round(-view.headroom / 2**30, 2))
+                note.update(escape(f"{over} · {t('make_fit', self.lang)} (^f)"))
+
+    def time_words(self) -> str:
+        """The shown stage's predicted time and cost as the what-ifs set it up (issue 16); "" when not predictable."""
+        from ...core import stage_time_words
+        from ...errors import AdvisorError
+        from ..state import model_spec_of
+
+        try:
+            words = stage_time_words(self.state.plan, model_spec_of(self.state.plan), self.state.stage, self.lang)
+        except (ValueError, AdvisorError):  # a what-if the time model cannot price: the memory verdict still shows
+            return ""
+        return t("time_line", self.lang, text=words) if words else ""
 
     def sync_controls(self) -> None:
         """Show the stage's knobs (after a stage switch, a fix, or a knob that moved another one)."""
@@ -170,12 +196,13 @@ class MemoryScreen(StepScreen):
             if memory_view(plan, name).fits:
                 continue
             already = False
-            fix = cheapest_fix(plan, name)
+            fix = cheapest_fix(plan, name, self.state.batch_targets.get(name))
             if fix is None:
                 self.post_message(self.Fixed(None, labels, False))
                 return
             plan = with_stage_setup(plan, name, fix.setup)
-            labels.append(t("fit_applied", self.lang, label=f"{name}: {fix.label}", cost=fix.cost))
+            label, cost = fix_text(fix, self.lang)  # Korean built from the fix itself (advisor/tui/i18n.py)
+            labels.append(t("fit_applied", self.lang, label=f"{name}: {label}", cost=cost))
         self.post_message(self.Fixed(plan if labels else None, labels, already))
 
     def on_memory_screen_fixed(self, message: Fixed) -> None:
@@ -189,5 +216,17 @@ class MemoryScreen(StepScreen):
             self.refresh_view()
         elif message.already:
             note.update(t("fit_already", self.lang))
+            self._status = True
         else:
             note.update(escape(t("fit_none", self.lang)))
+            self._status = False
+
+
+def margin_words(view, lang: str) -> str:
+    """What the verdict keeps free besides the estimate, and where paged optimizer states live (both languages)."""
+    parts = []
+    if view.kept is not None and view.kept.total:
+        parts.append(view.kept.describe(lang).removeprefix("after the ").removesuffix(" 후"))
+    if view.paged is not None:
+        parts.append(view.paged.describe(lang))
+    return " · ".join(parts)

@@ -51,6 +51,15 @@ def advice_renderable(plan, lang: str):
         else:
             line.append("✗ " + t("no_fit", lang, gpu=plan.hardware.gpu_name or plan.hardware.gpu, gib=-est.headroom_gib), style="bold red")
         parts.append(line)
+        if est.margin_note:  # what the verdict kept free (estimate error, the display, --margin)
+            parts.append(Text(est.margin_note, style="dim"))
+        if est.paged_note:  # paged optimizer states: outside the figure above, in unified memory
+            parts.append(Text(est.paged_note, style="yellow"))
+    if getattr(plan, "time", None) is not None:  # issue 16: the time model's hours and dollars on the user's GPUs
+        from ...core import time_words
+
+        parts.append(Text(t("time_line", lang, text=time_words(plan.time, lang))))
+        parts.append(Text(plan.time.assumption, style="dim"))
     parts.append(Text(""))
     parts.append(Text(t("why", lang), style="bold underline"))
     for r in plan.reasons:
