@@ -40,6 +40,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from .errors import EXIT_INTERRUPTED, AdvisorError
+from .hubaccess import missing_token_warning
+from .lognoise import NoiseFilter
+from .scriptenv import ScriptEnv, build, env_for
 
 if TYPE_CHECKING:
     from .plan import Plan, Stage
@@ -49,6 +52,9 @@ QLORA_PACKAGES = ("bitsandbytes",)
 INSTALL_HINT = "pip install 'advisor[train]'"
 ACCELERATE_CONFIG = "accelerate_config.yaml"
 PROGRESS_FILE = "progress.jsonl"
+# The script arguments of the last launch (e.g. --max-steps 400), so that `--resume` continues with the same budget.
+LAUNCH_FILE = "launch.json"
+LAUNCH_SCHEMA = "advisor.launch/1"
 # What a finished stage leaves at the top of its output directory (a full model or a LoRA adapter).
 FINAL_FILES = ("adapter_config.json", "config.json", "model.safetensors", "adapter_model.safetensors", "pytorch_model.bin")
 TAIL_LINES = 20
@@ -148,6 +154,9 @@ def check_environment(plan: "Plan", force: bool = False, gpu_facts: GpuFacts | N
 
     facts = gpu_facts
     warnings: list[str] = []
+    token = missing_token_warning(plan.model.hf_id or plan.model.key)
+    if token:
+        warnings.append(token)
     if facts is None:
         try:
             facts = probe_gpus()
@@ -206,7 +215,8 @@ class StageCommand:
     resume_from: Path | None = None  # the checkpoint --resume picks up
     skip: bool = False  # completed by an earlier launch (only with resume)
     env: dict[str, str] = field(default_factory=dict)  # added to the child's environment
-    note: str = ""  # why this script and not the obvious one (PPO -> RLOO on a trl without PPO)
+    note: str = ""  # where the script runs when not in this environment (PPO: trl 1.12.0)
+    pyenv: ScriptEnv | None = None  # the environment its PEP 723 block asks for, when not this one
 
     def display(self) -> str:
         argv = ["python" if a == sys.executable else a for a in self.argv]
@@ -255,27 +265,12 @@ def _stage_dir(run_dir: Path, stage: "Stage") -> Path:
     return path if path.is_absolute() else run_dir / path
 
 
-def trl_has_ppo() -> bool:
-    """Whether the installed trl still ships PPO (trl.experimental.ppo, gone after 1.12), found without importing trl."""
-    spec = importlib.util.find_spec("trl")
-    locations = spec.submodule_search_locations if spec else None
-    return bool(locations) and any((Path(loc) / "experimental" / "ppo").is_dir() for loc in locations)
-
-
-def _stage_script(run_dir: Path, stage: "Stage") -> tuple[Path, str]:
-    """train_<stage>.py; for PPO on a trl without PPO, the RLOO script generated beside it (with a note)."""
+def _stage_script(run_dir: Path, stage: "Stage") -> Path:
+    """train_<stage>.py: the script of the plan's stage, the one its estimate priced (PPO stays PPO)."""
     script = run_dir / f"train_{stage.name}.py"
-    note = ""
-    if stage.setup.train == "ppo" and not trl_has_ppo():
-        rloo = run_dir / f"train_{stage.name}_rloo.py"
-        if rloo.is_file():
-            version = _version("trl")
-            script = rloo
-            note = (f"trl {version} has no PPO (removed after 1.12.0): stage '{stage.name}' runs {rloo.name} (RLOO, same reward model "
-                    f"and KL coefficient); for PPO itself run train_{stage.name}.py in an environment with trl==1.12.0")
     if not script.is_file():
         raise AdvisorError(f"{run_dir} has no {script.name}; write the run with `advisor generate` first")
-    return script, note
+    return script
 
 
 def _version(name: str) -> str:
@@ -307,16 +302,22 @@ def build_commands(plan: "Plan", run_dir: Path, resume: bool = False, extra: Seq
         for ref in (stage.base_from, stage.reward_from):
             if ref and ref not in by_name:
                 raise AdvisorError(f"stage '{stage.name}' refers to stage '{ref}', which the plan does not have")
-        script, note = _stage_script(run_dir, stage)
+        script = _stage_script(run_dir, stage)
+        pyenv = env_for(script)
+        note = ""
+        if pyenv.path is not None:
+            built = "" if pyenv.ready else "; built on the first launch"
+            note = f"stage '{stage.name}' runs {script.name} in the environment its dependency block asks for ({pyenv.describe()}): {pyenv.path}{built}"
         out = _stage_dir(run_dir, stage)
         setup = stage.setup
         distributed = not cpu and (setup.world_size > 1 or setup.parallel != "none")
         if distributed:
             if not (run_dir / ACCELERATE_CONFIG).is_file():
                 raise AdvisorError(f"{run_dir} has no {ACCELERATE_CONFIG}, which the {setup.world_size}-GPU layout needs; generate the run again")
-            argv = [*_accelerate_argv(), "--config_file", ACCELERATE_CONFIG, script.name]
+            launcher = _accelerate_argv() if pyenv.path is None else [pyenv.python, "-m", "accelerate.commands.launch"]
+            argv = [*launcher, "--config_file", ACCELERATE_CONFIG, script.name]
         else:
-            argv = [sys.executable, script.name]
+            argv = [pyenv.python, script.name]
         # The scripts carry the plan's wiring (base_from / reward_model in CONFIG, relative to RUN_DIR), so a later
         # stage finds the earlier stage's output without a --model flag (which would drop that wiring).
         # --output-dir pins every stage to the plan's folder, the one the later stages' CONFIG points at.
@@ -330,8 +331,43 @@ def build_commands(plan: "Plan", run_dir: Path, resume: bool = False, extra: Seq
                 if resume_from is not None:
                     argv.append("--resume")
         argv += list(extra)
-        commands.append(StageCommand(stage.name, argv, run_dir, script, out, distributed, resume_from, skip, note=note))
+        commands.append(StageCommand(stage.name, argv, run_dir, script, out, distributed, resume_from, skip, note=note,
+                                     pyenv=pyenv if pyenv.path is not None else None))
     return commands
+
+
+# --------------------------------------------------------------------------------------------- launch memory
+
+
+def remember_arguments(run_dir: Path, extra: Sequence[str]) -> None:
+    """Write the script arguments of this launch to RUN_DIR/launch.json (read back by `--resume`)."""
+    data = {"schema": LAUNCH_SCHEMA, "script_args": list(extra), "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    (Path(run_dir) / LAUNCH_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def remembered_arguments(run_dir: Path) -> list[str]:
+    """The script arguments the last launch of RUN_DIR used ([] when none was recorded or the file is unreadable:
+    a damaged launch.json must not stop a resume, which then runs on the scripts' own defaults)."""
+    path = Path(run_dir) / LAUNCH_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    args = data.get("script_args") if isinstance(data, dict) else None
+    return [str(a) for a in args] if isinstance(args, list) and all(isinstance(a, (str, int)) for a in args) else []
+
+
+def resume_arguments(run_dir: Path, resume: bool, extra: Sequence[str]) -> list[str]:
+    """The script arguments a launch runs with: given ones win; a `--resume` without any reuses the last launch's,
+    so an interrupted `--max-steps 400` run resumes towards step 400, not towards the scripts' epoch default."""
+    if resume and not extra:
+        return remembered_arguments(run_dir)
+    return list(extra)
+
+
+def resume_command(run_dir: Path, extra: Sequence[str]) -> str:
+    """The command printed for the user to paste after an interrupt, shell-quoted, with the budget it ran under."""
+    return shlex.join(["advisor", "launch", str(run_dir), "--resume", *extra])
 
 
 # --------------------------------------------------------------------------------------------- running
@@ -399,6 +435,7 @@ class StageResult:
     peak_mem_gib: float | None = None
     log_path: Path | None = None
     tail: list[str] = field(default_factory=list)
+    noise: int = 0  # known library warnings kept in the log, not shown (advisor/lognoise.py)
 
 
 def _fmt_metrics(ev: dict, est_gib: float | None) -> str:
@@ -418,10 +455,14 @@ def _fmt_metrics(ev: dict, est_gib: float | None) -> str:
 
 
 class _Display:
-    """Live rich progress (step/total, ETA, loss, lr, tokens/s, peak memory vs estimate) or plain lines."""
+    """Live rich progress (step/total, ETA, loss, lr, tokens/s against the time model's prediction, peak memory vs
+    estimate) or plain lines. `meter` (advisor/throughput_log.py) compares tokens/s and keeps the ETA of plain lines."""
 
-    def __init__(self, console, live: bool, est_gib: float | None) -> None:
+    def __init__(self, console, live: bool, est_gib: float | None, meter=None) -> None:
+        from .throughput_log import Meter
+
         self.console, self.live, self.est = console, live, est_gib
+        self.meter = meter if meter is not None else Meter()
         self.progress = None
         self.task = None
 
@@ -460,7 +501,11 @@ class _Display:
             self.print(f"[{stage}] start: {total} steps{resumed}", markup=False, highlight=False)
 
     def log(self, stage: str, ev: dict) -> None:
+        self.meter.add(ev)
         metrics = _fmt_metrics(ev, self.est)
+        versus = self.meter.text(eta=self.progress is None)  # the live bar has its own ETA column
+        if versus:
+            metrics += f"  {versus}"
         if self.progress is not None and self.task is not None:
             total = ev.get("total_steps")
             kw = {"total": total} if isinstance(total, int) and total > 0 else {}
@@ -488,6 +533,35 @@ _STOPPING = {  # the generated scripts: 1st signal = checkpoint after the curren
 }
 
 
+def _throughput(plan: "Plan", cmd: StageCommand, report: EnvReport, extra: Sequence[str]):
+    """The stage's throughput meter with the time model's prediction, when it applies: on a GPU, with the plan's
+    model (not the tiny smoke-test one, not another given by --model)."""
+    from .throughput_log import UNPRICED_FLAGS, Meter, predict
+
+    if report.device != "cuda" or any(a.split("=")[0] in UNPRICED_FLAGS for a in extra):
+        return Meter()
+    try:
+        stage = plan.stage(cmd.stage)
+    except AdvisorError:
+        return Meter()
+    return Meter(prediction=predict(plan, stage, report.gpu.names))
+
+
+def _record_throughput(plan: "Plan", cmd: StageCommand, meter, status: str, report: EnvReport, extra: Sequence[str], err) -> None:
+    """Append the stage's measured throughput to the local file (advisor/throughput_log.py), predicted runs only."""
+    from .throughput_log import append_record
+
+    if meter.prediction is None:
+        return
+    record = meter.record(plan, plan.stage(cmd.stage), status, report.gpu.names, list(extra))
+    if record is None:
+        return
+    try:
+        append_record(record)
+    except OSError as exc:  # a full disk or a read-only home must not fail a finished stage
+        err.print(f"advisor: warning: could not append the throughput record: {exc}", markup=False, highlight=False)
+
+
 def _run_stage(cmd: StageCommand, log_dir: Path, fwd: _Forwarder, display: _Display) -> StageResult:
     log_path = log_dir / f"{cmd.stage}.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1", **cmd.env)
@@ -505,6 +579,7 @@ def _run_stage(cmd: StageCommand, log_dir: Path, fwd: _Forwarder, display: _Disp
         if fwd.signals:  # a signal that came while the child was starting
             fwd.forward(fwd.signals[-1])
         announced = 0
+        noise = NoiseFilter()
         assert child.stdout is not None
         for raw in child.stdout:
             log.write(raw)
@@ -516,7 +591,8 @@ def _run_stage(cmd: StageCommand, log_dir: Path, fwd: _Forwarder, display: _Disp
                 display.print(f"[yellow]{_STOPPING.get(announced, _STOPPING[3]).format(stage=cmd.stage)}[/yellow]")
             event = _parse_event(line)
             if event is None:
-                display.text(line)
+                if not noise.hide(line):
+                    display.text(line)
                 continue
             kind = event["event"]
             if kind == "start":
@@ -543,6 +619,7 @@ def _run_stage(cmd: StageCommand, log_dir: Path, fwd: _Forwarder, display: _Disp
     result.returncode = 128 - rc if rc < 0 else rc
     result.interrupted = fwd.interrupted
     result.tail = list(tail)
+    result.noise = noise.count
     on_disk = latest_checkpoint(cmd.output_dir)
     if on_disk is not None and (result.checkpoint is None or not result.checkpoint.is_dir() or _step_of(on_disk) >= _step_of(result.checkpoint)):
         result.checkpoint = on_disk
@@ -573,17 +650,21 @@ def run(
     console = console or Console(soft_wrap=True)
     err = err_console or Console(stderr=True, soft_wrap=True)
     run_dir = Path(run_dir)
+    extra = resume_arguments(run_dir, resume, extra)
     report = check_environment(plan, force=force, gpu_facts=gpu_facts)
     for warning in report.warnings:
         err.print(f"advisor: warning: {warning}", markup=False, highlight=False)
     commands = build_commands(plan, run_dir, resume, extra, cpu=report.device == "cpu")
     for cmd in commands:
         if cmd.note and not cmd.skip:
-            err.print(f"advisor: warning: {cmd.note}", markup=False, highlight=False)
+            console.print(cmd.note, markup=False, highlight=False)
         if report.device == "cuda" and report.gpu.count > 1 and not cmd.distributed:
             cmd.env["CUDA_VISIBLE_DEVICES"] = _first_visible_gpu()  # a one-GPU plan: keep the Trainer off DataParallel
     log_dir = run_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    remember_arguments(run_dir, extra)
+    if resume and extra:
+        console.print(f"resuming with the arguments of the launch: {shlex.join(extra)}", markup=False, highlight=False)
     console.print(f"[bold]launching[/bold] {plan.method} ({plan.adaptation}) in {escape(str(run_dir))}: stages {' -> '.join(c.stage for c in commands)}", highlight=False)
     console.print(report.summary(), markup=False, highlight=False, style="dim")
     if resume and all(c.skip for c in commands):
@@ -591,7 +672,7 @@ def run(
         return 0
     est = plan.estimate.peak_allocated_gib if plan.estimate and report.device == "cuda" else None
     live = progress and console.is_terminal
-    resume_hint = f"advisor launch {shlex.quote(str(run_dir))} --resume"
+    resume_hint = resume_command(run_dir, extra)
     with _Forwarder() as fwd:
         for cmd in commands:
             if cmd.skip:
@@ -602,10 +683,23 @@ def run(
                 return EXIT_INTERRUPTED
             if not resume and latest_checkpoint(cmd.output_dir) is not None:
                 err.print(f"advisor: warning: {cmd.output_dir} holds checkpoints of an earlier run; starting '{cmd.stage}' over (use --resume to continue from them)", markup=False, highlight=False)
+            if cmd.pyenv is not None and not cmd.pyenv.ready:
+                _build_env(cmd, console, log_dir)
             how = f"resuming from {cmd.resume_from}" if cmd.resume_from else "from the start"
             console.print(f"[bold]stage {cmd.stage}[/bold] ({escape(how)}): {escape(cmd.display())}", highlight=False)
-            with _Display(console, live, est) as display:
-                result = _run_stage(cmd, log_dir, fwd, display)
+            meter = _throughput(plan, cmd, report, extra)
+            if meter.prediction is not None:
+                p = meter.prediction
+                console.print(f"{cmd.stage}: the time model predicts {p.tokens_per_s_per_gpu:,.0f} tokens/s per GPU on {p.gpu_name}"
+                              + (f" ({p.tokens_per_s:,.0f} on {p.world} GPUs)" if p.world > 1 else ""), markup=False, highlight=False, style="dim")
+            result = None
+            with _Display(console, live, est, meter) as display:
+                try:
+                    result = _run_stage(cmd, log_dir, fwd, display)
+                finally:  # a crash of the stage or of the launcher itself: what was measured is still recorded
+                    status = ("interrupted" if fwd.interrupted else "launcher stopped" if result is None
+                              else "completed" if result.returncode == 0 else "failed")
+                    _record_throughput(plan, cmd, meter, status, report, extra, err)
             if result.interrupted:
                 return _report_interrupt(result, err, resume_hint)
             if result.returncode != 0:
@@ -616,8 +710,21 @@ def run(
             if result.peak_mem_gib is not None:
                 mem = f"; peak GPU memory {result.peak_mem_gib:.2f} GiB" + (f" (estimate {est:.2f} GiB allocated)" if est is not None else "")
             console.print(f"[green]stage {cmd.stage} completed[/green] at step {result.last_step}; output in {escape(str(cmd.output_dir))}{mem}; log {escape(str(result.log_path))}", highlight=False)
+            if result.noise:
+                console.print(f"({result.noise} known library warning(s) of stage {cmd.stage} not shown; they are in its log)", markup=False, highlight=False, style="dim")
     console.print(f"[green]done[/green]: final model in {escape(str(commands[-1].output_dir))}", highlight=False)
     return 0
+
+
+def _build_env(cmd: StageCommand, console, log_dir: Path) -> None:
+    """Build the stage's own environment once, with its progress on the console and in logs/<stage>-env.log."""
+    assert cmd.pyenv is not None
+    log = log_dir / f"{cmd.stage}-env.log"
+    console.print(f"[bold]stage {cmd.stage}[/bold]: building the environment {cmd.script.name} asks for ({cmd.pyenv.describe()}), once; log {log}",
+                  highlight=False)
+    start = time.monotonic()
+    build(cmd.pyenv, say=lambda line: console.print(line, markup=False, highlight=False, style="dim"), log=log)
+    console.print(f"environment for {cmd.script.name} ready in {time.monotonic() - start:.0f} s", highlight=False)
 
 
 def _report_interrupt(result: StageResult, err, resume_hint: str) -> int:

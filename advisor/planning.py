@@ -85,7 +85,7 @@ def build_plan(
     method: str = "sft",
     gpu: str = "rtx4090",
     dataset: str | None = None,
-    output_dir: str = "runs",
+    output_dir: str = "outputs",  # inside the run folder: RUN_DIR/outputs/<stage>, as `advisor generate` writes it
     stage_setups: Mapping[str, Setup] | None = None,
     data_formats: Mapping[str, str] | None = None,
 ) -> Plan:
@@ -97,6 +97,8 @@ def build_plan(
     if method not in PIPELINES:
         raise AdvisorError(f"unknown method '{method}'; valid: {', '.join(METHOD_KINDS)}")
     setup = setup.validated()
+    if dataset and len(PIPELINES[method]) > 1:  # its stages take different data: never drop it silently
+        raise AdvisorError(f"one dataset for the {len(PIPELINES[method])} stages of '{method}': set each stage's dataset instead")
     spec = model_spec(model)[0]
     stages = []
     stage_setups, data_formats = stage_setups or {}, data_formats or {}
@@ -113,7 +115,7 @@ def build_plan(
                 name=name,
                 setup=stage_setup,
                 hyper=default_hyper(train, setup.method),
-                dataset=dataset if dataset and len(PIPELINES[method]) == 1 else "bundled",
+                dataset=dataset or "bundled",
                 data_format=data_formats.get(name, data_format),
                 output_dir=f"{output_dir}/{name}",
                 base_from=base_from,

@@ -147,15 +147,12 @@ def test_dry_run_uses_accelerate_for_multi_gpu(tmp_path):
     assert cmds[0].argv[:2] == [sys.executable, "train_sft.py"] and not cmds[0].distributed
 
 
-def test_ppo_stage_runs_the_rloo_script_when_trl_has_no_ppo(tmp_path, monkeypatch):
+def test_ppo_stage_runs_the_ppo_script_even_beside_an_rloo_one(tmp_path):
+    """Issue 13 item 7 changed this: PPO is never swapped for RLOO (tests/test_runs_ppo.py covers its environment)."""
     run_dir = fake_run(tmp_path, method="rlhf")
     (run_dir / "train_ppo_rloo.py").write_text(FAKE_TRAIN)
-    plan = launch_plan(run_dir)
-    monkeypatch.setattr(launch, "trl_has_ppo", lambda: False)
-    ppo = launch.build_commands(plan, run_dir)[-1]
-    assert ppo.script.name == "train_ppo_rloo.py" and "trl==1.12.0" in ppo.note
-    monkeypatch.setattr(launch, "trl_has_ppo", lambda: True)
-    assert launch.build_commands(plan, run_dir)[-1].script.name == "train_ppo.py"
+    ppo = launch.build_commands(launch_plan(run_dir), run_dir)[-1]
+    assert ppo.script.name == "train_ppo.py" and ppo.pyenv is None  # the fake script has no dependency block
 
 
 def launch_plan(run_dir: Path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 NAME = "launch"
@@ -12,11 +13,15 @@ EXAMPLES = """examples:
   advisor launch runs/my-run --dry-run         # print the commands and exit
   advisor launch runs/my-run --max-steps 20    # a short smoke run of every stage
   advisor launch runs/my-run --resume          # after Ctrl-C or a crash: skip finished stages, continue from the last checkpoint
+                                               # (with the --max-steps of the last launch, kept in RUN_DIR/launch.json)
   advisor launch runs/my-run --force           # launch even if the estimate says the free GPU memory is too small
 
 Ctrl-C (or SIGTERM) is passed to the running stage, which saves a checkpoint and stops; the launcher then
 prints the checkpoint and the --resume command. Each stage's full output is in RUN_DIR/logs/<stage>.log.
 The exit code is the failing stage's (130 after an interrupt). Without a CUDA GPU every stage runs on the CPU.
+On a GPU the progress shows measured tokens/s against the time model's prediction and an ETA; each stage then
+appends one JSON line (date, model, set-up, GPU, predicted and measured tokens/s per GPU) to
+~/.cache/advisor/throughput.jsonl, or the file $ADVISOR_THROUGHPUT_LOG names.
 """
 
 
@@ -42,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     plan = load_plan(run_dir / "plan.toml")
     extra = ("--max-steps", str(args.max_steps)) if args.max_steps is not None else ()
     if args.dry_run:
+        extra = launch.resume_arguments(run_dir, args.resume, extra)  # --resume reuses the last launch's --max-steps
         commands = launch.build_commands(plan, run_dir, resume=args.resume, extra=extra)
-        print(f"cd {run_dir}")
+        print(f"cd {shlex.quote(str(run_dir))}")
         for cmd in commands:
             if cmd.note:
                 print(f"# note: {cmd.note}")
@@ -51,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
                 print(f"# {cmd.stage}: completed earlier, skipped")
             else:
                 print(cmd.display())
-        print("# without a CUDA GPU each stage runs as `python train_<stage>.py ...` on the CPU")
+        print("# without a CUDA GPU each stage runs as `<its python> train_<stage>.py ...` on the CPU")
         return 0
     return launch.run(plan, run_dir, resume=args.resume, force=args.force, extra=extra, progress=not args.no_progress)

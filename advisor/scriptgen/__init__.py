@@ -37,6 +37,12 @@ FALLBACK_PINS = {
     "bitsandbytes": "0.50.2",
 }
 PPO_TRL = "1.12.0"  # the last trl with PPO (trl.experimental.ppo); later releases removed it
+# In the PPO script's PEP 723 block: the pin it cannot run without. `advisor launch` (advisor/scriptenv.py) runs
+# the script in an environment with that pin, built once, when the launcher's own trl differs.
+PPO_TOOL_BLOCK = (
+    "# [tool.advisor]\n"
+    f"# exact = [\"trl\"]  # trl.experimental.ppo exists up to trl {PPO_TRL}: advisor launch builds an environment with it\n"
+)
 BNB_OPTIMIZERS = ("adamw8bit", "paged_adamw8bit", "lion")
 BUNDLED = {"instruction": "instructions.jsonl", "preference": "preferences.jsonl", "prompt": "prompts.jsonl"}
 SAMPLE_TEXT = [
@@ -45,6 +51,7 @@ SAMPLE_TEXT = [
     {"text": "LoRA trains two small matrices per layer instead of the full weight matrix."},
 ]
 STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+REWARD_FN = re.compile(r".+\.py:[A-Za-z_][A-Za-z0-9_]*")  # file.py:function
 MARKER = re.compile(r"@@[A-Z_]+@@")
 
 KINDS = {
@@ -64,13 +71,13 @@ KINDS = {
     "rloo": (
         "grpo",
         "RLOO (REINFORCE leave-one-out) with TRL's RLOOTrainer: the current-trl alternative to PPO.",
-        "Online RL on the reward model of this run with the same environment as the other stages (trl >= 1.13 has\nno PPO). Same reward model and KL coefficient as train_ppo.py, no value model.",
+        "Online RL on the reward model of this run with the same environment as the other stages (trl >= 1.13 has\nno PPO). Same reward model and KL coefficient as train_ppo.py, no value model. An alternative to run by\nhand: the plan priced PPO, and `advisor launch` runs train_ppo.py.",
     ),
     "ppo": (
         "ppo",
         "PPO (RLHF step 3) with trl 1.12.0's trl.experimental.ppo.PPOTrainer.",
         "Policy + value model + frozen reference + reward model. trl removed PPO after 1.12.0, so this script pins\n"
-        "trl==1.12.0: give it its own environment (see README.md), or use the RLOO script, which runs on current trl.",
+        "trl==1.12.0: `advisor launch` runs it in an environment with that trl, built once (README.md: 'PPO: its own environment').",
     ),
 }
 RL_CLASSES = {"grpo": ("GRPOConfig", "GRPOTrainer", "online RL with a group baseline (GRPO)"), "rloo": ("RLOOConfig", "RLOOTrainer", "online RL with a leave-one-out baseline (RLOO)")}
@@ -120,9 +127,12 @@ CONFIG_NOTES = {
     "train": "training kind",
     "model": "hub id, local folder, or 'tiny' (a 2-layer random Llama built here, no download)",
     "base_from": "output folder of the stage this one starts from ('' = start from model)",
-    "reward_model": "output folder of the reward-model stage ('' = none)",
+    "reward_model": "output folder of the reward-model stage, or a reward model folder / hub id ('' = none)",
+    "reward_fn": "your reward function, 'file.py:function' (called as TRL calls reward functions)",
+    "reward_check": "dataset field the completion must equal (built-in exact-match checker)",
     "dataset": "local .json/.jsonl/.csv/.parquet, a saved dataset folder, or a hub id",
     "data_format": "instruction | preference | prompt | text",
+    "data": "how `advisor generate` found your dataset and loads it (load_checked below; another --dataset skips it)",
     "output_dir": "checkpoints, final model or adapter, progress.jsonl",
     "save_merged": "a later stage loads this one: also write <output_dir>/merged (adapter folded in)",
     "lora_target_modules": "'all-linear' = every linear layer of the decoder blocks",
@@ -135,6 +145,15 @@ def script_name(stage_name: str, variant: str = "") -> str:
     return f"train_{stage_name}_{variant}.py" if variant else f"train_{stage_name}.py"
 
 
+def model_location(text: str) -> str:
+    """What from_pretrained can load: the plan may name a model by its config.json (the estimator reads that
+    file), but transformers loads the folder holding it, with the weights beside it."""
+    path = Path(text).expanduser()
+    if path.suffix.lower() == ".json" or path.is_file():
+        return str(path.parent)
+    return text
+
+
 def stage_config(plan, stage) -> dict:
     """The CONFIG dict of a stage's script: data only."""
     setup = stage.setup
@@ -145,15 +164,22 @@ def stage_config(plan, stage) -> dict:
     dataset = stage.dataset
     if dataset in ("", "bundled"):
         dataset = f"data/{BUNDLED.get(stage.data_format, 'sample_text.jsonl')}"
+    rewards = [r for r in (stage.reward_from, stage.reward_model, stage.reward_fn, stage.reward_check) if r]
+    if len(rewards) > 1:
+        raise AdvisorError(f"stage '{stage.name}' has {len(rewards)} rewards ({', '.join(rewards)}); give one: a reward model, a function or a check")
+    if (stage.reward_fn or stage.reward_check) and setup.train != "grpo":
+        raise AdvisorError(f"stage '{stage.name}' ({setup.train}) scores with a reward model; a reward function or check is for GRPO stages")
+    if stage.reward_fn and not REWARD_FN.fullmatch(stage.reward_fn):
+        raise AdvisorError(f"reward function {stage.reward_fn!r}: write it as FILE.py:FUNCTION, e.g. rewards.py:score")
     setup_data = setup.to_dict()
     setup_data["grad_ckpt"] = setup.checkpointing
     targets = lora_target_names(setup)
-    return {
+    config = {
         "stage": stage.name,
         "train": setup.train,
-        "model": "tiny" if plan.model.key == "tiny" else (plan.model.hf_id or plan.model.key),
+        "model": "tiny" if plan.model.key == "tiny" else model_location(plan.model.hf_id or plan.model.key),
         "base_from": by_name[stage.base_from].output_dir if stage.base_from else "",
-        "reward_model": by_name[stage.reward_from].output_dir if stage.reward_from else "",
+        "reward_model": by_name[stage.reward_from].output_dir if stage.reward_from else stage.reward_model,
         "trust_remote_code": bool(plan.trust_remote_code),
         "dataset": dataset,
         "data_format": stage.data_format,
@@ -163,6 +189,14 @@ def stage_config(plan, stage) -> dict:
         "setup": setup_data,
         "hyper": stage.hyper.model_dump(mode="json"),
     }
+    if setup.train == "grpo":
+        config["reward_fn"] = stage.reward_fn
+        config["reward_check"] = stage.reward_check
+    if stage.data is not None and stage.data.path == dataset:  # checked by advisor generate --dataset (issue 17)
+        d = stage.data
+        config["data"] = {"path": d.path, "found": d.label, "trl_type": d.trl_type, "columns": d.columns,
+                          "load": d.load, "remove_columns": d.remove_columns}
+    return config
 
 
 def dependencies(setup, versions: dict[str, str], trl: str | None = None) -> list[str]:
@@ -188,6 +222,7 @@ def render_script(plan, stage, kind: str, versions: dict[str, str]) -> str:
     rl = RL_CLASSES.get(kind, ("", "", ""))
     fills = {
         "DEPENDENCIES": "\n".join(f'#     "{dep}",' for dep in deps),
+        "TOOL_BLOCK": PPO_TOOL_BLOCK if kind == "ppo" else "",
         "TITLE": title,
         "DESCRIPTION": description,
         "SCRIPT": name,
@@ -196,15 +231,21 @@ def render_script(plan, stage, kind: str, versions: dict[str, str]) -> str:
         "RL_CONFIG": rl[0],
         "RL_TRAINER": rl[1],
         "RL_TITLE": rl[2],
-        "RLOO_SCRIPT": script_name(stage.name, "rloo"),
     }
     for key, value in fills.items():
         text = text.replace(f"@@{key}@@", value)
-    left = set(MARKER.findall(text)) - {"@@CONFIG@@"}
+    left = set(MARKER.findall(text)) - {"@@CONFIG@@", "@@CHECKED_DATA@@"}
     if left:
         raise AssertionError(f"template markers left unfilled: {sorted(left)}")
-    # Last, so nothing inside the user's strings is ever treated as a marker.
-    return text.replace("@@CONFIG@@", py_literal(stage_config(plan, stage), comments=CONFIG_NOTES))
+    config = stage_config(plan, stage)
+    checked = ""
+    if "data" in config:
+        from ..datasets.wire import pasted_code
+
+        checked = _template("checked_data.py.tmpl").replace("@@FUNCTIONS@@", pasted_code(stage.data))
+    # Last, in one pass, so nothing inside the user's strings is ever treated as a marker.
+    values = {"@@CONFIG@@": py_literal(config, comments=CONFIG_NOTES), "@@CHECKED_DATA@@": checked}
+    return re.sub("@@CONFIG@@|@@CHECKED_DATA@@", lambda m: values[m.group(0)], text)
 
 
 def stage_scripts(stage) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ import re
 
 from estimators.setup import lora_target_names
 
+from ..hubaccess import access_note
 from .layout import describe
 
 
@@ -70,6 +71,76 @@ def _oom_advice(setup) -> list[str]:
     return tips
 
 
+def _reward_lines(plan) -> list[str]:
+    """How each GRPO stage is rewarded; the placeholder is said loudly, because it trains towards nothing useful."""
+    out = []
+    for stage in plan.stages:
+        if stage.setup.train != "grpo":
+            continue
+        if stage.reward_from:
+            how = f"the reward model trained by stage {stage.reward_from}"
+        elif stage.reward_model:
+            how = f"the reward model {_show(stage.reward_model)}"
+        elif stage.reward_fn:
+            how = f"your function {_show(stage.reward_fn)} (called with the completions and every dataset column)"
+        elif stage.reward_check:
+            how = f"exact match: 1 when the completion equals the dataset field {_show(stage.reward_check)} (spaces and case ignored), else 0"
+        else:
+            out += [
+                "",
+                f"**Reward of stage {stage.name}: PLACEHOLDER.** No reward was given, so the script scores completions by length",
+                "(it prefers answers of about 200 characters) and learns nothing about your task. Give a reward when generating",
+                "(`--reward-check FIELD`, `--reward-fn FILE.py:FUNCTION` or `--reward-model MODEL`) or to the script (same flags).",
+            ]
+            continue
+        out += ["", f"Reward of stage {stage.name}: {how}."]
+    return out
+
+
+# Examples each stage is priced for when neither the plan nor its answers give a data size: the low end of the
+# source document's §2 SFT scale ("수만~수십만 개"), as advisor/core.py assumes (SFT_SCALE).
+ASSUMED_EXAMPLES = 10_000
+
+
+def _time_lines(plan) -> list[str]:
+    """'## Expected time and cost': each stage's tokens/s, hours and dollars on the plan's GPU (estimators/time_plan
+    .readme_lines), for the data size the plan was advised for (plan.time) or its answers, else an assumption said
+    as one. Nothing when the GPU has no speed figures (a size like "24GB") or the model cannot be priced."""
+    from estimators.errors import EstimateError
+    from estimators.gpus import find_gpu
+    from estimators.time_plan import Stage, readme_lines
+    from estimators.time_report import Dataset
+
+    from ..errors import AdvisorError
+    from ..planning import TINY, model_spec
+
+    if plan.model.key == TINY:  # a 2-layer random smoke-test model: its seconds say nothing about a real run
+        return []
+    try:
+        gpu = find_gpu(plan.hardware.gpu)
+        if not gpu.timed:
+            return []
+        spec = model_spec(plan.model.key)[0]
+    except (EstimateError, AdvisorError, OSError, ValueError):
+        return []
+    t = getattr(plan, "time", None)
+    count = (t.examples if t is not None else None) or (plan.answers or {}).get("data_count")
+    n = int(count) if count else ASSUMED_EXAMPLES
+    stages = []
+    for stage in plan.stages:
+        mean = t.mean_tokens if t is not None else stage.setup.seq_len
+        stages.append(Stage(stage.name, spec, stage.setup, Dataset(examples=n, mean_tokens=float(mean), epochs=stage.hyper.epochs)))
+    try:
+        table = readme_lines(stages, gpu)
+    except EstimateError:
+        return []
+    assumed = "" if count else f" (assumed: {n:,} is the low end of the source document's §2 scale; give `--data-count`)"
+    size = (f"Priced for {n:,} examples per stage{assumed}, each up to {int(stages[0].dataset.mean_tokens):,} tokens "
+            "(an upper bound when examples are shorter), for the epochs of the plan. `advisor launch` prints the measured "
+            "tokens/s next to this prediction.")
+    return ["", "## Expected time and cost", "", *table, "", size]
+
+
 def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
     from . import PPO_TRL, script_name, stage_scripts
 
@@ -98,12 +169,14 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for i, stage in enumerate(plan.stages, 1):
-        scripts = ", ".join(f"`{name}`" for name, _ in stage_scripts(stage))
+        names = [name for name, _ in stage_scripts(stage)]
+        scripts = f"`{names[0]}`" + "".join(f" (by-hand alternative: `{name}`, RLOO)" for name in names[1:])
         data = "bundled sample (`data/`)" if stage.dataset in ("", "bundled") else _show(stage.dataset)
         start = f"stage {stage.base_from}" if stage.base_from else "the model"
         if stage.reward_from:
             start += f"; rewards from stage {stage.reward_from}"
         out.append(f"| {i} | {stage.name} | {scripts} | {stage.setup.train} ({stage.data_format} data) | {data} | {start} | {_show(stage.output_dir)} |")
+    out += _reward_lines(plan)
     out += [
         "",
         "## Install",
@@ -119,6 +192,12 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
         f"Pinned: {', '.join(f'{k} {v}' for k, v in versions.items())}. The torch pin resolves to the build your",
         "platform's index serves; for a specific CUDA build add `--index-url https://download.pytorch.org/whl/cu128` (or yours).",
         "",
+    ]
+    model_id = plan.model.hf_id or plan.model.key
+    access = access_note(model_id, _show(model_id))
+    if access:
+        out += ["## Access to the model", "", access, ""]
+    out += [
         "## Run",
         "",
         "From this folder, one stage after the other (each stage waits for the output of the one before):",
@@ -127,10 +206,13 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
     ]
     for stage in plan.stages:
         name = script_name(stage.name)
+        own = stage.setup.train == "ppo"  # trl 1.12.0: its own environment (the section below)
+        python = ".venv-ppo/bin/python" if own else "python"
         if distributed:
-            out.append(f"accelerate launch --config_file accelerate_config.yaml {name}")
+            accelerate = ".venv-ppo/bin/accelerate" if own else "accelerate"
+            out.append(f"{accelerate} launch --config_file accelerate_config.yaml {name}")
         else:
-            out.append(f"python {name}")
+            out.append(f"{python} {name}" + ("   # trl 1.12.0: see 'PPO: its own environment'" if own else ""))
     out += [
         "```",
         "",
@@ -154,24 +236,28 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
         ppo = next(stage for stage in plan.stages if stage.setup.train == "ppo")
         out += [
             "",
-            "## PPO: which script you get",
+            "## PPO: its own environment",
             "",
-            f"The plan's last step is PPO (policy + value model + frozen reference + the reward model of stage `{ppo.reward_from}`).",
-            f"trl removed PPO after version {PPO_TRL}, and the other stages use trl {versions.get('trl', '?')}. So this run has two scripts for it:",
+            f"The plan's last step is PPO (policy + value model + frozen reference + the reward model of stage `{ppo.reward_from}`), and the",
+            f"memory estimate prices PPO. trl removed PPO after version {PPO_TRL}, while the other stages use trl {versions.get('trl', '?')}, so",
+            f"`{script_name(ppo.name)}` pins `trl=={PPO_TRL}` and marks that pin as one it cannot run without (`[tool.advisor]` in its",
+            "dependency block).",
             "",
-            f"- `{script_name(ppo.name)}`: PPO itself (`trl.experimental.ppo.PPOTrainer`); its dependency block pins `trl=={PPO_TRL}`,",
-            "  so install it into its own environment:",
+            f"`advisor launch` runs `{script_name(ppo.name)}` in that environment: on the first launch it builds a venv under",
+            "`~/.cache/advisor/envs/` (or `$ADVISOR_ENV_DIR`) that shares the packages of the launcher's environment and adds",
+            f"`trl=={PPO_TRL}` (with `uv` when it is installed, else pip; this needs the package index once), then reuses it.",
+            "`advisor launch . --dry-run` shows which interpreter each stage gets. By hand:",
             "",
-            "  ```sh",
-            "  python -m venv .venv-ppo && .venv-ppo/bin/pip install 'pip>=26'",
-            f"  .venv-ppo/bin/pip install --requirements-from-script {script_name(ppo.name)}",
-            f"  .venv-ppo/bin/python {script_name(ppo.name)}",
-            "  ```",
+            "```sh",
+            "python -m venv .venv-ppo && .venv-ppo/bin/pip install 'pip>=26'",
+            f".venv-ppo/bin/pip install --requirements-from-script {script_name(ppo.name)}",
+            f".venv-ppo/bin/python {script_name(ppo.name)}",
+            "```",
             "",
-            f"- `{script_name(ppo.name, 'rloo')}`: RLOO (`trl.RLOOTrainer`) on the same reward model with the current trl and the same",
-            "  environment as the other stages. No value model, so it needs less memory than PPO (the memory estimate prices PPO).",
+            f"`{script_name(ppo.name, 'rloo')}` is an alternative you may run yourself: RLOO (`trl.RLOOTrainer`) on the same reward",
+            "model with the current trl, no value model. It is not what the plan priced or what `advisor launch` runs.",
             "",
-            f"`advisor launch` runs `{script_name(ppo.name)}`, which is what the plan asks for. PPO resume: trl's PPOTrainer cannot resume,",
+            "PPO resume: trl's PPOTrainer cannot resume,",
             "so the script restores the policy, the value model (saved next to each checkpoint) and the optimizer state; the",
             "learning-rate schedule restarts over the remaining steps.",
         ]
@@ -179,14 +265,19 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
     if plan.estimate is not None:
         est = plan.estimate
         verdict = "fits" if est.fits else "does NOT fit"
+        # device_gib is what the run needs on the card (reserved + CUDA context), not the card: the card is hw.
         out += [
-            f"Peak {est.peak_allocated_gib:.1f} GiB allocated ({est.peak_reserved_gib:.1f} GiB reserved by the CUDA allocator) during {est.peak_phase},",
-            f"on a {est.device_gib:g} GiB device: {verdict} ({est.headroom_gib:+.1f} GiB headroom). nvidia-smi shows roughly 0.5-1 GiB more (CUDA context).",
+            f"Peak {est.peak_allocated_gib:.1f} GiB allocated ({est.peak_reserved_gib:.1f} GiB reserved by the CUDA allocator) during {est.peak_phase}.",
+            f"On the card that is about {est.device_gib:.2f} GiB, what nvidia-smi shows (reserved + the CUDA context), per GPU.",
+            f"The {hw.gpu_name or hw.gpu} has {hw.memory_gib:.2f} GiB: {verdict} ({est.headroom_gib:+.2f} GiB headroom).",
         ]
+        # the plan's margin and paged optimizer states, when the plan carries them (getattr: older plan files)
+        out += [note[0].upper() + note[1:].rstrip(".") + "." for note in (getattr(est, "margin_note", ""), getattr(est, "paged_note", "")) if note]
         if est.rule_of_thumb_gib is not None:
             out.append(f"Rule of thumb for comparison: {est.rule_of_thumb_gib:.1f} GiB. {est.rule_of_thumb_note}".rstrip())
     else:
         out.append("Not part of this plan; `advisor estimate` with the same flags prices it term by term.")
+    out += _time_lines(plan)
     out += ["", "## If it runs out of memory", ""]
     out += [f"{i}. {tip}" for i, tip in enumerate(_oom_advice(first), 1)]
     out += [

@@ -48,7 +48,7 @@ class ScriptScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         with Horizontal(id="run-dir-row"):
-            yield Label(f"{t('write_to', self.lang)}:", classes="knob-label")
+            yield Label(f"{t('will_write_to', self.lang)}:", classes="knob-label")  # nothing is written until Finish
             yield Input(self.state.run_dir, id="run-dir", compact=True, select_on_focus=False)
         with Horizontal(id="script-panes"):
             yield OptionList(id="files", compact=True)

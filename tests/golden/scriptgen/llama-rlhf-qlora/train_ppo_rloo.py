@@ -13,7 +13,8 @@
 """RLOO (REINFORCE leave-one-out) with TRL's RLOOTrainer: the current-trl alternative to PPO.
 
 Online RL on the reward model of this run with the same environment as the other stages (trl >= 1.13 has
-no PPO). Same reward model and KL coefficient as train_ppo.py, no value model.
+no PPO). Same reward model and KL coefficient as train_ppo.py, no value model. An alternative to run by
+hand: the plan priced PPO, and `advisor launch` runs train_ppo.py.
 
 Run from this folder (relative paths in CONFIG are relative to this file, paths given as flags to the
 current directory):
@@ -52,7 +53,7 @@ CONFIG = {
     'train': 'ppo',  # training kind
     'model': 'meta-llama/Llama-3.1-8B-Instruct',  # hub id, local folder, or 'tiny' (a 2-layer random Llama built here, no download)
     'base_from': 'outputs/sft',  # output folder of the stage this one starts from ('' = start from model)
-    'reward_model': 'outputs/reward',  # output folder of the reward-model stage ('' = none)
+    'reward_model': 'outputs/reward',  # output folder of the reward-model stage, or a reward model folder / hub id ('' = none)
     'trust_remote_code': False,
     'dataset': 'data/prompts.jsonl',  # local .json/.jsonl/.csv/.parquet, a saved dataset folder, or a hub id
     'data_format': 'prompt',  # instruction | preference | prompt | text
@@ -86,6 +87,13 @@ CONFIG = {
         'parallel': 'none',
         'offload_optimizer': False,
         'offload_params': False,
+        'stack': 'trl',
+        'versions': '',
+        'dora': False,
+        'modules_to_save': '',
+        'act_offload': False,
+        'optim_in_bwd': False,
+        'galore': False,
     },  # the plan's Setup, the set-up the memory estimate priced (grad_ckpt resolved)
     'hyper': {
         'learning_rate': 0.0002,
@@ -121,6 +129,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint-* in the output directory")
     if CONFIG["train"] in ("grpo", "ppo"):
         parser.add_argument("--reward-model", help="reward model folder or hub id (GRPO without one uses a Python reward function)")
+    if CONFIG["train"] == "grpo":
+        parser.add_argument("--reward-fn", help="your reward function as FILE.py:FUNCTION (TRL's reward-function signature)")
+        parser.add_argument("--reward-check", metavar="FIELD", help="reward 1 when the completion equals this dataset field, else 0")
     return parser.parse_args(argv)
 
 
@@ -147,8 +158,18 @@ def apply_overrides(config: dict, args: argparse.Namespace) -> dict:
         cfg["model"], cfg["base_from"] = _location(args.model, cwd), ""
     if args.dataset:
         cfg["dataset"] = _location(args.dataset, cwd)
+    given = [name for name in ("reward_model", "reward_fn", "reward_check") if getattr(args, name, None)]
+    if len(given) > 1:
+        sys.exit(f"error: give one reward, not {' and '.join('--' + n.replace('_', '-') for n in given)}")
+    if given:  # a reward given here replaces the plan's
+        cfg["reward_model"], cfg["reward_fn"], cfg["reward_check"] = "", "", ""
     if getattr(args, "reward_model", None):
         cfg["reward_model"] = _location(args.reward_model, cwd)
+    if getattr(args, "reward_fn", None):
+        path, _, name = args.reward_fn.rpartition(":")
+        cfg["reward_fn"] = f"{_location(path, cwd)}:{name}"
+    if getattr(args, "reward_check", None):
+        cfg["reward_check"] = args.reward_check
     if args.output_dir:
         cfg["output_dir"] = str((cwd / Path(args.output_dir).expanduser()).resolve())
     setup, hyper = cfg["setup"], cfg["hyper"]
@@ -328,6 +349,9 @@ def model_source(cfg: dict) -> str:
 def usable_model(source: str, cfg: dict) -> str:
     """A folder holding a LoRA adapter is used through its merged copy (written now if missing)."""
     path = Path(source)
+    if path.is_file():  # a config.json named as the model: its folder holds the model
+        path = path.parent
+        source = str(path)
     if (path / "merged" / "config.json").is_file():
         return str(path / "merged")
     if (path / "adapter_config.json").is_file():
@@ -432,6 +456,9 @@ DATA_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "
 def load_data(spec: str, data_format: str):
     """The train split of a local file (.json/.jsonl/.csv/.parquet), a saved dataset folder, or a hub dataset,
     in the columns TRL expects for `data_format`."""
+    checked = CONFIG.get("data")
+    if checked and spec == checked["path"]:  # the file `advisor generate` checked: its own loader and mapping
+        return normalise(load_checked(checked), data_format)
     path = Path(spec)
     if path.suffix.lower() in DATA_BUILDERS and path.is_file():
         dataset = load_dataset(DATA_BUILDERS[path.suffix.lower()], data_files=str(path), split="train")
@@ -628,11 +655,65 @@ def load_reward_model(source: str, cfg: dict, cuda: bool, bf16_ok: bool):
 # ---------------------------------------------------------------- online RL: default reward, generation batch
 
 
+PLACEHOLDER_WARNING = (
+    "warning: no reward was given, so GRPO trains on the PLACEHOLDER reward, which only prefers answers of about 200 "
+    "characters and knows nothing of your task; give --reward-check FIELD, --reward-fn FILE.py:FUNCTION or --reward-model"
+)
+
+
+def _text(completion) -> str:
+    return completion[-1]["content"] if isinstance(completion, list) else completion
+
+
 def length_reward(completions, **kwargs) -> list[float]:
-    """A stand-in reward needing no model: prefers answers of about 200 characters. Replace it with a check of
-    your task (a verifier, a unit test, a regex) or train a reward model and pass --reward-model."""
-    texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-    return [-abs(len(text) - 200) / 200 for text in texts]
+    """The placeholder reward needing no model: prefers answers of about 200 characters. Replace it with a check of
+    your task (--reward-check, --reward-fn) or a trained reward model (--reward-model)."""
+    return [-abs(len(_text(c)) - 200) / 200 for c in completions]
+
+
+def _normal(text) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def exact_match_reward(field: str):
+    """The built-in checker: 1.0 when the completion equals the row's `field` (spaces and case ignored), else 0.0.
+    TRL passes every dataset column to reward functions as a keyword argument, one value per completion."""
+
+    def reward(completions, **kwargs) -> list[float]:
+        expected = kwargs[field]
+        return [1.0 if _normal(_text(c)) == _normal(want) else 0.0 for c, want in zip(completions, expected)]
+
+    reward.__name__ = f"exact_match_{field}"
+    return reward
+
+
+def user_reward(spec: str):
+    """The user's reward function from "file.py:function" (a relative file is found next to this script)."""
+    import importlib.util
+
+    path, _, name = spec.rpartition(":")
+    file = Path(_location(path, HERE))
+    if not file.is_file():
+        sys.exit(f"error: the reward function file {file} does not exist")
+    module_spec = importlib.util.spec_from_file_location(f"user_reward_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    func = getattr(module, name, None)
+    if not callable(func):
+        sys.exit(f"error: {file} has no function {name!r}")
+    return func
+
+
+def reward_functions(cfg: dict, dataset) -> list:
+    """The plan's reward: the user's function, the exact-match checker, or (said loudly) the placeholder."""
+    if cfg.get("reward_fn"):
+        return [user_reward(cfg["reward_fn"])]
+    if cfg.get("reward_check"):
+        if cfg["reward_check"] not in dataset.column_names:
+            sys.exit(f"error: --reward-check {cfg['reward_check']}: the dataset has no such column ({', '.join(dataset.column_names)})")
+        return [exact_match_reward(cfg["reward_check"])]
+    print(PLACEHOLDER_WARNING, file=sys.stderr, flush=True)
+    return [length_reward]
 
 
 def generation_batch(setup: dict) -> int:
@@ -686,11 +767,12 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer = load_tokenizer(source, cfg)
         tokenizer.padding_side = "left"  # generation pads prompts on the left
         dataset = fit_prompts(load_data(cfg["dataset"], cfg["data_format"]), tokenizer, cfg["setup"])
-        rewards, reward_tokenizers = [length_reward], None
         scorer = reward_source(cfg)
         if scorer:
             reward_model, reward_tokenizer = load_reward_model(scorer, cfg, cuda, bf16_ok)
             rewards, reward_tokenizers = [reward_model], [reward_tokenizer]
+        else:
+            rewards, reward_tokenizers = reward_functions(cfg, dataset), None
         model = load_model(AutoModelForCausalLM, source, cfg, cuda, bf16_ok)
         trainer = RLOOTrainer(
             model=model,

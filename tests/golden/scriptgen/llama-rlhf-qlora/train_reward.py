@@ -52,7 +52,7 @@ CONFIG = {
     'train': 'reward',  # training kind
     'model': 'meta-llama/Llama-3.1-8B-Instruct',  # hub id, local folder, or 'tiny' (a 2-layer random Llama built here, no download)
     'base_from': 'outputs/sft',  # output folder of the stage this one starts from ('' = start from model)
-    'reward_model': '',  # output folder of the reward-model stage ('' = none)
+    'reward_model': '',  # output folder of the reward-model stage, or a reward model folder / hub id ('' = none)
     'trust_remote_code': False,
     'dataset': 'data/preferences.jsonl',  # local .json/.jsonl/.csv/.parquet, a saved dataset folder, or a hub id
     'data_format': 'preference',  # instruction | preference | prompt | text
@@ -86,6 +86,13 @@ CONFIG = {
         'parallel': 'none',
         'offload_optimizer': False,
         'offload_params': False,
+        'stack': 'trl',
+        'versions': '',
+        'dora': False,
+        'modules_to_save': '',
+        'act_offload': False,
+        'optim_in_bwd': False,
+        'galore': False,
     },  # the plan's Setup, the set-up the memory estimate priced (grad_ckpt resolved)
     'hyper': {
         'learning_rate': 0.0002,
@@ -121,6 +128,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint-* in the output directory")
     if CONFIG["train"] in ("grpo", "ppo"):
         parser.add_argument("--reward-model", help="reward model folder or hub id (GRPO without one uses a Python reward function)")
+    if CONFIG["train"] == "grpo":
+        parser.add_argument("--reward-fn", help="your reward function as FILE.py:FUNCTION (TRL's reward-function signature)")
+        parser.add_argument("--reward-check", metavar="FIELD", help="reward 1 when the completion equals this dataset field, else 0")
     return parser.parse_args(argv)
 
 
@@ -147,8 +157,18 @@ def apply_overrides(config: dict, args: argparse.Namespace) -> dict:
         cfg["model"], cfg["base_from"] = _location(args.model, cwd), ""
     if args.dataset:
         cfg["dataset"] = _location(args.dataset, cwd)
+    given = [name for name in ("reward_model", "reward_fn", "reward_check") if getattr(args, name, None)]
+    if len(given) > 1:
+        sys.exit(f"error: give one reward, not {' and '.join('--' + n.replace('_', '-') for n in given)}")
+    if given:  # a reward given here replaces the plan's
+        cfg["reward_model"], cfg["reward_fn"], cfg["reward_check"] = "", "", ""
     if getattr(args, "reward_model", None):
         cfg["reward_model"] = _location(args.reward_model, cwd)
+    if getattr(args, "reward_fn", None):
+        path, _, name = args.reward_fn.rpartition(":")
+        cfg["reward_fn"] = f"{_location(path, cwd)}:{name}"
+    if getattr(args, "reward_check", None):
+        cfg["reward_check"] = args.reward_check
     if args.output_dir:
         cfg["output_dir"] = str((cwd / Path(args.output_dir).expanduser()).resolve())
     setup, hyper = cfg["setup"], cfg["hyper"]
@@ -328,6 +348,9 @@ def model_source(cfg: dict) -> str:
 def usable_model(source: str, cfg: dict) -> str:
     """A folder holding a LoRA adapter is used through its merged copy (written now if missing)."""
     path = Path(source)
+    if path.is_file():  # a config.json named as the model: its folder holds the model
+        path = path.parent
+        source = str(path)
     if (path / "merged" / "config.json").is_file():
         return str(path / "merged")
     if (path / "adapter_config.json").is_file():
@@ -432,6 +455,9 @@ DATA_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "
 def load_data(spec: str, data_format: str):
     """The train split of a local file (.json/.jsonl/.csv/.parquet), a saved dataset folder, or a hub dataset,
     in the columns TRL expects for `data_format`."""
+    checked = CONFIG.get("data")
+    if checked and spec == checked["path"]:  # the file `advisor generate` checked: its own loader and mapping
+        return normalise(load_checked(checked), data_format)
     path = Path(spec)
     if path.suffix.lower() in DATA_BUILDERS and path.is_file():
         dataset = load_dataset(DATA_BUILDERS[path.suffix.lower()], data_files=str(path), split="train")
