@@ -6,20 +6,41 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
+import unicodedata
 
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, AdvisorError
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, AdvisorError
 
 # Subcommand modules, in the order `advisor --help` lists them. Each has NAME, HELP, add_arguments(p), run(args).
-COMMANDS = ("wizard", "advise", "estimate", "fit", "generate", "launch", "measure", "accuracy", "models", "gpus")
+COMMANDS = ("wizard", "advise", "estimate", "fit", "generate", "launch", "measure", "accuracy", "models", "gpus", "data")
 
 
 TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
 
 
+# 128 + SIGPIPE: what a shell reports for a program whose reader went away (`advisor accuracy | head -1`)
+EXIT_BROKEN_PIPE = 141
+_MAX_MESSAGE = 400  # characters of an error line; a 5000-character value cannot flood the terminal
+
+
+def one_line(message: str) -> str:
+    """An error message as one line: control characters (a newline in a value, an escape sequence) escaped the
+    way repr() writes them, and cut at _MAX_MESSAGE characters. Korean and other printable text stays as is."""
+    out = "".join(repr(ch)[1:-1] if unicodedata.category(ch).startswith("C") else ch for ch in str(message))
+    return out if len(out) <= _MAX_MESSAGE else out[: _MAX_MESSAGE - 1] + "…"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, as every other input error
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}\n")
+
+    def _get_values(self, action, arg_strings):
+        # Python 3.11's argparse turns `--seq-len=--` into [] without calling the flag's type (a list reaches the
+        # code that expects an int); a lone "--" given as a flag's value is refused here instead.
+        if action.nargs in (None, argparse.OPTIONAL) and arg_strings == ["--"] and action.option_strings:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected a value, got '--'")
+        return super()._get_values(action, arg_strings)
 
 
 def available_commands() -> list[str]:
@@ -28,8 +49,8 @@ def available_commands() -> list[str]:
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with `selected`, only that command's flags are declared (the others are listed by name),
-    which keeps the start-up of `advisor estimate` free of the other commands' imports."""
+    """The parser; with `selected`, only that command is declared, which keeps the start-up of `advisor estimate`
+    and of the wizard free of the other commands' imports."""
     parser = _Parser(
         prog="advisor",
         description="Plan LLM fine-tuning: which method, whether it fits in GPU memory, and a ready training script.",
@@ -40,6 +61,10 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"advisor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in available_commands():
+        if selected is not None and name != selected:
+            # argv[0] is `selected`: the other subcommands can never be parsed now, and importing their modules
+            # (each pulls advisor.knobs -> the estimator) cost the wizard's first paint about 0.1 s
+            continue
         module = importlib.import_module(f"advisor.commands.{name}")
         p = sub.add_parser(
             module.NAME, help=module.HELP, description=module.HELP, epilog=getattr(module, "EXAMPLES", None),
@@ -62,18 +87,46 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.run(args) or 0
+        code = args.run(args) or 0
+        sys.stdout.flush()  # a reader that went away shows up here, inside the handler, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _broken_pipe()
     except AdvisorError as exc:
-        print(f"advisor: error: {exc}", file=sys.stderr)
+        print(f"advisor: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except ValueError as exc:  # EstimateError and RulesError are ValueErrors with user-facing messages
         if type(exc).__module__.startswith(("estimators", "advisor")):
-            print(f"advisor: error: {exc}", file=sys.stderr)
+            print(f"advisor: error: {one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        if "not JSON compliant" in str(exc):  # json.dump(allow_nan=False): a NaN/inf figure is a bug, not input
+            print("advisor: error: internal: a figure in the JSON output is not a finite number (please report)", file=sys.stderr)
+            return EXIT_FAILURE
+        if str(exc).startswith("Exceeds the limit"):  # int() of a number with > sys.get_int_max_str_digits() digits
+            print("advisor: error: a number in the input has more than 4300 digits", file=sys.stderr)
             return EXIT_USAGE
         raise
+    except OSError as exc:  # a file the user named cannot be read or written (/proc/self/mem, a full disk)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"advisor: error: {one_line(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        return EXIT_USAGE
+    except RecursionError:  # json/tomllib on a file nested thousands deep (the readers recurse per level)
+        print("advisor: error: an input file is nested too deeply to read (thousands of levels)", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("advisor: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (`| head -2`): stop quietly, as `cat` or `grep` do. Python's documented
+    recipe: point stdout at /dev/null so the flush at interpreter exit cannot raise a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (in-process callers, tests)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

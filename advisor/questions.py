@@ -10,6 +10,7 @@ Standard library only (the estimator's GPU table is pure Python): importing this
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -108,12 +109,18 @@ class Question:
         what = "a whole number" if self.kind == "int" else "a number"
         if isinstance(raw, bool):
             raise AdvisorError(f"{self.flag}: expected {what}, got {raw!r}")
+        text = raw.strip().replace("_", "").replace(",", "") if isinstance(raw, str) else raw
+        scale = 1
+        if self.id == "seq_len" and isinstance(text, str) and text[-1:] in ("k", "K"):
+            text, scale = text[:-1], 1024  # 8k, 32k: context lengths as people say them
         try:
-            value = cast(raw.strip().replace("_", "").replace(",", "")) if isinstance(raw, str) else cast(raw)
-        except (TypeError, ValueError):
-            raise AdvisorError(f"{self.flag}: expected {what}, got '{raw}'") from None
+            value = cast(text) * scale
+        except (TypeError, ValueError, OverflowError):
+            raise AdvisorError(f"{self.flag}: expected {what}, got {_shown(raw)}") from None
         if self.kind == "int" and isinstance(raw, float) and raw != int(raw):
-            raise AdvisorError(f"{self.flag}: expected {what}, got '{raw}'")
+            raise AdvisorError(f"{self.flag}: expected {what}, got {_shown(raw)}")
+        if abs(value) > 2**31 - 1 or (isinstance(value, float) and not math.isfinite(value)):  # nan, inf, 1e400: no answer is that large
+            raise AdvisorError(f"{self.flag}: expected a finite {what.removeprefix('a ')} below {2**31 - 1:,}, got {_shown(raw)}")
         if self.minimum is not None and value < self.minimum:
             raise AdvisorError(f"{self.flag}: must be at least {self.minimum:g}, got {value:g}")
         return value
@@ -127,6 +134,12 @@ class Question:
         if low in ("false", "no", "n", "0", "off"):
             return False
         raise AdvisorError(f"{self.flag}: expected true or false, got '{raw}'")
+
+
+def _shown(raw: Any) -> str:
+    from estimators.gpu_names import shown  # quoted, control characters escaped, long values cut
+
+    return shown(str(raw))
 
 
 def _c(value: str, label_ko: str, label_en: str, explain_ko: str, explain_en: str, *rules: str) -> Choice:
@@ -200,8 +213,8 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         "gpu", "text",
         "어떤 GPU를 쓰나요?", "Which GPU will you train on?",
-        "GPU 이름/id (`advisor gpus`) 또는 메모리 크기 (예: 24GB).",
-        "A GPU id or name from `advisor gpus`, or a memory size like 24GB.",
+        "GPU 이름 (4090, a100-80gb, nvidia-smi가 보여주는 이름; `advisor gpus`) 또는 판매 용량 (24GB; GiB로 주면 사용 가능한 메모리 그대로).",
+        "A GPU as people or nvidia-smi name it (4090, a100-80gb; `advisor gpus`), or the size it is sold as (24GB; a size in GiB is taken as usable memory).",
         required=True, rules=("sel.personal_gpu",),
     ),
     Question(

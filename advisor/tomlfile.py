@@ -15,3 +15,7 @@ def read_toml(path: Path, what: str) -> dict:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise AdvisorError(f"{path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:  # /proc/self/mem, a binary file, a permission problem
+        raise AdvisorError(f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except RecursionError:
+        raise AdvisorError(f"{path}: TOML nested too deeply to be an {what}") from None

@@ -49,6 +49,74 @@ Timed(answers={"goal": "domain", "data": ["instruction_pairs"], "gpu": "rtx3060"
 """
 
 
+# The same, through the command's own path: `advisor wizard`'s parser, the pre-filled answers' check (which
+# looks the GPU name up), then the app. Prints wall and CPU seconds (CPU time moves less with the machine's load).
+CLI_HEADLESS = r"""
+import time
+t0, c0 = time.perf_counter(), time.process_time()
+import sys
+from advisor.cli import build_parser
+from advisor.commands.wizard import prefilled
+
+args = build_parser("wizard").parse_args(["wizard", "--answers", sys.argv[1], "--lang", "en"])
+raw = prefilled(args)
+from advisor.tui.app import WizardApp
+
+class Timed(WizardApp):
+    def on_ready(self):
+        print(f"FIRST_PAINT {time.perf_counter() - t0:.4f} {time.process_time() - c0:.4f}", flush=True)
+        self.exit()
+
+Timed(answers=raw).run(headless=True, size=(80, 24))
+"""
+
+
+def _env(tree: Path | None) -> dict:
+    """The environment of a measured process: with `tree`, that source tree's packages come first."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    return env
+
+
+def first_paint_cli(tree: Path | None = None, runs: int = RUNS) -> tuple[list[float], list[float]]:
+    """(wall seconds, CPU seconds) from the process's first line to the first frame, through the CLI path."""
+    wall, cpu = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        answers = Path(tmp) / "answers.toml"
+        answers.write_text(ANSWERS, encoding="utf-8")
+        for _ in range(runs):
+            proc = subprocess.run([sys.executable, "-c", CLI_HEADLESS, str(answers)], capture_output=True, text=True,
+                                  cwd=tree or ROOT, env=_env(tree), timeout=60)
+            line = next(l for l in proc.stdout.splitlines() if l.startswith("FIRST_PAINT"))
+            wall.append(float(line.split()[1]))
+            cpu.append(float(line.split()[2]))
+    return wall, cpu
+
+
+def compare(before: Path, runs: int = RUNS) -> str:
+    """Before (the source tree `before`, e.g. `git archive HEAD` unpacked) against this tree, runs interleaved so
+    both see the same machine load."""
+    results = {"before": ([], [], []), "after": ([], [], [])}
+    for _ in range(runs):
+        for name, tree in (("before", before), ("after", None)):
+            wall, cpu = first_paint_cli(tree, runs=1)
+            results[name][0].extend(wall)
+            results[name][1].extend(cpu)
+            tmux = first_paint_tmux(tree, runs=1)
+            results[name][2].extend(tmux or [])
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines = [f"Before = `{before}`, after = this tree; {runs} interleaved runs "
+             f"each; load average after the runs {load}.", "",
+             "| first paint | before | after |", "|---|---|---|"]
+    lines.append(f"| headless, `advisor wizard --answers` path, wall (+ interpreter start-up not included) | "
+                 f"{_ms(results['before'][0])} | {_ms(results['after'][0])} |")
+    lines.append(f"| same, CPU time of the process | {_ms(results['before'][1])} | {_ms(results['after'][1])} |")
+    if results["after"][2]:
+        lines.append(f"| real 80x24 terminal (tmux), spawned to drawn | {_ms(results['before'][2])} | {_ms(results['after'][2])} |")
+    return "\n".join(lines) + "\n"
+
+
 def _ms(values: list[float]) -> str:
     return f"median {statistics.median(values) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms"
 
@@ -71,18 +139,19 @@ def first_paint_headless() -> list[float]:
     return out
 
 
-def first_paint_tmux() -> list[float] | None:
+def first_paint_tmux(tree: Path | None = None, runs: int = RUNS) -> list[float] | None:
     if not shutil.which("tmux"):
         return None
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         answers = Path(tmp) / "answers.toml"
         answers.write_text(ANSWERS, encoding="utf-8")
-        for i in range(RUNS):
-            session = f"wizard-bench-{os.getpid()}-{i}"
-            cmd = f"{sys.executable} -m advisor wizard --answers {answers} --lang en; sleep 5"
+        for i in range(runs):
+            session = f"wizard-bench-{os.getpid()}-{i}-{time.monotonic_ns()}"
+            where = f"env PYTHONPATH={tree} " if tree is not None else ""
+            cmd = f"{where}{sys.executable} -m advisor wizard --answers {answers} --lang en; sleep 5"
             t = time.perf_counter()
-            subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", "-c", str(ROOT), cmd], check=True)
+            subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", "-c", str(tree or ROOT), cmd], check=True)
             try:
                 while time.perf_counter() - t < 20:
                     pane = subprocess.run(["tmux", "capture-pane", "-t", session, "-p"], capture_output=True, text=True).stdout
@@ -184,6 +253,7 @@ async def live_reestimate() -> tuple[list[float], list[float], list[float], dict
 def report() -> str:
     start = interpreter_start()
     headless = first_paint_headless()
+    cli_wall, cli_cpu = first_paint_cli()
     tmux = first_paint_tmux()
     handler, repaint, keyed, per_knob = asyncio.run(live_reestimate())
     import textual
@@ -201,6 +271,8 @@ def report() -> str:
         f"| interpreter start-up (`python -c pass`) | | {_ms(start)} |",
         f"| first paint, headless (imports + app start to the first frame) | | {_ms(headless)} |",
         f"| first paint, headless + interpreter start-up | ≤ 1 s | {_ms([h + statistics.median(start) for h in headless])} |",
+        f"| first paint, headless through `advisor wizard --answers` (parser, answer check, app) + start-up | ≤ 1 s | "
+        f"{_ms([h + statistics.median(start) for h in cli_wall])} (CPU {_ms(cli_cpu)}) |",
     ]
     if tmux:
         lines.append(f"| first paint in a real 80x24 terminal (tmux), `advisor wizard` spawned to the screen drawn | ≤ 1 s | {_ms(tmux)} |")
@@ -219,6 +291,15 @@ def report() -> str:
 
 
 def main() -> int:
+    if "--compare" in sys.argv:  # --compare BEFORE_TREE [--write]: before/after table, appended to the results
+        before = Path(sys.argv[sys.argv.index("--compare") + 1]).resolve()
+        text = "## First paint, before and after (issue 13 item 16)\n\n" + compare(before)
+        print(text)
+        if "--write" in sys.argv:
+            out = ROOT / "bench" / "results" / "wizard_first_paint.md"
+            out.write_text("# Wizard first paint\n\nCommand: `.venv/bin/python bench/wizard_speed.py --compare BEFORE_TREE --write`.\n\n" + text, encoding="utf-8")
+            print(f"written: {out}", file=sys.stderr)
+        return 0
     text = report()
     print(text)
     if "--write" in sys.argv:

@@ -101,7 +101,7 @@ def test_sft_qlora_on_a_small_card_typed_from_scratch(tmp_path):
             advice = text_of(app.screen.query_one("#advice"))
             assert "Recommended: SFT + QLoRA" in advice and "[sel.domain §6]" in advice
             await to_step(pilot, "memory")
-            assert "fits on 12 GiB card" in text_of(app.screen.query_one("#bar"))
+            assert "fits on 12 GB card" in text_of(app.screen.query_one("#bar"))
             await to_step(pilot, "script")
             await until(pilot, lambda: app.screen.files)
             assert "train_sft.py" in app.screen.files
@@ -114,7 +114,8 @@ def test_sft_qlora_on_a_small_card_typed_from_scratch(tmp_path):
     app = run(scenario())
     plan = app.return_value
     assert app.action == "save" and app.saved == run_dir
-    assert (plan.method, plan.adaptation, plan.hardware.memory_gib) == ("sft", "qlora", 12.0)
+    assert (plan.method, plan.adaptation) == ("sft", "qlora")
+    assert 11.7 < plan.hardware.memory_gib < 12.0  # "12GB" is a card sold as 12 GB: usable like the RTX 3060's 11.76 GiB
     assert plan.answers["data_count"] == 20000
     assert (run_dir / "train_sft.py").is_file() and (run_dir / "plan.toml").is_file()
 

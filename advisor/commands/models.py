@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         if args.filter.lower() in key
     ]
     if args.json:
-        print(json.dumps({"models": rows, "shorthands": shorthands()}, indent=2))
+        print(json.dumps({"models": rows, "shorthands": shorthands()}, indent=2, allow_nan=False))
         return 0
     from rich.console import Console
     from rich.table import Table

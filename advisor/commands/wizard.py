@@ -42,6 +42,29 @@ def prefilled(args: argparse.Namespace) -> dict:
     return check_answers(raw, origin=str(args.answers) if args.answers else "flags")
 
 
+def exit_lines(outcome, lang: str) -> list[tuple[str, bool]]:
+    """What is printed once the wizard has closed, in the wizard's language: (line, goes to stderr). The launch
+    command is shell-quoted so it can be pasted whatever the folder is called."""
+    import shlex
+
+    from ..tui.i18n import t
+
+    plan = outcome.plan
+    if plan is None:
+        return [(t("exit_no_plan", lang), True)]
+    from ..tui.screens.recommend import method_label
+
+    method, adaptation = method_label(plan.method, plan.adaptation, lang)
+    summary = f"{method} + {adaptation} · {plan.model.name} · {plan.hardware.count}× {plan.hardware.gpu_name or plan.hardware.gpu}"
+    lines = [(t("exit_plan", lang, summary=summary), False)]
+    if outcome.run_dir is None:
+        return lines + [(t("exit_nothing_saved", lang), True)]
+    lines.append((t("exit_saved", lang, path=outcome.run_dir), False))
+    if outcome.action != "launch":
+        lines.append((t("exit_run_it", lang, command=f"advisor launch {shlex.quote(str(outcome.run_dir))}"), False))
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import AdvisorError
     from ..tui.i18n import default_lang
@@ -53,20 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
     lang = args.lang or default_lang()
     outcome = run_wizard(raw, lang=lang, run_dir=args.out)
-    plan = outcome.plan
-    if plan is None:
-        print("advisor: wizard closed before a plan was made", file=sys.stderr)
-        return 0
-    from ..tui.screens.recommend import method_label
-
-    method, adaptation = method_label(plan.method, plan.adaptation, lang)
-    print(f"plan: {method} + {adaptation} · {plan.model.name} · {plan.hardware.count}× {plan.hardware.gpu_name or plan.hardware.gpu}")
-    if outcome.run_dir is None:
-        print("advisor: nothing saved", file=sys.stderr)
-        return 0
-    print(f"saved: {outcome.run_dir}")
-    if outcome.action != "launch":
-        print(f"run it with: advisor launch {outcome.run_dir}")
+    for line, to_stderr in exit_lines(outcome, lang):
+        print(line, file=sys.stderr if to_stderr else sys.stdout)
+    if outcome.plan is None or outcome.run_dir is None or outcome.action != "launch":
         return 0
     from . import launch
 

@@ -19,8 +19,11 @@ def glossary_table(lang: str) -> Table:
     from ... import rules
 
     table = Table(show_header=False, box=None, expand=True, padding=(0, 1))
-    table.add_column(style="bold cyan", ratio=1, no_wrap=False)
-    table.add_column(ratio=3)
+    # overflow="fold", not the default "ellipsis": rich wraps a line so that its words fit but keeps the space
+    # after the last one, and the ellipsis step then measures that space and cuts the last character to make
+    # room ("학습" became "학 …" at 100 columns). Fold only ever moves characters to the next line.
+    table.add_column(style="bold cyan", ratio=1, no_wrap=False, overflow="fold")
+    table.add_column(ratio=3, overflow="fold")
     for row in rules.glossary().values():
         source = escape(short_source(row.get("source", "")))
         table.add_row(escape(row["term"]), f"{escape(rules.text(row, 'definition', lang))} [dim]({source})[/dim]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from ..i18n import CATEGORY_LABELS, pick, t
+from ..i18n import CATEGORY_LABELS, phase_name, pick, t
 from ..state import MemoryView
 
 GIB = 1024**3
@@ -52,7 +52,7 @@ def bar_text(view: MemoryView, width: int, lang: str) -> Text:
         else:
             bar.append(ch, style=style)
     bar.append("\n")
-    bar.append(t("bar_scale", lang, cap=view.capacity / GIB, need=view.device / GIB, phase=view.phase), style="dim")
+    bar.append(t("bar_scale", lang, cap=view.capacity / GIB, need=view.device / GIB, phase=phase_name(view.phase, lang)), style="dim")
     bar.append("\n")
     first = True
     for name, nbytes in view.segments.items():

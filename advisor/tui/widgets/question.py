@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
 
 from ...questions import Question
-from ..i18n import t
+from ..i18n import model_source, t
 from ..state import WizardState
 
 
@@ -212,7 +212,7 @@ class ModelField(QuestionField):
 
             spec, ref = model_spec(text.strip())
             line = t("model_params", self.lang, name=ref.name, params=f"{ref.params_total:,}" if ref.params_total else "?")
-            line += "  ·  " + t("model_from", self.lang, how=ref.resolved_from)
+            line += "  ·  " + t("model_from", self.lang, how=model_source(ref.resolved_from, self.lang))
             self.post_message(self.Resolved(text, line, True))
         except Exception as exc:  # EstimateError / AdvisorError: a one-line message for the user
             self.post_message(self.Resolved(text, str(exc), False))
