@@ -50,3 +50,20 @@ def test_help_loads_no_heavy_package():
 def test_probe_detects_a_heavy_import():
     """The check itself can fail: importing pydantic is seen."""
     assert _loaded("import pydantic") == ["pydantic"]
+
+
+def test_data_check_without_a_tokenizer_loads_no_heavy_package(tmp_path):
+    """`advisor data check` (issue 17) reads parquet and counts tokens without torch/transformers/datasets."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist([{"prompt": "a", "completion": "b"}] * 3), tmp_path / "d.parquet")
+    (tmp_path / "d.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n')
+    body = (
+        "import contextlib, io\n"
+        "from advisor.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['data', 'check', {str(tmp_path / 'd.parquet')!r}, '--model', '8b', '--gpu', '24GB']) == 0\n"
+        f"    assert main(['data', 'check', {str(tmp_path / 'd.jsonl')!r}, '--json']) == 0\n"
+    )
+    assert _loaded(body) == []

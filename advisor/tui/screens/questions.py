@@ -35,8 +35,63 @@ class GoalScreen(QuestionsScreen):
 
 
 class DataScreen(QuestionsScreen):
+    """The data questions, then a file field (issue 17): a checked file answers them, and the plan's stages that take
+    its kind of data train on it (WizardState.dataset)."""
+
     STEP = "data"
+    FROM_DATA = ("data", "data_count", "seq_len")
+
+    def body(self) -> ComposeResult:
+        from ..widgets.data_step import DataStep
+
+        yield from super().body()
+        yield DataStep(self.lang, model=self.state.raw.get("model") or None, id="data-step")
+
+    def on_data_step_checked(self, message) -> None:
+        """Merge what the data says: its kind is added to the `data` choices, the count and the sequence length
+        fill the answers not given by hand (a value an earlier file filled is replaced)."""
+        message.stop()
+        answers, state = message.answers, self.state
+        if not answers:  # unusable: its verdict is shown in the widget; nothing is planned from it
+            state.dataset = None
+            return
+        filled = state.from_data
+        picked = list(state.raw.get("data") or [])
+        if answers["data"] not in picked:
+            self._set("data", [*picked, answers["data"]])
+        for qid in ("data_count", "seq_len"):
+            if qid in filled or qid not in state.clean_answers():
+                self._set(qid, answers[qid])
+                filled.add(qid)
+        state.dataset = _absolute(message.data["source"]["path"])
+        state.dataset_answer = answers["data"]
+        state.dataset_model = self.query_one("#data-step").model
+        from ...datasets.wire import remember
+
+        remember(state.dataset, state.dataset_model, message.data)
+
+    def _set(self, qid: str, value) -> None:
+        """Through the field's control when it is on this screen (the control then stores it), else straight into the state."""
+        from textual.widgets import Checkbox, Input
+
+        if qid == "data":
+            for v in value:
+                self.query_one(f"#q-data-{v}", Checkbox).value = True
+            self.state.set_answer("data", value)
+        elif self.query(f"#q-{qid}"):
+            self.query_one(f"#q-{qid}", Input).value = str(value)
+            self.state.set_answer(qid, str(value))
+        else:
+            self.state.set_answer(qid, str(value))
 
 
 class ResourcesScreen(QuestionsScreen):
     STEP = "resources"
+
+
+def _absolute(text: str) -> str:
+    """A local path as the script loads it from any folder; a cached hub id as it is."""
+    from pathlib import Path
+
+    path = Path(text).expanduser()
+    return str(path.resolve()) if path.exists() else text
