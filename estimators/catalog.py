@@ -13,7 +13,6 @@ absent keys included); `hf_config_from_spec` is its inverse, used to build a mod
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace

@@ -7,7 +7,6 @@ missing required key is an EstimateError naming the row, never a traceback deep 
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import dataclass, fields
 from functools import cache
@@ -129,30 +128,12 @@ def gpus() -> dict[str, Gpu]:
     return load_gpus(rules_path("gpus.toml"))
 
 
-def _normal(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum())
-
-
 def find_gpu(text: str) -> Gpu:
     """A GPU by id ('rtx4090'), by name as people or nvidia-smi say it ('4090', 'NVIDIA GeForce RTX 4090'), or
     as a memory size ('24GB' = sold as 24 GB, '23.5GiB' = usable as given); see estimators/gpu_names.py.
 
     A card given only by its memory size has no speed or price (the time model asks for a named card) and is
     not marked consumer."""
-    from .gpu_names import resolve_gpu  # name parsing lives there (H-Input); this module keeps the table
+    from .gpu_names import resolve_gpu  # name parsing lives there; this module keeps the table
 
     return resolve_gpu(text, gpus())
-
-
-def _parse_memory(text: str) -> float:
-    low = text.strip().lower()
-    for unit in ("gib", "gb", "g"):
-        if low.endswith(unit):
-            try:
-                value = float(low[: -len(unit)])
-            except ValueError:
-                return 0.0
-            if value <= 0:
-                raise EstimateError(f"GPU memory must be positive, got '{text}'")
-            return value
-    return 0.0

@@ -63,7 +63,7 @@ from . import parallel
 from . import terms as t
 from .errors import EstimateError
 from .estimate import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, estimate, phase_total
-from .grad_accum import with_accumulation  # micro-steps 2+ hold the gradients (H-Accuracy, issue 13.4)
+from .grad_accum import with_accumulation  # micro-steps 2+ hold the gradients (issue 13.4)
 from .model import ModelSpec
 from .params import ParamCounts, count_params
 from .setup import Setup

@@ -154,7 +154,7 @@ class Paged:
         if lang == "ko":
             head = f"페이지드 옵티마이저 상태 {g:.2f} GiB는 CUDA 통합 메모리(unified memory)에 있어 카드 사용량 수치에 포함되지 않습니다"
             if not self.spilled:
-                return head + f": 카드의 남는 메모리에 모두 들어가 페이징이 없습니다"
+                return head + ": 카드의 남는 메모리에 모두 들어가 페이징이 없습니다"
             cost = f", 스텝당 최소 {self.seconds_per_step:.2f}초" if self.seconds_per_step else ""
             return head + (f": 카드에 {self.on_card / GIB:.2f} GiB, 나머지 {self.spilled / GIB:.2f} GiB는 매 옵티마이저 스텝마다 "
                            f"PCIe로 호스트 RAM과 오가며 느려집니다{cost}")
