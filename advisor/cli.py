@@ -10,6 +10,8 @@ import os
 import sys
 import unicodedata
 
+from estimators.errors import EstimateError
+
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, AdvisorError
 
 # Subcommand modules, in the order `advisor --help` lists them. Each has NAME, HELP, add_arguments(p), run(args).
@@ -95,10 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     except AdvisorError as exc:
         print(f"advisor: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
-    except ValueError as exc:  # EstimateError and RulesError are ValueErrors with user-facing messages
-        if type(exc).__module__.startswith(("estimators", "advisor")):
-            print(f"advisor: error: {one_line(exc)}", file=sys.stderr)
-            return EXIT_USAGE
+    except EstimateError as exc:  # the estimator's family (unknown model, impossible setup): the user's input
+        print(f"advisor: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
         if "not JSON compliant" in str(exc):  # json.dump(allow_nan=False): a NaN/inf figure is a bug, not input
             print("advisor: error: internal: a figure in the JSON output is not a finite number (please report)", file=sys.stderr)
             return EXIT_FAILURE

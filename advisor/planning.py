@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Mapping
 from functools import cache
 
+from estimators.catalog import TINY, TINY_SPEC  # the offline smoke-test model: one resolver for every command
 from estimators.gpus import find_gpu
 from estimators.model import ModelSpec
 from estimators.setup import Setup
@@ -30,12 +31,6 @@ PIPELINES = {
     "sft+dpo": (("sft", "sft", "instruction", "", ""), ("dpo", "dpo", "preference", "sft", "")),
 }
 METHOD_KINDS = tuple(PIPELINES)
-TINY = "tiny"  # a 2-layer random Llama built locally by the generated script: the offline default
-# What the memory model prices for TINY: a 2-layer Llama of hidden size 64 (its memory is negligible either way).
-TINY_SPEC = ModelSpec(
-    name="tiny random Llama (2 layers, built locally)", model_type="llama", hidden_size=64, intermediate_size=256,
-    num_layers=2, num_heads=4, num_kv_heads=4, vocab_size=1024, max_positions=2048, source="built by the script",
-)
 
 
 def hyper_rule(train: str, adaptation: str) -> str:

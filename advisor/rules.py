@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from .errors import AdvisorError
+
 if TYPE_CHECKING:  # annotations only; Path satisfies it too
     from importlib.resources.abc import Traversable
 
@@ -27,8 +29,8 @@ PAPER_SOURCE = re.compile(r"^paper: .+, (19|20)\d{2}, arXiv:\d{4}\.\d{4,5}$")
 ID = re.compile(r"^[a-z0-9_.]+$")
 
 
-class RulesError(Exception):
-    """The rule tables are missing, unreadable or inconsistent."""
+class RulesError(AdvisorError):
+    """The rule tables are missing, unreadable or inconsistent: one line on stderr, exit 2, at the CLI edge."""
 
 
 @dataclass(frozen=True)

@@ -626,14 +626,24 @@ def _how(spec: ModelSpec, where: str) -> str:
     return f"{where}; {GENERIC_HOW.format(spec.model_type)}" if is_generic(spec) else where
 
 
+TINY = "tiny"  # a 2-layer random Llama built locally by the generated script: the offline default
+# What the memory model prices for TINY: a 2-layer Llama of hidden size 64 (its memory is negligible either way).
+TINY_SPEC = ModelSpec(
+    name="tiny random Llama (2 layers, built locally)", model_type="llama", hidden_size=64, intermediate_size=256,
+    num_layers=2, num_heads=4, num_kv_heads=4, vocab_size=1024, max_positions=2048, source="built by the script",
+)
+
+
 def resolve_model(text: str) -> Resolved:
     """Catalog key -> catalog hub id (or alias) -> shorthand -> local directory / config.json -> local HF cache."""
     raw = (text or "").strip()
     if not raw:
         raise EstimateError("no model given (a catalog key, size like 7b, hub id or path; see `advisor models`)")
     check_model_text(raw)  # control characters, over-long names: one line, not os.stat's OSError
-    specs, shorts, alias = _load()
     low = raw.lower()
+    if low == TINY:  # every command takes the offline smoke-test model (`advisor estimate --model tiny` too)
+        return Resolved(TINY_SPEC, TINY, "built by the script")
+    specs, shorts, alias = _load()
     for key, spec in specs.items():
         if key.lower() == low:
             return Resolved(spec, key, "catalog")

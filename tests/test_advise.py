@@ -465,6 +465,18 @@ def test_language_defaults_from_the_locale():
     assert default_lang({"LANG": "C"}) == "en"
 
 
+def test_wizard_and_advise_read_the_locale_the_same_way():
+    """Issue 14 §5: LC_MESSAGES=ko_KR with LANG=en_US made the wizard Korean and `advise` English."""
+    from advisor.commands.advise import default_lang as advise_lang
+    from advisor.tui.i18n import default_lang as wizard_lang
+
+    env = {"LC_MESSAGES": "ko_KR.UTF-8", "LANG": "en_US.UTF-8"}
+    assert advise_lang is wizard_lang
+    assert advise_lang(env) == "ko"
+    out = run_advisor(*BASE, env=WIDE | env | {"LC_ALL": ""})
+    assert "추천" in out.stdout
+
+
 def test_english_output_has_reasons_alternatives_estimate_and_comparison():
     out = run_advisor("advise", "--goal", "quality_safety", "--data", "preference_pairs", "--gpu", "rtx4090", "--lang", "en", env=WIDE)
     assert out.returncode == 0, out.stderr

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
+
+from ..lang import default_lang
 
 
 NAME = "advise"
@@ -20,13 +21,6 @@ EXAMPLES = """examples:
   advisor advise --answers answers.toml --save plan.toml
   advisor advise --goal chat_format --data instruction_pairs --gpu rtx4090 --margin 2GiB
 """
-
-
-def default_lang(env: dict | None = None) -> str:
-    """ko when the locale (LC_ALL, then LANG) is Korean, else en."""
-    env = os.environ if env is None else env
-    locale = env.get("LC_ALL") or env.get("LANG") or ""
-    return "ko" if locale.lower().startswith("ko") else "en"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -67,7 +67,7 @@ def exit_lines(outcome, lang: str) -> list[tuple[str, bool]]:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import AdvisorError
-    from ..tui.i18n import default_lang
+    from ..lang import default_lang
 
     raw = prefilled(args)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):

@@ -6,8 +6,7 @@ Rule texts come from `rules/*.toml` through `advisor.rules`. What is left is the
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from ..lang import default_lang  # noqa: F401  (re-exported: the wizard reads it from here)
 
 LANGS = ("ko", "en")
 
@@ -226,16 +225,6 @@ def model_source(how: str, lang: str) -> str:
             rest = how[len(en):].replace(" has the architecture of ", "의 구조: ")
             return ko + rest
     return how
-
-
-def default_lang(environ: Mapping[str, str] | None = None) -> str:
-    """Korean when the locale says so (LC_ALL, LC_MESSAGES, LANG, in POSIX order), else English."""
-    env = os.environ if environ is None else environ
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
-        value = env.get(name, "")
-        if value:
-            return "ko" if value.lower().startswith("ko") else "en"
-    return "en"
 
 
 def localize_bindings(node, lang: str) -> None:
