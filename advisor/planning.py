@@ -10,7 +10,6 @@ import tomllib
 from collections.abc import Mapping
 from functools import cache
 
-from estimators.catalog import TINY, TINY_SPEC  # the offline smoke-test model: one resolver for every command
 from estimators.gpus import find_gpu
 from estimators.model import ModelSpec
 from estimators.setup import Setup
@@ -55,12 +54,8 @@ def model_ref(text: str) -> ModelRef:
 
 def model_spec(text: str) -> tuple[ModelSpec, ModelRef]:
     """The spec the memory model prices and the reference the plan records, for one model text."""
+    from estimators.catalog import resolve_model  # here, as before: the catalog is not needed to import planning
     from estimators.params import count_params
-
-    if text == TINY:
-        ref = ModelRef(key=TINY, name=TINY_SPEC.name, hf_id=TINY, resolved_from="built by the script", params_total=count_params(TINY_SPEC).total)
-        return TINY_SPEC, ref
-    from estimators.catalog import resolve_model
 
     resolved = resolve_model(text)
     spec = resolved.spec

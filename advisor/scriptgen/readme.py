@@ -107,12 +107,13 @@ def _time_lines(plan) -> list[str]:
     .readme_lines), for the data size the plan was advised for (plan.time) or its answers, else an assumption said
     as one. Nothing when the GPU has no speed figures (a size like "24GB") or the model cannot be priced."""
     from estimators.errors import EstimateError
+    from estimators.catalog import TINY
     from estimators.gpus import find_gpu
     from estimators.time_plan import Stage, readme_lines
     from estimators.time_report import Dataset
 
     from ..errors import AdvisorError
-    from ..planning import TINY, model_spec
+    from ..planning import model_spec
 
     if plan.model.key == TINY:  # a 2-layer random smoke-test model: its seconds say nothing about a real run
         return []

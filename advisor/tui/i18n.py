@@ -6,8 +6,6 @@ Rule texts come from `rules/*.toml` through `advisor.rules`. What is left is the
 
 from __future__ import annotations
 
-from ..lang import default_lang  # noqa: F401  (re-exported: the wizard reads it from here)
-
 LANGS = ("ko", "en")
 
 STEP_NAMES = {
