@@ -23,7 +23,8 @@ from functools import cache
 from estimators.checks import PROMPT_ROOM
 from estimators.dtypes import GIB
 from estimators.errors import EstimateError
-from estimators.estimate import Estimate, estimate
+from estimators.pricing import estimate
+from estimators.result import Estimate
 from estimators.fit import SEQ_STEP, max_micro_batch, max_seq_len
 from estimators.gpus import Gpu, find_gpu, gpus
 from estimators.margin import Margin, paged_placement, parse_margin

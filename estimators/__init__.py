@@ -5,8 +5,6 @@
     est.peak_allocated, est.peak_phase, est.categories()
 """
 
-import sys
-import types
 from importlib import import_module
 
 from .errors import EstimateError
@@ -15,26 +13,14 @@ __all__ = ["Estimate", "EstimateError", "ModelSpec", "ParamCounts", "Setup", "co
 
 # The public names, imported on first use: `import estimators.gpus` (the wizard's check of a typed GPU name,
 # before its first paint) then costs the GPU table, not the whole estimator (about 0.1 s of imports).
-_LAZY = {"Estimate": "estimate", "estimate": "estimate", "ModelSpec": "model", "ParamCounts": "params",
+_LAZY = {"Estimate": "result", "estimate": "pricing", "ModelSpec": "model", "ParamCounts": "params",
          "count_params": "params", "Setup": "setup"}
 
 
-class _Package(types.ModuleType):
-    def __getattr__(self, name: str):
-        if name not in _LAZY:
-            raise AttributeError(f"module 'estimators' has no attribute {name!r}")
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-
-    def __setattr__(self, name: str, value) -> None:
-        # Importing the submodule estimators.estimate makes the import system set the package attribute
-        # `estimate` to that module; `estimators.estimate` stays the function, as it was when this file
-        # imported it eagerly.
-        if name == "estimate" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'estimators' has no attribute {name!r}")
+    return getattr(import_module(f".{_LAZY[name]}", __name__), name)
 
 
 def resolve_model(text: str):

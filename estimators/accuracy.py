@@ -19,7 +19,8 @@ from pathlib import Path
 from .catalog import resolve_model
 from .dtypes import GIB
 from .errors import EstimateError
-from .estimate import Estimate, estimate, phase_total
+from .pricing import estimate
+from .result import Estimate, phase_total
 from .gpus import find_gpu
 from .setup import Setup
 from .versions import version_of

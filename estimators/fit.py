@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import EstimateError
-from .estimate import Estimate, estimate
+from .pricing import estimate
+from .result import Estimate
 from .margin import Margin
 from .checks import PROMPT_ROOM
 from .kinds import grpo_divides_well

@@ -62,7 +62,8 @@ from dataclasses import dataclass, field, replace
 from . import parallel
 from . import terms as t
 from .errors import EstimateError
-from .estimate import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, estimate, phase_total
+from .result import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, phase_total
+from .sft import estimate_sft, normalised
 from .grad_accum import with_accumulation  # micro-steps 2+ hold the gradients (issue 13.4)
 from .model import ModelSpec
 from .params import ParamCounts, count_params
@@ -76,7 +77,7 @@ PROMPT_MIN = 8  # the generated PPO script keeps at least 8 prompt tokens: max(8
 FUSED_TOKEN_CHUNK = t.FUSED_TOKEN_CHUNK  # trl/kernels/chunked_logprob.py TOKEN_CHUNK_SIZE
 FUSED_VOCAB_CHUNK = t.FUSED_VOCAB_CHUNK  # trl/trainer/utils.py _CHUNKED_LOGPROB_CHUNK_SIZE
 FUSED_STATS = t.FUSED_STATS  # fp32 per-token running statistics of the chunked log-prob kernel
-# Names of the SFT LM-head terms (estimate.py): the HF loss's logits, or TRL's fused head (Setup.loss).
+# Names of the SFT LM-head terms (estimators/sft.py): the HF loss's logits, or TRL's fused head (Setup.loss).
 LOGIT_TERMS = (LOGITS_FORWARD, LOGITS_BACKWARD)
 FUSED_TERMS = {FUSED_SAVED: t.fused_head_saved, FUSED_FORWARD: t.fused_head_forward, FUSED_BACKWARD: t.fused_head_backward}
 
@@ -268,7 +269,7 @@ def _term(name: str, category: str, nbytes: float, note: str) -> t.TermValue:
 def _sft(m: ModelSpec, setup: Setup, **changes) -> Estimate:
     """The policy's single-GPU SFT phases on the sequences a kind trains on."""
     base = setup.with_(train="sft", parallel="none", gpus=1, nodes=1, offload_optimizer=False, offload_params=False, ref_model="auto", **changes)
-    return estimate(m, base)
+    return estimate_sft(m, normalised(m, base))
 
 
 def _lists(est: Estimate) -> dict[str, list[t.TermValue]]:
@@ -280,7 +281,7 @@ def _master(setup: Setup, n: int) -> int:
 
 
 def _is_logits(v: t.TermValue, m: ModelSpec, setup: Setup) -> bool:
-    """The SFT head's B x S x V terms, by name (estimate.py names them). Not by size: a term of another kind can
+    """The SFT head's B x S x V terms, by name (estimators/sft.py names them). Not by size: a term of another kind can
     have the same byte count (Llama 3.2 3B, 2 x 1024 tokens: the logits' 2048 x V x 12 bytes equal the embedding
     gradient's V x h x 8), and was then re-priced on completion tokens, so GRPO's sweep dipped at seq 1024."""
     return v.name in LOGIT_TERMS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .dtypes import GIB
 from .band import context_model_text, reserved_model_text
-from .estimate import CATEGORIES, COVERS, EXCLUDES, Estimate, phase_total
+from .result import CATEGORIES, COVERS, EXCLUDES, Estimate, phase_total
 from .gpus import Gpu, gpus
 from .stacks import stack_summary
 from .versions import version_of

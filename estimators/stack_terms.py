@@ -21,13 +21,12 @@ from . import terms as t
 from .errors import EstimateError
 from .option_terms import PRICES as OPTION_PRICES
 from .model import ModelSpec
+from .result import LOGITS_BACKWARD, LOGITS_FORWARD  # the HF causal-LM loss terms estimators/sft.py prices for --loss full
 from .setup import Setup
 from .tables import rules_path
 from .versions import in_range, version_of
 
 GIB = 1 << 30
-# The HF causal-LM loss terms estimators/estimate.py prices for --loss full (names shared with estimators/kinds.py).
-LOGITS_FORWARD, LOGITS_BACKWARD = "logits and loss", "loss gradients"
 HF_STACKS = ("trl", "hf-trainer", "axolotl", "llama-factory", "unsloth")  # the loop is transformers.Trainer
 
 # torchtune 0.6.1 torchtune/modules/loss/ce_chunked_output_loss.py:30 `num_output_chunks: int = 8`
@@ -102,7 +101,7 @@ def applied(m: ModelSpec, setup: Setup) -> list[dict]:
 
 
 def apply(est):
-    """`est` (an estimators.estimate.Estimate of single-GPU SFT) with its stack's and versions' behaviours priced."""
+    """`est` (an estimators.result.Estimate of single-GPU SFT) with its stack's and versions' behaviours priced."""
     found = changes_for(est.model, est.setup)
     if not found:
         return est

@@ -66,7 +66,7 @@ def _write(tmp_path, mt: str) -> str:
 
 @pytest.mark.parametrize("mt", sorted(UNKNOWN))
 def test_unknown_family_is_priced_from_a_meta_build(tmp_path, mt):
-    from estimators.estimate import estimate
+    from estimators.pricing import estimate
     from estimators.setup import Setup
 
     r = resolve_model(_write(tmp_path, mt))
@@ -109,7 +109,7 @@ def test_without_the_train_extra_the_refusal_names_the_fix(monkeypatch):
 PROBE = """
 import json, sys
 from estimators.catalog import resolve_model
-from estimators.estimate import estimate
+from estimators.pricing import estimate
 from estimators.setup import Setup
 r = resolve_model({path!r})
 estimate(r.spec, Setup(method="lora").validated())

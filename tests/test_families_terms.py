@@ -136,7 +136,7 @@ def test_per_layer_forward_equals_the_trace(tmp_path, shape, method):
     pytest.importorskip("torch")
     from advisor.measure.trace import trace
     from estimators.catalog import read_config_json
-    from estimators.estimate import estimate
+    from estimators.pricing import estimate
 
     config, attention = SHAPES[shape]
     key = "n_layer" if "n_layer" in config else "num_hidden_layers"

@@ -34,15 +34,16 @@ def test_wizard_start_defers_the_estimator_and_the_other_commands():
     assert raw["gpu"] == "NVIDIA GeForce RTX 4090"  # the name was checked (find_gpu ran) ...
     assert "estimators.gpus" in modules and "estimators.gpu_names" in modules
     # ... without the estimator itself, the other commands or pydantic
-    for heavy in ("estimators.estimate", "estimators.terms", "advisor.knobs", "advisor.core", "pydantic",
+    for heavy in ("estimators.pricing", "estimators.sft", "estimators.terms", "advisor.knobs", "advisor.core", "pydantic",
                   "advisor.commands.estimate", "advisor.commands.generate", "advisor.commands.accuracy"):
         assert heavy not in modules, heavy
 
 
 def test_the_package_still_exports_the_estimator():
     import estimators
-    import estimators.estimate  # the submodule of the same name does not replace the function
+    import estimators.pricing
+    import estimators.result
     from estimators import Estimate, Setup, estimate
 
-    assert callable(estimate) and estimators.estimate is estimate
+    assert estimate is estimators.pricing.estimate and Estimate is estimators.result.Estimate
     assert isinstance(estimate(estimators.resolve_model("7b").spec, Setup()), Estimate)

@@ -19,7 +19,7 @@ from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
 from estimators import terms as t  # noqa: E402
 from estimators.catalog import catalog, hf_config_from_spec  # noqa: E402
 from estimators.errors import EstimateError  # noqa: E402
-from estimators.estimate import estimate  # noqa: E402
+from estimators.pricing import estimate  # noqa: E402
 from estimators.setup import Setup, lora_target_names  # noqa: E402
 
 # peft warns that its gate_up_proj rank pattern "did not match" (it does: the count below proves rank 2r) and that

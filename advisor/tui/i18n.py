@@ -85,7 +85,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "exit_run_it": ("실행 명령: {command}", "run it with: {command}"),
 }
 
-# Phases of a training step as the estimator names them (estimators/estimate.py, kinds.py): the memory bar
+# Phases of a training step as the estimator names them (estimators/sft.py, kinds.py): the memory bar
 # says in which one the peak falls.
 PHASE_WORDS = {
     "forward": ("순전파", "forward"),

@@ -1,7 +1,7 @@
 """What the wizard remembers, and the thin calls it makes into the advisor. No Textual here.
 
 The wizard is a view: answers go through `advisor.questions` (the declarations the CLI flags use), the plan comes
-from `advisor.core.advise`, memory from `estimators.estimate`, fixes from `estimators.fit.fit_report`, files from
+from `advisor.core.advise`, memory from `estimators.pricing.estimate`, fixes from `estimators.fit.fit_report`, files from
 `advisor.scriptgen`. This module only keeps the user's raw answers and the current Plan, and hands both around.
 Heavy modules (pydantic through advisor.plan, the generator) are imported inside the functions that need them,
 so the first screen paints before they load.
