@@ -29,6 +29,9 @@ class ModelRef(_Model):
     hf_id: str = ""  # what from_pretrained loads; a local path for local models
     resolved_from: str = ""
     params_total: int = 0
+    # The ModelSpec numbers the plan was priced on (advisor/planning.py spec_data): with them a plan moved to
+    # another machine is priced and generated again without the model's config.json. {} in plans from before.
+    spec: dict = {}
 
 
 class Hardware(_Model):

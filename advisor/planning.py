@@ -10,11 +10,11 @@ import tomllib
 from collections.abc import Mapping
 from functools import cache
 
+from estimators.effective import effective_setup
 from estimators.gpus import find_gpu
-from estimators.model import ModelSpec
+from estimators.model import SPEC_FIELDS, ModelSpec
 from estimators.setup import Setup
 from estimators.tables import rules_path
-from estimators.terms import for_model
 
 from .errors import AdvisorError
 from .plan import Hardware, Hyper, ModelRef, Plan, Stage
@@ -59,8 +59,54 @@ def model_spec(text: str) -> tuple[ModelSpec, ModelRef]:
 
     resolved = resolve_model(text)
     spec = resolved.spec
-    ref = ModelRef(key=resolved.key, name=spec.name, hf_id=spec.hf_id or text, resolved_from=resolved.how, params_total=count_params(spec).total)
+    ref = ModelRef(key=resolved.key, name=spec.name, hf_id=spec.hf_id or text, resolved_from=resolved.how,
+                   params_total=count_params(spec).total, spec=spec_data(spec))
     return spec, ref
+
+
+def spec_data(spec: ModelSpec) -> dict:
+    """`spec` as plan data (TOML): every ModelSpec field, and of `extra` the parameter census a model family without
+    a table was priced on (the user's whole config.json is not kept: the fields are what the estimate reads)."""
+    data = {name: getattr(spec, name) for name in sorted(SPEC_FIELDS - {"extra"})}
+    census = spec.extra.get("census") if isinstance(spec.extra, dict) else None
+    return data | ({"census": _toml_safe(census)} if census else {})
+
+
+def plan_spec(plan: Plan) -> ModelSpec:
+    """The ModelSpec `plan` was priced on: from the plan itself, or (a plan saved before it kept one) resolved again."""
+    data = dict(plan.model.spec)
+    if not data:
+        return model_spec(plan.model.key)[0]
+    census = data.pop("census", None)
+    unknown = sorted(set(data) - SPEC_FIELDS)
+    if unknown:
+        raise AdvisorError(f"plan: model.spec has unknown field(s) {', '.join(unknown)}; valid: {', '.join(sorted(SPEC_FIELDS - {'extra'}))}")
+    try:
+        return ModelSpec(**data, extra={"census": census} if census else {})
+    except TypeError as exc:
+        raise AdvisorError(f"plan: model.spec: {exc}") from None
+
+
+def stages_as_run(plan: Plan) -> list[str]:
+    """Make every stage's set-up the one that runs (a hand-edited or older plan file may ask for what the stack
+    does not do, e.g. QLoRA's fp32 upcast under FSDP); what changed, in words."""
+    from estimators.effective import adjustments
+
+    spec, notes = plan_spec(plan), []
+    for stage in plan.stages:
+        runs = effective_setup(spec, stage.setup)
+        notes += [f"stage '{stage.name}': {note}" for note in adjustments(stage.setup, runs)]
+        stage.setup = runs
+    return notes
+
+
+def _toml_safe(value):
+    """`value` without None (TOML has no null): dropped from tables, kept out of arrays."""
+    if isinstance(value, dict):
+        return {str(k): _toml_safe(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_toml_safe(v) for v in value if v is not None]
+    return value
 
 
 def hardware(gpu: str, count: int = 1, nodes: int = 1) -> Hardware:
@@ -89,15 +135,15 @@ def build_plan(
     setup = setup.validated()
     if dataset and len(PIPELINES[method]) > 1:  # its stages take different data: never drop it silently
         raise AdvisorError(f"one dataset for the {len(PIPELINES[method])} stages of '{method}': set each stage's dataset instead")
-    spec = model_spec(model)[0]
+    spec, ref = model_spec(model)  # resolved once: the stages are made what runs on it, the plan keeps its numbers
     stages = []
     stage_setups, data_formats = stage_setups or {}, data_formats or {}
     unknown = sorted(set(stage_setups) - {row[0] for row in PIPELINES[method]})
     if unknown:
         raise AdvisorError(f"method '{method}' has no stage(s) {', '.join(unknown)}")
     for name, train, data_format, base_from, reward_from in PIPELINES[method]:
-        # as peft will run it on this model (no dropout where it wraps fused MoE experts)
-        stage_setup = for_model(spec, stage_setups.get(name, setup).with_(train=train).validated())
+        # as the stack runs it (estimators/effective.py): stored so the script and the README read what was priced
+        stage_setup = effective_setup(spec, stage_setups.get(name, setup).with_(train=train))
         if stage_setup.method != setup.method:
             raise AdvisorError(f"stage '{name}' uses {stage_setup.method}, the plan {setup.method}: one adaptation per plan")
         stages.append(
@@ -115,7 +161,7 @@ def build_plan(
     return Plan(
         method=method,
         adaptation=setup.method,
-        model=model_ref(model),
+        model=ref,
         hardware=hardware(gpu, setup.gpus, setup.nodes),
         stages=stages,
     )

@@ -74,7 +74,7 @@ def predict(plan, stage, gpu_names: list[str] | None = None) -> Prediction | Non
     from estimators.timing import step_time
 
     from .errors import AdvisorError
-    from .planning import model_spec
+    from .planning import plan_spec
 
     if plan.model.key == TINY:
         return None
@@ -89,7 +89,7 @@ def predict(plan, stage, gpu_names: list[str] | None = None) -> Prediction | Non
             gpu = find_gpu(plan.hardware.gpu)
         if not gpu.timed:
             return None
-        spec = model_spec(plan.model.key)[0]
+        spec = plan_spec(plan)
         st = step_time(spec, stage.setup, gpu)
     except (EstimateError, AdvisorError, OSError, ValueError):
         return None

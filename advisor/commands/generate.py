@@ -177,7 +177,11 @@ def run(args: argparse.Namespace) -> int:
         extra = (["--model"] if args.model else []) + knobs_given
         if extra:
             raise AdvisorError(f"--plan fixes the model and set-up; drop {', '.join(extra)} or edit the plan file")
+        from ..planning import stages_as_run
+
         plan = load_plan(args.plan)
+        for note in stages_as_run(plan):
+            print(f"advisor: warning: {note}", file=sys.stderr)
         label = f"{plan.model.key}-{plan.method}"
     else:
         if not args.model:

@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError:
         raise AdvisorError("advisor measure needs the train extra: pip install 'advisor[train]'") from None
-    from estimators.stacks import for_stack, installed_mismatch
-    from estimators.terms import for_model
+    from estimators.effective import effective_setup
+    from estimators.stacks import installed_mismatch
 
     from ..measure import record
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     setup = setup_from_args(args)
     setup = setup.with_(grad_ckpt=setup.checkpointing)
     try:
-        setup = for_stack(for_model(resolved.spec, setup))  # the row records what peft runs (e.g. no dropout on fused
+        setup = effective_setup(resolved.spec, setup)  # the row records what peft runs (e.g. no dropout on fused
         # experts) and the LM head of --stack (estimators/stacks.py: hf-trainer's "fused" default is the HF loss)
         mismatch = installed_mismatch(setup)
         if mismatch:

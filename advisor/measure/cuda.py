@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from estimators.setup import Setup
-from estimators.terms import for_model
+from estimators.effective import effective_setup
 
 GIB = 2**30
 
@@ -83,7 +83,7 @@ def measure_cuda(spec, setup: Setup, model_key: str, steps: int = 3) -> dict:
 
     if not torch.cuda.is_available():
         raise ValueError("no CUDA device: use --mode trace")
-    setup = for_model(spec, setup.validated())  # as peft runs it on this model (e.g. no dropout on fused experts)
+    setup = effective_setup(spec, setup)  # as the stack runs it on this model (e.g. no dropout on fused experts)
     if setup.train != "sft" or setup.world_size > 1 or setup.parallel != "none":
         raise ValueError("cuda mode measures single-GPU sft set-ups only")
     t0 = time.time()

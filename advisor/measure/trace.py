@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from estimators.setup import Setup
-from estimators.terms import for_model
+from estimators.effective import effective_setup
 
 from . import grpo, prefs
 from .attention import KERNEL, traced_attention
@@ -49,7 +49,7 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
     peak, grouped (slower)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    setup = for_model(spec, setup.validated())  # as peft runs it on this model (e.g. no dropout on fused experts)
+    setup = effective_setup(spec, setup)  # as the stack runs it on this model (e.g. no dropout on fused experts)
     if describe is True:  # the peak's event number first, then an identical run that copies the live set there
         first = trace(spec, setup, real=real, cpu_kernel=cpu_kernel, steps=steps)
         return trace(spec, setup, real=real, cpu_kernel=cpu_kernel, steps=steps, describe=first)

@@ -113,7 +113,7 @@ def _time_lines(plan) -> list[str]:
     from estimators.time_report import Dataset
 
     from ..errors import AdvisorError
-    from ..planning import model_spec
+    from ..planning import plan_spec
 
     if plan.model.key == TINY:  # a 2-layer random smoke-test model: its seconds say nothing about a real run
         return []
@@ -121,7 +121,7 @@ def _time_lines(plan) -> list[str]:
         gpu = find_gpu(plan.hardware.gpu)
         if not gpu.timed:
             return []
-        spec = model_spec(plan.model.key)[0]
+        spec = plan_spec(plan)
     except (EstimateError, AdvisorError, OSError, ValueError):
         return []
     t = getattr(plan, "time", None)

@@ -417,14 +417,14 @@ def load_model(cls, source: str, cfg: dict, cuda: bool, bf16_ok: bool, **extra):
     kwargs = {**model_kwargs(cfg, cuda, bf16_ok), **extra}
     model = cls.from_pretrained(source, **kwargs)
     setup = cfg["setup"]
-    if setup["method"] == "qlora" and setup["kbit_upcast"] and setup["parallel"].startswith("fsdp"):
-        # FSDP flattens each layer into one dtype, so the fp32 upcast would break it: keep the compute dtype
-        # (the memory estimate prices it this way) and only make the inputs require grads for checkpointing.
-        if setup["grad_ckpt"]:
-            model.enable_input_require_grads()
-    elif setup["method"] == "qlora" and setup["kbit_upcast"]:
+    # SETUP is the set-up as priced (advisor: estimators/effective.py), e.g. no fp32 upcast under FSDP, which
+    # flattens each layer into one dtype: the script does what it says and decides nothing of its own.
+    if setup["method"] == "qlora" and setup["kbit_upcast"]:
         # peft's preparation: fp32 copies of the non-quantized weights (norms, embeddings, head), input grads on
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=setup["grad_ckpt"])
+    elif setup["method"] == "qlora" and setup["grad_ckpt"]:
+        # the same preparation without the upcast: checkpointed layers need inputs that require grads
+        model.enable_input_require_grads()
     return model
 
 
