@@ -1,21 +1,19 @@
 """The `advisor` command: parse, call the core, render. Each subcommand lives in advisor/commands/ and keeps
-its heavy imports inside its `run`, so `advisor estimate` never loads torch, transformers or textual."""
+its heavy imports inside its `run`, so `advisor estimate` never loads torch, transformers or textual. Only the
+command being run is imported: `advisor --help` lists the summaries of advisor/commands/__init__.py."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 import unicodedata
 
 from estimators.errors import EstimateError
 
+from .commands import SUMMARIES as COMMANDS  # name -> one-line summary, in `advisor --help` order
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, AdvisorError
-
-# Subcommand modules, in the order `advisor --help` lists them. Each has NAME, HELP, add_arguments(p), run(args).
-COMMANDS = ("wizard", "advise", "estimate", "fit", "generate", "launch", "measure", "accuracy", "models", "gpus", "data")
 
 
 TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
@@ -45,14 +43,10 @@ class _Parser(argparse.ArgumentParser):
         return super()._get_values(action, arg_strings)
 
 
-def available_commands() -> list[str]:
-    """Commands whose module exists (the list above names the ones planned)."""
-    return [name for name in COMMANDS if importlib.util.find_spec(f"advisor.commands.{name}")]
-
-
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with `selected`, only that command is declared, which keeps the start-up of `advisor estimate`
-    and of the wizard free of the other commands' imports."""
+    """The parser; with `selected`, only that command is declared, with its flags. Without, every command is
+    declared by its summary alone: `advisor --help`, `--version` and an unknown command need no command module
+    (importing them, each pulling advisor.knobs and the estimator, was most of the top-level help's start-up)."""
     parser = _Parser(
         prog="advisor",
         description="Plan LLM fine-tuning: which method, whether it fits in GPU memory, and a ready training script.",
@@ -62,19 +56,17 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"advisor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in available_commands():
-        if selected is not None and name != selected:
+    for name, summary in COMMANDS.items():
+        if selected is None:
+            sub.add_parser(name, help=summary)
+        elif name == selected:
             # argv[0] is `selected`: the other subcommands can never be parsed now, and importing their modules
-            # (each pulls advisor.knobs -> the estimator) cost the wizard's first paint about 0.1 s
-            continue
-        module = importlib.import_module(f"advisor.commands.{name}")
-        p = sub.add_parser(
-            module.NAME, help=module.HELP, description=module.HELP, epilog=getattr(module, "EXAMPLES", None),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        if selected in (None, name):
+            # cost the wizard's first paint about 0.1 s
+            module = importlib.import_module(f"advisor.commands.{name}")
+            p = sub.add_parser(name, help=summary, description=summary, epilog=getattr(module, "EXAMPLES", None),
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
             module.add_arguments(p)
-        p.set_defaults(run=module.run)
+            p.set_defaults(run=module.run)
     return parser
 
 
@@ -82,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or (argv[0].startswith("-") and argv[0] not in TOP_LEVEL_FLAGS):
         # `advisor` and `advisor --lang ko ...` open the wizard: it is the main door
-        argv = ["wizard", *argv] if "wizard" in available_commands() else ["--help"]
+        argv = ["wizard", *argv]
     parser = build_parser(argv[0] if argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

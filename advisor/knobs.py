@@ -24,6 +24,10 @@ class Knob:
     def flag(self) -> str:
         return "--" + self.field.replace("_", "-")
 
+    def text(self, lang: str = "en") -> str:
+        """The help in `lang`: Korean for the knobs the wizard shows (HELP_KO), English otherwise."""
+        return HELP_KO.get(self.field, self.help) if lang == "ko" else self.help
+
 
 KNOBS = (
     Knob("train", "training kind", choices=TRAIN_KINDS),
@@ -69,6 +73,20 @@ KNOBS = (
 )
 
 
+# The wizard's what-if knobs (advisor/tui/state.py WHATIF_KNOBS) in Korean; flags keep their English help.
+HELP_KO = {
+    "micro_batch": "GPU 하나가 한 스텝에 처리하는 시퀀스 수",
+    "seq_len": "시퀀스당 토큰 수",
+    "lora_r": "LoRA 랭크",
+    "grad_ckpt": "그래디언트 체크포인팅 (기본: LoRA/QLoRA는 켬, Full은 끔)",
+    "optimizer": "옵티마이저",
+    "method": "적응 방식: Full fine-tuning, LoRA 또는 QLoRA",
+    "quant_type": "QLoRA 4비트 형식",
+    "gpus": "노드당 GPU 수",
+    "parallel": "데이터 병렬 구성",
+}
+
+
 def add_knob_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
     group = parser.add_argument_group("training set-up")
     for knob in KNOBS:
@@ -89,7 +107,7 @@ def _metavar(knob: Knob) -> str:
 
 
 def _typed(knob: Knob):
-    """Parse with a one-line error; choices are checked by Setup.validated so the message lists them."""
+    """Parse with a one-line error; choices are checked when the Setup is built, so the message lists them."""
 
     def parse(text: str):
         from estimators.gpu_names import shown
@@ -133,4 +151,4 @@ def setup_from_args(args: argparse.Namespace, base: Setup | None = None) -> Setu
         from estimators.versions import expand_versions
 
         changes["versions"] = expand_versions(changes["versions"])
-    return (base or Setup()).with_(**changes).validated()
+    return (base or Setup()).with_(**changes)

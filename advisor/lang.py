@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+LANGS = ("ko", "en")  # the languages of every text: questions, rule tables, the wizard's words, the advice
+
 
 def default_lang(environ: Mapping[str, str] | None = None) -> str:
     """Korean when the locale says so (LC_ALL, LC_MESSAGES, LANG, in POSIX order), else English.

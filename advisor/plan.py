@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from estimators.setup import Setup
 
@@ -82,6 +82,17 @@ class StageData(_Model):
     verdict: str = ""
 
 
+class StageMemory(_Model):
+    """One stage's memory as `advisor advise` priced it on the plan's card (estimators/result.py Estimate), so the
+    printer, the wizard and the run README read the figures instead of pricing the stage again."""
+
+    peak_allocated_gib: float  # GiB the step allocates through PyTorch at its peak
+    peak_reserved_gib: float  # GiB the caching allocator reserves then
+    device_gib: float  # GiB on the card (nvidia-smi): reserved plus the CUDA context
+    peak_phase: str
+    fits: bool  # with the plan's margin kept free (EstimateSummary.margin_note)
+
+
 class Stage(_Model):
     """One training run. RLHF has three (SFT -> reward model -> PPO) wired by their output directories."""
 
@@ -98,6 +109,7 @@ class Stage(_Model):
     reward_fn: str = ""  # the user's Python reward function: "file.py:function"
     reward_check: str = ""  # the built-in checker: exact match of the completion with this dataset field
     data: StageData | None = None  # the checked dataset (advisor generate --dataset): its loading code and mapping
+    memory: StageMemory | None = None  # as advise priced it (None: a plan built from flags, not sized by advise)
 
 
 class Reason(_Model):
@@ -113,6 +125,23 @@ class Alternative(_Model):
     rule: str = ""
 
 
+def in_lang(en: str, ko: str | None, lang: str) -> str:
+    """What a reader of `lang` sees of a text kept in both languages: English where there is no Korean."""
+    return ko if lang == "ko" and ko else en
+
+
+class Note(_Model):
+    """A warning in both languages (rules/messages.toml); the renderer picks one with `text`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    en: str
+    ko: str = ""
+
+    def text(self, lang: str) -> str:
+        return in_lang(self.en, self.ko, lang)
+
+
 class EstimateSummary(_Model):
     peak_allocated_gib: float
     peak_reserved_gib: float
@@ -122,12 +151,20 @@ class EstimateSummary(_Model):
     headroom_gib: float
     rule_of_thumb_gib: float | None = None  # the source document's §5 figure, where it applies
     rule_of_thumb_note: str = ""
+    # The notes are English; each *_ko is its Korean (None in a plan built by hand or saved before: left out of the file).
+    rule_of_thumb_note_ko: str | None = None
     margin_gib: float = 0.0  # kept free besides the estimate (estimators/margin.py); headroom_gib is after it
     margin_note: str = ""  # "fits with 2.1 GiB to spare, after the 1.6 GiB margin kept for estimate error and the display"
+    margin_note_ko: str | None = None
     paged_gib: float = 0.0  # paged optimizer states in CUDA unified memory, outside device_gib
     paged_spilled_gib: float = 0.0  # the part the card's free memory cannot hold: it pages over PCIe every step
     paged_note: str = ""
+    paged_note_ko: str | None = None
     margin_text: str = "auto"  # --margin as given ("auto": estimate error + display); what-ifs re-judge with it
+
+    def note(self, name: str, lang: str) -> str:
+        """One of the notes ("margin_note", "paged_note", "rule_of_thumb_note") as a reader of `lang` sees it."""
+        return in_lang(getattr(self, name), getattr(self, f"{name}_ko"), lang)
 
 
 class StageTime(_Model):
@@ -157,7 +194,8 @@ class TimeSummary(_Model):
     mean_tokens: int  # tokens per example priced (the sequence length: an upper bound)
     gpu_name: str = ""  # the card priced
     line: str = ""  # "3 stages, ~41.0 h, ~$330 on 1x NVIDIA A100 80GB"
-    assumption: str = ""
+    assumption: str = ""  # English; assumption_ko its Korean
+    assumption_ko: str | None = None
 
 
 class Plan(_Model):
@@ -170,12 +208,18 @@ class Plan(_Model):
     trust_remote_code: bool = False
     reasons: list[Reason] = []
     alternatives: list[Alternative] = []
-    warnings: list[str] = []
+    warnings: list[Note] = []
     estimate: EstimateSummary | None = None
     time: TimeSummary | None = None  # None: the card has no speed figures, or nothing fits
     answers: dict = {}
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("warnings", mode="before")
+    @classmethod
+    def _one_language_warnings(cls, value):
+        """A plan saved before warnings kept both languages has plain strings: read each as it was written."""
+        return [{"en": w} if isinstance(w, str) else w for w in value] if isinstance(value, list) else value
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:
@@ -199,9 +243,7 @@ class Plan(_Model):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise AdvisorError(f"{origin}: {where}: {first['msg']} ({exc.error_count()} problem(s) in all)") from None
-        for stage in plan.stages:
-            stage.setup.validated()
-        return plan
+        return plan  # each stage's Setup checked itself when pydantic built it
 
 
 def save_plan(plan: Plan, path: Path, force: bool = False) -> Path:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from functools import cache
 
@@ -14,10 +13,11 @@ from estimators.effective import effective_setup
 from estimators.gpus import find_gpu
 from estimators.model import SPEC_FIELDS, ModelSpec
 from estimators.setup import Setup
-from estimators.tables import rules_path
+from estimators.tables import read_table
 
 from .errors import AdvisorError
 from .plan import Hardware, Hyper, ModelRef, Plan, Stage
+from .rewards import REWARD_KINDS
 
 # method -> the stages it trains, in order: (stage name, training kind, data format, starts from, reward from)
 PIPELINES = {
@@ -39,7 +39,7 @@ def hyper_rule(train: str, adaptation: str) -> str:
 
 @cache
 def hyper_defaults() -> dict[tuple[str, str], dict]:
-    rows = tomllib.loads(rules_path("hyperparams.toml").read_text(encoding="utf-8"))["default"]
+    rows = read_table("hyperparams.toml")["default"]
     return {(row["train"], row["adaptation"]): row for row in rows}
 
 
@@ -100,6 +100,27 @@ def stages_as_run(plan: Plan) -> list[str]:
     return notes
 
 
+PLACEHOLDER_REWARD = ("has no reward: its script uses the PLACEHOLDER length reward (prefers ~200-character answers, "
+                      "which teaches length, not correctness)")
+
+
+def assign_reward(plan: Plan, chosen: Mapping[str, str]) -> list[str]:
+    """Give the plan's GRPO stages (those no stage trains a reward model for) the reward in `chosen` (reward_parts);
+    without one, the warning that the script falls back to its placeholder reward, loudly."""
+    grpo = [s for s in plan.stages if s.setup.train == "grpo" and not s.reward_from]
+    if chosen and not grpo:
+        raise AdvisorError(f"the {plan.method} run has no GRPO stage to reward (its stages get their rewards from the plan)")
+    warnings = []
+    for stage in grpo:
+        if chosen:
+            for key in REWARD_KINDS:
+                setattr(stage, key, chosen.get(key, ""))
+        elif not (stage.reward_check or stage.reward_fn or stage.reward_model):
+            warnings.append(f"stage '{stage.name}' {PLACEHOLDER_REWARD}; give the reward: a dataset field to check (check:answer), "
+                            "your function (rewards.py:score) or a reward model (a folder or hub id)")
+    return warnings
+
+
 def _toml_safe(value):
     """`value` without None (TOML has no null): dropped from tables, kept out of arrays."""
     if isinstance(value, dict):
@@ -124,18 +145,18 @@ def build_plan(
     output_dir: str = "outputs",  # inside the run folder: RUN_DIR/outputs/<stage>, as `advisor generate` writes it
     stage_setups: Mapping[str, Setup] | None = None,
     data_formats: Mapping[str, str] | None = None,
+    resolved: tuple[ModelSpec, ModelRef] | None = None,
 ) -> Plan:
     """A Plan whose stages all use `setup`'s adaptation and knobs, the training kind set per stage.
 
     `stage_setups` (stage name -> Setup) gives a stage its own knobs (the advisor sizes each stage's batch for
     its own memory); their adaptation must be `setup`'s. `data_formats` overrides a stage's data format
-    (e.g. "text" for raw domain documents)."""
+    (e.g. "text" for raw domain documents). `resolved`: `model_spec(model)` when the caller has it already."""
     if method not in PIPELINES:
         raise AdvisorError(f"unknown method '{method}'; valid: {', '.join(METHOD_KINDS)}")
-    setup = setup.validated()
     if dataset and len(PIPELINES[method]) > 1:  # its stages take different data: never drop it silently
         raise AdvisorError(f"one dataset for the {len(PIPELINES[method])} stages of '{method}': set each stage's dataset instead")
-    spec, ref = model_spec(model)  # resolved once: the stages are made what runs on it, the plan keeps its numbers
+    spec, ref = resolved or model_spec(model)  # resolved once: the stages are made what runs on it, the plan keeps its numbers
     stages = []
     stage_setups, data_formats = stage_setups or {}, data_formats or {}
     unknown = sorted(set(stage_setups) - {row[0] for row in PIPELINES[method]})

@@ -10,140 +10,20 @@ Standard library only (the estimator's GPU table is pure Python): importing this
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import AdvisorError
-
-KINDS = ("choice", "int", "float", "text", "bool")
-
-
-@dataclass(frozen=True)
-class Choice:
-    value: str
-    label_ko: str
-    label_en: str
-    explain_ko: str
-    explain_en: str
-    rules: tuple[str, ...] = ()  # rule ids in rules/*.toml this choice leads to
-
-    def text(self, name: str, lang: str = "en") -> str:
-        return getattr(self, f"{name}_{lang}")
-
-
-@dataclass(frozen=True)
-class Question:
-    id: str
-    kind: str  # one of KINDS
-    label_ko: str
-    label_en: str
-    help_ko: str
-    help_en: str
-    default: Any = None
-    choices: tuple[Choice, ...] = ()
-    multiple: bool = False  # choice questions only: several values (a list, or "a,b" on the command line)
-    required: bool = False
-    minimum: float | None = None  # int / float: smallest valid value
-    rules: tuple[str, ...] = ()  # rule ids the question as a whole relates to
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.id.replace("_", "-")
-
-    @property
-    def optional(self) -> bool:
-        """May stay unanswered (None) without a default."""
-        return not self.required and self.default is None
-
-    def text(self, name: str, lang: str = "en") -> str:
-        return getattr(self, f"{name}_{lang}")
-
-    def choice(self, value: str) -> Choice:
-        for c in self.choices:
-            if c.value == value:
-                return c
-        raise KeyError(value)
-
-    @property
-    def values(self) -> tuple[str, ...]:
-        return tuple(c.value for c in self.choices)
-
-    def parse(self, raw: Any) -> Any:
-        """The validated value of one answer (None: unanswered). Raises AdvisorError with the valid choices."""
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            return None
-        if self.kind == "choice":
-            return self._parse_choice(raw)
-        if self.kind in ("int", "float"):
-            return self._parse_number(raw)
-        if self.kind == "bool":
-            return self._parse_bool(raw)
-        if not isinstance(raw, str):
-            raise AdvisorError(f"{self.flag}: expected text, got {raw!r}")
-        return raw.strip()
-
-    def _parse_choice(self, raw: Any) -> Any:
-        items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",") if self.multiple else [raw]
-        out: list[str] = []
-        for item in items:
-            if not isinstance(item, str):
-                raise AdvisorError(f"{self.flag}: expected one of {', '.join(self.values)}, got {item!r}")
-            value = item.strip().lower().replace("-", "_")
-            if value not in self.values:
-                many = " (several: comma-separated)" if self.multiple else ""
-                raise AdvisorError(f"{self.flag}: unknown choice '{item.strip()}'; valid{many}: {', '.join(self.values)}")
-            if value not in out:
-                out.append(value)
-        if not self.multiple:
-            if len(out) != 1:
-                raise AdvisorError(f"{self.flag}: give one of {', '.join(self.values)}")
-            return out[0]
-        if not out:
-            raise AdvisorError(f"{self.flag}: give at least one of {', '.join(self.values)}")
-        return tuple(out)
-
-    def _parse_number(self, raw: Any) -> int | float:
-        cast = int if self.kind == "int" else float
-        what = "a whole number" if self.kind == "int" else "a number"
-        if isinstance(raw, bool):
-            raise AdvisorError(f"{self.flag}: expected {what}, got {raw!r}")
-        text = raw.strip().replace("_", "").replace(",", "") if isinstance(raw, str) else raw
-        scale = 1
-        if self.id == "seq_len" and isinstance(text, str) and text[-1:] in ("k", "K"):
-            text, scale = text[:-1], 1024  # 8k, 32k: context lengths as people say them
-        try:
-            value = cast(text) * scale
-        except (TypeError, ValueError, OverflowError):
-            raise AdvisorError(f"{self.flag}: expected {what}, got {_shown(raw)}") from None
-        if self.kind == "int" and isinstance(raw, float) and raw != int(raw):
-            raise AdvisorError(f"{self.flag}: expected {what}, got {_shown(raw)}")
-        if abs(value) > 2**31 - 1 or (isinstance(value, float) and not math.isfinite(value)):  # nan, inf, 1e400: no answer is that large
-            raise AdvisorError(f"{self.flag}: expected a finite {what.removeprefix('a ')} below {2**31 - 1:,}, got {_shown(raw)}")
-        if self.minimum is not None and value < self.minimum:
-            raise AdvisorError(f"{self.flag}: must be at least {self.minimum:g}, got {value:g}")
-        return value
-
-    def _parse_bool(self, raw: Any) -> bool:
-        if isinstance(raw, bool):
-            return raw
-        low = str(raw).strip().lower()
-        if low in ("true", "yes", "y", "1", "on"):
-            return True
-        if low in ("false", "no", "n", "0", "off"):
-            return False
-        raise AdvisorError(f"{self.flag}: expected true or false, got '{raw}'")
-
-
-def _shown(raw: Any) -> str:
-    from estimators.gpu_names import shown  # quoted, control characters escaped, long values cut
-
-    return shown(str(raw))
-
+from .question_types import Choice, Question
 
 def _c(value: str, label_ko: str, label_en: str, explain_ko: str, explain_en: str, *rules: str) -> Choice:
     return Choice(value, label_ko, label_en, explain_ko, explain_en, tuple(rules))
+
+
+def _goal(value: str, label_ko: str, label_en: str) -> Choice:
+    """A goal the §6 selection table answers: its explanation and rule come from the row (rules/selection.toml)."""
+    return Choice(value, label_ko, label_en, "", "", selection=True)
 
 
 QUESTIONS: tuple[Question, ...] = (
@@ -153,18 +33,11 @@ QUESTIONS: tuple[Question, ...] = (
         "목표에 따라 §6 선택 기준표의 행이 정해집니다.", "Your goal picks the row of the document's §6 selection table.",
         required=True,
         choices=(
-            _c("chat_format", "대화 형식 가르치기", "Teach a chat format",
-               "대화 형식만 가르치고 싶다 → SFT", "Only teach the conversation format or style → SFT", "sel.chat_format", "sft"),
-            _c("quality_safety", "답변 품질/안전성 높이기", "Better or safer answers",
-               "답변 품질/안전성 높이고 싶다 → RLHF 또는 DPO", "Improve answer quality and safety → RLHF or DPO",
-               "sel.quality_safety", "rlhf", "dpo"),
-            _c("best_quality", "최고 품질", "Best possible quality",
-               "리소스가 충분하고 최고 품질 원함 → RLHF", "Ample resources, best quality → RLHF", "sel.best_quality_resources", "rlhf"),
-            _c("simple", "간단하고 저렴하게", "Keep it simple and cheap",
-               "리소스 제한적, 간단하게 하고 싶다 → DPO", "Limited resources, keep it simple → DPO", "sel.limited_simple", "dpo"),
-            _c("domain", "특정 도메인 적응", "Adapt to a domain",
-               "특정 도메인 적응만 필요 → LoRA/QLoRA + SFT", "Only adapt to a specific domain → LoRA/QLoRA + SFT",
-               "sel.domain", "sft", "lora", "qlora"),
+            _goal("chat_format", "대화 형식 가르치기", "Teach a chat format"),
+            _goal("quality_safety", "답변 품질/안전성 높이기", "Better or safer answers"),
+            _goal("best_quality", "최고 품질", "Best possible quality"),
+            _goal("simple", "간단하고 저렴하게", "Keep it simple and cheap"),
+            _goal("domain", "특정 도메인 적응", "Adapt to a domain"),
             _c("reasoning", "검증 가능한 과제 (수학, 코드)", "Checkable tasks (math, code)",
                "정답을 검증할 수 있는 보상으로 강화학습 → GRPO (문서 밖 추가 방법)",
                "Reinforcement learning on a checkable reward → GRPO (an addition beyond the document)", "grpo"),
@@ -196,6 +69,15 @@ QUESTIONS: tuple[Question, ...] = (
         "SFT는 보통 수만~수십만 개 쌍으로 학습합니다 (§2). 너무 적으면 경고합니다.",
         "SFT usually trains on tens to hundreds of thousands of pairs (§2); too few gives a warning.",
         minimum=1, rules=("sft",),
+    ),
+    Question(
+        "reward", "text",
+        "GRPO 보상은? (검증 가능한 과제만, 선택)", "GRPO's reward? (checkable tasks only, optional)",
+        "정답 필드 검사 (check:answer), 직접 쓴 함수 (rewards.py:score), 또는 Reward Model (폴더나 허브 id). "
+        "비우면 스크립트가 임시 길이 보상을 씁니다.",
+        "A dataset field the answer must equal (check:answer), your function (rewards.py:score), or a reward model "
+        "(a folder or hub id). Left empty, the script uses a placeholder length reward.",
+        rules=("grpo",),
     ),
     Question(
         "priority", "choice",
@@ -275,6 +157,7 @@ class Answers:
     gpu_count: int = 1
     time_budget_hours: float | None = None
     budget_usd: float | None = None
+    reward: str | None = None  # GRPO's reward (advisor/planning.py reward_parts): check:FIELD, FILE.py:FUNCTION or a model
     model: str = "7b"
     seq_len: int = 2048
     extra: dict = field(default_factory=dict, compare=False)  # never set by from_mapping; room for front ends
@@ -302,6 +185,7 @@ class Answers:
         if missing:
             raise AdvisorError(f"{origin}: missing answer(s): {'; '.join(missing)}")
         _check_gpu(values["gpu"])
+        _check_reward(values["reward"])
         return cls(**values)
 
     def to_data(self) -> dict:
@@ -327,6 +211,15 @@ def _check_gpu(text: str) -> None:
         find_gpu(text)
     except EstimateError as exc:
         raise AdvisorError(f"--gpu: {exc}") from None
+
+
+def _check_reward(text: str | None) -> None:
+    from .rewards import reward_parts  # one reading of the reward, here and when the plan is built
+
+    try:
+        reward_parts(text)
+    except AdvisorError as exc:
+        raise AdvisorError(f"--reward: {exc}") from None
 
 
 def load_answers(path: Path) -> dict:

@@ -1,11 +1,35 @@
-"""Human output with rich. Renders the same plain-data dicts that `--json` prints, so the two never disagree."""
+"""Human output of an estimate. Renders the same plain-data dicts that `--json` prints, so the two never disagree.
+
+Each block is a markup string or a TableSpec; on a terminal rich draws them, and when stdout is not one
+advisor/plaintext.py writes rich's very characters without importing it (start-up of `advisor estimate | ...`)."""
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
+import sys
+from typing import NamedTuple
 
 from estimators.stacks import stack_line
+
+from . import plaintext
+
+
+class TableSpec(NamedTuple):
+    """A rich Table(*headers, title=title, title_justify="left"); a row of None is add_section()."""
+
+    title: str
+    headers: tuple
+    rows: list
+
+    def to_rich(self):
+        from rich.table import Table
+
+        table = Table(*self.headers, title=self.title, title_justify="left")
+        for row in self.rows:
+            if row is None:
+                table.add_section()
+            else:
+                table.add_row(*row)
+        return table
 
 
 def _gib(entry: dict) -> str:
@@ -29,8 +53,8 @@ def setup_line(setup: dict) -> str:
     return "  ".join(parts)
 
 
-def estimate_tables(data: dict) -> list:
-    """The renderables of one estimate: header, terms, peaks, GPUs."""
+def estimate_blocks(data: dict) -> list:
+    """The blocks of one estimate: header, terms, peaks, GPUs (markup strings and TableSpecs)."""
     model, peak = data["model"], data["peak"]
     active = f", {model['params_active']:,} active" if model["params_active"] != model["params_total"] else ""
     header = (
@@ -38,15 +62,15 @@ def estimate_tables(data: dict) -> list:
         f"[dim]model from {model['resolved_from']}\n{setup_line(data['setup'])}[/dim]"
         + (f"\n[dim]{stack_line(data['stack'])}[/dim]" if data.get("stack") else "")
     )
-    terms = Table("term", "category", "GiB", "what", title=f"memory at the peak ({peak['phase']})", title_justify="left")
-    for term in data["terms"]:
-        terms.add_row(term["name"], term["category"], _gib(term), term["note"])
-    terms.add_section()
-    terms.add_row("[bold]allocated peak[/bold]", "", f"[bold]{_gib(peak['allocated'])}[/bold]", "torch max_memory_allocated")
-    terms.add_row("reserved peak", "", _gib(peak["reserved"]), peak["reserved_model"])
-    terms.add_row("+ CUDA context", "", _gib(peak["cuda_context"]), peak.get("context_model", "outside PyTorch's allocator"))
-    terms.add_row("[bold]on the card[/bold]", "", f"[bold]{_gib(peak['device'])}[/bold]", "what nvidia-smi shows")
-    out = [header, terms]
+    rows = [(term["name"], term["category"], _gib(term), term["note"]) for term in data["terms"]]
+    rows += [
+        None,
+        ("[bold]allocated peak[/bold]", "", f"[bold]{_gib(peak['allocated'])}[/bold]", "torch max_memory_allocated"),
+        ("reserved peak", "", _gib(peak["reserved"]), peak["reserved_model"]),
+        ("+ CUDA context", "", _gib(peak["cuda_context"]), peak.get("context_model", "outside PyTorch's allocator")),
+        ("[bold]on the card[/bold]", "", f"[bold]{_gib(peak['device'])}[/bold]", "what nvidia-smi shows"),
+    ]
+    out = [header, TableSpec(f"memory at the peak ({peak['phase']})", ("term", "category", "GiB", "what"), rows)]
     if peak.get("band"):
         out.append(band_line(peak))
     if data.get("host_offload", {}).get("bytes"):
@@ -55,10 +79,15 @@ def estimate_tables(data: dict) -> list:
         out.append(f"[dim]figures are {data['memory_scope']}[/dim]")
     if data["paged_optimizer_states"]["bytes"]:
         out.append(f"[dim]paged optimizer states: {_gib(data['paged_optimizer_states'])} GiB in CUDA unified memory (can spill to host RAM; not in the allocated peak)[/dim]")
-    out.append(fits_table(data["fits_on"]))
+    out.append(fits_spec(data["fits_on"]))
     if data["gpu"]:
         out.append(verdict_line(data["gpu"]))
     return out
+
+
+def estimate_tables(data: dict) -> list:
+    """The renderables of one estimate for rich: header, terms, peaks, GPUs."""
+    return [block.to_rich() if isinstance(block, TableSpec) else block for block in estimate_blocks(data)]
 
 
 def band_line(peak: dict) -> str:
@@ -72,12 +101,10 @@ def band_line(peak: dict) -> str:
             + (f"; {band['asked_class']} has too few rows" if band["fallback"] else "") + "[/dim]")
 
 
-def fits_table(rows: list[dict]) -> Table:
-    table = Table("GPU", "GiB", "fits", "headroom GiB", title="fits on one of (judged on the band's upper end)", title_justify="left")
-    for g in rows:
-        mark = "[green]yes[/green]" if g["fits"] else "[red]no[/red]"
-        table.add_row(g["name"], f"{g['memory_gib']:.1f}", mark, f"{g['headroom_gib']:+.1f}")
-    return table
+def fits_spec(rows: list[dict]) -> TableSpec:
+    marks = [("[green]yes[/green]" if g["fits"] else "[red]no[/red]") for g in rows]
+    return TableSpec("fits on one of (judged on the band's upper end)", ("GPU", "GiB", "fits", "headroom GiB"),
+                     [(g["name"], f"{g['memory_gib']:.1f}", mark, f"{g['headroom_gib']:+.1f}") for g, mark in zip(rows, marks)])
 
 
 def verdict_line(g: dict) -> str:
@@ -86,7 +113,32 @@ def verdict_line(g: dict) -> str:
     return f"[red]does not fit[/red] on {g['name']}: {-g['headroom_gib']:.1f} GiB over its {g['memory_gib']:.1f} GiB"
 
 
-def print_estimate(data: dict, console: Console | None = None) -> None:
-    console = console or Console()
-    for item in estimate_tables(data):
-        console.print(item)
+def plain_lines(blocks: list, width: int) -> list[str]:
+    """The lines rich prints for `blocks` on a stream that is not a terminal (plaintext.Unsupported if unsure)."""
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, TableSpec):
+            out += plaintext.table(block.title, block.headers, block.rows, width)
+        else:
+            out += plaintext.paragraph(block, width)
+    return out
+
+
+def print_blocks(blocks: list, console=None, highlight: bool = True) -> None:
+    """Print markup strings and TableSpecs: as plain text, without rich, when stdout is not a terminal (where
+    rich's highlighting of numbers and quotes would change no character)."""
+    if console is None:
+        width = plaintext.console_width()
+        if plaintext.wanted() and width >= plaintext.MIN_WIDTH:
+            try:
+                lines = plain_lines(blocks, width)
+            except plaintext.Unsupported:  # a character or tag only rich knows how to lay out
+                pass
+            else:
+                sys.stdout.write("".join(line + "\n" for line in lines))
+                return
+        from rich.console import Console
+
+        console = Console()
+    for block in blocks:
+        console.print(block.to_rich() if isinstance(block, TableSpec) else block, highlight=highlight)

@@ -45,13 +45,13 @@ def time_block(args: argparse.Namespace, spec, setup, gpu) -> dict | None:
     """The `time` block for the estimate's JSON, or None when there is no card to time. Raises EstimateError
     (one line, exit 2) for data-set flags without a timed --gpu, and for bad values."""
     from estimators.errors import EstimateError
-    from estimators.time_report import Dataset, time_dict
 
     if gpu is None or not gpu.timed:
         if wants_time(args):
             what = "--gpu with a card from `advisor gpus`" if gpu is None else f"a named card, not '{gpu.id}'"
             raise EstimateError(f"time and cost need {what} (its speed and price come from rules/gpus.toml)")
         return None
+    from estimators.time_report import Dataset, time_dict  # after the return: an untimed estimate skips the time model
     dataset = Dataset(examples=args.examples, mean_tokens=args.mean_tokens, tokens=args.tokens, epochs=args.epochs)
     return time_dict(spec, setup, gpu, dataset, args.price)
 

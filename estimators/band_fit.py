@@ -26,23 +26,16 @@ from __future__ import annotations
 import json
 import statistics
 
-from . import accuracy as acc
+from . import accuracy_published as pub
 from .band import MODEL_PATH, adaptation
 from .dtypes import GIB
 
 MIN_ROWS = 8
-# Stack of each published source (estimators/setup.py STACKS): fms-hf-tuning runs TRL's SFTTrainer on the HF
-# Trainer (calibration README "How each source measured"); the PEFT comparison is its own plain PyTorch loop.
-SOURCE_STACK = (("fms-acceleration", "trl"), ("PEFT method comparison", "pytorch"), ("transformers docs", "hf-trainer"))
 CONTEXT = [
     {"torch_from": [2, 0], "mib": 512, "source": "torch >= 2.0 lazy kernel loading: ~0.5 GiB on A100/H100 (DESIGN.md)"},
     {"torch_from": [0, 0], "mib": 1343, "source": "torch 1.x loads every kernel image: 1343 MiB stated on V100 (transformers docs rows r0496-r0504)"},
 ]
 FITTED = ("frag_checkpointed", "frag_saved", "grad_frag", "multi_gpu_gib")
-
-
-def source_stack(source_name: str) -> str:
-    return next((stack for prefix, stack in SOURCE_STACK if source_name.startswith(prefix)), "other")
 
 
 def _persistent(est) -> tuple[int, int]:
@@ -54,18 +47,18 @@ def fit_rows(rows: list[dict] | None = None) -> list[dict]:
     """One equation per published row the estimator prices that has a reserved or device figure."""
     out = []
     context = CONTEXT[0]["mib"] * 2**20  # every priced row ran torch >= 2
-    for row in rows if rows is not None else acc.read_published():
-        priced = acc.published_estimate(row)
+    for row in rows if rows is not None else pub.read_published():
+        priced = pub.published_estimate(row)
         if isinstance(priced, str) or row["figure_kind"] != "peak":
             continue
         est, allocated = priced["estimate"], priced["allocated"]
         persistent, grads = _persistent(est)
         multi = est.setup.world_size > 1
-        if acc.device_figure(row) is not None:  # fms: measured allocated and nvidia-smi
+        if pub.device_figure(row) is not None:  # fms: measured allocated and nvidia-smi
             measured_alloc = int(round(float(row["memory_gib"]) * GIB))
-            target = acc.device_figure(row) - measured_alloc - context
+            target = pub.device_figure(row) - measured_alloc - context
             base = measured_alloc
-        elif acc._statistic(row) == "reserved":
+        elif pub.row_statistic(row) == "reserved":
             target = int(round(float(row["memory_gib"]) * GIB)) - allocated
             base = allocated
             multi = False  # reserved excludes NCCL's buffers
@@ -147,12 +140,12 @@ def band_table(ratios: list[tuple[str, str, str, float, str]]) -> dict:
 
 def build(rows: list[dict] | None = None) -> dict:
     """The whole device_model.json: constants with the rows they were fitted on, and the band table."""
-    rows = acc.read_published() if rows is None else rows
+    rows = pub.read_published() if rows is None else rows
     constants = fit_constants(fit_rows(rows))
     model = {"schema": "advisor.device_model/1", "min_rows": MIN_ROWS,
              "constants": {**constants, "context": CONTEXT}, "bands": {}}
     ratios = []
-    for c in acc.compare_published(rows, model=model):
+    for c in pub.compare_published(rows, model=model):
         if c.error is not None and c.statistic in ("device", "reserved"):
             ratios.append((c.method, c.stack, c.statistic, c.measured / c.estimate, c.source_name))
     model["bands"] = band_table(ratios)
@@ -171,7 +164,7 @@ def holdout(rows: list[dict] | None = None) -> dict[str, list[float]]:
     """Generalisation check: for each source, and each model, refit the constants without its rows and price its
     device / reserved figures with them. A constant left without rows by the hold-out (the PEFT source alone has
     no checkpointing) takes the other fragmentation constant: the only thing known about it."""
-    rows = acc.read_published() if rows is None else rows
+    rows = pub.read_published() if rows is None else rows
     eqs = fit_rows(rows)
     by_id = {r["row_id"]: r for r in rows}
     groups: dict[str, set[str]] = {}
@@ -190,8 +183,8 @@ def holdout(rows: list[dict] | None = None) -> dict[str, list[float]]:
         errors = []
         for rid in sorted(held):
             row = by_id[rid]
-            stat = "device" if acc.device_figure(row) is not None else ""
-            c = acc.compare_published_row(row, model, stat)
+            stat = "device" if pub.device_figure(row) is not None else ""
+            c = pub.compare_published_row(row, model, stat)
             if c.error is not None:
                 errors.append(c.error)
         out[name] = errors

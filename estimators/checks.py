@@ -1,7 +1,7 @@
 """Set-ups the estimator could price but that would surprise the user: one line each, as an error (the run
 cannot be what was asked) or a warning (it can, but costs what nobody expects).
 
-Errors, raised by `check_setup` (terms.for_model calls it, so `estimate()` and everything built on it refuse):
+Errors, raised by `check_setup` (effective.for_model calls it, so `estimate()` and everything built on it refuse):
 - LoRA target names that are not module names of the model (peft would raise "Target modules {...} not found"
   only for a list that matches nothing; a typo next to a real name is silently dropped there and here).
 - an empty target list, which would otherwise read as "every linear layer".
@@ -21,7 +21,7 @@ from .errors import EstimateError
 from .model import ModelSpec
 from .setup import LORA_PRESETS, Setup, lora_target_names
 
-PROMPT_ROOM = 8  # estimators/kinds.py PROMPT_MIN: the generated PPO/GRPO scripts keep at least 8 prompt tokens
+PROMPT_ROOM = 8  # estimators/kind_rollout.py PROMPT_MIN: the generated PPO/GRPO scripts keep at least 8 prompt tokens
 
 
 def valid_target_names(m: ModelSpec) -> list[str]:

@@ -8,17 +8,32 @@ the estimator applies it again (it is idempotent) so a hand-built `Setup` is pri
 
 from __future__ import annotations
 
-from . import terms as t
+from .checks import check_setup
+from .errors import EstimateError
 from .model import ModelSpec
-from .parallel import priced_setup
+from .layouts import priced_setup
 from .setup import Setup
 from .stacks import for_stack
+from .terms import check_lora_targets, wrapped_parameters
 
 
 def effective_setup(spec: ModelSpec, setup: Setup) -> Setup:
-    """`setup` validated and as it runs on `spec`: peft's limits (terms.for_model, which also refuses set-ups that
-    cannot run), the stack's LM head, and the parallel layout's dtype rule (parallel.priced_setup)."""
-    return priced_setup(for_stack(t.for_model(spec, setup.validated())))
+    """`setup` as it runs on `spec`: peft's limits (for_model, which also refuses set-ups that cannot run), the
+    stack's LM head, and the parallel layout's dtype rule (layouts.priced_setup)."""
+    return priced_setup(for_stack(for_model(spec, setup)))
+
+
+def for_model(m: ModelSpec, setup: Setup) -> Setup:
+    """`setup` as peft will run it on `m`: a ParamWrapper refuses dropout, so LoRA dropout is 0 wherever a raw
+    parameter is wrapped. Raises on a half-targeted fused pair, unknown or empty LoRA targets, an absurd rank, a
+    response with no prompt room (estimators/checks.py)."""
+    problem = check_lora_targets(m, setup)
+    if problem:
+        raise EstimateError(problem)
+    check_setup(m, setup)
+    if setup.lora_dropout and wrapped_parameters(m, setup):
+        return setup.with_(lora_dropout=0.0)
+    return setup
 
 
 def adjustments(given: Setup, effective: Setup) -> list[str]:

@@ -14,9 +14,9 @@ from .pricing import estimate
 from .result import Estimate
 from .margin import Margin
 from .checks import PROMPT_ROOM
-from .kinds import grpo_divides_well
+from .kind_rollout import grpo_divides_well
 from .model import ModelSpec
-from .parallel import offload_option
+from .layouts import offload_option
 from .setup import Setup
 from .terms import wrapped_parameters
 
@@ -181,7 +181,7 @@ def _accum_for(target: int, micro_batch: int, world: int) -> int:
 
 def _cut_micro_batch(model: ModelSpec, new: Setup, capacity: float, margin: Margin | None, target: int) -> int:
     """The largest micro-batch that fits and divides the effective batch (so accumulation restores it exactly:
-    5 x 4 would make 16 into 20); for GRPO also one whose generation round divides well (kinds.grpo_divides_well),
+    5 x 4 would make 16 into 20); for GRPO also one whose generation round divides well (kind_rollout.grpo_divides_well),
     since a round of lcm(G, batch) completions can cost more than the cut saves."""
     best = max(1, min(new.micro_batch - 1, max_micro_batch(model, new, capacity, margin)))
     world = new.world_size
@@ -252,7 +252,7 @@ def suggest_fixes(model: ModelSpec, setup: Setup, capacity: float, limit: int = 
     for combo in _combinations(_options(model, setup)):
         try:
             fix = _fix_for(model, setup, capacity, combo, margin, effective_batch)
-        except EstimateError:  # a combination the stack cannot run (parallel.check / kinds.check)
+        except EstimateError:  # a combination the stack cannot run (layouts.check / kind_models.check)
             continue
         if fix is not None and fix.fits:
             ranked.append((_weight(fix, combo), fix.device_bytes, fix, set(fix.key.split("+"))))
@@ -271,7 +271,6 @@ def fit_report(model: ModelSpec, setup: Setup, capacity: float, margin: Margin |
                effective_batch: int | None = None) -> FitReport:
     """`margin`: what to keep free besides the estimate (estimators/margin.py; None: the estimate's own band).
     `effective_batch`: the micro-batch x accumulation x GPUs a fix keeps (default: the set-up's own)."""
-    setup = setup.validated()
     est = estimate(model, setup)
     fits = _judge(est, capacity, margin)
     fixes = () if fits else suggest_fixes(model, setup, capacity, margin=margin, effective_batch=effective_batch)

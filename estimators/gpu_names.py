@@ -29,6 +29,7 @@ import re
 import unicodedata
 
 from .errors import EstimateError
+from .gpu_card import Gpu
 
 # Words that name a vendor, brand or form factor but not which chip (and so not how much memory): dropped before
 # matching. "nvl" and "laptop" are kept on purpose: an H100 NVL (94 GB) and a laptop RTX 4090 (16 GB) are other cards.
@@ -84,8 +85,6 @@ def usable_share(table: dict) -> float:
 
 def _sized_card(text: str, table: dict):
     """A card given only by its memory size, or None when `text` is not a size."""
-    from .gpus import Gpu  # the table's dataclass (estimators/gpus.py imports this module lazily)
-
     m = _SIZE_TEXT.match(text)
     if not m:
         return None

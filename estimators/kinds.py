@@ -56,198 +56,27 @@ model from the reward model, usually trained from the policy); GRPO's optional r
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from . import parallel
+from . import layouts, parallel
 from . import terms as t
-from .errors import EstimateError
-from .result import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, phase_total
-from .sft import estimate_sft, normalised
 from .grad_accum import with_accumulation  # micro-steps 2+ hold the gradients (issue 13.4)
+from .kind_models import (check, frozen_setup, headless_gradients, no_dropout, reference_mode, reference_weights, score_head,
+                          seqcls_params, seqcls_spec, value_setup)
+from .kind_rollout import (fused_logprob, generation_working_set, grpo_generation_batch, grpo_round_warning, inference_layer,
+                           kv_cache, ppo_scoring, prompt_len, rollout_logits)
 from .model import ModelSpec
 from .params import ParamCounts, count_params
+from .result import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, phase_total
 from .setup import Setup
+from .effective import effective_setup
+from .sft import estimate_sft
 
-# Constants read in the TRL sources named above.
-GRPO_BETA_DEFAULT = 0.0  # trl 1.16 GRPOConfig.beta; 0.0 -> no reference model is loaded (--ref-model none)
-ADVISOR_GRPO_BETA = 0.04  # rules/hyperparams.toml hp.grpo.*: the generated script passes it, so "auto" has a reference
-PPO_ROLLOUT_CHUNK = 64  # trl 1.12 PPOConfig.local_rollout_forward_batch_size default (the generator sets micro_batch)
-PROMPT_MIN = 8  # the generated PPO script keeps at least 8 prompt tokens: max(8, seq_len - response_len)
-FUSED_TOKEN_CHUNK = t.FUSED_TOKEN_CHUNK  # trl/kernels/chunked_logprob.py TOKEN_CHUNK_SIZE
-FUSED_VOCAB_CHUNK = t.FUSED_VOCAB_CHUNK  # trl/trainer/utils.py _CHUNKED_LOGPROB_CHUNK_SIZE
-FUSED_STATS = t.FUSED_STATS  # fp32 per-token running statistics of the chunked log-prob kernel
 # Names of the SFT LM-head terms (estimators/sft.py): the HF loss's logits, or TRL's fused head (Setup.loss).
 LOGIT_TERMS = (LOGITS_FORWARD, LOGITS_BACKWARD)
 FUSED_TERMS = {FUSED_SAVED: t.fused_head_saved, FUSED_FORWARD: t.fused_head_forward, FUSED_BACKWARD: t.fused_head_backward}
 
 
-# ---------------------------------------------------------------------------------------------- the models
-def seqcls_spec(m: ModelSpec) -> ModelSpec:
-    """A reward / value model: the decoder with its lm_head removed (count_params prices no head when the
-    embeddings are tied); the `score` Linear(h, 1) is priced by `score_head`."""
-    return m.with_(tie_embeddings=True)
-
-
-def seqcls_params(m: ModelSpec) -> ParamCounts:
-    """Parameter counts of AutoModelForSequenceClassification(num_labels=1): no lm_head, `score` = h weights
-    (no bias). Reported in the head slot so total = embedding + head + linears + norms still holds."""
-    pc = count_params(seqcls_spec(m))
-    h = m.hidden_size
-    return replace(pc, total=pc.total + h, lm_head=h, active=pc.active + h)
-
-
-def score_head(m: ModelSpec, setup: Setup) -> int:
-    """`score` Linear(h, 1): weight, gradient and two AdamW states in the weight dtype; LoRA's modules_to_save
-    keeps the original and a trained copy (5 x h). The scalar outputs (B x S x 1) are included as h-sized slack."""
-    return m.hidden_size * t.weight_bytes_per_param(setup) * (4 if setup.method == "full" else 5)
-
-
-def headless_gradients(phase: str, values: list[t.TermValue], m: ModelSpec, setup: Setup) -> list[t.TermValue]:
-    """Full fine-tuning of the seq-cls model: seqcls_spec prices it as a tied-embedding model (no lm_head
-    parameters), whose SFT phases have the shared V x h gradient from the head's backward at the top of backward.
-    With no LM head, the embedding's gradient is the last one backward produces (`embedding_dense_backward`, a
-    fresh V x h tensor the AccumulateGrad node keeps as .grad, nothing to add it to): it is left out of the
-    backward phases before the end, and the end has no tied-gradient sum. Traced: Qwen2.5 0.5B (152k x 896 tied
-    table), reward full b4x2048 with checkpointing, 10 % high without this."""
-    if setup.method != "full":
-        return values
-    emb = m.vocab_size * m.hidden_size * t.trainable_bytes_per_param(setup)
-    if phase == "backward (end)":
-        return [v for v in values if v.name != "embedding gradient"]
-    if phase in ("backward (top layer)", "backward (layers)"):
-        return [t.TermValue(v.name, v.category, max(0, v.bytes - emb), f"{v.note}; the embedding's comes last (no LM head)")
-                if v.category == "gradients" else v for v in values]
-    return values
-
-
-def reference_weights(m: ModelSpec, setup: Setup) -> int:
-    """A frozen reference copy, stored like the policy (TRL creates it with the policy's dtype and quantization)."""
-    return t.base_weights(m, setup)
-
-
-def no_dropout(setup: Setup) -> Setup:
-    """RewardConfig and DPOConfig default to disable_dropout=True (the generated scripts keep it): the trainers
-    set every nn.Dropout's p to 0, LoRA's lora_dropout included, so no dropout masks or dropped copies of the
-    LoRA inputs are saved (torch's dropout returns its input when p == 0). Traced: a DPO LoRA step without
-    gradient checkpointing priced with the dropout copies came out 13 % high."""
-    return setup.with_(lora_dropout=0.0) if setup.lora_dropout else setup
-
-
-def _compute_precision(setup: Setup) -> str:
-    return "fp32" if setup.precision == "fp32" else ("fp16" if setup.precision.startswith("fp16") else "bf16")
-
-
-def frozen_setup(setup: Setup) -> Setup:
-    """Set-up of the PPO reward model as the generated script loads it (`load_reward_model`): the compute dtype,
-    4-bit linears for QLoRA plans, without peft's fp32 upcast of the other weights."""
-    if setup.method == "qlora":
-        return setup.with_(kbit_upcast=False)
-    return setup.with_(method="full", precision=_compute_precision(setup))
-
-
-def value_setup(setup: Setup) -> Setup:
-    """Set-up of the PPO value model: fully trained (trl 1.12 never adapts it) in the compute dtype, never 4-bit
-    (the generated script); no gradient checkpointing: PolicyAndValueWrapper.gradient_checkpointing_enable reaches
-    the policy only, and trl 1.12's PPOTrainer.train() (which replaces Trainer.train) never calls it, so the
-    policy is checkpointed only when the script enables it (priced from --grad-ckpt) and the value model never."""
-    return setup.with_(method="full", precision=_compute_precision(setup), grad_ckpt=False)
-
-
-def prompt_len(setup: Setup) -> int:
-    """PPO/GRPO prompt tokens: seq_len is the whole sequence, the response takes response_len of it."""
-    return max(PROMPT_MIN, setup.seq_len - setup.response_len)
-
-
-def grpo_generation_batch(setup: Setup) -> int:
-    """Completions one GPU generates per round: generation_batch_size = lcm(G, micro_batch x world x grad_accum)
-    (the generated script; TRL requires a multiple of num_generations), split over the GPUs."""
-    world = setup.world_size
-    return math.lcm(setup.num_generations, setup.micro_batch * world * setup.grad_accum) // world
-
-
-def grpo_divides_well(setup: Setup) -> bool:
-    """True when the round is no larger than it must be: micro_batch x world x grad_accum divides G or is a
-    multiple of it (lcm = the larger of the two), e.g. G = 8 with 1, 2, 4, 8, 16 completions per step."""
-    per_step = setup.micro_batch * setup.world_size * setup.grad_accum
-    g = setup.num_generations
-    return math.lcm(g, per_step) == max(g, per_step)
-
-
-def grpo_friendly_micro_batches(setup: Setup, upto: int) -> list[int]:
-    """The micro-batches 1..upto whose round divides well at this set-up's GPUs and accumulation."""
-    return [b for b in range(1, max(1, upto) + 1) if grpo_divides_well(setup.with_(micro_batch=b))]
-
-
-def grpo_round_warning(setup: Setup) -> str | None:
-    """One line when the generation round is a multiple of what the step needs: TRL makes generation_batch_size
-    a multiple of num_generations, so a micro-batch that does not divide well multiplies the KV cache."""
-    if setup.train != "grpo" or grpo_divides_well(setup):
-        return None
-    world, g = setup.world_size, setup.num_generations
-    per_step = setup.micro_batch * world * setup.grad_accum
-    round_ = math.lcm(g, per_step)
-    friendly = grpo_friendly_micro_batches(setup, max(2 * g, setup.micro_batch))
-    return (f"GRPO generates lcm(num_generations {g}, micro-batch {setup.micro_batch} x {world} GPU x grad-accum {setup.grad_accum} = {per_step}) "
-            f"= {round_} completions per round, {round_ // max(g, per_step)}x what a well-dividing batch needs; "
-            f"micro-batch {', '.join(map(str, friendly[:6]))} keeps the round (and its KV cache) at its smallest")
-
-
-# ---------------------------------------------------------------------------------------------- generation
-def kv_cache(m: ModelSpec, setup: Setup, sequences: int, tokens: int) -> int:
-    """Keys and values of every layer for `sequences` x `tokens` positions in the compute dtype (DynamicCache).
-    NB: ignores sliding-window layers' capped caches (Mistral v0.1, Gemma 2/3): an upper bound for them."""
-    return 2 * m.num_layers * m.kv_width * setup.compute_bytes * sequences * tokens
-
-
-def inference_layer(m: ModelSpec, setup: Setup, sequences: int, seq: int) -> int:
-    """Transient of one decoder layer under no_grad for `sequences` x `seq` tokens: residual input and output,
-    q/k/v and the attention output, the MLP intermediates alive together (gate, up and their product; two for
-    plain MLPs; the routed experts for MoE), and eager attention's S x S scores."""
-    a, r, h = setup.compute_bytes, t.residual_bytes(setup), m.hidden_size
-    if m.is_moe:
-        inter = m.experts_per_token * m.expert_intermediate + m.shared_expert_intermediate_size
-    else:
-        inter = m.intermediate_size
-    per_token = 2 * r * h + a * (2 * m.q_width + 2 * m.kv_width) + a * inter * (3 if m.gated_mlp or m.is_moe else 2)
-    scores = sequences * m.num_heads * seq * seq * (4 + a) if setup.attention == "eager" else 0
-    return per_token * sequences * seq + scores + t.dequant_scratch(m, setup)
-
-
-def fused_logprob(m: ModelSpec, setup: Setup, tokens: int) -> int:
-    """TRL's fused LM head (add_fused_lm_head -> ChunkedLogProbFunction) under no_grad: one [4096 x 32768] tile of
-    logits in the compute dtype, the gathered hidden states of the scored tokens and 7 fp32 running statistics
-    per token; never the B x S x V logits."""
-    tile = t.fused_tile(m, setup, tokens)  # 32768 wide whatever the vocabulary
-    return tile + tokens * (m.hidden_size * t.residual_bytes(setup) + 4 * FUSED_STATS)
-
-
-def generation_working_set(m: ModelSpec, setup: Setup, sequences: int, prompt: int, response: int) -> int:
-    """Transient memory of `generate` besides the KV cache: the prefill of one layer over the prompts plus the
-    last-position logits and their fp32 copy (transformers computes logits_to_keep=1), or a decoding step's
-    vocabulary-sized tensors (logits, fp32 copy, temperature-scaled scores, softmax probabilities), whichever is
-    larger, plus DynamicCache's torch.cat copy of one layer's keys and values."""
-    a, v = setup.compute_bytes, m.vocab_size
-    prefill = inference_layer(m, setup, sequences, prompt) + sequences * v * (a + 4)
-    decode = sequences * v * (a + 12) + t.dequant_scratch(m, setup)
-    return max(prefill, decode) + kv_cache(m, setup, sequences, prompt + response) // max(1, m.num_layers)
-
-
-def rollout_logits(m: ModelSpec, sequences: int, response: int) -> int:
-    """trl 1.12 PPO: `generate(output_scores=True)` stacks the fp32 scores of every generated token, for the
-    whole local batch (B x response x V x 4)."""
-    return sequences * response * m.vocab_size * 4
-
-
-def ppo_scoring(m: ModelSpec, setup: Setup, chunk: int, seq: int) -> int:
-    """PPO rollout scoring of one chunk under no_grad: the reference forward's full logits in the compute dtype
-    (trl 1.12 `forward()` keeps every position) and all L + 1 hidden states (output_hidden_states=True), plus one
-    layer's transient. The value and reward forwards keep the hidden states but only a scalar head: smaller."""
-    hidden = (m.num_layers + 1) * chunk * seq * m.hidden_size * t.residual_bytes(setup)
-    return chunk * seq * m.vocab_size * setup.compute_bytes + hidden + inference_layer(m, setup, chunk, seq)
-
-
-# ---------------------------------------------------------------------------------------------- plans
 @dataclass
 class KindPlan:
     """Single-GPU phases of one kind, and what parallel.per_gpu needs to split them."""
@@ -269,7 +98,7 @@ def _term(name: str, category: str, nbytes: float, note: str) -> t.TermValue:
 def _sft(m: ModelSpec, setup: Setup, **changes) -> Estimate:
     """The policy's single-GPU SFT phases on the sequences a kind trains on."""
     base = setup.with_(train="sft", parallel="none", gpus=1, nodes=1, offload_optimizer=False, offload_params=False, ref_model="auto", **changes)
-    return estimate_sft(m, normalised(m, base))
+    return estimate_sft(m, effective_setup(m, base))
 
 
 def _lists(est: Estimate) -> dict[str, list[t.TermValue]]:
@@ -308,27 +137,6 @@ def _forward_name(phases: dict) -> str:
 def _steady(values: list[t.TermValue]) -> list[t.TermValue]:
     """Terms alive for the whole step: weights and optimizer states (no gradients: zero_grad(set_to_none))."""
     return [v for v in values if v.category in ("parameters", "optimizer")]
-
-
-def reference_mode(setup: Setup) -> str:
-    """'copy', 'adapter' (LoRA base with the adapter disabled), 'precomputed' or 'none' for this kind."""
-    k, r = setup.train, setup.ref_model
-    if k == "grpo" and r == "none":
-        return "none"  # beta = 0.0 (TRL's GRPOConfig default): GRPOTrainer sets ref_model = None
-    if r == "precomputed":
-        return "precomputed"
-    return "copy" if setup.method == "full" else "adapter"
-
-
-def check(setup: Setup) -> None:
-    """Reference-model choices the trainers cannot honour, one line each."""
-    k, r = setup.train, setup.ref_model
-    if k in ("sft", "reward") and r != "auto":
-        raise EstimateError(f"--ref-model applies to --train dpo, ppo or grpo, not {k}")
-    if r == "precomputed" and k != "dpo":
-        raise EstimateError("--ref-model precomputed exists only for DPO (precompute_ref_log_probs); use auto or copy")
-    if r == "none" and k in ("dpo", "ppo"):
-        raise EstimateError(f"{k.upper()} needs reference log-probs: use --ref-model auto" + (" or precomputed" if k == "dpo" else ""))
 
 
 def _reference_terms(m: ModelSpec, setup: Setup, mode: str) -> list[t.TermValue]:
@@ -471,7 +279,7 @@ def plan_ppo(m: ModelSpec, setup: Setup) -> KindPlan:
     ]
     return KindPlan(
         m, base.params, trainable, phases, base.paged_bytes + (value_states if paged else 0), master,
-        frozen_sharded=setup.parallel not in parallel.FSDP, warnings=warnings,
+        frozen_sharded=setup.parallel not in layouts.FSDP, warnings=warnings,
     )
 
 
@@ -480,13 +288,12 @@ PLANS = {"sft": plan_sft, "reward": plan_reward, "dpo": plan_dpo, "ppo": plan_pp
 
 def estimate_kind(model: ModelSpec, setup: Setup) -> Estimate:
     """Price `setup`'s training kind and parallel layout per GPU (rank 0); `estimate()` delegates here for every
-    set-up that is not single-GPU SFT."""
+    set-up that is not single-GPU SFT, already made the one that runs (estimators/effective.py)."""
     check(setup)
-    parallel.check(setup)
-    priced = parallel.priced_setup(setup)
-    plan = PLANS[setup.train](model, priced)
+    layouts.check(setup)
+    plan = PLANS[setup.train](model, setup)
     gpu = parallel.per_gpu(
-        plan.spec, priced, with_accumulation(plan.phases, priced.grad_accum), trainable=plan.trainable, master_params=plan.master_params,
+        plan.spec, setup, with_accumulation(plan.phases, setup.grad_accum), trainable=plan.trainable, master_params=plan.master_params,
         paged_bytes=plan.paged, frozen_sharded=plan.frozen_sharded,
     )
     phases = {k: tuple(v) for k, v in gpu.phases.items()}
@@ -499,6 +306,6 @@ def estimate_kind(model: ModelSpec, setup: Setup) -> Estimate:
         phases=phases,
         peak_phase=peak,
         paged_bytes=gpu.paged_bytes,
-        warnings=tuple(dict.fromkeys(plan.warnings + parallel.warnings(setup))),
+        warnings=tuple(dict.fromkeys(plan.warnings + layouts.warnings(setup))),
         host_offload_bytes=gpu.host_bytes_per_gpu * setup.gpus,
     )

@@ -10,14 +10,7 @@ from __future__ import annotations
 from . import terms as t
 from .model import ModelSpec
 from .setup import Setup, save_module_names
-
-# Change is defined in stack_terms; imported lazily there to avoid a cycle (stack_terms imports this module).
-
-
-def _change(*args, **kwargs):
-    from .stack_terms import Change
-
-    return Change(*args, **kwargs)
+from .stack_change import Change
 
 
 # ------------------------------------------------------------------------------------------------ DoRA
@@ -117,22 +110,22 @@ def dora(m: ModelSpec, setup: Setup) -> list:
     states = 2 * mag * 4 if setup.optimizer == "adamw" else t.optimizer_states(m, setup) * mag // max(1, t.trainable_params(m, setup))
     extra = dora_layer_extra(m, setup)
     out = [
-        _change("delta", "LoRA adapters", mag * 4, "A and B in fp32, DoRA magnitude vectors"),
-        _change("delta", "optimizer states", states, "incl. the DoRA magnitudes'"),
-        _change("delta", "gradients", mag * 4, "incl. the DoRA magnitudes'", phases=("optimizer step",)),
-        _change("delta", "layer activations", extra, "DoRA: base and LoRA outputs, weight copies / weight-norm working set",
-                phases=("backward (layers)",)),
+        Change("delta", "LoRA adapters", mag * 4, "A and B in fp32, DoRA magnitude vectors"),
+        Change("delta", "optimizer states", states, "incl. the DoRA magnitudes'"),
+        Change("delta", "gradients", mag * 4, "incl. the DoRA magnitudes'", phases=("optimizer step",)),
+        Change("delta", "layer activations", extra, "DoRA: base and LoRA outputs, weight copies / weight-norm working set",
+               phases=("backward (layers)",)),
     ]
     if setup.checkpointing:
-        out.append(_change("delta", "saved activations", extra, "DoRA: the recomputed layer's outputs and weight-norm working set",
-                           phases=("backward (top layer)",)))
+        out.append(Change("delta", "saved activations", extra, "DoRA: the recomputed layer's outputs and weight-norm working set",
+                          phases=("backward (top layer)",)))
         return out
     kept = dora_saved_per_token(m, setup) * setup.tokens + dora_weight_copies(m, setup)  # per layer, all layers keep it
     tail = max(0, dora_forward_transient(m, setup) - t.layer_saved(m, setup) - kept)
     out += [
-        _change("delta", "saved activations", m.num_layers * kept + tail, "DoRA: every layer's outputs (and weight copies)", phases=("forward",)),
-        _change("delta", "saved activations", m.num_layers * kept, "DoRA: every layer's outputs (and weight copies)",
-                phases=("backward (loss)", "backward (top layer)")),
+        Change("delta", "saved activations", m.num_layers * kept + tail, "DoRA: every layer's outputs (and weight copies)", phases=("forward",)),
+        Change("delta", "saved activations", m.num_layers * kept, "DoRA: every layer's outputs (and weight copies)",
+               phases=("backward (loss)", "backward (top layer)")),
     ]
     return out
 
@@ -168,18 +161,18 @@ def modules_to_save(m: ModelSpec, setup: Setup) -> list:
     states = 2 * total * wb if setup.optimizer == "adamw" else t.optimizer_states(m, setup) * total // max(1, t.trainable_params(m, setup))
     head = params.get("lm_head", 0)
     out = [
-        _change("add", "modules_to_save copies", total * wb, f"trained copies of {', '.join(params)}", category="parameters"),
-        _change("delta", "optimizer states", states, f"incl. {', '.join(params)} copies"),
-        _change("delta", "gradients", total * wb, f"incl. {', '.join(params)} copies", phases=("optimizer step",)),
+        Change("add", "modules_to_save copies", total * wb, f"trained copies of {', '.join(params)}", category="parameters"),
+        Change("delta", "optimizer states", states, f"incl. {', '.join(params)} copies"),
+        Change("delta", "gradients", total * wb, f"incl. {', '.join(params)} copies", phases=("optimizer step",)),
     ]
     if head:
-        out += [_change("delta", "gradients", head * wb, "incl. the lm_head copy's", phases=("backward (top layer)", "backward (layers)"))]
+        out += [Change("delta", "gradients", head * wb, "incl. the lm_head copy's", phases=("backward (top layer)", "backward (layers)"))]
         if t.fused_head(setup):
-            out.append(_change("delta", "fused head: backward", head * (4 + (wb if wb != 4 else 0)),
-                               "fp32 weight-gradient accumulator of the trained head copy and its cast", phases=("backward (loss)",)))
+            out.append(Change("delta", "fused head: backward", head * (4 + (wb if wb != 4 else 0)),
+                              "fp32 weight-gradient accumulator of the trained head copy and its cast", phases=("backward (loss)",)))
         else:
-            out.append(_change("add", "head weight gradient", head * setup.compute_bytes, "the trained head copy's V x h gradient",
-                               phases=("backward (loss)",)))
+            out.append(Change("add", "head weight gradient", head * setup.compute_bytes, "the trained head copy's V x h gradient",
+                              phases=("backward (loss)",)))
     return out
 
 
@@ -196,8 +189,8 @@ def act_offload(m: ModelSpec, setup: Setup) -> list:
         return []
     offloaded = (m.num_layers - 2) * per
     phases = ("forward", "backward (loss)", "backward (top layer)")
-    return [_change("delta", "saved activations", -offloaded, "two layers' saved tensors on the GPU, the rest in host RAM", phases=phases),
-            _change("host", "", offloaded, "")]
+    return [Change("delta", "saved activations", -offloaded, "two layers' saved tensors on the GPU, the rest in host RAM", phases=phases),
+            Change("host", "", offloaded, "")]
 
 
 def optim_in_bwd(m: ModelSpec, setup: Setup) -> list:
@@ -207,7 +200,7 @@ def optim_in_bwd(m: ModelSpec, setup: Setup) -> list:
     Read in torchtune 0.6.1 torchtune/training/memory.py:197-240 (create_optim_in_bwd_wrapper, register_optim_in_bwd_hooks);
     recipes/full_finetune_single_device.py:153 refuses gradient accumulation with it."""
     largest = largest_trainable(m, setup) * t.trainable_bytes_per_param(setup)
-    return [_change("set", "gradients", largest, "one parameter's gradient at a time (stepped in backward)")]
+    return [Change("set", "gradients", largest, "one parameter's gradient at a time (stepped in backward)")]
 
 
 def largest_trainable(m: ModelSpec, setup: Setup) -> int:
@@ -265,9 +258,9 @@ def galore(m: ModelSpec, setup: Setup) -> list:
     Gradients stay full size (the layer-wise variant, which frees them in backward, is not priced)."""
     if setup.method != "full" or setup.optimizer != "adamw":
         return []
-    return [_change("set", "optimizer states", galore_states(m, setup), f"GaLore AdamW: rank-{GALORE_RANK} states and projectors"),
-            _change("add", "GaLore SVD scratch", galore_step_scratch(m, setup), "fp32 gradient copy and its SVD factors (largest matrix)",
-                    phases=("optimizer step",))]
+    return [Change("set", "optimizer states", galore_states(m, setup), f"GaLore AdamW: rank-{GALORE_RANK} states and projectors"),
+            Change("add", "GaLore SVD scratch", galore_step_scratch(m, setup), "fp32 gradient copy and its SVD factors (largest matrix)",
+                   phases=("optimizer step",))]
 
 
 PRICES = {"dora": dora, "modules-to-save": modules_to_save, "act-offload": act_offload, "optim-in-bwd": optim_in_bwd, "galore": galore}

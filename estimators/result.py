@@ -119,6 +119,6 @@ def to_gib(n: float) -> float:
     return round(n / GIB, 3)
 
 
-# Names of the LM-head terms (estimators/sft.py prices them; kinds.py and stack_terms.py re-price or drop them).
+# Names of the LM-head terms (estimators/sft.py prices them; kinds.py and stack_heads.py re-price or drop them).
 LOGITS_FORWARD, LOGITS_BACKWARD = "logits and loss", "loss gradients"
 FUSED_SAVED, FUSED_FORWARD, FUSED_BACKWARD = "fused head: saved", "fused head: forward", "fused head: backward"

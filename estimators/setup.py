@@ -28,7 +28,7 @@ REF_MODELS = ("auto", "copy", "precomputed", "none")  # estimators/kinds.py: wha
 #          `ChunkedLogProbFunction`: [4096 x 32768] logit tiles, never the B x S x V logits. What generated scripts run.
 #   full   transformers' own causal-LM loss over B x S x V logits, their fp32 upcast and log-softmax (the HF Trainer
 #          and plain loops: the published measurements; trl 1.12's PPO, which is priced so whatever this says).
-#   chunked the stack's chunked cross-entropy (estimators/stack_terms.py): Liger's fused linear CE under the HF Trainer
+#   chunked the stack's chunked cross-entropy (estimators/stack_heads.py): Liger's fused linear CE under the HF Trainer
 #          stacks, torchtune's CEWithChunkedOutputLoss, LitGPT's chunked_cross_entropy, Unsloth's fused CE.
 LOSSES = ("fused", "full", "chunked")
 # The training stack priced (rules/stacks.toml, estimators/stacks.py). "trl" is what the generated scripts run; the
@@ -118,9 +118,13 @@ class Setup:
         unknown = sorted(set(data) - known)
         if unknown:
             raise EstimateError(f"unknown setup field(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-        return cls(**data).validated()
+        return cls(**data)
 
-    def validated(self) -> "Setup":
+    def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        """One-line errors for values no run can have; `Setup(...)` and `with_` call it."""
         _choice("train", self.train, TRAIN_KINDS)
         _choice("method", self.method, METHODS)
         _choice("precision", self.precision, PRECISIONS)
@@ -157,7 +161,6 @@ class Setup:
             raise EstimateError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
         if self.method == "qlora" and self.precision == "fp32":
             raise EstimateError("QLoRA computes in bf16 or fp16; use --precision bf16 (or fp16 on cards without bf16)")
-        return self
 
 
 def _choice(flag: str, value: str, valid: tuple[str, ...]) -> None:

@@ -20,16 +20,11 @@ from .model import ModelSpec
 from .params import count_params
 from .result import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, phase_total
 from .setup import Setup
-from .stacks import apply_stack, for_stack
+from .stacks import apply_stack
 
 
 def _term(name: str, category: str, nbytes: float, note: str) -> t.TermValue:
     return t.TermValue(name, category, int(nbytes), note)
-
-
-def normalised(model: ModelSpec, setup: Setup) -> Setup:
-    """`setup` as the stack runs it on `model`: validated, the model's own limits applied, the stack's head."""
-    return for_stack(t.for_model(model, setup.validated()))  # the head the stack runs (estimators/stacks.py)
 
 
 def is_single_gpu_sft(setup: Setup) -> bool:

@@ -6,13 +6,12 @@ estimators/stack_terms.py. `--stack` changes only what is priced: the generated 
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 
 from .errors import EstimateError
 from .setup import LOSSES, STACKS, Setup
-from .tables import rules_path
+from .tables import read_table
 from .versions import in_range, parse_versions, priced_versions, version_of
 
 
@@ -56,9 +55,8 @@ class Stack:
 
 @cache
 def stacks() -> dict[str, Stack]:
-    data = tomllib.loads(rules_path("stacks.toml").read_text(encoding="utf-8"))
     out = {}
-    for row in data["stack"]:
+    for row in read_table("stacks.toml")["stack"]:
         st = Stack(row["id"], row["name"], row["trainer"], row["head"], tuple(row["packages"]), row["source"])
         if st.head not in LOSSES:
             raise EstimateError(f"rules/stacks.toml: stack '{st.id}' has head '{st.head}'; valid: {', '.join(LOSSES)}")
@@ -84,7 +82,7 @@ def head_for_stack(setup: Setup) -> str:
 
 
 def for_stack(setup: Setup) -> Setup:
-    """`setup` as its stack runs it (called by estimate() next to terms.for_model)."""
+    """`setup` as its stack runs it (estimators/effective.py applies it)."""
     head = head_for_stack(setup)
     return setup if head == setup.loss else setup.with_(loss=head)
 

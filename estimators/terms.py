@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .dtypes import OPT8_BLOCK, four_bit_bytes_per_param
-from .errors import EstimateError
 from .model import ModelSpec
 from .params import Linear, count_params, layer_linears, linear_names
 from .setup import Setup, lora_target_names
@@ -157,20 +156,6 @@ def check_lora_targets(m: ModelSpec, setup: Setup) -> str | None:
             return (f"{m.name} fuses {' and '.join(old)} into {new}: LoRA targets must name all of them or none "
                     f"(got {', '.join(hit)})")
     return None
-
-
-def for_model(m: ModelSpec, setup: Setup) -> Setup:
-    """`setup` as peft will run it on `m`: a ParamWrapper refuses dropout, so LoRA dropout is 0 wherever a raw
-    parameter is wrapped (the generated script and the tracer use this too). Raises on a half-targeted pair."""
-    problem = check_lora_targets(m, setup)
-    if problem:
-        raise EstimateError(problem)
-    from .checks import check_setup  # unknown or empty LoRA targets, absurd rank, a response with no prompt room
-
-    check_setup(m, setup)
-    if setup.lora_dropout and wrapped_parameters(m, setup):
-        return setup.with_(lora_dropout=0.0)
-    return setup
 
 
 def lora_rank(m: ModelSpec, lin: Linear, setup: Setup) -> int:
@@ -450,7 +435,6 @@ def mlp_saved(m: ModelSpec, setup: Setup) -> int:
     adds the gathered input and the product; the router keeps fp32 probabilities (and, adapted, its input). A Qwen2-MoE shared expert is a gated MLP whose output is kept
     by its sigmoid gate.
     """
-    a = activation_bytes(setup)
     full = setup.method == "full"
     o = base_out_bytes(setup, norm_out_bytes(m, setup))
     h, i = m.hidden_size, m.intermediate_size

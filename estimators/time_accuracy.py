@@ -16,7 +16,7 @@ import statistics
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from .accuracy import MODEL_IDS, SPEC_CHANGES
+from .accuracy_published import MODEL_IDS, SPEC_CHANGES
 from .catalog import resolve_model
 from .errors import EstimateError
 from .gpus import find_gpu
@@ -133,7 +133,7 @@ def map_row(row: dict) -> Row:
             return _skip(row, f"sharding '{row['sharding']}' not modelled")
         changes.update(gpus=int(row["n_gpus"]), parallel="fsdp")
     try:
-        setup = Setup(**changes).validated()
+        setup = Setup(**changes)
     except EstimateError as exc:
         return _skip(row, str(exc))
     config = f"{method} b{changes['micro_batch']}x{seq} gc {row['grad_ckpt']}" + (

@@ -173,7 +173,6 @@ def fastest_fixes(model: ModelSpec, setup: Setup, gpu: Gpu, margin=None, limit: 
     from .pricing import estimate
     from .fit import Fix, _judge, suggest_fixes
 
-    setup = setup.validated()
     capacity = gpu.memory_bytes
     est = estimate(model, setup)
     fixes = [f for f in suggest_fixes(model, setup, capacity, limit=pool, margin=margin) if f.changes]

@@ -10,11 +10,10 @@ environment that runs `advisor` is often not the one that trains.
 from __future__ import annotations
 
 import re
-import tomllib
 from functools import cache
 
 from .errors import EstimateError
-from .tables import rules_path
+from .tables import read_table
 
 # Packages whose versions change what a run allocates (each has rows in rules/stacks.toml or is a stack itself).
 PACKAGES = (
@@ -31,8 +30,7 @@ _VERSION = re.compile(r"^\d+(\.\d+)*([a-z0-9.+\-]*)$", re.IGNORECASE)
 @cache
 def pinned() -> dict[str, str]:
     """The versions priced when none is given: what the generated scripts pin (rules/stacks.toml [pinned])."""
-    data = tomllib.loads(rules_path("stacks.toml").read_text(encoding="utf-8"))
-    return {k: v for k, v in data["pinned"].items() if k != "source"}
+    return {k: v for k, v in read_table("stacks.toml")["pinned"].items() if k != "source"}
 
 
 def package_name(text: str) -> str:

@@ -28,3 +28,25 @@ def run_advisor(*args: str, env: dict | None = None, cwd: Path | None = None, ti
     return subprocess.run(
         [sys.executable, "-m", "advisor", *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout
     )
+
+
+@pytest.fixture
+def advisor_main(capsys, monkeypatch):
+    """`advisor ARGS` inside this process: main() with its output captured, returned as run_advisor returns it
+    (returncode, stdout, stderr). It saves an interpreter start-up per call for tests that read only the output
+    and the exit code; import hygiene, signals, TTY behaviour and start-up timing need run_advisor's fresh process."""
+    from advisor.cli import main
+
+    # the width a pipe gets: argparse would otherwise measure the terminal behind `pytest -s`
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # what the test printed before is not the command's output
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse exits from inside parse_args: --help, --version, usage errors
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["advisor", *args], code, out, err)
+
+    return run

@@ -9,12 +9,15 @@ import subprocess
 import sys
 
 from estimators import accuracy as acc
+from estimators.accuracy_published import compare_published
+from estimators.accuracy_rows import read_traces
+from estimators.accuracy_traces import compare_traces
 from estimators.catalog import resolve_model
 from estimators.params import count_params
 from estimators.setup import Setup
 
-TRACES = acc.compare_traces()
-PUBLISHED = acc.compare_published()
+TRACES = compare_traces()
+PUBLISHED = compare_published()
 
 
 def test_every_trace_row_is_within_tolerance():
@@ -24,7 +27,7 @@ def test_every_trace_row_is_within_tolerance():
 
 
 def test_traces_cover_the_required_matrix():
-    rows = acc.read_traces()
+    rows = read_traces()
     assert len(rows) >= 40
     setups = [Setup.from_dict(r["setup"]) for r in rows]
     families = {resolve_model(r["model"]).spec.model_type for r in rows}
@@ -41,7 +44,7 @@ def test_traces_cover_the_required_matrix():
 def test_fused_head_traces_cover_the_matrix():
     """TRL's fused LM head (what generated scripts run) is traced over the three large vocabularies, every method,
     with and without checkpointing; every row records the loss it traced."""
-    rows = acc.read_traces()
+    rows = read_traces()
     assert all(r["setup"]["loss"] in ("fused", "full") for r in rows)
     fused = [r for r in rows if r["setup"]["loss"] == "fused" and r["setup"].get("train", "sft") != "reward"]
     assert len(fused) >= 12
@@ -61,7 +64,7 @@ def test_preference_kinds_are_traced_and_within_tolerance():
     """--train reward and --train dpo (advisor/measure/prefs.py) are traced at full size: full, LoRA and QLoRA, with and
     without checkpointing, several models; each row is within the trace target, and the summary reports each
     kind on its own line."""
-    rows = acc.read_traces()
+    rows = read_traces()
     for kind in ("reward", "dpo"):
         setups = [Setup.from_dict(r["setup"]) for r in rows if r["setup"].get("train") == kind]
         assert len(setups) >= 4
@@ -80,7 +83,7 @@ def test_preference_kinds_are_traced_and_within_tolerance():
 def test_grpo_is_traced_with_its_generation_round_and_within_tolerance():
     """--train grpo (advisor/measure/grpo.py) is traced at full size: generation, the no-grad log-prob forwards and
     the training step are phases of each row, LoRA, QLoRA and full; every step peak is within the trace target."""
-    rows = [r for r in acc.read_traces() if r["setup"].get("train") == "grpo"]
+    rows = [r for r in read_traces() if r["setup"].get("train") == "grpo"]
     assert len(rows) >= 4
     assert {r["setup"]["method"] for r in rows} == {"full", "lora", "qlora"}
     assert all("generation" in r["phase_peaks"] and "GRPOTrainer" in " ".join(r["notes"]) for r in rows)
@@ -89,7 +92,7 @@ def test_grpo_is_traced_with_its_generation_round_and_within_tolerance():
 
 
 def test_trace_rows_name_their_kernel_and_mode():
-    for r in acc.read_traces():
+    for r in read_traces():
         assert r["attention"] and r["mode"] in ("fake", "real-cpu", "cuda")
         if r["setup"]["method"] == "qlora":
             assert "Linear4bit" in r["quantization"]

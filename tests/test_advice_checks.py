@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from conftest import run_advisor
 from estimators import Setup, estimate
 from estimators.catalog import resolve_model
 from estimators.checks import valid_target_names
@@ -25,8 +24,8 @@ def _one_error_line(out, *needles: str) -> str:
 
 
 @pytest.mark.parametrize("command", [["estimate"], ["fit", "--gpu", "rtx4090"]])
-def test_unknown_lora_target_names_the_valid_ones(command):
-    out = run_advisor(*command, "--model", "7b", "--method", "lora", "--lora-targets", "q_proj,foo")
+def test_unknown_lora_target_names_the_valid_ones(advisor_main, command):
+    out = advisor_main(*command, "--model", "7b", "--method", "lora", "--lora-targets", "q_proj,foo")
     line = _one_error_line(out, "'foo'", "Llama 2 7B")
     for name in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "all-linear"):
         assert name in line
@@ -39,56 +38,56 @@ def test_valid_names_follow_the_model():
     estimate(mixtral, Setup(method="lora", lora_targets="q_proj,w1,w3"))  # accepted: no error
 
 
-def test_empty_lora_targets_is_an_error_not_all_linear():
-    out = run_advisor("estimate", "--method", "lora", "--lora-targets", "")
+def test_empty_lora_targets_is_an_error_not_all_linear(advisor_main):
+    out = advisor_main("estimate", "--method", "lora", "--lora-targets", "")
     _one_error_line(out, "--lora-targets is empty", "all-linear")
 
 
-def test_a_rank_above_the_hidden_size_is_refused():
-    out = run_advisor("estimate", "--method", "lora", "--lora-r", "100000")
+def test_a_rank_above_the_hidden_size_is_refused(advisor_main):
+    out = advisor_main("estimate", "--method", "lora", "--lora-r", "100000")
     _one_error_line(out, "--lora-r 100000", "hidden size 4096")
     estimate(resolve_model("7b").spec, Setup(method="lora", lora_r=4096))  # the largest meaningful rank is fine
 
 
 @pytest.mark.parametrize("train", ["grpo", "ppo"])
-def test_a_response_longer_than_the_sequence_is_refused(train):
-    out = run_advisor("estimate", "--train", train, "--method", "lora", "--seq-len", "1024", "--response-len", "2048")
+def test_a_response_longer_than_the_sequence_is_refused(advisor_main, train):
+    out = advisor_main("estimate", "--train", train, "--method", "lora", "--seq-len", "1024", "--response-len", "2048")
     _one_error_line(out, "--response-len 2048", "--seq-len 1024", "prompt")
     with pytest.raises(EstimateError, match="no room for a prompt"):
         estimate(resolve_model("7b").spec, Setup(train=train, method="lora", seq_len=512, response_len=512))
 
 
-def test_qlora_costing_more_than_lora_is_one_warning():
+def test_qlora_costing_more_than_lora_is_one_warning(advisor_main):
     spec = resolve_model("mixtral-8x7b").spec
     qlora, lora = estimate(spec, Setup(method="qlora")), estimate(spec, Setup(method="lora"))
     assert qlora.device_bytes > lora.device_bytes  # the surprise itself
-    out = run_advisor("estimate", "--model", "mixtral-8x7b", "--method", "qlora")
+    out = advisor_main("estimate", "--model", "mixtral-8x7b", "--method", "qlora")
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("QLoRA costs more than LoRA") == 1 and "--no-kbit-upcast" in out.stderr
-    dense = run_advisor("estimate", "--model", "7b", "--method", "qlora")
+    dense = advisor_main("estimate", "--model", "7b", "--method", "qlora")
     assert "QLoRA costs more" not in dense.stderr
     fixed = estimate(spec, Setup(method="qlora", kbit_upcast=False))
     assert not any("QLoRA costs more" in w for w in fixed.warnings)
 
 
-def test_fit_prints_each_warning_once():
-    out = run_advisor("fit", "--model", "mixtral-8x7b", "--method", "qlora", "--gpu", "h100")
+def test_fit_prints_each_warning_once(advisor_main):
+    out = advisor_main("fit", "--model", "mixtral-8x7b", "--method", "qlora", "--gpu", "h100")
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stderr.splitlines() if line.startswith("advisor: warning:")]
     assert lines and len(lines) == len(set(lines))
     assert sum("LoRA also adapts" in line for line in lines) == 1
     assert sum("QLoRA costs more than LoRA" in line for line in lines) == 1
-    data = json.loads(run_advisor("fit", "--model", "mixtral-8x7b", "--method", "qlora", "--gpu", "h100", "--json").stdout)
+    data = json.loads(advisor_main("fit", "--model", "mixtral-8x7b", "--method", "qlora", "--gpu", "h100", "--json").stdout)
     assert len(data["warnings"]) == len(set(data["warnings"])) and any("QLoRA costs more" in w for w in data["warnings"])
 
 
-def test_bf16_on_a_t4_is_warned_with_what_to_use():
-    out = run_advisor("estimate", "--gpu", "t4", "--method", "lora")
+def test_bf16_on_a_t4_is_warned_with_what_to_use(advisor_main):
+    out = advisor_main("estimate", "--gpu", "t4", "--method", "lora")
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("has no bf16") == 1 and "--precision fp16" in out.stderr
-    full = run_advisor("estimate", "--gpu", "t4", "--method", "full", "--precision", "bf16-mixed")
+    full = advisor_main("estimate", "--gpu", "t4", "--method", "full", "--precision", "bf16-mixed")
     assert "--precision fp16-mixed" in full.stderr
-    ok = run_advisor("estimate", "--gpu", "t4", "--method", "lora", "--precision", "fp16", "--json")
+    ok = advisor_main("estimate", "--gpu", "t4", "--method", "lora", "--precision", "fp16", "--json")
     assert "has no bf16" not in ok.stderr and not any("bf16" in w for w in json.loads(ok.stdout)["warnings"])
-    h100 = run_advisor("estimate", "--gpu", "h100", "--method", "lora")
+    h100 = advisor_main("estimate", "--gpu", "h100", "--method", "lora")
     assert "has no bf16" not in h100.stderr

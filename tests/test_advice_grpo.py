@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import math
 
-from advisor.core import advise
+from advisor.advice.advise import advise
 from advisor.questions import Answers
-from conftest import run_advisor
 from estimators import Setup, estimate
 from estimators.catalog import resolve_model
 from estimators.fit import SEQ_STEP, fit_report
 from estimators.gpus import find_gpu
-from estimators.kinds import grpo_divides_well, grpo_generation_batch
+from estimators.kind_rollout import grpo_divides_well, grpo_generation_batch
 
 SPEC = resolve_model("7b").spec
 
@@ -34,8 +33,8 @@ def test_a_micro_batch_that_does_not_divide_g_is_warned_about():
     assert not any("lcm(" in w for w in four.warnings)
 
 
-def test_the_warning_reaches_advisor_estimate_once():
-    out = run_advisor("estimate", "--train", "grpo", "--method", "qlora", "--micro-batch", "3")
+def test_the_warning_reaches_advisor_estimate_once(advisor_main):
+    out = advisor_main("estimate", "--train", "grpo", "--method", "qlora", "--micro-batch", "3")
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("completions per round") == 1
 

@@ -8,9 +8,8 @@ import json
 
 import pytest
 
-from advisor.core import advise
+from advisor.advice.advise import advise
 from advisor.questions import Answers
-from conftest import run_advisor
 from estimators import Setup, estimate
 from estimators.catalog import resolve_model
 from estimators.dtypes import GIB
@@ -27,8 +26,8 @@ def _stage_estimates(plan: dict):
     return [estimate(spec, Setup.from_dict(s["setup"])) for s in plan["stages"]]
 
 
-def test_the_tight_plan_keeps_the_band_error_and_the_display():
-    out = run_advisor(*TIGHT, "--json")
+def test_the_tight_plan_keeps_the_band_error_and_the_display(advisor_main):
+    out = advisor_main(*TIGHT, "--json")
     assert out.returncode == 0, out.stderr
     plan = json.loads(out.stdout)
     gpu = find_gpu("rtx3060ti")
@@ -42,8 +41,8 @@ def test_the_tight_plan_keeps_the_band_error_and_the_display():
     assert "margin kept for estimate error" in summary["margin_note"] and "display" in summary["margin_note"]
 
 
-def test_the_printed_verdict_says_what_margin_was_kept():
-    out = run_advisor(*TIGHT)
+def test_the_printed_verdict_says_what_margin_was_kept(advisor_main):
+    out = advisor_main(*TIGHT)
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
     assert "margin kept for estimate error" in text and "and the display" in text
@@ -74,10 +73,10 @@ def test_margin_sizes_parse(text, size, share):
 
 
 @pytest.mark.parametrize("text", ["abc", "-1GiB", "100%", "2TB"])
-def test_bad_margins_are_one_line_errors(text):
+def test_bad_margins_are_one_line_errors(advisor_main, text):
     with pytest.raises(EstimateError, match="--margin"):
         parse_margin(text)
-    out = run_advisor(*TIGHT, "--margin", text)
+    out = advisor_main(*TIGHT, "--margin", text)
     assert out.returncode == 2 and "--margin" in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
 
@@ -92,31 +91,31 @@ def test_a_user_margin_replaces_the_automatic_one():
     assert parse_margin("10%").kept(est, cap).total == int(cap * 0.10)
 
 
-def test_advise_margin_flag_is_kept_and_reported():
+def test_advise_margin_flag_is_kept_and_reported(advisor_main):
     base = ["advise", "--goal", "chat_format", "--data", "instruction_pairs", "--gpu", "rtx4090", "--model", "7b", "--json"]
-    none = json.loads(run_advisor(*base, "--margin", "0").stdout)["estimate"]
-    big = json.loads(run_advisor(*base, "--margin", "6GiB").stdout)["estimate"]
+    none = json.loads(advisor_main(*base, "--margin", "0").stdout)["estimate"]
+    big = json.loads(advisor_main(*base, "--margin", "6GiB").stdout)["estimate"]
     assert none["margin_gib"] == 0 and big["margin_gib"] == 6.0
     assert "--margin 6GiB" in big["margin_note"] and big["margin_text"] == "6GiB"
     assert big["headroom_gib"] >= 0 and big["device_gib"] + 6.0 <= find_gpu("rtx4090").memory_gib
 
 
-def test_fit_keeps_the_margin_too():
+def test_fit_keeps_the_margin_too(advisor_main):
     args = ["fit", "--model", "8b", "--gpu", "rtx4090", "--method", "qlora", "--json"]
-    auto = json.loads(run_advisor(*args).stdout)
-    none = json.loads(run_advisor(*args, "--margin", "0").stdout)
+    auto = json.loads(advisor_main(*args).stdout)
+    none = json.loads(advisor_main(*args, "--margin", "0").stdout)
     spec = resolve_model("8b").spec
     est = estimate(spec, Setup(method="qlora"))
     assert auto["margin"]["display"]["bytes"] == DISPLAY_RESERVE
     assert auto["margin"]["estimate_error"]["bytes"] == est.band.high_bytes - est.device_bytes
     assert none["margin"]["kept"]["bytes"] == 0
     assert auto["max_micro_batch"] <= none["max_micro_batch"] and auto["max_seq_len"] < none["max_seq_len"]
-    text = " ".join(run_advisor(*args[:-1]).stdout.split())
+    text = " ".join(advisor_main(*args[:-1]).stdout.split())
     assert "margin kept for estimate error" in text
 
 
 def test_wizard_memory_view_judges_with_the_margin():
-    from advisor.tui.state import make_plan, memory_view
+    from advisor.tui.plan_calls import make_plan, memory_view
 
     plan = make_plan(dict(goal="chat_format", data=["instruction_pairs"], gpu="rtx3090", model="7b"))
     view = memory_view(plan, plan.stages[0].name)

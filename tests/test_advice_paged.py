@@ -10,7 +10,6 @@ import json
 import pytest
 
 from advisor.plan import load_plan
-from conftest import run_advisor
 from estimators import Setup, estimate
 from estimators.catalog import resolve_model
 from estimators.dtypes import GIB
@@ -23,7 +22,7 @@ CANDIDATES = [("a100-40gb", "7b"), ("l40s", "7b"), ("a100-80gb", "13b"), ("h100"
 
 
 def _paged_plan() -> tuple[str, str]:
-    from advisor.core import advise
+    from advisor.advice.advise import advise
     from advisor.questions import Answers
 
     for gpu, model in CANDIDATES:
@@ -56,9 +55,9 @@ def test_placement_is_the_free_memory_then_pcie():
     assert paged_placement(estimate(resolve_model("7b").spec, Setup(method="qlora")), gpu.memory_bytes) is None
 
 
-def test_advise_says_where_the_paged_states_live(tmp_path):
+def test_advise_says_where_the_paged_states_live(advisor_main, tmp_path):
     target = tmp_path / "plan.toml"
-    out = run_advisor(*ADVISE, "--json", "--save", str(target))
+    out = advisor_main(*ADVISE, "--json", "--save", str(target))
     assert out.returncode == 0, out.stderr
     plan = json.loads(out.stdout)
     assert plan["adaptation"] == "full" and any(s["setup"]["optimizer"] == "paged_adamw8bit" for s in plan["stages"])
@@ -74,19 +73,19 @@ def test_advise_says_where_the_paged_states_live(tmp_path):
 
 
 @pytest.mark.parametrize("lang, needle", [("en", "page between host RAM and the card over PCIe"), ("ko", "PCIe로 호스트 RAM과 오가며")])
-def test_advise_printer_says_it_in_both_languages(lang, needle):
-    out = run_advisor(*ADVISE, "--lang", lang)
+def test_advise_printer_says_it_in_both_languages(advisor_main, lang, needle):
+    out = advisor_main(*ADVISE, "--lang", lang)
     assert out.returncode == 0, out.stderr
     assert needle in _one_line(out.stdout)
 
 
-def test_fit_says_where_the_paged_states_live():
-    out = run_advisor(*FIT)
+def test_fit_says_where_the_paged_states_live(advisor_main):
+    out = advisor_main(*FIT)
     assert out.returncode == 0, out.stderr
     text = _one_line(out.stdout)
     est = estimate(resolve_model("7b").spec, Setup(method="full", optimizer="paged_adamw8bit", grad_ckpt=True))
     assert f"paged optimizer states: {est.paged_bytes / GIB:.2f} GiB live in CUDA unified memory" in text
-    data = json.loads(run_advisor(*FIT, "--json").stdout)["paged_optimizer_states"]
+    data = json.loads(advisor_main(*FIT, "--json").stdout)["paged_optimizer_states"]
     assert data["total"]["bytes"] == est.paged_bytes and data["on_card"]["bytes"] + data["spilled"]["bytes"] == est.paged_bytes
     assert "unified memory" in data["where"]
 

@@ -8,7 +8,11 @@ import json
 
 import pytest
 
-from advisor import core
+from advisor.advice.advise import advise
+from advisor.advice.decision import Decision
+from advisor.advice.fitting import QUALITY_ORDER, fit_candidate
+from advisor.advice.hardware import Hw
+from advisor.advice.sizing import fit_order
 from advisor.planning import model_spec
 from advisor.questions import Answers, question
 from conftest import run_advisor
@@ -21,14 +25,14 @@ FLAGS = ["advise", "--goal", "chat_format", "--data", "instruction_pairs", "--gp
 def _fits_at_all(adaptation: str) -> bool:
     """Independently of the order: does this adaptation fit the card with any knob set advise may use?"""
     spec, _ = model_spec("7b")
-    hw = core.Hw(find_gpu("rtx3090"), 1)
-    return core.fit_candidate(spec, "sft", adaptation, hw, 2048).fits
+    hw = Hw(find_gpu("rtx3090"), 1)
+    return fit_candidate(spec, "sft", adaptation, hw, 2048).fits
 
 
 def test_the_promise_is_full_then_lora_then_qlora():
     # the question's own words are the contract this test holds the advisor to
     assert "full > LoRA > QLoRA" in question("priority").text("help", "en")
-    assert core.QUALITY_ORDER == ("full", "lora", "qlora")
+    assert QUALITY_ORDER == ("full", "lora", "qlora")
 
 
 def test_quality_on_a_personal_gpu_takes_the_first_that_fits_in_the_promised_order():
@@ -50,13 +54,13 @@ def test_cost_on_a_personal_gpu_keeps_the_rows_qlora_first():
 
 
 def test_the_personal_gpu_reason_says_quality_reorders_it():
-    plan = core.advise(Answers.from_mapping(ANSWERS))
+    plan = advise(Answers.from_mapping(ANSWERS))
     personal = next(r for r in plan.reasons if r.rule == "sel.personal_gpu")
     assert "full fine-tuning > LoRA > QLoRA" in personal.en and "Full fine-tuning > LoRA > QLoRA" in personal.ko
 
 
 def test_domain_row_keeps_lora_before_qlora_under_quality():
-    order = core._order(Answers.from_mapping(dict(ANSWERS, goal="domain")), core.Decision("sft", adapt_pref=("lora", "qlora")))
+    order = fit_order(Answers.from_mapping(dict(ANSWERS, goal="domain")), Decision("sft", adapt_pref=("lora", "qlora")))
     assert order[:2] == ("lora", "qlora")
 
 

@@ -11,8 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from advisor import core, rules
-from advisor.core import advise
+from advisor import rules
+from advisor.advice.advise import advise
+from advisor.advice.fitting import EFFECTIVE_BATCH, MIN_SEQ
+from advisor.advice.rows import comparison_close
+from advisor.advice.summary import RULE_OF_THUMB_GAP
 from advisor.errors import AdvisorError
 from advisor.plan import Plan, load_plan
 from advisor.planning import PIPELINES, build_plan, model_spec
@@ -131,7 +134,7 @@ def test_quality_priority_with_ample_resources_picks_rlhf():
 def test_cost_priority_with_ample_resources_is_a_close_call_for_dpo():
     plan = plan_for(goal="quality_safety", data="instruction_pairs,preference_pairs", gpu="h100", model="7b", priority="cost")
     assert plan.method == "sft+dpo"  # instruction pairs train an SFT stage that DPO starts from
-    assert core.comparison_close(plan)
+    assert comparison_close(plan)
     assert "sel.limited_simple" in rule_ids(plan)
     rlhf = [a for a in plan.alternatives if a.method == "rlhf"]
     assert rlhf and rlhf[0].rule.startswith("cmp.")
@@ -141,7 +144,7 @@ def test_cost_priority_with_ample_resources_is_a_close_call_for_dpo():
 def test_personal_gpu_limits_resources_so_dpo():
     plan = plan_for(goal="quality_safety", data="preference_pairs", gpu="rtx4090", model="7b", priority="quality")
     assert plan.method == "dpo" and plan.adaptation == "lora"  # quality: full > LoRA > QLoRA, and LoRA DPO fits 24 GB
-    assert core.comparison_close(plan)  # quality wanted, resources limited
+    assert comparison_close(plan)  # quality wanted, resources limited
     assert "personal GPU" in " ".join(r.en for r in plan.reasons)
 
 
@@ -184,7 +187,7 @@ def test_7b_on_an_8gb_card_is_qlora_sft_that_fits():
     assert (plan.method, plan.adaptation) == ("sft", "qlora")
     assert_every_stage_fits(plan)
     setup = plan.stages[0].setup
-    assert setup.micro_batch * setup.grad_accum == core.EFFECTIVE_BATCH
+    assert setup.micro_batch * setup.grad_accum == EFFECTIVE_BATCH
     why_not = {a.method: a for a in plan.alternatives}
     assert why_not["full"].rule == "estimate" and why_not["lora"].rule == "estimate"  # neither fits 8 GB
 
@@ -250,7 +253,7 @@ def test_rule_of_thumb_is_scaled_and_explained():
     assert plan.estimate.rule_of_thumb_gib == pytest.approx(6e9 * ref.params_total / 7e9 / GIB, abs=0.01)
     gap = abs(plan.estimate.device_gib - plan.estimate.rule_of_thumb_gib) / plan.estimate.rule_of_thumb_gib
     note = plan.estimate.rule_of_thumb_note
-    assert "§5" in note and (("agrees" in note) == (gap <= core.RULE_OF_THUMB_GAP))
+    assert "§5" in note and (("agrees" in note) == (gap <= RULE_OF_THUMB_GAP))
     scaled = plan_for(goal="chat_format", data="instruction_pairs", gpu="h100", model="70b").estimate.rule_of_thumb_note
     assert "scaled by" in scaled
 
@@ -282,7 +285,7 @@ def _anything_fits(plan: Plan) -> bool:
     gpu = find_gpu(plan.answers["gpu"])
     count = plan.answers.get("gpu_count", 1)
     layouts = ("none",) if count == 1 else ("ddp", "fsdp")
-    seq = min(core.MIN_SEQ, spec.max_positions)
+    seq = min(MIN_SEQ, spec.max_positions)
     margin = Margin(display=gpu.consumer)
     for adaptation in ("full", "lora", "qlora"):
         precision = "bf16" if gpu.bf16 else ("fp16-mixed" if adaptation == "full" else "fp16")

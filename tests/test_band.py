@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -81,12 +79,10 @@ def test_older_torch_prices_the_larger_context():
     assert old.peak_allocated == new.peak_allocated
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "advisor", *args], capture_output=True, text=True, check=True)
-
-
-def test_json_gives_the_band_with_units_and_says_fits_uses_its_upper_end():
-    data = json.loads(_run("estimate", "--model", "7b", "--method", "qlora", "--gpu", "rtx3090", "--json").stdout)
+def test_json_gives_the_band_with_units_and_says_fits_uses_its_upper_end(advisor_main):
+    out = advisor_main("estimate", "--model", "7b", "--method", "qlora", "--gpu", "rtx3090", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
     band = data["peak"]["band"]
     assert band["low"]["bytes"] <= band["high"]["bytes"] and band["high"]["gib"] == pytest.approx(band["high"]["bytes"] / GIB, abs=1e-3)
     assert band["fits_uses"] == "high" and band["n_rows"] > 0 and band["class"].endswith("x device")
@@ -94,6 +90,8 @@ def test_json_gives_the_band_with_units_and_says_fits_uses_its_upper_end():
     assert data["gpu"]["headroom_gib"] == pytest.approx((data["gpu"]["memory_gib"] * GIB - band["high"]["bytes"]) / GIB, abs=0.01)
 
 
-def test_terminal_output_prints_the_range_on_real_gpus():
-    out = _run("estimate", "--model", "7b", "--method", "qlora").stdout
+def test_terminal_output_prints_the_range_on_real_gpus(advisor_main):
+    run = advisor_main("estimate", "--model", "7b", "--method", "qlora")
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
     assert "on the card (" in out and "on real GPUs)" in out and "upper end" in out

@@ -8,10 +8,12 @@ import statistics
 import pytest
 
 from estimators import accuracy as acc
+from estimators.accuracy_published import compare_published, source_stack
+from estimators.accuracy_rows import PUBLISHED_PATH, read_published
 from estimators import band
 from estimators import band_fit as bf
 
-PUBLISHED = acc.compare_published()
+PUBLISHED = compare_published()
 
 
 def test_shipped_device_model_is_what_the_fit_produces_now():
@@ -20,7 +22,7 @@ def test_shipped_device_model_is_what_the_fit_produces_now():
 
 
 def test_every_fitted_constant_cites_the_published_rows_it_was_fitted_on():
-    ids = {r["row_id"] for r in acc.read_published()}
+    ids = {r["row_id"] for r in read_published()}
     consts = band.device_model()["constants"]
     for name in bf.FITTED:
         assert consts[name]["rows"] and set(consts[name]["rows"]) <= ids, name
@@ -62,9 +64,9 @@ def test_the_fit_generalises_to_the_source_it_did_not_see():
 
 
 def test_every_published_source_is_classed_to_a_stack():
-    with open(acc.PUBLISHED_PATH, newline="", encoding="utf-8") as f:
+    with open(PUBLISHED_PATH, newline="", encoding="utf-8") as f:
         sources = {row["source_name"] for row in csv.DictReader(f)}
-    assert all(bf.source_stack(s) != "other" for s in sources)
+    assert all(source_stack(s) != "other" for s in sources)
 
 
 def test_band_table_has_the_pooled_class_and_percentiles_in_order():

@@ -1,15 +1,18 @@
 """The causal-LM loss each model family's own forward ran under transformers 4.x (rules/stacks.toml [[hf_loss]],
-estimators/stack_terms.py hf_loss_code): GPTBigCode (SantaCoder) scored its bf16 logits without an fp32 upcast up to
+estimators/stack_heads.py hf_loss_code): GPTBigCode (SantaCoder) scored its bf16 logits without an fp32 upcast up to
 4.48.2, which is what the fms-acceleration SantaCoder rows (transformers 4.45, fms-hf-tuning's pin) ran. Checked by
 hand: SantaCoder V 49280, h 2048, 24 layers, tied embeddings."""
 
 import pytest
 
 from estimators import estimate
-from estimators import accuracy as acc
+from estimators.accuracy_published import published_estimate
+from estimators.accuracy_rows import read_published
 from estimators.catalog import resolve_model
 from estimators.setup import Setup
-from estimators.stack_terms import LOGITS_BACKWARD, LOGITS_FORWARD, applied, hf_loss_code
+from estimators.result import LOGITS_BACKWARD, LOGITS_FORWARD
+from estimators.stack_heads import hf_loss_code
+from estimators.stack_terms import applied
 
 SC = resolve_model("santacoder").spec
 V = 49_280
@@ -72,12 +75,12 @@ def test_exactly_one_hf_loss_behaviour_applies():
 
 
 def _row(row_id):
-    return next(r for r in acc.read_published() if r["row_id"] == row_id)
+    return next(r for r in read_published() if r["row_id"] == row_id)
 
 
 def test_fms_rows_run_trl_0_11_on_transformers_4_45_with_one_foreach_scratch():
     for row_id in ("r0207", "r0209"):
-        priced = acc.published_estimate(_row(row_id))
+        priced = published_estimate(_row(row_id))
         assert priced["setup"].stack == "trl" and priced["setup"].versions == "transformers=4.45,trl=0.11"
         assert priced["setup"].loss == "full" and priced["estimate"].setup.loss == "full"  # trl 0.11: no fused head
         est = priced["estimate"]
@@ -92,7 +95,7 @@ def test_fms_rows_run_trl_0_11_on_transformers_4_45_with_one_foreach_scratch():
 def test_the_stack_foreach_scratch_is_sharded_under_fsdp():
     """FSDP FULL_SHARD steps each rank's shard: the scratch is half the (sharded) states on this GPU, as
     accuracy.foreach_adamw_peak priced it before the stack term took over."""
-    est = acc.published_estimate(_row("r0208"))["estimate"]
+    est = published_estimate(_row("r0208"))["estimate"]
     step = est.phases["optimizer step"]
     states = sum(v.bytes for v in step if v.name == "optimizer states")
     assert [v.bytes for v in step if "foreach" in v.name] == [states // 2]

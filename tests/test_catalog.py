@@ -8,16 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from estimators.catalog import (
-    FAMILIES,
-    Resolved,
-    aliases,
-    catalog,
-    hf_config_from_spec,
-    resolve_model,
-    shorthands,
-    spec_from_hf_config,
-)
+from estimators.catalog import Resolved, aliases, catalog, resolve_model, shorthands
+from estimators.families import FAMILIES
+from estimators.hf_config import hf_config_from_spec, spec_from_hf_config
 from estimators.errors import EstimateError
 from estimators.model import ModelSpec
 

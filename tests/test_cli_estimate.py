@@ -4,11 +4,9 @@ import json
 
 import pytest
 
-from conftest import run_advisor
 
-
-def test_human_output_names_the_representative_model_and_the_peak():
-    out = run_advisor("estimate", "--model", "7b", "--method", "qlora")
+def test_human_output_names_the_representative_model_and_the_peak(advisor_main):
+    out = advisor_main("estimate", "--model", "7b", "--method", "qlora")
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "Llama 2 7B" in text or "llama-2-7b" in text.lower()
@@ -17,8 +15,8 @@ def test_human_output_names_the_representative_model_and_the_peak():
         assert needle in text, needle
 
 
-def test_json_schema_is_stable_and_self_consistent():
-    out = run_advisor("estimate", "--model", "8b", "--method", "lora", "--gpu", "rtx4090", "--json")
+def test_json_schema_is_stable_and_self_consistent(advisor_main):
+    out = advisor_main("estimate", "--model", "8b", "--method", "lora", "--gpu", "rtx4090", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["schema"] == "advisor.estimate/1"
@@ -36,10 +34,10 @@ def test_json_schema_is_stable_and_self_consistent():
     assert data["covers"] and data["excludes"]
 
 
-def test_gpu_verdict_says_by_how_much():
-    fits = run_advisor("estimate", "--model", "7b", "--method", "qlora", "--gpu", "rtx4090")
+def test_gpu_verdict_says_by_how_much(advisor_main):
+    fits = advisor_main("estimate", "--model", "7b", "--method", "qlora", "--gpu", "rtx4090")
     assert "fits" in fits.stdout and "to spare" in fits.stdout
-    over = run_advisor("estimate", "--model", "70b", "--method", "full", "--gpu", "rtx4090")
+    over = advisor_main("estimate", "--model", "70b", "--method", "full", "--gpu", "rtx4090")
     assert "does not fit" in over.stdout and "GiB over" in over.stdout
 
 
@@ -57,21 +55,21 @@ def test_gpu_verdict_says_by_how_much():
         (["--model", "7b", "--method", "qlora", "--precision", "fp32"], "QLoRA computes in bf16"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(args, needle):
-    out = run_advisor("estimate", *args)
+def test_bad_input_is_one_line_exit_2(advisor_main, args, needle):
+    out = advisor_main("estimate", *args)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], out.stderr
 
 
-def test_sequence_beyond_max_positions_warns(tmp_path):
-    out = run_advisor("estimate", "--model", "llama-2-7b", "--seq-len", "8192")
+def test_sequence_beyond_max_positions_warns(advisor_main, tmp_path):
+    out = advisor_main("estimate", "--model", "llama-2-7b", "--seq-len", "8192")
     assert out.returncode == 0
     assert "warning: sequence length 8192 exceeds" in out.stderr
 
 
-def test_malformed_and_partial_config_json(tmp_path):
+def test_malformed_and_partial_config_json(advisor_main, tmp_path):
     bad = tmp_path / "bad" / "config.json"
     bad.parent.mkdir()
     bad.write_text("{not json")
@@ -79,18 +77,18 @@ def test_malformed_and_partial_config_json(tmp_path):
     partial.parent.mkdir()
     partial.write_text(json.dumps({"model_type": "llama", "hidden_size": 64}))
     for path in (bad, partial.parent):
-        out = run_advisor("estimate", "--model", str(path))
+        out = advisor_main("estimate", "--model", str(path))
         assert out.returncode == 2, out.stdout
         assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
-def test_local_config_json_is_estimated(tmp_path):
+def test_local_config_json_is_estimated(advisor_main, tmp_path):
     config = {
         "model_type": "llama", "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4,
         "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000, "max_position_embeddings": 2048,
     }
     (tmp_path / "config.json").write_text(json.dumps(config))
-    out = run_advisor("estimate", "--model", str(tmp_path), "--json")
+    out = advisor_main("estimate", "--model", str(tmp_path), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     # embed 256k + head 256k + 4 x (attn 256*(256+128+128+256) + mlp 3*256*688 + 2 norms) + final norm

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from advisor.datasets.recommend import round_len
-from conftest import run_advisor
 from data_corpus import PREFERENCE, write_jsonl
 
 BASE = ("advise", "--goal", "chat_format", "--gpu", "rtx4090", "--model", "8b")
@@ -18,39 +17,39 @@ def _long_rows(n_long: int) -> list[dict]:
     return short + [{"prompt": "A long one?", "completion": "word " * 3000}] * n_long
 
 
-def test_dataset_sets_seq_len_and_count(tmp_path):
+def test_dataset_sets_seq_len_and_count(advisor_main, tmp_path):
     f = write_jsonl(tmp_path / "d.jsonl", _long_rows(0))
-    r = run_advisor(*BASE, "--dataset", str(f), "--json")
+    r = advisor_main(*BASE, "--dataset", str(f), "--json")
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
     ds = plan["dataset"]
-    check = json.loads(run_advisor("data", "check", str(f), "--json").stdout)
+    check = json.loads(advisor_main("data", "check", str(f), "--json").stdout)
     want = check["recommendation"]["seq_len"]
     assert ds["usable_rows"] == 100 and ds["seq_len"] == want and want % 64 == 0
     assert all(stage["setup"]["seq_len"] == want for stage in plan["stages"])
     assert want != 2048  # not the question's default
-    text = run_advisor(*BASE, "--dataset", str(f)).stdout
+    text = advisor_main(*BASE, "--dataset", str(f)).stdout
     assert "Dataset:" in text and f"sequence length {want} tokens" in text
 
 
-def test_long_rows_raise_the_sequence_length(tmp_path):
-    r = run_advisor(*BASE, "--dataset", str(write_jsonl(tmp_path / "d.jsonl", _long_rows(5))), "--json")
+def test_long_rows_raise_the_sequence_length(advisor_main, tmp_path):
+    r = advisor_main(*BASE, "--dataset", str(write_jsonl(tmp_path / "d.jsonl", _long_rows(5))), "--json")
     assert json.loads(r.stdout)["dataset"]["seq_len"] > 2000
 
 
-def test_a_flag_wins_over_the_data(tmp_path):
+def test_a_flag_wins_over_the_data(advisor_main, tmp_path):
     f = write_jsonl(tmp_path / "d.jsonl", _long_rows(0))
-    plan = json.loads(run_advisor(*BASE, "--dataset", str(f), "--seq-len", "1024", "--json").stdout)
+    plan = json.loads(advisor_main(*BASE, "--dataset", str(f), "--seq-len", "1024", "--json").stdout)
     assert all(stage["setup"]["seq_len"] == 1024 for stage in plan["stages"])
 
 
-def test_preference_data_answers_data_and_ppo_gets_room_for_the_response(tmp_path):
+def test_preference_data_answers_data_and_ppo_gets_room_for_the_response(advisor_main, tmp_path):
     f = write_jsonl(tmp_path / "p.jsonl", PREFERENCE)
-    check = json.loads(run_advisor("data", "check", str(f), "--json").stdout)
+    check = json.loads(advisor_main("data", "check", str(f), "--json").stdout)
     own = check["recommendation"]["seq_len"]
     rl = round_len(check["tokens"]["fields"]["prompt"]["p99"] + 512)
     for gpus in ("1", "8"):  # whichever method advise picks for this data
-        r = run_advisor("advise", "--goal", "quality_safety", "--gpu", "h100", "--gpu-count", gpus, "--model", "8b", "--dataset", str(f), "--json")
+        r = advisor_main("advise", "--goal", "quality_safety", "--gpu", "h100", "--gpu-count", gpus, "--model", "8b", "--dataset", str(f), "--json")
         assert r.returncode == 0, r.stderr
         plan = json.loads(r.stdout)
         kinds = {s["setup"]["train"] for s in plan["stages"]}
@@ -61,33 +60,33 @@ def test_preference_data_answers_data_and_ppo_gets_room_for_the_response(tmp_pat
         # raised only when a PPO/GRPO stage was planned at the data's own length (advise may then pick another
         # method at the longer length: the plan stays priced at it, which is the safe side)
         assert plan["dataset"]["seq_len"] == (rl if "raised_for" in plan["dataset"] else own)
-    r2 = run_advisor("advise", "--goal", "quality_safety", "--gpu", "h100", "--model", "8b", "--json")
+    r2 = advisor_main("advise", "--goal", "quality_safety", "--gpu", "h100", "--model", "8b", "--json")
     assert r2.returncode == 2 and "missing answer(s): --data" in r2.stderr  # without the data, --data is required
 
 
-def test_ppo_plan_from_preference_data(tmp_path):
+def test_ppo_plan_from_preference_data(advisor_main, tmp_path):
     f = write_jsonl(tmp_path / "p.jsonl", PREFERENCE)
-    r = run_advisor("advise", "--goal", "best_quality", "--gpu", "h100", "--gpu-count", "8", "--model", "8b", "--dataset", str(f), "--json")
+    r = advisor_main("advise", "--goal", "best_quality", "--gpu", "h100", "--gpu-count", "8", "--model", "8b", "--dataset", str(f), "--json")
     plan = json.loads(r.stdout)
     if "ppo" not in {s["setup"]["train"] for s in plan["stages"]}:
         pytest.skip("advise no longer picks RLHF here")
-    p99 = json.loads(run_advisor("data", "check", str(f), "--json").stdout)["tokens"]["fields"]["prompt"]["p99"]
+    p99 = json.loads(advisor_main("data", "check", str(f), "--json").stdout)["tokens"]["fields"]["prompt"]["p99"]
     assert plan["dataset"]["seq_len"] == round_len(p99 + 512) and {s["setup"]["seq_len"] for s in plan["stages"]} == {round_len(p99 + 512)}
 
 
-def test_unusable_data_is_an_input_error(tmp_path):
+def test_unusable_data_is_an_input_error(advisor_main, tmp_path):
     f = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "a", "completion": 5}] * 3)
-    r = run_advisor(*BASE, "--dataset", str(f))
+    r = advisor_main(*BASE, "--dataset", str(f))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "unusable: none of the 3 rows can be used (wrong_type: 3 rows, e.g. row 1: 'completion' is a number (5)" in r.stderr
 
 
-def test_a_non_string_model_answer_is_one_line_not_a_traceback(tmp_path):
+def test_a_non_string_model_answer_is_one_line_not_a_traceback(advisor_main, tmp_path):
     # found by bench/fuzz.py: `model = true` in an answers file reached the tokenizer lookup as a bool
     data = write_jsonl(tmp_path / "d.jsonl", [{"instruction": "a", "output": "b"}])
     answers = tmp_path / "a.toml"
     answers.write_text('goal = "domain"\nmodel = true\ngpu = "rtx4090"\n', encoding="utf-8")
-    out = run_advisor("advise", "--answers", str(answers), "--dataset", str(data))
+    out = advisor_main("advise", "--answers", str(answers), "--dataset", str(data))
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert "'model' must be a model name or path" in out.stderr

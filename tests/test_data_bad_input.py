@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from advisor.datasets.readers import iter_lines
+from advisor.datasets.textio import iter_lines
 from conftest import run_advisor
 from data_corpus import PROMPT_COMPLETION, write_jsonl
 

@@ -31,9 +31,9 @@ def test_jsonl_rows_and_line_numbers(tmp_path):
 
 
 def test_json_array_streamed_element_by_element(tmp_path, monkeypatch):
-    import advisor.datasets.readers as readers
+    import advisor.datasets.jsonrows as jsonrows
 
-    monkeypatch.setattr(readers, "CHUNK", 64)  # windows far smaller than the file: elements straddle reads
+    monkeypatch.setattr(jsonrows, "CHUNK", 64)  # windows far smaller than the file: elements straddle reads
     f = tmp_path / "d.json"
     f.write_text(json.dumps(SFT_MESSAGES, indent=2), encoding="utf-8")
     assert rows_of(f) == SFT_MESSAGES

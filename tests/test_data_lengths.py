@@ -11,7 +11,6 @@ from advisor.datasets.detect import detect, to_trl
 from advisor.datasets.lengths import ApproxCounter, TokenizerCounter, char_classes, find_tokenizer, measure, render_chat
 from advisor.datasets.recommend import memory_at, packing_for, round_len, seq_len_for
 from advisor.datasets.stats import at_seq_len, histogram, percentile, summary
-from conftest import run_advisor
 from data_corpus import CHATML, PREFERENCE, PROMPT_COMPLETION, SFT_MESSAGES, STRICT, tiny_model, tiny_tokenizer, turns, write_jsonl
 
 
@@ -111,11 +110,11 @@ def test_preference_total_is_prompt_plus_the_longer_answer(tok_dir):
         assert m.fields["total"][i] == m.fields["prompt"][i] + max(m.fields["chosen"][i], m.fields["rejected"][i])
 
 
-def test_a_template_that_refuses_the_turns_is_a_row_error(tmp_path):
+def test_a_template_that_refuses_the_turns_is_a_row_error(advisor_main, tmp_path):
     folder = tiny_tokenizer(tmp_path / "strict", STRICT)
     rows = [dict(r) for r in SFT_MESSAGES]
     rows[3] = {"messages": turns(("assistant", "I start."), ("user", "Odd."))}
-    r = run_advisor("data", "check", str(write_jsonl(tmp_path / "d.jsonl", rows)), "--tokenizer", str(folder), "--json")
+    r = advisor_main("data", "check", str(write_jsonl(tmp_path / "d.jsonl", rows)), "--tokenizer", str(folder), "--json")
     assert r.returncode == 2, r.stderr
     problems = {p["kind"]: p for p in json.loads(r.stdout)["problems"]}
     assert problems["template_error"]["first_rows"] == [4]
@@ -188,43 +187,43 @@ def test_memory_priced_at_the_longest_batch():
     assert memory_at(spec, setup, longest=9000, capacity_bytes=None)["longest_unpacked"]["seq_len"] == 4096  # cut at seq_len
 
 
-def test_cli_with_a_local_model_uses_its_tokenizer_and_prices_memory(tmp_path):
+def test_cli_with_a_local_model_uses_its_tokenizer_and_prices_memory(advisor_main, tmp_path):
     model = tiny_model(tmp_path / "tiny")
     assert find_tokenizer(str(model)) == model
     f = write_jsonl(tmp_path / "d.jsonl", SFT_MESSAGES)
-    r = run_advisor("data", "check", str(f), "--model", str(model), "--gpu", "24GB", "--micro-batch", "2", "--json")
+    r = advisor_main("data", "check", str(f), "--model", str(model), "--gpu", "24GB", "--micro-batch", "2", "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["tokens"]["counter"]["exact"] is True and data["tokens"]["counter"]["template"] is True
     assert data["memory"]["longest_unpacked"]["seq_len"] == data["tokens"]["sequence"]["max"]
     assert data["memory"]["longest_unpacked"]["fits"] is True
     assert data["recommendation"]["seq_len"] % 64 == 0
-    text = run_advisor("data", "check", str(f), "--model", str(model), "--gpu", "24GB", "--no-progress").stdout
+    text = advisor_main("data", "check", str(f), "--model", str(model), "--gpu", "24GB", "--no-progress").stdout
     assert "sequence tokens per row:" in text and "recommended: --seq-len" in text and "fits" in text
 
 
-def test_no_tokenizer_states_the_approximation(tmp_path):
-    r = run_advisor("data", "check", str(write_jsonl(tmp_path / "d.jsonl", PROMPT_COMPLETION)), "--model", "8b", "--json")
+def test_no_tokenizer_states_the_approximation(advisor_main, tmp_path):
+    r = advisor_main("data", "check", str(write_jsonl(tmp_path / "d.jsonl", PROMPT_COMPLETION)), "--model", "8b", "--json")
     data = json.loads(r.stdout)
     c = data["tokens"]["counter"]
     assert c["exact"] is False and "approximation" in c["note"] and "no tokenizer.json for 8b" in c["why"]
     assert c["approximation"]["source"].startswith("bench/data_speed.py")
 
 
-def test_gpu_without_model_is_an_input_error(tmp_path):
-    r = run_advisor("data", "check", str(write_jsonl(tmp_path / "d.jsonl", PROMPT_COMPLETION)), "--gpu", "24GB")
+def test_gpu_without_model_is_an_input_error(advisor_main, tmp_path):
+    r = advisor_main("data", "check", str(write_jsonl(tmp_path / "d.jsonl", PROMPT_COMPLETION)), "--gpu", "24GB")
     assert r.returncode == 2 and "--gpu needs --model" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_time_and_cost_from_the_real_token_count(tmp_path):
+def test_time_and_cost_from_the_real_token_count(advisor_main, tmp_path):
     f = write_jsonl(tmp_path / "d.jsonl", PROMPT_COMPLETION * 5)
-    r = run_advisor("data", "check", str(f), "--model", "8b", "--gpu", "rtx4090", "--epochs", "3", "--packed", "--json")
+    r = advisor_main("data", "check", str(f), "--model", "8b", "--gpu", "rtx4090", "--epochs", "3", "--packed", "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     time = data["time"]
     assert time["dataset"]["training_tokens"] == data["tokens"]["tokens_per_epoch"] * 3  # packed: the tokens themselves
     assert time["hours"]["total"] > 0 and time["from_data"].startswith("packed")
-    unpacked = json.loads(run_advisor("data", "check", str(f), "--model", "8b", "--gpu", "rtx4090", "--no-packed", "--micro-batch", "4",
+    unpacked = json.loads(advisor_main("data", "check", str(f), "--model", "8b", "--gpu", "rtx4090", "--no-packed", "--micro-batch", "4",
                                       "--json").stdout)
     tok = unpacked["tokens"]
     assert unpacked["time"]["dataset"]["training_tokens"] == pytest.approx(tok["tokens_per_epoch"] + tok["unpacked"]["padding_tokens"], abs=1)

@@ -10,7 +10,6 @@ import pytest
 from advisor.datasets.detect import detect, to_trl
 from advisor.datasets.spec import formatting_spec
 from advisor.errors import AdvisorError
-from conftest import run_advisor
 from data_corpus import turns, write_jsonl
 
 U, A = turns(("user", "Hi?")), turns(("assistant", "Hello."))
@@ -110,27 +109,27 @@ def test_unknown_columns_list_what_each_type_needs():
         detect([{"foo": "x", "bar": 1}])
 
 
-def test_cli_prints_mapping_and_kinds(tmp_path):
+def test_cli_prints_mapping_and_kinds(advisor_main, tmp_path):
     f = write_jsonl(tmp_path / "alpaca.jsonl", [{"instruction": f"Say {i}.", "input": "", "output": str(i)} for i in range(10)])
-    r = run_advisor("data", "check", str(f), "--json")
+    r = advisor_main("data", "check", str(f), "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["schema"] == "advisor.data/1"
     assert data["type"]["format"] == "alpaca" and data["type"]["mapping"]["completion"] == "output"
     assert data["kinds"]["dpo"]["ok"] is False and "one completion per prompt" in data["kinds"]["dpo"]["how"]
     assert data["formatting"]["function"].startswith("def to_trl(row):")
-    text = run_advisor("data", "check", str(f), "--no-progress").stdout
+    text = advisor_main("data", "check", str(f), "--no-progress").stdout
     assert "column mapping" in text and "what it can train" in text and "alpaca" in text
 
 
-def test_wrong_kind_for_the_data_exits_2(tmp_path):
+def test_wrong_kind_for_the_data_exits_2(advisor_main, tmp_path):
     f = write_jsonl(tmp_path / "p.jsonl", [{"prompt": f"Q{i}?"} for i in range(5)])
-    r = run_advisor("data", "check", str(f), "--train", "dpo", "--no-progress")
+    r = advisor_main("data", "check", str(f), "--train", "dpo", "--no-progress")
     assert r.returncode == 2 and "unusable for dpo: DPO needs chosen/rejected pairs" in r.stderr
 
 
-def test_help_lists_the_data_command():
-    out = run_advisor("--help")
+def test_help_lists_the_data_command(advisor_main):
+    out = advisor_main("--help")
     assert out.returncode == 0 and "data" in out.stdout and "check your training data" in out.stdout
-    sub = run_advisor("data", "check", "--help")
+    sub = advisor_main("data", "check", "--help")
     assert sub.returncode == 0 and "advisor data check train.jsonl" in sub.stdout and "advisor.data/1" in sub.stdout

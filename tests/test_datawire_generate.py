@@ -41,11 +41,12 @@ def generate(tmp: Path, data: Path, *extra: str) -> Path:
     return out
 
 
-def loading_code(script: str) -> dict:
-    """CONFIG, to_trl, keep_row, normalise, load_data and load_checked of a rendered script, executed without its torch imports."""
-    tree = ast.parse(script)
+def loading_code(script: str, common: str = "") -> dict:
+    """CONFIG, to_trl, keep_row and load_checked of a rendered script, normalise and load_data of its common.py,
+    executed without their torch imports."""
+    body = ast.parse(common).body + ast.parse(script).body
     wanted = {"CONFIG", "to_trl", "keep_row", "load_checked", "load_data", "normalise", "DATA_BUILDERS"}
-    nodes = [n for n in tree.body if (isinstance(n, ast.FunctionDef) and n.name in wanted)
+    nodes = [n for n in body if (isinstance(n, ast.FunctionDef) and n.name in wanted)
              or (isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id in wanted for t in n.targets))]
     import sys
 
@@ -57,9 +58,9 @@ def loading_code(script: str) -> dict:
 
 
 def rows_of(run: Path, script: str = "train_sft.py") -> list[dict]:
-    ns = loading_code((run / script).read_text(encoding="utf-8"))
+    ns = loading_code((run / script).read_text(encoding="utf-8"), (run / "common.py").read_text(encoding="utf-8"))
     cfg = ns["CONFIG"]
-    return list(ns["load_data"](cfg["dataset"], cfg["data_format"]))
+    return list(ns["load_data"](cfg["dataset"], cfg["data_format"], cfg.get("data"), ns.get("load_checked")))
 
 
 def test_alpaca_jsonl_is_mapped_to_prompt_completion(tmp_path, capsys):

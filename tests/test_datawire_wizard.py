@@ -9,7 +9,7 @@ import asyncio
 from textual.widgets import Checkbox, Input
 
 from advisor.tui.app import WizardApp
-from advisor.tui.state import render_files
+from advisor.tui.plan_calls import render_files
 from test_datawire_generate import ALPACA, PAIRS, write
 from test_wizard import SIZE, to_step, until
 

@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
-from estimators.catalog import UnknownFamily, catalog, generic_spec, hf_config_from_spec, is_generic, resolve_model
+from estimators.catalog import catalog, resolve_model
+from estimators.config_json import generic_spec
+from estimators.hf_config import UnknownFamily, hf_config_from_spec, is_generic
 from estimators.errors import EstimateError
 from estimators.params import count_params, layer_linears
 
@@ -77,7 +79,7 @@ def test_unknown_family_is_priced_from_a_meta_build(tmp_path, mt):
     pc = count_params(r.spec)
     assert pc.total == real
     assert pc.total == pc.embedding + pc.lm_head + pc.linear + pc.linear_bias + pc.norm + pc.raw_linear
-    est = estimate(r.spec, Setup(method="lora", seq_len=256).validated())
+    est = estimate(r.spec, Setup(method="lora", seq_len=256))
     assert est.peak_allocated > pc.total * 2  # the bf16 weights at least
     assert hf_config_from_spec(r.spec)["model_type"] == mt  # the tracer builds the user's own config
 
@@ -112,7 +114,7 @@ from estimators.catalog import resolve_model
 from estimators.pricing import estimate
 from estimators.setup import Setup
 r = resolve_model({path!r})
-estimate(r.spec, Setup(method="lora").validated())
+estimate(r.spec, Setup(method="lora"))
 print(json.dumps(["torch" in sys.modules, "transformers" in sys.modules, r.how]))
 """
 
@@ -125,6 +127,7 @@ def test_known_family_config_json_loads_no_torch(tmp_path):
     assert not torch_loaded and not transformers_loaded and "meta-device" not in how
 
 
+@pytest.mark.slow  # a fresh interpreter that imports torch and transformers
 def test_unknown_family_probe_does_load_torch(tmp_path):
     """The probe above can fail: the generic path is the one that imports torch."""
     path = _write(tmp_path, "opt")

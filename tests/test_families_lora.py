@@ -15,7 +15,9 @@ from peft import LoraConfig, get_peft_model  # noqa: E402
 from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
 
 from estimators import terms as t  # noqa: E402
-from estimators.catalog import catalog, hf_config_from_spec  # noqa: E402
+from estimators.effective import for_model  # noqa: E402
+from estimators.catalog import catalog  # noqa: E402
+from estimators.hf_config import hf_config_from_spec  # noqa: E402
 from estimators.setup import Setup, lora_target_names  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
@@ -53,7 +55,7 @@ def _peft_trainable(key: str, setup: Setup) -> int:
 def test_lora_params_equal_peft(key, which):
     spec = CATALOG[key]
     targets = "all-linear" if which == "all-linear" else ROWS[key]
-    setup = t.for_model(spec, Setup(method="lora", lora_r=8, lora_targets=targets))
+    setup = for_model(spec, Setup(method="lora", lora_r=8, lora_targets=targets))
     ours = t.lora_params(spec, setup)
     assert ours > 0
     assert _peft_trainable(key, setup) == ours

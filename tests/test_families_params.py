@@ -17,7 +17,9 @@ transformers = pytest.importorskip("transformers")
 from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
 from transformers.pytorch_utils import Conv1D  # noqa: E402
 
-from estimators.catalog import FAMILIES, catalog, hf_config_from_spec, spec_from_hf_config  # noqa: E402
+from estimators.catalog import catalog  # noqa: E402
+from estimators.families import FAMILIES  # noqa: E402
+from estimators.hf_config import hf_config_from_spec, spec_from_hf_config  # noqa: E402
 from estimators.params import count_params, layer_linears  # noqa: E402
 
 NEW_FAMILIES = ("phi", "gpt_neox", "falcon", "stablelm", "olmo", "cohere", "starcoder2", "granite", "gpt_bigcode",

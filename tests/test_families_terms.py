@@ -12,7 +12,8 @@ import json
 import pytest
 
 from estimators import terms as t
-from estimators.catalog import FAMILIES, flag_defaults
+from estimators.effective import for_model
+from estimators.families import FAMILIES, flag_defaults
 from estimators.model import ModelSpec
 from estimators.params import count_params
 from estimators.setup import Setup
@@ -135,7 +136,7 @@ def test_per_layer_forward_equals_the_trace(tmp_path, shape, method):
     show the same ~1 % offset)."""
     pytest.importorskip("torch")
     from advisor.measure.trace import trace
-    from estimators.catalog import read_config_json
+    from estimators.config_json import read_config_json
     from estimators.pricing import estimate
 
     config, attention = SHAPES[shape]
@@ -145,8 +146,8 @@ def test_per_layer_forward_equals_the_trace(tmp_path, shape, method):
         path = tmp_path / f"l{layers}.json"
         path.write_text(json.dumps({**config, key: layers}))
         spec = read_config_json(path)
-        setup = t.for_model(spec, Setup(method=method, seq_len=512, micro_batch=2, grad_ckpt=False,
-                                        attention=attention).validated())
+        setup = for_model(spec, Setup(method=method, seq_len=512, micro_batch=2, grad_ckpt=False,
+                                        attention=attention))
         peaks[layers] = (trace(spec, setup).phase_peaks["forward"], sum(v.bytes for v in estimate(spec, setup).phases["forward"]))
     traced = (peaks[4][0] - peaks[2][0]) / 2
     estimated = (peaks[4][1] - peaks[2][1]) / 2

@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from conftest import run_advisor
 from estimators import Setup, estimate
 from estimators.catalog import catalog
 from estimators.fit import fit_report, max_micro_batch, max_seq_len, suggest_fixes
@@ -93,8 +92,8 @@ def test_a_run_that_fits_needs_no_fix():
     assert report.fits and report.fixes == ()
 
 
-def test_fit_command_json():
-    out = run_advisor("fit", "--model", "8b", "--gpu", "rtx4090", "--method", "full", "--micro-batch", "8", "--json")
+def test_fit_command_json(advisor_main):
+    out = advisor_main("fit", "--model", "8b", "--gpu", "rtx4090", "--method", "full", "--micro-batch", "8", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["schema"] == "advisor.fit/1" and data["fits"] is False
@@ -103,6 +102,6 @@ def test_fit_command_json():
 
 
 @pytest.mark.parametrize("args, needle", [(["--gpu", "gtx9000"], "unknown GPU"), (["--gpu", "rtx4090", "--parallel", "zero9"], "valid: none, ddp")])
-def test_fit_bad_input(args, needle):
-    out = run_advisor("fit", "--model", "8b", *args)
+def test_fit_bad_input(advisor_main, args, needle):
+    out = advisor_main("fit", "--model", "8b", *args)
     assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr

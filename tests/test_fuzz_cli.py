@@ -46,7 +46,8 @@ CHOICES = [*TRAIN_KINDS, *METHODS, *PRECISIONS, *OPTIMIZERS, *ATTENTIONS, *QUANT
 
 def make_files(root: Path) -> dict[str, list[str]]:
     """Malformed inputs on disk: config.json files, answer TOML files, data files, one generated run."""
-    from estimators.catalog import catalog, hf_config_from_spec
+    from estimators.catalog import catalog
+    from estimators.hf_config import hf_config_from_spec
 
     root.mkdir(parents=True, exist_ok=True)
     good = hf_config_from_spec(catalog()["llama-2-7b"])

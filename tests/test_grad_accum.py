@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from estimators import estimate
 from estimators import accuracy as acc
+from estimators.accuracy_rows import read_traces
+from estimators.accuracy_traces import compare_traces
 from estimators.catalog import resolve_model
 from estimators.grad_accum import ACCUMULATED, SUFFIX, with_accumulation
 from estimators.setup import Setup
@@ -67,13 +66,15 @@ def test_fsdp_no_sync_keeps_the_accumulated_gradients_unsharded_zero2_keeps_its_
 
 
 def test_the_traced_accumulation_rows_are_stored_and_priced():
-    rows = [r for r in acc.read_traces() if r["setup"].get("grad_accum", 1) > 1]
+    rows = [r for r in read_traces() if r["setup"].get("grad_accum", 1) > 1]
     big = [r for r in rows if r["model"] == "llama-2-7b" and r["setup"]["method"] == "full" and r["setup"]["grad_accum"] == 4]
     assert big and abs(big[0]["peak"]["allocated"] / 2**30 - 127.36) < 0.05  # the 127.4 GiB
-    errors = [abs(c.error) for c in acc.compare_traces(rows)]
+    errors = [abs(c.error) for c in compare_traces(rows)]
     assert len(errors) >= 4 and max(errors) <= acc.TRACE_MAX
 
 
-def test_help_no_longer_says_accumulation_is_free():
-    out = subprocess.run([sys.executable, "-m", "advisor", "estimate", "--help"], capture_output=True, text=True, check=True).stdout
+def test_help_no_longer_says_accumulation_is_free(advisor_main):
+    run = advisor_main("estimate", "--help")
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
     assert "no memory cost" not in out and "micro-steps 2+" in out

@@ -1,6 +1,7 @@
 """The fast path stays light: the estimator and `advisor estimate` never import the training stack."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -67,3 +68,50 @@ def test_data_check_without_a_tokenizer_loads_no_heavy_package(tmp_path):
         f"    assert main(['data', 'check', {str(tmp_path / 'd.jsonl')!r}, '--json']) == 0\n"
     )
     assert _loaded(body) == []
+
+
+# issue 14 §8: start-up that stays a calculator's. The command runs with stdout a pipe (not a terminal), as in
+# `advisor estimate | less`; the modules it loaded are reported on stderr.
+START_PROBE = """
+import json, sys
+from advisor.cli import main
+try:
+    main({argv!r})
+except SystemExit:
+    pass
+sys.stdout.flush()
+print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'pydantic') or m in {watch!r})), file=sys.stderr)
+"""
+
+
+def _started(argv: list[str], watch: tuple[str, ...] = ()) -> list[str]:
+    code = START_PROBE.format(argv=argv, watch=set(watch))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stderr.strip().splitlines()[-1])
+
+
+def test_top_level_help_imports_no_command_module_and_no_estimator():
+    """`advisor --help` lists the commands from their summaries: no command module, no knobs, no estimator."""
+    commands = ("advisor.commands.estimate", "advisor.commands.advise", "advisor.commands.wizard", "advisor.knobs",
+                "estimators.setup", "estimators.catalog", "dataclasses")
+    assert _started(["--help"], commands) == []
+    assert _started(["--version"], commands) == []
+
+
+def test_estimate_json_and_piped_table_import_no_rich_nor_pydantic():
+    """--json, and the table on a stream that is not a terminal (advisor/plaintext.py), load neither."""
+    assert _started(["estimate", "--model", "7b", "--json"]) == []
+    assert _started(["estimate", "--model", "8b", "--method", "qlora", "--gpu", "h100", "--tokens", "1e8"]) == []
+
+
+def test_the_model_catalog_is_read_back_without_a_parse(tmp_path):
+    """A second run reads the parsed catalog from the cache (estimators/toml_cache.py): it never calls tomllib on
+    rules/models.toml. XDG_CACHE_HOME points into tmp_path, so the real home is not written."""
+    code = ("import os, tomllib\nfrom pathlib import Path\nparsed = []\nreal = tomllib.loads\n"
+            "tomllib.loads = lambda s, **k: parsed.append(len(s)) or real(s, **k)\n"
+            "from estimators.catalog import CATALOG_PATH, catalog\ncatalog()\n"
+            "print(len(CATALOG_PATH.read_text(encoding='utf-8')) in parsed)\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.strip()
+            for _ in range(2)]
+    assert runs == ["True", "False"]

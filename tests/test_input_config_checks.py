@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import main
-from estimators.catalog import catalog, hf_config_from_spec, read_config_json
+from estimators.catalog import catalog
+from estimators.config_json import read_config_json
+from estimators.hf_config import hf_config_from_spec
 
 
 @pytest.fixture()

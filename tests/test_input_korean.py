@@ -76,7 +76,7 @@ def test_model_source_line_is_korean():
 
 def test_exit_lines_in_korean_and_quoted(tmp_path):
     from advisor.commands.wizard import exit_lines
-    from advisor.tui.state import make_plan
+    from advisor.tui.plan_calls import make_plan
 
     plan = make_plan({"goal": "domain", "data": ["instruction_pairs"], "gpu": "rtx3060", "model": "7b"})
     run_dir = tmp_path / "my run"
@@ -164,6 +164,7 @@ def _text(widget) -> str:
     return console.export_text()
 
 
+@pytest.mark.slow  # drives the wizard to the memory screen and applies a fix
 def test_korean_memory_screen_and_make_it_fit():
     """The phase under the bar and the make-it-fit note are Korean (both were English)."""
     from advisor.tui.app import WizardApp

@@ -215,14 +215,14 @@ def test_cpu_only_machine_runs_on_cpu_with_a_warning(tmp_path):
 
 def test_missing_training_package_always_refuses(tmp_path, monkeypatch):
     plan = launch_plan(fake_run(tmp_path, method="sft"))
-    monkeypatch.setattr(launch, "TRAIN_PACKAGES", launch.TRAIN_PACKAGES + ("no_such_training_pkg",))
+    monkeypatch.setattr("advisor.launch.environment.TRAIN_PACKAGES", launch.TRAIN_PACKAGES + ("no_such_training_pkg",))
     with pytest.raises(AdvisorError, match=r"not installed: no_such_training_pkg.*advisor\[train\]"):
         launch.check_environment(plan, force=True, gpu_facts=launch.GpuFacts(0))
 
 
 def test_cli_refuses_then_force_launches(tmp_path, monkeypatch, capsys):
     run_dir = fake_run(tmp_path, method="sft", device_gib=30.0)
-    monkeypatch.setattr(launch, "probe_gpus", lambda *a, **k: launch.GpuFacts(1, [23.5], True, ["RTX 4090"]))
+    monkeypatch.setattr("advisor.launch.environment.probe_gpus", lambda *a, **k: launch.GpuFacts(1, [23.5], True, ["RTX 4090"]))
     assert main(["launch", str(run_dir), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "advisor: error:" in err and "--force" in err

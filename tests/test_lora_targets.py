@@ -17,7 +17,9 @@ from peft import LoraConfig, get_peft_model  # noqa: E402
 from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
 
 from estimators import terms as t  # noqa: E402
-from estimators.catalog import catalog, hf_config_from_spec  # noqa: E402
+from estimators.effective import for_model  # noqa: E402
+from estimators.catalog import catalog  # noqa: E402
+from estimators.hf_config import hf_config_from_spec  # noqa: E402
 from estimators.errors import EstimateError  # noqa: E402
 from estimators.pricing import estimate  # noqa: E402
 from estimators.setup import Setup, lora_target_names  # noqa: E402
@@ -30,6 +32,8 @@ CATALOG = catalog()
 # One row per family, the MoE rows all (their wrapping differs by model type).
 KEYS = ["llama-3.2-1b", "mistral-7b-v0.3", "qwen2.5-0.5b", "qwen3-0.6b", "gemma-2-2b", "phi-3-mini-4k", "gpt2",
         "olmo-2-7b", "mixtral-8x7b", "qwen1.5-moe-a2.7b", "qwen3-30b-a3b"]
+# peft wraps every expert of these under all-linear (lora.ParamWrapper): 8-16 s each, so they run in the slow suite
+SLOW_WRAPS = {("all-linear", "mixtral-8x7b"), ("all-linear", "qwen3-30b-a3b")}
 
 
 def _meta_model(key):
@@ -51,11 +55,13 @@ def test_catalog_keys_exist():
     assert set(KEYS) <= set(CATALOG), sorted(set(KEYS) - set(CATALOG))
 
 
-@pytest.mark.parametrize("key", KEYS)
-@pytest.mark.parametrize("targets", ["all-linear", "attention"])
+@pytest.mark.parametrize("targets, key", [
+    pytest.param(targets, key, marks=[pytest.mark.slow] if (targets, key) in SLOW_WRAPS else [])
+    for targets in ("all-linear", "attention") for key in KEYS
+])
 def test_lora_params_equal_peft(key, targets):
     spec = CATALOG[key]
-    setup = t.for_model(spec, Setup(method="lora", lora_r=8, lora_targets=targets))  # dropout as peft allows it
+    setup = for_model(spec, Setup(method="lora", lora_r=8, lora_targets=targets))  # dropout as peft allows it
     if t.lora_params(spec, setup) == 0:  # e.g. GPT-2 has no q_proj: the estimator warns, peft refuses
         with pytest.raises(ValueError, match="not found"):
             _peft_trainable(key, setup)
@@ -66,13 +72,13 @@ def test_lora_params_equal_peft(key, targets):
 @pytest.mark.parametrize("key, targets", [
     ("mixtral-8x7b", "w1,w2,w3"),  # the transformers-4 expert names: both halves of gate_up_proj, and down_proj
     ("mixtral-8x7b", "q_proj,v_proj,gate"),  # the router alone
-    ("qwen3-30b-a3b", "q_proj,gate_proj,up_proj"),  # gate_up_proj only
+    pytest.param("qwen3-30b-a3b", "q_proj,gate_proj,up_proj", marks=pytest.mark.slow),  # gate_up_proj only (7 s)
     ("qwen3-30b-a3b", "down_proj"),
     ("qwen1.5-moe-a2.7b", "gate_proj,up_proj,down_proj"),  # Qwen2-MoE: only the shared expert's nn.Linear layers
 ])
 def test_moe_target_lists_equal_peft(key, targets):
     spec = CATALOG[key]
-    setup = t.for_model(spec, Setup(method="lora", lora_r=4, lora_targets=targets))
+    setup = for_model(spec, Setup(method="lora", lora_r=4, lora_targets=targets))
     assert _peft_trainable(key, setup) == t.lora_params(spec, setup) > 0
 
 
@@ -84,17 +90,17 @@ def test_fused_experts_take_rank_2r_and_no_dropout():
     assert t.lora_factors(spec, gate_up, setup) == [(16 * 8, 4096), (2 * 14336, 16 * 8)]
     with pytest.raises(ValueError, match="lora_dropout"):  # what peft says; for_model turns dropout off
         _peft_trainable("mixtral-8x7b", setup)
-    assert t.for_model(spec, setup).lora_dropout == 0.0
+    assert for_model(spec, setup).lora_dropout == 0.0
     assert estimate(spec, setup).setup.lora_dropout == 0.0
     # attention only: the experts stay frozen, so dropout is kept
-    assert t.for_model(spec, setup.with_(lora_targets="attention")).lora_dropout == 0.05
+    assert for_model(spec, setup.with_(lora_targets="attention")).lora_dropout == 0.05
 
 
 def test_half_a_fused_pair_is_refused_like_peft():
     spec = CATALOG["mixtral-8x7b"]
     setup = Setup(method="lora", lora_targets="w1,w2", lora_dropout=0.0)
     with pytest.raises(EstimateError, match="w1 and w3"):
-        t.for_model(spec, setup)
+        for_model(spec, setup)
     with pytest.raises(ValueError, match="without also targeting w3"):
         _peft_trainable("mixtral-8x7b", setup)
 
@@ -105,7 +111,7 @@ def test_wrapped_experts_cost_a_merged_copy_per_layer():
     spec = CATALOG["qwen3-30b-a3b"]
     base = Setup(method="lora", seq_len=512, lora_targets="attention")
     wrapped = base.with_(lora_targets="all-linear")
-    experts = sum(x.weight_params for x in t.lora_linears(spec, t.for_model(spec, wrapped)) if x.group == "expert")
+    experts = sum(x.weight_params for x in t.lora_linears(spec, for_model(spec, wrapped)) if x.group == "expert")
     assert t.merged_weights_saved(spec, base) == 0
     assert t.merged_weights_saved(spec, wrapped) >= 2 * experts  # bf16 copy of every expert of the layer
     no_gc = estimate(spec, wrapped.with_(grad_ckpt=False)).peak_allocated - estimate(spec, base.with_(grad_ckpt=False)).peak_allocated

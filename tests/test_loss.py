@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from conftest import run_advisor
 from estimators import estimate
 from estimators import terms as t
 from estimators.catalog import resolve_model
@@ -60,25 +59,25 @@ def test_kinds_use_the_fused_head_where_trl_does():
         assert a.phases == b.phases
 
 
-def _json(*flags):
-    out = run_advisor("estimate", "--model", "llama-3.1-8b", "--method", "lora", "--json", *flags)
+def _json(advisor_main, *flags):
+    out = advisor_main("estimate", "--model", "llama-3.1-8b", "--method", "lora", "--json", *flags)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
 
-def test_cli_loss_flag_changes_the_logits_terms():
-    default, full = _json(), _json("--loss", "full")
+def test_cli_loss_flag_changes_the_logits_terms(advisor_main):
+    default, full = _json(advisor_main), _json(advisor_main, "--loss", "full")
     assert default["setup"]["loss"] == "fused" and full["setup"]["loss"] == "full"
     full_terms = {x["name"]: x["bytes"] for x in full["terms"]}
     assert full["peak"]["phase"] == "backward (loss)" and full_terms["loss gradients"] == 12 * T * V
     assert not {"logits and loss", "loss gradients"} & {x["name"] for x in default["terms"]}
     saved = full["peak"]["allocated"]["bytes"] - default["peak"]["allocated"]["bytes"]
     assert saved > 2 * 2**30
-    assert _json("--loss", "fused") == default
+    assert _json(advisor_main, "--loss", "fused") == default
 
 
-def test_cli_rejects_an_unknown_loss():
-    out = run_advisor("estimate", "--model", "8b", "--loss", "blocked")
+def test_cli_rejects_an_unknown_loss(advisor_main):
+    out = advisor_main("estimate", "--model", "8b", "--loss", "blocked")
     assert out.returncode == 2
     assert "unknown loss 'blocked'; valid: fused, full, chunked" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
@@ -96,9 +95,9 @@ def test_fused_head_never_prices_tokens_x_vocabulary(method):
     assert t.fused_head_backward(big, s) - t.fused_head_backward(LLAMA3, s) == grad_weight
 
 
-def test_human_output_names_a_non_default_loss():
-    full = run_advisor("estimate", "--model", "8b", "--loss", "full")
-    fused = run_advisor("estimate", "--model", "8b")
+def test_human_output_names_a_non_default_loss(advisor_main):
+    full = advisor_main("estimate", "--model", "8b", "--loss", "full")
+    fused = advisor_main("estimate", "--model", "8b")
     assert full.returncode == fused.returncode == 0
     assert "loss=full" in full.stdout and "loss gradients" in full.stdout
     assert "loss=" not in fused.stdout and "loss gradients" not in fused.stdout

@@ -146,10 +146,11 @@ def small_fused_tiles(monkeypatch):
 
 
 @pytest.mark.parametrize("spec,setup", [
-    (TINY, Setup(method="lora", micro_batch=2, seq_len=64, loss="fused")),
+    pytest.param(TINY, Setup(method="lora", micro_batch=2, seq_len=64, loss="fused"), marks=pytest.mark.slow),
     (TINY.with_(tie_embeddings=True), Setup(method="full", micro_batch=1, seq_len=64, grad_ckpt=False, loss="fused")),
-    (TINY, Setup(method="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="fused")),
-], ids=["lora-gc", "full-tied", "full-mixed-gc"])
+    pytest.param(TINY, Setup(method="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="fused"),
+                 marks=pytest.mark.slow),
+], ids=["lora-gc", "full-tied", "full-mixed-gc"])  # full-tied stays in the fast suite; the others take 5-9 s each
 def test_fused_head_trace_equals_a_real_cpu_run(spec, setup, small_fused_tiles):
     """TRL's fused LM head (add_fused_lm_head + ChunkedLogProbFunction) on its CUDA path: the fake-tensor step and a
     real CPU step of TRL's own code count the same bytes (the boolean-mask ops emulated under fake tensors only)."""
@@ -165,6 +166,7 @@ def test_fused_head_trace_equals_a_real_cpu_run(spec, setup, small_fused_tiles):
     assert not full.notes and full.phase_peaks["forward"] != fake.phase_peaks["forward"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setup", [
     Setup(train="dpo", method="lora", micro_batch=1, seq_len=64),
     Setup(train="dpo", method="full", micro_batch=1, seq_len=64, grad_ckpt=True),
@@ -235,6 +237,7 @@ def test_preference_trace_equals_a_real_cpu_run_qlora(train, small_fused_tiles):
 GRPO_TINY = dict(train="grpo", micro_batch=2, seq_len=64, response_len=16, num_generations=4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setup", [
     Setup(method="lora", **GRPO_TINY),
     Setup(method="full", ref_model="none", **GRPO_TINY),
@@ -380,8 +383,9 @@ def test_measure_help_does_not_import_torch():
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
+@pytest.mark.slow
 def test_measure_command_traces_a_config_json(tmp_path):
-    from estimators.catalog import hf_config_from_spec
+    from estimators.hf_config import hf_config_from_spec
 
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps(hf_config_from_spec(TINY)))

@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from conftest import run_advisor
 from estimators import Setup, estimate
 from estimators import parallel as par
 from estimators import terms as t
@@ -166,14 +165,14 @@ def test_param_offload_moves_weights_to_host():
     assert fsdp.host_offload_bytes == 2 * (P8 * 2 // 2 + P8 * 2 // 2 + P8 * 4 // 2)  # weights, gradients, states
 
 
-def test_json_reports_per_gpu_scope_and_host_ram():
-    out = run_advisor("estimate", "--model", "8b", "--method", "full", "--gpus", "2", "--parallel", "zero3", "--offload-optimizer", "--json")
+def test_json_reports_per_gpu_scope_and_host_ram(advisor_main):
+    out = advisor_main("estimate", "--model", "8b", "--method", "full", "--gpus", "2", "--parallel", "zero3", "--offload-optimizer", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["memory_scope"] == "per GPU (rank 0)"
     assert data["host_offload"]["bytes"] == estimate(LLAMA8, FULL.with_(gpus=2, parallel="zero3", offload_optimizer=True)).host_offload_bytes > 0
     assert sum(t["bytes"] for t in data["terms"]) == data["peak"]["allocated"]["bytes"]
-    human = run_advisor("estimate", "--model", "8b", "--method", "full", "--gpus", "2", "--parallel", "zero3", "--offload-optimizer")
+    human = advisor_main("estimate", "--model", "8b", "--method", "full", "--gpus", "2", "--parallel", "zero3", "--offload-optimizer")
     assert "host RAM" in human.stdout and "per GPU" in human.stdout
 
 
@@ -215,8 +214,8 @@ def test_fit_offload_and_two_gpu_suggestions_are_real():
         (["--gpus", "0"], "--gpus must be a positive"),
     ],
 )
-def test_bad_layouts_are_one_line_exit_2(args, needle):
-    out = run_advisor("estimate", "--model", "7b", *args)
+def test_bad_layouts_are_one_line_exit_2(advisor_main, args, needle):
+    out = advisor_main("estimate", "--model", "7b", *args)
     assert out.returncode == 2, out.stdout
     assert "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()

@@ -44,7 +44,7 @@ def test_the_script_runs_the_stored_setup(tmp_path):
     assert tomllib.loads(saved.read_text())["stages"][0]["setup"]["kbit_upcast"] is False
     assert main(["generate", "--plan", str(saved), "--out", str(tmp_path / "run")]) == 0
     assert _script_setup(tmp_path / "run" / "train_sft.py") == {"kbit_upcast": False, "parallel": "fsdp"}
-    template = (tmp_path / "run" / "train_sft.py").read_text()
+    template = (tmp_path / "run" / "common.py").read_text()
     assert 'startswith("fsdp")' not in template.split("def load_model", 1)[1].split("\ndef ", 1)[0]
 
 

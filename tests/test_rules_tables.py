@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from advisor import rules
+from advisor import rules, rules_check
 
 # §6 of the source document, verbatim and in order.
 DOC_SITUATIONS = [
@@ -44,8 +44,8 @@ def _replace_once(root: Path, name: str, old: str, new: str) -> None:
 # ---- the shipped tables ----------------------------------------------------------------------
 
 def test_shipped_tables_are_valid():
-    assert rules.validate_all() == []
-    rules.check()  # does not raise
+    assert rules_check.validate_all() == []
+    rules_check.check()  # does not raise
 
 
 def test_rules_dir_holds_the_tables():
@@ -152,7 +152,7 @@ def test_validator_reports_all_problems_together(rules_copy: Path):
     _replace_once(rules_copy, "selection.toml", 'dpo_en = "Low"', "")
     _replace_once(rules_copy, "methods.toml", 'addition = true\nsource = "paper: Shao', 'addition = true\nsource = "§4"\nx = "paper: Shao')
 
-    problems = rules.validate_all(rules_copy)
+    problems = rules_check.validate_all(rules_copy)
     expected = [
         "missing en text 'concept_en'",
         "missing en text 'limits[0].en'",
@@ -166,14 +166,14 @@ def test_validator_reports_all_problems_together(rules_copy: Path):
         assert any(fragment in p for p in problems), f"{fragment!r} not reported in {problems}"
 
     with pytest.raises(rules.RulesError) as err:
-        rules.check(rules_copy)
+        rules_check.check(rules_copy)
     assert all(fragment in str(err.value) for fragment in expected)
 
 
 def test_validator_checks_sources(rules_copy: Path):
     _replace_once(rules_copy, "glossary.toml", 'source = "§7"', 'source = "somewhere"')
     _replace_once(rules_copy, "adaptations.toml", 'source = "§5"', "")
-    problems = rules.validate_all(rules_copy)
+    problems = rules_check.validate_all(rules_copy)
     assert any("alignment: source must be a document section" in p for p in problems)
     assert any("full: missing required field 'source'" in p for p in problems)
 
@@ -182,7 +182,7 @@ def test_validator_reports_parse_errors_and_keeps_going(rules_copy: Path):
     (rules_copy / "glossary.toml").write_text("this is = = not toml", encoding="utf-8")
     (rules_copy / "adaptations.toml").unlink()
     _append(rules_copy, "selection.toml", UNKNOWN_REFERENCE)
-    problems = rules.validate_all(rules_copy)
+    problems = rules_check.validate_all(rules_copy)
     assert any(p.startswith("glossary.toml: invalid TOML") for p in problems)
     assert "adaptations.toml: file not found" in problems
     assert not any("sel.unknown" in p for p in problems)  # refs skipped: adaptations unreadable
@@ -191,11 +191,11 @@ def test_validator_reports_parse_errors_and_keeps_going(rules_copy: Path):
 
 def test_validator_checks_tables_owned_elsewhere(rules_copy: Path):
     (rules_copy / "gpus.toml").write_text('[[gpu]]\nid = "a"\n[[gpu]]\nid = "a"\n', encoding="utf-8")
-    assert rules.validate_all(rules_copy) == ["gpus.toml [[gpu]]: duplicate row id 'a'"]
+    assert rules_check.validate_all(rules_copy) == ["gpus.toml [[gpu]]: duplicate row id 'a'"]
 
 
 def test_rules_dir_can_be_redirected(rules_copy: Path, monkeypatch: pytest.MonkeyPatch):
     _append(rules_copy, "selection.toml", UNKNOWN_REFERENCE)
     monkeypatch.setattr(rules, "rules_dir", lambda: rules_copy)
-    assert any("unknown method id 'ppo_x'" in p for p in rules.validate_all())
+    assert any("unknown method id 'ppo_x'" in p for p in rules_check.validate_all())
     assert rules.selection_rows()[-1]["id"] == "sel.unknown"

@@ -1,5 +1,6 @@
-"""advisor.scriptgen: rendered files (goldens), scripts that parse for every kind x adaptation, CONFIG equal to the
-plan's Setup field by field, user strings kept as data, and the `advisor generate` command.
+"""advisor.scriptgen: rendered files (goldens), scripts that parse for every kind x adaptation, PRICED equal to the
+plan's Setup field by field and the TRL-named blocks its translation, user strings kept as data, and the
+`advisor generate` command.
 
 Set ADVISOR_REGEN_GOLDEN=1 to rewrite tests/golden/scriptgen/ after an intended change, then review the diff.
 """
@@ -13,6 +14,7 @@ import os
 import re
 import sys
 import tomllib
+import types
 from importlib import resources
 from pathlib import Path
 
@@ -21,7 +23,8 @@ import pytest
 from advisor.errors import AdvisorError
 from advisor.plan import EstimateSummary, Hardware, Hyper, ModelRef, Plan, Stage
 from advisor.planning import build_plan
-from advisor.scriptgen import BUNDLED, FALLBACK_PINS, PPO_TRL, package_versions, py_literal, render, stage_config, write_run
+from advisor.scriptgen import BUNDLED, FALLBACK_PINS, PPO_TRL, package_versions, render, stage_config, trl_names, write_run
+from advisor.scriptgen.literals import py_kwargs, py_literal
 from estimators.setup import Setup, lora_target_names
 
 from conftest import ROOT, run_advisor
@@ -87,12 +90,29 @@ def golden_plans() -> dict[str, Plan]:
     }
 
 
-def config_of(script: str) -> dict:
-    """The CONFIG literal of a rendered script, read with ast (no code runs)."""
+BLOCKS = ("CONFIG", "TRAINING", "MODEL", "LORA", "QUANT", "PRICED")
+
+
+def _literal(node: ast.expr):
+    """A block's value: a literal, or `dict(name=literal, ...)` as the keyword blocks are written."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+        return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
+    return ast.literal_eval(node)
+
+
+def blocks_of(script: str) -> dict:
+    """The data blocks of a rendered script (CONFIG, TRAINING, MODEL, LORA, QUANT, PRICED), read with ast (no code runs)."""
+    found = {}
     for node in ast.parse(script).body:
-        if isinstance(node, ast.Assign) and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["CONFIG"]:
-            return ast.literal_eval(node.value)
-    raise AssertionError("no CONFIG assignment")
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) and node.targets[0].id in BLOCKS:
+            found[node.targets[0].id] = _literal(node.value)
+    assert set(found) == set(BLOCKS), f"blocks found: {sorted(found)}"
+    return found
+
+
+def config_of(script: str) -> dict:
+    """The CONFIG literal of a rendered script."""
+    return blocks_of(script)["CONFIG"]
 
 
 # --------------------------------------------------------------------------------------------- goldens
@@ -138,16 +158,22 @@ def _kind_plan(kind: str, method: str) -> Plan:
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_script_parses_and_has_the_shape_of_trl_scripts(kind, method):
     files = render(_kind_plan(kind, method))
-    scripts = {rel: text for rel, text in files.items() if rel.endswith(".py")}
+    scripts = {rel: text for rel, text in files.items() if rel.startswith("train_")}
     expected = {"train_sft.py", "train_reward.py", "train_ppo.py", "train_ppo_rloo.py"} if kind == "ppo" else {f"train_{kind}.py"}
     assert set(scripts) == expected
+    common = ast.parse(files["common.py"], filename="common.py")
+    shared = {node.name for node in common.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    assert {"parse_args", "apply_overrides", "for_device", "start", "load_data", "load_model", "Progress", "run_guarded", "fit"} <= shared
+    assert "@@" not in files["common.py"]
     for rel, text in scripts.items():
         tree = ast.parse(text, filename=rel)
         assert re.match(r"# /// script\n# requires-python = \">=3.11\"\n# dependencies = \[\n(#     \"[a-z]+==[0-9.]+\",\n)+# \]\n(# \[tool\.advisor\]\n# exact = \[\"trl\"\].*\n)?# ///\n", text), rel
         docstring = ast.get_docstring(tree)
-        assert f"python {rel}" in docstring and "--resume" in docstring
-        names = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-        assert {"main", "parse_args", "load_data", "load_model", "Progress", "training_kwargs"} <= names
+        assert f"python {rel}" in docstring and "--resume" in docstring and "common.py" in docstring
+        names = [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+        assert names[0] == "main"  # the kind-specific part comes first, after the data blocks
+        imported = [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.module == "common"]
+        assert len(imported) == 1 and {alias.name for alias in imported[0].names} <= shared
         guard = tree.body[-1]
         assert isinstance(guard, ast.If) and ast.unparse(guard.test) == "__name__ == '__main__'"
         assert "@@" not in text
@@ -160,23 +186,44 @@ def test_every_script_parses_and_has_the_shape_of_trl_scripts(kind, method):
 
 @pytest.mark.parametrize("method", ADAPTATIONS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_config_equals_the_plan_setup_field_by_field(kind, method):
+def test_priced_equals_the_plan_setup_and_the_blocks_its_translation(kind, method):
     plan = _kind_plan(kind, method)
     files = render(plan)
     for stage in plan.stages:
         setup = stage.setup
-        config = config_of(files[f"train_{stage.name}.py"])
-        assert set(config["setup"]) == set(setup.to_dict())
+        blocks = blocks_of(files[f"train_{stage.name}.py"])
+        config, training, priced = blocks["CONFIG"], blocks["TRAINING"], blocks["PRICED"]
+        assert set(priced) == set(setup.to_dict())
         for field, value in setup.to_dict().items():
             want = setup.checkpointing if field == "grad_ckpt" else value
-            assert config["setup"][field] == want, field
-        assert config["hyper"] == stage.hyper.model_dump(mode="json")
+            assert priced[field] == want, field
+        hyper = stage.hyper.model_dump(mode="json")
+        assert training == trl_names.training(setup, hyper, setup.train)
+        assert (training["per_device_train_batch_size"], training["gradient_accumulation_steps"]) == (setup.micro_batch, setup.grad_accum) == (3, 5)
+        assert (training["learning_rate"], training["num_train_epochs"], training["save_steps"]) == (hyper["learning_rate"], hyper["epochs"], hyper["save_steps"])
+        assert training["activation_checkpointing"] == setup.checkpointing
+        if setup.train in ("sft", "reward", "dpo"):
+            assert training["max_length"] == setup.seq_len == 777 and "max_length" not in config
+        else:
+            assert config["max_length"] == setup.seq_len == 777 and "max_length" not in training
+        assert blocks["MODEL"] == {"dtype": "bfloat16", "attn_implementation": "sdpa", "trust_remote_code": False}
+        if method == "full":
+            assert blocks["LORA"] is None
+        else:
+            task = "SEQ_CLS" if setup.train == "reward" else "CAUSAL_LM"
+            assert blocks["LORA"] == {"r": 8, "lora_alpha": 24, "lora_dropout": 0.1, "target_modules": list(lora_target_names(setup)), "task_type": task}
+            assert blocks["LORA"]["target_modules"] == ["q_proj", "v_proj"]
+        if method == "qlora":
+            assert blocks["QUANT"] == {"load_in_4bit": True, "bnb_4bit_quant_type": setup.quant_type, "bnb_4bit_use_double_quant": setup.double_quant,
+                                       "bnb_4bit_compute_dtype": "bfloat16"}
+            assert config["kbit_upcast"] == setup.kbit_upcast and config["kbit_device_map"] is True
+        else:
+            assert blocks["QUANT"] is None and "kbit_upcast" not in config
         assert config["train"] == setup.train and config["stage"] == stage.name
-        assert config["lora_target_modules"] == list(lora_target_names(setup)) == ["q_proj", "v_proj"]
         assert config["data_format"] == stage.data_format and config["output_dir"] == stage.output_dir
-        assert config["model"] == "tiny" and config["trust_remote_code"] is False
+        assert config["model"] == "tiny"
         assert config["base_from"] == (f"outputs/{stage.base_from}" if stage.base_from else "")
-        assert config["reward_model"] == (f"outputs/{stage.reward_from}" if stage.reward_from else "")
+        assert config.get("reward_model", "") == (f"outputs/{stage.reward_from}" if stage.reward_from else "")
         assert config["save_merged"] == any(s.base_from == stage.name or s.reward_from == stage.name for s in plan.stages)
 
 
@@ -189,11 +236,13 @@ def _load_module(path: Path, name: str):
 
 @pytest.fixture(scope="module")
 def sft_module(tmp_path_factory):
-    """One generated script imported as a module (torch and trl load once): its functions map CONFIG to the
-    arguments the trainers and from_pretrained get."""
+    """One generated script imported as a module (torch and trl load once), with its common.py: the functions
+    that turn the blocks into the arguments the trainers and from_pretrained get on this device."""
     out = tmp_path_factory.mktemp("module")
     write_run(make_plan([("sft", "sft", "instruction", "", "", "bundled")], Setup()), out)
-    return _load_module(out / "train_sft.py", "generated_train_sft")
+    stage = _load_module(out / "train_sft.py", "generated_train_sft")
+    common = sys.modules[stage.start.__module__]  # imported by the script itself, from its folder
+    return types.SimpleNamespace(**{**vars(common), **vars(stage)})
 
 
 SETUPS = [
@@ -203,9 +252,17 @@ SETUPS = [
     Setup(method="full", precision="fp16-mixed", optimizer="lion"),
     Setup(method="full", precision="fp32", optimizer="sgd"),
     Setup(method="lora", precision="fp16", optimizer="adamw8bit", lora_targets="attention", lora_r=4, lora_alpha=8, lora_dropout=0.0),
+    Setup(method="lora", precision="bf16", optimizer="adamw"),
     Setup(method="qlora", precision="bf16", optimizer="paged_adamw8bit", quant_type="fp4", double_quant=False, kbit_upcast=False),
     Setup(method="qlora", precision="fp16", quant_type="nf4", parallel="fsdp", gpus=2),
 ]
+
+
+def _runtime_precision(precision: str, cuda: bool, bf16_ok: bool) -> str:
+    """The plan's precision where the device allows it: fp16 on GPUs without bf16, fp32 on a CPU (a smoke test)."""
+    if not cuda:
+        return "fp32"
+    return precision.replace("bf16", "fp16") if precision.startswith("bf16") and not bf16_ok else precision
 
 
 @pytest.mark.parametrize("setup", SETUPS, ids=lambda s: f"{s.method}-{s.precision}-{s.optimizer}")
@@ -214,53 +271,53 @@ def test_script_functions_turn_the_setup_into_trainer_arguments(sft_module, setu
 
     m = sft_module
     plan = make_plan([("sft", "sft", "instruction", "", "", "bundled")], setup)
-    cfg = stage_config(plan, plan.stages[0])
-    cfg["output_dir"] = "/tmp/unused"
-    bf16_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "bf16-mixed": torch.float32, "fp16-mixed": torch.float32, "fp32": torch.float32}
+    stage = plan.stages[0]
+    cfg = stage_config(plan, stage)
+    training = trl_names.training(stage.setup, stage.hyper.model_dump(mode="json"), "sft")
+    model, lora, quant = trl_names.model(stage.setup, False), trl_names.lora(stage.setup, "sft"), trl_names.quant(stage.setup)
+    dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+    weights = {"bf16": "bfloat16", "fp16": "float16"}
 
-    kw = m.training_kwargs(cfg, cuda=True, bf16_ok=True)
-    assert kw["per_device_train_batch_size"] == setup.micro_batch
-    assert kw["gradient_accumulation_steps"] == setup.grad_accum
-    assert kw["activation_checkpointing"] == setup.checkpointing
-    assert kw["use_cpu"] is False
-    optim = {"adamw": "adamw_torch_fused", "adamw8bit": "adamw_bnb_8bit", "paged_adamw8bit": "paged_adamw_8bit", "adafactor": "adafactor", "sgd": "sgd", "sgd_momentum": "sgd", "lion": "lion_32bit"}
-    assert kw["optim"] == optim[setup.optimizer]
-    assert kw.get("optim_args") == ("momentum=0.9" if setup.optimizer == "sgd_momentum" else None)
-    assert kw["bf16"] == setup.precision.startswith("bf16")
-    assert kw["fp16"] == (setup.precision == "fp16-mixed" or (setup.precision == "fp16" and setup.method != "full"))
+    for cuda, bf16_ok in ((True, True), (True, False), (False, False)):
+        precision = _runtime_precision(setup.precision, cuda, bf16_ok)
+        kw, mk, qk = m.for_device(training, model, quant, lora is None, cuda, bf16_ok)
+        assert kw["per_device_train_batch_size"] == setup.micro_batch
+        assert kw["gradient_accumulation_steps"] == setup.grad_accum
+        assert kw["activation_checkpointing"] == setup.checkpointing
+        assert kw["use_cpu"] is (not cuda)
+        optim = {"adamw": "adamw_torch_fused", "adamw8bit": "adamw_bnb_8bit", "paged_adamw8bit": "paged_adamw_8bit", "adafactor": "adafactor", "sgd": "sgd", "sgd_momentum": "sgd", "lion": "lion_32bit"}
+        assert kw["optim"] == ("adamw_torch" if not cuda and setup.optimizer == "adamw" else optim[setup.optimizer])
+        assert kw.get("optim_args") == ("momentum=0.9" if setup.optimizer == "sgd_momentum" else None)
+        # Pure fp16 full fine-tuning gets no GradScaler (it cannot unscale fp16 gradients).
+        assert kw["bf16"] == (precision in ("bf16", "bf16-mixed"))
+        assert kw["fp16"] == (precision == "fp16-mixed" or (precision == "fp16" and setup.method != "full"))
+        compute = torch.bfloat16 if precision.startswith("bf16") else torch.float16 if precision.startswith("fp16") else torch.float32
+        assert m.device_dtype(trl_names.compute_dtype(setup), cuda, bf16_ok) == compute
 
-    mk = m.model_kwargs(cfg, cuda=True, bf16_ok=True)
-    assert mk["attn_implementation"] == {"sdpa": "sdpa", "flash": "flash_attention_2", "eager": "eager"}[setup.attention]
-    assert mk["trust_remote_code"] is False
-    if setup.method == "qlora":
-        compute = torch.bfloat16 if setup.precision.startswith("bf16") else torch.float16
-        q = mk["quantization_config"]
-        assert (q.load_in_4bit, q.bnb_4bit_quant_type, q.bnb_4bit_use_double_quant, q.bnb_4bit_compute_dtype) == (True, setup.quant_type, setup.double_quant, compute)
-        assert mk["dtype"] == compute
-        if setup.parallel.startswith("fsdp"):
-            assert q.bnb_4bit_quant_storage == compute and "device_map" not in mk  # FSDP places the shards
+        run = m.Run(here=m.HERE, args=None, config=cfg, training=kw, model=mk, quant=qk, lora=None, compute_dtype=compute, cuda=cuda, progress=None)
+        mkw = m.model_kwargs(run)
+        assert mkw["attn_implementation"] == {"sdpa": "sdpa", "flash": "flash_attention_2", "eager": "eager"}[setup.attention]
+        assert mkw["trust_remote_code"] is False
+        if setup.method == "qlora":
+            q = mkw["quantization_config"]
+            assert (q.load_in_4bit, q.bnb_4bit_quant_type, q.bnb_4bit_use_double_quant, q.bnb_4bit_compute_dtype) == (True, setup.quant_type, setup.double_quant, compute)
+            assert mkw["dtype"] == compute
+            if setup.parallel.startswith("fsdp"):
+                assert q.bnb_4bit_quant_storage == compute and "device_map" not in mkw  # FSDP places the shards
+            else:
+                assert mkw.get("device_map") == ({"": 0} if cuda else None)
         else:
-            assert mk["device_map"] == {"": 0}
-    else:
-        assert "quantization_config" not in mk
-        assert mk["dtype"] == bf16_dtype[setup.precision]
+            assert "quantization_config" not in mkw
+            assert mkw["dtype"] == dtypes[weights.get(precision, "float32")]
 
     if setup.method == "full":
-        assert m.lora_config(cfg, "CAUSAL_LM") is None
+        assert lora is None
     else:
-        lk = m.lora_kwargs(cfg, "CAUSAL_LM")
         targets = list(lora_target_names(setup)) or "all-linear"
-        assert lk == {"r": setup.lora_r, "lora_alpha": setup.lora_alpha, "lora_dropout": setup.lora_dropout, "target_modules": targets, "task_type": "CAUSAL_LM"}
-
-    # Without bf16 on the GPU, bf16 becomes fp16; on a CPU everything runs in fp32 with the plain AdamW.
-    assert m.runtime_precision({"precision": "bf16", "method": setup.method}, True, False) == "fp16"
-    assert m.runtime_precision({"precision": "bf16-mixed", "method": setup.method}, True, False) == "fp16-mixed"
-    cpu = m.training_kwargs(cfg, cuda=False, bf16_ok=False)
-    assert cpu["use_cpu"] is True and cpu["bf16"] is False and cpu["fp16"] is False
-    if setup.optimizer == "adamw":
-        assert cpu["optim"] == "adamw_torch"
+        assert lora == {"r": setup.lora_r, "lora_alpha": setup.lora_alpha, "lora_dropout": setup.lora_dropout, "target_modules": targets, "task_type": "CAUSAL_LM"}
     # The real TRL config accepts every argument (on this CPU-only machine).
-    sft_config = m.trainer_config(cfg, cuda=False, bf16_ok=False)
+    cpu, _, _ = m.for_device(training, model, quant, lora is None, False, False)
+    sft_config = m.SFTConfig(**cpu, output_dir="/tmp/unused")
     assert sft_config.max_length == setup.seq_len and sft_config.packing == setup.packed
     assert sft_config.gradient_checkpointing == setup.checkpointing
     assert sft_config.per_device_train_batch_size == setup.micro_batch
@@ -270,16 +327,16 @@ def test_script_resolves_paths_and_applies_flag_overrides(sft_module, tmp_path, 
     m = sft_module
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine.jsonl").write_text("{}\n")
-    args = m.parse_args(["--dataset", "mine.jsonl", "--output-dir", "out", "--max-steps", "7", "--batch-size", "3", "--learning-rate", "0.5", "--seq-len", "99", "--epochs", "2", "--save-steps", "4"])
-    cfg = m.apply_overrides(m.CONFIG, args)
+    args = m.parse_args("sft", "", ["--dataset", "mine.jsonl", "--output-dir", "out", "--max-steps", "7", "--batch-size", "3", "--learning-rate", "0.5", "--seq-len", "99", "--epochs", "2", "--save-steps", "4"])
+    cfg, training = m.apply_overrides(m.CONFIG, m.TRAINING, args, m.HERE)
     assert cfg["dataset"] == str(tmp_path / "mine.jsonl") and cfg["output_dir"] == str(tmp_path / "out")
-    assert (cfg["hyper"]["max_steps"], cfg["setup"]["micro_batch"], cfg["hyper"]["learning_rate"], cfg["setup"]["seq_len"]) == (7, 3, 0.5, 99)
-    assert (cfg["hyper"]["epochs"], cfg["hyper"]["save_steps"]) == (2, 4)
-    assert m.CONFIG["hyper"]["max_steps"] == -1  # CONFIG itself untouched
-    plain = m.apply_overrides(m.CONFIG, m.parse_args([]))
+    assert (training["max_steps"], training["per_device_train_batch_size"], training["learning_rate"], training["max_length"]) == (7, 3, 0.5, 99)
+    assert (training["num_train_epochs"], training["save_steps"]) == (2, 4)
+    assert m.TRAINING["max_steps"] == -1  # TRAINING itself untouched
+    plain, _ = m.apply_overrides(m.CONFIG, m.TRAINING, m.parse_args("sft", "", []), m.HERE)
     assert plain["dataset"] == str(m.HERE / "data" / "instructions.jsonl")  # relative to the script's folder
     assert plain["output_dir"] == str(m.HERE / "outputs" / "sft")
-    hub = m.apply_overrides(m.CONFIG, m.parse_args(["--dataset", "org/name", "--model", "org/model"]))
+    hub, _ = m.apply_overrides(m.CONFIG, m.TRAINING, m.parse_args("sft", "", ["--dataset", "org/name", "--model", "org/model"]), m.HERE)
     assert hub["dataset"] == "org/name" and hub["model"] == "org/model"
 
 
@@ -287,12 +344,16 @@ def test_script_resolves_paths_and_applies_flag_overrides(sft_module, tmp_path, 
 
 
 def test_trust_remote_code_only_when_the_plan_says_so():
-    plan = make_plan([("sft", "sft", "instruction", "", "", "bundled")], Setup(), trust_remote_code=True)
-    assert config_of(render(plan)["train_sft.py"])["trust_remote_code"] is True
+    plan = make_plan(RLHF, Setup(), trust_remote_code=True)
+    assert blocks_of(render(plan)["train_sft.py"])["MODEL"]["trust_remote_code"] is True
     plan.trust_remote_code = False
-    text = render(plan)["train_sft.py"]
-    assert config_of(text)["trust_remote_code"] is False
-    assert re.findall(r"trust_remote_code=([^,)\n]+)", text) and set(re.findall(r"trust_remote_code=([^,)\n]+)", text)) == {'cfg["trust_remote_code"]'}
+    files = render(plan)
+    for rel in ("train_sft.py", "train_reward.py", "train_ppo.py", "train_ppo_rloo.py"):
+        assert blocks_of(files[rel])["MODEL"]["trust_remote_code"] is False
+        # the MODEL block's value, and otherwise only what the script reads from it
+        assert set(re.findall(r"trust_remote_code=([^,)\n]+)", files[rel])) <= {"False", 'run.model["trust_remote_code"]'}
+    used = re.findall(r"trust_remote_code=([^,)\n]+)", files["common.py"])
+    assert used and set(used) == {'run.model["trust_remote_code"]'}
 
 
 def test_hostile_strings_stay_data():
@@ -336,6 +397,10 @@ def test_py_literal_round_trips_and_refuses_non_literals():
         py_literal({"x": object()})
     with pytest.raises(ValueError):
         py_literal({"x": float("nan")})
+    kwargs = {"target_modules": ["q_proj", HOSTILE], "r": 8, "bf16": True}
+    assert _literal(ast.parse(py_kwargs(kwargs), mode="eval").body) == kwargs and py_kwargs(None) == "None"
+    with pytest.raises(TypeError):
+        py_kwargs({"not a name": 1})
 
 
 # --------------------------------------------------------------------------------------------- run folder
@@ -367,7 +432,9 @@ def test_run_folder_contents(tmp_path):
         rows = [json.loads(line) for line in files[f"data/sample_{fmt}.jsonl"].splitlines()]
         assert len(rows) >= 3 and all(set(row) == columns for row in rows)
         assert any(re.search("[\uac00-\ud7a3]", json.dumps(row, ensure_ascii=False)) for row in rows)
+    assert [rel for rel in files if rel.endswith(".py") and not rel.startswith("train_")] == ["common.py"]
     readme = files["README.md"]
+    assert "- `common.py`:" in readme
     order = [readme.index(f"python train_{name}.py") for name in ("sft", "reward", "ppo")]
     assert order == sorted(order)
     assert "14.2 GiB" in readme and "If it runs out of memory" in readme
@@ -438,9 +505,10 @@ def test_generate_command_writes_a_run_and_refuses_to_overwrite(tmp_path):
     r = run_advisor("generate", "--model", "tiny", "--method-kind", "rlhf", "--method", "qlora", "--seq-len", "256", "--response-len", "64", "--out", str(out), "--json")
     assert r.returncode == 0, r.stderr
     written = json.loads(r.stdout)
-    assert {Path(p).name for p in written} >= {"train_sft.py", "train_reward.py", "train_ppo.py", "train_ppo_rloo.py", "README.md", "plan.toml"}
-    config = config_of((out / "train_reward.py").read_text())
-    assert config["setup"]["method"] == "qlora" and config["setup"]["seq_len"] == 256 and config["base_from"] == "outputs/sft"
+    assert {Path(p).name for p in written} >= {"common.py", "train_sft.py", "train_reward.py", "train_ppo.py", "train_ppo_rloo.py", "README.md", "plan.toml"}
+    blocks = blocks_of((out / "train_reward.py").read_text())
+    assert blocks["PRICED"]["method"] == "qlora" and blocks["PRICED"]["seq_len"] == 256 and blocks["CONFIG"]["base_from"] == "outputs/sft"
+    assert blocks["TRAINING"]["max_length"] == 256 and blocks["QUANT"]["load_in_4bit"] is True
     again = run_advisor("generate", "--model", "tiny", "--out", str(out))
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "--force" in again.stderr
     forced = run_advisor("generate", "--plan", str(out / "plan.toml"), "--out", str(out), "--force")
@@ -483,7 +551,7 @@ def test_plans_turn_lora_dropout_off_where_peft_wraps_fused_experts():
     plan, and the script generated from it, must carry 0 there and keep the user's dropout elsewhere."""
     mixtral = build_plan("mixtral-8x7b", Setup(method="lora", lora_targets="all-linear"), gpu="h100")
     assert mixtral.stages[0].setup.lora_dropout == 0.0
-    assert stage_config(mixtral, mixtral.stages[0])["setup"]["lora_dropout"] == 0.0
+    assert blocks_of(render(mixtral)["train_sft.py"])["LORA"]["lora_dropout"] == 0.0
     attention = build_plan("mixtral-8x7b", Setup(method="lora", lora_targets="attention"), gpu="h100")
     assert attention.stages[0].setup.lora_dropout == 0.05
     dense = build_plan("8b", Setup(method="lora", lora_targets="all-linear"), gpu="h100")

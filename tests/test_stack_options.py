@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_advisor
 from estimators import estimate
 from estimators.catalog import resolve_model
 from estimators.errors import EstimateError
@@ -96,19 +95,19 @@ def test_optimizer_in_backward_frees_every_gradient_but_one():
 ])
 def test_option_errors_name_the_fix(kwargs, needle):
     with pytest.raises(EstimateError, match=needle.replace("(", r"\(").replace(")", r"\)")):
-        Setup(**kwargs).validated()
+        Setup(**kwargs)
 
 
-def test_generate_offers_no_priced_only_knob():
-    out = run_advisor("generate", "--help")
+def test_generate_offers_no_priced_only_knob(advisor_main):
+    out = advisor_main("generate", "--help")
     assert out.returncode == 0
     offered = set(re.findall(r"^  (--[a-z-]+)", out.stdout, flags=re.M))  # option lines, not wrapped help text
     assert "--lora-r" in offered
     assert not offered & {"--stack", "--versions", "--dora", "--modules-to-save", "--act-offload", "--optim-in-bwd"}
 
 
-def test_estimate_cli_prices_dora():
-    out = run_advisor("estimate", "--model", "7b", "--dora", "--json")
+def test_estimate_cli_prices_dora(advisor_main):
+    out = advisor_main("estimate", "--model", "7b", "--dora", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["setup"]["dora"] is True and "dora" in [b["id"] for b in data["stack"]["behaviours"]]
@@ -149,4 +148,4 @@ def test_galore_states_by_hand():
     est = estimate(L7, setup)
     assert term(est, "optimizer step", "optimizer states").bytes == 1_587_167_232
     with pytest.raises(EstimateError, match="--galore is GaLore AdamW for full fine-tuning"):
-        Setup(galore=True).validated()
+        Setup(galore=True)

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from conftest import run_advisor
 from estimators.errors import EstimateError
 from estimators.setup import STACKS, Setup
 from estimators.stacks import for_stack, stack_line, stack_summary, stacks
@@ -89,9 +88,9 @@ def test_setup_defaults_are_the_generated_scripts_stack():
 
 def test_setup_validation_names_the_valid_stacks():
     with pytest.raises(EstimateError, match="unknown stack 'tune'; valid: trl, hf-trainer, axolotl"):
-        Setup(stack="tune").validated()
+        Setup(stack="tune")
     with pytest.raises(EstimateError, match="unknown package"):
-        Setup(versions="tranformers=4.4").validated()
+        Setup(versions="tranformers=4.4")
 
 
 def test_the_stack_table_matches_setup():
@@ -120,14 +119,14 @@ def test_summary_says_which_versions_were_given():
 
 
 # ------------------------------------------------------------------------------------------------ CLI
-def test_estimate_prints_the_stack_it_priced():
-    out = run_advisor("estimate", "--model", "7b", "--stack", "unsloth", "--method", "qlora")
+def test_estimate_prints_the_stack_it_priced(advisor_main):
+    out = advisor_main("estimate", "--model", "7b", "--stack", "unsloth", "--method", "qlora")
     assert out.returncode == 0, out.stderr
     assert "stack=unsloth (" in out.stdout and "unsloth 2026.10.9" in out.stdout
 
 
-def test_estimate_json_carries_the_stack_and_the_given_versions():
-    out = run_advisor("estimate", "--model", "8b", "--stack", "hf-trainer", "--versions", "transformers=4.44", "--json")
+def test_estimate_json_carries_the_stack_and_the_given_versions(advisor_main):
+    out = advisor_main("estimate", "--model", "8b", "--stack", "hf-trainer", "--versions", "transformers=4.44", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["setup"]["stack"] == "hf-trainer" and data["setup"]["versions"] == "transformers=4.44"
@@ -136,8 +135,8 @@ def test_estimate_json_carries_the_stack_and_the_given_versions():
     assert [b["id"] for b in data["stack"]["behaviours"]] == ["hf-loss-fp32-logits", "hf-default-foreach-adamw"]
 
 
-def test_versions_detect_on_the_command_line():
-    out = run_advisor("estimate", "--model", "7b", "--versions", "detect,torch=2.3", "--json")
+def test_versions_detect_on_the_command_line(advisor_main):
+    out = advisor_main("estimate", "--model", "7b", "--versions", "detect,torch=2.3", "--json")
     assert out.returncode == 0, out.stderr
     versions = parse_versions(json.loads(out.stdout)["setup"]["versions"])
     assert versions["torch"] == "2.3"
@@ -149,14 +148,14 @@ def test_versions_detect_on_the_command_line():
     (("--versions", "transformerz=4.4"), "unknown package 'transformerz'"),
     (("--versions", "torch=two"), "not a version number"),
 ])
-def test_bad_stack_input_is_one_line_exit_2(args, needle):
-    out = run_advisor("estimate", "--model", "7b", *args)
+def test_bad_stack_input_is_one_line_exit_2(advisor_main, args, needle):
+    out = advisor_main("estimate", "--model", "7b", *args)
     assert out.returncode == 2
     assert needle in out.stderr and "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-def test_help_says_scripts_keep_running_trl():
-    out = run_advisor("estimate", "--help")
+def test_help_says_scripts_keep_running_trl(advisor_main):
+    out = advisor_main("estimate", "--help")
     assert "--stack" in out.stdout and "--versions" in out.stdout
     assert "generated scripts still run trl" in " ".join(out.stdout.split())
 
@@ -183,3 +182,13 @@ def test_measuring_refuses_versions_that_are_not_installed():
     assert "transformers 5.24.0 here" in installed_mismatch(Setup(versions="transformers=4.44"), fake)
     assert "peft is not installed" in installed_mismatch(Setup(versions="peft=0.11"), fake)
     assert installed_mismatch(Setup(versions="transformers=5.2"), fake) is not None  # 5.2 is not 5.24
+
+
+def test_a_setup_checks_itself_when_built():
+    """Issue 14 §5: no Setup exists that a run cannot have, so no caller has to remember a check."""
+    with pytest.raises(EstimateError, match="--micro-batch must be a positive whole number"):
+        Setup().with_(micro_batch=0)
+    with pytest.raises(EstimateError, match="QLoRA computes in bf16 or fp16"):
+        Setup(method="qlora", precision="fp32")
+    with pytest.raises(EstimateError, match="unknown method 'x'"):
+        Setup.from_dict({"method": "x"})

@@ -12,9 +12,9 @@ import pytest
 from estimators import estimate
 from estimators.catalog import resolve_model
 from estimators.setup import Setup
-from estimators.stack_terms import (
-    LOGITS_BACKWARD, LOGITS_FORWARD, PRICES, applied, behaviours, liger_head, litgpt_head, torchtune_head, unsloth_head,
-)
+from estimators.result import LOGITS_BACKWARD, LOGITS_FORWARD
+from estimators.stack_heads import liger_head, litgpt_head, torchtune_head, unsloth_head
+from estimators.stack_terms import PRICES, applied, behaviours
 
 L7 = resolve_model("7b").spec
 L8 = resolve_model("8b").spec
@@ -82,7 +82,7 @@ def test_the_hf_loss_terms_match_the_measured_heads(row):
     """Rows measured by `python -m advisor.measure.stack_head` with transformers 4.44.2, 4.48.3 and 5.24.0 installed:
     the forward head term per logit equals the measured head window; the backward term is the saved log-softmax
     (4 bytes per logit) plus the measured backward window."""
-    from estimators.stack_terms import hf_loss_code
+    from estimators.stack_heads import hf_loss_code
 
     # the row's family (`--family`, the first word of "model"): its own loss code is what was measured
     spec = resolve_model("santacoder").spec.with_(vocab_size=row["vocab"]) if row["model"].startswith("gpt_bigcode") else L7

@@ -7,8 +7,12 @@ from dataclasses import replace
 
 import pytest
 
+from estimators import flops as fl
+from estimators import time_layer as tl
+from estimators import time_step_terms as ts
 from estimators import timing as tm
 from estimators.catalog import resolve_model
+from estimators.dtypes import four_bit_bytes_per_param
 from estimators.errors import EstimateError
 from estimators.gpus import find_gpu, gpus
 from estimators.params import count_params
@@ -40,55 +44,55 @@ def test_optimizer_step_is_bandwidth_bound_adamw_bytes():
     s = Setup(method="full", precision="bf16")
     n = count_params(M7).total
     # foreach AdamW: 20 passes of a 2-byte parameter, clipping 3 more: 46 bytes per parameter
-    assert tm.optimizer_time(M7, s, ROOF, C) == pytest.approx(n * 46 / 0.5e12)
-    assert tm.optimizer_time(M7, s.with_(optimizer="adamw8bit"), ROOF, C) == pytest.approx(n * (3 * 2 + 4 + 3 * 2) / 0.5e12)
+    assert ts.optimizer_time(M7, s, ROOF, C) == pytest.approx(n * 46 / 0.5e12)
+    assert ts.optimizer_time(M7, s.with_(optimizer="adamw8bit"), ROOF, C) == pytest.approx(n * (3 * 2 + 4 + 3 * 2) / 0.5e12)
     # ZeRO/FSDP step only their shard
     sharded = s.with_(gpus=4, parallel="fsdp")
-    assert tm.optimizer_time(M7, sharded, ROOF, C) == pytest.approx(tm.optimizer_time(M7, s, ROOF, C) / 4)
+    assert ts.optimizer_time(M7, sharded, ROOF, C) == pytest.approx(ts.optimizer_time(M7, s, ROOF, C) / 4)
 
 
 def test_communication_bytes_per_layout():
     full = Setup(method="full", precision="bf16", gpus=4)
     n = count_params(M7).total
     grads = 2 * n
-    assert tm.comm_bytes(M7, full.with_(parallel="none", gpus=1)) == {}
-    assert tm.comm_bytes(M7, full.with_(parallel="ddp")) == {"gradient all-reduce": pytest.approx(2 * grads * 3 / 4)}
-    fsdp = tm.comm_bytes(M7, full.with_(parallel="fsdp", grad_accum=2))
+    assert ts.comm_bytes(M7, full.with_(parallel="none", gpus=1)) == {}
+    assert ts.comm_bytes(M7, full.with_(parallel="ddp")) == {"gradient all-reduce": pytest.approx(2 * grads * 3 / 4)}
+    fsdp = ts.comm_bytes(M7, full.with_(parallel="fsdp", grad_accum=2))
     # weights gathered in forward and again in backward, every micro-batch; gradients reduce-scattered
     assert fsdp["weight all-gather"] == pytest.approx(2 * 2 * (2 * n) * 3 / 4)
     assert fsdp["gradient reduce-scatter"] == pytest.approx(2 * grads * 3 / 4)
     # LoRA + FSDP still gathers the frozen base weights, and its flat gradients cover them too (use_orig_params)
-    lora = tm.comm_bytes(M7, full.with_(method="lora", parallel="fsdp"))
+    lora = ts.comm_bytes(M7, full.with_(method="lora", parallel="fsdp"))
     assert lora["weight all-gather"] == pytest.approx(2 * lora["gradient reduce-scatter"])
     # under DDP only the adapters' gradients are all-reduced
-    ddp = tm.comm_bytes(M7, full.with_(method="lora", parallel="ddp"))
+    ddp = ts.comm_bytes(M7, full.with_(method="lora", parallel="ddp"))
     assert ddp["gradient all-reduce"] < lora["gradient reduce-scatter"] / 20
 
 
 def test_multi_node_runs_at_the_network_bandwidth():
     s = Setup(method="full", gpus=8, nodes=2, parallel="ddp")
-    bw, link = tm.link_bytes_per_s(A100, s, "gradient all-reduce")
+    bw, link = ts.link_bytes_per_s(A100, s, "gradient all-reduce")
     assert link == "network" and bw == 25e9
-    bw, link = tm.link_bytes_per_s(A100, s.with_(nodes=1), "gradient all-reduce")
+    bw, link = ts.link_bytes_per_s(A100, s.with_(nodes=1), "gradient all-reduce")
     assert link == "nvlink" and bw == 300e9
 
 
 def test_frozen_weights_skip_the_weight_gradient_matmuls():
-    full = tm.layer_pass(M7, Setup(method="full", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=True)
-    lora = tm.layer_pass(M7, Setup(method="lora", lora_targets="qv", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=True)
-    fwd = tm.layer_pass(M7, Setup(method="full", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=False)
+    full = tl.layer_pass(M7, Setup(method="full", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=True)
+    lora = tl.layer_pass(M7, Setup(method="lora", lora_targets="qv", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=True)
+    fwd = tl.layer_pass(M7, Setup(method="full", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=False)
     assert full.matmul == pytest.approx(2 * fwd.matmul, rel=1e-6)
     assert fwd.matmul < lora.matmul < 1.05 * fwd.matmul  # input gradients + the small adapter matmuls
 
 
 def test_dequantisation_only_for_qlora_and_per_use():
     s = Setup(method="qlora", micro_batch=1, seq_len=512)
-    q = tm._dequant_time(M7, s, ROOF, C)
-    assert tm._dequant_time(M7, s.with_(method="lora"), ROOF, C) == 0.0
-    params = sum(lin.weight_params for lin in tm.fl.active_linears_routed(M7))
-    assert q == pytest.approx(params * (tm.four_bit_bytes_per_param(True) + 2) / 0.5e12)  # packed read, bf16 written
+    q = tl._dequant_time(M7, s, ROOF, C)
+    assert tl._dequant_time(M7, s.with_(method="lora"), ROOF, C) == 0.0
+    params = sum(lin.weight_params for lin in fl.active_linears_routed(M7))
+    assert q == pytest.approx(params * (four_bit_bytes_per_param(True) + 2) / 0.5e12)  # packed read, bf16 written
     # per use, not per token: the same at 8x the tokens
-    assert tm._dequant_time(M7, s.with_(micro_batch=8), ROOF, C) == q
+    assert tl._dequant_time(M7, s.with_(micro_batch=8), ROOF, C) == q
 
 
 def test_checkpointing_adds_a_recompute_term():
@@ -125,7 +129,7 @@ def test_grpo_generation_decode_is_bound_by_bandwidth_or_launches():
         terms = _terms(tm.step_time(m, s, A100))
         decode = terms["generation: decode"]
         weights = 512 * count_params(m).total * 2 / (2039e9 * DEFAULT.bandwidth_efficiency)
-        launches = 512 * (m.num_layers * tm.layer_kernels(m, s) + tm.HEAD_KERNELS) * DEFAULT.dispatch_s
+        launches = 512 * (m.num_layers * tl.layer_kernels(m, s) + tl.HEAD_KERNELS) * DEFAULT.dispatch_s
         assert decode >= max(weights, launches)
         assert decode < 1.2 * max(weights, launches)  # the KV cache of 768 tokens adds little
         assert (weights > launches) == (bound == "bandwidth")

@@ -10,11 +10,10 @@ import pytest
 from rich.console import Console
 
 from advisor.commands.advise import print_plan
-from advisor.core import advise
+from advisor.advice.advise import advise
 from advisor.plan import load_plan, save_plan
 from advisor.planning import model_spec
 from advisor.questions import Answers
-from conftest import run_advisor
 from estimators.gpus import find_gpu
 from estimators.time_plan import Stage, plan_time
 from estimators.time_report import Dataset
@@ -94,14 +93,14 @@ def test_card_without_speed_figures_keeps_the_fallback_threshold():
     assert any("no time prediction for" in r.en and "24 h" in r.en for r in plan.reasons)
 
 
-def test_time_is_printed_saved_and_in_json(rlhf, tmp_path):
+def test_time_is_printed_saved_and_in_json(advisor_main, rlhf, tmp_path):
     buf = io.StringIO()
     print_plan(rlhf, Answers.from_mapping(BASE), console=Console(file=buf, width=120))
     out = buf.getvalue()
     assert "Expected time and cost" in out and f"{rlhf.time.stages[2].hours:.1f} h" in out and "$2.99/GPU-hour" in out
     path = save_plan(rlhf, tmp_path / "plan.toml")
     assert load_plan(path).time == rlhf.time
-    done = run_advisor("advise", "--goal", "quality_safety", "--data", "preference_pairs", "--gpu", "h100", "--model", "7b", "--json")
+    done = advisor_main("advise", "--goal", "quality_safety", "--data", "preference_pairs", "--gpu", "h100", "--model", "7b", "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["time"]["hours"] == rlhf.time.hours and data["time"]["stages"][0]["name"] == "sft"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from advisor.core import advise
+from advisor.advice.advise import advise
 from advisor.planning import build_plan
 from advisor.questions import Answers
 from advisor.scriptgen import render

@@ -6,7 +6,8 @@ import io
 
 from rich.console import Console
 
-from advisor.core import advise, stage_time_words
+from advisor.advice.advise import advise
+from advisor.advice.timecost import stage_time_words
 from advisor.planning import model_spec
 from advisor.questions import Answers
 from advisor.tui.screens.recommend import advice_renderable

@@ -18,7 +18,8 @@ from advisor.errors import AdvisorError
 from advisor.knobs import KNOBS
 from advisor.questions import questions
 from advisor.tui.app import WizardApp
-from advisor.tui.state import QUESTION_STEPS, WHATIF_KNOBS, WizardState, memory_view, questions_for
+from advisor.tui.plan_calls import memory_view
+from advisor.tui.state import QUESTION_STEPS, WHATIF_KNOBS, WizardState, questions_for
 
 from conftest import run_advisor
 
@@ -343,7 +344,7 @@ def test_launch_now_hands_over_to_the_launcher_after_the_app(tmp_path, monkeypat
     import advisor.commands.launch as launch_cmd
     import advisor.commands.wizard as wizard_cmd
     import advisor.tui as tui
-    from advisor.tui.state import make_plan
+    from advisor.tui.plan_calls import make_plan
 
     plan = make_plan(SMALL_CARD)
     calls = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from textual.widgets import Input, Select
 
 from advisor.tui.app import WizardApp
@@ -57,6 +58,7 @@ def test_goal_screen_korean(snap_compare):
     assert snap_compare(WizardApp(answers=SMALL_CARD, lang="ko"), terminal_size=(80, 24), run_before=before)
 
 
+@pytest.mark.slow  # walks the wizard to the recommendation first
 def test_recommendation_close_call(snap_compare):
     """A close RLHF-vs-DPO call: DPO, alternatives with why-not and rule ids, and the §6 comparison table."""
 
@@ -68,6 +70,7 @@ def test_recommendation_close_call(snap_compare):
     assert snap_compare(WizardApp(answers=CLOSE_CALL, lang="en"), terminal_size=(80, 24), run_before=before)
 
 
+@pytest.mark.slow  # walks the wizard to the memory screen first
 def test_memory_over_capacity(snap_compare):
     """Full fine-tuning of 7B on a 12 GB card: the bar runs past the capacity mark, the verdict says by how much."""
 

@@ -66,6 +66,7 @@ class Pane:
         self.tmux("kill-server")
 
 
+@pytest.mark.slow  # the real program in a terminal, typed into, through to a saved run
 def test_wizard_in_tmux_from_answers_file_to_saved_run(tmp_path):
     answers = tmp_path / "answers.toml"
     answers.write_text('goal = "domain"\ndata = ["instruction_pairs"]\ngpu = "rtx3060"\nmodel = "7b"\n', encoding="utf-8")
@@ -75,7 +76,7 @@ def test_wizard_in_tmux_from_answers_file_to_saved_run(tmp_path):
     pane.start(f"{cmd}; echo EXIT=$?; sleep 60")
     try:
         screen = pane.wait_for("1 Goal", "Adapt to a domain", "^n Next", label="1 Goal (pre-filled from answers.toml)")
-        assert "Only adapt to a specific domain → LoRA/QLoRA + SFT" in screen  # each choice with its explanation
+        assert "I only need to adapt the model to a specific domain. → LoRA/QLoRA + SFT" in screen  # its §6 row, as the table says it
         pane.keys("C-n")
         pane.wait_for("What data do you have?")
         pane.keys("C-n")

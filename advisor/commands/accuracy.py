@@ -9,8 +9,6 @@ import sys
 from ..throughput import EXAMPLES as THROUGHPUT_EXAMPLES, add_throughput_flags, run_throughput
 
 NAME = "accuracy"
-HELP = ("compare the memory estimate with the traced and published measurements (refits the device model and its "
-        "error bands, writes docs/accuracy.md)")
 EXAMPLES = """examples:
   advisor accuracy                 # summary; refit estimators/calibration/device_model.json, rewrite docs/accuracy.md
   advisor accuracy --write-readme  # also rewrite the summary between README.md's accuracy markers
@@ -37,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
     from estimators import accuracy as acc
     from estimators import band, band_fit
+    from estimators.accuracy_published import compare_published
+    from estimators.accuracy_traces import compare_traces
 
     # the reserved/context constants and the error bands are fitted on the published rows first (band_fit.py);
     # every comparison below then prices the device figure with them. Only the plain command rewrites the shipped
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if model_stale and not (args.check or args.json or args.out):
         band.MODEL_PATH.write_text(model_text, encoding="utf-8")
         band.device_model.cache_clear()
-    traces, published = acc.compare_traces(), acc.compare_published()
+    traces, published = compare_traces(), compare_published()
     text = acc.render_markdown(traces, published)
     out = Path(args.out) if args.out else acc.DOC_PATH
     if args.json:

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 from ..lang import default_lang
+from ..names import ADAPTATIONS, METHOD_TITLE
 
 
 NAME = "advise"
-HELP = "recommend a fine-tuning method (SFT, RLHF, DPO; full, LoRA, QLoRA) that fits your GPU, with reasons"
 EXAMPLES = """examples:
   advisor advise --goal chat_format --data instruction_pairs --gpu rtx3060ti --model 7b
   advisor advise --goal quality_safety --data instruction_pairs,preference_pairs --gpu h100 --model 8b
@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core import advise
+    from ..advice.advise import advise
     from ..errors import AdvisorError
     from ..plan import save_plan
     from ..questions import answers_from_args, load_answers
@@ -119,15 +119,6 @@ UI = {
     "no_time": ("time not predicted: the card has no speed figures in rules/gpus.toml (give a GPU by name)",
                 "시간 예측 없음: 이 카드는 rules/gpus.toml에 속도 정보가 없습니다 (GPU 이름으로 지정하세요)"),
 }
-METHOD_LABEL = {
-    "sft": ("SFT", "SFT"),
-    "dpo": ("DPO", "DPO"),
-    "sft+dpo": ("SFT → DPO", "SFT → DPO"),
-    "rlhf": ("RLHF (SFT → reward model → PPO)", "RLHF (SFT → Reward Model → PPO)"),
-    "grpo": ("GRPO (addition beyond the document)", "GRPO (문서 밖 추가 방법)"),
-    "reward": ("reward model", "Reward Model"),
-}
-ADAPTATION_LABEL = {"full": ("full fine-tuning", "Full fine-tuning"), "lora": ("LoRA", "LoRA"), "qlora": ("QLoRA", "QLoRA")}
 
 
 def _t(key: str, lang: str) -> str:
@@ -144,31 +135,24 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
     from rich.table import Table
 
     from estimators import estimate
-    from estimators.gpus import find_gpu
     from estimators.report import estimate_dict
 
     from .. import rules
-    from ..core import comparison_close, plan_margin
-    from ..planning import model_spec
+    from ..advice.rows import comparison_close
+    from ..planning import plan_spec
     from ..render import estimate_tables
 
     out: list = []
-    method = _pick(METHOD_LABEL.get(plan.method, (plan.method, plan.method)), lang)
-    adaptation = _pick(ADAPTATION_LABEL[plan.adaptation], lang)
+    method = _pick(METHOD_TITLE.get(plan.method, (plan.method, plan.method)), lang)
+    adaptation = _pick(ADAPTATIONS[plan.adaptation], lang)
     hw = plan.hardware
     out.append(f"[bold]{_t('recommend', lang)}: {method} {_t('with', lang)} {adaptation}[/bold]")
     out.append(f"[dim]{plan.model.name} ({plan.model.resolved_from}) · {hw.count}× {hw.gpu_name} ({hw.memory_gib:g} GiB)[/dim]")
 
-    est_by_stage = {}
-    spec, _ = model_spec(answers.model)
-    gpu = find_gpu(answers.gpu)
-    capacity = gpu.memory_bytes
-    margin = plan_margin(plan, gpu)
     stages = _stage_table(lang)
     for stage in plan.stages:
-        est = estimate(spec, stage.setup)
-        est_by_stage[stage.name] = est
-        fits = margin.fits(est, capacity)
+        memory = stage.memory or _priced(plan, stage)  # as advise priced it; a plan from before re-priced here
+        fits, device_gib = memory.fits, memory.device_gib
         mark = f"[green]{_t('yes', lang)}[/green]" if fits else f"[red]{_t('no', lang)}[/red]"
         s = stage.setup
         name = stage.name if s.train == stage.name else f"{stage.name} ({s.train})"
@@ -176,7 +160,7 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
         if stage.reward_from:
             inputs += f", {stage.reward_from}"
         stages.add_row(name, stage.data_format, inputs, f"{s.micro_batch}×{s.grad_accum}", str(s.seq_len), _lr(stage.hyper.learning_rate),
-                       f"{stage.hyper.epochs:g}", f"{est.device_bytes / 2**30:.1f}", mark)
+                       f"{stage.hyper.epochs:g}", f"{device_gib:.1f}", mark)
     out.append(stages)
     out.append(f"[dim]{_t('stages_legend', lang)}[/dim]")  # below, not a caption: a caption wraps at the table's width
 
@@ -188,7 +172,7 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
     if plan.alternatives:
         alts = Table(_t("option", lang), _t("why_not", lang), _t("rule", lang), title=_t("alternatives", lang), title_justify="left")
         for a in plan.alternatives:
-            label = _pick(METHOD_LABEL.get(a.method) or ADAPTATION_LABEL.get(a.method) or (a.method, a.method), lang)
+            label = _pick(METHOD_TITLE.get(a.method) or ADAPTATIONS.get(a.method) or (a.method, a.method), lang)
             alts.add_row(label, _escape(a.why_not_ko if lang == "ko" and a.why_not_ko else a.why_not_en), a.rule)
         out.append(alts)
 
@@ -200,7 +184,8 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
 
     if plan.estimate:
         peak_stage = plan.estimate.peak_phase.split(":", 1)[0]
-        est = est_by_stage.get(peak_stage) or next(iter(est_by_stage.values()))
+        names = [s.name for s in plan.stages]
+        est = estimate(plan_spec(plan), plan.stage(peak_stage if peak_stage in names else names[0]).setup)  # its terms, once
         data = estimate_dict(est, plan.model.resolved_from, plan.model.key, None)  # the verdict below keeps the margin
         out.append(f"[bold]{_t('estimate', lang)} ({peak_stage})[/bold]")
         out += [item for item in estimate_tables(data)
@@ -219,6 +204,20 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
         out.append(f"[bold yellow]{_t('warnings', lang)}[/bold yellow]")
         out += [f"  [yellow]![/yellow] {_escape(w)}" for w in plan.warnings]
     return out
+
+
+def _priced(plan, stage):
+    """A stage's memory for a plan that did not keep it (saved before plans kept StageMemory): priced again."""
+    from estimators import estimate
+    from estimators.gpus import find_gpu
+
+    from ..advice.fitting import StageFit
+    from ..advice.summary import plan_margin, stage_memory
+    from ..planning import plan_spec
+
+    gpu = find_gpu(plan.hardware.gpu)
+    est = estimate(plan_spec(plan), stage.setup)
+    return stage_memory(StageFit(stage.name, stage.setup.train, stage.setup, est, plan_margin(plan, gpu).fits(est, gpu.memory_bytes)))
 
 
 def time_renderables(plan, lang: str = "en") -> list:

@@ -10,7 +10,6 @@ import json
 import sys
 
 NAME = "data"
-HELP = "check your training data: type, column mapping, problems, token lengths, the sequence length to plan with"
 EXAMPLES = """examples:
   advisor data check train.jsonl
   advisor data check data.parquet --model Qwen/Qwen2.5-7B-Instruct --gpu rtx4090
@@ -46,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..knobs import add_knob_flags
 
     sub = p.add_subparsers(dest="data_command", metavar="ACTION")
-    c = sub.add_parser("check", help="check a data file, folder or cached hub dataset", description=HELP, epilog=EXAMPLES,
+    c = sub.add_parser("check", help="check a data file, folder or cached hub dataset", description=p.description, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("path", metavar="PATH", help=".jsonl/.json/.csv/.parquet (text formats also .gz), a folder, a saved `datasets` "
                    "folder, or a dataset id in the local Hugging Face cache (never downloaded)")

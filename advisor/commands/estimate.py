@@ -1,4 +1,5 @@
-"""`advisor estimate`: GPU memory of one fine-tuning run, term by term. Torch-free and fast."""
+"""`advisor estimate`: GPU memory of one fine-tuning run, term by term. Torch-free and fast: --json and output
+that is not a terminal import no rich either (advisor/render.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import json
 import sys
 
 from ..knobs import add_knob_flags, setup_from_args
-from ..timeflags import TIME_HELP, add_time_flags, print_time, time_block
+from ..timeflags import TIME_HELP, add_time_flags, time_block
 
 NAME = "estimate"
-HELP = "GPU memory a fine-tuning run needs, term by term, and the GPUs it fits on"
 EXAMPLES = """examples:
   advisor estimate --model 7b --method qlora
   advisor estimate --model llama-3.1-8b --method full --precision bf16-mixed --gpu h100
@@ -48,11 +48,13 @@ def run(args: argparse.Namespace) -> int:
         json.dump(data, sys.stdout, indent=2, allow_nan=False)
         print()
     else:
-        from ..render import print_estimate
+        from ..render import estimate_blocks, print_blocks
 
-        print_estimate(data)
+        print_blocks(estimate_blocks(data))
         if data["time"]:
-            print_time(data["time"])
+            from estimators.time_report import time_lines
+
+            print_blocks(time_lines(data["time"]), highlight=False)
     for warning in list(est.warnings) + card_warnings:
         print(f"advisor: warning: {warning}", file=sys.stderr)
     return 0

@@ -10,7 +10,6 @@ import sys
 from ..knobs import add_knob_flags, setup_from_args
 
 NAME = "fit"
-HELP = "make it fit: the largest batch and sequence for a GPU, and the cheapest changes when the run does not fit"
 EXAMPLES = """examples:
   advisor fit --model 8b --gpu rtx4090
   advisor fit --model 8b --gpu rtx4090 --method full --micro-batch 8

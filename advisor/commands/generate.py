@@ -12,7 +12,6 @@ from pathlib import Path
 from ..knobs import KNOBS, add_knob_flags
 
 NAME = "generate"
-HELP = "write ready-to-run training scripts (TRL), an accelerate config and a README for a plan"
 EXAMPLES = """examples:
   advisor generate --model tiny --method-kind sft --out runs/smoke     # offline: a 2-layer model built locally
   advisor generate --model llama-3.1-8b --method qlora --gpu rtx4090
@@ -126,30 +125,20 @@ def data_seq_len(plan) -> int | None:
 
 
 def assign_reward(plan, args: argparse.Namespace) -> list[str]:
-    """GRPO's reward from the flags; returns the warning when a GRPO stage is left on the placeholder reward."""
+    """GRPO's reward from the flags (advisor/planning.py assign_reward); the warning when a GRPO stage is left on the
+    placeholder reward."""
     from ..errors import AdvisorError
+    from ..planning import assign_reward as assign
+    from ..rewards import reward_parts
 
-    chosen = {"reward_check": args.reward_check, "reward_fn": args.reward_fn, "reward_model": _local(args.reward_model)}
-    chosen = {k: v for k, v in chosen.items() if v}
-    grpo = [s for s in plan.stages if s.setup.train == "grpo" and not s.reward_from]
-    if chosen and not grpo:
-        flag = "--" + next(iter(chosen)).replace("_", "-")
-        raise AdvisorError(f"{flag}: the {plan.method} run has no GRPO stage to reward (its stages get their rewards from the plan)")
-    if chosen.get("reward_fn"):
-        path, sep, name = chosen["reward_fn"].rpartition(":")
-        if not sep or not path.endswith(".py") or not name.isidentifier():
-            raise AdvisorError(f"--reward-fn {chosen['reward_fn']!r}: write it as FILE.py:FUNCTION, e.g. rewards.py:score")
-        chosen["reward_fn"] = f"{_local(path)}:{name}"
-    warnings = []
-    for stage in grpo:
-        if chosen:
-            stage.reward_check, stage.reward_fn, stage.reward_model = "", "", ""
-            for key, value in chosen.items():
-                setattr(stage, key, value)
-        elif not (stage.reward_check or stage.reward_fn or stage.reward_model):
-            warnings.append(f"stage '{stage.name}' has no reward: its script uses the PLACEHOLDER length reward (prefers ~200-character "
-                            "answers); give --reward-check FIELD, --reward-fn FILE.py:FUNCTION or --reward-model MODEL")
-    return warnings
+    flags = {"check": args.reward_check, "fn": args.reward_fn, "model": args.reward_model}
+    given = [(kind, value) for kind, value in flags.items() if value]
+    try:
+        chosen = reward_parts(f"{given[0][0]}:{given[0][1]}") if given else {}
+        return assign(plan, chosen)
+    except AdvisorError as exc:
+        flag = f"--reward-{given[0][0]}" if given else "--reward-check"
+        raise AdvisorError(f"{flag}: {exc}") from None
 
 
 def weights_warning(plan) -> list[str]:

@@ -6,7 +6,6 @@ import argparse
 import json
 
 NAME = "gpus"
-HELP = "list the GPUs the advisor knows, with the memory a training process can use"
 EXAMPLES = ("examples:\n  advisor gpus\n  advisor gpus --json   # every column, with the datasheet and price sources\n")
 
 

@@ -7,7 +7,6 @@ import shlex
 from pathlib import Path
 
 NAME = "launch"
-HELP = "run the training scripts `advisor generate` wrote, stage by stage, with live progress and resume"
 EXAMPLES = """examples:
   advisor launch runs/my-run                   # check the machine, then train every stage in order
   advisor launch runs/my-run --dry-run         # print the commands and exit

@@ -12,7 +12,6 @@ import sys
 from ..knobs import add_knob_flags, setup_from_args
 
 NAME = "measure"
-HELP = "measure a training step's GPU memory: a fake-tensor trace on CPU, or a real run on a CUDA GPU"
 EXAMPLES = """examples:
   advisor measure --model llama-3.1-8b --method lora --seq-len 2048
   advisor measure --model 70b --method qlora --write          # add the row to estimators/calibration/traces.jsonl

@@ -6,7 +6,6 @@ import argparse
 import json
 
 NAME = "models"
-HELP = "list the bundled model catalog (exact parameter counts) and the size shorthands"
 EXAMPLES = "examples:\n  advisor models\n  advisor models --json\n  advisor models qwen\n"
 
 

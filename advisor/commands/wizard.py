@@ -9,7 +9,6 @@ from pathlib import Path
 
 
 NAME = "wizard"
-HELP = "the interactive wizard: goal, data, resources -> recommendation, memory (with what-ifs), script, launch"
 EXAMPLES = """examples:
   advisor                                     # the same as `advisor wizard`
   advisor wizard --lang ko

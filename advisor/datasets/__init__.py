@@ -2,7 +2,7 @@
 
 One job per module:
   sources    PATH -> the files to read and their format (file, folder, saved `datasets` folder, cached hub id)
-  readers    rows from each format, streamed in bounded memory
+  readers    rows from each format, streamed in bounded memory (jsonrows, csvrows, columnar; textio under the text formats)
   detect     which TRL dataset type (or community format) the columns are, and the mapping to TRL's form
   validate   problems per row, grouped by kind with counts and first row numbers
   lengths    token lengths with the model's own tokenizer, or a stated approximation

@@ -12,7 +12,8 @@ from itertools import islice
 from . import SCHEMA
 from .detect import DEFAULT_KIND, DETECT_ROWS, KINDS, Detection, detect, to_trl
 from .lengths import APPROX, measure
-from .readers import MAX_ROW_BYTES, Row, iter_rows
+from .readers import iter_rows
+from .row import MAX_ROW_BYTES, Row
 from .sources import Source
 from .stats import at_seq_len, histogram, summary
 from .validate import KINDS as PROBLEM_KINDS

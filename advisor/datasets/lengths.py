@@ -204,7 +204,7 @@ def find_tokenizer(text: str) -> Path | None:
         return path.parent if (path.parent / "tokenizer.json").is_file() else None
     if path.is_dir():
         return path if (path / "tokenizer.json").is_file() else None
-    from estimators.catalog import hf_hub_cache
+    from estimators.hub_cache import hf_hub_cache
 
     ids = [raw]
     try:

@@ -159,7 +159,7 @@ def _looks_like_dataset_id(text: str) -> bool:
 
 
 def _hub_cache() -> Path:
-    from estimators.catalog import hf_hub_cache  # one rule for where the cache is
+    from estimators.hub_cache import hf_hub_cache  # one rule for where the cache is
 
     return hf_hub_cache()
 

@@ -90,7 +90,7 @@ def loader_spec(source, columns: tuple[str, ...] = ()) -> dict:
     out = {"call": "load_dataset", "builder": {"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet"}[source.format],
            "data_files": files, "split": "train"}
     if source.format == "csv":
-        from .readers import csv_delimiter
+        from .csvrows import csv_delimiter
 
         out["sep"] = csv_delimiter(source.files[0], source)
         # pandas (under datasets' csv builder) would turn " 3." into 3.0 and "" into None: keep the text as checked

@@ -139,7 +139,7 @@ def traced_attention(cpu_kernel: bool = False):
 
 
 def _sdpa_as_gpu(sdpa):
-    """torch's SDPA for the families that call it directly (build.DIRECT_SDPA: Falcon). A causal call without a
+    """torch's SDPA for the families that call it directly (hfmodel.DIRECT_SDPA: Falcon). A causal call without a
     mask whose k/v heads equal q's (or divide them, as flash-attn 2 takes multi-query directly) runs the flash
     kernel emulation, as on a GPU with flash_attention_2 or SDPA's flash backend; anything else goes to torch."""
 

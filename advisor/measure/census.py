@@ -1,4 +1,4 @@
-"""A ModelSpec for a config.json whose model_type has no table in estimators/catalog.py: transformers builds the
+"""A ModelSpec for a config.json whose model_type has no table in estimators/families.py: transformers builds the
 model on the meta device (no weights, no memory) and its modules are counted.
 
 Counts are exact: every parameter is assigned to one ParamCounts field (embeddings, output head, decoder-layer

@@ -77,7 +77,8 @@ def cuda_row(model_key: str, setup: Setup, stats: PhaseStats, *, categories: dic
 def measure_cuda(spec, setup: Setup, model_key: str, steps: int = 3) -> dict:
     import torch
 
-    from .build import build_model, compute_dtype, cuda_attn_implementation, make_optimizer
+    from .build import build_model, make_optimizer
+    from .hfmodel import compute_dtype, cuda_attn_implementation
     from .step import train_step
     from .tracker import CATEGORIES, MemoryTracker
 

@@ -23,7 +23,7 @@ Read in trl/trainer/grpo_trainer.py and grpo_config.py (trl 1.16.0):
 - _compute_loss: the same call with compute_entropy=True on the micro-batch; loss_type "dapo" (the default):
   token-level ratio, two-sided clip (epsilon 0.2), with beta > 0 the k3 KL times the ratio
   (use_bias_correction_kl=True), normalised by the round's completion tokens; then its metrics (`.item()` left out).
-Every prompt is prompt_len tokens (estimators.kinds.prompt_len) and every completion response_len: no padding.
+Every prompt is prompt_len tokens (estimators.kind_rollout.prompt_len) and every completion response_len: no padding.
 
 Emulated, because fake tensors cannot evaluate data-dependent values:
 - `generate` decodes to max_new_tokens (no early end of sequence: the length the estimator prices): its StopCheck
@@ -46,7 +46,8 @@ import functools
 
 import torch
 
-from estimators.kinds import ADVISOR_GRPO_BETA, grpo_generation_batch, prompt_len
+from estimators.kind_models import advisor_grpo_beta
+from estimators.kind_rollout import grpo_generation_batch, prompt_len
 
 from .autocast import autocast_region
 from .step import _to_fp32
@@ -60,8 +61,8 @@ NOTE = ("GRPOTrainer round: generate (prefill + decode with a DynamicCache to ma
 
 
 def beta(setup) -> float:
-    """The generated script passes beta 0.04 unless --ref-model none (beta 0.0: no reference)."""
-    return 0.0 if setup.ref_model == "none" else ADVISOR_GRPO_BETA
+    """The beta the generated script passes (rules/hyperparams.toml), 0.0 under --ref-model none (no reference)."""
+    return 0.0 if setup.ref_model == "none" else advisor_grpo_beta(setup.method)
 
 
 def shape(setup) -> tuple[int, int, int, int]:

@@ -102,7 +102,7 @@ def build_reference(spec, setup, fake_mode=None):
     from transformers import AutoModelForCausalLM
     from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model
 
-    from .build import _reset_rotary, _retie, attn_implementation, hf_config, storage_dtype
+    from .hfmodel import attn_implementation, hf_config, reset_rotary, retie, storage_dtype
 
     config = hf_config(spec, setup)
     with torch.device("meta" if fake_mode is not None else "cpu"):
@@ -111,10 +111,10 @@ def build_reference(spec, setup, fake_mode=None):
     if fake_mode is not None:
         with fake_mode:
             ref.to_empty(device="cpu")
-            _retie(ref, spec)
-            _reset_rotary(ref)
+            retie(ref, spec)
+            reset_rotary(ref)
     else:
-        _retie(ref, spec)
+        retie(ref, spec)
     ref.requires_grad_(False)
     add_fused_lm_head(ref)
     disable_dropout_in_model(ref)

@@ -17,7 +17,8 @@ from estimators.effective import effective_setup
 from . import grpo, prefs
 from .attention import KERNEL, traced_attention
 from .autocast import CudaAutocastOps, gpu_autocast_queries
-from .build import attn_implementation, build_model, compute_dtype, make_optimizer
+from .build import build_model, make_optimizer
+from .hfmodel import attn_implementation, compute_dtype
 from .step import train_step
 from .tracker import CATEGORIES, MemoryTracker, module_forward_depth
 

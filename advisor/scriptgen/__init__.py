@@ -1,27 +1,29 @@
-"""Turn a Plan into a run folder: one training script per stage, the accelerate config, a README, sample data.
+"""Turn a Plan into a run folder: `common.py` (the helpers every stage shares, written once), one training script per
+stage, the accelerate config, a README, sample data.
 
-Scripts are composed from the files in `templates/` by concatenation and plain string substitution of
-`@@NAME@@` markers: a header (PEP 723 block, docstring, imports, CONFIG), shared snippets (runtime: command line,
-precision, optimizer, TrainingArguments; model: tiny model, loading, 4-bit quantization, LoRA, merging; data;
-progress: JSON events, signals, checkpoints; fit: train with resume and save; rewards/online for RL kinds) and one
-body per training kind (kind_*.py.tmpl: its imports, then `#@ body`, then main()).
-Every user string (model id, paths, dataset names) reaches a script only inside the CONFIG dict, written as a
-Python literal with `repr()`, never spliced into code. Nothing here imports torch.
+Both are composed from the files in `templates/` by concatenation and plain string substitution of `@@NAME@@`
+markers. common.py: common_header, runtime (command line, overrides, this device), model (tiny model, loading,
+4-bit quantization, merging), data, progress (JSON events, signals), fit (train with resume and save), rewards
+(reward model of online RL); it is the same in every run folder. A stage script: stage_header (PEP 723 block,
+docstring, imports, `from common import ...`, the CONFIG / TRAINING / MODEL / LORA / QUANT blocks), the kind's
+body (kind_*.py.tmpl: its imports, `#@ common` the names it takes from common.py, `#@ body` its main()), then the
+PRICED provenance block. The blocks are the plan in TRL's names (trl_names.py), translated here, once.
+Every user string (model id, paths, dataset names) reaches a script only inside those literals, written with
+`repr()`, never spliced into code. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
-import math
 import re
 from importlib import resources
 from pathlib import Path
 
-from estimators.setup import lora_target_names
-
 from ..errors import AdvisorError
+from . import trl_names
 from .layout import accelerate_config, describe
+from .literals import py_kwargs, py_literal
 
 TEMPLATES = resources.files(__package__) / "templates"
 DATA = resources.files("advisor") / "data"
@@ -98,30 +100,6 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def py_literal(value, indent: int = 0, comments: dict[str, str] | None = None) -> str:
-    """`value` as Python source made of literals only (dicts, lists, str via repr, numbers, bools, None)."""
-    pad, inner = "    " * indent, "    " * (indent + 1)
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        rows = []
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"CONFIG keys must be strings, got {key!r}")
-            note = f"  # {comments[key]}" if comments and key in comments else ""
-            rows.append(f"{inner}{key!r}: {py_literal(item, indent + 1)},{note}")
-        return "{\n" + "\n".join(rows) + f"\n{pad}}}"
-    if isinstance(value, (list, tuple)):
-        if not value:
-            return "[]"
-        return "[" + ", ".join(py_literal(item, indent + 1) for item in value) + "]"
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"CONFIG values must be finite numbers, got {value!r}")
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return repr(value)
-    raise TypeError(f"CONFIG values must be literals, got {type(value).__name__}")
-
-
 CONFIG_NOTES = {
     "stage": "name of this stage in the plan",
     "train": "training kind",
@@ -135,10 +113,15 @@ CONFIG_NOTES = {
     "data": "how `advisor generate` found your dataset and loads it (load_checked below; another --dataset skips it)",
     "output_dir": "checkpoints, final model or adapter, progress.jsonl",
     "save_merged": "a later stage loads this one: also write <output_dir>/merged (adapter folded in)",
-    "lora_target_modules": "'all-linear' = every linear layer of the decoder blocks",
-    "setup": "the plan's Setup, the set-up the memory estimate priced (grad_ckpt resolved)",
-    "hyper": "the plan's hyper-parameters",
+    "max_length": "prompt + completion tokens: longer prompts are left out",
+    "compute_dtype": "matmul dtype: merged copies, reward and value models load in it",
+    "kbit_upcast": "peft prepare_model_for_kbit_training: fp32 copies of the non-quantized weights",
+    "kbit_device_map": "each process loads its 4-bit copy on its own GPU (False: FSDP / ZeRO place the shards)",
 }
+PPO_CONFIG_NOTES = dict(CONFIG_NOTES, max_length="prompt + completion tokens: longer prompts are cut from the left")
+TRAINING_NOTES = {"warmup_steps": "below 1: a fraction of the steps", "disable_tqdm": "progress goes out as JSON lines (common.py Progress)"}
+MODEL_CLASS = {"reward": "AutoModelForSequenceClassification"}  # the rest: AutoModelForCausalLM
+COMMON_SNIPPETS = ("common_header", "runtime", "model", "data", "progress", "fit", "rewards")
 
 
 def script_name(stage_name: str, variant: str = "") -> str:
@@ -155,7 +138,8 @@ def model_location(text: str) -> str:
 
 
 def stage_config(plan, stage) -> dict:
-    """The CONFIG dict of a stage's script: data only."""
+    """The CONFIG dict of a stage's script: its model, data and folders, and what common.py reads of the set-up
+    that is no TRL keyword (only what the kind uses)."""
     setup = stage.setup
     by_name = {s.name: s for s in plan.stages}
     for ref in (stage.base_from, stage.reward_from):
@@ -171,32 +155,39 @@ def stage_config(plan, stage) -> dict:
         raise AdvisorError(f"stage '{stage.name}' ({setup.train}) scores with a reward model; a reward function or check is for GRPO stages")
     if stage.reward_fn and not REWARD_FN.fullmatch(stage.reward_fn):
         raise AdvisorError(f"reward function {stage.reward_fn!r}: write it as FILE.py:FUNCTION, e.g. rewards.py:score")
-    setup_data = setup.to_dict()
-    setup_data["grad_ckpt"] = setup.checkpointing
-    targets = lora_target_names(setup)
     config = {
         "stage": stage.name,
         "train": setup.train,
         "model": "tiny" if plan.model.key == "tiny" else model_location(plan.model.hf_id or plan.model.key),
         "base_from": by_name[stage.base_from].output_dir if stage.base_from else "",
-        "reward_model": by_name[stage.reward_from].output_dir if stage.reward_from else stage.reward_model,
-        "trust_remote_code": bool(plan.trust_remote_code),
-        "dataset": dataset,
-        "data_format": stage.data_format,
-        "output_dir": stage.output_dir,
-        "save_merged": any(s.base_from == stage.name or s.reward_from == stage.name for s in plan.stages),
-        "lora_target_modules": list(targets) if targets else "all-linear",
-        "setup": setup_data,
-        "hyper": stage.hyper.model_dump(mode="json"),
     }
+    if setup.train in ("grpo", "ppo"):
+        config["reward_model"] = by_name[stage.reward_from].output_dir if stage.reward_from else stage.reward_model
     if setup.train == "grpo":
         config["reward_fn"] = stage.reward_fn
         config["reward_check"] = stage.reward_check
+    config["dataset"] = dataset
+    config["data_format"] = stage.data_format
     if stage.data is not None and stage.data.path == dataset:  # checked by advisor generate --dataset (issue 17)
         d = stage.data
         config["data"] = {"path": d.path, "found": d.label, "trl_type": d.trl_type, "columns": d.columns,
                           "load": d.load, "remove_columns": d.remove_columns}
+    config["output_dir"] = stage.output_dir
+    config["save_merged"] = any(s.base_from == stage.name or s.reward_from == stage.name for s in plan.stages)
+    if setup.train in ("grpo", "ppo"):
+        config["max_length"] = setup.seq_len
+    config["compute_dtype"] = trl_names.compute_dtype(setup)
+    if setup.method == "qlora":
+        config["kbit_upcast"] = setup.kbit_upcast  # as it runs (estimators/effective.py): read, never recomputed
+        config["kbit_device_map"] = setup.parallel in ("none", "ddp")
     return config
+
+
+def priced(setup) -> dict:
+    """The PRICED block: the plan's Setup as the estimate priced it, gradient checkpointing resolved."""
+    data = setup.to_dict()
+    data["grad_ckpt"] = setup.checkpointing
+    return data
 
 
 def dependencies(setup, versions: dict[str, str], trl: str | None = None) -> list[str]:
@@ -207,20 +198,37 @@ def dependencies(setup, versions: dict[str, str], trl: str | None = None) -> lis
     return [f"{name}=={pins[name]}" for name in names]
 
 
+def _fill(text: str, fills: dict[str, str]) -> str:
+    for key, value in fills.items():
+        text = text.replace(f"@@{key}@@", value)
+    return text
+
+
+def render_common() -> str:
+    """common.py: the same text for every plan."""
+    return "".join(_template(f"{name}.py.tmpl") for name in COMMON_SNIPPETS)
+
+
 def render_script(plan, stage, kind: str, versions: dict[str, str]) -> str:
     template, title, description = KINDS[kind]
     variant = "rloo" if kind == "rloo" else ""
     name = script_name(stage.name, variant)
-    deps = dependencies(stage.setup, versions, trl=PPO_TRL if kind == "ppo" else None)
-    imports, body = _template(f"kind_{template}.py.tmpl").split("#@ body\n")
+    setup = stage.setup
+    deps = dependencies(setup, versions, trl=PPO_TRL if kind == "ppo" else None)
+    imports, rest = _template(f"kind_{template}.py.tmpl").split("#@ common\n")
+    common, body = rest.split("#@ body\n")
     launch = ""
-    if stage.setup.world_size > 1 or stage.setup.parallel != "none":
-        launch = f"    accelerate launch --config_file accelerate_config.yaml {name}   # {describe(stage.setup)}\n"
-    snippets = ["header", "runtime", "model", "data", "progress"]
-    snippets += {"ppo": ["rewards"], "grpo": ["fit", "rewards", "online"]}.get(template, ["fit"])
-    text = "".join(_template(f"{name}.py.tmpl") for name in snippets) + body
+    if setup.world_size > 1 or setup.parallel != "none":
+        launch = f"    accelerate launch --config_file accelerate_config.yaml {name}   # {describe(setup)}\n"
     rl = RL_CLASSES.get(kind, ("", "", ""))
-    fills = {
+    config = stage_config(plan, stage)
+    checked = ""
+    if "data" in config:
+        from ..datasets.wire import pasted_code
+
+        checked = _template("checked_data.py.tmpl").replace("@@FUNCTIONS@@", pasted_code(stage.data))
+    text = _template("stage_header.py.tmpl") + body + "@@CHECKED_DATA@@" + _template("priced.py.tmpl")
+    text = _fill(text, {
         "DEPENDENCIES": "\n".join(f'#     "{dep}",' for dep in deps),
         "TOOL_BLOCK": PPO_TOOL_BLOCK if kind == "ppo" else "",
         "TITLE": title,
@@ -228,24 +236,29 @@ def render_script(plan, stage, kind: str, versions: dict[str, str]) -> str:
         "SCRIPT": name,
         "LAUNCH": launch,
         "IMPORTS": imports.rstrip("\n"),
+        "COMMON": common.strip(),
+        "TRL_CONFIG": trl_names.TRL_CONFIG[kind],
+        "MODEL_CLASS": MODEL_CLASS.get(kind, "AutoModelForCausalLM"),
+        "CHECKED": ', cfg["data"], load_checked' if "data" in config else "",
         "RL_CONFIG": rl[0],
         "RL_TRAINER": rl[1],
         "RL_TITLE": rl[2],
-    }
-    for key, value in fills.items():
-        text = text.replace(f"@@{key}@@", value)
-    left = set(MARKER.findall(text)) - {"@@CONFIG@@", "@@CHECKED_DATA@@"}
+    })
+    blocks = {"CONFIG", "TRAINING", "MODEL", "LORA", "QUANT", "PRICED", "CHECKED_DATA"}
+    left = {m.strip("@") for m in MARKER.findall(text)} - blocks
     if left:
         raise AssertionError(f"template markers left unfilled: {sorted(left)}")
-    config = stage_config(plan, stage)
-    checked = ""
-    if "data" in config:
-        from ..datasets.wire import pasted_code
-
-        checked = _template("checked_data.py.tmpl").replace("@@FUNCTIONS@@", pasted_code(stage.data))
+    values = {
+        "@@CONFIG@@": py_literal(config, comments=PPO_CONFIG_NOTES if kind == "ppo" else CONFIG_NOTES),
+        "@@TRAINING@@": py_kwargs(trl_names.training(setup, stage.hyper.model_dump(mode="json"), kind), TRAINING_NOTES),
+        "@@MODEL@@": py_kwargs(trl_names.model(setup, plan.trust_remote_code)),
+        "@@LORA@@": py_kwargs(trl_names.lora(setup, kind)),
+        "@@QUANT@@": py_kwargs(trl_names.quant(setup)),
+        "@@PRICED@@": py_literal(priced(setup)),
+        "@@CHECKED_DATA@@": checked,
+    }
     # Last, in one pass, so nothing inside the user's strings is ever treated as a marker.
-    values = {"@@CONFIG@@": py_literal(config, comments=CONFIG_NOTES), "@@CHECKED_DATA@@": checked}
-    return re.sub("@@CONFIG@@|@@CHECKED_DATA@@", lambda m: values[m.group(0)], text)
+    return re.sub("|".join(values), lambda m: values[m.group(0)], text)
 
 
 def stage_scripts(stage) -> list[tuple[str, str]]:
@@ -283,7 +296,7 @@ def render(plan, *, versions: dict[str, str] | None = None) -> dict[str, str]:
         raise AdvisorError(f"stage names must be unique, got {', '.join(names)}")
     if not plan.stages:
         raise AdvisorError("the plan has no stages")
-    files: dict[str, str] = {}
+    files: dict[str, str] = {"common.py": render_common()}
     for stage in plan.stages:
         for name, kind in stage_scripts(stage):
             files[name] = render_script(plan, stage, kind, versions)

@@ -50,15 +50,15 @@ def _oom_advice(setup) -> list[str]:
     if setup.micro_batch > 1:
         tips.append(
             f"Halve the micro-batch and double gradient accumulation (same effective batch): `--batch-size {max(1, setup.micro_batch // 2)}` "
-            f"and `\"grad_accum\": {setup.grad_accum * 2}` in CONFIG."
+            f"and `gradient_accumulation_steps={setup.grad_accum * 2}` in TRAINING."
         )
     if not setup.checkpointing:
-        tips.append('Turn on gradient checkpointing: `"grad_ckpt": True` in CONFIG (about 30% slower, activations shrink to one per layer).')
+        tips.append("Turn on gradient checkpointing: `activation_checkpointing=True` in TRAINING (about 30% slower, activations shrink to one per layer).")
     tips.append(f"Shorten sequences: `--seq-len {max(128, setup.seq_len // 2)}` (activations and logits scale with it).")
     if setup.attention == "eager":
-        tips.append('Use `"attention": "sdpa"` (or "flash" with flash-attn installed): eager attention keeps the S x S scores.')
+        tips.append('Use `attn_implementation="sdpa"` in MODEL (or "flash_attention_2" with flash-attn installed): eager attention keeps the S x S scores.')
     if setup.optimizer in ("adamw", "lion") and setup.method == "full":
-        tips.append('Use an 8-bit optimizer: `"optimizer": "paged_adamw8bit"` (needs bitsandbytes) cuts optimizer state by ~75%.')
+        tips.append('Use an 8-bit optimizer: `optim="paged_adamw_8bit"` in TRAINING (needs bitsandbytes) cuts optimizer state by ~75%.')
     if setup.method == "full":
         tips.append("Train LoRA adapters instead of every weight: `advisor generate ... --method lora` (optimizer state and gradients only for the adapters).")
     elif setup.method == "lora":
@@ -98,7 +98,7 @@ def _reward_lines(plan) -> list[str]:
 
 
 # Examples each stage is priced for when neither the plan nor its answers give a data size: the low end of the
-# source document's §2 SFT scale ("수만~수십만 개"), as advisor/core.py assumes (SFT_SCALE).
+# source document's §2 SFT scale ("수만~수십만 개"), as advisor/advice/timecost.py assumes (SFT_SCALE).
 ASSUMED_EXAMPLES = 10_000
 
 
@@ -151,8 +151,10 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
     out = [
         f"# Fine-tuning run: {plan.method} of {_show(plan.model.name or plan.model.key)} with {plan.adaptation}",
         "",
-        "Written by `advisor generate` from `plan.toml`. Generate again after editing the plan, or edit the `CONFIG`",
-        "dict at the top of a script (its values are the plan's; flags override them for one run).",
+        "Written by `advisor generate` from `plan.toml`. Generate again after editing the plan, or edit the blocks at the top",
+        "of a script: `CONFIG` (model, data, folders) and, in TRL's names, `TRAINING` (the trainer's config), `MODEL`",
+        "(`from_pretrained`), `LORA` (peft `LoraConfig`) and `QUANT` (`BitsAndBytesConfig`). Their values are the plan's;",
+        "flags override them for one run. `PRICED` at the end of each script is the set-up the memory estimate priced.",
         "",
         "| | |",
         "|---|---|",
@@ -295,12 +297,13 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
     ]
     notes = {
         "accelerate_config.yaml": "the multi-GPU / multi-node layout for `accelerate launch`",
+        "common.py": "the helpers every training script imports: loading, data, progress events, signals, resume",
         "plan.toml": "the plan these files were generated from",
         "README.md": "this file",
     }
     for rel in sorted(files):
-        if rel.endswith(".py"):
-            note = "training script (PEP 723 block, CONFIG, `main()`)"
+        if rel.startswith("train_"):
+            note = "training script (PEP 723 block, CONFIG and TRL-named blocks, `main()`, PRICED)"
         elif rel.startswith("data/sample_"):
             note = "a few rows of the expected data format"
         elif rel.startswith("data/"):

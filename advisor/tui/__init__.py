@@ -1,6 +1,6 @@
 """The Textual wizard: `advisor wizard` (and `advisor` with no arguments).
 
-A view over `advisor.core.advise`, the memory estimator and the script generator: the questions are the
+A view over `advisor.advice.advise`, the memory estimator and the script generator: the questions are the
 declarations in `advisor.questions`, the rules live in `rules/*.toml`. Importing this package is cheap; Textual
 loads when `run_wizard` (or `advisor.tui.app`) is used.
 """

@@ -53,7 +53,7 @@ class WizardApp(App["Plan"]):
         """Import the advisor, estimator and generator while the user reads the first screen."""
         import importlib
 
-        for name in ("advisor.core", "estimators.fit", "advisor.scriptgen", "advisor.tui.screens.recommend",
+        for name in ("advisor.advice.advise", "estimators.fit", "advisor.scriptgen", "advisor.tui.screens.recommend",
                      "advisor.tui.screens.memory", "advisor.tui.screens.script", "advisor.tui.screens.finish"):
             try:
                 importlib.import_module(name)

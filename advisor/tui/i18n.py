@@ -6,7 +6,6 @@ Rule texts come from `rules/*.toml` through `advisor.rules`. What is left is the
 
 from __future__ import annotations
 
-LANGS = ("ko", "en")
 
 STEP_NAMES = {
     "goal": ("목표", "Goal"),

@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from ...errors import AdvisorError
 from ..i18n import t
-from ..state import write_run
+from ..plan_calls import write_run
 from .base import StepScreen
 from .recommend import method_label
 

@@ -16,7 +16,8 @@ from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSe
 
 from ...knobs import KNOBS
 from ..i18n import KNOB_LABELS, fix_text, pick, t
-from ..state import WHATIF_KNOBS, cheapest_fix, knob_setup, memory_view, with_stage_setup
+from ..plan_calls import cheapest_fix, knob_setup, memory_view, with_stage_setup
+from ..state import WHATIF_KNOBS
 from ..widgets.memory_bar import MemoryBar
 from .base import StepScreen
 
@@ -61,7 +62,7 @@ class MemoryScreen(StepScreen):
         cid = f"knob-{knob.field}"
         setup = self.setup
         value = getattr(setup, knob.field)
-        tip = knob.help
+        tip = knob.text(self.lang)
         if knob.kind is bool:
             current = setup.checkpointing if knob.field == "grad_ckpt" else bool(value)
             return Checkbox("", value=current, id=cid, compact=True, tooltip=tip)
@@ -101,9 +102,9 @@ class MemoryScreen(StepScreen):
 
     def time_words(self) -> str:
         """The shown stage's predicted time and cost as the what-ifs set it up (issue 16); "" when not predictable."""
-        from ...core import stage_time_words
+        from ...advice.timecost import stage_time_words
         from ...errors import AdvisorError
-        from ..state import model_spec_of
+        from ..plan_calls import model_spec_of
 
         try:
             words = stage_time_words(self.state.plan, model_spec_of(self.state.plan), self.state.stage, self.lang)

@@ -1,5 +1,5 @@
 """Step 4: what advise() recommends, why (each reason cites its rule), the alternatives and why not, and the
-document's RLHF-vs-DPO table when core says the choice was close. The plan is computed in a worker."""
+document's RLHF-vs-DPO table when the advice says the choice was close. The plan is computed in a worker."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from textual.widgets import Static
 
 from ...errors import AdvisorError
 from ..i18n import t
-from ..state import cite, make_plan
+from ..plan_calls import make_plan
+from ..state import cite
 from .base import StepScreen
 
 
 def method_label(method: str, adaptation: str, lang: str) -> tuple[str, str]:
-    from ...core import ADAPTATION_NAME, ADAPTATION_NAME_KO, METHOD_NAME
+    from ...names import ADAPTATION_NAME, ADAPTATION_NAME_KO, METHOD_NAME
 
     adapt = (ADAPTATION_NAME_KO if lang == "ko" else ADAPTATION_NAME).get(adaptation, adaptation)
     return METHOD_NAME.get(method, method.upper()), adapt
@@ -32,7 +33,7 @@ def _say(item, lang: str, field: str = "") -> str:
 
 def advice_renderable(plan, lang: str):
     from ... import rules
-    from ...core import comparison_close
+    from ...advice.rows import comparison_close
 
     method, adapt = method_label(plan.method, plan.adaptation, lang)
     parts: list = []
@@ -56,7 +57,7 @@ def advice_renderable(plan, lang: str):
         if est.paged_note:  # paged optimizer states: outside the figure above, in unified memory
             parts.append(Text(est.paged_note, style="yellow"))
     if getattr(plan, "time", None) is not None:  # issue 16: the time model's hours and dollars on the user's GPUs
-        from ...core import time_words
+        from ...advice.timecost import time_words
 
         parts.append(Text(t("time_line", lang, text=time_words(plan.time, lang))))
         parts.append(Text(plan.time.assumption, style="dim"))

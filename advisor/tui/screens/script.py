@@ -15,7 +15,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..i18n import t
-from ..state import render_files
+from ..plan_calls import render_files
 from .base import StepScreen
 
 LEXERS = {".py": "python", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".md": "markdown", ".sh": "bash",

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from ..i18n import CATEGORY_LABELS, phase_name, pick, t
-from ..state import MemoryView
+from ..plan_calls import MemoryView
 
 GIB = 1024**3
 # One colour per category, in the order the estimator lists them; "overhead" is what the card adds on top.

@@ -21,7 +21,7 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
 
-from ...questions import Question
+from ...question_types import Question
 from ..i18n import model_source, t
 from ..state import WizardState
 

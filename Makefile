@@ -1,0 +1,19 @@
+# Everyday commands. `make test` is the README's full test command (the one .ci/run runs), `make check` the quick
+# gate before a commit: lint and the tests not marked slow.
+PYTHON := $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+
+.PHONY: check lint fast test bench
+
+check: lint fast
+
+lint:
+	$(PYTHON) -m ruff check .
+
+fast:
+	$(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow"
+
+test:
+	$(PYTHON) -m pytest -q -p no:cacheprovider
+
+bench:
+	$(PYTHON) bench/speed.py

@@ -1,0 +1,137 @@
+"""The plan in TRL's own words: a stage's Setup and hyper-parameters (the estimator's names) turned into the keyword
+arguments of TRL's config classes (SFTConfig, RewardConfig, DPOConfig, GRPOConfig / RLOOConfig, trl 1.12's PPOConfig),
+peft's LoraConfig, transformers' BitsAndBytesConfig and `from_pretrained`.
+
+Translated once, when the run is generated: a script gets literal dicts (TRAINING, MODEL, LORA, QUANT) it passes on
+as they are, and decides nothing of its own. The only runtime change is the device's (common.py `for_device`:
+fp32 on a CPU, fp16 where a GPU has no bf16). Nothing here imports torch or TRL.
+"""
+
+from __future__ import annotations
+
+from estimators.setup import Setup, lora_target_names
+
+# The TRL config class each script kind builds (the RLOO variant of a PPO stage trains with RLOOConfig).
+TRL_CONFIG = {"sft": "SFTConfig", "reward": "RewardConfig", "dpo": "DPOConfig", "grpo": "GRPOConfig", "rloo": "RLOOConfig", "ppo": "PPOConfig"}
+
+# estimator name -> TrainingArguments name, copied as they are (every kind)
+SETUP_NAMES = {"micro_batch": "per_device_train_batch_size", "grad_accum": "gradient_accumulation_steps"}
+HYPER_NAMES = {
+    "learning_rate": "learning_rate",
+    "epochs": "num_train_epochs",
+    "max_steps": "max_steps",
+    "warmup_ratio": "warmup_steps",  # below 1: a fraction of the steps
+    "lr_scheduler": "lr_scheduler_type",
+    "weight_decay": "weight_decay",
+    "seed": "seed",
+    "logging_steps": "logging_steps",
+    "save_steps": "save_steps",
+}
+# estimator name -> the kind's own config name, copied as they are
+KIND_NAMES = {
+    "sft": {"seq_len": "max_length", "packed": "packing"},
+    "reward": {"seq_len": "max_length"},
+    "dpo": {"seq_len": "max_length"},
+    "grpo": {"num_generations": "num_generations", "response_len": "max_completion_length"},
+    "rloo": {"num_generations": "num_generations", "response_len": "max_completion_length"},
+    "ppo": {"response_len": "response_length", "micro_batch": "local_rollout_forward_batch_size"},
+}
+# estimator name -> TRL name of the values the translation computes (documents `training` below; tested)
+COMPUTED_NAMES = {
+    "grad_ckpt": "activation_checkpointing",
+    "optimizer": "optim",
+    "precision": "bf16",  # and fp16
+    "ref_model": "precompute_ref_log_probs",  # DPO; GRPO / RLOO: beta 0 without a reference
+    "beta": "beta",  # PPO: kl_coef
+}
+OPTIM = {  # Setup.optimizer -> TrainingArguments.optim (on a CPU common.py swaps the fused AdamW for the plain one)
+    "adamw": "adamw_torch_fused",
+    "adamw8bit": "adamw_bnb_8bit",
+    "paged_adamw8bit": "paged_adamw_8bit",
+    "adafactor": "adafactor",
+    "sgd": "sgd",
+    "sgd_momentum": "sgd",
+    "lion": "lion_32bit",
+}
+ATTENTION = {"sdpa": "sdpa", "flash": "flash_attention_2", "eager": "eager"}  # Setup.attention -> attn_implementation
+ONLINE = ("grpo", "rloo", "ppo")  # kinds that generate: tokens/s from their own logs, prompts limited by length
+
+
+def weights_dtype(setup: Setup) -> str:
+    """dtype the weights are loaded in: pure bf16/fp16 keep them in 16 bits, -mixed keeps fp32 master weights."""
+    return {"bf16": "bfloat16", "fp16": "float16"}.get(setup.precision, "float32")
+
+
+def compute_dtype(setup: Setup) -> str:
+    """dtype matmuls run in (QLoRA: what the 4-bit weights are dequantised to)."""
+    if setup.precision.startswith("bf16"):
+        return "bfloat16"
+    return "float16" if setup.precision.startswith("fp16") else "float32"
+
+
+def precision_flags(setup: Setup) -> dict:
+    """Trainer autocast flags. Pure fp16 full fine-tuning gets no GradScaler (it cannot unscale fp16 gradients)."""
+    precision = setup.precision
+    return {"bf16": precision in ("bf16", "bf16-mixed"), "fp16": precision == "fp16-mixed" or (precision == "fp16" and setup.method != "full")}
+
+
+def training(setup: Setup, hyper: dict, kind: str) -> dict:
+    """The keyword arguments of the kind's TRL config (TRL_CONFIG[kind]), as it runs on a GPU with bf16."""
+    # the kind's own arguments first: what sets this script apart from the other stages
+    kwargs = {new: getattr(setup, name) for name, new in KIND_NAMES[kind].items()}
+    if kind == "dpo":
+        kwargs["beta"] = hyper["beta"]
+        kwargs["precompute_ref_log_probs"] = setup.ref_model == "precomputed"
+    elif kind in ("grpo", "rloo"):
+        # KL to the reference (LoRA: the adapter-disabled base); ref_model "none": beta 0, no reference at all
+        kwargs["beta"] = 0.0 if setup.ref_model == "none" else hyper["beta"]
+    elif kind == "ppo":
+        kwargs.update(kl_coef=hyper["beta"], stop_token="eos", num_mini_batches=1, num_sample_generations=0)
+    kwargs.update({new: getattr(setup, name) for name, new in SETUP_NAMES.items()})
+    kwargs.update({new: hyper[name] for name, new in HYPER_NAMES.items()})
+    kwargs["save_strategy"] = "steps"
+    kwargs["activation_checkpointing"] = setup.checkpointing
+    kwargs.update(precision_flags(setup))
+    kwargs["optim"] = OPTIM[setup.optimizer]
+    if setup.optimizer == "sgd_momentum":
+        kwargs["optim_args"] = "momentum=0.9"
+    kwargs["report_to"] = "none"
+    kwargs["disable_tqdm"] = True  # progress goes out as JSON lines (common.py Progress)
+    # tokens/s for the progress events; online RL kinds log their own token counts
+    kwargs["include_num_input_tokens_seen"] = "no" if kind in ONLINE else "non_padding"
+    return kwargs
+
+
+def model(setup: Setup, trust_remote_code: bool) -> dict:
+    """`from_pretrained` keyword arguments (QLoRA: the compute dtype, which the non-quantized weights keep)."""
+    dtype = compute_dtype(setup) if setup.method == "qlora" else weights_dtype(setup)
+    return {"dtype": dtype, "attn_implementation": ATTENTION[setup.attention], "trust_remote_code": bool(trust_remote_code)}
+
+
+def lora(setup: Setup, kind: str) -> dict | None:
+    """LoraConfig keyword arguments; None for full fine-tuning. A reward model's adapter (SEQ_CLS) also trains the new head."""
+    if setup.method == "full":
+        return None
+    targets = lora_target_names(setup)
+    return {
+        "r": setup.lora_r,
+        "lora_alpha": setup.lora_alpha,
+        "lora_dropout": setup.lora_dropout,
+        "target_modules": list(targets) if targets else "all-linear",
+        "task_type": "SEQ_CLS" if kind == "reward" else "CAUSAL_LM",
+    }
+
+
+def quant(setup: Setup) -> dict | None:
+    """BitsAndBytesConfig keyword arguments for QLoRA (4-bit weights, matmuls in the compute dtype); None otherwise."""
+    if setup.method != "qlora":
+        return None
+    kwargs = {
+        "load_in_4bit": True,
+        "bnb_4bit_quant_type": setup.quant_type,
+        "bnb_4bit_use_double_quant": setup.double_quant,
+        "bnb_4bit_compute_dtype": compute_dtype(setup),
+    }
+    if setup.parallel.startswith("fsdp"):  # FSDP shards the packed 4-bit weights as this dtype
+        kwargs["bnb_4bit_quant_storage"] = compute_dtype(setup)
+    return kwargs

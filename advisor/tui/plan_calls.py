@@ -1,0 +1,186 @@
+"""The wizard's calls into the advisor, pure functions safe in worker threads: the plan for its answers
+(`advisor.advice.advise`), a stage's memory (`estimators.pricing.estimate`) and what-ifs on it, the cheapest fix
+(`estimators.fit.fit_report`), and the run folder's files (`advisor.scriptgen`). Heavy imports stay inside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from estimators.fit import Fix
+    from estimators.setup import Setup
+
+    from ..plan import Plan
+
+# knobs that apply to the whole plan: a what-if on one stage changes every stage
+PLAN_WIDE = ("method", "precision", "quant_type", "double_quant", "gpus", "nodes", "parallel")
+
+
+def make_plan(raw: Mapping[str, Any], lang: str = "en") -> "Plan":
+    from ..advice.advise import advise
+    from ..questions import Answers
+
+    return advise(Answers.from_mapping(dict(raw), origin="wizard"), lang=lang)
+
+
+def model_spec_of(plan: "Plan"):
+    """The ModelSpec the plan was priced on (kept in the plan: no second resolution of the model)."""
+    from ..planning import plan_spec
+
+    return plan_spec(plan)
+
+
+def capacity_bytes(plan: "Plan") -> float:
+    from estimators.dtypes import GIB
+
+    return plan.hardware.memory_gib * GIB
+
+
+def stage_estimate(plan: "Plan", stage: str):
+    from estimators import estimate
+
+    return estimate(model_spec_of(plan), plan.stage(stage).setup)
+
+
+def largest_stage(plan: "Plan") -> str:
+    """The stage that needs the most memory: the one the memory step opens on."""
+    if all(s.memory is not None for s in plan.stages):  # as advise priced them: nothing to price again
+        return max(plan.stages, key=lambda s: s.memory.device_gib).name
+    return max(plan.stages, key=lambda s: stage_estimate(plan, s.name).device_bytes).name
+
+
+@dataclass(frozen=True)
+class MemoryView:
+    """One stage's estimate, ready to draw: bytes per category, plus what the card adds on top."""
+
+    stage: str
+    segments: dict[str, int]  # category -> bytes at the peak; "overhead": allocator rounding + CUDA context
+    device: int
+    capacity: float
+    phase: str
+    gpu: str
+    warnings: tuple[str, ...]
+    margin: int = 0  # kept free besides the estimate (estimators/margin.py: estimate error, the display)
+    kept: Any = None  # estimators.margin.Kept: the margin by part, for the words
+    paged: Any = None  # estimators.margin.Paged: paged optimizer states and where they live, or None
+
+    @property
+    def fits(self) -> bool:
+        return self.device + self.margin <= self.capacity
+
+    @property
+    def headroom(self) -> float:
+        """What is left after the estimate and the margin."""
+        return self.capacity - self.device - self.margin
+
+
+def memory_view(plan: "Plan", stage: str) -> MemoryView:
+    from estimators.margin import paged_placement
+
+    from ..advice.summary import plan_margin
+
+    est = stage_estimate(plan, stage)
+    segments = dict(est.categories())
+    segments["overhead"] = est.device_bytes - est.peak_allocated
+    capacity = capacity_bytes(plan)
+    margin = plan_margin(plan)
+    kept = margin.kept(est, capacity)
+    return MemoryView(stage, segments, est.device_bytes, capacity, est.peak_phase,
+                      plan.hardware.gpu_name or plan.hardware.gpu, est.warnings, kept.total, kept,
+                      paged_placement(est, capacity, margin, _pcie(plan)))
+
+
+def _pcie(plan: "Plan") -> float | None:
+    from estimators.errors import EstimateError
+    from estimators.gpus import find_gpu
+
+    try:
+        return find_gpu(plan.hardware.gpu).pcie_gbs
+    except EstimateError:
+        return None
+
+
+def with_stage_setup(plan: "Plan", stage: str, setup: "Setup") -> "Plan":
+    """The plan with `stage` trained by `setup`; a plan-wide knob (adaptation, GPUs, layout) that changed goes to
+    every stage. The estimate summary is recomputed for the new set-ups."""
+    from estimators.effective import effective_setup
+
+    from ..planning import default_hyper
+
+    spec = model_spec_of(plan)
+    before = plan.stage(stage).setup
+    wide = {k: getattr(setup, k) for k in PLAN_WIDE if getattr(setup, k) != getattr(before, k)}  # only what changed
+    stages = []
+    for s in plan.stages:
+        new = effective_setup(spec, setup if s.name == stage else s.setup.with_(**wide))  # stored as it runs, as advise does
+        hyper = s.hyper if new.method == s.setup.method else default_hyper(new.train, new.method)
+        stages.append(s.model_copy(update={"setup": new, "hyper": hyper}))
+    hardware = plan.hardware.model_copy(update={"count": setup.gpus, "nodes": setup.nodes})
+    new_plan = plan.model_copy(update={"stages": stages, "adaptation": setup.method, "hardware": hardware})
+    return _priced(new_plan, keep_note=setup.method == plan.adaptation)
+
+
+def _priced(plan: "Plan", keep_note: bool) -> "Plan":
+    """The plan with each stage's memory and the summary priced for its current set-ups (after a what-if)."""
+    from ..advice.fitting import StageFit
+    from ..advice.summary import plan_margin, stage_memory
+
+    ests = {s.name: stage_estimate(plan, s.name) for s in plan.stages}
+    margin, capacity = plan_margin(plan), capacity_bytes(plan)
+    stages = [s.model_copy(update={"memory": stage_memory(StageFit(s.name, s.setup.train, s.setup, ests[s.name],
+                                                                  margin.fits(ests[s.name], capacity)))}) for s in plan.stages]
+    return plan.model_copy(update={"stages": stages, "estimate": summarize(plan, keep_note, ests)})
+
+
+def summarize(plan: "Plan", keep_note: bool = True, ests: dict | None = None):
+    """The plan's EstimateSummary after a what-if change: the same fields advise() fills, read off the estimator
+    for every stage (the largest stage is the peak). The §5 rule-of-thumb figure comes from advisor/advice/summary.py; its note
+    described the advised set-up, so it is kept only while the adaptation is unchanged."""
+    from ..advice.summary import estimate_summary, plan_margin, rule_of_thumb
+
+    ests = ests or {s.name: stage_estimate(plan, s.name) for s in plan.stages}
+    old = plan.estimate
+    rot = rule_of_thumb(plan.adaptation, plan.model.params_total)[1] if plan.model.params_total else None
+    note = old.rule_of_thumb_note if old is not None and keep_note else ""
+    return estimate_summary(ests, capacity_bytes(plan), round(rot, 2) if rot is not None else None, note,
+                            plan_margin(plan), pcie_gbs=_pcie(plan))
+
+
+def knob_setup(setup: "Setup", field_name: str, value: Any) -> "Setup":
+    """`setup` with one what-if knob changed; keeps the combination valid (QLoRA computes in bf16/fp16)."""
+    changes: dict[str, Any] = {field_name: value}
+    if field_name == "method" and value == "qlora" and setup.precision == "fp32":
+        changes["precision"] = "bf16"
+    if field_name == "gpus" and value > 1 and setup.parallel == "none":
+        changes["parallel"] = "ddp"
+    if field_name == "gpus" and value == 1 and setup.nodes == 1:
+        changes["parallel"] = "none"
+    return setup.with_(**changes)
+
+
+def cheapest_fix(plan: "Plan", stage: str, effective_batch: int | None = None) -> "Fix | None":
+    """The solver's first (cheapest) suggestion for `stage`, or None when it already fits or nothing helps. The
+    fix keeps `effective_batch` (micro-batch x accumulation x GPUs; default: the stage's own) and the plan's margin."""
+    from estimators.fit import fit_report
+
+    from ..advice.summary import plan_margin
+
+    report = fit_report(model_spec_of(plan), plan.stage(stage).setup, capacity_bytes(plan), plan_margin(plan), effective_batch)
+    if report.fits or not report.fixes:
+        return None
+    return report.fixes[0]
+
+
+def render_files(plan: "Plan") -> dict[str, str]:
+    from ..scriptgen import render
+
+    return dict(render(plan))
+
+
+def write_run(plan: "Plan", run_dir: str, force: bool = False) -> Path:
+    from ..scriptgen import write_run as _write
+
+    result = _write(plan, Path(run_dir), force=force)
+    return Path(result) if isinstance(result, (str, Path)) else Path(run_dir)
