@@ -15,7 +15,6 @@ from estimators.errors import EstimateError
 from .commands import SUMMARIES as COMMANDS  # name -> one-line summary, in `advisor --help` order
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, AdvisorError
 
-
 TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
 
 

@@ -97,7 +97,7 @@ def wrap(text: str, width: int, fold: bool = True) -> list[str]:
             elif offset and start:
                 breaks.append(start)
                 offset = len(word)
-        for a, b in zip([0, *breaks], [*breaks, len(line)]):
+        for a, b in zip([0, *breaks], [*breaks, len(line)], strict=False):
             piece = line[a:b]
             if len(piece) > width:  # Text.rstrip_end: trailing whitespace beyond the width goes
                 space = _TRAILING_SPACE.search(piece)
@@ -123,12 +123,12 @@ def _cell(text: str, width: int) -> list[str]:
 
 
 def _ratio_reduce(total: int, ratios: list[int], maximums: list[int], values: list[int]) -> list[int]:
-    ratios = [r if m else 0 for r, m in zip(ratios, maximums)]
+    ratios = [r if m else 0 for r, m in zip(ratios, maximums, strict=False)]
     total_ratio = sum(ratios)
     if not total_ratio:
         return values[:]
     out = []
-    for ratio, maximum, value in zip(ratios, maximums, values):
+    for ratio, maximum, value in zip(ratios, maximums, values, strict=False):
         if ratio and total_ratio > 0:
             cut = min(maximum, round(ratio * total / total_ratio))
             out.append(value - cut)
@@ -171,11 +171,11 @@ def table(title: str, headers: tuple[str, ...], rows: list, width: int) -> list[
     out.append(_TOP[0] + _TOP[2].join(_TOP[1] * w for w in widths) + _TOP[3])
 
     def emit(cells: tuple[str, ...], edge: str, bottom: bool) -> None:
-        shaped = [_cell(c, w - 2) for c, w in zip(cells, widths)]
+        shaped = [_cell(c, w - 2) for c, w in zip(cells, widths, strict=False)]
         height = max(len(s) for s in shaped)
         blank = [" " * (w - 2) for w in widths]
         # the header row aligns its cells to the bottom, body rows to the top
-        shaped = [([b] * (height - len(s)) + s) if bottom else (s + [b] * (height - len(s))) for s, b in zip(shaped, blank)]
+        shaped = [([b] * (height - len(s)) + s) if bottom else (s + [b] * (height - len(s))) for s, b in zip(shaped, blank, strict=False)]
         for i in range(height):
             out.append(edge[0] + edge[1].join(f" {s[i]} " for s in shaped) + edge[2])
 

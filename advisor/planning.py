@@ -100,25 +100,22 @@ def stages_as_run(plan: Plan) -> list[str]:
     return notes
 
 
-PLACEHOLDER_REWARD = ("has no reward: its script uses the PLACEHOLDER length reward (prefers ~200-character answers, "
-                      "which teaches length, not correctness)")
+def rewarded_stages(plan: Plan) -> list[Stage]:
+    """The GRPO stages that take their reward from the user (no stage of the plan trains a reward model for them)."""
+    return [s for s in plan.stages if s.setup.train == "grpo" and not s.reward_from]
 
 
 def assign_reward(plan: Plan, chosen: Mapping[str, str]) -> list[str]:
-    """Give the plan's GRPO stages (those no stage trains a reward model for) the reward in `chosen` (reward_parts);
-    without one, the warning that the script falls back to its placeholder reward, loudly."""
-    grpo = [s for s in plan.stages if s.setup.train == "grpo" and not s.reward_from]
+    """Give the plan's GRPO stages the reward in `chosen` (advisor/rewards.py reward_parts); returns the names of
+    the stages left on the script's placeholder reward (the callers say so, loudly)."""
+    grpo = rewarded_stages(plan)
     if chosen and not grpo:
         raise AdvisorError(f"the {plan.method} run has no GRPO stage to reward (its stages get their rewards from the plan)")
-    warnings = []
     for stage in grpo:
         if chosen:
             for key in REWARD_KINDS:
                 setattr(stage, key, chosen.get(key, ""))
-        elif not (stage.reward_check or stage.reward_fn or stage.reward_model):
-            warnings.append(f"stage '{stage.name}' {PLACEHOLDER_REWARD}; give the reward: a dataset field to check (check:answer), "
-                            "your function (rewards.py:score) or a reward model (a folder or hub id)")
-    return warnings
+    return [s.name for s in grpo if not (s.reward_check or s.reward_fn or s.reward_model)]
 
 
 def _toml_safe(value):

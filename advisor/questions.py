@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from .errors import AdvisorError
 from .question_types import Choice, Question
 
+
 def _c(value: str, label_ko: str, label_en: str, explain_ko: str, explain_en: str, *rules: str) -> Choice:
     return Choice(value, label_ko, label_en, explain_ko, explain_en, tuple(rules))
 

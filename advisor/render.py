@@ -104,7 +104,7 @@ def band_line(peak: dict) -> str:
 def fits_spec(rows: list[dict]) -> TableSpec:
     marks = [("[green]yes[/green]" if g["fits"] else "[red]no[/red]") for g in rows]
     return TableSpec("fits on one of (judged on the band's upper end)", ("GPU", "GiB", "fits", "headroom GiB"),
-                     [(g["name"], f"{g['memory_gib']:.1f}", mark, f"{g['headroom_gib']:+.1f}") for g, mark in zip(rows, marks)])
+                     [(g["name"], f"{g['memory_gib']:.1f}", mark, f"{g['headroom_gib']:+.1f}") for g, mark in zip(rows, marks, strict=False)])
 
 
 def verdict_line(g: dict) -> str:

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .lang import LANGS
 from . import rules
+from .lang import LANGS
 from .rules import Row, RulesError
 
 if TYPE_CHECKING:

@@ -68,8 +68,8 @@ class Prediction:
 def predict(plan, stage, gpu_names: list[str] | None = None) -> Prediction | None:
     """The stage's predicted tokens/s on the card the launcher found (when the GPU table knows it by that name),
     else on the plan's card; None for the tiny smoke-test model or a card without speed figures."""
-    from estimators.errors import EstimateError
     from estimators.catalog import TINY
+    from estimators.errors import EstimateError
     from estimators.gpus import find_gpu
     from estimators.timing import step_time
 

@@ -54,13 +54,3 @@ def time_block(args: argparse.Namespace, spec, setup, gpu) -> dict | None:
     from estimators.time_report import Dataset, time_dict  # after the return: an untimed estimate skips the time model
     dataset = Dataset(examples=args.examples, mean_tokens=args.mean_tokens, tokens=args.tokens, epochs=args.epochs)
     return time_dict(spec, setup, gpu, dataset, args.price)
-
-
-def print_time(block: dict) -> None:
-    from rich.console import Console
-
-    from estimators.time_report import time_lines
-
-    console = Console()
-    for line in time_lines(block):
-        console.print(line, highlight=False)

@@ -87,23 +87,23 @@ def fit_and_measure(texts: dict[str, list[str]], counter) -> tuple[dict, list[st
     from advisor.datasets.lengths import APPROX, ApproxCounter, char_classes
 
     real = {k: counter.count(v, special=False) for k, v in texts.items()}
-    train = [(k, char_classes(t), n) for k in texts for i, (t, n) in enumerate(zip(texts[k], real[k])) if i % 2 == 0 and n]
+    train = [(k, char_classes(t), n) for k in texts for i, (t, n) in enumerate(zip(texts[k], real[k], strict=False)) if i % 2 == 0 and n]
     per_kind = {k: sum(1 for kk, _, _ in train if kk == k) for k in texts}
     w = np.sqrt(np.array([1.0 / per_kind[k] for k, _, _ in train]))
     x = np.array([f for _, f, _ in train], float) * w[:, None]
     y = np.array([n for _, _, n in train], float) * w
     coef = np.linalg.lstsq(x, y, rcond=None)[0]
-    fitted = {c: round(float(v), 3) for c, v in zip(CLASSES, coef)}
+    fitted = {c: round(float(v), 3) for c, v in zip(CLASSES, coef, strict=False)}
     lines = [f"fitted on {len(train):,} rows (the even ones): " + ", ".join(f"{c} {v}" for c, v in fitted.items()), ""]
     for label, approx in (("fitted in this run", ApproxCounter(fitted)), ("shipped in lengths.APPROX", ApproxCounter(APPROX["weights"]))):
         lines += [f"error on the {sum(1 for k in texts for i, n in enumerate(real[k]) if i % 2 and n):,} held-out rows, weights {label}: "
-                  + ", ".join(f"{c} {v}" for c, v in zip(CLASSES, approx.weights)), "",
+                  + ", ".join(f"{c} {v}" for c, v in zip(CLASSES, approx.weights, strict=False)), "",
                   "| text | rows | real tokens | per-row error p50 / p90 / p99 | error of the total |", "|---|---:|---:|---|---:|"]
         all_err, all_real, all_est = [], 0, 0
         for k in texts:
-            held = [(t, n) for i, (t, n) in enumerate(zip(texts[k], real[k])) if i % 2 == 1 and n]
+            held = [(t, n) for i, (t, n) in enumerate(zip(texts[k], real[k], strict=False)) if i % 2 == 1 and n]
             est = [approx.tokens(t) for t, _ in held]
-            err = sorted(abs(a - n) / n for a, (_, n) in zip(est, held))
+            err = sorted(abs(a - n) / n for a, (_, n) in zip(est, held, strict=False))
             tot_real, tot_est = sum(n for _, n in held), sum(est)
             all_err += err
             all_real, all_est = all_real + tot_real, all_est + tot_est

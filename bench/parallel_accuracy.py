@@ -154,7 +154,7 @@ def render(results: list[dict], skipped: dict) -> str:
         errs = [r["error"] for r in two if r["method"] == method and r["error"] is not None]
         if errs:
             lines.append(f"- {method}: {', '.join(pct(e) for e in errs)}")
-    lines.append(f"- Rows left out (2-GPU): " + "; ".join(f"{n} x {why}" for why, n in sorted(skipped.items())) + ".")
+    lines.append("- Rows left out (2-GPU): " + "; ".join(f"{n} x {why}" for why, n in sorted(skipped.items())) + ".")
     lines += ["", "## Where the remaining error comes from", ""] + explain(two, one)
     return "\n".join(lines) + "\n"
 

@@ -88,7 +88,7 @@ def first_paint_cli(tree: Path | None = None, runs: int = RUNS) -> tuple[list[fl
         for _ in range(runs):
             proc = subprocess.run([sys.executable, "-c", CLI_HEADLESS, str(answers)], capture_output=True, text=True,
                                   cwd=tree or ROOT, env=_env(tree), timeout=60)
-            line = next(l for l in proc.stdout.splitlines() if l.startswith("FIRST_PAINT"))
+            line = next(out_line for out_line in proc.stdout.splitlines() if out_line.startswith("FIRST_PAINT"))
             wall.append(float(line.split()[1]))
             cpu.append(float(line.split()[2]))
     return wall, cpu
@@ -134,7 +134,7 @@ def first_paint_headless() -> list[float]:
     out = []
     for _ in range(RUNS):
         proc = subprocess.run([sys.executable, "-c", HEADLESS], capture_output=True, text=True, cwd=ROOT, timeout=60)
-        line = next(l for l in proc.stdout.splitlines() if l.startswith("FIRST_PAINT"))
+        line = next(out_line for out_line in proc.stdout.splitlines() if out_line.startswith("FIRST_PAINT"))
         out.append(float(line.split()[1]))
     return out
 

@@ -120,7 +120,7 @@ def _stack_prices_foreach(setup: Setup) -> bool:
     `hf-default-foreach-adamw`, transformers < 5): then foreach_adamw_peak must not add it a second time."""
     if setup.stack == "trl" and not setup.versions:
         return False
-    from .stack_terms import behaviours, applies
+    from .stack_terms import applies, behaviours
 
     return any(b.id in ("hf-default-foreach-adamw", "torch-before-fused-default") and applies(b, setup) for b in behaviours())
 

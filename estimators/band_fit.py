@@ -81,7 +81,7 @@ def least_squares_nonneg(xs: list[list[float]], ys: list[float]) -> list[float]:
     while True:
         coef = _solve([[x[j] for j in active] for x in xs], ys) if active else []
         full = [0.0] * len(xs[0])
-        for j, c in zip(active, coef):
+        for j, c in zip(active, coef, strict=False):
             full[j] = c
         negative = [j for j in active if full[j] < 0]
         if not negative:
@@ -92,7 +92,7 @@ def least_squares_nonneg(xs: list[list[float]], ys: list[float]) -> list[float]:
 def _solve(xs: list[list[float]], ys: list[float]) -> list[float]:
     """Normal equations by Gauss-Jordan elimination; a column with no data gets 0."""
     n = len(xs[0])
-    a = [[sum(x[i] * x[j] for x in xs) for j in range(n)] + [sum(x[i] * y for x, y in zip(xs, ys))] for i in range(n)]
+    a = [[sum(x[i] * x[j] for x in xs) for j in range(n)] + [sum(x[i] * y for x, y in zip(xs, ys, strict=False))] for i in range(n)]
     for col in range(n):
         pivot = max(range(col, n), key=lambda r: abs(a[r][col]))
         if abs(a[pivot][col]) < 1e-12:
@@ -101,7 +101,7 @@ def _solve(xs: list[list[float]], ys: list[float]) -> list[float]:
         for r in range(n):
             if r != col and a[r][col]:
                 f = a[r][col] / a[col][col]
-                a[r] = [v - f * w for v, w in zip(a[r], a[col])]
+                a[r] = [v - f * w for v, w in zip(a[r], a[col], strict=False)]
     return [a[i][n] / a[i][i] if abs(a[i][i]) > 1e-12 else 0.0 for i in range(n)]
 
 
@@ -109,7 +109,7 @@ def fit_constants(rows: list[dict]) -> dict:
     coef = least_squares_nonneg([_features(r) for r in rows], [r["target"] / GIB for r in rows])
     used = {"frag_checkpointed": [r for r in rows if r["gc"]], "frag_saved": [r for r in rows if not r["gc"]],
             "grad_frag": [r for r in rows if r["gradients"]], "multi_gpu_gib": [r for r in rows if r["multi"]]}
-    return {name: {"value": round(value, 4), "rows": [r["row_id"] for r in used[name]]} for name, value in zip(FITTED, coef)}
+    return {name: {"value": round(value, 4), "rows": [r["row_id"] for r in used[name]]} for name, value in zip(FITTED, coef, strict=False)}
 
 
 def percentile(values: list[float], q: float) -> float:

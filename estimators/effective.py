@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from .checks import check_setup
 from .errors import EstimateError
-from .model import ModelSpec
 from .layouts import priced_setup
+from .model import ModelSpec
 from .setup import Setup
 from .stacks import for_stack
 from .terms import check_lora_targets, wrapped_parameters

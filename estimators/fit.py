@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .checks import PROMPT_ROOM
 from .errors import EstimateError
+from .kind_rollout import grpo_divides_well
+from .layouts import offload_option
+from .margin import Margin
+from .model import ModelSpec
 from .pricing import estimate
 from .result import Estimate
-from .margin import Margin
-from .checks import PROMPT_ROOM
-from .kind_rollout import grpo_divides_well
-from .model import ModelSpec
-from .layouts import offload_option
 from .setup import Setup
 from .terms import wrapped_parameters
 

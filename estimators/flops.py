@@ -77,7 +77,7 @@ def lora_matmuls(m: ModelSpec, setup: Setup, tokens: int) -> list[Matmul]:
             continue
         routed = tokens * m.experts_per_token / m.num_experts if lin.group == "expert" else tokens
         factors = lora_factors(m, lin, setup)
-        for (r, fan_in), (fan_out, _) in zip(factors[0::2], factors[1::2]):
+        for (r, fan_in), (fan_out, _) in zip(factors[0::2], factors[1::2], strict=False):
             out.append(Matmul(f"{lin.name}.lora_A", routed, fan_in, r))
             out.append(Matmul(f"{lin.name}.lora_B", routed, r, fan_out))
     return out

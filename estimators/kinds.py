@@ -60,16 +60,35 @@ from dataclasses import dataclass, field
 
 from . import layouts, parallel
 from . import terms as t
+from .effective import effective_setup
 from .grad_accum import with_accumulation  # micro-steps 2+ hold the gradients (issue 13.4)
-from .kind_models import (check, frozen_setup, headless_gradients, no_dropout, reference_mode, reference_weights, score_head,
-                          seqcls_params, seqcls_spec, value_setup)
-from .kind_rollout import (fused_logprob, generation_working_set, grpo_generation_batch, grpo_round_warning, inference_layer,
-                           kv_cache, ppo_scoring, prompt_len, rollout_logits)
+from .kind_models import (
+    check,
+    frozen_setup,
+    headless_gradients,
+    no_dropout,
+    reference_mode,
+    reference_weights,
+    score_head,
+    seqcls_params,
+    seqcls_spec,
+    value_setup,
+)
+from .kind_rollout import (
+    fused_logprob,
+    generation_working_set,
+    grpo_generation_batch,
+    grpo_round_warning,
+    inference_layer,
+    kv_cache,
+    ppo_scoring,
+    prompt_len,
+    rollout_logits,
+)
 from .model import ModelSpec
 from .params import ParamCounts, count_params
 from .result import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, phase_total
 from .setup import Setup
-from .effective import effective_setup
 from .sft import estimate_sft
 
 # Names of the SFT LM-head terms (estimators/sft.py): the HF loss's logits, or TRL's fused head (Setup.loss).

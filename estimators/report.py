@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .dtypes import GIB
 from .band import context_model_text, reserved_model_text
-from .result import CATEGORIES, COVERS, EXCLUDES, Estimate, phase_total
+from .dtypes import GIB
 from .gpus import Gpu, gpus
+from .result import CATEGORIES, COVERS, EXCLUDES, Estimate, phase_total
 from .stacks import stack_summary
 from .versions import version_of
 

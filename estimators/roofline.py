@@ -42,7 +42,7 @@ class Constants:
     dispatch_s: float = 12e-6
     # FITTED. Fraction of the per-direction link bandwidth a step's collectives get, with no overlap assumed: the
     # fit absorbs FSDP's flat-parameter copies, the compute NCCL kernels slow down, and the overlap it does get.
-    link_efficiency: float = 0.3658
+    link_efficiency: float = 0.3252
 
 
 DEFAULT = Constants()

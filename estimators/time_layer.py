@@ -116,7 +116,7 @@ def _linears_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, tokens: 
     a = setup.compute_bytes
     fp32 = setup.precision == "fp32"
     total = 0.0
-    for mm, lin in zip(fl.linear_matmuls(m, tokens), fl.active_linears_routed(m)):
+    for mm, lin in zip(fl.linear_matmuls(m, tokens), fl.active_linears_routed(m), strict=False):
         nbytes = mm.count * (mm.m * mm.k + mm.m * mm.n) * a + _weight_read_bytes(m, setup, lin)
         one = matmul_time(roof, c, mm.flops, mm.m, nbytes, fp32)
         total += one * ((1 + (1 if weight_grad else 0)) if backward else 1)

@@ -170,8 +170,8 @@ def fastest_fixes(model: ModelSpec, setup: Setup, gpu: Gpu, margin=None, limit: 
     """`advisor fit --goal fastest`: the fitting set-ups (the set-up as given, if it fits, and up to `pool` of
     estimators/fit.py's cheapest fixes) ranked by predicted seconds per training token, fastest first, `limit`
     kept. Each is an estimators.fit.Fix; the one for the set-up as given has key "" and no changes."""
-    from .pricing import estimate
     from .fit import Fix, _judge, suggest_fixes
+    from .pricing import estimate
 
     capacity = gpu.memory_bytes
     est = estimate(model, setup)

@@ -19,6 +19,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)  # the parsed-catalog cache (estimators/toml_cache.py) goes under HOME
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 

@@ -10,12 +10,12 @@ import pytest
 
 pytest.importorskip("textual")
 
+from test_wizard import text_of, to_step, until  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 
 from advisor.tui.app import WizardApp  # noqa: E402
 from advisor.tui.plan_calls import cheapest_fix, knob_setup, make_plan, memory_view, with_stage_setup  # noqa: E402
 from advisor.tui.state import WizardState  # noqa: E402
-from test_wizard import text_of, to_step, until  # noqa: E402
 
 ANSWERS = {"goal": "chat_format", "data": ["instruction_pairs"], "gpu": "rtx3090", "model": "7b"}
 SIZE = (100, 30)

@@ -92,8 +92,9 @@ def test_fit_says_where_the_paged_states_live(advisor_main):
 
 def test_wizard_memory_screen_says_where_the_paged_states_live():
     pytest.importorskip("textual")
-    from advisor.tui.app import WizardApp
     from test_wizard import text_of, to_step
+
+    from advisor.tui.app import WizardApp
 
     answers = {"goal": "chat_format", "data": ["instruction_pairs"], "gpu": GPU, "model": MODEL}
 

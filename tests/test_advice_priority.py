@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import pytest
+from conftest import run_advisor
 
 from advisor.advice.advise import advise
 from advisor.advice.decision import Decision
@@ -15,7 +16,6 @@ from advisor.advice.hardware import Hw
 from advisor.advice.sizing import fit_order
 from advisor.planning import model_spec
 from advisor.questions import Answers, question
-from conftest import run_advisor
 from estimators.gpus import find_gpu
 
 ANSWERS = dict(goal="chat_format", data=["instruction_pairs"], gpu="rtx3090", model="7b", priority="quality")
@@ -67,8 +67,9 @@ def test_domain_row_keeps_lora_before_qlora_under_quality():
 @pytest.mark.parametrize("lang, head", [("en", "LoRA"), ("ko", "LoRA")])
 def test_wizard_recommends_the_same_in_both_languages(lang, head):
     pytest.importorskip("textual")
+    from test_wizard import text_of, to_step
+
     from advisor.tui.app import WizardApp
-    from test_wizard import to_step, text_of
 
     async def scenario():
         app = WizardApp(answers=dict(ANSWERS), lang=lang)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import run_advisor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +21,6 @@ from advisor.errors import AdvisorError
 from advisor.plan import Plan, load_plan
 from advisor.planning import PIPELINES, build_plan, model_spec
 from advisor.questions import QUESTIONS, Answers, load_answers, questions
-from conftest import run_advisor
 from estimators import Setup, estimate
 from estimators.gpus import find_gpu
 from estimators.margin import Margin
@@ -28,8 +28,8 @@ from estimators.margin import Margin
 GIB = 2**30
 
 
-def plan_for(lang: str = "en", **answers) -> Plan:
-    return advise(Answers.from_mapping(answers), lang=lang)
+def plan_for(**answers) -> Plan:
+    return advise(Answers.from_mapping(answers))
 
 
 def rule_ids(plan: Plan) -> list[str]:
@@ -162,13 +162,13 @@ def test_rlhf_needs_its_stages_to_fit_with_full_or_lora():
     # 70B: RLHF's stages do not fit one H100 with full fine-tuning or LoRA, so resources are not ample.
     plan = plan_for(goal="best_quality", data="preference_pairs", gpu="h100", model="70b")
     assert plan.method == "dpo"
-    assert any("best quality" in w for w in plan.warnings)
+    assert any("best quality" in w.en for w in plan.warnings)
 
 
 def test_preference_data_missing_falls_back_to_sft_with_a_warning():
     plan = plan_for(goal="quality_safety", data="instruction_pairs", gpu="h100", model="7b")
     assert plan.method == "sft"
-    assert any("preference data missing" in w for w in plan.warnings)
+    assert any("preference data missing" in w.en for w in plan.warnings)
     assert {a.method for a in plan.alternatives} >= {"rlhf", "dpo"}
 
 
@@ -178,7 +178,7 @@ def test_reward_signal_without_preference_pairs_is_grpo_marked_as_addition():
     grpo = [r for r in plan.reasons if r.rule == "grpo"]
     assert grpo and "addition" in grpo[0].en
     assert rules.methods()["grpo"]["addition"] is True
-    assert any("not in the source document" in w for w in plan.warnings)
+    assert any("not in the source document" in w.en for w in plan.warnings)
 
 
 # ------------------------------------------------------------------------------------------------ hardware
@@ -195,7 +195,7 @@ def test_7b_on_an_8gb_card_is_qlora_sft_that_fits():
 def test_70b_on_a_24gb_card_says_nothing_fits_and_what_would():
     plan = plan_for(goal="chat_format", data="instruction_pairs", gpu="24GB", model="70b")
     assert plan.estimate.fits is False
-    joined = "\n".join(plan.warnings)
+    joined = "\n".join(w.en for w in plan.warnings)
     assert "nothing fits" in joined
     assert "--model" in joined  # a smaller catalog model that fits this card
     assert "--gpu" in joined  # or a larger card
@@ -231,14 +231,14 @@ def test_no_bf16_card_trains_in_fp16():
 def test_sequence_is_capped_at_the_model_positions():
     plan = plan_for(goal="chat_format", data="instruction_pairs", gpu="h100", model="gpt2", seq_len=4096)
     assert plan.stages[0].setup.seq_len == 1024
-    assert any("exceeds" in w and "1024" in w for w in plan.warnings)
+    assert any("exceeds" in w.en and "1024" in w.en for w in plan.warnings)
 
 
 def test_too_little_data_is_warned():
     plan = plan_for(goal="chat_format", data="instruction_pairs", gpu="h100", model="1b", data_count=300)
-    assert any("too little data" in w for w in plan.warnings)
-    assert any("§2" in w for w in plan.warnings)
-    assert not any("too little" in w for w in plan_for(goal="chat_format", data="instruction_pairs", gpu="h100", model="1b", data_count=50_000).warnings)
+    assert any("too little data" in w.en for w in plan.warnings)
+    assert any("§2" in w.en for w in plan.warnings)
+    assert not any("too little" in w.en for w in plan_for(goal="chat_format", data="instruction_pairs", gpu="h100", model="1b", data_count=50_000).warnings)
 
 
 def test_hyper_parameters_come_from_the_table():
@@ -259,9 +259,9 @@ def test_rule_of_thumb_is_scaled_and_explained():
 
 
 def test_korean_warnings_and_notes():
-    plan = plan_for(lang="ko", goal="quality_safety", data="instruction_pairs", gpu="h100", model="7b")
-    assert any("선호도 데이터 없음" in w for w in plan.warnings)
-    assert "§5" in plan.estimate.rule_of_thumb_note and "기준" in plan.estimate.rule_of_thumb_note
+    plan = plan_for(goal="quality_safety", data="instruction_pairs", gpu="h100", model="7b")
+    assert any("선호도 데이터 없음" in w.ko for w in plan.warnings)
+    assert "§5" in plan.estimate.rule_of_thumb_note_ko and "기준" in plan.estimate.rule_of_thumb_note_ko
     assert all(r.ko for r in plan.reasons) and all(a.why_not_ko for a in plan.alternatives)
 
 
@@ -309,7 +309,7 @@ def check_fit_invariant(plan: Plan) -> None:
         assert_every_stage_fits(plan)
     else:
         assert not _anything_fits(plan), "the plan says nothing fits, but a candidate does"
-        assert any("nothing fits" in w for w in plan.warnings)
+        assert any("nothing fits" in w.en for w in plan.warnings)
 
 
 GOALS = [c.value for c in questions()[0].choices]
@@ -348,7 +348,7 @@ def test_fit_invariant_at_the_edges(answers):
 def test_shortened_sequence_is_said():
     plan = plan_for(goal="chat_format", data="instruction_pairs", gpu="rtx3060ti", model="7b", seq_len=8192)
     if plan.estimate.fits and plan.stages[0].setup.seq_len < 4096:
-        assert any("cut to" in w for w in plan.warnings)
+        assert any("cut to" in w.en for w in plan.warnings)
 
 
 # ------------------------------------------------------------------------------------------------ questions
@@ -356,7 +356,7 @@ def test_answers_fields_are_the_question_ids():
     from dataclasses import fields
 
     assert [f.name for f in fields(Answers) if f.name != "extra"] == ["goal", "data", "gpu", "data_count", "priority", "gpu_count",
-                                                                      "time_budget_hours", "budget_usd", "model", "seq_len"]
+                                                                      "time_budget_hours", "budget_usd", "reward", "model", "seq_len"]
     assert {f.name for f in fields(Answers)} - {"extra"} == {q.id for q in QUESTIONS}
 
 
@@ -555,7 +555,7 @@ def stage_table_lines(stdout: str, lang: str) -> list[str]:
     ids=["rlhf", "single"],
 )
 def test_stage_table_is_readable_in_a_narrow_terminal(args, answers, lrs, lang, columns):
-    plan = plan_for(lang=lang, **answers)
+    plan = plan_for(**answers)
     assert [s.name for s in plan.stages] == list(lrs)  # the scenario is still the one this test means
     out = run_advisor("advise", *args, "--lang", lang, env={"COLUMNS": str(columns)})
     assert out.returncode == 0, out.stderr
@@ -569,7 +569,7 @@ def test_stage_table_is_readable_in_a_narrow_terminal(args, answers, lrs, lang, 
               ("단계", "데이터", "입력", "배치", "토큰", "학습률", "에폭", "GiB", "들어감")
     assert table[1].split() == list(headers), text
     spec, _ = model_spec(plan.answers["model"])
-    for stage, row in zip(plan.stages, table[3:-1]):
+    for stage, row in zip(plan.stages, table[3:-1], strict=False):
         cells = row.split()
         gib = f"{estimate(spec, stage.setup).device_bytes / GIB:.1f}"
         setup = stage.setup

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from estimators import estimate
 from estimators import band as b
+from estimators import estimate
 from estimators.catalog import resolve_model
 from estimators.dtypes import GIB, MIB
 from estimators.setup import Setup

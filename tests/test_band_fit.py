@@ -8,10 +8,10 @@ import statistics
 import pytest
 
 from estimators import accuracy as acc
-from estimators.accuracy_published import compare_published, source_stack
-from estimators.accuracy_rows import PUBLISHED_PATH, read_published
 from estimators import band
 from estimators import band_fit as bf
+from estimators.accuracy_published import compare_published, source_stack
+from estimators.accuracy_rows import PUBLISHED_PATH, read_published
 
 PUBLISHED = compare_published()
 
@@ -36,7 +36,7 @@ def test_nonnegative_least_squares_recovers_known_coefficients_and_clips_negativ
     assert bf.least_squares_nonneg(xs, ys) == pytest.approx([0.5, 2.0])
     ys = [3.0 * a - 0.5 * c for a, c in xs]  # the second would be negative: dropped, the first refitted alone
     coef = bf.least_squares_nonneg(xs, ys)
-    assert coef[1] == 0.0 and coef[0] == pytest.approx(sum(a * y for (a, _), y in zip(xs, ys)) / sum(a * a for a, _ in xs))
+    assert coef[1] == 0.0 and coef[0] == pytest.approx(sum(a * y for (a, _), y in zip(xs, ys, strict=False)) / sum(a * a for a, _ in xs))
 
 
 def test_percentile_interpolates_between_ranks():

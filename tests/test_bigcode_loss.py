@@ -9,8 +9,8 @@ from estimators import estimate
 from estimators.accuracy_published import published_estimate
 from estimators.accuracy_rows import read_published
 from estimators.catalog import resolve_model
-from estimators.setup import Setup
 from estimators.result import LOGITS_BACKWARD, LOGITS_FORWARD
+from estimators.setup import Setup
 from estimators.stack_heads import hf_loss_code
 from estimators.stack_terms import applied
 

@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 
 from estimators.catalog import Resolved, aliases, catalog, resolve_model, shorthands
+from estimators.errors import EstimateError
 from estimators.families import FAMILIES
 from estimators.hf_config import hf_config_from_spec, spec_from_hf_config
-from estimators.errors import EstimateError
 from estimators.model import ModelSpec
 
 CATALOG = catalog()

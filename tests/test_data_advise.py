@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from data_corpus import PREFERENCE, write_jsonl
 
 from advisor.datasets.recommend import round_len
-from data_corpus import PREFERENCE, write_jsonl
 
 BASE = ("advise", "--goal", "chat_format", "--gpu", "rtx4090", "--model", "8b")
 

@@ -11,10 +11,10 @@ import tracemalloc
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from advisor.datasets.textio import iter_lines
 from conftest import run_advisor
 from data_corpus import PROMPT_COMPLETION, write_jsonl
+
+from advisor.datasets.textio import iter_lines
 
 
 def _snapshot(folder):

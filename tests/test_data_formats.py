@@ -11,11 +11,11 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from data_corpus import PREFERENCE, PROMPT_COMPLETION, SFT_MESSAGES, write_jsonl
 
 from advisor.datasets import sources
 from advisor.datasets.readers import iter_rows
 from advisor.errors import AdvisorError
-from data_corpus import PREFERENCE, PROMPT_COMPLETION, SFT_MESSAGES, write_jsonl
 
 
 def rows_of(path, split=None) -> list[dict]:

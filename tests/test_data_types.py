@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from data_corpus import turns, write_jsonl
 
 from advisor.datasets.detect import detect, to_trl
 from advisor.datasets.spec import formatting_spec
 from advisor.errors import AdvisorError
-from data_corpus import turns, write_jsonl
 
 U, A = turns(("user", "Hi?")), turns(("assistant", "Hello."))
 CASES = [

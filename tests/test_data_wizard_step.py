@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from data_corpus import write_jsonl
 from textual.app import App
 from textual.widgets import Input
 
 from advisor.tui.widgets.data_step import DataStep
-from data_corpus import write_jsonl
 
 
 class Host(App):

@@ -9,10 +9,10 @@ import csv
 import json
 from pathlib import Path
 
+from conftest import run_advisor
 
 from advisor.cli import main
 from advisor.plan import load_plan
-from conftest import run_advisor
 
 ALPACA = [{"instruction": f"Say {i} twice", "input": "" if i % 2 else "loudly", "output": f"{i} {i}"} for i in range(12)]
 SHAREGPT = [{"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": f"hi {i}"},
@@ -171,3 +171,16 @@ def test_a_hub_id_not_cached_is_left_to_the_script_but_a_missing_file_is_an_erro
     assert "'data':" not in (out / "train_sft.py").read_text(encoding="utf-8")
     r = run_advisor("generate", "--model", "tiny", "--dataset", "missing.jsonl", "--out", str(tmp_path / "m"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no such file" in r.stderr
+
+
+def test_the_packing_advice_is_what_the_sft_script_runs(tmp_path):
+    """Issue 17: the check's packing advice becomes the stage's `packed`, which the script passes to TRL (rows that
+    fill their sequences: no packing, where the default would pack); a --packed/--no-packed flag given wins."""
+    long_rows = [{"instruction": f"Tell story {i}", "input": "", "output": " ".join(["word"] * 300)} for i in range(12)]
+    data = write(tmp_path, "long.jsonl", long_rows)
+    stage = load_plan(generate(tmp_path, data) / "plan.toml").stages[0]
+    assert stage.data.packing is False and stage.setup.packed is False  # Setup's default is packed=True
+    out = tmp_path / "run-kept"
+    assert main(["generate", "--model", "tiny", "--dataset", str(data), "--out", str(out), "--packed"]) == 0
+    kept = load_plan(out / "plan.toml").stages[0]
+    assert kept.data.packing is False and kept.setup.packed is True

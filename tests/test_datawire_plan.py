@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
-from advisor.cli import main
-from advisor.plan import load_plan
 from conftest import run_advisor
 from test_datawire_generate import ALPACA, PAIRS, write
+
+from advisor.cli import main
+from advisor.plan import load_plan
 
 
 def test_advise_saves_the_data_and_generate_uses_it(tmp_path):

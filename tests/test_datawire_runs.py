@@ -5,10 +5,10 @@ sharegpt mapping is run on its rows in test_datawire_generate.py (the same load_
 from __future__ import annotations
 
 import pytest
-
-from advisor.cli import main
 from test_datawire_generate import ALPACA, write
 from test_scriptgen_runs import events, run_script
+
+from advisor.cli import main
 
 pytestmark = pytest.mark.slow
 

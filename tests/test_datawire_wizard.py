@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
+from test_datawire_generate import ALPACA, PAIRS, write
+from test_wizard import SIZE, to_step, until
 from textual.widgets import Checkbox, Input
 
 from advisor.tui.app import WizardApp
 from advisor.tui.plan_calls import render_files
-from test_datawire_generate import ALPACA, PAIRS, write
-from test_wizard import SIZE, to_step, until
 
 
 async def _check_file(pilot, path) -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from estimators.catalog import catalog, resolve_model
 from estimators.config_json import generic_spec
-from estimators.hf_config import UnknownFamily, hf_config_from_spec, is_generic
 from estimators.errors import EstimateError
+from estimators.hf_config import UnknownFamily, hf_config_from_spec, is_generic
 from estimators.params import count_params, layer_linears
 
 torch = pytest.importorskip("torch")

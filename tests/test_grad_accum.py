@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from estimators import estimate
 from estimators import accuracy as acc
+from estimators import estimate
 from estimators.accuracy_rows import read_traces
 from estimators.accuracy_traces import compare_traces
 from estimators.catalog import resolve_model

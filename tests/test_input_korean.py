@@ -15,9 +15,9 @@ from textual.widgets import Select, Static
 from advisor import rules
 from advisor.tui.i18n import fix_text, model_source, phase_name
 from estimators.catalog import resolve_model
-from estimators.pricing import estimate
 from estimators.fit import suggest_fixes
 from estimators.gpus import find_gpu
+from estimators.pricing import estimate
 from estimators.setup import Setup
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_advisor
 
 from advisor import launch
 from advisor.cli import main
@@ -24,8 +25,6 @@ from advisor.errors import AdvisorError
 from advisor.plan import EstimateSummary, save_plan
 from advisor.planning import build_plan
 from estimators.setup import Setup
-
-from conftest import ROOT, run_advisor
 
 FAKE_TRAIN = r'''
 import argparse, json, os, signal, sys, time

@@ -17,10 +17,10 @@ from peft import LoraConfig, get_peft_model  # noqa: E402
 from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
 
 from estimators import terms as t  # noqa: E402
-from estimators.effective import for_model  # noqa: E402
 from estimators.catalog import catalog  # noqa: E402
-from estimators.hf_config import hf_config_from_spec  # noqa: E402
+from estimators.effective import for_model  # noqa: E402
 from estimators.errors import EstimateError  # noqa: E402
+from estimators.hf_config import hf_config_from_spec  # noqa: E402
 from estimators.pricing import estimate  # noqa: E402
 from estimators.setup import Setup, lora_target_names  # noqa: E402
 

@@ -5,10 +5,10 @@ import subprocess
 import sys
 import textwrap
 
-from advisor import rules
-from advisor.errors import AdvisorError, EXIT_USAGE
-
 from conftest import ROOT
+
+from advisor import rules
+from advisor.errors import EXIT_USAGE, AdvisorError
 
 ADVISE = ["advise", "--goal", "chat_format", "--data", "instruction_pairs", "--gpu", "rtx4090", "--model", "8b"]
 

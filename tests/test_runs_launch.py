@@ -7,10 +7,10 @@ import shlex
 import signal
 import time
 
-from advisor import launch
-
 from conftest import run_advisor
 from test_launch import fake_run, launcher, starts_of, steps_of
+
+from advisor import launch
 
 
 def test_resume_after_ctrl_c_keeps_the_max_steps_of_the_launch(tmp_path):

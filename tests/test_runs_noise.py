@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import textwrap
 
-from advisor import hubaccess
-from advisor.lognoise import NoiseFilter
-from advisor.planning import build_plan
-from advisor.plan import save_plan
-from advisor.scriptgen import FALLBACK_PINS, render
-from estimators.setup import Setup
-
 from conftest import run_advisor
 from test_launch import FAKE_TRAIN
+
+from advisor import hubaccess
+from advisor.lognoise import NoiseFilter
+from advisor.plan import save_plan
+from advisor.planning import build_plan
+from advisor.scriptgen import FALLBACK_PINS, render
+from estimators.setup import Setup
 
 NOISY = textwrap.dedent('''
     import sys

@@ -11,6 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import run_advisor
+from test_launch import FAKE_TRAIN
 
 from advisor import launch, scriptenv
 from advisor.plan import load_plan, save_plan
@@ -18,9 +20,6 @@ from advisor.planning import build_plan, model_spec
 from advisor.scriptgen import FALLBACK_PINS, PPO_TRL, write_run
 from estimators import estimate
 from estimators.setup import Setup
-
-from conftest import run_advisor
-from test_launch import FAKE_TRAIN
 
 
 def test_plan_estimate_readme_and_launch_all_say_ppo(tmp_path, monkeypatch):

@@ -9,10 +9,9 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from test_scriptgen_runs import check_run, run_script
 
 from advisor.cli import main
-
-from test_scriptgen_runs import check_run, run_script
 
 PROMPTS = '{"prompt": "Say ok", "answer": "ok"}\n{"prompt": "Say yes", "answer": "yes"}\n'
 

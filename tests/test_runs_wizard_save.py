@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 
+from test_wizard import SIZE, SMALL_CARD, text_of, to_step, until
 from textual.widgets import Input, Label, Static
 
 from advisor.plan import load_plan
 from advisor.tui.app import WizardApp
-
-from test_wizard import SIZE, SMALL_CARD, text_of, to_step, until
 
 
 def _status(app) -> str:

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_advisor
 
 from advisor.errors import AdvisorError
 from advisor.plan import EstimateSummary, Hardware, Hyper, ModelRef, Plan, Stage
@@ -26,8 +27,6 @@ from advisor.planning import build_plan
 from advisor.scriptgen import BUNDLED, FALLBACK_PINS, PPO_TRL, package_versions, render, stage_config, trl_names, write_run
 from advisor.scriptgen.literals import py_kwargs, py_literal
 from estimators.setup import Setup, lora_target_names
-
-from conftest import ROOT, run_advisor
 
 GOLDEN = Path(__file__).parent / "golden" / "scriptgen"
 KINDS = ("sft", "reward", "dpo", "grpo", "ppo")

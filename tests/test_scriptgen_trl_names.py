@@ -17,12 +17,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_scriptgen import ADAPTATIONS, RLHF, _kind_plan, blocks_of, make_plan
 
 from advisor.plan import Hyper
 from advisor.scriptgen import PPO_TRL, render, render_common, stage_scripts, trl_names, write_run
 from estimators.setup import ATTENTIONS, OPTIMIZERS, PRECISIONS, Setup
-
-from test_scriptgen import ADAPTATIONS, RLHF, _kind_plan, blocks_of, make_plan
 
 GOLDEN = Path(__file__).parent / "golden" / "scriptgen" / "trl_names.json"
 SCRIPT_KINDS = tuple(trl_names.TRL_CONFIG)  # sft, reward, dpo, grpo, rloo, ppo

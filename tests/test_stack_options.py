@@ -12,7 +12,11 @@ from estimators import estimate
 from estimators.catalog import resolve_model
 from estimators.errors import EstimateError
 from estimators.option_terms import (
-    dora_forward_transient, dora_magnitude_params, dora_saved_per_token, dora_weight_copies, saved_module_params,
+    dora_forward_transient,
+    dora_magnitude_params,
+    dora_saved_per_token,
+    dora_weight_copies,
+    saved_module_params,
 )
 from estimators.setup import Setup
 

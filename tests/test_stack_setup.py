@@ -10,7 +10,14 @@ from estimators.errors import EstimateError
 from estimators.setup import STACKS, Setup
 from estimators.stacks import for_stack, stack_line, stack_summary, stacks
 from estimators.versions import (
-    detect_versions, expand_versions, format_versions, in_range, parse_versions, pinned, priced_versions, version_tuple,
+    detect_versions,
+    expand_versions,
+    format_versions,
+    in_range,
+    parse_versions,
+    pinned,
+    priced_versions,
+    version_tuple,
 )
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from estimators import estimate
 from estimators.catalog import resolve_model
-from estimators.setup import Setup
 from estimators.result import LOGITS_BACKWARD, LOGITS_FORWARD
+from estimators.setup import Setup
 from estimators.stack_heads import liger_head, litgpt_head, torchtune_head, unsloth_head
 from estimators.stack_terms import PRICES, applied, behaviours
 

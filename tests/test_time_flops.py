@@ -14,8 +14,8 @@ transformers = pytest.importorskip("transformers")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
 
-from estimators.hf_config import spec_from_hf_config  # noqa: E402
 from estimators.flops import attention_flops, head_flops, layer_linear_flops, step_flops  # noqa: E402
+from estimators.hf_config import spec_from_hf_config  # noqa: E402
 from estimators.setup import Setup  # noqa: E402
 
 B, S = 2, 12

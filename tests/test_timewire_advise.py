@@ -9,8 +9,8 @@ import json
 import pytest
 from rich.console import Console
 
-from advisor.commands.advise import print_plan
 from advisor.advice.advise import advise
+from advisor.commands.advise import print_plan
 from advisor.plan import load_plan, save_plan
 from advisor.planning import model_spec
 from advisor.questions import Answers
@@ -21,8 +21,8 @@ from estimators.time_report import Dataset
 BASE = dict(goal="quality_safety", data="preference_pairs", gpu="h100", model="7b")
 
 
-def plan_for(lang="en", **answers):
-    return advise(Answers.from_mapping(answers), lang=lang)
+def plan_for(**answers):
+    return advise(Answers.from_mapping(answers))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_the_users_data_size_is_what_is_priced(rlhf):
     half = plan_for(**BASE, data_count=5000)
     assert half.time.examples == 5000 and not half.time.examples_assumed
     assert "5,000 examples" in half.time.assumption
-    for a, b in zip(half.time.stages, rlhf.time.stages):
+    for a, b in zip(half.time.stages, rlhf.time.stages, strict=False):
         assert a.hours == pytest.approx(b.hours / 2, rel=0.01)  # same set-ups, half the tokens
 
 
@@ -75,7 +75,7 @@ def test_money_budget_is_weighed_against_rlhfs_predicted_cost(rlhf, factor, meth
 
 
 def test_korean_reason_quotes_the_numbers_too(rlhf):
-    plan = plan_for(lang="ko", **BASE, time_budget_hours=5)
+    plan = plan_for(**BASE, time_budget_hours=5)
     ko = " ".join(r.ko for r in plan.reasons)
     assert f"RLHF: 3 stages, ~{rlhf.time.hours:.1f} h" in ko and "시간 예산 5시간을 넘음" in ko
 
@@ -83,7 +83,7 @@ def test_korean_reason_quotes_the_numbers_too(rlhf):
 def test_plan_over_the_budget_whatever_the_method_warns():
     plan = plan_for(**BASE, time_budget_hours=0.5)  # even DPO takes longer than half an hour for 10,000 pairs
     assert plan.method == "dpo" and plan.time.hours > 0.5
-    assert any(w.startswith(f"the plan is predicted to take ~{plan.time.hours:.1f} h") and "0.5 h" in w for w in plan.warnings)
+    assert any(w.en.startswith(f"the plan is predicted to take ~{plan.time.hours:.1f} h") and "0.5 h" in w.en for w in plan.warnings)
 
 
 def test_card_without_speed_figures_keeps_the_fallback_threshold():
@@ -117,5 +117,5 @@ def test_adaptations_are_weighed_against_the_budget_with_their_times():
     budget = round((faster + lora_h) / 2, 1)
     tight = plan_for(**domain, time_budget_hours=budget)
     assert tight.adaptation == "lora"  # the order the priority promised is kept ...
-    assert any(w.startswith("LoRA is predicted at ~") and f"over your budget of {budget:g} h" in w
-               and "full fine-tuning fits too" in w for w in tight.warnings)  # ... and the faster one is named
+    assert any(w.en.startswith("LoRA is predicted at ~") and f"over your budget of {budget:g} h" in w.en
+               and "full fine-tuning fits too" in w.en for w in tight.warnings)  # ... and the faster one is named

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from test_launch import FAKE_TRAIN
 
 from advisor import launch
 from advisor.plan import save_plan
@@ -16,8 +17,6 @@ from advisor.throughput_log import ENV, Meter, Prediction, append_record, log_pa
 from estimators.gpus import find_gpu
 from estimators.setup import Setup
 from estimators.timing import step_time
-
-from test_launch import FAKE_TRAIN
 
 H100 = launch.GpuFacts(count=1, free_gib=[79.0], bf16=True, names=["NVIDIA H100 80GB HBM3"])
 

@@ -27,7 +27,7 @@ def test_advice_step_has_the_plans_time_and_cost():
     t = plan.time
     assert f"Expected time and cost: 3 stages, ~{t.hours:.1f} h ({t.hours_low:.1f}-{t.hours_high:.1f} h), ~${t.usd:,.0f} on 1x NVIDIA A100 80GB" in en
     assert "assuming 10,000 examples" in en
-    ko = text_of(advice_renderable(advise(Answers.from_mapping(ANSWERS), lang="ko"), "ko"))
+    ko = text_of(advice_renderable(advise(Answers.from_mapping(ANSWERS)), "ko"))
     assert f"예상 시간과 비용: 3단계, 약 {t.hours:.1f}시간" in ko and "예제 10,000개 가정" in ko
 
 
@@ -39,6 +39,8 @@ def test_memory_step_time_follows_the_what_if():
     assert before.startswith("sft: ~") and "tokens/s per GPU" in before and "$" in before
     sft.setup = sft.setup.with_(grad_ckpt=not sft.setup.checkpointing)  # what the what-if checkbox does
     after = stage_time_words(plan, spec, "sft")
-    hours = lambda words: float(words.split("~", 1)[1].split(" h", 1)[0])
+    def hours(words: str) -> float:
+        return float(words.split("~", 1)[1].split(" h", 1)[0])
+
     assert (hours(after) > hours(before)) == sft.setup.checkpointing  # checkpointing recomputes the forward
     assert stage_time_words(advise(Answers.from_mapping({**ANSWERS, "gpu": "80GB"})), spec, "sft") == ""  # no speed figures

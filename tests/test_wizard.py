@@ -12,6 +12,7 @@ import asyncio
 import time
 
 import pytest
+from conftest import run_advisor
 from textual.widgets import Checkbox, Input, RadioSet, Select, Static
 
 from advisor.errors import AdvisorError
@@ -20,8 +21,6 @@ from advisor.questions import questions
 from advisor.tui.app import WizardApp
 from advisor.tui.plan_calls import memory_view
 from advisor.tui.state import QUESTION_STEPS, WHATIF_KNOBS, WizardState, questions_for
-
-from conftest import run_advisor
 
 SIZE = (80, 24)
 SMALL_CARD = {"goal": "domain", "data": ["instruction_pairs"], "gpu": "rtx3060", "model": "7b"}

@@ -12,5 +12,8 @@ importing only the ones listed above it:
 - nothing_fits.py  the warnings when nothing fits, with what would fit instead
 - advise.py        advise(): the decision, the search and the reasons put together into a Plan
 
+Every sentence the advice says comes from rules/messages.toml (advisor/messages.py) and is kept in English and
+Korean: the plan reads the same whatever the reader's language, and the renderers pick one.
+
 Nothing is imported here, so a caller that needs one piece (the wizard's what-ifs: summary.py) loads only that piece.
 """

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from ..messages import Pair, both
 from ..plan import Note, Plan, TimeSummary
-from ..planning import PIPELINES, build_plan
+from ..planning import PIPELINES, assign_reward, build_plan, rewarded_stages
 from ..questions import Answers
+from ..rewards import reward_parts
 from .context import Context, build_context
 from .decision import Decision, decide_method
 from .fitting import search
@@ -56,6 +57,14 @@ def _over_budget(ctx: Context, t: TimeSummary | None) -> list[Pair]:
     return out
 
 
+def _reward(plan: Plan, text: str | None) -> list[Pair]:
+    """GRPO's reward from the answers on the plan's GRPO stages; said loudly when the script falls back to its
+    placeholder reward, and when a reward was given to a plan that trains no GRPO stage."""
+    if text and not rewarded_stages(plan):
+        return [both("warn.reward_unused", reward=text, method=plan.method)]
+    return [both("warn.placeholder_reward", stage=name) for name in assign_reward(plan, reward_parts(text))]
+
+
 def advise(answers: Answers, margin: str | None = None) -> Plan:
     """The plan for these answers. Every text in it is kept in English and Korean (rules/messages.toml); the
     renderers pick one. `margin` (`--margin`: "1.5GiB", "800MiB", "10%", "auto"/None) replaces the automatic margin
@@ -78,6 +87,7 @@ def advise(answers: Answers, margin: str | None = None) -> Plan:
     priced = {fit.name: fit for fit in chosen.stages}
     for stage in plan.stages:
         stage.memory = stage_memory(priced[stage.name])
+    warns += _reward(plan, answers.reward)
     plan.reasons = d.reasons + a_reasons + knob_reasons(ctx, chosen) + hyper_reasons(plan)
     plan.alternatives = d.alternatives + a_alts
     rot_gib, note = rule_of_thumb_note(chosen.adaptation, ref.params_total, chosen.peak)

@@ -10,8 +10,19 @@ from ..messages import Pair, both, join
 from ..plan import Alternative, Reason
 from .context import Context
 from .fitting import COST_ORDER, QUALITY_ORDER, Search, search
-from .rows import (adaptation_name, alternative, choose_when, comparison_text, goal_row, method_rows, reason,
-                   recommended, row_cite, row_reason, row_text)
+from .rows import (
+    adaptation_name,
+    alternative,
+    choose_when,
+    comparison_text,
+    goal_row,
+    method_rows,
+    reason,
+    recommended,
+    row_cite,
+    row_reason,
+    row_text,
+)
 from .timecost import budget_words, candidate_time, data_size
 
 # "Resources ample" (§6) is judged by the memory model, and a stated time or money budget by the time model
@@ -121,7 +132,8 @@ def _rlhf_or_dpo(ctx: Context, d: Decision, row: dict) -> None:
             "part.ample", gpu=ctx.hw.label, adaptation=adaptation_name(rlhf.chosen.adaptation),
             quality=both("part.and_quality_priority") if a.priority == "quality" else "", quote=quoted)))
         steps = method_rows()["rlhf"].get("steps", [])
-        d.reasons.append(reason("rlhf", both("reason.rlhf_stages", reward=row_text(steps[1], "name") if len(steps) > 1 else both("part.reward_model"))))
+        reward = row_text(steps[1], "name") if len(steps) > 1 else both("part.reward_model")
+        d.reasons.append(reason("rlhf", both("reason.rlhf_stages", reward=reward)))
         _sft_data(ctx, d)
         d.alternatives.append(alternative("dpo", "cmp.choose_when", both(
             "alt.dpo_simpler", difficulty=comparison_text("cmp.difficulty", "dpo"), cost=comparison_text("cmp.cost", "dpo"),

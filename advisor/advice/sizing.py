@@ -127,8 +127,10 @@ def knob_reasons(ctx: Context, chosen: Candidate) -> list[Reason]:
     adaptation = chosen.adaptation
     if adaptation != "full":
         st = chosen.stages[0].setup
-        quant = both("part.qlora_base", quant_type=st.quant_type, double=" + double quant" if st.double_quant else "") if adaptation == "qlora" else ""
-        out.append(reason(adaptation, both("reason.lora", r=st.lora_r, alpha=st.lora_alpha, targets=st.lora_targets, dropout=st.lora_dropout, quant=quant)))
+        double = " + double quant" if st.double_quant else ""
+        quant = both("part.qlora_base", quant_type=st.quant_type, double=double) if adaptation == "qlora" else ""
+        out.append(reason(adaptation, both("reason.lora", r=st.lora_r, alpha=st.lora_alpha, targets=st.lora_targets, dropout=st.lora_dropout,
+                                           quant=quant)))
     return out
 
 

@@ -9,6 +9,7 @@ from estimators.gpus import Gpu, find_gpu
 from estimators.margin import Margin, paged_placement, parse_margin
 from estimators.result import Estimate
 
+from ..messages import Pair, both, join
 from ..plan import EstimateSummary, Plan, StageMemory
 from .fitting import StageFit
 from .rows import adaptation_rows
@@ -21,13 +22,13 @@ def gib(nbytes: float) -> float:
     return round(nbytes / GIB, 2)
 
 
-def estimate_summary(stages: dict[str, Estimate], capacity: float, rule_of_thumb_gib: float | None, note: str,
-                     margin: Margin | None = None, lang: str = "en", pcie_gbs: float | None = None) -> EstimateSummary:
+def estimate_summary(stages: dict[str, Estimate], capacity: float, rule_of_thumb_gib: float | None, note: tuple[str, str | None],
+                     margin: Margin | None = None, pcie_gbs: float | None = None) -> EstimateSummary:
     """A plan's EstimateSummary from each stage's estimate: the stage needing the most memory is the peak, and
     the plan fits when every stage does with the margin kept (estimators/margin.py: the estimate's measured error
     and, on a consumer card, the display). Headroom is what is left after the margin. Paged optimizer states
-    (unified memory, outside the on-card figure) are reported with where they live. advise() and the wizard's
-    what-ifs both call this."""
+    (unified memory, outside the on-card figure) are reported with where they live. `note` is the rule-of-thumb
+    note (en, ko). Every note is kept in both languages. advise() and the wizard's what-ifs both call this."""
     margin = margin or Margin()
     name = max(stages, key=lambda n: stages[n].device_bytes)
     peak = stages[name]
@@ -35,7 +36,8 @@ def estimate_summary(stages: dict[str, Estimate], capacity: float, rule_of_thumb
     kept = margin.kept(stages[tightest], capacity)
     paged_name = max(stages, key=lambda n: stages[n].paged_bytes)
     paged = paged_placement(stages[paged_name], capacity, margin, pcie_gbs)
-    notes = paged_notes(stages, capacity, margin, pcie_gbs)
+    paged_note = paged_notes(stages, capacity, margin, pcie_gbs) or ("", "")
+    tight = stages[tightest]
     return EstimateSummary(
         peak_allocated_gib=gib(peak.peak_allocated),
         peak_reserved_gib=gib(peak.peak_reserved),
@@ -44,12 +46,15 @@ def estimate_summary(stages: dict[str, Estimate], capacity: float, rule_of_thumb
         fits=all(margin.fits(e, capacity) for e in stages.values()),
         headroom_gib=gib(margin.spare(stages[tightest], capacity)),
         rule_of_thumb_gib=rule_of_thumb_gib,
-        rule_of_thumb_note=note,
+        rule_of_thumb_note=note[0],
+        rule_of_thumb_note_ko=note[1],
         margin_gib=gib(kept.total),
-        margin_note=margin.verdict(stages[tightest], capacity, lang),
+        margin_note=margin.verdict(tight, capacity, "en"),
+        margin_note_ko=margin.verdict(tight, capacity, "ko"),
         paged_gib=gib(paged.total) if paged else 0.0,
         paged_spilled_gib=gib(paged.spilled) if paged else 0.0,
-        paged_note=(notes[0] if lang == "en" else notes[1]) if notes else "",
+        paged_note=paged_note[0],
+        paged_note_ko=paged_note[1],
         margin_text=margin.text,
     )
 
@@ -73,7 +78,7 @@ def plan_margin(plan: Plan, gpu: Gpu | None = None) -> Margin:
     return parse_margin(None if text == "auto" else text, display=consumer)
 
 
-def paged_notes(stages: dict[str, Estimate], capacity: float, margin: Margin, pcie_gbs: float | None) -> tuple[str, str] | None:
+def paged_notes(stages: dict[str, Estimate], capacity: float, margin: Margin, pcie_gbs: float | None) -> Pair | None:
     """(en, ko): where the largest stage's paged optimizer states live on this card and what paging costs."""
     name = max(stages, key=lambda n: stages[n].paged_bytes)
     paged = paged_placement(stages[name], capacity, margin, pcie_gbs)
@@ -89,37 +94,29 @@ def rule_of_thumb(adaptation: str, params: int) -> tuple[float, float]:
     return gb, gb * 1e9 / GIB
 
 
-def rule_of_thumb_note(adaptation: str, params: int, peak: StageFit, lang: str) -> tuple[float, str]:
+def rule_of_thumb_note(adaptation: str, params: int, peak: StageFit) -> tuple[float, Pair]:
+    """§5's figure for this model (GiB) and the note (en, ko) that compares it with our estimate of the peak stage."""
     gb7 = adaptation_rows()[adaptation]["vram_7b_gb"]
     gb, doc_gib = rule_of_thumb(adaptation, params)
     scale = params / DOC_PARAMS
     est = peak.estimate
     ours = gib(est.device_bytes)
     if abs(scale - 1) < 0.05:
-        basis_en, basis_ko = f"§5: ~{gb7} GB for a 7B model ({doc_gib:.1f} GiB)", f"§5: 7B 모델 기준 ~{gb7}GB ({doc_gib:.1f} GiB)"
+        basis = both("note.thumb_basis", gb7=gb7, gib=doc_gib)
     else:
-        basis_en = f"§5: ~{gb7} GB for a 7B model, scaled by {params / 1e9:.2f}B / 7B to ~{gb:.1f} GB ({doc_gib:.1f} GiB)"
-        basis_ko = f"§5: 7B 모델 기준 ~{gb7}GB, {params / 1e9:.2f}B / 7B 비율로 환산해 ~{gb:.1f}GB ({doc_gib:.1f} GiB)"
+        basis = both("note.thumb_basis_scaled", gb7=gb7, billions=params / 1e9, gb=gb, gib=doc_gib)
     gap = (ours - doc_gib) / doc_gib if doc_gib else 0.0
-    at_one_en = at_one_ko = ""
-    if est.setup.micro_batch > 1:
-        at_one_en = f"; at micro-batch 1 it would be {gib(peak.base_bytes):.1f} GiB"
-        at_one_ko = f"; 마이크로 배치 1이면 {gib(peak.base_bytes):.1f} GiB"
     if abs(gap) <= RULE_OF_THUMB_GAP:
-        tail_en, tail_ko = f"our estimate {ours:.1f} GiB agrees within {RULE_OF_THUMB_GAP:.0%}", f"추정치 {ours:.1f} GiB와 {RULE_OF_THUMB_GAP:.0%} 이내로 일치"
+        tail = both("note.thumb_agrees", ours=ours, gap=RULE_OF_THUMB_GAP)
     else:
         cats = est.categories()
         st = est.setup
-        paged_en = f" (+{gib(est.paged_bytes):.2f} paged in unified memory)" if est.paged_bytes else ""
-        paged_ko = f" (+통합 메모리에 페이지드 {gib(est.paged_bytes):.2f})" if est.paged_bytes else ""
-        parts = f"weights {gib(cats['parameters']):.1f}, optimizer {gib(cats['optimizer']):.1f}{paged_en}, gradients {gib(cats['gradients']):.1f}, " \
-                f"activations and temporaries {gib(cats['activations'] + cats['temporaries']):.1f} GiB"
-        parts_ko = f"가중치 {gib(cats['parameters']):.1f}, 옵티마이저 {gib(cats['optimizer']):.1f}{paged_ko}, 그래디언트 {gib(cats['gradients']):.1f}, " \
-                   f"활성값·임시 버퍼 {gib(cats['activations'] + cats['temporaries']):.1f} GiB"
-        setting = f"{peak.name} stage, {st.optimizer}, micro-batch {st.micro_batch} × {st.seq_len} tokens, checkpointing {'on' if st.checkpointing else 'off'}"
-        word = "higher" if gap > 0 else "lower"
-        tail_en = (f"our estimate is {ours:.1f} GiB ({abs(gap):.0%} {word}): the document's single figure ignores batch, sequence "
-                   f"length, optimizer and training kind; ours prices this run ({setting}): {parts}{at_one_en}")
-        tail_ko = (f"추정치 {ours:.1f} GiB ({abs(gap):.0%} {'높음' if gap > 0 else '낮음'}): 문서의 수치는 배치, 시퀀스 길이, 옵티마이저, "
-                   f"학습 종류를 고려하지 않은 단일 값이고, 추정치는 이 실행({setting})을 계산한 것: {parts_ko}{at_one_ko}")
-    return round(doc_gib, 2), f"{basis_en}; {tail_en}" if lang == "en" else f"{basis_ko}; {tail_ko}"
+        parts = both("part.thumb_parts", weights=gib(cats["parameters"]), optimizer=gib(cats["optimizer"]),
+                     paged=both("part.thumb_paged", gib=gib(est.paged_bytes)) if est.paged_bytes else "", gradients=gib(cats["gradients"]),
+                     activations=gib(cats["activations"] + cats["temporaries"]))
+        setting = both("part.thumb_setting", stage=peak.name, optimizer=st.optimizer, micro_batch=st.micro_batch, seq=st.seq_len,
+                       checkpointing="on" if st.checkpointing else "off")
+        at_one = both("part.at_micro_batch_one", gib=gib(peak.base_bytes)) if est.setup.micro_batch > 1 else ""
+        tail = both("note.thumb_differs", ours=ours, gap=abs(gap), direction=both("part.higher" if gap > 0 else "part.lower"),
+                    setting=setting, parts=parts, at_one=at_one)
+    return round(doc_gib, 2), join([basis, tail])

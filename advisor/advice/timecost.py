@@ -13,6 +13,7 @@ from estimators.time_plan import plan_line, plan_time
 from estimators.time_report import Dataset
 
 from ..errors import AdvisorError
+from ..messages import Pair, both, text
 from ..plan import Plan, StageTime, TimeSummary
 from ..planning import default_hyper
 from ..questions import Answers
@@ -43,17 +44,14 @@ class RunTime:
         return f"~{self.hours:.1f} h" + (f", ~${self.usd:,.0f}" if self.usd is not None else "")
 
 
-def data_size(answers: Answers) -> tuple[int, str, str]:
-    """(examples the time is priced for, en, ko): the user's data-size answer, else §2's lower end (SFT_SCALE),
-    said as an assumption. Each example is priced at the full sequence length: an upper bound when examples are
-    shorter (unpacked runs pad nothing beyond the example itself, estimators/time_report.Dataset)."""
+def data_size(answers: Answers) -> tuple[int, Pair]:
+    """(examples the time is priced for, the words for it): the user's data-size answer, else §2's lower end
+    (SFT_SCALE), said as an assumption. Each example is priced at the full sequence length: an upper bound when
+    examples are shorter (unpacked runs pad nothing beyond the example itself, estimators/time_report.Dataset)."""
     seq = answers.seq_len
     if answers.data_count:
-        n = answers.data_count
-        return n, (f"for {n:,} examples of up to {seq:,} tokens each, per stage"), (f"단계마다 예제 {n:,}개, 예제당 최대 {seq:,} 토큰 기준")
-    n = SFT_SCALE
-    return n, (f"assuming {n:,} examples (the low end of §2's scale; give --data-count) of {seq:,} tokens each, per stage"), \
-        (f"예제 {n:,}개 가정 (§2 규모의 하한; --data-count로 지정), 예제당 {seq:,} 토큰, 단계마다")
+        return answers.data_count, both("part.data_given", n=answers.data_count, seq=seq)
+    return SFT_SCALE, both("part.data_assumed", n=SFT_SCALE, seq=seq)
 
 
 def candidate_time(ctx: Context, cand: Candidate) -> RunTime | None:
@@ -62,7 +60,7 @@ def candidate_time(ctx: Context, cand: Candidate) -> RunTime | None:
     gpu = ctx.hw.gpu
     if not gpu.timed:
         return None
-    n, _, _ = data_size(ctx.answers)
+    n, _ = data_size(ctx.answers)
     stages = [TimeStage(s.name, ctx.spec, s.setup,
                         Dataset(examples=n, mean_tokens=float(ctx.answers.seq_len), epochs=default_hyper(s.train, cand.adaptation).epochs))
               for s in cand.stages]
@@ -75,12 +73,12 @@ def candidate_time(ctx: Context, cand: Candidate) -> RunTime | None:
     return RunTime(plan, plan_line(plan, gpu))
 
 
-def time_summary(ctx: Context, cand: Candidate, lang: str = "en") -> TimeSummary | None:
+def time_summary(ctx: Context, cand: Candidate) -> TimeSummary | None:
     """The plan's `time` block: each stage's hours and dollars, the total, the price and the data assumption."""
     rt = candidate_time(ctx, cand)
     if rt is None:
         return None
-    n, en, ko = data_size(ctx.answers)
+    n, (en, ko) = data_size(ctx.answers)
     p = rt.plan
     return TimeSummary(
         stages=[StageTime(name=s["name"], gpus=s["gpus"], tokens_per_s_per_gpu=s["tokens_per_s_per_gpu"], hours=s["hours"],
@@ -88,18 +86,16 @@ def time_summary(ctx: Context, cand: Candidate, lang: str = "en") -> TimeSummary
         hours=p["total"]["hours"], hours_low=p["total"]["hours_low"], hours_high=p["total"]["hours_high"], usd=p["total"]["usd"],
         price_usd_per_gpu_hour=p["price_usd_per_gpu_hour"], price_source=p["price_source"] or "",
         examples=n, examples_assumed=not ctx.answers.data_count, mean_tokens=ctx.answers.seq_len,
-        gpu_name=ctx.hw.gpu.name, line=rt.line, assumption=en if lang == "en" else ko,
+        gpu_name=ctx.hw.gpu.name, line=rt.line, assumption=en, assumption_ko=ko,
     )
 
 
 def time_words(t: TimeSummary, lang: str = "en") -> str:
     """The plan's time in one line for the wizard: "3 stages, ~41.0 h (27.5-53.2 h), ~$330 on 1x NVIDIA A100 80GB"."""
-    n, gpus = len(t.stages), max((s.gpus for s in t.stages), default=1)
-    gpu = t.gpu_name
-    cost = f", ~${t.usd:,.0f}" if t.usd is not None else ""
-    if lang == "ko":
-        return f"{n}단계, 약 {t.hours:.1f}시간 ({t.hours_low:.1f}-{t.hours_high:.1f}시간){cost}, {gpus}× {gpu}"
-    return f"{n} stage{'s' if n != 1 else ''}, ~{t.hours:.1f} h ({t.hours_low:.1f}-{t.hours_high:.1f} h){cost} on {gpus}x {gpu}"
+    n = len(t.stages)
+    stages = both("time.one_stage") if n == 1 else both("time.stages", n=n)
+    return text("time.plan", lang, stages=stages, hours=t.hours, low=t.hours_low, high=t.hours_high,
+                cost=f", ~${t.usd:,.0f}" if t.usd is not None else "", gpus=max((s.gpus for s in t.stages), default=1), gpu=t.gpu_name)
 
 
 def stage_time_words(plan: Plan, spec: ModelSpec, stage_name: str, lang: str = "en") -> str:
@@ -122,19 +118,15 @@ def stage_time_words(plan: Plan, spec: ModelSpec, stage_name: str, lang: str = "
     if h.get("total") is None:
         return ""
     usd = (block.get("cost") or {}).get("usd")
-    cost = f", ~${usd:,.2f}" if usd is not None else ""
-    tps = block["tokens_per_s_per_gpu"]
-    if lang == "ko":
-        return (f"{stage_name}: 약 {h['total']:.1f}시간 ({h['low']:.1f}-{h['high']:.1f}시간){cost}, GPU당 {tps:,.0f} 토큰/s "
-                f"(예제 {n:,}개 기준)")
-    return f"{stage_name}: ~{h['total']:.1f} h ({h['low']:.1f}-{h['high']:.1f} h){cost} at {tps:,.0f} tokens/s per GPU (for {n:,} examples)"
+    return text("time.stage", lang, stage=stage_name, hours=h["total"], low=h["low"], high=h["high"],
+                cost=f", ~${usd:,.2f}" if usd is not None else "", tps=block["tokens_per_s_per_gpu"], n=n)
 
 
-def budget_words(ctx: Context) -> tuple[str, str]:
+def budget_words(ctx: Context) -> Pair:
+    """The user's time and money budget in words ("" when none was given)."""
     a = ctx.answers
-    en = [f"{a.time_budget_hours:g} h" for _ in [0] if a.time_budget_hours is not None]
-    ko = [f"{a.time_budget_hours:g}시간" for _ in [0] if a.time_budget_hours is not None]
-    if a.budget_usd is not None:
-        en.append(f"${a.budget_usd:,.0f}")
-        ko.append(f"${a.budget_usd:,.0f}")
-    return " and ".join(en), ", ".join(ko)
+    hours = both("part.hours", hours=a.time_budget_hours) if a.time_budget_hours is not None else None
+    money = f"${a.budget_usd:,.0f}" if a.budget_usd is not None else None
+    if hours and money:
+        return both("part.time_and_money", time=hours, money=money)
+    return hours or ((money, money) if money else ("", ""))

@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from ..throughput import EXAMPLES as THROUGHPUT_EXAMPLES, add_throughput_flags, run_throughput
+from ..throughput import EXAMPLES as THROUGHPUT_EXAMPLES
+from ..throughput import add_throughput_flags, run_throughput
 
 NAME = "accuracy"
 EXAMPLES = """examples:

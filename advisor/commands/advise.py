@@ -11,7 +11,6 @@ from pathlib import Path
 from ..lang import default_lang
 from ..names import ADAPTATIONS, METHOD_TITLE
 
-
 NAME = "advise"
 EXAMPLES = """examples:
   advisor advise --goal chat_format --data instruction_pairs --gpu rtx3060ti --model 7b
@@ -59,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
     if dataset:  # a PPO/GRPO stage needs prompt + response tokens, more than the data's own length
         from ..datasets.advice import plan_for_dataset
 
-        plan, answers = plan_for_dataset(lambda a: advise(a, lang=lang, margin=args.margin), answers, dataset)
+        plan, answers = plan_for_dataset(lambda a: advise(a, margin=args.margin), answers, dataset)
     else:
-        plan = advise(answers, lang=lang, margin=args.margin)
+        plan = advise(answers, margin=args.margin)
     if args.save:
         save_plan(plan, args.save, force=args.force)
     if args.json:
@@ -139,6 +138,7 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
 
     from .. import rules
     from ..advice.rows import comparison_close
+    from ..plan import in_lang
     from ..planning import plan_spec
     from ..render import estimate_tables
 
@@ -166,14 +166,13 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
 
     out.append(f"[bold]{_t('reasons', lang)}[/bold]")
     for r in plan.reasons:
-        text = r.ko if lang == "ko" and r.ko else r.en
-        out.append(f"  • {_escape(text)} [dim]\\[{r.rule}][/dim]")
+        out.append(f"  • {_escape(in_lang(r.en, r.ko, lang))} [dim]\\[{r.rule}][/dim]")
 
     if plan.alternatives:
         alts = Table(_t("option", lang), _t("why_not", lang), _t("rule", lang), title=_t("alternatives", lang), title_justify="left")
         for a in plan.alternatives:
             label = _pick(METHOD_TITLE.get(a.method) or ADAPTATIONS.get(a.method) or (a.method, a.method), lang)
-            alts.add_row(label, _escape(a.why_not_ko if lang == "ko" and a.why_not_ko else a.why_not_en), a.rule)
+            alts.add_row(label, _escape(in_lang(a.why_not_en, a.why_not_ko, lang)), a.rule)
         out.append(alts)
 
     if comparison_close(plan):
@@ -191,18 +190,19 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
         out += [item for item in estimate_tables(data)
                 if not (isinstance(item, Table) and str(item.title).startswith("fits on one of"))
                 and not (isinstance(item, str) and item.startswith("[dim]paged optimizer states"))]  # said with its placement below
-        if plan.estimate.margin_note:
+        margin_note, paged_note, thumb_note = (plan.estimate.note(name, lang) for name in ("margin_note", "paged_note", "rule_of_thumb_note"))
+        if margin_note:
             colour = "green" if plan.estimate.fits else "red"
-            out.append(f"[{colour}]{_escape(plan.estimate.margin_note)}[/{colour}] ({hw.gpu_name}, {hw.memory_gib:g} GiB)")
-        if plan.estimate.paged_note:
-            out.append(f"[yellow]{_escape(plan.estimate.paged_note)}[/yellow]")
-        if plan.estimate.rule_of_thumb_note:
-            out.append(f"[bold]{_t('thumb', lang)}[/bold]: {_escape(plan.estimate.rule_of_thumb_note)}")
+            out.append(f"[{colour}]{_escape(margin_note)}[/{colour}] ({hw.gpu_name}, {hw.memory_gib:g} GiB)")
+        if paged_note:
+            out.append(f"[yellow]{_escape(paged_note)}[/yellow]")
+        if thumb_note:
+            out.append(f"[bold]{_t('thumb', lang)}[/bold]: {_escape(thumb_note)}")
 
     out += time_renderables(plan, lang)  # after the memory estimate: the stages' hours and dollars
     if plan.warnings:
         out.append(f"[bold yellow]{_t('warnings', lang)}[/bold yellow]")
-        out += [f"  [yellow]![/yellow] {_escape(w)}" for w in plan.warnings]
+        out += [f"  [yellow]![/yellow] {_escape(w.text(lang))}" for w in plan.warnings]
     return out
 
 
@@ -226,6 +226,8 @@ def time_renderables(plan, lang: str = "en") -> list:
     from rich import box
     from rich.table import Table
 
+    from ..plan import in_lang
+
     t = plan.time
     if t is None:
         return [f"[dim]{_t('no_time', lang)}[/dim]"] if plan.estimate is not None and plan.estimate.fits else []
@@ -242,7 +244,7 @@ def time_renderables(plan, lang: str = "en") -> list:
         table.add_row(f"[bold]{_t('total', lang)}[/bold]", "", f"[bold]{t.hours:.1f} h[/bold]", f"{t.hours_low:.1f}-{t.hours_high:.1f} h", usd(t.usd))
     price = (f"${t.price_usd_per_gpu_hour:g}/GPU-hour ({t.price_source})" if t.price_usd_per_gpu_hour is not None
              else ("가격 없음" if lang == "ko" else "no price"))
-    return [table, f"[dim]{_escape(t.line)}; {_escape(t.assumption)}; {_escape(price)}[/dim]"]
+    return [table, f"[dim]{_escape(t.line)}; {_escape(in_lang(t.assumption, t.assumption_ko, lang))}; {_escape(price)}[/dim]"]
 
 
 def _stage_table(lang: str):

@@ -147,8 +147,9 @@ def time_verdict(resolved, setup, data: dict, gpu_text: str, epochs: float, pric
 
 
 def memory_verdict(resolved, setup, data: dict, gpu_text: str | None) -> dict:
-    from ..datasets.recommend import memory_at
     from estimators.gpus import find_gpu
+
+    from ..datasets.recommend import memory_at
 
     rec = data["recommendation"]
     gpu = find_gpu(gpu_text) if gpu_text else None

@@ -71,7 +71,6 @@ def run(args: argparse.Namespace) -> int:
     from estimators.catalog import resolve_model
     from estimators.fit import fit_report
     from estimators.gpus import find_gpu
-
     from estimators.margin import parse_margin
 
     resolved = resolve_model(args.model)
@@ -98,9 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
 def print_fit(data: dict) -> None:
     from rich.console import Console
-    from rich.table import Table
-
     from rich.markup import escape
+    from rich.table import Table
 
     from ..render import setup_line
 

@@ -83,19 +83,18 @@ def assign_datasets(plan, args: argparse.Namespace) -> list[str]:
     for stage in plan.stages:
         if stage.data_format in given:
             stage.dataset = _local(given[stage.data_format])
-            warnings += check_stage_data(plan, stage)
+            warnings += check_stage_data(plan, stage, packing_given=getattr(args, "packed", None) is not None)
         elif given and stage.dataset in ("", "bundled"):
             warnings.append(f"stage '{stage.name}' trains on the bundled sample {stage.data_format} data; give {DATA_FLAGS[stage.data_format][0]} for yours")
     return warnings
 
 
-def check_stage_data(plan, stage) -> list[str]:
+def check_stage_data(plan, stage, packing_given: bool = False) -> list[str]:
     """Read the stage's dataset as `advisor data check` does, for the kind the stage trains, and keep what the
     script needs (loader, mapping) on the stage; refuse data that cannot feed it. A hub id that is not in the local
     cache is left to the script to download, unchecked, with a warning."""
-    from ..datasets.wire import RL_KINDS, check_for_stage, stage_data
+    from ..datasets.wire import RL_KINDS, check_for_stage, give_data, stage_data
     from ..errors import AdvisorError
-    from ..plan import StageData
 
     kind = "ppo" if stage.setup.train == "ppo" else stage.setup.train
     model = None if plan.model.key == "tiny" else (plan.model.hf_id or plan.model.key)
@@ -111,7 +110,7 @@ def check_stage_data(plan, stage) -> list[str]:
         stage.data = None
         return [f"stage '{stage.name}': {stage.dataset} is not on this machine: the script downloads it and maps only alpaca/sharegpt columns; "
                 "fetch it first (`hf download ... --repo-type dataset`) to have it checked"]
-    stage.data = StageData(**stage_data(data, stage.name, stage.dataset))
+    give_data(stage, stage_data(data, stage.name, stage.dataset), packing_given)
     return []
 
 
@@ -135,10 +134,13 @@ def assign_reward(plan, args: argparse.Namespace) -> list[str]:
     given = [(kind, value) for kind, value in flags.items() if value]
     try:
         chosen = reward_parts(f"{given[0][0]}:{given[0][1]}") if given else {}
-        return assign(plan, chosen)
+        left = assign(plan, chosen)
     except AdvisorError as exc:
         flag = f"--reward-{given[0][0]}" if given else "--reward-check"
         raise AdvisorError(f"{flag}: {exc}") from None
+    return [f"stage '{name}' has no reward: its script uses the PLACEHOLDER length reward (prefers ~200-character answers, which "
+            "teaches length, not correctness); give --reward-check FIELD, --reward-fn FILE.py:FUNCTION or --reward-model MODEL"
+            for name in left]
 
 
 def weights_warning(plan) -> list[str]:

@@ -7,7 +7,6 @@ import argparse
 import sys
 from pathlib import Path
 
-
 NAME = "wizard"
 EXAMPLES = """examples:
   advisor                                     # the same as `advisor wizard`

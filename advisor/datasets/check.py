@@ -146,7 +146,7 @@ def _base(source: Source, n_read: int, usable_rows: int, log: Log, options: Opti
 
 
 def kinds_fed(det: Detection) -> dict:
-    return {k: dict(zip(("ok", "how"), det.feeds(k))) for k in KINDS}
+    return {k: dict(zip(("ok", "how"), det.feeds(k), strict=False)) for k in KINDS}
 
 
 def _report(source: Source, det: Detection, log: Log, lengths: tuple, n_read: int, counted: int, counter, options: Options) -> dict:

@@ -49,7 +49,7 @@ def csv_rows(path: Path, source: Source, on_bytes: OnBytes, max_row_bytes: int) 
                 yield Row(number, None, "wrong_field_count", f"{len(fields)} field(s), the header has {len(header)} ({sep}-separated)")
                 continue
             valid = bad_bytes() == bad_before
-            yield Row(number, dict(zip(header, fields)), "" if valid else "non_utf8", "" if valid else "bytes that are not UTF-8")
+            yield Row(number, dict(zip(header, fields, strict=False)), "" if valid else "non_utf8", "" if valid else "bytes that are not UTF-8")
 
 
 def _delimiter(sample: str, path: Path) -> str:

@@ -149,5 +149,5 @@ def _rows_in_object(data: dict) -> list | None:
             return only
     if lists and len(lists) == len(data) and len({len(v) for v in lists.values()}) == 1:  # columns: {"prompt": [...], ...}
         keys = list(lists)
-        return [dict(zip(keys, values)) for values in zip(*lists.values())]
+        return [dict(zip(keys, values, strict=False)) for values in zip(*lists.values(), strict=False)]
     return None

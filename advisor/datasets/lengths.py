@@ -271,10 +271,10 @@ def measure(rows: list[dict], det: Detection, counter) -> Measured:
         return counter.count(["" if t is None else str(t) for t in texts], special)
 
     def minus(a, b):
-        return [x - y if x is not None and y is not None else None for x, y in zip(a, b)]
+        return [x - y if x is not None and y is not None else None for x, y in zip(a, b, strict=False)]
 
     def plus(a, b):
-        return [x + y if x is not None and y is not None else None for x, y in zip(a, b)]
+        return [x + y if x is not None and y is not None else None for x, y in zip(a, b, strict=False)]
 
     def with_eos(texts):
         return counter.count_eos(["" if x is None else str(x) for x in texts])
@@ -305,7 +305,7 @@ def measure(rows: list[dict], det: Detection, counter) -> Measured:
             prompt = plain([r["prompt"] for r in rows], True)
             chosen = minus(with_eos([_text(r["prompt"]) + _text(r["chosen"]) for r in rows]), prompt)
             rejected = minus(with_eos([_text(r["prompt"]) + _text(r["rejected"]) for r in rows]), prompt)
-        longer = [max(a, b) if a is not None and b is not None else None for a, b in zip(chosen, rejected)]
+        longer = [max(a, b) if a is not None and b is not None else None for a, b in zip(chosen, rejected, strict=False)]
         return Measured({"prompt": prompt, "chosen": chosen, "rejected": rejected, "total": plus(prompt, longer),
                          "supervised": plus(chosen, rejected)}, errors)
     # implicit preference: each answer carries the prompt
@@ -315,7 +315,7 @@ def measure(rows: list[dict], det: Detection, counter) -> Measured:
     else:
         chosen = with_eos([r["chosen"] for r in rows])
         rejected = with_eos([r["rejected"] for r in rows])
-    total = [max(a, b) if a is not None and b is not None else None for a, b in zip(chosen, rejected)]
+    total = [max(a, b) if a is not None and b is not None else None for a, b in zip(chosen, rejected, strict=False)]
     return Measured({"chosen": chosen, "rejected": rejected, "total": total, "supervised": plus(chosen, rejected)}, errors)
 
 

@@ -162,7 +162,7 @@ class Validator:
             add("role_order", f"'{column}': a system turn at position {roles.index('system', 1) + 1}")
             return
         talk = [r for r in roles if r in ("user", "assistant")]
-        for a, b in zip(talk, talk[1:]):
+        for a, b in zip(talk, talk[1:], strict=False):
             if a == b:
                 add("role_order", f"'{column}': two {a} turns in a row")
                 return

@@ -78,6 +78,17 @@ def stage_data(data: dict, stage_name: str, path: str) -> dict:
     }
 
 
+def give_data(stage, fields: dict, packing_given: bool = False) -> None:
+    """Put the checked data on `stage` (StageData) and apply its packing advice to an SFT stage's set-up (TRL's
+    `packing`, what the script runs), unless the user chose packing on the command line. Memory is priced at the
+    full sequence either way; packing changes the steps an epoch takes."""
+    from ..plan import StageData
+
+    stage.data = StageData(**fields)
+    if stage.setup.train == "sft" and not packing_given and stage.setup.packed != stage.data.packing:
+        stage.setup = stage.setup.with_(packed=stage.data.packing)
+
+
 def _check_source(function: str, keep_row: str) -> None:
     """The pasted code is exactly one `def to_trl(row)` and one lambda: spec.py writes every column name in it with
     repr(), and this makes sure nothing else (a hand-edited plan file) is pasted into a script as code."""
@@ -116,8 +127,6 @@ ANSWER_FORMAT = {"instruction_pairs": "instruction", "preference_pairs": "prefer
 def attach(plan, path: str, answer: str, model: str | None = None) -> list[str]:
     """Give the plan's stages that take this kind of data (the wizard's `data` answer) the checked file; the other
     stages keep their data. Returns one line per stage the data could not feed (it stays on the sample)."""
-    from ..plan import StageData
-
     fmt, skipped = ANSWER_FORMAT.get(answer), []
     for stage in plan.stages:
         if stage.data_format != fmt and not (fmt == "text" and stage.data_format == "instruction"):
@@ -125,7 +134,7 @@ def attach(plan, path: str, answer: str, model: str | None = None) -> list[str]:
         kind = stage.setup.train
         response = stage.setup.response_len if kind in RL_KINDS else 512
         try:
-            stage.data = StageData(**stage_data(check_for_stage(path, kind, model, response), stage.name, path))
+            give_data(stage, stage_data(check_for_stage(path, kind, model, response), stage.name, path))
         except AdvisorError as exc:
             skipped.append(str(exc))
             continue

@@ -178,8 +178,8 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
     else:
         retie(model, spec)
     if setup.train == "dpo":
-        from .prefs import DPO_OUTPUTS
         from .fused import add_head
+        from .prefs import DPO_OUTPUTS
 
         add_head(model, DPO_OUTPUTS)  # DPOTrainer.__init__ patches the head whatever Setup.loss says
     elif setup.train == "grpo":

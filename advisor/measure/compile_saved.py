@@ -10,12 +10,14 @@ import json
 import torch
 from transformers import LlamaConfig
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
+
 h, i, T = 512, 1376, 1024
 cfg = LlamaConfig(hidden_size=h, intermediate_size=i, num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=T)
 cfg._attn_implementation = "sdpa"
 torch.manual_seed(0)
 def saved_bytes(layer, frozen):
-    for p in layer.parameters(): p.requires_grad_(not frozen)
+    for p in layer.parameters():
+        p.requires_grad_(not frozen)
     x = torch.randn(1, T, h, dtype=torch.bfloat16, requires_grad=True)
     rot = LlamaRotaryEmbedding(cfg)
     pos = torch.arange(T)[None]
@@ -24,7 +26,8 @@ def saved_bytes(layer, frozen):
     def pack(t):
         st = t.untyped_storage()
         if st.data_ptr() not in seen and not isinstance(t, torch.nn.Parameter) and t is not x:
-            seen.add(st.data_ptr()); total[0] += st.nbytes()
+            seen.add(st.data_ptr())
+            total[0] += st.nbytes()
         return t
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = layer(x, position_embeddings=cos_sin, attention_mask=None, position_ids=pos)

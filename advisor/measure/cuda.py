@@ -14,8 +14,8 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
-from estimators.setup import Setup
 from estimators.effective import effective_setup
+from estimators.setup import Setup
 
 GIB = 2**30
 

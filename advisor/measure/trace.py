@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from estimators.setup import Setup
 from estimators.effective import effective_setup
+from estimators.setup import Setup
 
 from . import grpo, prefs
 from .attention import KERNEL, traced_attention
@@ -21,7 +21,6 @@ from .build import build_model, make_optimizer
 from .hfmodel import attn_implementation, compute_dtype
 from .step import train_step
 from .tracker import CATEGORIES, MemoryTracker, module_forward_depth
-
 
 TRACED_KINDS = ("sft", "reward", "dpo", "grpo")
 

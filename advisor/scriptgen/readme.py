@@ -106,8 +106,8 @@ def _time_lines(plan) -> list[str]:
     """'## Expected time and cost': each stage's tokens/s, hours and dollars on the plan's GPU (estimators/time_plan
     .readme_lines), for the data size the plan was advised for (plan.time) or its answers, else an assumption said
     as one. Nothing when the GPU has no speed figures (a size like "24GB") or the model cannot be priced."""
-    from estimators.errors import EstimateError
     from estimators.catalog import TINY
+    from estimators.errors import EstimateError
     from estimators.gpus import find_gpu
     from estimators.time_plan import Stage, readme_lines
     from estimators.time_report import Dataset

@@ -14,7 +14,7 @@ from .i18n import localize_bindings, t
 from .state import DEFAULT_RUN_DIR, STEPS, WizardState
 
 if TYPE_CHECKING:
-    from ..plan import Plan  # pydantic: loaded by the worker after the first paint, not before
+    pass  # pydantic: loaded by the worker after the first paint, not before
 
 
 class WizardApp(App["Plan"]):

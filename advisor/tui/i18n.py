@@ -6,7 +6,6 @@ Rule texts come from `rules/*.toml` through `advisor.rules`. What is left is the
 
 from __future__ import annotations
 
-
 STEP_NAMES = {
     "goal": ("목표", "Goal"),
     "data": ("데이터", "Data"),
@@ -59,8 +58,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "will_write_to": ("저장될 위치", "Will be written to"),
     "folder_taken": ("{path}에 이미 파일이 있습니다: '덮어쓰기'를 선택하거나 다른 폴더를 입력하세요", "{path} already holds files: tick 'overwrite' or type another folder"),
     "folder_empty": ("저장할 폴더를 입력하세요", "type the folder to write to"),
-    "placeholder_reward": ("GRPO 보상이 없어 임시 길이 보상(약 200자 답변 선호)을 씁니다: 스크립트의 CONFIG에 reward_check / reward_fn을 넣거나 --reward-check, --reward-fn, --reward-model을 주세요",
-                           "GRPO has no reward: its script uses the PLACEHOLDER length reward (~200-character answers); set reward_check / reward_fn in CONFIG or pass --reward-check, --reward-fn or --reward-model"),
+    "placeholder_reward": ("GRPO 보상이 없어 임시 길이 보상(약 200자 답변 선호)을 씁니다: 데이터 단계의 보상 질문에 답하거나 advisor generate에 --reward-check, --reward-fn, --reward-model을 주세요",
+                           "GRPO has no reward: its script uses the PLACEHOLDER length reward (~200-character answers); answer the Data step's reward question, or pass --reward-check, --reward-fn or --reward-model to advisor generate"),
     "rendering": ("스크립트 생성 중…", "generating the scripts…"),
     "no_scriptgen": ("스크립트 생성기가 아직 없습니다", "the script generator is not available"),
     "finish_head": ("무엇을 할까요?", "What now?"),

@@ -18,11 +18,11 @@ if TYPE_CHECKING:
 PLAN_WIDE = ("method", "precision", "quant_type", "double_quant", "gpus", "nodes", "parallel")
 
 
-def make_plan(raw: Mapping[str, Any], lang: str = "en") -> "Plan":
+def make_plan(raw: Mapping[str, Any]) -> "Plan":
     from ..advice.advise import advise
     from ..questions import Answers
 
-    return advise(Answers.from_mapping(dict(raw), origin="wizard"), lang=lang)
+    return advise(Answers.from_mapping(dict(raw), origin="wizard"))
 
 
 def model_spec_of(plan: "Plan"):
@@ -143,7 +143,7 @@ def summarize(plan: "Plan", keep_note: bool = True, ests: dict | None = None):
     ests = ests or {s.name: stage_estimate(plan, s.name) for s in plan.stages}
     old = plan.estimate
     rot = rule_of_thumb(plan.adaptation, plan.model.params_total)[1] if plan.model.params_total else None
-    note = old.rule_of_thumb_note if old is not None and keep_note else ""
+    note = (old.rule_of_thumb_note, old.rule_of_thumb_note_ko) if old is not None and keep_note else ("", "")
     return estimate_summary(ests, capacity_bytes(plan), round(rot, 2) if rot is not None else None, note,
                             plan_margin(plan), pcie_gbs=_pcie(plan))
 

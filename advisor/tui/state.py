@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..errors import AdvisorError
 from ..question_types import Question
 from ..questions import questions
-
 from .plan_calls import largest_stage
 
 if TYPE_CHECKING:

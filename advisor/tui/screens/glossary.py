@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
-
-from rich.markup import escape
 
 from ..i18n import localize_bindings, t
 from ..state import short_source

@@ -6,9 +6,9 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.message import Message
-from textual import work
 from textual.widgets import Static
 
 from ...errors import AdvisorError
@@ -27,8 +27,9 @@ def method_label(method: str, adaptation: str, lang: str) -> tuple[str, str]:
 
 def _say(item, lang: str, field: str = "") -> str:
     """The lang text of a Reason (en/ko) or Alternative (why_not_en/why_not_ko); English when Korean is empty."""
-    ko, en = getattr(item, f"{field}ko"), getattr(item, f"{field}en")
-    return ko if lang == "ko" and ko else en
+    from ...plan import in_lang
+
+    return in_lang(getattr(item, f"{field}en"), getattr(item, f"{field}ko"), lang)
 
 
 def advice_renderable(plan, lang: str):
@@ -53,14 +54,15 @@ def advice_renderable(plan, lang: str):
             line.append("✗ " + t("no_fit", lang, gpu=plan.hardware.gpu_name or plan.hardware.gpu, gib=-est.headroom_gib), style="bold red")
         parts.append(line)
         if est.margin_note:  # what the verdict kept free (estimate error, the display, --margin)
-            parts.append(Text(est.margin_note, style="dim"))
+            parts.append(Text(est.note("margin_note", lang), style="dim"))
         if est.paged_note:  # paged optimizer states: outside the figure above, in unified memory
-            parts.append(Text(est.paged_note, style="yellow"))
+            parts.append(Text(est.note("paged_note", lang), style="yellow"))
     if getattr(plan, "time", None) is not None:  # issue 16: the time model's hours and dollars on the user's GPUs
         from ...advice.timecost import time_words
+        from ...plan import in_lang
 
         parts.append(Text(t("time_line", lang, text=time_words(plan.time, lang))))
-        parts.append(Text(plan.time.assumption, style="dim"))
+        parts.append(Text(in_lang(plan.time.assumption, plan.time.assumption_ko, lang), style="dim"))
     parts.append(Text(""))
     parts.append(Text(t("why", lang), style="bold underline"))
     for r in plan.reasons:
@@ -89,10 +91,10 @@ def advice_renderable(plan, lang: str):
         parts.append(Text(""))
         parts.append(Text(t("warnings", lang), style="bold underline"))
         for w in plan.warnings:
-            parts.append(Text(f"⚠ {w}", style="yellow"))
+            parts.append(Text(f"⚠ {w.text(lang)}", style="yellow"))
     if est is not None and est.rule_of_thumb_note:
         parts.append(Text(""))
-        parts.append(Text(est.rule_of_thumb_note, style="dim"))
+        parts.append(Text(est.note("rule_of_thumb_note", lang), style="dim"))
     parts.append(Text(""))
     parts.append(Text(t("glossary_hint", lang), style="dim italic"))
     return Group(*parts)
@@ -120,12 +122,12 @@ class RecommendScreen(StepScreen):
         except AdvisorError as exc:
             self.show_error(str(exc))
             return
-        self.advise(self.state.clean_answers(), key, self.lang)
+        self.advise(self.state.clean_answers(), key)
 
     @work(thread=True, exclusive=True, group="advise")
-    def advise(self, raw: dict, key: tuple, lang: str) -> None:
+    def advise(self, raw: dict, key: tuple) -> None:
         try:
-            self.post_message(self.Planned(make_plan(raw, lang), key))
+            self.post_message(self.Planned(make_plan(raw), key))
         except (AdvisorError, ValueError) as exc:
             self.post_message(self.Planned(None, key, str(exc)))
 

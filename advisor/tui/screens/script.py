@@ -23,10 +23,13 @@ LEXERS = {".py": "python", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".m
 
 
 def file_rank(path: str) -> tuple[int, int]:
-    """Training scripts first, then configs and the plan, then the rest (README, data samples)."""
-    suffix = PurePath(path).suffix.lower()
-    order = {".py": 0, ".sh": 1, ".yaml": 2, ".yml": 2, ".toml": 3}
-    return order.get(suffix, 4), path.count("/")
+    """Training scripts first (train_<stage>.py, then the common.py they import), then configs and the plan, then
+    the rest (README, data samples)."""
+    name = PurePath(path)
+    if name.suffix.lower() == ".py":
+        return (0 if name.name.startswith("train_") else 1), path.count("/")
+    order = {".sh": 2, ".yaml": 3, ".yml": 3, ".toml": 4}
+    return order.get(name.suffix.lower(), 5), path.count("/")
 
 
 def lexer_for(path: str) -> str:
