@@ -16,7 +16,8 @@ import pytest
 from advisor.cli import main
 from advisor.plan import EstimateSummary
 from advisor.planning import build_plan
-from advisor.scriptgen import FALLBACK_PINS, model_location, render
+from advisor.scriptgen import model_location, render
+from advisor.scriptgen.pins import FALLBACK_PINS
 from estimators.setup import Setup
 
 

@@ -13,7 +13,8 @@ from advisor import hubaccess
 from advisor.lognoise import NoiseFilter
 from advisor.plan import save_plan
 from advisor.planning import build_plan
-from advisor.scriptgen import FALLBACK_PINS, render
+from advisor.scriptgen import render
+from advisor.scriptgen.pins import FALLBACK_PINS
 from estimators.setup import Setup
 
 NOISY = textwrap.dedent('''

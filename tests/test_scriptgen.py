@@ -24,8 +24,9 @@ from conftest import ROOT, run_advisor
 from advisor.errors import AdvisorError
 from advisor.plan import EstimateSummary, Hardware, Hyper, ModelRef, Plan, Stage
 from advisor.planning import build_plan
-from advisor.scriptgen import BUNDLED, FALLBACK_PINS, PPO_TRL, package_versions, render, stage_config, trl_names, write_run
+from advisor.scriptgen import BUNDLED, PPO_TRL, render, stage_config, trl_names, write_run
 from advisor.scriptgen.literals import py_kwargs, py_literal
+from advisor.scriptgen.pins import FALLBACK_PINS, package_versions
 from estimators.setup import Setup, lora_target_names
 
 GOLDEN = Path(__file__).parent / "golden" / "scriptgen"
@@ -555,3 +556,4 @@ def test_plans_turn_lora_dropout_off_where_peft_wraps_fused_experts():
     assert attention.stages[0].setup.lora_dropout == 0.05
     dense = build_plan("8b", Setup(method="lora", lora_targets="all-linear"), gpu="h100")
     assert dense.stages[0].setup.lora_dropout == 0.05
+

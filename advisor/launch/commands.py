@@ -47,7 +47,9 @@ def _stage_dir(run_dir: Path, stage: "Stage") -> Path:
 
 def _stage_script(run_dir: Path, stage: "Stage") -> Path:
     """train_<stage>.py: the script of the plan's stage, the one its estimate priced (PPO stays PPO)."""
-    script = run_dir / f"train_{stage.name}.py"
+    from ..scriptgen import script_name  # the generator's name for it: one home
+
+    script = run_dir / script_name(stage.name)
     if not script.is_file():
         raise AdvisorError(f"{run_dir} has no {script.name}; write the run with `advisor generate` first")
     return script

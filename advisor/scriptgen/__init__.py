@@ -14,7 +14,6 @@ Every user string (model id, paths, dataset names) reaches a script only inside 
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import re
 from importlib import resources
@@ -24,20 +23,11 @@ from ..errors import AdvisorError
 from . import trl_names
 from .layout import accelerate_config, describe
 from .literals import py_kwargs, py_literal
+from .pins import package_versions
 
 TEMPLATES = resources.files(__package__) / "templates"
 DATA = resources.files("advisor") / "data"
 
-# The pins of pyproject's [train] extra: used when a package is not installed where the run is generated.
-FALLBACK_PINS = {
-    "torch": "2.13.0",
-    "transformers": "5.24.0",
-    "datasets": "5.2.0",
-    "accelerate": "1.15.0",
-    "peft": "0.21.2",
-    "trl": "1.16.0",
-    "bitsandbytes": "0.50.2",
-}
 PPO_TRL = "1.12.0"  # the last trl with PPO (trl.experimental.ppo); later releases removed it
 # In the PPO script's PEP 723 block: the pin it cannot run without. `advisor launch` (advisor/scriptenv.py) runs
 # the script in an environment with that pin, built once, when the launcher's own trl differs.
@@ -87,17 +77,6 @@ RL_CLASSES = {"grpo": ("GRPOConfig", "GRPOTrainer", "online RL with a group base
 
 def _template(name: str) -> str:
     return (TEMPLATES / name).read_text(encoding="utf-8")
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the training stack (local tags like +cpu dropped), else pyproject's pins."""
-    versions = {}
-    for name, pin in FALLBACK_PINS.items():
-        try:
-            versions[name] = importlib.metadata.version(name).split("+")[0]
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = pin
-    return versions
 
 
 CONFIG_NOTES = {

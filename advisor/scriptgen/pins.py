@@ -1,0 +1,39 @@
+"""The versions a generated script pins: the ones installed where it is generated, else the pins of pyproject's
+`train` extra, read from the installed package's metadata (or from pyproject.toml in a source tree), so the pins
+have one home."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import tomllib
+from pathlib import Path
+
+# The training stack a script needs, in the order its PEP 723 block lists them.
+STACK = ("torch", "transformers", "datasets", "accelerate", "peft", "trl", "bitsandbytes")
+_PIN = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*==\s*([^;\s]+)\s*(?:;\s*extra\s*==\s*[\"']train[\"'])?\s*$")
+
+
+def train_pins() -> dict[str, str]:
+    """name -> version of each `==` pin in the `train` extra."""
+    try:
+        requires = [r for r in importlib.metadata.requires("advisor") or [] if "extra == \"train\"" in r or "extra == 'train'" in r]
+    except importlib.metadata.PackageNotFoundError:  # a source tree that was not installed: read pyproject.toml
+        path = Path(__file__).resolve().parents[2] / "pyproject.toml"
+        requires = tomllib.loads(path.read_text(encoding="utf-8"))["project"]["optional-dependencies"]["train"]
+    pins = dict(m.groups() for r in requires if (m := _PIN.match(r)))
+    return {name: pins[name] for name in STACK if name in pins}
+
+
+FALLBACK_PINS = train_pins()
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the training stack (local tags like +cpu dropped), else pyproject's pins."""
+    versions = {}
+    for name, pin in FALLBACK_PINS.items():
+        try:
+            versions[name] = importlib.metadata.version(name).split("+")[0]
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = pin
+    return versions
