@@ -119,14 +119,28 @@ class Option:
     changes: dict
 
 
+# What a memory-saving knob costs in speed or quality, the one ranking `advisor fit` and advise's sizing search both
+# use (advisor/advice/fitting.py knob_variants). Paged 8-bit states ranks above checkpointing: checkpointing costs
+# a known 20-30 % of each step, while states paged out of a full card cross PCIe every step.
+KNOB_WEIGHTS = {"adamw8bit": 1.0, "grad_ckpt": 2.0, "paged_adamw8bit": 2.5}
+
+
+def knob_weight(setup: Setup, base: Setup) -> float:
+    """The cost of `setup`'s optimizer and checkpointing against `base`'s (KNOB_WEIGHTS)."""
+    weight = KNOB_WEIGHTS.get(setup.optimizer, 0.0) if setup.optimizer != base.optimizer else 0.0
+    return weight + (KNOB_WEIGHTS["grad_ckpt"] if setup.checkpointing and not base.checkpointing else 0.0)
+
+
 def _options(model: ModelSpec, setup: Setup) -> list[list[Option]]:
     keep = Option("", "", "", 0.0, {})
     dims: list[list[Option]] = []
     if setup.optimizer in ("adamw", "lion", "sgd_momentum"):
         dims.append([
             keep,
-            Option("adamw8bit", "8-bit AdamW", "optimizer states in 8 bits; quality on par in published runs", 1, {"optimizer": "adamw8bit"}),
-            Option("paged_adamw8bit", "paged 8-bit AdamW", "8-bit states that may page to host RAM; slower when they do", 1.5, {"optimizer": "paged_adamw8bit"}),
+            Option("adamw8bit", "8-bit AdamW", "optimizer states in 8 bits; quality on par in published runs", KNOB_WEIGHTS["adamw8bit"],
+                   {"optimizer": "adamw8bit"}),
+            Option("paged_adamw8bit", "paged 8-bit AdamW", "8-bit states that may page to host RAM; slower when they do",
+                   KNOB_WEIGHTS["paged_adamw8bit"], {"optimizer": "paged_adamw8bit"}),
         ])
     if setup.train == "grpo" and not grpo_divides_well(setup):
         # lcm(G, batch) completions per round: a micro-batch that divides well shrinks the KV cache first
@@ -161,7 +175,8 @@ def _options(model: ModelSpec, setup: Setup) -> list[list[Option]]:
         label, cost, changes = offload_option(setup)  # estimators/parallel.py: a layout that can offload
         dims.append([keep, Option("offload_optimizer", label, cost, 5, changes)])
     if not setup.checkpointing:  # last: its change must win over the adaptation's "keep checkpointing as it is"
-        dims.append([keep, Option("grad_ckpt", "gradient checkpointing on", "about 20-30 % slower steps (the forward is recomputed)", 2, {"grad_ckpt": True})])
+        dims.append([keep, Option("grad_ckpt", "gradient checkpointing on", "about 20-30 % slower steps (the forward is recomputed)",
+                                  KNOB_WEIGHTS["grad_ckpt"], {"grad_ckpt": True})])
     if setup.world_size == 1:
         dims.append([keep, Option("more_gpus", "2 GPUs with FSDP full shard", "a second GPU; communication overhead", 6, {"gpus": 2, "parallel": "fsdp"})])
     return dims

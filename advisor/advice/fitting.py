@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 from estimators.checks import PROMPT_ROOM
-from estimators.fit import SEQ_STEP, max_micro_batch, max_seq_len
+from estimators.fit import SEQ_STEP, knob_weight, max_micro_batch, max_seq_len
 from estimators.model import ModelSpec
 from estimators.pricing import estimate
 from estimators.result import Estimate
@@ -78,8 +78,9 @@ def base_setup(train: str, adaptation: str, hw: Hw, seq_len: int) -> Setup:
 
 
 def knob_variants(base: Setup) -> list[Setup]:
-    """The knob sets tried for one stage, cheapest in speed and quality first; the last saves the most memory.
-    (Offloading and more GPUs are left to `advisor fit`: they change the launcher or the hardware.)"""
+    """The knob sets tried for one stage, cheapest in speed and quality first as `advisor fit` ranks them
+    (estimators/fit.py KNOB_WEIGHTS); the last saves the most memory. (Offloading and more GPUs are left to
+    `advisor fit`: they change the launcher or the hardware.)"""
     if base.method == "full":
         out = [
             base.with_(grad_ckpt=False),
@@ -92,7 +93,8 @@ def knob_variants(base: Setup) -> list[Setup]:
         out = [base.with_(grad_ckpt=True), base.with_(grad_ckpt=True, optimizer="adamw8bit"), base.with_(grad_ckpt=True, optimizer="paged_adamw8bit")]
         if base.world_size > 1:  # shard the base weights too when replicas do not fit
             out += [s.with_(parallel="fsdp") for s in out]
-    return out
+    unsharded = base.with_(grad_ckpt=False)
+    return sorted(out, key=lambda s: (s.parallel != base.parallel, knob_weight(s, unsharded)))  # stable: ties keep their order
 
 
 def _micro_batch(spec: ModelSpec, setup: Setup, hw: Hw) -> tuple[Setup, int]:
