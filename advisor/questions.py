@@ -166,13 +166,8 @@ class Answers:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], origin: str = "answers") -> "Answers":
         """Validate a mapping of question id -> raw value (from flags, widgets or TOML); '-' in keys is accepted."""
-        if not isinstance(data, Mapping):
-            raise AdvisorError(f"{origin}: expected a table of answers, got {type(data).__name__}")
         known = {q.id: q for q in QUESTIONS}
-        given = {str(k).replace("-", "_"): v for k, v in data.items()}
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            raise AdvisorError(f"{origin}: unknown answer(s) {', '.join(unknown)}; valid: {', '.join(known)}")
+        given = given_answers(data, origin)
         values: dict[str, Any] = {}
         missing = []
         for qid, q in known.items():
@@ -202,6 +197,17 @@ class Answers:
 
     def with_(self, **changes) -> "Answers":
         return Answers.from_mapping(self.to_data() | changes)
+
+
+def given_answers(data: Mapping[str, Any], origin: str = "answers") -> dict[str, Any]:
+    """`data` keyed by question id ('-' in keys accepted); an unknown id is an error naming the valid ones."""
+    if not isinstance(data, Mapping):
+        raise AdvisorError(f"{origin}: expected a table of answers, got {type(data).__name__}")
+    given = {str(k).replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(given) - {q.id for q in QUESTIONS})
+    if unknown:
+        raise AdvisorError(f"{origin}: unknown answer(s) {', '.join(unknown)}; valid: {', '.join(q.id for q in QUESTIONS)}")
+    return given
 
 
 def _check_gpu(text: str) -> None:

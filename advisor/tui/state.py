@@ -54,11 +54,10 @@ def _blank(raw: Any) -> bool:
 def check_answers(raw: Mapping[str, Any], origin: str = "answers") -> dict[str, Any]:
     """Pre-filled answers (a TOML file, flags): unknown ids and invalid values raise AdvisorError; missing
     required ones are fine (the wizard asks for them)."""
+    from ..questions import given_answers
+
     known = {q.id: q for q in questions()}
-    given = {str(k).replace("-", "_"): v for k, v in raw.items()}
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise AdvisorError(f"{origin}: unknown answer(s) {', '.join(unknown)}; valid: {', '.join(known)}")
+    given = given_answers(raw, origin)
     probe = WizardState()
     for qid, value in given.items():
         error = probe.set_answer(qid, value)
