@@ -202,7 +202,7 @@ def test_a_setup_that_does_not_fit_is_fixed_with_make_it_fit(tmp_path):
     app = run(scenario())
     plan = app.return_value
     assert plan.estimate.fits and memory_view(plan, "sft").fits
-    assert plan.adaptation in ("lora", "qlora") or plan.hardware.count > 1  # what the solver changed is in the plan
+    assert plan.adaptation == "qlora"  # the solver's cheapest fix on a 12 GB card (LoRA of a 7B does not fit), in the plan
     assert app.action == "launch" and app.saved == run_dir
     from advisor.plan import load_plan
 
