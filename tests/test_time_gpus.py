@@ -11,7 +11,7 @@ from estimators.errors import EstimateError
 from estimators.gpus import find_gpu, gpus, load_gpus
 from estimators.tables import rules_path
 
-GEFORCE = {"rtx3060ti", "rtx3060", "rtx3090", "rtx4060ti-16gb", "rtx4090", "rtx5090"}
+GEFORCE = {"rtx3060ti", "rtx3060", "rtx3090", "rtx4060ti-8gb", "rtx4060ti-16gb", "rtx4090", "rtx5090"}
 
 
 def test_every_row_states_consumer_explicitly():

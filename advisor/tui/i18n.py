@@ -36,6 +36,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "thinking": ("추천을 계산하는 중…", "working out the advice…"),
     "recommend_head": ("추천: {method} + {adaptation}", "Recommended: {method} + {adaptation}"),
     "stages": ("단계", "Stages"),
+    "stage_brief": ("{name} (마이크로 배치 {mb}×{accum}, {seq} 토큰)", "{name} (mb {mb}×{accum}, {seq} tok)"),
     "why": ("이유 (원문 규칙)", "Why (the document's rules)"),
     "alternatives": ("다른 선택지와 고르지 않은 이유", "Alternatives and why not"),
     "warnings": ("주의", "Warnings"),

@@ -41,7 +41,7 @@ def advice_renderable(plan, lang: str):
     head = Text(t("recommend_head", lang, method=method, adaptation=adapt), style="bold")
     parts.append(head)
     stages = " → ".join(
-        f"{s.name} (mb {s.setup.micro_batch}×{s.setup.grad_accum}, {s.setup.seq_len} tok)" for s in plan.stages
+        t("stage_brief", lang, name=s.name, mb=s.setup.micro_batch, accum=s.setup.grad_accum, seq=s.setup.seq_len) for s in plan.stages
     )
     parts.append(Text(f"{t('stages', lang)}: {stages}", style="dim"))
     est = plan.estimate
