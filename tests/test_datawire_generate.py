@@ -184,3 +184,13 @@ def test_the_packing_advice_is_what_the_sft_script_runs(tmp_path):
     assert main(["generate", "--model", "tiny", "--dataset", str(data), "--out", str(out), "--packed"]) == 0
     kept = load_plan(out / "plan.toml").stages[0]
     assert kept.data.packing is False and kept.setup.packed is True
+
+
+def test_a_json_object_with_rows_under_a_key_loads_in_the_script(tmp_path):
+    """Issue 17: {"train": [...]} is read by the check and by the script alike (datasets' json builder, field=KEY)."""
+    data = tmp_path / "wrapped.json"
+    data.write_text(json.dumps({"train": ALPACA}), encoding="utf-8")
+    run = generate(tmp_path, data)
+    assert load_plan(run / "plan.toml").stage("sft").data.load["field"] == "train"
+    rows = rows_of(run)
+    assert len(rows) == len(ALPACA) and rows[0]["completion"] == [{"role": "assistant", "content": "0 0"}]

@@ -138,15 +138,39 @@ def _json_object_or_lines(path: Path, source: Source, max_row_bytes: int) -> Ite
             yield Row(number, None, "not_an_object", f"a JSON {type(value).__name__}, not an object with columns")
 
 
-def _rows_in_object(data: dict) -> list | None:
+def rows_key(data: dict) -> str | None:
+    """The key of a JSON object under which its rows are a list of objects ({"train": [...]}), else None. The
+    script's loader needs it too (datasets' json builder: field=KEY)."""
     lists = {k: v for k, v in data.items() if isinstance(v, list)}
     for key in ("train", "data", "rows", "examples", "instances"):
         if key in lists and all(isinstance(r, dict) for r in lists[key][:100]):
-            return lists[key]
+            return key
     if len(lists) == 1 and len(data) == 1:
-        only = next(iter(lists.values()))
+        key, only = next(iter(lists.items()))
         if all(isinstance(r, dict) for r in only[:100]):
-            return only
+            return key
+    return None
+
+
+def object_rows_key(path: Path, source: Source) -> str | None:
+    """rows_key of the JSON object in `path`; None for a list, JSON lines or columns."""
+    with open_binary(path, source) as f:
+        head = f.read(SNIFF_BYTES)
+    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") or path.stat().st_size > MAX_JSON_OBJECT_BYTES:
+        return None
+    with open_binary(path, source) as f:
+        try:
+            data = json.loads(f.read().decode("utf-8-sig", errors="replace"))
+        except json.JSONDecodeError:
+            return None
+    return rows_key(data) if isinstance(data, dict) else None
+
+
+def _rows_in_object(data: dict) -> list | None:
+    key = rows_key(data)
+    if key is not None:
+        return data[key]
+    lists = {k: v for k, v in data.items() if isinstance(v, list)}
     if lists and len(lists) == len(data) and len({len(v) for v in lists.values()}) == 1:  # columns: {"prompt": [...], ...}
         keys = list(lists)
         return [dict(zip(keys, values, strict=False)) for values in zip(*lists.values(), strict=False)]

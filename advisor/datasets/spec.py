@@ -98,5 +98,9 @@ def loader_spec(source, columns: tuple[str, ...] = ()) -> dict:
         if columns:
             out["features"] = {c: "string" for c in columns}
     if source.format == "json" and files:
-        out["note"] = "a JSON object holding the rows under a key needs field=KEY (datasets' json builder)"
+        from .jsonrows import object_rows_key
+
+        key = object_rows_key(source.files[0], source)
+        if key is not None:  # {"train": [...]}: datasets' json builder reads the rows under field=KEY
+            out["field"] = key
     return out
