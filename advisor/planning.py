@@ -48,10 +48,6 @@ def default_hyper(train: str, adaptation: str) -> Hyper:
     return Hyper(learning_rate=row["learning_rate"], epochs=row["epochs"], beta=row.get("beta", 0.1))
 
 
-def model_ref(text: str) -> ModelRef:
-    return model_spec(text)[1]
-
-
 def model_spec(text: str) -> tuple[ModelSpec, ModelRef]:
     """The spec the memory model prices and the reference the plan records, for one model text."""
     from estimators.catalog import resolve_model  # here, as before: the catalog is not needed to import planning
@@ -111,8 +107,8 @@ def assign_reward(plan: Plan, chosen: Mapping[str, str]) -> list[str]:
     grpo = rewarded_stages(plan)
     if chosen and not grpo:
         raise AdvisorError(f"the {plan.method} run has no GRPO stage to reward (its stages get their rewards from the plan)")
-    for stage in grpo:
-        if chosen:
+    if chosen:
+        for stage in grpo:
             for key in REWARD_KINDS:
                 setattr(stage, key, chosen.get(key, ""))
     return [s.name for s in grpo if not (s.reward_check or s.reward_fn or s.reward_model)]

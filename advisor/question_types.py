@@ -28,23 +28,19 @@ class Choice:
     def rules(self) -> tuple[str, ...]:
         if not self.selection:
             return self.cites
-        row = _selection_row(self.value)
-        rec = row["recommend"]
-        return (row["id"], *rec.get("methods", ()), *rec.get("adaptations", ()), *self.cites)
+        from . import rules
+
+        row = rules.goal_row(self.value)
+        methods, adaptations = rules.recommended(row)
+        return (row["id"], *methods, *adaptations, *self.cites)
 
     def text(self, name: str, lang: str = "en") -> str:
         if name == "explain" and self.selection:
             from . import rules
 
-            row = _selection_row(self.value)
+            row = rules.goal_row(self.value)
             return f"{rules.text(row, 'situation', lang)} → {rules.text(row, 'recommend', lang)}"
         return getattr(self, f"{name}_{lang}")
-
-
-def _selection_row(goal: str) -> dict:
-    from . import rules
-
-    return next(row for row in rules.selection_rows() if row.get("goal") == goal)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,17 @@ def selection_rows(root: Traversable | None = None) -> list[Row]:
     return load_table("selection", root).get("situation", [])
 
 
+def goal_row(goal: str, rows: list[Row] | None = None) -> Row | None:
+    """The §6 selection row that answers the goal `goal` (its `goal` field), None for a goal beyond the table."""
+    return next((row for row in (selection_rows() if rows is None else rows) if row.get("goal") == goal), None)
+
+
+def recommended(row: Row) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(methods, adaptations) the row recommends: pick one of each; no adaptations = the document leaves it open."""
+    rec = row["recommend"]
+    return tuple(rec.get("methods", ())), tuple(rec.get("adaptations", ()))
+
+
 def rlhf_vs_dpo(root: Traversable | None = None) -> list[Row]:
     """The §6 RLHF-vs-DPO comparison rows, in document order."""
     return load_table("selection", root).get("rlhf_vs_dpo", [])

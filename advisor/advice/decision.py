@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..messages import Pair, both, join
 from ..plan import Alternative, Reason
+from ..rules import recommended
 from .context import Context
 from .fitting import COST_ORDER, QUALITY_ORDER, Search, search
 from .rows import (
@@ -18,7 +19,6 @@ from .rows import (
     goal_row,
     method_rows,
     reason,
-    recommended,
     row_cite,
     row_reason,
     row_text,

@@ -51,13 +51,7 @@ def adaptation_rows() -> dict[str, dict]:
 
 def goal_row(goal: str) -> dict | None:
     """The §6 selection row that answers the goal `goal` (its `goal` field), None for a goal beyond the table."""
-    return next((row for row in _rows().values() if row.get("goal") == goal), None)
-
-
-def recommended(row: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(methods, adaptations) the row recommends: pick one of each; no adaptations = the document leaves it open."""
-    rec = row["recommend"]
-    return tuple(rec.get("methods", ())), tuple(rec.get("adaptations", ()))
+    return rules.goal_row(goal, list(_rows().values()))
 
 
 def row_cite(row: dict) -> Pair:
