@@ -3,9 +3,8 @@ checking an answer does not load the plan models (advisor/planning.py assign_rew
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .errors import AdvisorError
+from .paths import absolute
 
 REWARD_KINDS = ("reward_check", "reward_fn", "reward_model")  # the Stage fields (advisor/plan.py), at most one set
 
@@ -30,15 +29,9 @@ def reward_parts(text: str | None) -> dict[str, str]:
         path, sep, name = value.rpartition(":")
         if not sep or not path.endswith(".py") or not name.isidentifier():
             raise AdvisorError(f"reward function {value!r}: write it as FILE.py:FUNCTION, e.g. rewards.py:score")
-        value = f"{_absolute(path)}:{name}"
+        value = f"{absolute(path)}:{name}"
     elif kind == "reward_model":
-        value = _absolute(value)
+        value = absolute(value)
     elif not value.isidentifier():
         raise AdvisorError(f"reward check {value!r}: name the dataset field the answer must equal, e.g. check:answer")
     return {kind: value}
-
-
-def _absolute(text: str) -> str:
-    """A path that exists here, written down absolute: the scripts resolve relative paths against their own folder."""
-    path = Path(text).expanduser()
-    return str(path.resolve()) if path.exists() else text

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..knobs import KNOBS, add_knob_flags
+from ..paths import absolute
 
 NAME = "generate"
 EXAMPLES = """examples:
@@ -53,13 +54,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_knob_flags(p, only=KNOB_FIELDS)
 
 
-def _local(text: str | None) -> str | None:
-    """A path that exists here is written down absolute: the scripts resolve relative paths against their own folder."""
-    if text and Path(text).expanduser().exists():
-        return str(Path(text).expanduser().resolve())
-    return text
-
-
 def assign_datasets(plan, args: argparse.Namespace) -> list[str]:
     """Give each stage the user's data of its kind; returns warnings. `--dataset` serves a run whose stages all
     take one kind of data; a run whose stages take different kinds needs the flag of each kind, so that no stage
@@ -82,7 +76,7 @@ def assign_datasets(plan, args: argparse.Namespace) -> list[str]:
     warnings = []
     for stage in plan.stages:
         if stage.data_format in given:
-            stage.dataset = _local(given[stage.data_format])
+            stage.dataset = absolute(given[stage.data_format])
             warnings += check_stage_data(plan, stage, packing_given=getattr(args, "packed", None) is not None)
         elif given and stage.dataset in ("", "bundled"):
             warnings.append(f"stage '{stage.name}' trains on the bundled sample {stage.data_format} data; give {DATA_FLAGS[stage.data_format][0]} for yours")
@@ -180,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         from ..planning import build_plan
 
         setup = setup_from_args(args)
-        plan = build_plan(_local(args.model), setup, method=args.method_kind, gpu=args.gpu, output_dir="outputs")
+        plan = build_plan(absolute(args.model), setup, method=args.method_kind, gpu=args.gpu, output_dir="outputs")
         label = f"{args.model}-{args.method_kind}"
     warnings = assign_datasets(plan, args)
     seq_len = data_seq_len(plan)
@@ -189,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         from ..planning import build_plan
 
         args.seq_len = seq_len
-        plan = build_plan(_local(args.model), setup_from_args(args), method=args.method_kind, gpu=args.gpu, output_dir="outputs")
+        plan = build_plan(absolute(args.model), setup_from_args(args), method=args.method_kind, gpu=args.gpu, output_dir="outputs")
         warnings = assign_datasets(plan, args)
     for warning in warnings + assign_reward(plan, args) + weights_warning(plan):
         print(f"advisor: warning: {warning}", file=sys.stderr)

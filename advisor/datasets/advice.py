@@ -8,6 +8,7 @@ import argparse
 from typing import Any
 
 from ..errors import AdvisorError
+from ..paths import absolute
 
 # TRL type -> the `data` answer (advisor/questions.py) it is
 DATA_ANSWER = {
@@ -33,16 +34,8 @@ def check_dataset(path: str, model: str | None, keep: float = 0.99, micro_batch:
     if micro_batch == 1:  # what the plan's stages are checked with (wire.attach): the file is not read again
         from .wire import remember
 
-        remember(_absolute(path), model, data)
+        remember(absolute(path), model, data)
     return data
-
-
-def _absolute(text: str) -> str:
-    """A local path as a generated script loads it from any folder; a cached hub id as it is."""
-    from pathlib import Path
-
-    path = Path(text).expanduser()
-    return str(path.resolve()) if path.exists() else text
 
 
 def summary(data: dict) -> dict:
@@ -106,7 +99,7 @@ def _with_data(plan, s: dict):
     from .wire import attach
 
     if s.get("data_answer"):
-        skipped = attach(plan, _absolute(s["path"]), s["data_answer"], s.get("checked_with"))
+        skipped = attach(plan, absolute(s["path"]), s["data_answer"], s.get("checked_with"))
         s["stages_fed"] = [st.name for st in plan.stages if st.data is not None]
         if skipped:
             s["stages_not_fed"] = skipped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 
+from ...paths import absolute
 from ..i18n import t
 from ..state import questions_for
 from ..widgets.question import AnswerChanged, field_for
@@ -63,7 +64,7 @@ class DataScreen(QuestionsScreen):
             if qid in filled or qid not in state.clean_answers():
                 self._set(qid, answers[qid])
                 filled.add(qid)
-        state.dataset = _absolute(message.data["source"]["path"])
+        state.dataset = absolute(message.data["source"]["path"])
         state.dataset_answer = answers["data"]
         state.dataset_model = self.query_one("#data-step").model
         from ...datasets.wire import remember
@@ -87,11 +88,3 @@ class DataScreen(QuestionsScreen):
 
 class ResourcesScreen(QuestionsScreen):
     STEP = "resources"
-
-
-def _absolute(text: str) -> str:
-    """A local path as the script loads it from any folder; a cached hub id as it is."""
-    from pathlib import Path
-
-    path = Path(text).expanduser()
-    return str(path.resolve()) if path.exists() else text
