@@ -86,7 +86,7 @@ def advise(answers: Answers, margin: str | None = None) -> Plan:
                       stage_setups=setups, data_formats=d.data_formats, resolved=(ctx.spec, ref))
     priced = {fit.name: fit for fit in chosen.stages}
     for stage in plan.stages:
-        stage.memory = stage_memory(priced[stage.name])
+        stage.memory = stage_memory(priced[stage.name].estimate, priced[stage.name].fits)
     warns += _reward(plan, answers.reward)
     plan.reasons = d.reasons + a_reasons + knob_reasons(ctx, chosen) + hyper_reasons(plan)
     plan.alternatives = d.alternatives + a_alts

@@ -59,11 +59,16 @@ def estimate_summary(stages: dict[str, Estimate], capacity: float, rule_of_thumb
     )
 
 
-def stage_memory(fit: StageFit) -> StageMemory:
+def stage_memory(est: Estimate, fits: bool) -> StageMemory:
     """What a plan keeps of one stage's estimate: the figures the printer and the README show."""
-    est = fit.estimate
     return StageMemory(peak_allocated_gib=gib(est.peak_allocated), peak_reserved_gib=gib(est.peak_reserved),
-                       device_gib=gib(est.device_bytes), peak_phase=est.peak_phase, fits=fit.fits)
+                       device_gib=gib(est.device_bytes), peak_phase=est.peak_phase, fits=fits)
+
+
+def judged_memory(plan: Plan, est: Estimate) -> StageMemory:
+    """A stage's memory judged as the plan was judged: its margin, on the plan's memory per GPU (after a what-if, or
+    for a plan saved before plans kept their stages' memory)."""
+    return stage_memory(est, plan_margin(plan).fits(est, plan.hardware.memory_gib * GIB))
 
 
 def plan_margin(plan: Plan, gpu: Gpu | None = None) -> Margin:

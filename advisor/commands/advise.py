@@ -209,15 +209,11 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
 def _priced(plan, stage):
     """A stage's memory for a plan that did not keep it (saved before plans kept StageMemory): priced again."""
     from estimators import estimate
-    from estimators.gpus import find_gpu
 
-    from ..advice.fitting import StageFit
-    from ..advice.summary import plan_margin, stage_memory
+    from ..advice.summary import judged_memory
     from ..planning import plan_spec
 
-    gpu = find_gpu(plan.hardware.gpu)
-    est = estimate(plan_spec(plan), stage.setup)
-    return stage_memory(StageFit(stage.name, stage.setup.train, stage.setup, est, plan_margin(plan, gpu).fits(est, gpu.memory_bytes)))
+    return judged_memory(plan, estimate(plan_spec(plan), stage.setup))
 
 
 def time_renderables(plan, lang: str = "en") -> list:

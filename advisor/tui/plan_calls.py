@@ -124,13 +124,10 @@ def with_stage_setup(plan: "Plan", stage: str, setup: "Setup") -> "Plan":
 
 def _priced(plan: "Plan", keep_note: bool) -> "Plan":
     """The plan with each stage's memory and the summary priced for its current set-ups (after a what-if)."""
-    from ..advice.fitting import StageFit
-    from ..advice.summary import plan_margin, stage_memory
+    from ..advice.summary import judged_memory
 
     ests = {s.name: stage_estimate(plan, s.name) for s in plan.stages}
-    margin, capacity = plan_margin(plan), capacity_bytes(plan)
-    stages = [s.model_copy(update={"memory": stage_memory(StageFit(s.name, s.setup.train, s.setup, ests[s.name],
-                                                                  margin.fits(ests[s.name], capacity)))}) for s in plan.stages]
+    stages = [s.model_copy(update={"memory": judged_memory(plan, ests[s.name])}) for s in plan.stages]
     return plan.model_copy(update={"stages": stages, "estimate": summarize(plan, keep_note, ests)})
 
 
