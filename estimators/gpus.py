@@ -7,7 +7,6 @@ missing required key is an EstimateError naming the row, never a traceback deep 
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from .errors import EstimateError
 from .gpu_card import INTERCONNECTS, Gpu
 from .tables import rules_path
+from .toml_cache import load_toml
 
 _REQUIRED = ("id", "name", "memory_gib", "bf16", "source")
 _TYPES = {f.name: f.type for f in fields(Gpu)}
@@ -50,8 +50,8 @@ def _row_problems(row: dict) -> list[str]:
 def load_gpus(path: Path) -> dict[str, Gpu]:
     """Read and validate a GPU table; every problem in one EstimateError."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = load_toml(path)  # parsed once, then read back from the user's cache (estimators/toml_cache.py)
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8 (UnicodeDecodeError) or not TOML (TOMLDecodeError)
         raise EstimateError(f"cannot read {path.name}: {exc}") from None
     rows = data.get("gpu")
     if not isinstance(rows, list) or not rows:
