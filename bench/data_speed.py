@@ -14,7 +14,7 @@ tokenizer.json with transformers' TikTokenConverter (the ranks give the merges) 
    Python code. The approximation's weights per character class (letters, digits, punctuation, spaces, non-ASCII)
    are fitted (least squares, no intercept, each kind of text weighted equally) on the even rows and the error is
    measured on the odd rows: per row |approx - real| / real, and the error of the total per kind of text, for the
-   fitted weights and for the ones advisor/datasets/lengths.py ships.
+   fitted weights and for the ones advisor/datasets/counters.py ships.
 2. Speed. A synthetic JSON-lines file of N conversational rows (user + assistant turns cut from the same text) and
    one of N standard prompt-completion rows are checked end to end (read, detect, validate, measure, plan), once
    with the tokenizer (chat template: ChatML, Qwen2.5's turn format) and once with the approximation; rows/s is
@@ -81,10 +81,10 @@ CLASSES = ("letter", "digit", "punct", "space", "non_ascii")
 
 def fit_and_measure(texts: dict[str, list[str]], counter) -> tuple[dict, list[str]]:
     """Fit the class weights on the even rows (each kind of text weighted equally), measure on the odd rows,
-    both for the fitted weights and for the ones lengths.APPROX ships."""
+    both for the fitted weights and for the ones counters.APPROX ships."""
     import numpy as np
 
-    from advisor.datasets.lengths import APPROX, ApproxCounter, char_classes
+    from advisor.datasets.counters import APPROX, ApproxCounter, char_classes
 
     real = {k: counter.count(v, special=False) for k, v in texts.items()}
     train = [(k, char_classes(t), n) for k in texts for i, (t, n) in enumerate(zip(texts[k], real[k], strict=False)) if i % 2 == 0 and n]
@@ -95,7 +95,7 @@ def fit_and_measure(texts: dict[str, list[str]], counter) -> tuple[dict, list[st
     coef = np.linalg.lstsq(x, y, rcond=None)[0]
     fitted = {c: round(float(v), 3) for c, v in zip(CLASSES, coef, strict=False)}
     lines = [f"fitted on {len(train):,} rows (the even ones): " + ", ".join(f"{c} {v}" for c, v in fitted.items()), ""]
-    for label, approx in (("fitted in this run", ApproxCounter(fitted)), ("shipped in lengths.APPROX", ApproxCounter(APPROX["weights"]))):
+    for label, approx in (("fitted in this run", ApproxCounter(fitted)), ("shipped in counters.APPROX", ApproxCounter(APPROX["weights"]))):
         lines += [f"error on the {sum(1 for k in texts for i, n in enumerate(real[k]) if i % 2 and n):,} held-out rows, weights {label}: "
                   + ", ".join(f"{c} {v}" for c, v in zip(CLASSES, approx.weights, strict=False)), "",
                   "| text | rows | real tokens | per-row error p50 / p90 / p99 | error of the total |", "|---|---:|---:|---|---:|"]
@@ -149,7 +149,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--write", action="store_true")
     args = p.parse_args()
-    from advisor.datasets.lengths import ApproxCounter, TokenizerCounter
+    from advisor.datasets.counters import ApproxCounter, TokenizerCounter
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.tokenizer or (qwen_tokenizer(args.qwen_tiktoken, Path(tmp) / "qwen") if args.qwen_tiktoken else None)

@@ -8,8 +8,10 @@ import json
 import pytest
 from data_corpus import CHATML, PREFERENCE, PROMPT_COMPLETION, SFT_MESSAGES, STRICT, tiny_model, tiny_tokenizer, turns, write_jsonl
 
+from advisor.datasets.chat_template import render_chat
+from advisor.datasets.counters import ApproxCounter, TokenizerCounter, char_classes, find_tokenizer
 from advisor.datasets.detect import detect, to_trl
-from advisor.datasets.lengths import ApproxCounter, TokenizerCounter, char_classes, find_tokenizer, measure, render_chat
+from advisor.datasets.lengths import measure
 from advisor.datasets.recommend import memory_at, packing_for, round_len, seq_len_for
 from advisor.datasets.stats import at_seq_len, histogram, percentile, summary
 

@@ -90,7 +90,7 @@ def test_duplicate_tracking_is_capped_and_says_so(tmp_path, monkeypatch):
     import advisor.datasets.validate as validate
     from advisor.datasets import sources
     from advisor.datasets.check import Options, run_check
-    from advisor.datasets.lengths import ApproxCounter
+    from advisor.datasets.counters import ApproxCounter
 
     monkeypatch.setattr(validate, "DUPLICATES_TRACKED", 10)
     rows = [{"prompt": f"Q{i}", "completion": "A"} for i in range(30)] + [{"prompt": "Q25", "completion": "A"}]

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 def check_from_args(args: argparse.Namespace) -> dict:
     from ..datasets import sources
     from ..datasets.check import Options
-    from ..datasets.lengths import counter_for
+    from ..datasets.counters import counter_for
     from ..errors import AdvisorError
 
     source = sources.resolve(args.path, args.split)

@@ -25,7 +25,7 @@ def check_dataset(path: str, model: str | None, keep: float = 0.99, micro_batch:
     """The full `advisor data check` data for PATH, with the model's tokenizer when it is local."""
     from . import sources
     from .check import Options, run_check
-    from .lengths import counter_for
+    from .counters import counter_for
 
     counter, why = counter_for(None, model)
     data = run_check(sources.resolve(path), counter, Options(keep=keep, micro_batch=micro_batch))

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from itertools import islice
 
 from . import SCHEMA
+from .counters import APPROX
 from .detect import DEFAULT_KIND, DETECT_ROWS, KINDS, Detection, detect, to_trl
-from .lengths import APPROX, measure
+from .lengths import measure
 from .readers import iter_rows
 from .row import MAX_ROW_BYTES, Row
 from .sources import Source

@@ -41,7 +41,7 @@ def check_for_stage(path: str, kind: str, model: str | None, response_len: int =
 def _check(path: str, kind: str, model: str | None, response_len: int, keep: float) -> dict:
     from . import sources
     from .check import Options, run_check
-    from .lengths import counter_for
+    from .counters import counter_for
 
     counter, why = counter_for(None, model)
     data = run_check(sources.resolve(path), counter, Options(kind=kind, keep=keep, response_len=response_len))

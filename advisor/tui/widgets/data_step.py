@@ -56,7 +56,7 @@ class DataStep(Vertical):
         from ...datasets import sources
         from ...datasets.advice import data_answers
         from ...datasets.check import Options, run_check
-        from ...datasets.lengths import counter_for
+        from ...datasets.counters import counter_for
 
         try:
             source = sources.resolve(path)
