@@ -110,6 +110,10 @@ class Stage(_Model):
     reward_check: str = ""  # the built-in checker: exact match of the completion with this dataset field
     data: StageData | None = None  # the checked dataset (advisor generate --dataset): its loading code and mapping
     memory: StageMemory | None = None  # as advise priced it (None: a plan built from flags, not sized by advise)
+    # RLHF's reward/value model when it is not the policy (issue 16, the InstructGPT practice: a smaller model of the
+    # policy's family): the reward stage trains it from its own weights, PPO scores with it and starts its value model
+    # from it; memory and time above are priced with it. None: the policy's architecture (the reward stage starts from SFT).
+    reward_value_model: ModelRef | None = None
 
 
 class Reason(_Model):

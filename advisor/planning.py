@@ -11,6 +11,7 @@ from functools import cache
 
 from estimators.effective import effective_setup
 from estimators.gpus import find_gpu
+from estimators.kind_models import REWARD_VALUE_KINDS
 from estimators.model import SPEC_FIELDS, ModelSpec
 from estimators.setup import Setup
 from estimators.tables import read_table
@@ -70,17 +71,29 @@ def spec_data(spec: ModelSpec) -> dict:
 
 def plan_spec(plan: Plan) -> ModelSpec:
     """The ModelSpec `plan` was priced on: from the plan itself, or (a plan saved before it kept one) resolved again."""
-    data = dict(plan.model.spec)
+    return ref_spec(plan.model, "model")
+
+
+def ref_spec(ref: ModelRef, where: str) -> ModelSpec:
+    """The ModelSpec a plan's ModelRef keeps (`where` names it in errors), or resolved again from its key."""
+    data = dict(ref.spec)
     if not data:
-        return model_spec(plan.model.key)[0]
+        return model_spec(ref.key)[0]
     census = data.pop("census", None)
     unknown = sorted(set(data) - SPEC_FIELDS)
     if unknown:
-        raise AdvisorError(f"plan: model.spec has unknown field(s) {', '.join(unknown)}; valid: {', '.join(sorted(SPEC_FIELDS - {'extra'}))}")
+        raise AdvisorError(f"plan: {where}.spec has unknown field(s) {', '.join(unknown)}; valid: {', '.join(sorted(SPEC_FIELDS - {'extra'}))}")
     try:
         return ModelSpec(**data, extra={"census": census} if census else {})
     except TypeError as exc:
-        raise AdvisorError(f"plan: model.spec: {exc}") from None
+        raise AdvisorError(f"plan: {where}.spec: {exc}") from None
+
+
+def stage_models(plan: Plan, stage: Stage) -> tuple[ModelSpec, ModelSpec | None]:
+    """What a stage is priced with, as `estimate(policy, stage.setup, reward_model)` takes it: the plan's model and the
+    stage's smaller reward/value model (None: the policy's; only reward and PPO stages have one)."""
+    rv = stage.reward_value_model if stage.setup.train in REWARD_VALUE_KINDS else None
+    return plan_spec(plan), (ref_spec(rv, f"stage '{stage.name}'.reward_value_model") if rv else None)
 
 
 def stages_as_run(plan: Plan) -> list[str]:
@@ -88,9 +101,10 @@ def stages_as_run(plan: Plan) -> list[str]:
     does not do, e.g. QLoRA's fp32 upcast under FSDP); what changed, in words."""
     from estimators.effective import adjustments
 
-    spec, notes = plan_spec(plan), []
+    notes = []
     for stage in plan.stages:
-        runs = effective_setup(spec, stage.setup)
+        spec, reward = stage_models(plan, stage)
+        runs = effective_setup(reward if reward and stage.setup.train == "reward" else spec, stage.setup)  # a reward stage trains that model
         notes += [f"stage '{stage.name}': {note}" for note in adjustments(stage.setup, runs)]
         stage.setup = runs
     return notes
@@ -139,12 +153,15 @@ def build_plan(
     stage_setups: Mapping[str, Setup] | None = None,
     data_formats: Mapping[str, str] | None = None,
     resolved: tuple[ModelSpec, ModelRef] | None = None,
+    reward_value: tuple[ModelSpec, ModelRef] | None = None,
 ) -> Plan:
     """A Plan whose stages all use `setup`'s adaptation and knobs, the training kind set per stage.
 
     `stage_setups` (stage name -> Setup) gives a stage its own knobs (the advisor sizes each stage's batch for
     its own memory); their adaptation must be `setup`'s. `data_formats` overrides a stage's data format
-    (e.g. "text" for raw domain documents). `resolved`: `model_spec(model)` when the caller has it already."""
+    (e.g. "text" for raw domain documents). `resolved`: `model_spec(model)` when the caller has it already.
+    `reward_value`: RLHF's smaller reward/value model, recorded on the reward and PPO stages; the reward stage then
+    trains it from its own weights (not from the policy's SFT output)."""
     if method not in PIPELINES:
         raise AdvisorError(f"unknown method '{method}'; valid: {', '.join(METHOD_KINDS)}")
     if dataset and len(PIPELINES[method]) > 1:  # its stages take different data: never drop it silently
@@ -156,8 +173,12 @@ def build_plan(
     if unknown:
         raise AdvisorError(f"method '{method}' has no stage(s) {', '.join(unknown)}")
     for name, train, data_format, base_from, reward_from in PIPELINES[method]:
+        rv = reward_value if reward_value and train in REWARD_VALUE_KINDS else None
+        if rv and train == "reward":
+            base_from = ""  # the smaller model is trained from its own pretrained weights
         # as the stack runs it (estimators/effective.py): stored so the script and the README read what was priced
-        stage_setup = effective_setup(spec, stage_setups.get(name, setup).with_(train=train))
+        trained = rv[0] if rv and train == "reward" else spec
+        stage_setup = effective_setup(trained, stage_setups.get(name, setup).with_(train=train))
         if stage_setup.method != setup.method:
             raise AdvisorError(f"stage '{name}' uses {stage_setup.method}, the plan {setup.method}: one adaptation per plan")
         stages.append(
@@ -170,6 +191,7 @@ def build_plan(
                 output_dir=f"{output_dir}/{name}",
                 base_from=base_from,
                 reward_from=reward_from,
+                reward_value_model=rv[1] if rv else None,
             )
         )
     return Plan(

@@ -121,8 +121,10 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         "model", "text",
         "어떤 모델을 학습하나요?", "Which model will you fine-tune?",
-        "카탈로그 이름, 크기 (7b, 8b, 70b), 로컬 경로 또는 캐시된 허브 id (`advisor models`).",
-        "A catalog name, a size (7b, 8b, 70b), a local path or a cached hub id (see `advisor models`).",
+        "카탈로그 이름, 크기 (7b, 8b, 70b), 로컬 경로 또는 캐시된 허브 id (`advisor models`). "
+        "이 컴퓨터에 토크나이저가 있으면 데이터의 토큰 수를 그것으로 셉니다.",
+        "A catalog name, a size (7b, 8b, 70b), a local path or a cached hub id (see `advisor models`). "
+        "Its tokenizer, when it is on this machine, counts your data's tokens.",
         default="7b",
     ),
     Question(

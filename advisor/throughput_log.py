@@ -74,7 +74,7 @@ def predict(plan, stage, gpu_names: list[str] | None = None) -> Prediction | Non
     from estimators.timing import step_time
 
     from .errors import AdvisorError
-    from .planning import plan_spec
+    from .planning import stage_models
 
     if plan.model.key == TINY:
         return None
@@ -89,8 +89,8 @@ def predict(plan, stage, gpu_names: list[str] | None = None) -> Prediction | Non
             gpu = find_gpu(plan.hardware.gpu)
         if not gpu.timed:
             return None
-        spec = plan_spec(plan)
-        st = step_time(spec, stage.setup, gpu)
+        spec, reward = stage_models(plan, stage)
+        st = step_time(spec, stage.setup, gpu, reward_model=reward)
     except (EstimateError, AdvisorError, OSError, ValueError):
         return None
     return Prediction(gpu.id, gpu.name, st.tokens_per_s, stage.setup.world_size)

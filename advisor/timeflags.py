@@ -41,9 +41,10 @@ def wants_time(args: argparse.Namespace) -> bool:
     return any(getattr(args, k, None) is not None for k in ("examples", "tokens", "mean_tokens", "price"))
 
 
-def time_block(args: argparse.Namespace, spec, setup, gpu) -> dict | None:
+def time_block(args: argparse.Namespace, spec, setup, gpu, reward_model=None) -> dict | None:
     """The `time` block for the estimate's JSON, or None when there is no card to time. Raises EstimateError
-    (one line, exit 2) for data-set flags without a timed --gpu, and for bad values."""
+    (one line, exit 2) for data-set flags without a timed --gpu, and for bad values. `reward_model`: the reward/value
+    architecture when it is not the policy's (--reward-value-model)."""
     from estimators.errors import EstimateError
 
     if gpu is None or not gpu.timed:
@@ -53,4 +54,4 @@ def time_block(args: argparse.Namespace, spec, setup, gpu) -> dict | None:
         return None
     from estimators.time_report import Dataset, time_dict  # after the return: an untimed estimate skips the time model
     dataset = Dataset(examples=args.examples, mean_tokens=args.mean_tokens, tokens=args.tokens, epochs=args.epochs)
-    return time_dict(spec, setup, gpu, dataset, args.price)
+    return time_dict(spec, setup, gpu, dataset, args.price, reward_model=reward_model)

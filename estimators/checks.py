@@ -5,6 +5,7 @@ Errors, raised by `check_setup` (effective.for_model calls it, so `estimate()` a
 - LoRA target names that are not module names of the model (peft would raise "Target modules {...} not found"
   only for a list that matches nothing; a typo next to a real name is silently dropped there and here).
 - an empty target list, which would otherwise read as "every linear layer".
+- a preset (qv, attention) whose role the model does not name apart (setup.lora_target_names resolves it per family).
 - a LoRA rank above the hidden size: the update B @ A of a layer has rank at most min(in, out), so r beyond it
   only adds parameters (peft builds them anyway).
 - a PPO / GRPO response that does not leave room for a prompt in the sequence (seq_len = prompt + response).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from .errors import EstimateError
 from .model import ModelSpec
+from .params import attention_targets
 from .setup import LORA_PRESETS, Setup, lora_target_names
 
 PROMPT_ROOM = 8  # estimators/kind_rollout.py PROMPT_MIN: the generated PPO/GRPO scripts keep at least 8 prompt tokens
@@ -31,22 +33,27 @@ def valid_target_names(m: ModelSpec) -> list[str]:
     from .params import layer_linears
 
     names = [lin.name for lin in layer_linears(m) if lin.module]
+    names += [n for n in attention_targets(m) if "." in n]  # GPT-2's attn.c_proj: the attention output alone
     names += list(t._peft_names(m))
     return list(dict.fromkeys(names))
 
 
 def lora_target_problem(m: ModelSpec, setup: Setup) -> str | None:
+    """A preset this model has no modules for, an empty list, or names that are not module names of `m`."""
     if setup.method == "full":
         return None
-    raw = setup.lora_targets
-    if raw in LORA_PRESETS:
+    try:
+        names = lora_target_names(m, setup)
+    except EstimateError as e:  # a preset whose role `m` does not name apart (a meta-device census family)
+        return str(e)
+    if setup.lora_targets in LORA_PRESETS:
         return None
     presets = ", ".join(LORA_PRESETS)
-    if not lora_target_names(setup):
+    if not names:
         return (f"--lora-targets is empty; name modules (e.g. q_proj,v_proj) or a preset ({presets}); "
                 "all-linear adapts every linear layer")
     valid = valid_target_names(m)
-    unknown = [n for n in lora_target_names(setup) if n not in valid]
+    unknown = [n for n in names if n not in valid]
     if unknown:
         word = "name" if len(unknown) == 1 else "names"
         return (f"--lora-targets: unknown module {word} {', '.join(repr(n)[:40] for n in unknown[:5])} for {m.name}; "

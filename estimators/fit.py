@@ -68,8 +68,8 @@ def _judge(est: Estimate, capacity: float, margin: Margin | None) -> bool:
     return margin.fits(est, capacity) if margin is not None else est.fits(capacity)
 
 
-def _fits(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None) -> bool:
-    return _judge(estimate(model, setup), capacity, margin)
+def _fits(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None, reward_model: ModelSpec | None = None) -> bool:
+    return _judge(estimate(model, setup, reward_model), capacity, margin)
 
 
 def _largest(ok, low: int, high: int) -> int:
@@ -88,8 +88,9 @@ def _largest(ok, low: int, high: int) -> int:
     return lo
 
 
-def max_micro_batch(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None) -> int:
-    return _largest(lambda b: _fits(model, setup.with_(micro_batch=b), capacity, margin), 1, MAX_BATCH)
+def max_micro_batch(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None, reward_model: ModelSpec | None = None) -> int:
+    """`reward_model`: the reward/value architecture when it is not the policy's (estimators/pricing.py estimate)."""
+    return _largest(lambda b: _fits(model, setup.with_(micro_batch=b), capacity, margin, reward_model), 1, MAX_BATCH)
 
 
 def shortest_seq(setup: Setup) -> int:
@@ -100,10 +101,10 @@ def shortest_seq(setup: Setup) -> int:
     return -(-(setup.response_len + PROMPT_ROOM) // SEQ_STEP) * SEQ_STEP
 
 
-def max_seq_len(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None) -> int:
+def max_seq_len(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None, reward_model: ModelSpec | None = None) -> int:
     """The longest sequence (a multiple of SEQ_STEP) that fits; 0 when not even the shortest does."""
     low = shortest_seq(setup) // SEQ_STEP
-    steps = _largest(lambda n: _fits(model, setup.with_(seq_len=n * SEQ_STEP), capacity, margin), low, MAX_SEQ // SEQ_STEP)
+    steps = _largest(lambda n: _fits(model, setup.with_(seq_len=n * SEQ_STEP), capacity, margin, reward_model), low, MAX_SEQ // SEQ_STEP)
     return steps * SEQ_STEP if steps >= low else 0
 
 
@@ -194,11 +195,11 @@ def _accum_for(target: int, micro_batch: int, world: int) -> int:
     return max(1, -(-target // (micro_batch * world)))
 
 
-def _cut_micro_batch(model: ModelSpec, new: Setup, capacity: float, margin: Margin | None, target: int) -> int:
+def _cut_micro_batch(model: ModelSpec, new: Setup, capacity: float, margin: Margin | None, target: int, reward_model: ModelSpec | None = None) -> int:
     """The largest micro-batch that fits and divides the effective batch (so accumulation restores it exactly:
     5 x 4 would make 16 into 20); for GRPO also one whose generation round divides well (kind_rollout.grpo_divides_well),
     since a round of lcm(G, batch) completions can cost more than the cut saves."""
-    best = max(1, min(new.micro_batch - 1, max_micro_batch(model, new, capacity, margin)))
+    best = max(1, min(new.micro_batch - 1, max_micro_batch(model, new, capacity, margin, reward_model)))
     world = new.world_size
     for b in range(best, 0, -1):
         if target % (b * world) and b > 1:
@@ -209,7 +210,7 @@ def _cut_micro_batch(model: ModelSpec, new: Setup, capacity: float, margin: Marg
 
 
 def _fix_for(model: ModelSpec, setup: Setup, capacity: float, combo: tuple[Option, ...],
-             margin: Margin | None = None, target: int | None = None) -> Fix | None:
+             margin: Margin | None = None, target: int | None = None, reward_model: ModelSpec | None = None) -> Fix | None:
     """The combination applied; if it still does not fit, with the micro-batch cut. The effective batch
     (micro-batch x accumulation x GPUs) stays at the set-up's own whenever the batch or the GPU count changes;
     a `target` from the caller (the wizard: what advise recommended) is restored by every fix."""
@@ -226,13 +227,13 @@ def _fix_for(model: ModelSpec, setup: Setup, capacity: float, combo: tuple[Optio
         if accum != new.grad_accum:
             changes |= {"grad_accum": accum}
             new = new.with_(grad_accum=accum)
-    est = estimate(model, new)
+    est = estimate(model, new, reward_model)
     if not _judge(est, capacity, margin) and new.micro_batch > 1:
-        best = _cut_micro_batch(model, new, capacity, margin, target)
+        best = _cut_micro_batch(model, new, capacity, margin, target, reward_model)
         accum = _accum_for(target, best, new.world_size)
         changes |= {"micro_batch": best, "grad_accum": accum}
         new = new.with_(micro_batch=best, grad_accum=accum)
-        est = estimate(model, new)
+        est = estimate(model, new, reward_model)
         keys.append("micro_batch")
         labels.append(f"micro-batch {best} x gradient accumulation {accum}")
         costs.append(f"effective batch {best * accum * new.world_size}; fewer tokens per step, slower")
@@ -241,12 +242,12 @@ def _fix_for(model: ModelSpec, setup: Setup, capacity: float, combo: tuple[Optio
         labels.append(f"gradient accumulation {new.grad_accum}")
         costs.append(f"back to the effective batch of {new.micro_batch * new.grad_accum * new.world_size}")
     if not _judge(est, capacity, margin):
-        longest = max_seq_len(model, new, capacity, margin)
+        longest = max_seq_len(model, new, capacity, margin, reward_model)
         if longest < MIN_USEFUL_SEQ:
             return None
         changes |= {"seq_len": longest}
         new = new.with_(seq_len=longest)
-        est = estimate(model, new)
+        est = estimate(model, new, reward_model)
         keys.append("seq_len")
         labels.append(f"sequences cut to {longest} tokens")
         costs.append(f"examples longer than {longest} tokens are truncated")
@@ -260,13 +261,13 @@ def _weight(fix: Fix, combo: tuple[Option, ...]) -> float:
 
 
 def suggest_fixes(model: ModelSpec, setup: Setup, capacity: float, limit: int = 5,
-                  margin: Margin | None = None, effective_batch: int | None = None) -> tuple[Fix, ...]:
+                  margin: Margin | None = None, effective_batch: int | None = None, reward_model: ModelSpec | None = None) -> tuple[Fix, ...]:
     """The cheapest combinations of changes that make the run fit, ranked by cost then memory. A combination
     that contains a cheaper fitting one is left out (it costs more and adds nothing)."""
     ranked = []
     for combo in _combinations(_options(model, setup)):
         try:
-            fix = _fix_for(model, setup, capacity, combo, margin, effective_batch)
+            fix = _fix_for(model, setup, capacity, combo, margin, effective_batch, reward_model)
         except EstimateError:  # a combination the stack cannot run (layouts.check / kind_models.check)
             continue
         if fix is not None and fix.fits:
@@ -283,10 +284,12 @@ def suggest_fixes(model: ModelSpec, setup: Setup, capacity: float, limit: int = 
 
 
 def fit_report(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None,
-               effective_batch: int | None = None) -> FitReport:
+               effective_batch: int | None = None, reward_model: ModelSpec | None = None) -> FitReport:
     """`margin`: what to keep free besides the estimate (estimators/margin.py; None: the estimate's own band).
-    `effective_batch`: the micro-batch x accumulation x GPUs a fix keeps (default: the set-up's own)."""
-    est = estimate(model, setup)
+    `effective_batch`: the micro-batch x accumulation x GPUs a fix keeps (default: the set-up's own).
+    `reward_model`: the reward/value architecture when it is not the policy's (estimators/pricing.py estimate)."""
+    est = estimate(model, setup, reward_model)
     fits = _judge(est, capacity, margin)
-    fixes = () if fits else suggest_fixes(model, setup, capacity, margin=margin, effective_batch=effective_batch)
-    return FitReport(est, capacity, max_micro_batch(model, setup, capacity, margin), max_seq_len(model, setup, capacity, margin), fixes, margin)
+    fixes = () if fits else suggest_fixes(model, setup, capacity, margin=margin, effective_batch=effective_batch, reward_model=reward_model)
+    return FitReport(est, capacity, max_micro_batch(model, setup, capacity, margin, reward_model), max_seq_len(model, setup, capacity, margin, reward_model),
+                     fixes, margin)

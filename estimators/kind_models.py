@@ -24,6 +24,24 @@ def advisor_grpo_beta(adaptation: str) -> float:
     return next(row["beta"] for row in read_table("hyperparams.toml")["default"] if row["train"] == "grpo" and row["adaptation"] == adaptation)
 
 
+REWARD_VALUE_KINDS = ("reward", "ppo")  # the kinds with a reward or value model of their own (RLHF steps 2 and 3)
+
+
+def reward_value_spec(policy: ModelSpec, setup: Setup, reward: ModelSpec | None) -> ModelSpec | None:
+    """The architecture the reward and value models are priced at when it is not the policy's (None: the policy's).
+    InstructGPT trained a 6B reward model for its 175B policy (Ouyang et al. 2022, §3.5); the value model starts
+    from it. Refused, one line: a kind with no reward or value model, and a vocabulary other than the policy's
+    (trl's PPO feeds the policy's token ids to the reward and value models unchanged: one tokenizer, one family)."""
+    if reward is None:
+        return None
+    if setup.train not in REWARD_VALUE_KINDS:
+        raise EstimateError(f"--reward-value-model applies to --train reward or ppo, not {setup.train}")
+    if reward.vocab_size != policy.vocab_size:
+        raise EstimateError(f"reward/value model {reward.name} has {reward.vocab_size:,} tokens in its vocabulary, the policy {policy.name} "
+                            f"{policy.vocab_size:,}: PPO scores the policy's token ids, so pick a model of the policy's family with its tokenizer")
+    return reward
+
+
 def seqcls_spec(m: ModelSpec) -> ModelSpec:
     """A reward / value model: the decoder with its lm_head removed (count_params prices no head when the
     embeddings are tied); the `score` Linear(h, 1) is priced by `score_head`."""

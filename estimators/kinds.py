@@ -50,7 +50,8 @@ Conventions for `Setup` fields per kind, the same as the scripts advisor/scriptg
        The reward model (AutoModelForSequenceClassification: a score head, no vocabulary) and trl 1.12's PPO
        (full logits from `forward()`) do not depend on it: both are priced with "full".
 NB: reward and value models are priced at the policy's architecture (the generated PPO script starts the value
-model from the reward model, usually trained from the policy); GRPO's optional reward model is not priced
+model from the reward model, usually trained from the policy) unless `estimate(..., reward_model=)` names a smaller
+one of the same family (InstructGPT's 6B reward model for a 175B policy); GRPO's optional reward model is not priced
 (the generated script's default reward is a Python function).
 """
 
@@ -241,31 +242,36 @@ def plan_grpo(m: ModelSpec, setup: Setup) -> KindPlan:
     return KindPlan(m, base.params, base.trainable, phases, base.paged_bytes, _master(setup, base.trainable), warnings=warnings)
 
 
-def plan_ppo(m: ModelSpec, setup: Setup) -> KindPlan:
+def plan_ppo(m: ModelSpec, setup: Setup, reward: ModelSpec | None = None) -> KindPlan:
     """PPO (trl 1.12): rollout generation micro_batch sequences at a time with stored fp32 scores, no_grad scoring
     by the reference, value and reward models, then PPO epochs on micro-batches of prompt + response tokens where
     the policy and the fully trained value model run forward and backward together. trl 1.12 computes the policy's
-    logits in full (`forward()` then log-softmax): priced with the HF loss whatever Setup.loss says."""
+    logits in full (`forward()` then log-softmax): priced with the HF loss whatever Setup.loss says.
+    `reward`: the reward and value models' architecture when it is not the policy's (kind_models.reward_value_spec);
+    the policy, its reference, the rollout and its scores stay the policy's."""
     setup = setup.with_(loss="full")
     resp, seq = setup.response_len, prompt_len(setup) + setup.response_len
     local = setup.micro_batch * setup.grad_accum
     chunk = setup.micro_batch  # local_rollout_forward_batch_size as the generated script sets it
     base = _sft(m, setup, seq_len=seq)
-    rm = seqcls_spec(m)
+    r = reward or m
+    at = f"; priced at {r.name}" if r != m else ""  # the term notes name a reward/value model that is not the policy's
+    rm = seqcls_spec(r)
     sv = value_setup(setup).with_(seq_len=seq)
     sr = frozen_setup(setup)
     mode = reference_mode(setup)
     value_states = t.optimizer_states(rm, sv)
     paged = setup.optimizer == "paged_adamw8bit"
     extra = _reference_terms(m, setup, mode) + [
-        _term("reward model", "parameters", t.base_weights(rm, sr) + m.hidden_size * sr.compute_bytes, "frozen seq-cls model, compute dtype (4-bit linears for QLoRA)"),
-        _term("value model", "parameters", t.base_weights(rm, sv) + m.hidden_size * t.weight_bytes_per_param(sv), "seq-cls model trained in full, compute dtype (trl 1.12 never adapts it)"),
+        _term("reward model", "parameters", t.base_weights(rm, sr) + r.hidden_size * sr.compute_bytes, f"frozen seq-cls model, compute dtype (4-bit linears for QLoRA){at}"),
+        _term("value model", "parameters", t.base_weights(rm, sv) + r.hidden_size * t.weight_bytes_per_param(sv),
+              f"seq-cls model trained in full, compute dtype (trl 1.12 never adapts it){at}"),
     ]
     if not paged:
-        extra.append(_term("value model optimizer states", "optimizer", value_states, f"{setup.optimizer}, all value-model parameters"))
+        extra.append(_term("value model optimizer states", "optimizer", value_states, f"{setup.optimizer}, all value-model parameters{at}"))
     logits = _term("rollout logits", "activations", rollout_logits(m, local, resp), f"fp32 scores of {local} rollouts x {resp} tokens, kept through the PPO epochs")
-    value_acts = _term("value model activations", "activations", t.stack_activations(rm, sv), "no gradient checkpointing on the value model")
-    value_grads = _term("value model gradients", "gradients", t.gradients(rm, sv), "one per value-model parameter")
+    value_acts = _term("value model activations", "activations", t.stack_activations(rm, sv), f"no gradient checkpointing on the value model{at}")
+    value_grads = _term("value model gradients", "gradients", t.gradients(rm, sv), f"one per value-model parameter{at}")
     fwd = _forward_name(base.phases)
     steady = _steady(base.phases[fwd]) + extra
     phases: dict[str, list[t.TermValue]] = {
@@ -289,12 +295,14 @@ def plan_ppo(m: ModelSpec, setup: Setup) -> KindPlan:
         phases[name] = list(vals) + add
         if name == last_backward:
             bottom = t.layer_saved(rm, sv) + t.layer_backward_scratch(rm, sv)
-            phases["backward (value model)"] = steady + policy_grads + [logits, value_grads, _term("value layer activations", "activations", bottom, "bottom value layer and its backward scratch")]
-    value_params = count_params(rm).total + m.hidden_size
+            phases["backward (value model)"] = steady + policy_grads + [
+                logits, value_grads, _term("value layer activations", "activations", bottom, f"bottom value layer and its backward scratch{at}")]
+    value_params = count_params(rm).total + r.hidden_size
     trainable = base.trainable + value_params
     master = _master(setup, base.trainable) + (value_params if t.weight_bytes_per_param(sv) == 2 else 0)
+    sized = "the size of the policy" if r == m else f"{r.name}, not the policy's {m.name} (same vocabulary)"
     warnings = list(base.warnings) + [
-        "PPO is priced on trl 1.12 (trl.experimental.ppo; removed in trl 1.16): reward and value models the size of the policy, the value model fully trained"
+        f"PPO is priced on trl 1.12 (trl.experimental.ppo; removed in trl 1.16): reward and value models {sized}, the value model fully trained"
     ]
     return KindPlan(
         m, base.params, trainable, phases, base.paged_bytes + (value_states if paged else 0), master,
@@ -305,12 +313,13 @@ def plan_ppo(m: ModelSpec, setup: Setup) -> KindPlan:
 PLANS = {"sft": plan_sft, "reward": plan_reward, "dpo": plan_dpo, "ppo": plan_ppo, "grpo": plan_grpo}
 
 
-def estimate_kind(model: ModelSpec, setup: Setup) -> Estimate:
+def estimate_kind(model: ModelSpec, setup: Setup, reward: ModelSpec | None = None) -> Estimate:
     """Price `setup`'s training kind and parallel layout per GPU (rank 0); `estimate()` delegates here for every
-    set-up that is not single-GPU SFT, already made the one that runs (estimators/effective.py)."""
+    set-up that is not single-GPU SFT, already made the one that runs (estimators/effective.py). `reward`: PPO's
+    reward/value architecture when it is not the policy's (a reward stage is priced on that model itself)."""
     check(setup)
     layouts.check(setup)
-    plan = PLANS[setup.train](model, setup)
+    plan = plan_ppo(model, setup, reward) if setup.train == "ppo" else PLANS[setup.train](model, setup)
     gpu = parallel.per_gpu(
         plan.spec, setup, with_accumulation(plan.phases, setup.grad_accum), trainable=plan.trainable, master_params=plan.master_params,
         paged_bytes=plan.paged, frozen_sharded=plan.frozen_sharded,
@@ -327,4 +336,5 @@ def estimate_kind(model: ModelSpec, setup: Setup) -> Estimate:
         paged_bytes=gpu.paged_bytes,
         warnings=tuple(dict.fromkeys(plan.warnings + layouts.warnings(setup))),
         host_offload_bytes=gpu.host_bytes_per_gpu * setup.gpus,
+        reward_model=reward,
     )

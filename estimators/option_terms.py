@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import terms as t
 from .model import ModelSpec
+from .params import embedding_modules
 from .setup import Setup, save_module_names
 from .stack_change import Change
 
@@ -132,15 +133,17 @@ def dora(m: ModelSpec, setup: Setup) -> list:
 
 # ------------------------------------------------------------------------------------------------ modules_to_save
 def saved_module_params(m: ModelSpec, setup: Setup) -> dict[str, int]:
-    """Parameters of each module `modules_to_save` copies: the input embedding and the output head (V x h each;
-    a tied head shares the embedding's matrix, one copy)."""
+    """Parameters of each module `modules_to_save` copies, by role: the input embedding and the output head (V x h
+    each, Phi's head bias too). A tied head is copied like any module: peft 0.21 deep-copies each named module and
+    re-ties only trainable tokens (utils/other.py; ensure_weight_tying is off by default), so both copies are trained
+    (tests/test_lora_presets_families.py counts them on meta-device models)."""
     names = save_module_names(setup)
     table = m.vocab_size * m.hidden_size
     out = {}
     if "embed_tokens" in names:
         out["embed_tokens"] = table
-    if "lm_head" in names and not (m.tie_embeddings and "embed_tokens" in out):
-        out["lm_head"] = table
+    if "lm_head" in names:
+        out["lm_head"] = table + (m.vocab_size if m.lm_head_bias else 0)
     return out
 
 
@@ -160,10 +163,11 @@ def modules_to_save(m: ModelSpec, setup: Setup) -> list:
     total = sum(params.values())
     states = 2 * total * wb if setup.optimizer == "adamw" else t.optimizer_states(m, setup) * total // max(1, t.trainable_params(m, setup))
     head = params.get("lm_head", 0)
+    shown = ", ".join(embedding_modules(m)[role] for role in params)  # as the family names them (GPT-NeoX: embed_in)
     out = [
-        Change("add", "modules_to_save copies", total * wb, f"trained copies of {', '.join(params)}", category="parameters"),
-        Change("delta", "optimizer states", states, f"incl. {', '.join(params)} copies"),
-        Change("delta", "gradients", total * wb, f"incl. {', '.join(params)} copies", phases=("optimizer step",)),
+        Change("add", "modules_to_save copies", total * wb, f"trained copies of {shown}", category="parameters"),
+        Change("delta", "optimizer states", states, f"incl. {shown} copies"),
+        Change("delta", "gradients", total * wb, f"incl. {shown} copies", phases=("optimizer step",)),
     ]
     if head:
         out += [Change("delta", "gradients", head * wb, "incl. the lm_head copy's", phases=("backward (top layer)", "backward (layers)"))]

@@ -56,24 +56,34 @@ class ParamCounts:
 
 # Module names as transformers 5 spells them (LoRA target_modules match them), per family where they differ from
 # the Llama-style default: q/k/v projections (or one fused "qkv"), the attention output "o", the non-gated MLP's
-# "fc_in"/"fc_out", and the MoE router. Read from each family's modeling_*.py.
-_DEFAULT = {"qkv": "qkv_proj", "o": "o_proj", "fc_in": "fc1", "fc_out": "fc2", "router": "gate"}
-_GPT2 = {**_DEFAULT, "qkv": "c_attn", "o": "c_proj", "fc_in": "c_fc", "fc_out": "c_proj"}
-_NEOX = {**_DEFAULT, "qkv": "query_key_value", "o": "dense", "fc_in": "dense_h_to_4h", "fc_out": "dense_4h_to_h"}
+# "fc_in"/"fc_out", the MoE router, the attention block's own attribute "attn" (peft matches a target against the
+# end of a module's path, so "attn.c_proj" names GPT-2's attention output and not its MLP's c_proj), and the token
+# embedding "embed" and output head "head" that peft's modules_to_save copies. Read from each family's modeling_*.py.
+_DEFAULT = {"qkv": "qkv_proj", "o": "o_proj", "fc_in": "fc1", "fc_out": "fc2", "router": "gate", "attn": "self_attn",
+            "embed": "embed_tokens", "head": "lm_head"}
+_GPT2 = {**_DEFAULT, "qkv": "c_attn", "o": "c_proj", "fc_in": "c_fc", "fc_out": "c_proj", "attn": "attn", "embed": "wte"}
+# GPT-NeoX: transformers 5 renames the head embed_out -> lm_head when loading (conversion_mapping.py)
+_NEOX = {**_DEFAULT, "qkv": "query_key_value", "o": "dense", "fc_in": "dense_h_to_4h", "fc_out": "dense_4h_to_h",
+         "attn": "attention", "embed": "embed_in"}
 LINEAR_NAMES: dict[str, dict[str, str]] = {
     "gpt2": _GPT2,
     "gpt_bigcode": _GPT2,
     "gpt_neox": _NEOX,
-    "falcon": _NEOX,
+    "falcon": {**_NEOX, "attn": "self_attention", "embed": "word_embeddings"},
     "phi": {**_DEFAULT, "o": "dense"},  # q_proj, k_proj, v_proj, dense, fc1, fc2
     "starcoder2": {**_DEFAULT, "fc_in": "c_fc", "fc_out": "c_proj"},
     "granitemoe": {**_DEFAULT, "router": "router"},  # block_sparse_moe.router
 }
+# Leaf names of a query / value projection in families a meta-device census found (no table above).
+QUERY_NAMES = ("q_proj", "query", "wq", "q")
+VALUE_NAMES = ("v_proj", "value", "wv", "v")
 
 
 def linear_names(m: ModelSpec) -> dict[str, str]:
-    """The module names of `m`'s family (a meta-device census carries its own)."""
-    return LINEAR_NAMES.get(m.model_type, _DEFAULT)
+    """The module names of `m`'s family; a meta-device census carries its own embedding, head and attention names."""
+    names = LINEAR_NAMES.get(m.model_type, _DEFAULT)
+    census = m.extra.get("census") if isinstance(m.extra, dict) else None
+    return names | census["names"] if census and census.get("names") else names
 
 
 _names = linear_names
@@ -131,6 +141,42 @@ def mlp_linears(m: ModelSpec, experts: int | None = None) -> list[Linear]:
 
 def layer_linears(m: ModelSpec, experts: int | None = None) -> list[Linear]:
     return attention_linears(m) + mlp_linears(m, experts)
+
+
+# ---------------------------------------------------------------------------------------------- LoRA presets by role
+def query_value_targets(m: ModelSpec) -> tuple[str, ...]:
+    """peft target names of the query and value projections (the "qv" preset); () when `m` has none that can be told
+    apart. A fused q/k/v projection is one module, so it is that module: peft then adapts the whole fused matrix."""
+    attn = [x for x in attention_linears(m) if x.module]
+    if m.fused_qkv:
+        fused = [x.name for x in attn if x.in_features == m.hidden_size and x.out_features == m.q_width + 2 * m.kv_width]
+        return tuple(fused[:1])
+    names = [x.name for x in attn]
+    q = next((n for n in QUERY_NAMES if n in names), None)
+    v = next((n for n in VALUE_NAMES if n in names), None)
+    return (q, v) if q and v else ()
+
+
+def attention_targets(m: ModelSpec) -> tuple[str, ...]:
+    """peft target names of every attention linear (the "attention" preset). A name an MLP linear shares (GPT-2's
+    c_proj) is qualified by the attention block's attribute ("attn.c_proj"), so the MLP's stays frozen."""
+    mlp = {x.name for x in mlp_linears(m)}
+    scope = linear_names(m)["attn"]
+    return tuple(dict.fromkeys(f"{scope}.{x.name}" if x.name in mlp else x.name for x in attention_linears(m) if x.module))
+
+
+def targets_linear(m: ModelSpec, target: str, lin: Linear) -> bool:
+    """Whether peft's target name `target` wraps `lin`: peft matches it against the end of a module's path, so a bare
+    name wraps every linear of that name and "attn.c_proj" only the attention block's."""
+    scope, _, leaf = target.rpartition(".")
+    return leaf == lin.name and (not scope or (lin.group == "attention" and scope == linear_names(m)["attn"]))
+
+
+def embedding_modules(m: ModelSpec) -> dict[str, str]:
+    """modules_to_save role -> the module name in `m`'s family: the token embedding ("embed_tokens" in Llama's
+    spelling, GPT-2's wte, GPT-NeoX's embed_in, Falcon's word_embeddings) and the output head ("lm_head")."""
+    n = linear_names(m)
+    return {"embed_tokens": n["embed"], "lm_head": n["head"]}
 
 
 def _norm_params(m: ModelSpec, width: int) -> int:

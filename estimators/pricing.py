@@ -15,14 +15,22 @@ from .setup import Setup
 from .sft import estimate_sft, is_single_gpu_sft
 
 
-def estimate(model: ModelSpec, setup: Setup) -> Estimate:
-    """Price one training step of `setup` on `model`; the peak over its phases is the answer."""
+def estimate(model: ModelSpec, setup: Setup, reward_model: ModelSpec | None = None) -> Estimate:
+    """Price one training step of `setup` on `model`; the peak over its phases is the answer. `reward_model`: the
+    reward and value models' architecture when it is not the policy's (PPO: a smaller model of its family; a reward
+    stage then trains that model, so it is priced on it); None prices them at the policy's."""
     runs = effective_setup(model, setup)
+    if reward_model is not None:
+        from .kind_models import reward_value_spec  # refuses a kind without one and another vocabulary
+
+        reward_model = reward_value_spec(model, runs, reward_model)
+        if runs.train == "reward":
+            model, runs = reward_model, effective_setup(reward_model, setup)
     if is_single_gpu_sft(runs):
         est = estimate_sft(model, runs)
     else:
         from .kinds import estimate_kind  # training kinds and parallel layouts: loaded only when asked for
 
-        est = estimate_kind(model, runs)
+        est = estimate_kind(model, runs, reward_model)
     notes = adjustments(setup, runs)
     return replace(est, warnings=tuple(dict.fromkeys([*notes, *est.warnings]))) if notes else est

@@ -52,6 +52,8 @@ class Estimate:
     paged_bytes: int = 0
     warnings: tuple[str, ...] = field(default_factory=tuple)
     host_offload_bytes: int = 0  # host RAM per node that CPU offload needs (estimators/parallel.py)
+    # The reward/value architecture priced when it is not the policy's (PPO; a reward stage is priced on it as `model`).
+    reward_model: ModelSpec | None = None
 
     @property
     def terms(self) -> tuple[t.TermValue, ...]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import EstimateError
+from .model import ModelSpec
+from .params import attention_targets, embedding_modules, layer_linears, query_value_targets
 
 TRAIN_KINDS = ("sft", "reward", "dpo", "ppo", "grpo")
 METHODS = ("full", "lora", "qlora")
@@ -16,10 +18,12 @@ PRECISIONS = ("bf16", "fp16", "bf16-mixed", "fp16-mixed", "fp32")
 OPTIMIZERS = ("adamw", "adamw8bit", "paged_adamw8bit", "adafactor", "sgd", "sgd_momentum", "lion")
 ATTENTIONS = ("sdpa", "flash", "eager")
 QUANT_TYPES = ("nf4", "fp4")
+# LoRA target presets: each names a role, resolved to the module names of the model's family by lora_target_names
+# (a fused q/k/v projection is one module: "qv" adapts all of it).
 LORA_PRESETS = {
-    "qv": ("q_proj", "v_proj"),
-    "attention": ("q_proj", "k_proj", "v_proj", "o_proj"),
-    "all-linear": (),  # every linear layer of the decoder blocks (peft's "all-linear": not lm_head)
+    "qv": "the query and value projections",
+    "attention": "the linear layers of the attention block",
+    "all-linear": "every linear layer of the decoder blocks",  # peft's "all-linear": not lm_head
 }
 PARALLEL = ("none", "ddp", "zero1", "zero2", "zero3", "fsdp", "fsdp_grad_op", "fsdp_hybrid")
 REF_MODELS = ("auto", "copy", "precomputed", "none")  # estimators/kinds.py: what each means per training kind
@@ -34,7 +38,8 @@ LOSSES = ("fused", "full", "chunked")
 # The training stack priced (rules/stacks.toml, estimators/stacks.py). "trl" is what the generated scripts run; the
 # others change only what is priced. axolotl and LLaMA-Factory run the HF Trainer underneath.
 STACKS = ("trl", "hf-trainer", "axolotl", "llama-factory", "litgpt", "torchtune", "unsloth")
-# Modules peft's modules_to_save can train in full next to LoRA (Llama-style names; GPT-2's wte is its tied embedding).
+# Modules peft's modules_to_save can train in full next to LoRA, by role in Llama's spelling (the token embedding, the
+# output head); params.embedding_modules names them per family (GPT-2's wte, GPT-NeoX's embed_in, Falcon's word_embeddings).
 SAVE_MODULES = ("embed_tokens", "lm_head")
 # The stacks each option exists on (their config key): peft's options on the stacks that use peft, activation
 # offloading where a trainer offers it (TRL activation_offloading, axolotl activation_offloading, torchtune
@@ -143,7 +148,8 @@ class Setup:
             raise EstimateError("--dora and --modules-to-save are LoRA/QLoRA options; full fine-tuning trains every module already")
         bad = sorted(set(save_module_names(self)) - set(SAVE_MODULES))
         if bad:
-            raise EstimateError(f"unknown --modules-to-save '{','.join(bad)}'; valid: {', '.join(SAVE_MODULES)}")
+            raise EstimateError(f"unknown --modules-to-save '{','.join(bad)}'; valid: {', '.join(SAVE_MODULES)} (the token "
+                                "embedding and the output head, whatever the model calls them: GPT-2's wte is embed_tokens)")
         for option, where in OPTION_STACKS.items():
             if getattr(self, option) and self.stack not in where:
                 flag = "--" + option.replace("_", "-")
@@ -168,14 +174,44 @@ def _choice(flag: str, value: str, valid: tuple[str, ...]) -> None:
         raise EstimateError(f"unknown {flag} '{value}'; valid: {', '.join(valid)}")
 
 
-def lora_target_names(setup: Setup) -> tuple[str, ...]:
-    """Module names LoRA wraps; () means every linear layer of the decoder blocks."""
-    preset = LORA_PRESETS.get(setup.lora_targets)
-    if preset is not None:
-        return preset
-    return tuple(t.strip() for t in setup.lora_targets.split(",") if t.strip())
+# The presets whose module names depend on the model family.
+FAMILY_PRESETS = {"qv": query_value_targets, "attention": attention_targets}
+
+
+def lora_target_names(m: ModelSpec | None, setup: Setup) -> tuple[str, ...]:
+    """The target_modules peft gets for `m` (() means "all-linear"): a preset of FAMILY_PRESETS resolved to the family's
+    module names (params.query_value_targets, attention_targets), or the user's comma-separated list as given.
+    `m` may be None where the set-up needs no family (not in FAMILY_PRESETS)."""
+    preset = FAMILY_PRESETS.get(setup.lora_targets)
+    if preset is None:
+        if setup.lora_targets == "all-linear":
+            return ()
+        return tuple(t.strip() for t in setup.lora_targets.split(",") if t.strip())
+    names = preset(m)
+    if not names:
+        valid = ", ".join(dict.fromkeys(x.name for x in layer_linears(m) if x.module))
+        raise EstimateError(f"--lora-targets {setup.lora_targets} means {LORA_PRESETS[setup.lora_targets]}, and {m.name} has none "
+                            f"known by name; list its modules instead (valid: {valid}) or use all-linear")
+    return names
+
+
+def lora_target_text(m: ModelSpec | None, setup: Setup) -> str:
+    """What LoRA adapts on `m`, in words: "q_proj, v_proj", or "query_key_value (...)" where q, k and v are one matrix."""
+    names = lora_target_names(m, setup)
+    if not names:
+        return "all linear layers"
+    text = ", ".join(names)
+    if setup.lora_targets == "qv" and m.fused_qkv:
+        text += " (fused q, k, v: peft adapts the whole matrix)"
+    return text
 
 
 def save_module_names(setup: Setup) -> tuple[str, ...]:
-    """The modules `modules_to_save` trains in full ("embed_tokens,lm_head" -> both)."""
+    """The roles `modules_to_save` trains in full ("embed_tokens,lm_head" -> both), in Llama's spelling."""
     return tuple(t.strip() for t in setup.modules_to_save.split(",") if t.strip())
+
+
+def modules_to_save_names(m: ModelSpec, setup: Setup) -> tuple[str, ...]:
+    """peft's modules_to_save for `m`: each role named as `m`'s family names the module (GPT-NeoX: embed_in)."""
+    names = embedding_modules(m)
+    return tuple(names[role] for role in save_module_names(setup))

@@ -19,7 +19,7 @@ from .grad_accum import with_accumulation
 from .model import ModelSpec
 from .params import count_params
 from .result import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, phase_total
-from .setup import Setup
+from .setup import Setup, lora_target_text
 from .stacks import apply_stack
 
 
@@ -38,7 +38,7 @@ def estimate_sft(model: ModelSpec, setup: Setup) -> Estimate:
     paged = setup.optimizer == "paged_adamw8bit"
     weights = [_term("base weights", "parameters", t.base_weights(m, setup), _weights_note(setup))]
     if setup.method != "full":
-        weights.append(_term("LoRA adapters", "parameters", t.adapter_weights(m, setup), "A and B in fp32"))
+        weights.append(_term("LoRA adapters", "parameters", t.adapter_weights(m, setup), f"A and B in fp32, on {lora_target_text(m, setup)}"))
     states = t.optimizer_states(m, setup)
     steady = list(weights)
     if not paged:

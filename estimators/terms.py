@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .dtypes import OPT8_BLOCK, four_bit_bytes_per_param
 from .model import ModelSpec
-from .params import Linear, count_params, layer_linears, linear_names
+from .params import Linear, count_params, layer_linears, linear_names, targets_linear
 from .setup import Setup, lora_target_names
 
 # Families whose norm computes in fp32 and multiplies by an fp32 weight before casting back (Gemma's
@@ -126,9 +126,10 @@ def lora_linears(m: ModelSpec, setup: Setup) -> list[Linear]:
     """
     if setup.method == "full":
         return []
-    names = lora_target_names(setup)
+    names = lora_target_names(m, setup)
     return [lin for lin in layer_linears(m)
-            if (lin.module and (not names or lin.name in names)) or (not lin.module and _wraps_parameter(m, lin, names))]
+            if (lin.module and (not names or any(targets_linear(m, n, lin) for n in names)))
+            or (not lin.module and _wraps_parameter(m, lin, names))]
 
 
 def wrapped_parameter(lin: Linear) -> bool:
@@ -144,8 +145,10 @@ def wrapped_parameters(m: ModelSpec, setup: Setup) -> list[Linear]:
 
 def check_lora_targets(m: ModelSpec, setup: Setup) -> str | None:
     """peft's refusal for a target list naming one half of a fused expert pair, else None."""
-    names = lora_target_names(setup)
-    if setup.method == "full" or not names:
+    if setup.method == "full":
+        return None
+    names = lora_target_names(m, setup)
+    if not names:
         return None
     by_param: dict[str, list[str]] = {}
     for old, new in _peft_names(m).items():

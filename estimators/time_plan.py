@@ -101,6 +101,7 @@ class Stage:
     model: ModelSpec
     setup: Setup
     dataset: Dataset
+    reward_model: ModelSpec | None = None  # the reward/value architecture when it is not the policy's (reward, PPO)
 
 
 def plan_time(stages: list[Stage], gpu: Gpu, price: float | None = None) -> dict:
@@ -113,7 +114,7 @@ def plan_time(stages: list[Stage], gpu: Gpu, price: float | None = None) -> dict
     rate = gpu.price_usd_per_hour if price is None else price
     for stage in stages:
         try:
-            block = time_dict(stage.model, stage.setup, gpu, stage.dataset, price)
+            block = time_dict(stage.model, stage.setup, gpu, stage.dataset, price, reward_model=stage.reward_model)
         except EstimateError as exc:
             out.append({"name": stage.name, "hours": None, "usd": None, "why": str(exc)})
             unpriced = True

@@ -66,13 +66,14 @@ def _hours(seconds: float) -> float:
 
 
 def time_dict(model: ModelSpec, setup: Setup, gpu: Gpu, dataset: Dataset | None = None,
-              price: float | None = None, st: StepTime | None = None) -> dict:
-    """The `time` block: one step term by term, throughput, and (with a data set) hours and cost, each with a band."""
+              price: float | None = None, st: StepTime | None = None, reward_model: ModelSpec | None = None) -> dict:
+    """The `time` block: one step term by term, throughput, and (with a data set) hours and cost, each with a band.
+    `reward_model`: the reward/value architecture when it is not the policy's (estimators/timing.py step_time)."""
     dataset = dataset or Dataset()
     check_dataset(dataset)
     if price is not None and price < 0:
         raise EstimateError(f"--price must be zero or more US dollars per GPU-hour, got {price:g}")
-    st = st or step_time(model, setup, gpu)
+    st = st or step_time(model, setup, gpu, reward_model=reward_model)
     world = st.setup.world_size
     tps = st.tokens_per_s
     out: dict = {

@@ -18,6 +18,7 @@ from .dtypes import four_bit_bytes_per_param
 from .effective import effective_setup
 from .errors import EstimateError
 from .gpus import Gpu
+from .kind_models import reward_value_spec
 from .kind_rollout import grpo_generation_batch, prompt_len
 from .model import ModelSpec
 from .params import count_params
@@ -115,9 +116,15 @@ def _generation(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, sequences:
     return {"generation: prefill": (prefill, "compute"), "generation: decode": (rounds * response * step, "memory")}
 
 
-def step_time(model: ModelSpec, setup: Setup, gpu: Gpu, constants: Constants = DEFAULT) -> StepTime:
-    """One optimizer step of `setup` on `model`, on one GPU of type `gpu`, term by term."""
+def step_time(model: ModelSpec, setup: Setup, gpu: Gpu, constants: Constants = DEFAULT, reward_model: ModelSpec | None = None) -> StepTime:
+    """One optimizer step of `setup` on `model`, on one GPU of type `gpu`, term by term. `reward_model`: the reward
+    and value models' architecture when it is not the policy's, as estimate() takes it (a reward stage trains it;
+    PPO's reward and value forwards and the value model's training run on it)."""
+    asked = setup
     setup = effective_setup(model, setup)  # what runs, as estimate() prices it
+    rv = reward_value_spec(model, setup, reward_model) or model
+    if setup.train == "reward" and rv is not model:
+        model, setup = rv, effective_setup(rv, asked)
     m, c = model, constants
     roof = roof_for(gpu, setup)
     seq = setup.seq_len
@@ -154,15 +161,20 @@ def step_time(model: ModelSpec, setup: Setup, gpu: Gpu, constants: Constants = D
         seq = prompt + resp
         batch = setup.micro_batch * ga
         policy, flops = _sft_like(m, setup, gpu, c, setup.micro_batch, seq, scored=setup.micro_batch * resp)
-        value, vflops = _sft_like(m, setup.with_(method="full", grad_ckpt=False), gpu, c, setup.micro_batch, seq, vocab=1)
+        value, vflops = _sft_like(rv, setup.with_(method="full", grad_ckpt=False), gpu, c, setup.micro_batch, seq, vocab=1)
         terms = {f"policy {k}": (v * PPO_EPOCHS, b) for k, (v, b) in policy.items()}
         terms["value model train"] = (PPO_EPOCHS * sum(v for v, _ in value.values()), "compute")
         flops = PPO_EPOCHS * (flops + vflops)
         terms.update(_generation(m, setup, roof, c, batch, prompt, resp, chunk=setup.micro_batch))
         frozen = setup.with_(method="full", grad_ckpt=False) if setup.method == "full" else setup
-        scoring = forward_only(m, frozen, roof, c, setup.micro_batch, seq, lora=False)
-        scoring_value = forward_only(m, frozen, roof, c, setup.micro_batch, seq, lora=False, vocab=1)
-        terms["reference, reward and value scoring"] = (ga * (2 * scoring + scoring_value), "compute")
+        scoring = forward_only(m, frozen, roof, c, setup.micro_batch, seq, lora=False)  # the reference (the policy's)
+        # The reward forward is timed with an LM head like the reference's (as it always was: an upper bound), the value
+        # forward with its scalar head; both on the reward/value architecture.
+        scoring_reward = scoring if rv is m else forward_only(rv, frozen, roof, c, setup.micro_batch, seq, lora=False)
+        scoring_value = forward_only(rv, frozen, roof, c, setup.micro_batch, seq, lora=False, vocab=1)
+        terms["reference, reward and value scoring"] = (ga * (scoring + scoring_reward + scoring_value), "compute")
+        if rv is not m:
+            notes["reference, reward and value scoring"] = notes["value model train"] = f"reward and value models: {rv.name}"
         terms["policy log-probs of the rollout"] = (ga * forward_only(m, setup, roof, c, setup.micro_batch, seq), "compute")
         tokens, sequences = batch * seq, batch
     else:  # pragma: no cover - a Setup refuses other kinds when built

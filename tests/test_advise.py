@@ -19,7 +19,7 @@ from advisor.advice.rows import comparison_close
 from advisor.advice.summary import RULE_OF_THUMB_GAP
 from advisor.errors import AdvisorError
 from advisor.plan import Plan, load_plan
-from advisor.planning import PIPELINES, build_plan, model_spec
+from advisor.planning import PIPELINES, build_plan, model_spec, stage_models
 from advisor.questions import QUESTIONS, Answers, load_answers, questions
 from estimators import Setup, estimate
 from estimators.gpus import find_gpu
@@ -41,7 +41,8 @@ def assert_every_stage_fits(plan: Plan) -> None:
     gpu = find_gpu(plan.answers["gpu"])
     margin = Margin(display=gpu.consumer)  # the plan's rule: the estimate's band, plus the display on a consumer card
     for stage in plan.stages:
-        assert margin.fits(estimate(spec, stage.setup), gpu.memory_bytes), stage.name
+        reward = stage_models(plan, stage)[1]  # RLHF's smaller reward/value model, when the plan has one (issue 16)
+        assert margin.fits(estimate(spec, stage.setup, reward), gpu.memory_bytes), stage.name
     assert plan.estimate.fits and plan.estimate.headroom_gib >= 0
 
 

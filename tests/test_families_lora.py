@@ -43,7 +43,7 @@ def _peft_trainable(key: str, setup: Setup) -> int:
     cfg.pop("architectures")
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.for_model(cfg.pop("model_type"), **cfg))
-    names = lora_target_names(setup)
+    names = lora_target_names(CATALOG[key], setup)
     config = LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout,
                         target_modules=list(names) if names else "all-linear")
     model = get_peft_model(model, config)

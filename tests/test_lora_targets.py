@@ -44,7 +44,7 @@ def _meta_model(key):
 
 
 def _peft_trainable(key, setup: Setup) -> int:
-    names = lora_target_names(setup)
+    names = lora_target_names(CATALOG[key], setup)
     config = LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout,
                         target_modules=list(names) if names else "all-linear")
     model = get_peft_model(_meta_model(key), config)

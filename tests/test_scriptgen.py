@@ -23,7 +23,7 @@ from conftest import ROOT, run_advisor
 
 from advisor.errors import AdvisorError
 from advisor.plan import EstimateSummary, Hardware, Hyper, ModelRef, Plan, Stage
-from advisor.planning import build_plan
+from advisor.planning import build_plan, plan_spec
 from advisor.scriptgen import BUNDLED, PPO_TRL, render, stage_config, trl_names, write_run
 from advisor.scriptgen.literals import py_kwargs, py_literal
 from advisor.scriptgen.pins import FALLBACK_PINS, package_versions
@@ -211,7 +211,7 @@ def test_priced_equals_the_plan_setup_and_the_blocks_its_translation(kind, metho
             assert blocks["LORA"] is None
         else:
             task = "SEQ_CLS" if setup.train == "reward" else "CAUSAL_LM"
-            assert blocks["LORA"] == {"r": 8, "lora_alpha": 24, "lora_dropout": 0.1, "target_modules": list(lora_target_names(setup)), "task_type": task}
+            assert blocks["LORA"] == {"r": 8, "lora_alpha": 24, "lora_dropout": 0.1, "target_modules": list(lora_target_names(plan_spec(plan), setup)), "task_type": task}
             assert blocks["LORA"]["target_modules"] == ["q_proj", "v_proj"]
         if method == "qlora":
             assert blocks["QUANT"] == {"load_in_4bit": True, "bnb_4bit_quant_type": setup.quant_type, "bnb_4bit_use_double_quant": setup.double_quant,
@@ -274,7 +274,7 @@ def test_script_functions_turn_the_setup_into_trainer_arguments(sft_module, setu
     stage = plan.stages[0]
     cfg = stage_config(plan, stage)
     training = trl_names.training(stage.setup, stage.hyper.model_dump(mode="json"), "sft")
-    model, lora, quant = trl_names.model(stage.setup, False), trl_names.lora(stage.setup, "sft"), trl_names.quant(stage.setup)
+    model, lora, quant = trl_names.model(stage.setup, False), trl_names.lora(stage.setup, "sft", plan_spec(plan)), trl_names.quant(stage.setup)
     dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
     weights = {"bf16": "bfloat16", "fp16": "float16"}
 
@@ -313,7 +313,7 @@ def test_script_functions_turn_the_setup_into_trainer_arguments(sft_module, setu
     if setup.method == "full":
         assert lora is None
     else:
-        targets = list(lora_target_names(setup)) or "all-linear"
+        targets = list(lora_target_names(plan_spec(plan), setup)) or "all-linear"
         assert lora == {"r": setup.lora_r, "lora_alpha": setup.lora_alpha, "lora_dropout": setup.lora_dropout, "target_modules": targets, "task_type": "CAUSAL_LM"}
     # The real TRL config accepts every argument (on this CPU-only machine).
     cpu, _, _ = m.for_device(training, model, quant, lora is None, False, False)

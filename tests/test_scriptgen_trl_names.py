@@ -21,6 +21,7 @@ from test_scriptgen import ADAPTATIONS, RLHF, _kind_plan, blocks_of, make_plan
 
 from advisor.plan import Hyper
 from advisor.scriptgen import PPO_TRL, render, render_common, stage_scripts, trl_names, write_run
+from estimators.catalog import TINY_SPEC
 from estimators.setup import ATTENTIONS, OPTIMIZERS, PRECISIONS, Setup
 
 GOLDEN = Path(__file__).parent / "golden" / "scriptgen" / "trl_names.json"
@@ -41,7 +42,7 @@ def _setup(method: str) -> Setup:
 
 
 def _blocks(setup: Setup, kind: str) -> dict:
-    return {"training": trl_names.training(setup, _hyper(), kind), "model": trl_names.model(setup, False), "lora": trl_names.lora(setup, kind),
+    return {"training": trl_names.training(setup, _hyper(), kind), "model": trl_names.model(setup, False), "lora": trl_names.lora(setup, kind, TINY_SPEC),
             "quant": trl_names.quant(setup)}
 
 
@@ -120,7 +121,7 @@ def test_model_lora_and_quant_names_are_those_of_peft_transformers_and_trl():
             setup = _setup(method).with_(parallel=parallel, gpus=2)
             # trust_remote_code: trl 1.16 keeps it on its trainer configs, from_pretrained takes it as a keyword
             assert set(trl_names.model(setup, True)) <= _fields(ModelConfig) | {"trust_remote_code"}
-            assert set(trl_names.lora(setup, "sft") or {}) <= _fields(LoraConfig)
+            assert set(trl_names.lora(setup, "sft", TINY_SPEC) or {}) <= _fields(LoraConfig)
             assert set(trl_names.quant(setup) or {}) <= bnb
     assert "bnb_4bit_quant_storage" in trl_names.quant(_setup("qlora").with_(parallel="fsdp", gpus=2))
     assert "trust_remote_code" in _fields(SFTConfig)

@@ -44,6 +44,13 @@ async def to_step(pilot, step: str) -> None:
             await until(pilot, lambda: app.state.plan_is_current())
 
 
+async def to_step_back(pilot, step: str) -> None:
+    app = pilot.app
+    while app.step != step:
+        app.action_back()
+        await pilot.pause()
+
+
 def text_of(widget) -> str:
     """The plain text a Static (or button, label) shows, rich renderables included."""
     from rich.console import Console
@@ -83,6 +90,8 @@ def test_sft_qlora_on_a_small_card_typed_from_scratch(tmp_path):
             assert app.focused.id == "q-goal"
             await pilot.press("down", "down", "down", "down", "enter")  # "Adapt to a domain"
             assert app.state.raw["goal"] == "domain"
+            model_note = app.screen.query_one("#model-resolved", Static)  # asked with the goal, before the data
+            await until(pilot, lambda: "6,738,415,616 parameters" in text_of(model_note))  # the default 7b, resolved at once
             await pilot.press("ctrl+n")
             assert app.step == "data"
             await pilot.press("space")  # the first checkbox: instruction-response pairs
@@ -93,8 +102,6 @@ def test_sft_qlora_on_a_small_card_typed_from_scratch(tmp_path):
             assert app.step == "resources"
             await pilot.press("tab", *"12GB")  # past the GPU table, into "or type its memory"
             assert app.state.raw["gpu"] == "12GB"
-            model_note = app.screen.query_one("#model-resolved", Static)
-            await until(pilot, lambda: "6,738,415,616 parameters" in text_of(model_note))  # 7b, resolved at once
             await to_step(pilot, "recommend")
             plan = app.state.plan
             assert (plan.method, plan.adaptation) == ("sft", "qlora")
@@ -253,6 +260,8 @@ def test_invalid_answer_is_shown_and_blocks_next():
             assert app.step == "resources"
             assert "Fix first" in text_of(app.screen.query_one("#status"))
             await pilot.press(*["backspace"] * 6, *"12GB")
+            assert app.state.problems("resources") == []
+            await to_step_back(pilot, "goal")  # the model is asked with the goal
             model = app.screen.query_one("#q-model", Input)
             model.focus()
             await pilot.press("end", "backspace", "backspace", *"llama-99z")
@@ -260,7 +269,7 @@ def test_invalid_answer_is_shown_and_blocks_next():
             await until(pilot, lambda: note.has_class("-error"))
             assert "unknown model 'llama-99z'" in text_of(note)
             await pilot.press("ctrl+n")
-            assert app.step == "resources" and "unknown model" in text_of(app.screen.query_one("#status"))
+            assert app.step == "goal" and "unknown model" in text_of(app.screen.query_one("#status"))
 
     run(scenario())
 

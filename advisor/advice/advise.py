@@ -75,7 +75,8 @@ def advise(answers: Answers, margin: str | None = None) -> Plan:
         warns.append(both("warn.seq_capped", asked=answers.seq_len, model=ctx.spec.name, positions=ctx.spec.max_positions, seq=ctx.seq_len))
     d = decide_method(ctx)
     order = fit_order(answers, d)
-    found = search(ctx.spec, d.method, order, ctx.hw, ctx.seq_len)
+    reward = d.reward_value[0] if d.reward_value else None  # RLHF's smaller reward/value model (decision.py), None: the policy's
+    found = search(ctx.spec, d.method, order, ctx.hw, ctx.seq_len, reward_model=reward)
     chosen = found.chosen
     a_reasons, a_alts, a_warns = adaptation_reasons(ctx, d, found)
     warns = warns + d.warnings + _data_warnings(ctx, d) + a_warns
@@ -83,7 +84,7 @@ def advise(answers: Answers, margin: str | None = None) -> Plan:
         warns += nothing_fits_warnings(ctx, d.method, order, found)
     setups = {s.name: s.setup for s in chosen.stages}
     plan = build_plan(answers.model, chosen.stages[0].setup, method=d.method, gpu=answers.gpu,
-                      stage_setups=setups, data_formats=d.data_formats, resolved=(ctx.spec, ref))
+                      stage_setups=setups, data_formats=d.data_formats, resolved=(ctx.spec, ref), reward_value=d.reward_value)
     priced = {fit.name: fit for fit in chosen.stages}
     for stage in plan.stages:
         stage.memory = stage_memory(priced[stage.name].estimate, priced[stage.name].fits)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from estimators.model import ModelSpec
+
 from ..messages import Pair, both, join
-from ..plan import Alternative, Reason
+from ..plan import Alternative, ModelRef, Reason
 from ..rules import recommended
 from .context import Context
 from .fitting import COST_ORDER, QUALITY_ORDER, Search, search
+from .reward_size import family_reward_models, smaller_reward_rlhf
 from .rows import (
     adaptation_name,
     alternative,
@@ -33,6 +36,7 @@ AMPLE_HOURS = 24.0
 AMPLE_USD = 1000.0
 # The §6 rows RLHF and DPO are chosen by: ample resources and the best quality -> RLHF, limited -> DPO.
 AMPLE_ROW, LIMITED_ROW = "sel.best_quality_resources", "sel.limited_simple"
+RLHF_ORDER = ("full", "lora")  # "ample" means RLHF fits without 4-bit weights
 
 
 @dataclass
@@ -44,6 +48,8 @@ class Decision:
     adapt_pref: tuple[str, ...] = ()  # adaptations a §6 row names, in the order to try
     adapt_rule: str = ""
     data_formats: dict[str, str] = field(default_factory=dict)
+    # RLHF's reward/value model when it is smaller than the policy (advisor/advice/reward_size.py); None: the policy's
+    reward_value: tuple[ModelSpec, ModelRef] | None = None
 
 
 def _personal(ctx: Context, d: Decision, with_method: bool) -> None:
@@ -73,18 +79,28 @@ def _sft_data(ctx: Context, d: Decision, stage: str = "sft") -> None:
         d.warnings.append(both("warn.no_instruction_pairs", stage=stage))
 
 
-def _resources(ctx: Context) -> tuple[bool, list[Pair], Search, Pair]:
+def _resources(ctx: Context, wants_rlhf: bool) -> tuple[bool, list[Pair], Search, Pair, tuple[ModelSpec, ModelRef] | None]:
     """§6 'resources ample': RLHF's three stages fit with full fine-tuning or LoRA on hardware that is not a
     personal GPU, within the stated time and money, as the time model predicts them on the user's GPUs for the
-    user's data size. Returns the verdict, what limits it, the RLHF search and the time quote (en, ko):
-    "RLHF: 3 stages, ~41.0 h, ~$330 on 1x NVIDIA A100 80GB; DPO: ~9.0 h, ~$72" ("" when it cannot be timed)."""
+    user's data size. When RLHF is wanted and a reward and value model the size of the policy do not fit, RLHF with
+    the largest smaller reward/value model of the policy's family that does is judged instead (the InstructGPT
+    practice, advisor/advice/reward_size.py). Returns the verdict, what limits it, the RLHF search, the time quote
+    (en, ko): "RLHF: 3 stages, ~41.0 h, ~$330 on 1x NVIDIA A100 80GB; DPO: ~9.0 h, ~$72" ("" when it cannot be
+    timed), and that smaller reward/value model (None: the policy's)."""
     a = ctx.answers
-    rlhf = search(ctx.spec, "rlhf", ("full", "lora"), ctx.hw, ctx.seq_len)
+    rlhf = search(ctx.spec, "rlhf", RLHF_ORDER, ctx.hw, ctx.seq_len)
     limits: list[Pair] = []
+    smaller = None
     if ctx.hw.personal:
         limits.append(both("part.personal_gpu", gpu=ctx.hw.label))
     if not (rlhf.chosen.fits and not rlhf.shortened):
-        limits.append(both("part.rlhf_does_not_fit", gpu=ctx.hw.label))
+        found = smaller_reward_rlhf(ctx, RLHF_ORDER, rlhf) if wants_rlhf and not ctx.hw.personal else None
+        if found:
+            rlhf, smaller = found[0], found[1:]
+        else:
+            family = family_reward_models(ctx.spec) if wants_rlhf and not ctx.hw.personal else []
+            limits.append(join([both("part.rlhf_does_not_fit", gpu=ctx.hw.label),
+                                both("part.no_smaller_reward_fits", smallest=family[-1]) if family else ""], sep=""))
     rt = candidate_time(ctx, rlhf.chosen) if rlhf.chosen.fits else None
     dpo_rt = None
     if rt is not None:
@@ -93,7 +109,8 @@ def _resources(ctx: Context) -> tuple[bool, list[Pair], Search, Pair]:
         dpo_rt = candidate_time(ctx, dpo.chosen) if dpo.chosen.fits else None
     quote = ("", "")
     if rt is not None:
-        quote = both("part.rlhf_quote", line=rt.line, dpo=f"; DPO: {dpo_rt.short}" if dpo_rt else "", size=data_size(a)[1])
+        quote = both("part.rlhf_reward_quote" if smaller else "part.rlhf_quote", line=rt.line, dpo=f"; DPO: {dpo_rt.short}" if dpo_rt else "",
+                     size=data_size(a)[1], reward=smaller[0].name if smaller else "")
     if a.time_budget_hours is not None:
         if rt is not None:
             if rt.hours > a.time_budget_hours:
@@ -106,7 +123,7 @@ def _resources(ctx: Context) -> tuple[bool, list[Pair], Search, Pair]:
                 limits.append(both("part.rlhf_over_money", quote=quote, usd=a.budget_usd))
         elif a.budget_usd < AMPLE_USD:
             limits.append(both("part.small_money_budget", usd=a.budget_usd, gpu=ctx.hw.gpu.name, ample=AMPLE_USD))
-    return not limits, limits, rlhf, quote
+    return not limits, limits, rlhf, quote, smaller
 
 
 def _rlhf_or_dpo(ctx: Context, d: Decision, row: dict) -> None:
@@ -117,8 +134,8 @@ def _rlhf_or_dpo(ctx: Context, d: Decision, row: dict) -> None:
     data = ctx.data
     methods = recommended(row)[0]
     offers_rlhf, only_rlhf = "rlhf" in methods, methods == ("rlhf",)
-    ample, limits, rlhf, quote = _resources(ctx)
     wants_best = only_rlhf or (offers_rlhf and a.priority == "quality")
+    ample, limits, rlhf, quote, smaller = _resources(ctx, wants_best)
     if row["id"] not in (AMPLE_ROW, LIMITED_ROW):  # cite the goal's row, then the §6 row the choice lands on
         d.reasons.append(row_reason(row["id"]))
     choose_rlhf = offers_rlhf and wants_best and ample
@@ -134,6 +151,9 @@ def _rlhf_or_dpo(ctx: Context, d: Decision, row: dict) -> None:
         steps = method_rows()["rlhf"].get("steps", [])
         reward = row_text(steps[1], "name") if len(steps) > 1 else both("part.reward_model")
         d.reasons.append(reason("rlhf", both("reason.rlhf_stages", reward=reward)))
+        if smaller:
+            d.reward_value = smaller
+            d.reasons.append(reason("rlhf", both("reason.rlhf_smaller_reward", policy=ctx.spec.name, reward=smaller[0].name, gpu=ctx.hw.label)))
         _sft_data(ctx, d)
         d.alternatives.append(alternative("dpo", "cmp.choose_when", both(
             "alt.dpo_simpler", difficulty=comparison_text("cmp.difficulty", "dpo"), cost=comparison_text("cmp.cost", "dpo"),

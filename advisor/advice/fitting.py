@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from estimators.checks import PROMPT_ROOM
 from estimators.fit import SEQ_STEP, knob_weight, max_micro_batch, max_seq_len
+from estimators.kind_models import REWARD_VALUE_KINDS
 from estimators.model import ModelSpec
 from estimators.pricing import estimate
 from estimators.result import Estimate
@@ -43,6 +44,7 @@ class Candidate:
     adaptation: str
     seq_len: int
     stages: tuple[StageFit, ...]
+    reward_model: ModelSpec | None = None  # the reward/value architecture when it is not the policy's (RLHF)
 
     @property
     def fits(self) -> bool:
@@ -97,54 +99,63 @@ def knob_variants(base: Setup) -> list[Setup]:
     return sorted(out, key=lambda s: (s.parallel != base.parallel, knob_weight(s, unsharded)))  # stable: ties keep their order
 
 
-def _micro_batch(spec: ModelSpec, setup: Setup, hw: Hw) -> tuple[Setup, int]:
+def stage_reward(train: str, reward_model: ModelSpec | None) -> ModelSpec | None:
+    """What `estimate(..., reward_model=)` gets for a stage of kind `train`: the reward/value model for the reward and
+    PPO stages, None for the others (they have none)."""
+    return reward_model if train in REWARD_VALUE_KINDS else None
+
+
+def _micro_batch(spec: ModelSpec, setup: Setup, hw: Hw, reward_model: ModelSpec | None = None) -> tuple[Setup, int]:
     """The setup with micro-batch (a power of two that fits with the margin kept) and gradient accumulation
     toward EFFECTIVE_BATCH; also the largest micro-batch that fits at all. Powers of two divide GRPO's
     num_generations (8) or are multiples of it, so a round never grows to lcm(G, batch)."""
-    biggest = max(1, max_micro_batch(spec, setup, hw.capacity, hw.keep))
+    biggest = max(1, max_micro_batch(spec, setup, hw.capacity, hw.keep, reward_model))
     target = max(1, EFFECTIVE_BATCH // setup.world_size)
     mb = 1 << int(math.log2(min(biggest, target)))
     sized = setup.with_(micro_batch=mb, grad_accum=_accum(mb, setup.world_size))
     # GRPO generates a whole round (micro-batch x accumulation completions) at once and PPO keeps the fp32 logits of
     # micro-batch x accumulation rollouts, so a larger accumulation costs memory there: halve it until it fits
     # again (halving keeps GRPO's round a multiple of G or a divisor of it).
-    while setup.train in ROLLOUT_KINDS and sized.grad_accum > 1 and not hw.fits(estimate(spec, sized)):
+    while setup.train in ROLLOUT_KINDS and sized.grad_accum > 1 and not hw.fits(estimate(spec, sized, reward_model)):
         sized = sized.with_(grad_accum=sized.grad_accum // 2)
-    return (sized if hw.fits(estimate(spec, sized)) else setup), biggest
+    return (sized if hw.fits(estimate(spec, sized, reward_model)) else setup), biggest
 
 
 def _accum(micro_batch: int, world: int) -> int:
     return max(1, math.ceil(EFFECTIVE_BATCH / (micro_batch * world)))
 
 
-def fit_candidate(spec: ModelSpec, method: str, adaptation: str, hw: Hw, seq_len: int) -> Candidate:
+def fit_candidate(spec: ModelSpec, method: str, adaptation: str, hw: Hw, seq_len: int, reward_model: ModelSpec | None = None) -> Candidate:
     """Each stage of `method` with the first knob set that fits (sized to the effective batch), or with the
-    most memory-saving one when none does."""
+    most memory-saving one when none does. `reward_model`: the reward and PPO stages' reward/value model when it
+    is not the policy's (the reward stage trains it)."""
     stages = []
     for name, train, *_ in PIPELINES[method]:
         variants = knob_variants(base_setup(train, adaptation, hw, seq_len))
+        rm = stage_reward(train, reward_model)
         chosen = None
         for setup in variants:
-            est = estimate(spec, setup)
+            est = estimate(spec, setup, rm)
             if hw.fits(est):
-                sized, biggest = _micro_batch(spec, setup, hw)
-                chosen = StageFit(name, train, sized, estimate(spec, sized), True, biggest, est.device_bytes)
+                sized, biggest = _micro_batch(spec, setup, hw, rm)
+                chosen = StageFit(name, train, sized, estimate(spec, sized, rm), True, biggest, est.device_bytes)
                 break
         if chosen is None:
-            setup = min(variants, key=lambda s: estimate(spec, s).device_bytes)
+            setup = min(variants, key=lambda s: estimate(spec, s, rm).device_bytes)
             setup = setup.with_(grad_accum=_accum(1, setup.world_size))
-            est = estimate(spec, setup)
+            est = estimate(spec, setup, rm)
             chosen = StageFit(name, train, setup, est, False, 0, est.device_bytes)
         stages.append(chosen)
-    return Candidate(method, adaptation, seq_len, tuple(stages))
+    return Candidate(method, adaptation, seq_len, tuple(stages), reward_model)
 
 
-def longest_fitting_seq(spec: ModelSpec, method: str, adaptation: str, hw: Hw, seq_len: int) -> int:
+def longest_fitting_seq(spec: ModelSpec, method: str, adaptation: str, hw: Hw, seq_len: int, reward_model: ModelSpec | None = None) -> int:
     """The longest sequence (a multiple of SEQ_STEP, at most seq_len) at which every stage fits; 0 if none."""
     longest = seq_len
     for _, train, *_ in PIPELINES[method]:
         base = base_setup(train, adaptation, hw, seq_len)
-        best = max(max_seq_len(spec, v, hw.capacity, hw.keep) for v in knob_variants(base))
+        rm = stage_reward(train, reward_model)
+        best = max(max_seq_len(spec, v, hw.capacity, hw.keep, rm) for v in knob_variants(base))
         longest = min(longest, best)
     return (longest // SEQ_STEP) * SEQ_STEP
 
@@ -157,20 +168,20 @@ class Search:
     shortened: bool = False
 
 
-def search(spec: ModelSpec, method: str, order: tuple[str, ...], hw: Hw, seq_len: int) -> Search:
+def search(spec: ModelSpec, method: str, order: tuple[str, ...], hw: Hw, seq_len: int, reward_model: ModelSpec | None = None) -> Search:
     """The first adaptation in `order` that fits at `seq_len`; else the one that fits the longest sequence
-    (at least MIN_SEQ); else the least memory-hungry attempt, which does not fit."""
-    tried = {a: fit_candidate(spec, method, a, hw, seq_len) for a in order}
+    (at least MIN_SEQ); else the least memory-hungry attempt, which does not fit. `reward_model`: fit_candidate's."""
+    tried = {a: fit_candidate(spec, method, a, hw, seq_len, reward_model) for a in order}
     for a in order:
         if tried[a].fits:
             return Search(tried[a], tried, order)
     best_seq, best = 0, ""
     for a in order:
-        seq = longest_fitting_seq(spec, method, a, hw, seq_len)
+        seq = longest_fitting_seq(spec, method, a, hw, seq_len, reward_model)
         if seq > best_seq:
             best_seq, best = seq, a
     if best and best_seq >= MIN_SEQ:
-        candidate = fit_candidate(spec, method, best, hw, best_seq)
+        candidate = fit_candidate(spec, method, best, hw, best_seq, reward_model)
         if candidate.fits:
             return Search(candidate, tried, order, shortened=True)
     least = min(tried.values(), key=lambda c: c.base_bytes)

@@ -18,7 +18,7 @@ from ..plan import Plan, StageTime, TimeSummary
 from ..planning import default_hyper
 from ..questions import Answers
 from .context import Context
-from .fitting import Candidate
+from .fitting import Candidate, stage_reward
 
 SFT_SCALE = 10_000  # §2: "이런 쌍을 수만~수십만 개 학습" (tens of thousands to hundreds of thousands)
 
@@ -62,7 +62,8 @@ def candidate_time(ctx: Context, cand: Candidate) -> RunTime | None:
         return None
     n, _ = data_size(ctx.answers)
     stages = [TimeStage(s.name, ctx.spec, s.setup,
-                        Dataset(examples=n, mean_tokens=float(ctx.answers.seq_len), epochs=default_hyper(s.train, cand.adaptation).epochs))
+                        Dataset(examples=n, mean_tokens=float(ctx.answers.seq_len), epochs=default_hyper(s.train, cand.adaptation).epochs),
+                        stage_reward(s.train, cand.reward_model))
               for s in cand.stages]
     try:
         plan = plan_time(stages, gpu)
@@ -103,15 +104,18 @@ def stage_time_words(plan: Plan, spec: ModelSpec, stage_name: str, lang: str = "
     GPU, hours with the band, dollars. "" when the card has no speed figures or the set-up cannot be timed."""
     from estimators.time_report import time_dict
 
+    from ..planning import stage_models
+
     try:
         gpu = find_gpu(plan.hardware.gpu)
         stage = plan.stage(stage_name)
+        reward = stage_models(plan, stage)[1]
         if not gpu.timed:
             return ""
         n = plan.time.examples if plan.time is not None else SFT_SCALE
         mean = plan.time.mean_tokens if plan.time is not None else stage.setup.seq_len
         epochs = stage.hyper.epochs if stage.hyper else default_hyper(stage.setup.train, stage.setup.method).epochs
-        block = time_dict(spec, stage.setup, gpu, Dataset(examples=n, mean_tokens=float(mean), epochs=epochs))
+        block = time_dict(spec, stage.setup, gpu, Dataset(examples=n, mean_tokens=float(mean), epochs=epochs), reward_model=reward)
     except (EstimateError, AdvisorError):
         return ""
     h = block.get("hours") or {}

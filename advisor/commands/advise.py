@@ -139,7 +139,7 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
     from .. import rules
     from ..advice.rows import comparison_close
     from ..plan import in_lang
-    from ..planning import plan_spec
+    from ..planning import stage_models
     from ..render import estimate_tables
 
     out: list = []
@@ -156,7 +156,8 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
         mark = f"[green]{_t('yes', lang)}[/green]" if fits else f"[red]{_t('no', lang)}[/red]"
         s = stage.setup
         name = stage.name if s.train == stage.name else f"{stage.name} ({s.train})"
-        inputs = stage.base_from or "-"  # the model it starts from, then (PPO) the model that scores it
+        # the model it starts from (a smaller reward model: its own), then (PPO) the model that scores it
+        inputs = stage.base_from or (stage.reward_value_model.name if stage.reward_value_model and s.train == "reward" else "-")
         if stage.reward_from:
             inputs += f", {stage.reward_from}"
         stages.add_row(name, stage.data_format, inputs, f"{s.micro_batch}×{s.grad_accum}", str(s.seq_len), _lr(stage.hyper.learning_rate),
@@ -184,7 +185,9 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
     if plan.estimate:
         peak_stage = plan.estimate.peak_phase.split(":", 1)[0]
         names = [s.name for s in plan.stages]
-        est = estimate(plan_spec(plan), plan.stage(peak_stage if peak_stage in names else names[0]).setup)  # its terms, once
+        peak = plan.stage(peak_stage if peak_stage in names else names[0])
+        spec, reward = stage_models(plan, peak)
+        est = estimate(spec, peak.setup, reward)  # its terms, once
         data = estimate_dict(est, plan.model.resolved_from, plan.model.key, None)  # the verdict below keeps the margin
         out.append(f"[bold]{_t('estimate', lang)} ({peak_stage})[/bold]")
         out += [item for item in estimate_tables(data)
@@ -211,9 +214,10 @@ def _priced(plan, stage):
     from estimators import estimate
 
     from ..advice.summary import judged_memory
-    from ..planning import plan_spec
+    from ..planning import stage_models
 
-    return judged_memory(plan, estimate(plan_spec(plan), stage.setup))
+    spec, reward = stage_models(plan, stage)
+    return judged_memory(plan, estimate(spec, stage.setup, reward))
 
 
 def time_renderables(plan, lang: str = "en") -> list:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from estimators.setup import Setup, lora_target_names, save_module_names
+from estimators.setup import Setup, lora_target_names, modules_to_save_names
 
 from .hfmodel import attn_implementation, compute_dtype, cuda_attn_implementation, hf_config, reset_rotary, retie, storage_dtype
 
@@ -27,10 +27,10 @@ from .hfmodel import attn_implementation, compute_dtype, cuda_attn_implementatio
 def _lora_config(setup: Setup, spec):
     from peft import LoraConfig
 
-    names = lora_target_names(setup)
+    names = lora_target_names(spec, setup)
     targets = list(names) if names else "all-linear"
     task = "SEQ_CLS" if setup.train == "reward" else "CAUSAL_LM"  # SEQ_CLS: modules_to_save trains a copy of `score`
-    saved = list(save_module_names(setup)) or None  # --modules-to-save (issue 15 §2): fully trained copies
+    saved = list(modules_to_save_names(spec, setup)) or None  # --modules-to-save (issue 15 §2): fully trained copies
     return LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout,
                       target_modules=targets, bias="none", task_type=task, use_dora=setup.dora, modules_to_save=saved)
 

@@ -90,6 +90,11 @@ def _layer_linears(layer, experts: int) -> list[dict]:
     return found
 
 
+def _leaf(model, module) -> str:
+    """The attribute name `module` has in `model` ("embed_in" for GPT-NeoX's model.gpt_neox.embed_in)."""
+    return next(path for path, m in model.named_modules() if m is module).rsplit(".", 1)[-1]
+
+
 def _signature(linears: list[dict]) -> tuple:
     return tuple(sorted((x["name"], x["in_features"], x["out_features"], x["count"]) for x in linears))
 
@@ -205,6 +210,8 @@ def _spec_from_model(model, hf_config, config: dict, name: str, where: str) -> M
                    "norm": norm, "active": active, "raw_linear": raw},
         "linears": linears,
         "layer_kinds": len(set(_signature(x) for x in per_layer)),
+        # what modules_to_save's roles are called here (estimators/params.py embedding_modules)
+        "names": {role: _leaf(model, mod) for role, mod in (("embed", emb), ("head", head)) if mod is not None},
         "norm_classes": sorted(norm_kinds),
     }
     return ModelSpec(

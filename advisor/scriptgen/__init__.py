@@ -134,10 +134,12 @@ def stage_config(plan, stage) -> dict:
         raise AdvisorError(f"stage '{stage.name}' ({setup.train}) scores with a reward model; a reward function or check is for GRPO stages")
     if stage.reward_fn and not REWARD_FN.fullmatch(stage.reward_fn):
         raise AdvisorError(f"reward function {stage.reward_fn!r}: write it as FILE.py:FUNCTION, e.g. rewards.py:score")
+    # RLHF's smaller reward model (Stage.reward_value_model) is what the reward stage trains, from its own weights
+    model = (stage.reward_value_model if setup.train == "reward" else None) or plan.model
     config = {
         "stage": stage.name,
         "train": setup.train,
-        "model": "tiny" if plan.model.key == "tiny" else model_location(plan.model.hf_id or plan.model.key),
+        "model": "tiny" if model.key == "tiny" else model_location(model.hf_id or model.key),
         "base_from": by_name[stage.base_from].output_dir if stage.base_from else "",
     }
     if setup.train in ("grpo", "ppo"):
@@ -231,7 +233,7 @@ def render_script(plan, stage, kind: str, versions: dict[str, str]) -> str:
         "@@CONFIG@@": py_literal(config, comments=PPO_CONFIG_NOTES if kind == "ppo" else CONFIG_NOTES),
         "@@TRAINING@@": py_kwargs(trl_names.training(setup, stage.hyper.model_dump(mode="json"), kind), TRAINING_NOTES),
         "@@MODEL@@": py_kwargs(trl_names.model(setup, plan.trust_remote_code)),
-        "@@LORA@@": py_kwargs(trl_names.lora(setup, kind)),
+        "@@LORA@@": py_kwargs(trl_names.lora(setup, kind, trl_names.lora_spec(plan, stage))),
         "@@QUANT@@": py_kwargs(trl_names.quant(setup)),
         "@@PRICED@@": py_literal(priced(setup)),
         "@@CHECKED_DATA@@": checked,

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import re
 
-from estimators.setup import lora_target_names
+from estimators.setup import lora_target_text
 
 from ..hubaccess import access_note
+from ..planning import plan_spec, stage_models
 from .layout import describe
+from .trl_names import lora_spec
 
 
 def _show(text: str) -> str:
@@ -31,12 +33,10 @@ def _precision(setup) -> str:
     return words[setup.precision]
 
 
-def _adaptation(setup) -> str:
+def _adaptation(setup, spec) -> str:
     if setup.method == "full":
         return "full fine-tuning (every weight trained)"
-    targets = lora_target_names(setup)
-    where = ", ".join(targets) if targets else "all linear layers"
-    text = f"LoRA r={setup.lora_r}, alpha={setup.lora_alpha}, dropout={setup.lora_dropout} on {where}"
+    text = f"LoRA r={setup.lora_r}, alpha={setup.lora_alpha}, dropout={setup.lora_dropout} on {lora_target_text(spec, setup)}"
     if setup.method == "qlora":
         dq = " + double quantisation" if setup.double_quant else ""
         up = ", non-quantized weights upcast to fp32 (prepare_model_for_kbit_training)" if setup.kbit_upcast else ""
@@ -97,6 +97,23 @@ def _reward_lines(plan) -> list[str]:
     return out
 
 
+def _smaller_reward_lines(plan) -> list[str]:
+    """Why the reward model is smaller than the policy, when it is (advisor/advice/reward_size.py)."""
+    stage = next((s for s in plan.stages if s.setup.train == "reward" and s.reward_value_model), None)
+    if stage is None:
+        return []
+    rv = stage.reward_value_model
+    return [
+        "",
+        f"**The reward model is smaller than the policy**: stage {stage.name} trains {_show(rv.hf_id or rv.key)} ({rv.name}, "
+        f"{rv.params_total / 1e9:.1f}B parameters) from its own pretrained weights, not the SFT model. A reward and a value model the size",
+        f"of {plan.model.name} do not fit on {plan.hardware.count} x {plan.hardware.gpu_name or plan.hardware.gpu}, so the plan follows InstructGPT",
+        "(Ouyang et al. 2022: a 6B reward model for a 175B policy): PPO scores the policy's rollouts with this model and starts its",
+        "value model from it. It shares the policy's tokenizer (same family and vocabulary), which trl's PPO needs: it feeds",
+        "the policy's token ids to both. A smaller judge is somewhat less accurate; the memory and time below are priced with it.",
+    ]
+
+
 # Examples each stage is priced for when neither the plan nor its answers give a data size: the low end of the
 # source document's §2 SFT scale ("수만~수십만 개"), as advisor/advice/timecost.py assumes (SFT_SCALE).
 ASSUMED_EXAMPLES = 10_000
@@ -113,7 +130,6 @@ def _time_lines(plan) -> list[str]:
     from estimators.time_report import Dataset
 
     from ..errors import AdvisorError
-    from ..planning import plan_spec
 
     if plan.model.key == TINY:  # a 2-layer random smoke-test model: its seconds say nothing about a real run
         return []
@@ -130,7 +146,8 @@ def _time_lines(plan) -> list[str]:
     stages = []
     for stage in plan.stages:
         mean = t.mean_tokens if t is not None else stage.setup.seq_len
-        stages.append(Stage(stage.name, spec, stage.setup, Dataset(examples=n, mean_tokens=float(mean), epochs=stage.hyper.epochs)))
+        reward = stage_models(plan, stage)[1]
+        stages.append(Stage(stage.name, spec, stage.setup, Dataset(examples=n, mean_tokens=float(mean), epochs=stage.hyper.epochs), reward))
     try:
         table = readme_lines(stages, gpu)
     except EstimateError:
@@ -162,7 +179,7 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
         f"| hardware | {hw.count * hw.nodes} x {hw.gpu_name or hw.gpu} ({hw.memory_gib:g} GiB each) |",
         f"| layout | {describe(first)} |",
         f"| precision | {first.precision}: {_precision(first)} (bf16 falls back to fp16 on GPUs without bf16; fp32 on a CPU) |",
-        f"| adaptation | {_adaptation(first)} |",
+        f"| adaptation | {_adaptation(first, lora_spec(plan, plan.stages[0]))} |",
         f"| batch | micro-batch {first.micro_batch} x {first.grad_accum} accumulation x {first.world_size} GPU(s), {first.seq_len} tokens |",
         f"| optimizer | {first.optimizer}; gradient checkpointing {'on' if first.checkpointing else 'off'}; attention {first.attention} |",
         "",
@@ -175,11 +192,13 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
         names = [name for name, _ in stage_scripts(stage)]
         scripts = f"`{names[0]}`" + "".join(f" (by-hand alternative: `{name}`, RLOO)" for name in names[1:])
         data = "bundled sample (`data/`)" if stage.dataset in ("", "bundled") else _show(stage.dataset)
-        start = f"stage {stage.base_from}" if stage.base_from else "the model"
+        own = stage.reward_value_model if stage.setup.train == "reward" else None  # a smaller reward model: its own weights
+        start = f"stage {stage.base_from}" if stage.base_from else (_show(own.hf_id or own.key) if own else "the model")
         if stage.reward_from:
             start += f"; rewards from stage {stage.reward_from}"
         out.append(f"| {i} | {stage.name} | {scripts} | {stage.setup.train} ({stage.data_format} data) | {data} | {start} | {_show(stage.output_dir)} |")
     out += _reward_lines(plan)
+    out += _smaller_reward_lines(plan)
     out += [
         "",
         "## Install",

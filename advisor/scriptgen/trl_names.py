@@ -9,7 +9,8 @@ fp32 on a CPU, fp16 where a GPU has no bf16). Nothing here imports torch or TRL.
 
 from __future__ import annotations
 
-from estimators.setup import Setup, lora_target_names
+from estimators.model import ModelSpec
+from estimators.setup import FAMILY_PRESETS, Setup, lora_target_names
 
 # The TRL config class each script kind builds (the RLOO variant of a PPO stage trains with RLOOConfig).
 TRL_CONFIG = {"sft": "SFTConfig", "reward": "RewardConfig", "dpo": "DPOConfig", "grpo": "GRPOConfig", "rloo": "RLOOConfig", "ppo": "PPOConfig"}
@@ -108,11 +109,24 @@ def model(setup: Setup, trust_remote_code: bool) -> dict:
     return {"dtype": dtype, "attn_implementation": ATTENTION[setup.attention], "trust_remote_code": bool(trust_remote_code)}
 
 
-def lora(setup: Setup, kind: str) -> dict | None:
-    """LoraConfig keyword arguments; None for full fine-tuning. A reward model's adapter (SEQ_CLS) also trains the new head."""
+def lora_spec(plan, stage) -> ModelSpec | None:
+    """The ModelSpec the stage's LoRA preset of FAMILY_PRESETS (qv, attention) is named from: the model the stage
+    trains (a reward stage its own reward model, when the plan has a smaller one). None where the set-up names its
+    modules itself (a list, all-linear), so a plan whose model cannot be resolved here still generates."""
+    if stage.setup.method == "full" or stage.setup.lora_targets not in FAMILY_PRESETS:
+        return None
+    from ..planning import stage_models
+
+    policy, reward = stage_models(plan, stage)
+    return reward if reward is not None and stage.setup.train == "reward" else policy
+
+
+def lora(setup: Setup, kind: str, spec: ModelSpec | None) -> dict | None:
+    """LoraConfig keyword arguments; None for full fine-tuning. A reward model's adapter (SEQ_CLS) also trains the new head.
+    target_modules are the names the estimate priced: a preset resolved to `spec`'s family (query_key_value on GPT-NeoX)."""
     if setup.method == "full":
         return None
-    targets = lora_target_names(setup)
+    targets = lora_target_names(spec, setup)
     return {
         "r": setup.lora_r,
         "lora_alpha": setup.lora_alpha,

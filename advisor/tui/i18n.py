@@ -7,7 +7,7 @@ Rule texts come from `rules/*.toml` through `advisor.rules`. What is left is the
 from __future__ import annotations
 
 STEP_NAMES = {
-    "goal": ("목표", "Goal"),
+    "goal": ("목표·모델", "Goal & model"),  # the model is asked with the goal: the data step counts tokens with it
     "data": ("데이터", "Data"),
     "resources": ("자원", "Resources"),
     "recommend": ("추천", "Advice"),
@@ -33,6 +33,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "model_resolving": ("모델 찾는 중…", "looking the model up…"),
     "model_params": ("{name}: 파라미터 {params}개", "{name}: {params} parameters"),
     "model_from": ("출처: {how}", "from {how}"),
+    # the data step's file field (advisor/tui/widgets/data_step.py)
+    "data_label": ("학습 데이터 (.jsonl/.json/.csv/.parquet 파일, 폴더 또는 캐시된 허브 데이터셋 id) 입력 후 Enter",
+                   "Your training data (a .jsonl/.json/.csv/.parquet file, a folder or a cached hub dataset id), then Enter"),
+    "data_reading": ("{path} 읽는 중: {pct} ({mb:,.1f} MB)", "reading {path}: {pct} ({mb:,.1f} MB)"),
+    "data_tokenizer": ("토큰 수: {model}의 토크나이저로 셈", "tokens counted with {model}'s own tokenizer"),
+    "data_tokenizer_template": ("토큰 수: {model}의 토크나이저와 채팅 템플릿으로 셈", "tokens counted with {model}'s own tokenizer and chat template"),
+    "data_approx_model": ("토큰 수: 근사치 (이 컴퓨터에 {model}의 토크나이저가 없음)", "tokens approximated: no tokenizer of {model} on this machine"),
+    "data_approx": ("토큰 수: 근사치 (모델이 없음)", "tokens approximated: no model given"),
+    "data_remeasure": ("모델이 {old}에서 {new}(으)로 바뀌어 {new}의 토크나이저로 다시 잽니다",
+                       "the model changed from {old} to {new}: measuring the data again with {new}'s tokenizer"),
+    "data_busy": ("데이터를 읽는 중 (끝나면 다음으로)", "the data is still being read (Next when it is done)"),
     "thinking": ("추천을 계산하는 중…", "working out the advice…"),
     "recommend_head": ("추천: {method} + {adaptation}", "Recommended: {method} + {adaptation}"),
     "stages": ("단계", "Stages"),

@@ -41,7 +41,10 @@ def capacity_bytes(plan: "Plan") -> float:
 def stage_estimate(plan: "Plan", stage: str):
     from estimators import estimate
 
-    return estimate(model_spec_of(plan), plan.stage(stage).setup)
+    from ..planning import stage_models
+
+    spec, reward = stage_models(plan, plan.stage(stage))  # RLHF's smaller reward/value model, when it has one
+    return estimate(spec, plan.stage(stage).setup, reward)
 
 
 def largest_stage(plan: "Plan") -> str:
@@ -163,8 +166,10 @@ def cheapest_fix(plan: "Plan", stage: str, effective_batch: int | None = None) -
     from estimators.fit import fit_report
 
     from ..advice.summary import plan_margin
+    from ..planning import stage_models
 
-    report = fit_report(model_spec_of(plan), plan.stage(stage).setup, capacity_bytes(plan), plan_margin(plan), effective_batch)
+    spec, reward = stage_models(plan, plan.stage(stage))  # RLHF's smaller reward/value model, when it has one
+    report = fit_report(spec, plan.stage(stage).setup, capacity_bytes(plan), plan_margin(plan), effective_batch, reward)
     if report.fits or not report.fixes:
         return None
     return report.fixes[0]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import AdvisorError
 from ..question_types import Question
-from ..questions import questions
+from ..questions import question, questions
 from .plan_calls import largest_stage
 
 if TYPE_CHECKING:
@@ -24,11 +24,12 @@ if TYPE_CHECKING:
 STEPS = ("goal", "data", "resources", "recommend", "memory", "script", "finish")
 QUESTION_STEPS = ("goal", "data", "resources")
 # Which step asks which question (by id). A question declared later and not listed here is asked on the
-# resources step, so a new declaration shows up in the wizard without touching it.
+# resources step, so a new declaration shows up in the wizard without touching it. The model is asked with the
+# goal, before the data: the data step counts the file's tokens with that model's tokenizer (issue 17).
 STEP_QUESTIONS = {
-    "goal": ("goal",),
+    "goal": ("goal", "model"),
     "data": ("data", "data_count", "reward"),
-    "resources": ("gpu", "model", "gpu_count", "time_budget_hours", "budget_usd", "priority", "seq_len"),
+    "resources": ("gpu", "gpu_count", "time_budget_hours", "budget_usd", "priority", "seq_len"),
 }
 # The what-if controls on the memory step: Setup knobs from advisor.knobs.KNOBS, in this order.
 WHATIF_KNOBS = ("micro_batch", "seq_len", "lora_r", "grad_ckpt", "optimizer", "method", "quant_type", "gpus", "parallel")
@@ -81,7 +82,8 @@ class WizardState:
     # the file checked on the data step (issue 17): the stages that take its kind of data load it, mapped
     dataset: str | None = None
     dataset_answer: str = ""  # the `data` answer its type gives
-    dataset_model: str | None = None  # whose tokenizer counted its tokens (None: the approximation)
+    dataset_model: str | None = None  # the model answer whose tokenizer counted its tokens (else the approximation)
+    dataset_check: dict | None = None  # that check, shown again when the user comes back to the data step
     dataset_notes: list[str] = field(default_factory=list)  # stages it could not feed
     from_data: set[str] = field(default_factory=set)  # answers the data filled (a later file replaces them)
 
@@ -122,6 +124,14 @@ class WizardState:
                 out.append(q.text("label", self.lang))
         return out
 
+    def model(self) -> str:
+        """The model the plan is for (the answer, else the declared default): its tokenizer counts the data's tokens."""
+        return str(self.value(question("model")) or "").strip()
+
+    def dataset_is_stale(self) -> bool:
+        """A file was read with another model's tokenizer than the one now chosen (the user went back and changed it)."""
+        return self.dataset is not None and (self.dataset_model or "") != self.model()
+
     def clean_answers(self) -> dict[str, Any]:
         return {k: v for k, v in self.raw.items() if not _blank(v)}
 
@@ -151,7 +161,8 @@ class WizardState:
         if self.dataset:  # cached check (the data step's): usually no second read
             from ..datasets.wire import attach
 
-            self.dataset_notes = attach(plan, self.dataset, self.dataset_answer, self.dataset_model)
+            # counted with the plan's model whatever the data step last used (it re-measures when the model changed)
+            self.dataset_notes = attach(plan, self.dataset, self.dataset_answer, self.model())
 
 
 # ---- rule lookups (for citing) ----------------------------------------------------------------------------

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 
 def step_bar(step: str, lang: str) -> Text:
-    text = Text(" advisor ", style="bold reverse")
-    text.append(" ")
+    """The seven steps on one line, the current one highlighted (it fits 80 columns; the app's name is its title)."""
+    text = Text()
     for i, name in enumerate(STEPS, 1):
         label = f"{i} {step_name(name, lang)}"
         if name == step:

@@ -16,8 +16,16 @@ class QuestionsScreen(StepScreen):
         for q in questions_for(self.STEP):
             yield field_for(q, self.state)
 
-    # The first control has the focus as soon as the screen is composed (before any key reaches it).
-    AUTO_FOCUS = "#body RadioSet, #body CheckList Checkbox, #body Select, #body Input, #body Checkbox"
+    # The first control has the focus as soon as the screen is mounted (before any key reaches it), without the
+    # scroll Textual's auto-focus may make to centre it: that would hide the first question's label above it.
+    FIRST_CONTROL = "#body RadioSet, #body CheckList Checkbox, #body Select, #body Input, #body Checkbox"
+    AUTO_FOCUS = ""
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        first = next((w for w in self.query(self.FIRST_CONTROL) if w.focusable), None)
+        if first is not None:
+            self.set_focus(first, scroll_visible=False)
 
     def problems(self) -> list[str]:
         return self.state.problems(self.STEP)
@@ -37,7 +45,9 @@ class GoalScreen(QuestionsScreen):
 
 class DataScreen(QuestionsScreen):
     """The data questions, then a file field (issue 17): a checked file answers them, and the plan's stages that take
-    its kind of data train on it (WizardState.dataset)."""
+    its kind of data train on it (WizardState.dataset). Its tokens are counted with the model chosen on the goal step;
+    when the user went back and chose another model, the file is read again with the new one's tokenizer as soon as
+    this step shows, and Next waits for it, so the plan never uses lengths counted by another tokenizer."""
 
     STEP = "data"
     FROM_DATA = ("data", "data_count", "seq_len")
@@ -46,15 +56,30 @@ class DataScreen(QuestionsScreen):
         from ..widgets.data_step import DataStep
 
         yield from super().body()
-        yield DataStep(self.lang, model=self.state.raw.get("model") or None, id="data-step")
+        yield DataStep(self.lang, model=self.state.model() or None, id="data-step")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        state, step = self.state, self.query_one("#data-step")
+        if state.dataset is None:
+            return
+        if state.dataset_is_stale():
+            step.start(state.dataset, t("data_remeasure", self.lang, old=state.dataset_model or "?", new=state.model()))
+        elif state.dataset_check:
+            step.show(state.dataset_check)
+
+    def problems(self) -> list[str]:
+        busy = any(step.busy for step in self.query("#data-step"))
+        return super().problems() + ([t("data_busy", self.lang)] if busy else [])
 
     def on_data_step_checked(self, message) -> None:
         """Merge what the data says: its kind is added to the `data` choices, the count and the sequence length
-        fill the answers not given by hand (a value an earlier file filled is replaced)."""
+        fill the answers not given by hand (a value an earlier file, or an earlier count of this one, filled is
+        replaced)."""
         message.stop()
         answers, state = message.answers, self.state
         if not answers:  # unusable: its verdict is shown in the widget; nothing is planned from it
-            state.dataset = None
+            self._drop_data()
             return
         filled = state.from_data
         picked = list(state.raw.get("data") or [])
@@ -67,9 +92,23 @@ class DataScreen(QuestionsScreen):
         state.dataset = absolute(message.data["source"]["path"])
         state.dataset_answer = answers["data"]
         state.dataset_model = self.query_one("#data-step").model
+        state.dataset_check = message.data
         from ...datasets.wire import remember
 
         remember(state.dataset, state.dataset_model, message.data)
+
+    def on_data_step_failed(self, message) -> None:
+        """A path that cannot be read (or no longer can, with the new tokenizer): the plan does not use it."""
+        message.stop()
+        self._drop_data()
+
+    def _drop_data(self) -> None:
+        """No file is planned from; the sequence length it filled goes too (its tokens were counted from that file)."""
+        state = self.state
+        state.dataset = state.dataset_check = state.dataset_model = None
+        if "seq_len" in state.from_data:
+            state.from_data.discard("seq_len")
+            self._set("seq_len", "")
 
     def _set(self, qid: str, value) -> None:
         """Through the field's control when it is on this screen (the control then stores it), else straight into the state."""
