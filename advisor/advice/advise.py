@@ -21,7 +21,7 @@ from ..plan import Note, Plan, TimeSummary
 from ..planning import PIPELINES, assign_reward, build_plan, rewarded_stages
 from ..questions import Answers
 from ..rewards import reward_parts
-from .context import Context, build_context
+from .context import Context, build_context, capped_seq
 from .decision import Decision, decide_method
 from .fitting import search
 from .nothing_fits import nothing_fits_warnings
@@ -70,9 +70,8 @@ def advise(answers: Answers, margin: str | None = None) -> Plan:
     renderers pick one. `margin` (`--margin`: "1.5GiB", "800MiB", "10%", "auto"/None) replaces the automatic margin
     a plan keeps free (estimators/margin.py)."""
     ctx, ref = build_context(answers, margin)
-    warns: list[Pair] = []
-    if answers.seq_len > ctx.spec.max_positions:
-        warns.append(both("warn.seq_capped", asked=answers.seq_len, model=ctx.spec.name, positions=ctx.spec.max_positions, seq=ctx.seq_len))
+    capped = capped_seq(ctx.spec, answers.seq_len)[1]
+    warns: list[Pair] = [capped] if capped else []
     d = decide_method(ctx)
     order = fit_order(answers, d)
     reward = d.reward_value[0] if d.reward_value else None  # RLHF's smaller reward/value model (decision.py), None: the policy's

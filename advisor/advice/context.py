@@ -11,6 +11,7 @@ from estimators.margin import parse_margin
 from estimators.model import ModelSpec
 
 from ..errors import AdvisorError
+from ..messages import Pair, both
 from ..planning import model_spec
 from ..questions import Answers
 from .hardware import Hw
@@ -35,5 +36,13 @@ def build_context(answers: Answers, margin: str | None = None) -> tuple[Context,
         keep = parse_margin(margin, display=gpu.consumer) if margin not in (None, "", "auto") else None
     except EstimateError as exc:
         raise AdvisorError(str(exc)) from None
-    seq = min(answers.seq_len, spec.max_positions)
-    return Context(answers, spec, Hw(gpu, answers.gpu_count, keep), seq), ref
+    return Context(answers, spec, Hw(gpu, answers.gpu_count, keep), capped_seq(spec, answers.seq_len)[0]), ref
+
+
+def capped_seq(spec: ModelSpec, asked: int) -> tuple[int, Pair | None]:
+    """The sequence length a plan trains for `asked`: capped at the model's positions (past them the model has no
+    position to run at, and the trainer truncates), with the warning that says so; None when nothing was capped.
+    advise and the wizard's what-if both go through here."""
+    if asked <= spec.max_positions:
+        return asked, None
+    return spec.max_positions, both("warn.seq_capped", asked=asked, model=spec.name, positions=spec.max_positions, seq=spec.max_positions)

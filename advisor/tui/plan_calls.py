@@ -148,6 +148,18 @@ def summarize(plan: "Plan", keep_note: bool = True, ests: dict | None = None):
                             plan_margin(plan), pcie_gbs=_pcie(plan))
 
 
+def capped_knob(plan: "Plan", field_name: str, value: Any, lang: str) -> tuple[Any, str]:
+    """A what-if value as advise would plan it: a sequence length past the model's positions is capped there
+    (advisor.advice.context.capped_seq, the one rule), with the sentence that says so in `lang` ("" when unchanged)."""
+    if field_name != "seq_len":
+        return value, ""
+    from ..advice.context import capped_seq
+    from ..plan import in_lang
+
+    value, note = capped_seq(model_spec_of(plan), value)
+    return value, in_lang(*note, lang) if note else ""
+
+
 def knob_setup(setup: "Setup", field_name: str, value: Any) -> "Setup":
     """`setup` with one what-if knob changed; keeps the combination valid (QLoRA computes in bf16/fp16)."""
     changes: dict[str, Any] = {field_name: value}

@@ -16,7 +16,7 @@ from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSe
 
 from ...knobs import KNOBS
 from ..i18n import KNOB_LABELS, fix_text, pick, t
-from ..plan_calls import cheapest_fix, knob_setup, memory_view, with_stage_setup
+from ..plan_calls import capped_knob, cheapest_fix, knob_setup, memory_view, with_stage_setup
 from ..state import WHATIF_KNOBS
 from ..widgets.memory_bar import MemoryBar
 from .base import StepScreen
@@ -136,7 +136,10 @@ class MemoryScreen(StepScreen):
                 value = int(value)
             elif knob.kind is float:
                 value = float(value)
+            value, capped = capped_knob(self.state.plan, field_name, value, self.lang)  # as advise plans it
             if value == getattr(self.setup, field_name) and field_name != "grad_ckpt":
+                self.set_status(capped)
+                self.sync_controls()
                 return
             new_setup = knob_setup(self.setup, field_name, value)
             self.state.plan = with_stage_setup(self.state.plan, self.state.stage, new_setup)
@@ -145,7 +148,7 @@ class MemoryScreen(StepScreen):
             self.set_status(f"{pick(KNOB_LABELS[field_name], self.lang)}: {exc}" if str(exc) else "", error=True)
             return
         widget.set_class(False, "-invalid")
-        self.set_status("")
+        self.set_status(capped)
         self.sync_controls()
         self.refresh_view()
 
