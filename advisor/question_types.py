@@ -57,6 +57,7 @@ class Question:
     required: bool = False
     minimum: float | None = None  # int / float: smallest valid value
     rules: tuple[str, ...] = ()  # rule ids the question as a whole relates to
+    metavar: str = ""  # the flag's value in --help (default: the id in capitals)
 
     @property
     def flag(self) -> str:

@@ -119,6 +119,13 @@ QUESTIONS: tuple[Question, ...] = (
         minimum=0, rules=("cmp.cost",),
     ),
     Question(
+        "price", "float",
+        "GPU 가격 (GPU 1개 1시간당 USD, 선택)", "GPU price (USD per GPU-hour, optional)",
+        "실제로 내는 가격. 비우면 rules/gpus.toml의 온디맨드 가격을 씁니다. 비용과 예산에 따른 RLHF/DPO 판단이 이 가격을 씁니다.",
+        "What you pay per GPU-hour; empty = the on-demand list price in rules/gpus.toml. The costs and the budget's RLHF-or-DPO call use it.",
+        minimum=0, rules=("cmp.cost",), metavar="USD_PER_GPU_HOUR",
+    ),
+    Question(
         "model", "text",
         "어떤 모델을 학습하나요?", "Which model will you fine-tune?",
         "카탈로그 이름, 크기 (7b, 8b, 70b), 로컬 경로 또는 캐시된 허브 id (`advisor models`). "
@@ -160,6 +167,7 @@ class Answers:
     gpu_count: int = 1
     time_budget_hours: float | None = None
     budget_usd: float | None = None
+    price: float | None = None  # USD per GPU-hour; None: the GPU table's on-demand price (advisor/advice/timecost.py)
     reward: str | None = None  # GRPO's reward (advisor/planning.py reward_parts): check:FIELD, FILE.py:FUNCTION or a model
     model: str = "7b"
     seq_len: int = 2048
@@ -256,7 +264,7 @@ def add_question_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per question. Values are validated by Answers.from_mapping, so errors list the valid choices."""
     group = parser.add_argument_group("answers (what the wizard asks)")
     for q in QUESTIONS:
-        metavar = "{" + ",".join(q.values) + "}" if q.choices else q.id.upper()
+        metavar = "{" + ",".join(q.values) + "}" if q.choices else q.metavar or q.id.upper()
         if q.kind == "bool":
             group.add_argument(q.flag, dest=q.id, action=argparse.BooleanOptionalAction, default=None, help=_flag_help(q))
         else:

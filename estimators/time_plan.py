@@ -36,12 +36,13 @@ def seconds_per_token(st: StepTime) -> float:
     return st.seconds / (st.tokens * st.setup.world_size)
 
 
-def time_or_none(model: ModelSpec, setup: Setup, gpu: Gpu) -> StepTime | None:
-    """The step time, or None when the card has no speed figures or the set-up cannot be timed."""
+def time_or_none(model: ModelSpec, setup: Setup, gpu: Gpu, reward_model: ModelSpec | None = None) -> StepTime | None:
+    """The step time, or None when the card has no speed figures or the set-up cannot be timed. `reward_model`: the
+    reward/value architecture when it is not the policy's (estimators/timing.py step_time)."""
     if not gpu.timed:
         return None
     try:
-        return step_time(model, setup, gpu)
+        return step_time(model, setup, gpu, reward_model=reward_model)
     except EstimateError:
         return None
 
@@ -72,10 +73,10 @@ def _why(base: StepTime, new: StepTime) -> str:
     return ""
 
 
-def change_time(model: ModelSpec, base: Setup, changed: Setup, gpu: Gpu) -> dict | None:
+def change_time(model: ModelSpec, base: Setup, changed: Setup, gpu: Gpu, reward_model: ModelSpec | None = None) -> dict | None:
     """What a change costs in time: tokens/s per GPU before and after, the ratio of run time (after / before) and
     a one-line text ("+24 % time: checkpointing recomputes the forward"). None when either cannot be timed."""
-    before, after = time_or_none(model, base, gpu), time_or_none(model, changed, gpu)
+    before, after = time_or_none(model, base, gpu, reward_model), time_or_none(model, changed, gpu, reward_model)
     if before is None or after is None:
         return None
     ratio = seconds_per_token(after) / seconds_per_token(before)
@@ -86,9 +87,9 @@ def change_time(model: ModelSpec, base: Setup, changed: Setup, gpu: Gpu) -> dict
             "time_ratio": round(ratio, 3), "text": text}
 
 
-def rank_by_time(model: ModelSpec, setups: list[Setup], gpu: Gpu) -> list[tuple[Setup, float | None]]:
+def rank_by_time(model: ModelSpec, setups: list[Setup], gpu: Gpu, reward_model: ModelSpec | None = None) -> list[tuple[Setup, float | None]]:
     """`setups` sorted fastest first by seconds per training token (untimable ones last, order kept)."""
-    timed = [(s, time_or_none(model, s, gpu)) for s in setups]
+    timed = [(s, time_or_none(model, s, gpu, reward_model)) for s in setups]
     keyed = [(s, seconds_per_token(st) if st else None) for s, st in timed]
     return sorted(keyed, key=lambda item: (item[1] is None, item[1] or 0.0))
 
@@ -167,20 +168,21 @@ def readme_lines(stages: list[Stage], gpu: Gpu, price: float | None = None) -> l
     return lines
 
 
-def fastest_fixes(model: ModelSpec, setup: Setup, gpu: Gpu, margin=None, limit: int = 5, pool: int = 12):
+def fastest_fixes(model: ModelSpec, setup: Setup, gpu: Gpu, margin=None, limit: int = 5, pool: int = 12, reward_model: ModelSpec | None = None):
     """`advisor fit --goal fastest`: the fitting set-ups (the set-up as given, if it fits, and up to `pool` of
     estimators/fit.py's cheapest fixes) ranked by predicted seconds per training token, fastest first, `limit`
-    kept. Each is an estimators.fit.Fix; the one for the set-up as given has key "" and no changes."""
+    kept. Each is an estimators.fit.Fix; the one for the set-up as given has key "" and no changes. `reward_model`: the
+    reward/value architecture when it is not the policy's (--reward-value-model)."""
     from .fit import Fix, _judge, suggest_fixes
     from .pricing import estimate
 
     capacity = gpu.memory_bytes
-    est = estimate(model, setup)
-    fixes = [f for f in suggest_fixes(model, setup, capacity, limit=pool, margin=margin) if f.changes]
+    est = estimate(model, setup, reward_model)
+    fixes = [f for f in suggest_fixes(model, setup, capacity, limit=pool, margin=margin, reward_model=reward_model) if f.changes]
     candidates = [Fix("", "the set-up as given", "", {}, est.setup, est, capacity, margin)] if _judge(est, capacity, margin) else []
     for fix in fixes:  # one entry per distinct run
         if all(fix.setup != c.setup for c in candidates):
             candidates.append(fix)
-    ranked = rank_by_time(model, [f.setup for f in candidates], gpu)
+    ranked = rank_by_time(model, [f.setup for f in candidates], gpu, reward_model)
     order = {id(s): i for i, (s, _) in enumerate(ranked)}
     return tuple(sorted(candidates, key=lambda f: order[id(f.setup)])[:limit])

@@ -357,7 +357,7 @@ def test_answers_fields_are_the_question_ids():
     from dataclasses import fields
 
     assert [f.name for f in fields(Answers) if f.name != "extra"] == ["goal", "data", "gpu", "data_count", "priority", "gpu_count",
-                                                                      "time_budget_hours", "budget_usd", "reward", "model", "seq_len"]
+                                                                      "time_budget_hours", "budget_usd", "price", "reward", "model", "seq_len"]
     assert {f.name for f in fields(Answers)} - {"extra"} == {q.id for q in QUESTIONS}
 
 

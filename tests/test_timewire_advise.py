@@ -77,7 +77,10 @@ def test_money_budget_is_weighed_against_rlhfs_predicted_cost(rlhf, factor, meth
 def test_korean_reason_quotes_the_numbers_too(rlhf):
     plan = plan_for(**BASE, time_budget_hours=5)
     ko = " ".join(r.ko for r in plan.reasons)
-    assert f"RLHF: 3 stages, ~{rlhf.time.hours:.1f} h" in ko and "시간 예산 5시간을 넘음" in ko
+    assert f"RLHF: 3단계, 약 {rlhf.time.hours:.1f}시간" in ko and "시간 예산 5시간을 넘음" in ko
+    assert "stages" not in ko and " h," not in ko  # the quote is in Korean, not the English line (it was, until session 8)
+    en = " ".join(r.en for r in plan.reasons)
+    assert f"RLHF: 3 stages, ~{rlhf.time.hours:.1f} h" in en
 
 
 def test_plan_over_the_budget_whatever_the_method_warns():

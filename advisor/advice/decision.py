@@ -109,7 +109,7 @@ def _resources(ctx: Context, wants_rlhf: bool) -> tuple[bool, list[Pair], Search
         dpo_rt = candidate_time(ctx, dpo.chosen) if dpo.chosen.fits else None
     quote = ("", "")
     if rt is not None:
-        quote = both("part.rlhf_reward_quote" if smaller else "part.rlhf_quote", line=rt.line, dpo=f"; DPO: {dpo_rt.short}" if dpo_rt else "",
+        quote = both("part.rlhf_reward_quote" if smaller else "part.rlhf_quote", line=rt.words, dpo=join(["; DPO: ", dpo_rt.short], sep="") if dpo_rt else "",
                      size=data_size(a)[1], reward=smaller[0].name if smaller else "")
     if a.time_budget_hours is not None:
         if rt is not None:

@@ -21,6 +21,7 @@ from .context import Context
 from .fitting import Candidate, stage_reward
 
 SFT_SCALE = 10_000  # §2: "이런 쌍을 수만~수십만 개 학습" (tens of thousands to hundreds of thousands)
+USER_PRICE = "user"  # TimeSummary.price_source when the price is the user's answer (--price), not the GPU table's
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class RunTime:
     """A candidate's predicted wall time and cost on the user's GPUs: estimators/time_plan.plan_time's result."""
 
     plan: dict
-    line: str  # plan_line: "3 stages, ~41.0 h, ~$330 on 1x NVIDIA A100 80GB"
+    line: str  # plan_line: "3 stages, ~41.0 h, ~$330 on 1x NVIDIA A100 80GB" (English: what TimeSummary.line keeps)
+    gpu: str  # the card's name
 
     @property
     def hours(self) -> float:
@@ -39,9 +41,20 @@ class RunTime:
         return self.plan["total"]["usd"]
 
     @property
-    def short(self) -> str:
-        """"~9.0 h, ~$72": the second side of a comparison."""
-        return f"~{self.hours:.1f} h" + (f", ~${self.usd:,.0f}" if self.usd is not None else "")
+    def words(self) -> Pair:
+        """`line` in both languages: "3 stages, ~41.0 h, ~$330 on 1x NVIDIA A100 80GB" / "3단계, 약 41.0시간, ~$330, 1× …"."""
+        n, gpus = len(self.plan["stages"]), max(((s.get("gpus") or 1) for s in self.plan["stages"]), default=1)
+        stages = both("time.one_stage") if n == 1 else both("time.stages", n=n)
+        return both("time.run", stages=stages, hours=self.hours, cost=self._cost, gpus=gpus, gpu=self.gpu)
+
+    @property
+    def short(self) -> Pair:
+        """"~9.0 h, ~$72" / "약 9.0시간, ~$72": the second side of a comparison."""
+        return both("time.short", hours=self.hours, cost=self._cost)
+
+    @property
+    def _cost(self) -> str:
+        return f", ~${self.usd:,.0f}" if self.usd is not None else ""
 
 
 def data_size(answers: Answers) -> tuple[int, Pair]:
@@ -55,8 +68,9 @@ def data_size(answers: Answers) -> tuple[int, Pair]:
 
 
 def candidate_time(ctx: Context, cand: Candidate) -> RunTime | None:
-    """Every stage of `cand` priced in hours and dollars on ctx's GPUs for the user's data size; None when the card
-    has no speed figures (a size like "24GB") or a stage cannot be timed."""
+    """Every stage of `cand` priced in hours and dollars on ctx's GPUs for the user's data size, at the user's price
+    per GPU-hour when given (else the GPU table's); None when the card has no speed figures (a size like "24GB") or a
+    stage cannot be timed."""
     gpu = ctx.hw.gpu
     if not gpu.timed:
         return None
@@ -66,12 +80,12 @@ def candidate_time(ctx: Context, cand: Candidate) -> RunTime | None:
                         stage_reward(s.train, cand.reward_model))
               for s in cand.stages]
     try:
-        plan = plan_time(stages, gpu)
+        plan = plan_time(stages, gpu, ctx.answers.price)
     except EstimateError:
         return None
     if any(st.get("hours") is None for st in plan["stages"]):
         return None
-    return RunTime(plan, plan_line(plan, gpu))
+    return RunTime(plan, plan_line(plan, gpu), gpu.name)
 
 
 def time_summary(ctx: Context, cand: Candidate) -> TimeSummary | None:
@@ -85,7 +99,7 @@ def time_summary(ctx: Context, cand: Candidate) -> TimeSummary | None:
         stages=[StageTime(name=s["name"], gpus=s["gpus"], tokens_per_s_per_gpu=s["tokens_per_s_per_gpu"], hours=s["hours"],
                           hours_low=s["hours_low"], hours_high=s["hours_high"], usd=s["usd"]) for s in p["stages"]],
         hours=p["total"]["hours"], hours_low=p["total"]["hours_low"], hours_high=p["total"]["hours_high"], usd=p["total"]["usd"],
-        price_usd_per_gpu_hour=p["price_usd_per_gpu_hour"], price_source=p["price_source"] or "",
+        price_usd_per_gpu_hour=p["price_usd_per_gpu_hour"], price_source=USER_PRICE if ctx.answers.price is not None else p["price_source"] or "",
         examples=n, examples_assumed=not ctx.answers.data_count, mean_tokens=ctx.answers.seq_len,
         gpu_name=ctx.hw.gpu.name, line=rt.line, assumption=en, assumption_ko=ko,
     )
@@ -101,7 +115,8 @@ def time_words(t: TimeSummary, lang: str = "en") -> str:
 
 def stage_time_words(plan: Plan, spec: ModelSpec, stage_name: str, lang: str = "en") -> str:
     """One stage as it is set up now (the wizard's what-ifs change it) priced for the plan's data size: tokens/s per
-    GPU, hours with the band, dollars. "" when the card has no speed figures or the set-up cannot be timed."""
+    GPU, hours with the band, dollars at the plan's price (the user's answer, else the GPU table's). "" when the card
+    has no speed figures or the set-up cannot be timed."""
     from estimators.time_report import time_dict
 
     from ..planning import stage_models
@@ -115,7 +130,7 @@ def stage_time_words(plan: Plan, spec: ModelSpec, stage_name: str, lang: str = "
         n = plan.time.examples if plan.time is not None else SFT_SCALE
         mean = plan.time.mean_tokens if plan.time is not None else stage.setup.seq_len
         epochs = stage.hyper.epochs if stage.hyper else default_hyper(stage.setup.train, stage.setup.method).epochs
-        block = time_dict(spec, stage.setup, gpu, Dataset(examples=n, mean_tokens=float(mean), epochs=epochs), reward_model=reward)
+        block = time_dict(spec, stage.setup, gpu, Dataset(examples=n, mean_tokens=float(mean), epochs=epochs), plan_price(plan), reward_model=reward)
     except (EstimateError, AdvisorError):
         return ""
     h = block.get("hours") or {}
@@ -124,6 +139,12 @@ def stage_time_words(plan: Plan, spec: ModelSpec, stage_name: str, lang: str = "
     usd = (block.get("cost") or {}).get("usd")
     return text("time.stage", lang, stage=stage_name, hours=h["total"], low=h["low"], high=h["high"],
                 cost=f", ~${usd:,.2f}" if usd is not None else "", tps=block["tokens_per_s_per_gpu"], n=n)
+
+
+def plan_price(plan: Plan) -> float | None:
+    """The user's price per GPU-hour the plan was advised with (its answers), or None: the GPU table's."""
+    price = (plan.answers or {}).get("price")
+    return float(price) if price is not None else None
 
 
 def budget_words(ctx: Context) -> Pair:

@@ -115,6 +115,7 @@ UI = {
     "range": ("range", "범위"),
     "cost": ("cost", "비용"),
     "total": ("total", "합계"),
+    "user_price": ("your price", "입력한 가격"),  # TimeSummary.price_source USER_PRICE (advisor/advice/timecost.py)
     "no_time": ("time not predicted: the card has no speed figures in rules/gpus.toml (give a GPU by name)",
                 "시간 예측 없음: 이 카드는 rules/gpus.toml에 속도 정보가 없습니다 (GPU 이름으로 지정하세요)"),
 }
@@ -242,9 +243,12 @@ def time_renderables(plan, lang: str = "en") -> list:
         table.add_row(s.name, f"{s.tokens_per_s_per_gpu:,.0f}", f"{s.hours:.1f} h", f"{s.hours_low:.1f}-{s.hours_high:.1f} h", usd(s.usd))
     if len(t.stages) > 1:
         table.add_row(f"[bold]{_t('total', lang)}[/bold]", "", f"[bold]{t.hours:.1f} h[/bold]", f"{t.hours_low:.1f}-{t.hours_high:.1f} h", usd(t.usd))
-    price = (f"${t.price_usd_per_gpu_hour:g}/GPU-hour ({t.price_source})" if t.price_usd_per_gpu_hour is not None
+    from ..advice.timecost import USER_PRICE, time_words
+
+    source = _t("user_price", lang) if t.price_source == USER_PRICE else t.price_source
+    price = (f"${t.price_usd_per_gpu_hour:g}/GPU-hour ({source})" if t.price_usd_per_gpu_hour is not None
              else ("가격 없음" if lang == "ko" else "no price"))
-    return [table, f"[dim]{_escape(t.line)}; {_escape(in_lang(t.assumption, t.assumption_ko, lang))}; {_escape(price)}[/dim]"]
+    return [table, f"[dim]{_escape(time_words(t, lang))}; {_escape(in_lang(t.assumption, t.assumption_ko, lang))}; {_escape(price)}[/dim]"]
 
 
 def _stage_table(lang: str):

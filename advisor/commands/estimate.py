@@ -8,6 +8,7 @@ import json
 import sys
 
 from ..knobs import add_knob_flags, setup_from_args
+from ..reward_value_flag import add_reward_value_flag, resolve_reward_value, reward_value_data
 from ..timeflags import TIME_HELP, add_time_flags, time_block
 
 NAME = "estimate"
@@ -25,9 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="7b", help="catalog key, shorthand (7b, 8b, 70b), hub id in the local cache, or a config.json path (default: 7b)")
     p.add_argument("--gpu", help="a GPU id or name from `advisor gpus`, or a memory size like 24GB: says whether it fits and by how much")
     p.add_argument("--json", action="store_true", help="print the estimate as JSON (schema advisor.estimate/1)")
-    p.add_argument("--reward-value-model", metavar="MODEL",
-                   help="--train ppo / reward: price the reward and value models at this smaller model of the policy's family "
-                        "(same vocabulary; InstructGPT: a 6B reward model for a 175B policy), given like --model (default: the policy's)")
+    add_reward_value_flag(p, "--train ppo / reward")
     add_knob_flags(p)
     add_time_flags(p)
 
@@ -41,12 +40,12 @@ def run(args: argparse.Namespace) -> int:
     resolved = resolve_model(args.model)
     setup = setup_from_args(args)
     gpu = find_gpu(args.gpu) if args.gpu else None
-    reward = _reward_value(args.reward_value_model)
+    reward = resolve_reward_value(args.reward_value_model)
     est = estimate(resolved.spec, setup, reward.spec if reward else None)
     trained = reward if reward and est.setup.train == "reward" else resolved  # a reward stage trains that model
     data = estimate_dict(est, trained.how, trained.key, gpu)
     if est.setup.train in ("ppo", "reward"):
-        data["reward_value_model"] = _reward_value_data(reward or resolved, given=reward is not None)
+        data["reward_value_model"] = reward_value_data(reward or resolved, given=reward is not None)
     from estimators.checks import gpu_warnings  # bf16 on a card without it (estimators/checks.py)
 
     card_warnings = gpu_warnings(est.setup, gpu)
@@ -67,24 +66,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"advisor: warning: {warning}", file=sys.stderr)
     return 0
 
-
-def _reward_value(text: str | None):
-    """--reward-value-model resolved like --model (estimators/catalog.py), or None; a bad one names the flag."""
-    if text is None:
-        return None
-    from estimators.catalog import resolve_model
-    from estimators.errors import EstimateError
-
-    try:
-        return resolve_model(text)
-    except EstimateError as exc:
-        raise EstimateError(f"--reward-value-model: {exc}") from None
-
-
-def _reward_value_data(resolved, given: bool) -> dict:
-    """Which reward/value model the PPO or reward estimate priced: the one given, or the policy's architecture."""
-    from estimators.kind_models import seqcls_params
-
-    spec = resolved.spec
-    return {"name": spec.name, "key": resolved.key, "hf_id": spec.hf_id, "resolved_from": resolved.how if given else "the policy's architecture",
-            "params_total": seqcls_params(spec).total, "vocab_size": spec.vocab_size, "separate": given}

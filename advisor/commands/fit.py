@@ -8,6 +8,7 @@ import json
 import sys
 
 from ..knobs import add_knob_flags, setup_from_args
+from ..reward_value_flag import add_reward_value_flag, resolve_reward_value, reward_value_data
 
 NAME = "fit"
 EXAMPLES = """examples:
@@ -15,6 +16,7 @@ EXAMPLES = """examples:
   advisor fit --model 8b --gpu rtx4090 --method full --micro-batch 8
   advisor fit --model 70b --gpu a100-80gb --method qlora --seq-len 8192 --json
   advisor fit --model 8b --gpu rtx4090 --method lora --margin 1GiB
+  advisor fit --model 8b --gpu h100 --train ppo --method lora --reward-value-model llama-3.2-1b
 """
 
 
@@ -27,10 +29,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the estimate's measured error for its class, plus 0.5 GiB on a consumer card for the display")
     p.add_argument("--goal", choices=("simplest", "fastest"), default="simplest",
                    help="rank the set-ups that fit by simplicity (default) or by predicted time on --gpu (fastest first)")
+    add_reward_value_flag(p, "--train ppo / reward")
     add_knob_flags(p)
 
 
-def fit_dict(report, gpu, resolved) -> dict:
+def fit_dict(report, gpu, resolved, reward=None) -> dict:
+    """The report as JSON data. `resolved`: the policy (catalog Resolved); `reward`: the --reward-value-model one, or
+    None (the policy's architecture prices the reward and value models)."""
     from estimators.checks import gpu_warnings
     from estimators.margin import Margin, paged_placement
     from estimators.report import estimate_dict, size
@@ -40,10 +45,11 @@ def fit_dict(report, gpu, resolved) -> dict:
     margin = report.margin or Margin(display=gpu.consumer)
     kept = margin.kept(est, capacity)
     paged = paged_placement(est, capacity, margin, gpu.pcie_gbs)
-    estimate = estimate_dict(est, resolved.how, resolved.key, gpu)
+    trained = reward if reward and est.setup.train == "reward" else resolved  # a reward stage trains that model
+    estimate = estimate_dict(est, trained.how, trained.key, gpu)
     # every warning once: the estimate's own, then the card's (the fixes' estimates repeat the same ones)
     warnings = list(dict.fromkeys(list(estimate["warnings"]) + gpu_warnings(est.setup, gpu)))
-    return {
+    data = {
         "schema": "advisor.fit/1",
         "gpu": {"id": gpu.id, "name": gpu.name, "memory_gib": gpu.memory_gib, "consumer": gpu.consumer},
         "estimate": estimate,
@@ -61,10 +67,13 @@ def fit_dict(report, gpu, resolved) -> dict:
         "max_seq_len": report.max_seq_len,
         "fixes": [
             {"change": fix.label, "cost": fix.cost, "set": fix.changes, "fits": fix.fits, "device": size(fix.device_bytes), "peak_allocated": size(fix.estimate.peak_allocated),
-             "time": change_time(resolved.spec, est.setup, fix.setup, gpu)}  # estimators/time_plan.py; None: not timed
+             "time": change_time(resolved.spec, est.setup, fix.setup, gpu, est.reward_model)}  # estimators/time_plan.py; None: not timed
             for fix in report.fixes
         ],
     }
+    if est.setup.train in ("ppo", "reward"):
+        data["reward_value_model"] = reward_value_data(reward or resolved, given=reward is not None)
+    return data
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,16 +83,18 @@ def run(args: argparse.Namespace) -> int:
     from estimators.margin import parse_margin
 
     resolved = resolve_model(args.model)
+    reward = resolve_reward_value(args.reward_value_model)
+    rm = reward.spec if reward else None  # estimate() refuses another vocabulary or a kind without one (exit 2)
     gpu = find_gpu(args.gpu)
     margin = parse_margin(args.margin, display=gpu.consumer)
-    report = fit_report(resolved.spec, setup_from_args(args), gpu.memory_bytes, margin)
+    report = fit_report(resolved.spec, setup_from_args(args), gpu.memory_bytes, margin, reward_model=rm)
     if args.goal == "fastest":  # the fitting set-ups ranked by predicted time (estimators/time_plan.py)
         from dataclasses import replace
 
         from estimators.time_plan import fastest_fixes
 
-        report = replace(report, fixes=fastest_fixes(resolved.spec, report.estimate.setup, gpu, margin))
-    data = fit_dict(report, gpu, resolved)
+        report = replace(report, fixes=fastest_fixes(resolved.spec, report.estimate.setup, gpu, margin, reward_model=rm))
+    data = fit_dict(report, gpu, resolved, reward)
     data["goal"] = args.goal
     if args.json:
         json.dump(data, sys.stdout, indent=2, allow_nan=False)
@@ -105,6 +116,9 @@ def print_fit(data: dict) -> None:
     console = Console()
     est = data["estimate"]
     console.print(f"[bold]{est['model']['name']}[/bold] on {data['gpu']['name']}\n[dim]{setup_line(est['setup'])}[/dim]")
+    rv = data.get("reward_value_model")
+    if rv and rv["separate"]:
+        console.print(f"[dim]reward and value models priced at {escape(rv['name'])}[/dim]")
     colour = "green" if data["fits"] else "red"
     console.print(f"[{colour}]{escape(data['margin']['verdict'])}[/{colour}] (peak {est['peak']['device']['gib']:.1f} GiB on the card, "
                   f"{data['gpu']['memory_gib']:g} GiB card)")

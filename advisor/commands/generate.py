@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..knobs import KNOBS, add_knob_flags
 from ..paths import absolute
+from ..reward_value_flag import add_reward_value_flag, plan_reward_value
 
 NAME = "generate"
 EXAMPLES = """examples:
@@ -48,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     reward.add_argument("--reward-check", metavar="FIELD", help="GRPO: reward 1 when the completion equals this dataset field (e.g. answer), else 0")
     reward.add_argument("--reward-fn", metavar="FILE.py:FUNCTION", help="GRPO: your Python reward function (TRL's signature: completions, **columns -> list of floats)")
     reward.add_argument("--reward-model", metavar="MODEL", help="GRPO: a trained reward model (folder or hub id) that scores the completions")
+    add_reward_value_flag(p, "--method-kind rlhf / reward (the reward stage trains it, PPO scores with it and starts its value model from it)")
     p.add_argument("--out", type=Path, help="run folder to write (default: runs/<model>-<method-kind>)")
     p.add_argument("--force", action="store_true", help="write into an existing non-empty folder, replacing its files")
     p.add_argument("--json", action="store_true", help="print the written files as a JSON list")
@@ -159,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plan:
         from ..plan import load_plan
 
-        extra = (["--model"] if args.model else []) + knobs_given
+        extra = (["--model"] if args.model else []) + (["--reward-value-model"] if args.reward_value_model else []) + knobs_given
         if extra:
             raise AdvisorError(f"--plan fixes the model and set-up; drop {', '.join(extra)} or edit the plan file")
         from ..planning import stages_as_run
@@ -174,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
         from ..planning import build_plan
 
         setup = setup_from_args(args)
-        plan = build_plan(absolute(args.model), setup, method=args.method_kind, gpu=args.gpu, output_dir="outputs")
+        reward_value = plan_reward_value(args.reward_value_model, args.method_kind, absolute(args.model))
+        plan = build_plan(absolute(args.model), setup, method=args.method_kind, gpu=args.gpu, output_dir="outputs", reward_value=reward_value)
         label = f"{args.model}-{args.method_kind}"
     warnings = assign_datasets(plan, args)
     seq_len = data_seq_len(plan)
@@ -183,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
         from ..planning import build_plan
 
         args.seq_len = seq_len
-        plan = build_plan(absolute(args.model), setup_from_args(args), method=args.method_kind, gpu=args.gpu, output_dir="outputs")
+        plan = build_plan(absolute(args.model), setup_from_args(args), method=args.method_kind, gpu=args.gpu, output_dir="outputs",
+                          reward_value=reward_value)
         warnings = assign_datasets(plan, args)
     for warning in warnings + assign_reward(plan, args) + weights_warning(plan):
         print(f"advisor: warning: {warning}", file=sys.stderr)

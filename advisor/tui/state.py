@@ -29,7 +29,7 @@ QUESTION_STEPS = ("goal", "data", "resources")
 STEP_QUESTIONS = {
     "goal": ("goal", "model"),
     "data": ("data", "data_count", "reward"),
-    "resources": ("gpu", "gpu_count", "time_budget_hours", "budget_usd", "priority", "seq_len"),
+    "resources": ("gpu", "gpu_count", "time_budget_hours", "budget_usd", "price", "priority", "seq_len"),
 }
 # The what-if controls on the memory step: Setup knobs from advisor.knobs.KNOBS, in this order.
 WHATIF_KNOBS = ("micro_batch", "seq_len", "lora_r", "grad_ckpt", "optimizer", "method", "quant_type", "gpus", "parallel")
