@@ -62,14 +62,14 @@ KNOBS = (
     Knob("versions", "library versions to price, e.g. transformers=4.44,bitsandbytes=0.43; 'detect' reads this environment's "
          "installed versions (importlib.metadata, nothing imported), 'detect,torch=2.3' overrides one; empty = the pinned versions",
          priced_only=True),
-    Knob("dora", "DoRA (peft use_dora): magnitude vectors and DoRA's extra activations (priced only)", bool, priced_only=True),
-    Knob("modules_to_save", "modules trained in full next to LoRA (peft modules_to_save): embed_tokens, lm_head or both (priced only)",
-         priced_only=True),
-    Knob("act_offload", "activation offloading: saved activations in host RAM (torchtune enable_activation_offloading, "
-         "TRL activation_offloading; priced only)", bool, priced_only=True),
-    Knob("optim_in_bwd", "optimizer step inside backward, each gradient freed at once (torchtune optimizer_in_bwd; priced only)",
-         bool, priced_only=True),
-    Knob("galore", "GaLore AdamW for full fine-tuning (HF optim galore_adamw, all-linear, rank 128; priced only)", bool, priced_only=True),
+    Knob("dora", "DoRA (peft LoraConfig use_dora): magnitude vectors and DoRA's extra activations", bool),
+    Knob("modules_to_save", "modules trained in full next to LoRA (peft LoraConfig modules_to_save): embed_tokens, lm_head or both, "
+         "named as the model's family names them"),
+    Knob("act_offload", "activation offloading: saved activations in host RAM (TRL activation_offloading: sft, reward and dpo; "
+         "torchtune enable_activation_offloading)", bool),
+    Knob("optim_in_bwd", "optimizer step inside backward, each gradient freed at once (torchtune optimizer_in_bwd; priced only: "
+         "generated scripts run TRL, which has no such option)", bool, priced_only=True),
+    Knob("galore", "GaLore AdamW for full fine-tuning (HF optim galore_adamw, all-linear, rank 128; scripts need galore-torch)", bool),
 )
 
 

@@ -12,7 +12,7 @@ from .checks import check_setup
 from .errors import EstimateError
 from .layouts import priced_setup
 from .model import ModelSpec
-from .setup import Setup
+from .setup import Setup, save_module_names
 from .stacks import for_stack
 from .terms import check_lora_targets, wrapped_parameters
 
@@ -25,12 +25,15 @@ def effective_setup(spec: ModelSpec, setup: Setup) -> Setup:
 
 def for_model(m: ModelSpec, setup: Setup) -> Setup:
     """`setup` as peft will run it on `m`: a ParamWrapper refuses dropout, so LoRA dropout is 0 wherever a raw
-    parameter is wrapped. Raises on a half-targeted fused pair, unknown or empty LoRA targets, an absurd rank, a
-    response with no prompt room (estimators/checks.py)."""
+    parameter is wrapped; a reward model's modules_to_save has no lm_head to copy. Raises on a half-targeted fused
+    pair, unknown or empty LoRA targets, an absurd rank, a response with no prompt room (estimators/checks.py)."""
     problem = check_lora_targets(m, setup)
     if problem:
         raise EstimateError(problem)
     check_setup(m, setup)
+    if setup.train == "reward" and "lm_head" in save_module_names(setup):
+        # a reward model has no lm_head (its `score` head, which peft's SEQ_CLS trains anyway): peft skips the name
+        setup = setup.with_(modules_to_save=",".join(n for n in save_module_names(setup) if n != "lm_head"))
     if setup.lora_dropout and wrapped_parameters(m, setup):
         return setup.with_(lora_dropout=0.0)
     return setup
@@ -42,4 +45,7 @@ def adjustments(given: Setup, effective: Setup) -> list[str]:
     if given.method == "qlora" and given.kbit_upcast and not effective.kbit_upcast:
         out.append(f"QLoRA under --parallel {given.parallel} runs without peft's fp32 upcast (FSDP flattens each layer into "
                    "one dtype): priced so, and the script skips it")
+    if "lm_head" in save_module_names(given) and "lm_head" not in save_module_names(effective):
+        out.append("a reward model has no lm_head (its score head is trained already): modules_to_save keeps "
+                   f"{effective.modules_to_save or 'nothing'} there")
     return out

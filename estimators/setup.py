@@ -47,6 +47,9 @@ SAVE_MODULES = ("embed_tokens", "lm_head")
 _PEFT = ("trl", "hf-trainer", "axolotl", "llama-factory", "unsloth")
 OPTION_STACKS = {"dora": _PEFT, "modules_to_save": _PEFT, "act_offload": ("trl", "axolotl", "torchtune"), "optim_in_bwd": ("torchtune",),
                  "galore": ("trl", "hf-trainer", "axolotl", "llama-factory")}
+# The training kinds whose TRL config has `activation_offloading` (trl 1.16 SFTConfig, RewardConfig, DPOConfig); GRPOConfig,
+# RLOOConfig and trl 1.12's PPOConfig have none, so --act-offload on the trl stack is refused there (nothing would run it).
+TRL_OFFLOAD_KINDS = ("sft", "reward", "dpo")
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,9 @@ class Setup:
             if getattr(self, option) and self.stack not in where:
                 flag = "--" + option.replace("_", "-")
                 raise EstimateError(f"{flag} is not an option of --stack {self.stack}; stacks that have it: {', '.join(where)}")
+        if self.act_offload and self.stack == "trl" and self.train not in TRL_OFFLOAD_KINDS:
+            raise EstimateError(f"--act-offload is not an option of TRL's {self.train} trainer (it has no activation_offloading); "
+                                f"kinds that have it: {', '.join(TRL_OFFLOAD_KINDS)}")
         if self.galore and (self.method != "full" or self.optimizer != "adamw"):
             raise EstimateError("--galore is GaLore AdamW for full fine-tuning: use --method full --optimizer adamw")
         if self.galore and self.parallel not in ("none", "ddp"):

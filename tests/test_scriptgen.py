@@ -493,7 +493,7 @@ def test_accelerate_config_for_each_layout(setup, distributed, key, tmp_path):
 
 def test_fallback_pins_equal_pyproject_train_extra():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    pins = dict(re.fullmatch(r"([a-z]+)==([0-9.]+)", dep).groups() for dep in pyproject["project"]["optional-dependencies"]["train"])
+    pins = dict(re.fullmatch(r"([a-z-]+)==([0-9.]+)", dep).groups() for dep in pyproject["project"]["optional-dependencies"]["train"])
     assert pins == FALLBACK_PINS
 
 

@@ -22,7 +22,7 @@ from test_scriptgen import ADAPTATIONS, RLHF, _kind_plan, blocks_of, make_plan
 from advisor.plan import Hyper
 from advisor.scriptgen import PPO_TRL, render, render_common, stage_scripts, trl_names, write_run
 from estimators.catalog import TINY_SPEC
-from estimators.setup import ATTENTIONS, OPTIMIZERS, PRECISIONS, Setup
+from estimators.setup import ATTENTIONS, OPTIMIZERS, PRECISIONS, TRL_OFFLOAD_KINDS, Setup
 
 GOLDEN = Path(__file__).parent / "golden" / "scriptgen" / "trl_names.json"
 SCRIPT_KINDS = tuple(trl_names.TRL_CONFIG)  # sft, reward, dpo, grpo, rloo, ppo
@@ -62,6 +62,11 @@ def translations() -> dict:
         out[f"dpo-lora-ref-{ref}"] = _blocks(_setup("lora").with_(train="dpo", ref_model=ref), "dpo")
         out[f"grpo-lora-ref-{ref}"] = _blocks(_setup("lora").with_(train="grpo", ref_model=ref), "grpo")
     out["sft-qlora-fsdp"] = _blocks(_setup("qlora").with_(parallel="fsdp", gpus=2, kbit_upcast=False, grad_ckpt=False, attention="flash"), "sft")
+    # the options scripts run since issue 15 §2 (tests/test_scriptgen_options.py): DoRA, modules_to_save, offloading, GaLore
+    out["sft-lora-dora-modules_to_save"] = _blocks(_setup("lora").with_(dora=True, modules_to_save="embed_tokens,lm_head"), "sft")
+    for kind in TRL_OFFLOAD_KINDS:
+        out[f"{kind}-qlora-act_offload"] = _blocks(_setup("qlora").with_(train=kind, act_offload=True), kind)
+    out["sft-full-galore"] = _blocks(_setup("full").with_(galore=True), "sft")
     return out
 
 
@@ -96,6 +101,7 @@ def test_every_training_name_is_a_field_of_the_installed_trl_config(kind):
     assert added <= fields
 
 
+@pytest.mark.slow  # imports trl 1.12 and torch in a fresh interpreter (~15 s), in the environment a slow test builds
 def test_every_ppo_name_is_a_field_of_trl_1_12s_ppo_config():
     if not PPO_PYTHON.is_file():
         pytest.skip(f"no trl {PPO_TRL} environment here (test_scriptgen_runs builds it)")

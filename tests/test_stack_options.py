@@ -107,7 +107,8 @@ def test_generate_offers_no_priced_only_knob(advisor_main):
     assert out.returncode == 0
     offered = set(re.findall(r"^  (--[a-z-]+)", out.stdout, flags=re.M))  # option lines, not wrapped help text
     assert "--lora-r" in offered
-    assert not offered & {"--stack", "--versions", "--dora", "--modules-to-save", "--act-offload", "--optim-in-bwd"}
+    assert not offered & {"--stack", "--versions", "--optim-in-bwd"}  # priced only: generated scripts run TRL
+    assert {"--dora", "--modules-to-save", "--act-offload", "--galore"} <= offered  # what the scripts run (test_scriptgen_options.py)
 
 
 def test_estimate_cli_prices_dora(advisor_main):

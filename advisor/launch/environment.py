@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 TRAIN_PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "datasets")
 QLORA_PACKAGES = ("bitsandbytes",)
+GALORE_PACKAGES = ("galore_torch", "bitsandbytes")  # --galore: GaLore AdamW (galore_torch imports bitsandbytes)
 INSTALL_HINT = "pip install 'advisor[train]'"
 
 
@@ -114,6 +115,8 @@ def check_environment(plan: "Plan", force: bool = False, gpu_facts: GpuFacts | N
     qlora = any(s.setup.method == "qlora" for s in plan.stages)
     if qlora:
         wanted += QLORA_PACKAGES
+    if any(s.setup.galore for s in plan.stages):
+        wanted += [name for name in GALORE_PACKAGES if name not in wanted]
     packages, missing = package_versions(wanted)
     if missing:
         raise AdvisorError(f"training packages not installed: {', '.join(missing)}; install them with: {INSTALL_HINT}")

@@ -173,8 +173,10 @@ def priced(setup) -> dict:
 
 def dependencies(setup, versions: dict[str, str], trl: str | None = None) -> list[str]:
     names = ["torch", "transformers", "datasets", "accelerate", "peft", "trl"]
-    if setup.method == "qlora" or setup.optimizer in BNB_OPTIMIZERS:
+    if setup.method == "qlora" or setup.optimizer in BNB_OPTIMIZERS or setup.galore:  # galore_torch imports bitsandbytes
         names.append("bitsandbytes")
+    if setup.galore:
+        names.append("galore-torch")
     pins = dict(versions, **({"trl": trl} if trl else {}))
     return [f"{name}=={pins[name]}" for name in names]
 

@@ -1,6 +1,6 @@
 """The versions a generated script pins: the ones installed where it is generated, else the pins of pyproject's
-`train` extra, read from the installed package's metadata (or from pyproject.toml in a source tree), so the pins
-have one home."""
+`train` extra, read from pyproject.toml in a source tree (an editable install's metadata lags behind it) or from
+the installed package's metadata, so the pins have one home."""
 
 from __future__ import annotations
 
@@ -10,17 +10,19 @@ import tomllib
 from pathlib import Path
 
 # The training stack a script needs, in the order its PEP 723 block lists them.
-STACK = ("torch", "transformers", "datasets", "accelerate", "peft", "trl", "bitsandbytes")
+STACK = ("torch", "transformers", "datasets", "accelerate", "peft", "trl", "bitsandbytes", "galore-torch")
+# Pinned, but named by a run (its README) only where one of its scripts needs it: galore-torch for --galore.
+OPTIONAL = ("galore-torch",)
 _PIN = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*==\s*([^;\s]+)\s*(?:;\s*extra\s*==\s*[\"']train[\"'])?\s*$")
 
 
 def train_pins() -> dict[str, str]:
     """name -> version of each `==` pin in the `train` extra."""
-    try:
-        requires = [r for r in importlib.metadata.requires("advisor") or [] if "extra == \"train\"" in r or "extra == 'train'" in r]
-    except importlib.metadata.PackageNotFoundError:  # a source tree that was not installed: read pyproject.toml
-        path = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    path = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if path.is_file():  # a source tree, installed editable or not
         requires = tomllib.loads(path.read_text(encoding="utf-8"))["project"]["optional-dependencies"]["train"]
+    else:
+        requires = [r for r in importlib.metadata.requires("advisor") or [] if "extra == \"train\"" in r or "extra == 'train'" in r]
     pins = dict(m.groups() for r in requires if (m := _PIN.match(r)))
     return {name: pins[name] for name in STACK if name in pins}
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import re
 
-from estimators.setup import lora_target_text
+from estimators.setup import lora_target_text, modules_to_save_names
 
 from ..hubaccess import access_note
 from ..planning import plan_spec, stage_models
 from .layout import describe
+from .pins import OPTIONAL
 from .trl_names import lora_spec
 
 
@@ -41,7 +42,18 @@ def _adaptation(setup, spec) -> str:
         dq = " + double quantisation" if setup.double_quant else ""
         up = ", non-quantized weights upcast to fp32 (prepare_model_for_kbit_training)" if setup.kbit_upcast else ""
         text += f" over 4-bit {setup.quant_type}{dq} weights{up}"
+    if setup.dora:
+        text += "; DoRA (use_dora: a trained magnitude per output feature)"
+    if setup.modules_to_save:
+        text += f"; {', '.join(modules_to_save_names(spec, setup))} trained in full (modules_to_save)"
     return text
+
+
+def _optimizer(setup) -> str:
+    """The optimizer row: the optimizer (GaLore's low-rank AdamW), checkpointing, activation offloading, attention."""
+    optimizer = "GaLore AdamW (galore_adamw, rank 128, all linear layers; galore-torch)" if setup.galore else setup.optimizer
+    offload = "; activation offloading to host RAM (on a GPU)" if setup.act_offload else ""
+    return f"{optimizer}; gradient checkpointing {'on' if setup.checkpointing else 'off'}{offload}; attention {setup.attention}"
 
 
 def _oom_advice(setup) -> list[str]:
@@ -129,6 +141,7 @@ def _time_lines(plan) -> list[str]:
     from estimators.time_plan import Stage, readme_lines
     from estimators.time_report import Dataset
 
+    from ..advice.timecost import plan_price
     from ..errors import AdvisorError
 
     if plan.model.key == TINY:  # a 2-layer random smoke-test model: its seconds say nothing about a real run
@@ -149,7 +162,7 @@ def _time_lines(plan) -> list[str]:
         reward = stage_models(plan, stage)[1]
         stages.append(Stage(stage.name, spec, stage.setup, Dataset(examples=n, mean_tokens=float(mean), epochs=stage.hyper.epochs), reward))
     try:
-        table = readme_lines(stages, gpu)
+        table = readme_lines(stages, gpu, plan_price(plan))  # the user's price when the plan was advised with one
     except EstimateError:
         return []
     assumed = "" if count else f" (assumed: {n:,} is the low end of the source document's §2 scale; give `--data-count`)"
@@ -160,9 +173,10 @@ def _time_lines(plan) -> list[str]:
 
 
 def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
-    from . import PPO_TRL, script_name, stage_scripts
+    from . import PPO_TRL, dependencies, script_name, stage_scripts
 
     first = plan.stages[0].setup
+    needed = {dep.split("==")[0] for stage in plan.stages for dep in dependencies(stage.setup, versions)}  # OPTIONAL pins shown where used
     hw = plan.hardware
     distributed = first.world_size > 1 or first.parallel != "none"
     out = [
@@ -181,7 +195,7 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
         f"| precision | {first.precision}: {_precision(first)} (bf16 falls back to fp16 on GPUs without bf16; fp32 on a CPU) |",
         f"| adaptation | {_adaptation(first, lora_spec(plan, plan.stages[0]))} |",
         f"| batch | micro-batch {first.micro_batch} x {first.grad_accum} accumulation x {first.world_size} GPU(s), {first.seq_len} tokens |",
-        f"| optimizer | {first.optimizer}; gradient checkpointing {'on' if first.checkpointing else 'off'}; attention {first.attention} |",
+        f"| optimizer | {_optimizer(first)} |",
         "",
         "## Stages, in order",
         "",
@@ -211,7 +225,7 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
         f"pip install --requirements-from-script {script_name(plan.stages[0].name)}",
         "```",
         "",
-        f"Pinned: {', '.join(f'{k} {v}' for k, v in versions.items())}. The torch pin resolves to the build your",
+        f"Pinned: {', '.join(f'{k} {v}' for k, v in versions.items() if k not in OPTIONAL or k in needed)}. The torch pin resolves to the build your",
         "platform's index serves; for a specific CUDA build add `--index-url https://download.pytorch.org/whl/cu128` (or yours).",
         "",
     ]

@@ -10,7 +10,7 @@ fp32 on a CPU, fp16 where a GPU has no bf16). Nothing here imports torch or TRL.
 from __future__ import annotations
 
 from estimators.model import ModelSpec
-from estimators.setup import FAMILY_PRESETS, Setup, lora_target_names
+from estimators.setup import FAMILY_PRESETS, Setup, lora_target_names, modules_to_save_names
 
 # The TRL config class each script kind builds (the RLOO variant of a PPO stage trains with RLOOConfig).
 TRL_CONFIG = {"sft": "SFTConfig", "reward": "RewardConfig", "dpo": "DPOConfig", "grpo": "GRPOConfig", "rloo": "RLOOConfig", "ppo": "PPOConfig"}
@@ -44,7 +44,12 @@ COMPUTED_NAMES = {
     "precision": "bf16",  # and fp16
     "ref_model": "precompute_ref_log_probs",  # DPO; GRPO / RLOO: beta 0 without a reference
     "beta": "beta",  # PPO: kl_coef
+    "act_offload": "activation_offloading",  # sft, reward, dpo (estimators/setup.py TRL_OFFLOAD_KINDS)
+    "galore": "optim_target_modules",  # and optim galore_adamw
 }
+# estimator name -> LoraConfig name of the options written only when set (a LoraConfig without them is peft's default)
+LORA_OPTION_NAMES = {"dora": "use_dora", "modules_to_save": "modules_to_save"}
+GALORE = {"optim": "galore_adamw", "optim_target_modules": "all-linear"}  # every nn.Linear, as estimators/option_terms.py galore prices
 OPTIM = {  # Setup.optimizer -> TrainingArguments.optim (on a CPU common.py swaps the fused AdamW for the plain one)
     "adamw": "adamw_torch_fused",
     "adamw8bit": "adamw_bnb_8bit",
@@ -96,6 +101,10 @@ def training(setup: Setup, hyper: dict, kind: str) -> dict:
     kwargs["optim"] = OPTIM[setup.optimizer]
     if setup.optimizer == "sgd_momentum":
         kwargs["optim_args"] = "momentum=0.9"
+    if setup.galore:  # GaLore AdamW (galore-torch): rank 128, projector update every 200 steps (transformers' defaults)
+        kwargs.update(GALORE)
+    if setup.act_offload:  # Setup refuses it for the kinds whose config has no such field
+        kwargs["activation_offloading"] = True
     kwargs["report_to"] = "none"
     kwargs["disable_tqdm"] = True  # progress goes out as JSON lines (common.py Progress)
     # tokens/s for the progress events; online RL kinds log their own token counts
@@ -110,10 +119,11 @@ def model(setup: Setup, trust_remote_code: bool) -> dict:
 
 
 def lora_spec(plan, stage) -> ModelSpec | None:
-    """The ModelSpec the stage's LoRA preset of FAMILY_PRESETS (qv, attention) is named from: the model the stage
-    trains (a reward stage its own reward model, when the plan has a smaller one). None where the set-up names its
-    modules itself (a list, all-linear), so a plan whose model cannot be resolved here still generates."""
-    if stage.setup.method == "full" or stage.setup.lora_targets not in FAMILY_PRESETS:
+    """The ModelSpec the stage's LoRA preset of FAMILY_PRESETS (qv, attention) and its modules_to_save are named from:
+    the model the stage trains (a reward stage its own reward model, when the plan has a smaller one). None where the
+    set-up names its modules itself (a list, all-linear) and saves none, so a plan whose model cannot be resolved here
+    still generates."""
+    if stage.setup.method == "full" or (stage.setup.lora_targets not in FAMILY_PRESETS and not stage.setup.modules_to_save):
         return None
     from ..planning import stage_models
 
@@ -123,17 +133,23 @@ def lora_spec(plan, stage) -> ModelSpec | None:
 
 def lora(setup: Setup, kind: str, spec: ModelSpec | None) -> dict | None:
     """LoraConfig keyword arguments; None for full fine-tuning. A reward model's adapter (SEQ_CLS) also trains the new head.
-    target_modules are the names the estimate priced: a preset resolved to `spec`'s family (query_key_value on GPT-NeoX)."""
+    target_modules are the names the estimate priced: a preset resolved to `spec`'s family (query_key_value on GPT-NeoX),
+    and so are modules_to_save (GPT-NeoX: embed_in). DoRA and modules_to_save appear only when set."""
     if setup.method == "full":
         return None
     targets = lora_target_names(spec, setup)
-    return {
+    kwargs = {
         "r": setup.lora_r,
         "lora_alpha": setup.lora_alpha,
         "lora_dropout": setup.lora_dropout,
         "target_modules": list(targets) if targets else "all-linear",
         "task_type": "SEQ_CLS" if kind == "reward" else "CAUSAL_LM",
     }
+    if setup.dora:
+        kwargs[LORA_OPTION_NAMES["dora"]] = True
+    if setup.modules_to_save:
+        kwargs[LORA_OPTION_NAMES["modules_to_save"]] = list(modules_to_save_names(spec, setup))
+    return kwargs
 
 
 def quant(setup: Setup) -> dict | None:

@@ -135,12 +135,15 @@ def device_dtype(name: str, cuda: bool, bf16_ok: bool) -> torch.dtype:
 
 
 def for_device(training: dict, model: dict, quant: dict | None, full: bool, cuda: bool, bf16_ok: bool) -> tuple[dict, dict, dict | None]:
-    """TRAINING, MODEL and QUANT on this device: a CPU runs in fp32 with the plain AdamW; a GPU without bf16 runs
-    fp16 where the plan says bf16 (pure 16-bit full fine-tuning without a GradScaler, which cannot unscale fp16
-    gradients). Dtype names become torch dtypes."""
+    """TRAINING, MODEL and QUANT on this device: a CPU runs in fp32 with the plain AdamW and without activation
+    offloading (TRL offloads from an accelerator to host RAM: on a CPU there is nothing to offload); a GPU without
+    bf16 runs fp16 where the plan says bf16 (pure 16-bit full fine-tuning without a GradScaler, which cannot unscale
+    fp16 gradients). Dtype names become torch dtypes."""
     training = dict(training, use_cpu=not cuda)
     if not cuda:
         training.update(bf16=False, fp16=False)
+        if training.get("activation_offloading"):
+            training["activation_offloading"] = False
         if training["optim"] == "adamw_torch_fused":
             training["optim"] = "adamw_torch"
     elif training["bf16"] and not bf16_ok:
@@ -492,6 +495,11 @@ def resume_checkpoint(run: Run) -> Path | None:
     if run.args.resume and checkpoint is None:
         print(f"--resume: no checkpoint-* in {output_dir}; starting from the beginning", file=sys.stderr)
     run.progress.resume_step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
+    if checkpoint and run.training["optim"].startswith("galore"):
+        # GaLore's optimizer state holds its projector objects, which torch.load(weights_only=True) refuses unless allowed
+        from galore_torch.galore_projector import GaLoreProjector
+
+        torch.serialization.add_safe_globals([GaLoreProjector])
     return checkpoint
 
 
