@@ -94,6 +94,14 @@ def test_the_plan_says_the_price_is_the_users_in_both_languages(table):
     assert f"${TABLE_PRICE:g}/GPU-hour (" in buf.getvalue() and "your price" not in buf.getvalue()
 
 
+def test_a_price_the_plan_cannot_use_is_said_to_be_unused():
+    untimed = plan_for(**dict(BASE, gpu="80GB"), price=1.25)  # a bare size: no speed figures, so no time or cost
+    assert untimed.time is None
+    assert any("$1.25 per GPU-hour is not used" in w.en and "쓰이지 않습니다" in w.ko for w in untimed.warnings)
+    timed = plan_for(**BASE, price=1.25)
+    assert not any("is not used" in w.en for w in timed.warnings)
+
+
 def test_the_wizards_stage_words_and_the_run_readme_use_the_plans_price(tmp_path):
     answers = dict(goal="chat_format", data="instruction_pairs", gpu="h100", model="7b", data_count=2000)
     table, mine = plan_for(**answers), plan_for(**answers, price=TABLE_PRICE * 3)

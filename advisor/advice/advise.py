@@ -95,6 +95,8 @@ def advise(answers: Answers, margin: str | None = None) -> Plan:
                                      ctx.hw.keep, ctx.hw.gpu.pcie_gbs)
     plan.time = time_summary(ctx, chosen) if chosen.fits else None
     warns += _over_budget(ctx, plan.time)
+    if answers.price is not None and plan.time is None:  # a card without speed figures, or a plan that does not fit
+        warns.append(both("warn.price_unused", price=answers.price, gpu=ctx.hw.label))
     plan.warnings = [Note(en=en, ko=ko) for en, ko in dict.fromkeys(warns)]
     plan.answers = answers.to_data()
     return plan
