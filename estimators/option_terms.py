@@ -1,5 +1,5 @@
-"""Options users run that the generated scripts do not set, priced on top of the SFT phases: DoRA, peft's
-modules_to_save, activation offloading and the optimizer step inside backward. Rows of rules/stacks.toml
+"""Options users add to a run, priced on top of the SFT phases: DoRA, peft's modules_to_save, activation
+offloading (the generated scripts run these three where TRL has them) and torchtune's optimizer step inside backward. Rows of rules/stacks.toml
 ([[behaviour]] with `option = "<Setup field>"`); applied by estimators/stack_terms.apply like the stack terms.
 Each function's docstring gives the library source it was read from; tests/test_stack_options.py checks each by hand
 and against `advisor measure` traces (estimators/calibration/traces.jsonl).
@@ -12,6 +12,14 @@ from .model import ModelSpec
 from .params import embedding_modules
 from .setup import Setup, save_module_names
 from .stack_change import Change
+
+
+def option_trainable(m: ModelSpec, setup: Setup) -> int:
+    """Parameters the options add to what trains, as peft's print_trainable_parameters counts them: DoRA's
+    magnitude vectors and modules_to_save's full copies (0 for full fine-tuning, where everything trains)."""
+    if setup.method == "full":
+        return 0
+    return (dora_magnitude_params(m, setup) if setup.dora else 0) + sum(saved_module_params(m, setup).values())
 
 
 # ------------------------------------------------------------------------------------------------ DoRA

@@ -17,6 +17,7 @@ from __future__ import annotations
 from . import terms as t
 from .grad_accum import with_accumulation
 from .model import ModelSpec
+from .option_terms import option_trainable
 from .params import count_params
 from .result import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, phase_total
 from .setup import Setup, lora_target_text
@@ -83,7 +84,7 @@ def estimate_sft(model: ModelSpec, setup: Setup) -> Estimate:
         model=m,
         setup=setup,
         params=count_params(m),
-        trainable=t.trainable_params(m, setup),
+        trainable=t.trainable_params(m, setup) + option_trainable(m, setup),  # what peft reports trainable
         phases={k: tuple(v) for k, v in phases.items()},
         peak_phase=peak,
         paged_bytes=states if paged else 0,

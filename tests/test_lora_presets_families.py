@@ -207,6 +207,20 @@ def test_modules_to_save_name_modules_the_model_has_and_are_priced(family):
     assert copied == set(RESOLVED[family][2])
     # each copy trained in full, a tied head too (peft deep-copies it), next to the adapters the estimate prices
     assert _trainable(model) == t.lora_params(spec, setup) + sum(saved_module_params(spec, setup).values())
+    assert estimate(spec, setup).trainable == _trainable(model)  # the "N trainable" the estimate shows counts the copies
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
+def test_the_estimates_trainable_count_is_peft_s_with_dora_and_saved_modules():
+    pytest.importorskip("peft")
+    from peft import LoraConfig, get_peft_model
+
+    key = "pythia-160m"
+    spec, setup = CATALOG[key], _setup("qv", BOTH).with_(dora=True)
+    config = LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, target_modules=list(lora_target_names(spec, setup)),
+                        modules_to_save=list(modules_to_save_names(spec, setup)), use_dora=True)
+    model = get_peft_model(_meta_model(key), config)
+    assert estimate(spec, setup).trainable == _trainable(model) > t.lora_params(spec, setup)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
