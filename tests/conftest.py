@@ -34,14 +34,17 @@ def run_advisor(*args: str, env: dict | None = None, cwd: Path | None = None, ti
 @pytest.fixture
 def advisor_main(capsys, monkeypatch):
     """`advisor ARGS` inside this process: main() with its output captured, returned as run_advisor returns it
-    (returncode, stdout, stderr). It saves an interpreter start-up per call for tests that read only the output
-    and the exit code; import hygiene, signals, TTY behaviour and start-up timing need run_advisor's fresh process."""
+    (returncode, stdout, stderr); `env` is added to the environment until the test ends. It saves an interpreter
+    start-up per call for tests that read only the output and the exit code; import hygiene, signals, TTY behaviour
+    and start-up timing need run_advisor's fresh process."""
     from advisor.cli import main
 
     # the width a pipe gets: argparse would otherwise measure the terminal behind `pytest -s`
     monkeypatch.setenv("COLUMNS", "80")
 
-    def run(*args: str) -> subprocess.CompletedProcess:
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
         capsys.readouterr()  # what the test printed before is not the command's output
         try:
             code = main(list(args))
@@ -49,5 +52,20 @@ def advisor_main(capsys, monkeypatch):
             code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
         out, err = capsys.readouterr()
         return subprocess.CompletedProcess(["advisor", *args], code, out, err)
+
+    return run
+
+
+@pytest.fixture
+def launch_here(advisor_main, monkeypatch):
+    """`advisor launch ARGS` inside this process (advisor_main), on a machine the GPU probe finds without CUDA,
+    with `env` added to the environment (the stages inherit it). The real probe imports torch in a child interpreter
+    (3-6 s on a loaded machine); a launch that must receive a signal still needs run_advisor's own process."""
+    from advisor.launch import GpuFacts
+
+    monkeypatch.setattr("advisor.launch.environment.probe_gpus", lambda *a, **k: GpuFacts(count=0))
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        return advisor_main("launch", *args, env=env)
 
     return run

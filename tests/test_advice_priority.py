@@ -7,7 +7,6 @@ import asyncio
 import json
 
 import pytest
-from conftest import run_advisor
 
 from advisor.advice.advise import advise
 from advisor.advice.decision import Decision
@@ -35,8 +34,8 @@ def test_the_promise_is_full_then_lora_then_qlora():
     assert QUALITY_ORDER == ("full", "lora", "qlora")
 
 
-def test_quality_on_a_personal_gpu_takes_the_first_that_fits_in_the_promised_order():
-    out = run_advisor(*FLAGS, "--priority", "quality", "--json")
+def test_quality_on_a_personal_gpu_takes_the_first_that_fits_in_the_promised_order(advisor_main):
+    out = advisor_main(*FLAGS, "--priority", "quality", "--json")
     assert out.returncode == 0, out.stderr
     plan = json.loads(out.stdout)
     expected = next(a for a in ("full", "lora", "qlora") if _fits_at_all(a))
@@ -47,8 +46,8 @@ def test_quality_on_a_personal_gpu_takes_the_first_that_fits_in_the_promised_ord
     assert "QLoRA > LoRA" not in out.stdout
 
 
-def test_cost_on_a_personal_gpu_keeps_the_rows_qlora_first():
-    out = run_advisor(*FLAGS, "--priority", "cost", "--json")
+def test_cost_on_a_personal_gpu_keeps_the_rows_qlora_first(advisor_main):
+    out = advisor_main(*FLAGS, "--priority", "cost", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["adaptation"] == "qlora"
 

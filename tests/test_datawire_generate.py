@@ -9,8 +9,6 @@ import csv
 import json
 from pathlib import Path
 
-from conftest import run_advisor
-
 from advisor.cli import main
 from advisor.plan import load_plan
 
@@ -111,12 +109,12 @@ def test_generate_from_the_saved_plan_writes_the_same_loader(tmp_path):
     assert "def to_trl(row):" in (again / "train_sft.py").read_text(encoding="utf-8")
 
 
-def test_a_hand_edited_mapping_is_not_pasted(tmp_path):
+def test_a_hand_edited_mapping_is_not_pasted(tmp_path, advisor_main):
     run = generate(tmp_path, write(tmp_path, "alpaca.jsonl", ALPACA))
     text = (run / "plan.toml").read_text(encoding="utf-8")
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace('function = "def to_trl(row):', 'function = "import os\\ndef to_trl(row):'), encoding="utf-8")
-    r = run_advisor("generate", "--plan", str(bad), "--out", str(tmp_path / "bad-run"))
+    r = advisor_main("generate", "--plan", str(bad), "--out", str(tmp_path / "bad-run"))
     assert r.returncode == 2 and "to_trl" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "bad-run").exists()
 
@@ -128,16 +126,16 @@ def test_preference_data_feeds_dpo_as_it_is(tmp_path):
     assert "to_trl = None" in (run / "train_dpo.py").read_text(encoding="utf-8")
 
 
-def test_instruction_pairs_are_refused_for_a_dpo_stage(tmp_path):
+def test_instruction_pairs_are_refused_for_a_dpo_stage(tmp_path, advisor_main):
     data = write(tmp_path, "alpaca.jsonl", ALPACA)
-    r = run_advisor("generate", "--model", "tiny", "--method-kind", "dpo", "--dataset", str(data), "--out", str(tmp_path / "r"))
+    r = advisor_main("generate", "--model", "tiny", "--method-kind", "dpo", "--dataset", str(data), "--out", str(tmp_path / "r"))
     assert r.returncode == 2
     line = r.stderr.strip()
     assert "\n" not in line and "cannot feed the dpo stage" in line and "chosen" not in ALPACA[0] and "preferred and a rejected" in line
     assert not (tmp_path / "r").exists()
 
 
-def test_per_stage_flags_are_checked_for_their_stage(tmp_path):
+def test_per_stage_flags_are_checked_for_their_stage(tmp_path, advisor_main):
     """rlhf: sft takes instruction data, reward and ppo preference data; each flag's file is checked for its stages."""
     alpaca, pairs = write(tmp_path, "alpaca.jsonl", ALPACA), write(tmp_path, "pairs.jsonl", PAIRS)
     out = tmp_path / "rlhf"
@@ -149,7 +147,7 @@ def test_per_stage_flags_are_checked_for_their_stage(tmp_path):
     # ppo takes prompt data (--prompt-dataset): on the sample, unchecked, so the length stays the default one, room for the response
     assert plan.stage("ppo").data is None and plan.stage("ppo").setup.seq_len == 2048 > plan.stage("sft").data.seq_len
     # instruction pairs under the preference flag: refused for the reward stage
-    r = run_advisor("generate", "--model", "tiny", "--method-kind", "rlhf", "--out", str(tmp_path / "r"),
+    r = advisor_main("generate", "--model", "tiny", "--method-kind", "rlhf", "--out", str(tmp_path / "r"),
                     "--instruction-dataset", str(alpaca), "--preference-dataset", str(alpaca))
     assert r.returncode == 2 and "cannot feed the reward stage 'reward'" in r.stderr and "Traceback" not in r.stderr
 
@@ -164,12 +162,12 @@ def test_question_answer_rows_feed_grpo_with_the_answer_kept_for_the_check(tmp_p
     assert stage.setup.seq_len >= stage.data.tokens["max"] and stage.data.tokens["max"] > stage.setup.response_len
 
 
-def test_a_hub_id_not_cached_is_left_to_the_script_but_a_missing_file_is_an_error(tmp_path, capsys):
+def test_a_hub_id_not_cached_is_left_to_the_script_but_a_missing_file_is_an_error(tmp_path, capsys, advisor_main):
     out = tmp_path / "hub"
     assert main(["generate", "--model", "tiny", "--dataset", "someorg/not-cached", "--out", str(out)]) == 0
     assert "is not on this machine" in capsys.readouterr().err
     assert "'data':" not in (out / "train_sft.py").read_text(encoding="utf-8")
-    r = run_advisor("generate", "--model", "tiny", "--dataset", "missing.jsonl", "--out", str(tmp_path / "m"))
+    r = advisor_main("generate", "--model", "tiny", "--dataset", "missing.jsonl", "--out", str(tmp_path / "m"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no such file" in r.stderr
 
 

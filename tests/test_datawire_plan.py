@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_advisor
 from test_datawire_generate import ALPACA, PAIRS, write
 
 from advisor.cli import main
 from advisor.plan import load_plan
 
 
-def test_advise_saves_the_data_and_generate_uses_it(tmp_path):
+def test_advise_saves_the_data_and_generate_uses_it(tmp_path, advisor_main):
     data = write(tmp_path, "alpaca.jsonl", ALPACA)
     saved = tmp_path / "plan.toml"
-    r = run_advisor("advise", "--goal", "domain", "--gpu", "rtx4090", "--model", "8b", "--dataset", str(data), "--save", str(saved), "--json")
+    r = advisor_main("advise", "--goal", "domain", "--gpu", "rtx4090", "--model", "8b", "--dataset", str(data), "--save", str(saved), "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["dataset"]["stages_fed"] == ["sft"]
     stage = load_plan(saved).stage("sft")
@@ -29,9 +28,9 @@ def test_advise_saves_the_data_and_generate_uses_it(tmp_path):
     assert "def to_trl(row):" in script and f"'path': {str(data.resolve())!r}" in script
 
 
-def test_preference_data_goes_only_to_the_stages_that_take_it(tmp_path):
+def test_preference_data_goes_only_to_the_stages_that_take_it(tmp_path, advisor_main):
     data = write(tmp_path, "pairs.jsonl", PAIRS)
-    r = run_advisor("advise", "--goal", "best_quality", "--gpu", "h100", "--gpu-count", "8", "--model", "8b", "--dataset", str(data), "--json")
+    r = advisor_main("advise", "--goal", "best_quality", "--gpu", "h100", "--gpu-count", "8", "--model", "8b", "--dataset", str(data), "--json")
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
     fed = {s["name"] for s in plan["stages"] if s.get("data")}

@@ -1,4 +1,4 @@
-"""Issue 15 §1: LoRA shapes of the new families equal what peft wraps, on meta-device models (no memory).
+"""Issue 15 §1: LoRA shapes of the new families equal what peft wraps, on two-layer meta-device models (no memory).
 
 "all-linear" and each family's usual target list (peft's own defaults: query_key_value for GPT-NeoX and Falcon,
 c_attn for SantaCoder, q/v for the rest); for the MoE families, whose experts and router are raw parameters that
@@ -12,12 +12,14 @@ torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 
 from peft import LoraConfig, get_peft_model  # noqa: E402
+from test_lora_targets import shallow  # noqa: E402
 from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
 
 from estimators import terms as t  # noqa: E402
 from estimators.catalog import catalog  # noqa: E402
 from estimators.effective import for_model  # noqa: E402
 from estimators.hf_config import hf_config_from_spec  # noqa: E402
+from estimators.model import ModelSpec  # noqa: E402
 from estimators.setup import Setup, lora_target_names  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
@@ -38,12 +40,12 @@ ROWS = {  # one row per new family -> a target list people use with it
 }
 
 
-def _peft_trainable(key: str, setup: Setup) -> int:
-    cfg = dict(hf_config_from_spec(CATALOG[key]))
+def _peft_trainable(spec: ModelSpec, setup: Setup) -> int:
+    cfg = dict(hf_config_from_spec(spec))
     cfg.pop("architectures")
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.for_model(cfg.pop("model_type"), **cfg))
-    names = lora_target_names(CATALOG[key], setup)
+    names = lora_target_names(spec, setup)
     config = LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout,
                         target_modules=list(names) if names else "all-linear")
     model = get_peft_model(model, config)
@@ -53,9 +55,9 @@ def _peft_trainable(key: str, setup: Setup) -> int:
 @pytest.mark.parametrize("key", sorted(ROWS))
 @pytest.mark.parametrize("which", ["all-linear", "family list"])
 def test_lora_params_equal_peft(key, which):
-    spec = CATALOG[key]
+    spec = shallow(key)
     targets = "all-linear" if which == "all-linear" else ROWS[key]
     setup = for_model(spec, Setup(method="lora", lora_r=8, lora_targets=targets))
     ours = t.lora_params(spec, setup)
     assert ours > 0
-    assert _peft_trainable(key, setup) == ours
+    assert _peft_trainable(spec, setup) == ours

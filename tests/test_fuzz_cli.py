@@ -239,11 +239,12 @@ def fuzz_root(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
 
 EXAMPLES = int(os.environ.get("ADVISOR_FUZZ_EXAMPLES", "200"))
 # `accuracy` has six flags, and every valid draw recomputes some 400 comparisons (about a second): 25 draws cover
-# its flag combinations and its bad values; bench/fuzz.py runs it on thousands of cases.
+# its flag combinations and its bad values; bench/fuzz.py runs it on thousands of cases. Those 25 s make it slow.
 FEWER = {"accuracy": 25}
+SLOW = {"accuracy"}
 
 
-@pytest.mark.parametrize("command", FUZZED)
+@pytest.mark.parametrize("command", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c for c in FUZZED])
 def test_fuzzed_cli_never_tracebacks(command, fuzz_root, monkeypatch):
     root, files = fuzz_root
     monkeypatch.chdir(root)

@@ -2,7 +2,8 @@
 
 Most tests drive a small fake training script that follows the progress contract exactly (steps with sleeps, a
 SIGINT/SIGTERM handler that saves `checkpoint-<step>` and exits 130, `--resume` reading the checkpoint), so they
-run in seconds. The `slow` ones launch the scripts `advisor generate` writes for the tiny model, on the CPU.
+run in seconds; the launcher runs in this process (conftest's launch_here) unless it is the one a signal is sent to.
+The `slow` ones launch the scripts `advisor generate` writes for the tiny model, on the CPU, with the real GPU probe.
 """
 
 from __future__ import annotations
@@ -115,9 +116,17 @@ def starts_of(run_dir: Path, stage: str) -> list[dict]:
     return [e for e in launch.read_events(run_dir / "out" / stage) if e["event"] == "start"]
 
 
-def launcher(run_dir: Path, *flags: str, env: dict | None = None) -> subprocess.Popen:
+# `advisor launch` in a process of its own whose GPU probe answers "no CUDA", as the launch_here fixture does in
+# process: the real probe imports torch in a child interpreter (3-6 s a launch), and the fake script needs no device.
+NO_CUDA_ADVISOR = ("import sys; import advisor.launch.environment as env; env.probe_gpus = lambda *a, **k: env.GpuFacts(count=0); "
+                   "from advisor.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def launcher(run_dir: Path, *flags: str, env: dict | None = None, probe: bool = True) -> subprocess.Popen:
+    """`advisor launch RUN_DIR --no-progress FLAGS` as a child to send signals to; `probe=False` skips the GPU probe."""
+    entry = ["-m", "advisor"] if probe else ["-c", NO_CUDA_ADVISOR]
     return subprocess.Popen(
-        [sys.executable, "-m", "advisor", "launch", str(run_dir), "--no-progress", *flags], cwd=ROOT,
+        [sys.executable, *entry, "launch", str(run_dir), "--no-progress", *flags], cwd=ROOT,
         env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -125,9 +134,9 @@ def launcher(run_dir: Path, *flags: str, env: dict | None = None) -> subprocess.
 # ------------------------------------------------------------------------------------------- commands
 
 
-def test_dry_run_prints_single_process_commands_with_wiring(tmp_path):
+def test_dry_run_prints_single_process_commands_with_wiring(tmp_path, advisor_main):
     run_dir = fake_run(tmp_path)
-    done = run_advisor("launch", str(run_dir), "--dry-run", "--max-steps", "5")
+    done = advisor_main("launch", str(run_dir), "--dry-run", "--max-steps", "5")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == f"cd {run_dir}"
@@ -136,9 +145,9 @@ def test_dry_run_prints_single_process_commands_with_wiring(tmp_path):
     assert not (run_dir / "logs").exists() and not (run_dir / "out").exists()  # nothing ran
 
 
-def test_dry_run_uses_accelerate_for_multi_gpu(tmp_path):
+def test_dry_run_uses_accelerate_for_multi_gpu(tmp_path, advisor_main):
     run_dir = fake_run(tmp_path, method="sft", setup=Setup(gpus=2, parallel="ddp"))
-    done = run_advisor("launch", str(run_dir), "--dry-run")
+    done = advisor_main("launch", str(run_dir), "--dry-run")
     assert done.returncode == 0, done.stderr
     assert "accelerate launch --config_file accelerate_config.yaml train_sft.py --output-dir out/sft" in done.stdout
     # on a machine without CUDA the same plan runs as one CPU process
@@ -160,17 +169,17 @@ def launch_plan(run_dir: Path):
     return load_plan(run_dir / "plan.toml")
 
 
-def test_missing_script_and_run_dir_are_clear_errors(tmp_path):
+def test_missing_script_and_run_dir_are_clear_errors(tmp_path, advisor_main):
     run_dir = fake_run(tmp_path, method="sft")
     (run_dir / "train_sft.py").unlink()
-    done = run_advisor("launch", str(run_dir), "--dry-run")
+    done = advisor_main("launch", str(run_dir), "--dry-run")
     assert done.returncode == 2 and "has no train_sft.py" in done.stderr and "advisor generate" in done.stderr
-    done = run_advisor("launch", str(tmp_path / "nowhere"))
+    done = advisor_main("launch", str(tmp_path / "nowhere"))
     assert done.returncode == 2 and "not found" in done.stderr
 
 
-def test_help_has_examples():
-    done = run_advisor("launch", "--help")
+def test_help_has_examples(advisor_main):
+    done = advisor_main("launch", "--help")
     assert done.returncode == 0
     for text in ("--resume", "--dry-run", "--force", "--max-steps", "--no-progress", "examples:"):
         assert text in done.stdout
@@ -236,10 +245,11 @@ def test_cli_refuses_then_force_launches(tmp_path, monkeypatch, capsys):
 # ------------------------------------------------------------------------------------------- running
 
 
-def test_full_launch_runs_stages_in_order_and_logs(tmp_path):
+def test_full_launch_runs_stages_in_order_and_logs(tmp_path, launch_here):
+    """In this process on a machine without CUDA; the real GPU probe runs in the slow launches of the generated scripts."""
     run_dir = fake_run(tmp_path)
     t0 = time.monotonic()
-    done = run_advisor("launch", str(run_dir), "--no-progress")
+    done = launch_here(str(run_dir), "--no-progress")
     assert done.returncode == 0, done.stderr
     assert steps_of(run_dir, "sft") == list(range(1, 13)) and steps_of(run_dir, "dpo") == list(range(1, 13))
     assert (run_dir / "out/sft/config.json").is_file() and (run_dir / "out/dpo/config.json").is_file()
@@ -247,15 +257,15 @@ def test_full_launch_runs_stages_in_order_and_logs(tmp_path):
     assert out.index("stage sft completed") < out.index("stage dpo completed")
     assert "[sft] step 12/12  loss 0.1667  lr 1.00e-04  1,000 tok/s" in out
     assert "loading the fake model from tiny" in out  # ordinary text passes through
-    assert "runs on the CPU" in done.stderr or "device: " in out
+    assert "runs on the CPU" in done.stderr and "device: CPU (no CUDA GPU)" in out
     log = (run_dir / "logs/sft.log").read_text()
     assert '"event": "end", "stage": "sft", "status": "completed"' in log and "=== exit code 0" in log
     assert time.monotonic() - t0 < 60
 
 
-def test_crashing_child_exit_code_and_log_tail(tmp_path):
+def test_crashing_child_exit_code_and_log_tail(tmp_path, launch_here):
     run_dir = fake_run(tmp_path)
-    done = run_advisor("launch", str(run_dir), "--no-progress", env={"FAKE_CRASH_AT": "5", "FAKE_CRASH_STAGE": "sft"})
+    done = launch_here(str(run_dir), "--no-progress", env={"FAKE_CRASH_AT": "5", "FAKE_CRASH_STAGE": "sft"})
     assert done.returncode == 3
     err = done.stderr
     assert "RuntimeError: fake crash in the training step" in err  # the tail of the log is shown
@@ -265,10 +275,11 @@ def test_crashing_child_exit_code_and_log_tail(tmp_path):
 
 
 @pytest.mark.parametrize(("sig", "stage"), [(signal.SIGINT, "sft"), (signal.SIGTERM, "dpo")])
-def test_interrupt_checkpoints_then_resume_continues(tmp_path, sig, stage):
+def test_interrupt_checkpoints_then_resume_continues(tmp_path, sig, stage, launch_here):
+    """The launcher that gets the signal is a process of its own; the resumes run in this one."""
     run_dir = fake_run(tmp_path)
     env = {"FAKE_STEPS": "30", "FAKE_SLEEP": "0.05", "FAKE_SAVE_STEPS": "4"}
-    proc = launcher(run_dir, env=env)
+    proc = launcher(run_dir, env=env, probe=False)
     seen = []
     for line in proc.stdout:
         seen.append(line)
@@ -289,7 +300,7 @@ def test_interrupt_checkpoints_then_resume_continues(tmp_path, sig, stage):
     if stage == "sft":
         assert not (run_dir / "out/dpo").exists()
 
-    resumed = run_advisor("launch", str(run_dir), "--no-progress", "--resume", env=env)
+    resumed = launch_here(str(run_dir), "--no-progress", "--resume", env=env)
     assert resumed.returncode == 0, resumed.stderr
     if stage == "dpo":
         assert "sft: completed earlier, skipped" in resumed.stdout
@@ -298,7 +309,7 @@ def test_interrupt_checkpoints_then_resume_continues(tmp_path, sig, stage):
     assert steps_of(run_dir, stage) == list(range(1, 31))  # every step once: none repeated, none lost
     assert (run_dir / "out" / stage / "config.json").is_file() and (run_dir / "out/dpo/config.json").is_file()
 
-    again = run_advisor("launch", str(run_dir), "--no-progress", "--resume")
+    again = launch_here(str(run_dir), "--no-progress", "--resume")
     assert again.returncode == 0 and "every stage completed earlier" in again.stdout
 
 

@@ -7,16 +7,15 @@ import shlex
 import signal
 import time
 
-from conftest import run_advisor
 from test_launch import fake_run, launcher, starts_of, steps_of
 
 from advisor import launch
 
 
-def test_resume_after_ctrl_c_keeps_the_max_steps_of_the_launch(tmp_path):
+def test_resume_after_ctrl_c_keeps_the_max_steps_of_the_launch(tmp_path, launch_here):
     run_dir = fake_run(tmp_path, method="sft")
     env = {"FAKE_STEPS": "5", "FAKE_SLEEP": "0.05", "FAKE_SAVE_STEPS": "4"}  # the scripts' own default: 5 steps
-    proc = launcher(run_dir, "--max-steps", "30", env=env)
+    proc = launcher(run_dir, "--max-steps", "30", env=env, probe=False)  # a process of its own: it gets the signal
     for line in proc.stdout:
         if line.startswith("[sft] checkpoint at step"):
             time.sleep(0.12)
@@ -29,10 +28,10 @@ def test_resume_after_ctrl_c_keeps_the_max_steps_of_the_launch(tmp_path):
     assert f"resume with: advisor launch {run_dir} --resume --max-steps 30" in err
     assert json.loads((run_dir / "launch.json").read_text())["script_args"] == ["--max-steps", "30"]
 
-    dry = run_advisor("launch", str(run_dir), "--dry-run", "--resume")
+    dry = launch_here(str(run_dir), "--dry-run", "--resume")
     assert "--resume --max-steps 30" in dry.stdout
 
-    resumed = run_advisor("launch", str(run_dir), "--no-progress", "--resume", env=env)  # no --max-steps typed
+    resumed = launch_here(str(run_dir), "--no-progress", "--resume", env=env)  # no --max-steps typed
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming with the arguments of the launch: --max-steps 30" in resumed.stdout
     assert starts_of(run_dir, "sft")[-1]["total_steps"] == 30
@@ -49,11 +48,11 @@ def test_given_arguments_win_over_the_remembered_ones_and_a_damaged_file_is_igno
     assert launch.resume_arguments(tmp_path, True, []) == []
 
 
-def test_printed_commands_are_shell_quoted(tmp_path):
+def test_printed_commands_are_shell_quoted(tmp_path, advisor_main):
     odd = tmp_path / "my run; $(id)"
     odd.mkdir()
     run_dir = fake_run(odd, method="sft")
-    dry = run_advisor("launch", str(run_dir), "--dry-run")
+    dry = advisor_main("launch", str(run_dir), "--dry-run")
     assert dry.returncode == 0, dry.stderr
     first = dry.stdout.splitlines()[0]
     assert first == f"cd {shlex.quote(str(run_dir))}" and shlex.split(first) == ["cd", str(run_dir)]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import textwrap
 
-from conftest import run_advisor
 from test_launch import FAKE_TRAIN
 
 from advisor import hubaccess
@@ -30,12 +29,12 @@ NOISY = textwrap.dedent('''
 ''')
 
 
-def test_known_noise_goes_to_the_log_only_and_real_warnings_stay(tmp_path):
+def test_known_noise_goes_to_the_log_only_and_real_warnings_stay(tmp_path, launch_here):
     run_dir = tmp_path / "run"
     plan = build_plan("tiny", Setup(), method="sft", gpu="rtx4090", output_dir="out")
     save_plan(plan, run_dir / "plan.toml")
     (run_dir / "train_sft.py").write_text(NOISY + FAKE_TRAIN)
-    done = run_advisor("launch", str(run_dir), "--no-progress", env={"FAKE_STEPS": "2"})
+    done = launch_here(str(run_dir), "--no-progress", env={"FAKE_STEPS": "2"})
     assert done.returncode == 0, done.stderr
     shown = done.stdout
     for noise in ("gemm_4bit_forward", "is_gradient_checkpointing", "LOAD REPORT", "lm_head.weight", "score.weight", "Notes:", "newly initialized"):
