@@ -9,8 +9,9 @@ check: lint fast
 lint:
 	$(PYTHON) -m ruff check .
 
+# PYTHONDONTWRITEBYTECODE (set in some CI images) makes every run re-compile and re-rewrite all test modules
 fast:
-	$(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow"
+	env -u PYTHONDONTWRITEBYTECODE $(PYTHON) -m pytest -q -p no:cacheprovider -m "not slow"
 
 test:
 	$(PYTHON) -m pytest -q -p no:cacheprovider
