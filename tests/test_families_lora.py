@@ -55,7 +55,7 @@ def _peft_trainable(key: str, setup: Setup) -> int:
 def test_lora_params_equal_peft(key, which):
     spec = CATALOG[key]
     targets = "all-linear" if which == "all-linear" else ROWS[key]
-    setup = for_model(spec, Setup(method="lora", lora_r=8, lora_targets=targets))
+    setup = for_model(spec, Setup(adaptation="lora", lora_r=8, lora_targets=targets))
     ours = t.lora_params(spec, setup)
     assert ours > 0
     assert _peft_trainable(key, setup) == ours
