@@ -7,7 +7,20 @@ import argparse
 import math
 from dataclasses import dataclass, fields
 
-from estimators.setup import ATTENTIONS, LOSSES, METHODS, OPTIMIZERS, PARALLEL, PRECISIONS, QUANT_TYPES, REF_MODELS, STACKS, TRAIN_KINDS, Setup
+from estimators.setup import (
+    ADAPTATIONS,
+    ATTENTIONS,
+    LOSSES,
+    OPTIMIZERS,
+    PARALLEL,
+    PRECISIONS,
+    PUBLIC_NAMES,
+    QUANT_TYPES,
+    REF_MODELS,
+    STACKS,
+    TRAIN_KINDS,
+    Setup,
+)
 
 DEFAULTS = {f.name: f.default for f in fields(Setup)}
 
@@ -22,7 +35,8 @@ class Knob:
 
     @property
     def flag(self) -> str:
-        return "--" + self.field.replace("_", "-")
+        """The field's public name as a flag: --micro-batch; --method for the adaptation (estimators.setup.PUBLIC_NAMES)."""
+        return "--" + PUBLIC_NAMES.get(self.field, self.field).replace("_", "-")
 
     def text(self, lang: str = "en") -> str:
         """The help in `lang`: Korean for the knobs the wizard shows (HELP_KO), English otherwise."""
@@ -31,7 +45,7 @@ class Knob:
 
 KNOBS = (
     Knob("train", "training kind", choices=TRAIN_KINDS),
-    Knob("method", "adaptation: full fine-tuning, LoRA or QLoRA", choices=METHODS),
+    Knob("adaptation", "adaptation: full fine-tuning, LoRA or QLoRA", choices=ADAPTATIONS),
     Knob("precision", "bf16/fp16 weights, -mixed for fp32 master weights under autocast, or fp32", choices=PRECISIONS),
     Knob("optimizer", "optimizer", choices=OPTIMIZERS),
     Knob("micro_batch", "sequences per GPU per step", int),
@@ -80,7 +94,7 @@ HELP_KO = {
     "lora_r": "LoRA 랭크",
     "grad_ckpt": "그래디언트 체크포인팅 (기본: LoRA/QLoRA는 켬, Full은 끔)",
     "optimizer": "옵티마이저",
-    "method": "적응 방식: Full fine-tuning, LoRA 또는 QLoRA",
+    "adaptation": "적응 방식: Full fine-tuning, LoRA 또는 QLoRA",
     "quant_type": "QLoRA 4비트 형식",
     "gpus": "노드당 GPU 수",
     "parallel": "데이터 병렬 구성",

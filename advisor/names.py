@@ -1,4 +1,4 @@
-"""What a plan's methods and adaptations are called, in English and Korean: the one table the advice's prose,
+"""What a plan's pipelines and adaptations are called, in English and Korean: the one table the advice's prose,
 `advisor advise`'s printer and the wizard read."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 # adaptation -> (en, ko)
 ADAPTATIONS = {"full": ("full fine-tuning", "Full fine-tuning"), "lora": ("LoRA", "LoRA"), "qlora": ("QLoRA", "QLoRA")}
 # pipeline (advisor/planning.py PIPELINES, plus a reward-model alternative) -> (short, long title), each (en, ko)
-METHODS = {
+PIPELINE_NAMES = {
     "sft": (("SFT", "SFT"), ("SFT", "SFT")),
     "dpo": (("DPO", "DPO"), ("DPO", "DPO")),
     "sft+dpo": (("SFT → DPO", "SFT → DPO"), ("SFT → DPO", "SFT → DPO")),
@@ -17,5 +17,5 @@ METHODS = {
 
 ADAPTATION_NAME = {key: en for key, (en, _) in ADAPTATIONS.items()}
 ADAPTATION_NAME_KO = {key: ko for key, (_, ko) in ADAPTATIONS.items()}
-METHOD_NAME = {key: short[0] for key, (short, _) in METHODS.items()}
-METHOD_TITLE = {key: long for key, (_, long) in METHODS.items()}  # (en, ko), as the printer heads a plan
+PIPELINE_NAME = {key: short[0] for key, (short, _) in PIPELINE_NAMES.items()}
+PIPELINE_TITLE = {key: long for key, (_, long) in PIPELINE_NAMES.items()}  # (en, ko), as the printer heads a plan

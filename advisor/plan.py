@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from estimators.setup import Setup
+from estimators.setup import Setup, field_names
 
 from .errors import AdvisorError
 
@@ -115,6 +115,12 @@ class Stage(_Model):
     # from it; memory and time above are priced with it. None: the policy's architecture (the reward stage starts from SFT).
     reward_value_model: ModelRef | None = None
 
+    @field_validator("setup", mode="before")
+    @classmethod
+    def _setup_field_names(cls, value):
+        """A plan saved before the rename names the adaptation `method`: read it as the field it is."""
+        return field_names(value) if isinstance(value, dict) else value
+
 
 class Reason(_Model):
     rule: str  # rule id in rules/*.toml, or "estimate" for memory-model reasoning
@@ -123,7 +129,7 @@ class Reason(_Model):
 
 
 class Alternative(_Model):
-    method: str
+    method: str  # the choice not taken: a pipeline (dpo, rlhf) or an adaptation (full, qlora)
     why_not_en: str
     why_not_ko: str = ""
     rule: str = ""
@@ -204,8 +210,9 @@ class TimeSummary(_Model):
 
 class Plan(_Model):
     schema_: str = Field(default=PLAN_SCHEMA, alias="schema")
-    method: str  # sft | rlhf | dpo | grpo | ...
-    adaptation: Literal["full", "lora", "qlora"]
+    # sft | rlhf | dpo | grpo | ... (planning.PIPELINES; --method-kind); plans saved before the rename call it `method`
+    pipeline: str = Field(validation_alias=AliasChoices("pipeline", "method"))
+    adaptation: Literal["full", "lora", "qlora"]  # every stage's setup.adaptation: one adaptation per plan
     model: ModelRef
     hardware: Hardware
     stages: list[Stage]
@@ -218,6 +225,14 @@ class Plan(_Model):
     answers: dict = {}
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_adaptation(self) -> "Plan":
+        """The plan's adaptation is the one its stages train with: a stage that says otherwise is refused."""
+        for stage in self.stages:
+            if stage.setup.adaptation != self.adaptation:
+                raise ValueError(f"stage '{stage.name}' uses {stage.setup.adaptation}, the plan {self.adaptation}: one adaptation per plan")
+        return self
 
     @field_validator("warnings", mode="before")
     @classmethod
@@ -245,8 +260,9 @@ class Plan(_Model):
             plan = cls.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise AdvisorError(f"{origin}: {where}: {first['msg']} ({exc.error_count()} problem(s) in all)") from None
+            where = ".".join(str(p) for p in first["loc"])  # "" for a rule of the whole plan (one adaptation)
+            head = f"{origin}: {where}" if where else origin
+            raise AdvisorError(f"{head}: {first['msg']} ({exc.error_count()} problem(s) in all)") from None
         return plan  # each stage's Setup checked itself when pydantic built it
 
 

@@ -1,4 +1,4 @@
-"""Turn a chosen method, adaptation and set-up into a concrete Plan: stages, datasets, hyper-parameters.
+"""Turn a chosen pipeline, adaptation and set-up into a concrete Plan: stages, datasets, hyper-parameters.
 
 `advise` decides *what* to do; this module writes it down the same way every time, so flags
 (`advisor generate --model ... --method-kind dpo`) and the wizard give identical plans.
@@ -20,7 +20,7 @@ from .errors import AdvisorError
 from .plan import Hardware, Hyper, ModelRef, Plan, Stage
 from .rewards import REWARD_KINDS
 
-# method -> the stages it trains, in order: (stage name, training kind, data format, starts from, reward from)
+# pipeline -> the stages it trains, in order: (stage name, training kind, data format, starts from, reward from)
 PIPELINES = {
     "sft": (("sft", "sft", "instruction", "", ""),),
     "dpo": (("dpo", "dpo", "preference", "", ""),),
@@ -120,7 +120,7 @@ def assign_reward(plan: Plan, chosen: Mapping[str, str]) -> list[str]:
     the stages left on the script's placeholder reward (the callers say so, loudly)."""
     grpo = rewarded_stages(plan)
     if chosen and not grpo:
-        raise AdvisorError(f"the {plan.method} run has no GRPO stage to reward (its stages get their rewards from the plan)")
+        raise AdvisorError(f"the {plan.pipeline} run has no GRPO stage to reward (its stages get their rewards from the plan)")
     if chosen:
         for stage in grpo:
             for key in REWARD_KINDS:
@@ -146,7 +146,7 @@ def build_plan(
     model: str,
     setup: Setup,
     *,
-    method: str = "sft",
+    pipeline: str = "sft",
     gpu: str = "rtx4090",
     dataset: str | None = None,
     output_dir: str = "outputs",  # inside the run folder: RUN_DIR/outputs/<stage>, as `advisor generate` writes it
@@ -158,34 +158,32 @@ def build_plan(
     """A Plan whose stages all use `setup`'s adaptation and knobs, the training kind set per stage.
 
     `stage_setups` (stage name -> Setup) gives a stage its own knobs (the advisor sizes each stage's batch for
-    its own memory); their adaptation must be `setup`'s. `data_formats` overrides a stage's data format
+    its own memory); their adaptation must be `setup`'s (the Plan refuses another). `data_formats` overrides a stage's data format
     (e.g. "text" for raw domain documents). `resolved`: `model_spec(model)` when the caller has it already.
     `reward_value`: RLHF's smaller reward/value model, recorded on the reward and PPO stages; the reward stage then
     trains it from its own weights (not from the policy's SFT output)."""
-    if method not in PIPELINES:
-        raise AdvisorError(f"unknown method '{method}'; valid: {', '.join(METHOD_KINDS)}")
-    if dataset and len(PIPELINES[method]) > 1:  # its stages take different data: never drop it silently
-        raise AdvisorError(f"one dataset for the {len(PIPELINES[method])} stages of '{method}': set each stage's dataset instead")
+    if pipeline not in PIPELINES:
+        raise AdvisorError(f"unknown pipeline '{pipeline}' (--method-kind); valid: {', '.join(METHOD_KINDS)}")
+    if dataset and len(PIPELINES[pipeline]) > 1:  # its stages take different data: never drop it silently
+        raise AdvisorError(f"one dataset for the {len(PIPELINES[pipeline])} stages of '{pipeline}': set each stage's dataset instead")
     spec, ref = resolved or model_spec(model)  # resolved once: the stages are made what runs on it, the plan keeps its numbers
     stages = []
     stage_setups, data_formats = stage_setups or {}, data_formats or {}
-    unknown = sorted(set(stage_setups) - {row[0] for row in PIPELINES[method]})
+    unknown = sorted(set(stage_setups) - {row[0] for row in PIPELINES[pipeline]})
     if unknown:
-        raise AdvisorError(f"method '{method}' has no stage(s) {', '.join(unknown)}")
-    for name, train, data_format, base_from, reward_from in PIPELINES[method]:
+        raise AdvisorError(f"pipeline '{pipeline}' has no stage(s) {', '.join(unknown)}")
+    for name, train, data_format, base_from, reward_from in PIPELINES[pipeline]:
         rv = reward_value if reward_value and train in REWARD_VALUE_KINDS else None
         if rv and train == "reward":
             base_from = ""  # the smaller model is trained from its own pretrained weights
         # as the stack runs it (estimators/effective.py): stored so the script and the README read what was priced
         trained = rv[0] if rv and train == "reward" else spec
         stage_setup = effective_setup(trained, stage_setups.get(name, setup).with_(train=train))
-        if stage_setup.method != setup.method:
-            raise AdvisorError(f"stage '{name}' uses {stage_setup.method}, the plan {setup.method}: one adaptation per plan")
         stages.append(
             Stage(
                 name=name,
                 setup=stage_setup,
-                hyper=default_hyper(train, setup.method),
+                hyper=default_hyper(train, setup.adaptation),
                 dataset=dataset or "bundled",
                 data_format=data_formats.get(name, data_format),
                 output_dir=f"{output_dir}/{name}",
@@ -195,8 +193,8 @@ def build_plan(
             )
         )
     return Plan(
-        method=method,
-        adaptation=setup.method,
+        pipeline=pipeline,
+        adaptation=setup.adaptation,
         model=ref,
         hardware=hardware(gpu, setup.gpus, setup.nodes),
         stages=stages,

@@ -45,7 +45,7 @@ def append_record(record: dict, path: Path | None = None) -> Path:
 
 def setup_summary(setup) -> str:
     """"sft lora bf16, micro-batch 4 x 4 accum x 1 GPU, 2048 tokens, checkpointing on, adamw_torch, none"."""
-    return (f"{setup.train} {setup.method} {setup.precision}, micro-batch {setup.micro_batch} x {setup.grad_accum} accum "
+    return (f"{setup.train} {setup.adaptation} {setup.precision}, micro-batch {setup.micro_batch} x {setup.grad_accum} accum "
             f"x {setup.world_size} GPU(s), {setup.seq_len} tokens, checkpointing {'on' if setup.checkpointing else 'off'}, "
             f"{setup.optimizer}, {setup.parallel}")
 

@@ -62,7 +62,7 @@ def setup_for(row: dict) -> Setup:
     gpus = int(row["n_gpus"])
     upcast = row["method"] == "qlora" and "baseline-peft-bnb" in row["framework"] and gpus == 1
     return Setup(
-        method=row["method"], precision="bf16", optimizer="adamw", micro_batch=int(row["micro_batch_size"]), seq_len=4096,
+        adaptation=row["method"], precision="bf16", optimizer="adamw", micro_batch=int(row["micro_batch_size"]), seq_len=4096,
         grad_ckpt=True, attention="flash", lora_r=16, lora_alpha=16, lora_targets="attention", kbit_upcast=upcast,
         gpus=gpus, parallel="fsdp" if gpus > 1 else "none", loss="full",  # the HF Trainer's causal-LM loss
     )
@@ -207,7 +207,7 @@ def explain(two: list[dict], one: dict) -> list[str]:
         if llama:
             r = llama[0]
             spec = spec_for(r)
-            full4 = estimate(spec, Setup(method="qlora", kbit_upcast=False, loss="full")).phases["forward"][0].bytes / GIB
+            full4 = estimate(spec, Setup(adaptation="qlora", kbit_upcast=False, loss="full")).phases["forward"][0].bytes / GIB
             text += (
                 f" Llama-2-70B QLoRA is the outlier: {r['measured']:.2f} GiB measured vs {r['estimate']:.2f} GiB at micro-batch 2, "
                 "and the micro-batch-4 run ran out of memory (nvidia-smi at 79.5 GiB) where the estimate sees room. The "
@@ -239,7 +239,7 @@ def upcast_evidence(one: dict) -> str:
         return ""
     t = twins[0]
     spec = spec_for({"model": t["model"]})
-    with_upcast = estimate(spec, Setup(method="qlora", micro_batch=t["mb"], seq_len=4096, grad_ckpt=True, attention="flash",
+    with_upcast = estimate(spec, Setup(adaptation="qlora", micro_batch=t["mb"], seq_len=4096, grad_ckpt=True, attention="flash",
                                        lora_r=16, lora_alpha=16, lora_targets="attention", kbit_upcast=True,
                                        loss="full")).peak_allocated / GIB
     return (f" (the same rule fits the fms plugin's 1-GPU rows, which do not upcast: {t['row']} is {pct(t['error'])} priced "

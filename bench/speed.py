@@ -36,11 +36,11 @@ COMMANDS = (
 )
 # In-process cost of the time terms alone (issue 16 target: a few milliseconds): step_time + time_dict per set-up.
 TIME_CASES = (
-    ("llama-3.1-8b", {"method": "qlora"}, "rtx4090"),
-    ("llama-3.1-70b", {"method": "full", "gpus": 8, "parallel": "fsdp"}, "h100"),
-    ("mixtral-8x7b", {"method": "lora"}, "a100-80gb"),
-    ("qwen2.5-7b", {"train": "grpo", "method": "lora", "seq_len": 1024, "response_len": 512}, "h100"),
-    ("llama-3.1-8b", {"train": "dpo", "method": "full", "gpus": 4, "parallel": "zero3"}, "h100"),
+    ("llama-3.1-8b", {"adaptation": "qlora"}, "rtx4090"),
+    ("llama-3.1-70b", {"adaptation": "full", "gpus": 8, "parallel": "fsdp"}, "h100"),
+    ("mixtral-8x7b", {"adaptation": "lora"}, "a100-80gb"),
+    ("qwen2.5-7b", {"train": "grpo", "adaptation": "lora", "seq_len": 1024, "response_len": 512}, "h100"),
+    ("llama-3.1-8b", {"train": "dpo", "adaptation": "full", "gpus": 4, "parallel": "zero3"}, "h100"),
 )
 
 

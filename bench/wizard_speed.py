@@ -171,7 +171,7 @@ CHANGES = [
     ("lora_r", ["64", "8", "16"]),
     ("grad_ckpt", [False, True]),
     ("optimizer", ["adamw8bit", "paged_adamw8bit", "adamw"]),
-    ("method", ["lora", "full", "qlora"]),
+    ("adaptation", ["lora", "full", "qlora"]),
     ("quant_type", ["fp4", "nf4"]),
     ("gpus", ["2"]),
     ("parallel", ["zero3", "zero2", "ddp"]),

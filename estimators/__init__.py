@@ -1,7 +1,7 @@
 """GPU-memory model for fine-tuning language models. Pure Python: importing it never loads torch.
 
     from estimators import Setup, estimate, resolve_model
-    est = estimate(resolve_model("7b").spec, Setup(method="qlora"))
+    est = estimate(resolve_model("7b").spec, Setup(adaptation="qlora"))
     est.peak_allocated, est.peak_phase, est.categories()
 """
 

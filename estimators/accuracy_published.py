@@ -90,7 +90,7 @@ def published_setup(row: dict) -> tuple[str, Setup, str] | str:
         notes.append("variable lengths up to 768 tokens priced at 768; eval/generation not modelled; no AMP")
     changes: dict = {
         "loss": "full",
-        "method": method,
+        "adaptation": method,  # the CSV's method column: full, lora or qlora by now
         "micro_batch": int(row["micro_batch_size"]),
         "seq_len": int(row["seq_len"]),
         "grad_accum": int(row["grad_accum"] or 1),
@@ -207,10 +207,10 @@ def compare_published_row(row: dict, model: dict | None = None, statistic: str =
         gpu = row["gpu"].split(" x ")[-1] if " x " in row["gpu"] else row["gpu"]
         capacity = int(find_gpu(_gpu_name(gpu)).memory_bytes)
     stack = source_stack(row["source_name"])
-    _, entry = band.lookup(setup.method, stack, "device", model if model and model.get("bands") else None)
+    _, entry = band.lookup(setup.adaptation, stack, "device", model if model and model.get("bands") else None)
     return Comparison(source="published", row_id=row["row_id"] + ("/smi" if statistic else ""), model=key,
                       config=describe_setup(setup), statistic=stat, measured=measured, estimate=int(value),
-                      capacity=capacity, estimate_phase=phase_family(phase), note=note, method=setup.method,
+                      capacity=capacity, estimate_phase=phase_family(phase), note=note, adaptation=setup.adaptation,
                       stack=stack, source_name=row["source_name"].split(" (")[0],
                       high=int(device * max(entry["high"], 1.0)))
 

@@ -35,7 +35,7 @@ class Comparison:
     estimate_phase: str = ""
     skipped: str = ""  # why the estimator cannot express the row
     note: str = ""
-    method: str = ""  # Setup.method (band class)
+    adaptation: str = ""  # Setup.adaptation (band class)
     stack: str = ""  # the stack the source ran (accuracy_published.SOURCE_STACK)
     source_name: str = ""  # published source, without its file detail
     high: int | None = None  # published rows: the device band's upper end (what `fits` compares with the card)
@@ -77,8 +77,8 @@ def read_published(path: Path | str = PUBLISHED_PATH) -> list[dict]:
 
 def describe_setup(s: Setup) -> str:
     parts = [] if s.train == "sft" else [s.train]
-    parts.append(s.method)
-    if s.method != "full":
+    parts.append(s.adaptation)
+    if s.adaptation != "full":
         parts.append(f"r{s.lora_r} {s.lora_targets}")
     parts.append(s.precision)
     if s.optimizer != "adamw":

@@ -147,7 +147,7 @@ def build(rows: list[dict] | None = None) -> dict:
     ratios = []
     for c in pub.compare_published(rows, model=model):
         if c.error is not None and c.statistic in ("device", "reserved"):
-            ratios.append((c.method, c.stack, c.statistic, c.measured / c.estimate, c.source_name))
+            ratios.append((c.adaptation, c.stack, c.statistic, c.measured / c.estimate, c.source_name))
     model["bands"] = band_table(ratios)
     return model
 

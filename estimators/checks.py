@@ -40,7 +40,7 @@ def valid_target_names(m: ModelSpec) -> list[str]:
 
 def lora_target_problem(m: ModelSpec, setup: Setup) -> str | None:
     """A preset this model has no modules for, an empty list, or names that are not module names of `m`."""
-    if setup.method == "full":
+    if setup.adaptation == "full":
         return None
     try:
         names = lora_target_names(m, setup)
@@ -62,7 +62,7 @@ def lora_target_problem(m: ModelSpec, setup: Setup) -> str | None:
 
 
 def rank_problem(m: ModelSpec, setup: Setup) -> str | None:
-    if setup.method == "full" or setup.lora_r <= m.hidden_size:
+    if setup.adaptation == "full" or setup.lora_r <= m.hidden_size:
         return None
     return (f"--lora-r {setup.lora_r} is larger than {m.name}'s hidden size {m.hidden_size}: a LoRA update has rank "
             f"at most min(in, out) of its layer, so use r <= {m.hidden_size} (8-64 is usual)")
@@ -85,13 +85,13 @@ def check_setup(m: ModelSpec, setup: Setup) -> None:
 
 def qlora_costs_more(m: ModelSpec, setup: Setup) -> str | None:
     """QLoRA's base weights against LoRA's on the same set-up (weights only: activations are alike)."""
-    if setup.method != "qlora":
+    if setup.adaptation != "qlora":
         return None
     from . import terms as t
     from .dtypes import GIB
 
     qlora = t.base_weights(m, setup)
-    lora = t.base_weights(m, setup.with_(method="lora"))
+    lora = t.base_weights(m, setup.with_(adaptation="lora"))
     if qlora <= lora:
         return None
     why = ("peft's prepare_model_for_kbit_training upcasts every unquantised weight to fp32"
@@ -114,6 +114,6 @@ def gpu_warnings(setup: Setup, gpu) -> list[str]:
     """Warnings that need the card: bf16 on a card without it."""
     out = []
     if gpu is not None and not gpu.bf16 and setup.precision.startswith("bf16"):
-        use = "fp16-mixed (full fine-tuning)" if setup.method == "full" else "fp16 (LoRA and QLoRA compute in fp16)"
+        use = "fp16-mixed (full fine-tuning)" if setup.adaptation == "full" else "fp16 (LoRA and QLoRA compute in fp16)"
         out.append(f"the {gpu.name} has no bf16 (its tensor cores do fp16, not bf16): transformers refuses bf16=True there; use --precision {use}")
     return out

@@ -42,7 +42,7 @@ def for_model(m: ModelSpec, setup: Setup) -> Setup:
 def adjustments(given: Setup, effective: Setup) -> list[str]:
     """What `effective_setup` changed in `given`, in words worth a warning line (the user asked for something else)."""
     out = []
-    if given.method == "qlora" and given.kbit_upcast and not effective.kbit_upcast:
+    if given.adaptation == "qlora" and given.kbit_upcast and not effective.kbit_upcast:
         out.append(f"QLoRA under --parallel {given.parallel} runs without peft's fp32 upcast (FSDP flattens each layer into "
                    "one dtype): priced so, and the script skips it")
     if "lm_head" in save_module_names(given) and "lm_head" not in save_module_names(effective):

@@ -155,18 +155,18 @@ def _options(model: ModelSpec, setup: Setup) -> list[list[Option]]:
                                       {"micro_batch": b, "grad_accum": accum})])
     precision = "fp16" if setup.precision.startswith("fp16") else "bf16"
     adaptations = [keep]
-    if setup.method == "full":
-        adaptations.append(Option("lora", "LoRA instead of full fine-tuning", "trains adapters only; slightly lower ceiling (§5)", 4, {"method": "lora", "precision": precision, "grad_ckpt": setup.checkpointing}))
-    if setup.method in ("full", "lora"):
-        weight = 6 if setup.method == "full" else 3
-        adaptations.append(Option("qlora", "QLoRA (4-bit base weights)", "4-bit base; somewhat slower, small quality loss (§5)", weight, {"method": "qlora", "precision": precision, "grad_ckpt": setup.checkpointing}))
+    if setup.adaptation == "full":
+        adaptations.append(Option("lora", "LoRA instead of full fine-tuning", "trains adapters only; slightly lower ceiling (§5)", 4, {"adaptation": "lora", "precision": precision, "grad_ckpt": setup.checkpointing}))
+    if setup.adaptation in ("full", "lora"):
+        weight = 6 if setup.adaptation == "full" else 3
+        adaptations.append(Option("qlora", "QLoRA (4-bit base weights)", "4-bit base; somewhat slower, small quality loss (§5)", weight, {"adaptation": "qlora", "precision": precision, "grad_ckpt": setup.checkpointing}))
     if len(adaptations) > 1:
         dims.append(adaptations)
     if wrapped_parameters(model, setup):
         # LoRA on fused MoE experts builds a merged copy of each layer's experts (and of their gradient)
         dims.append([keep, Option("lora_attention", "LoRA on attention only (router and experts frozen)",
                                   "adapts fewer weights; no merged expert copies", 2, {"lora_targets": "attention"})])
-    if setup.method == "qlora" and setup.kbit_upcast and not setup.parallel.startswith("fsdp"):
+    if setup.adaptation == "qlora" and setup.kbit_upcast and not setup.parallel.startswith("fsdp"):
         # peft's k-bit preparation upcasts every unquantised weight to fp32: little for a dense model, but
         # transformers 5 keeps MoE experts unquantised (raw parameters), so there it doubles most of the model
         dims.append([keep, Option("no_kbit_upcast", "keep unquantised weights in the compute dtype (no fp32 upcast)",

@@ -68,7 +68,7 @@ def lora_matmuls(m: ModelSpec, setup: Setup, tokens: int) -> list[Matmul]:
     (transformers 5 fused experts, `terms.wrapped_parameter`) instead merges B·A into a copy of the weight on every
     forward: one [out x r] x [r x in] matmul per expert, whatever the token count."""
     out: list[Matmul] = []
-    if setup.method == "full":
+    if setup.adaptation == "full":
         return out
     for lin in lora_linears(m, setup):
         if wrapped_parameter(lin):
@@ -135,7 +135,7 @@ def step_flops(m: ModelSpec, setup: Setup, batch: int | None = None, seq: int | 
     scored = tokens if scored is None else scored
     L = m.num_layers
     fwd = L * layer_linear_flops(m, tokens)
-    trained = setup.method == "full"
+    trained = setup.adaptation == "full"
     lora = 3 * L * sum(mm.flops for mm in lora_matmuls(m, setup, tokens))  # forward, input grad, weight grad
     attn = L * attention_flops(m, b, s, causal)
     recompute = (fwd + lora / 3 + attn) if setup.checkpointing else 0.0

@@ -59,7 +59,7 @@ def seqcls_params(m: ModelSpec) -> ParamCounts:
 def score_head(m: ModelSpec, setup: Setup) -> int:
     """`score` Linear(h, 1): weight, gradient and two AdamW states in the weight dtype; LoRA's modules_to_save
     keeps the original and a trained copy (5 x h). The scalar outputs (B x S x 1) are included as h-sized slack."""
-    return m.hidden_size * t.weight_bytes_per_param(setup) * (4 if setup.method == "full" else 5)
+    return m.hidden_size * t.weight_bytes_per_param(setup) * (4 if setup.adaptation == "full" else 5)
 
 
 def headless_gradients(phase: str, values: list[t.TermValue], m: ModelSpec, setup: Setup) -> list[t.TermValue]:
@@ -69,7 +69,7 @@ def headless_gradients(phase: str, values: list[t.TermValue], m: ModelSpec, setu
     fresh V x h tensor the AccumulateGrad node keeps as .grad, nothing to add it to): it is left out of the
     backward phases before the end, and the end has no tied-gradient sum. Traced: Qwen2.5 0.5B (152k x 896 tied
     table), reward full b4x2048 with checkpointing, 10 % high without this."""
-    if setup.method != "full":
+    if setup.adaptation != "full":
         return values
     emb = m.vocab_size * m.hidden_size * t.trainable_bytes_per_param(setup)
     if phase == "backward (end)":
@@ -100,9 +100,9 @@ def _compute_precision(setup: Setup) -> str:
 def frozen_setup(setup: Setup) -> Setup:
     """Set-up of the PPO reward model as the generated script loads it (`load_reward_model`): the compute dtype,
     4-bit linears for QLoRA plans, without peft's fp32 upcast of the other weights."""
-    if setup.method == "qlora":
+    if setup.adaptation == "qlora":
         return setup.with_(kbit_upcast=False)
-    return setup.with_(method="full", precision=_compute_precision(setup))
+    return setup.with_(adaptation="full", precision=_compute_precision(setup))
 
 
 def value_setup(setup: Setup) -> Setup:
@@ -110,7 +110,7 @@ def value_setup(setup: Setup) -> Setup:
     (the generated script); no gradient checkpointing: PolicyAndValueWrapper.gradient_checkpointing_enable reaches
     the policy only, and trl 1.12's PPOTrainer.train() (which replaces Trainer.train) never calls it, so the
     policy is checkpointed only when the script enables it (priced from --grad-ckpt) and the value model never."""
-    return setup.with_(method="full", precision=_compute_precision(setup), grad_ckpt=False)
+    return setup.with_(adaptation="full", precision=_compute_precision(setup), grad_ckpt=False)
 
 
 def reference_mode(setup: Setup) -> str:
@@ -120,7 +120,7 @@ def reference_mode(setup: Setup) -> str:
         return "none"  # beta = 0.0 (TRL's GRPOConfig default): GRPOTrainer sets ref_model = None
     if r == "precomputed":
         return "precomputed"
-    return "copy" if setup.method == "full" else "adapter"
+    return "copy" if setup.adaptation == "full" else "adapter"
 
 
 def check(setup: Setup) -> None:

@@ -126,7 +126,7 @@ def _lists(est: Estimate) -> dict[str, list[t.TermValue]]:
 
 
 def _master(setup: Setup, n: int) -> int:
-    return n if setup.method == "full" and t.weight_bytes_per_param(setup) == 2 else 0
+    return n if setup.adaptation == "full" and t.weight_bytes_per_param(setup) == 2 else 0
 
 
 def _is_logits(v: t.TermValue, m: ModelSpec, setup: Setup) -> bool:
@@ -181,7 +181,7 @@ def plan_reward(m: ModelSpec, setup: Setup) -> KindPlan:
     phases = {k: headless_gradients(k, [v for v in vals if not _is_logits(v, rm, pairs2)], m, setup) + [head]
               for k, vals in base.phases.items()}
     trainable = base.trainable + m.hidden_size
-    full = count_params(rm).total if setup.method == "full" else 0
+    full = count_params(rm).total if setup.adaptation == "full" else 0
     return KindPlan(rm, seqcls_params(m), trainable, phases, base.paged_bytes, _master(setup, full), warnings=list(base.warnings))
 
 

@@ -93,7 +93,7 @@ def priced_setup(setup: Setup) -> Setup:
     """The set-up as the stack can run it: FSDP1 flattens each unit into one dtype (`_flat_param.py`: "Must
     flatten tensors with uniform dtype"), so peft's fp32 upcast of norms and embeddings next to 4-bit storage
     cannot be used under FSDP; QLoRA there keeps them in the compute dtype (applied by estimators/effective.py, which says so)."""
-    if setup.method == "qlora" and setup.kbit_upcast and setup.parallel in FSDP:
+    if setup.adaptation == "qlora" and setup.kbit_upcast and setup.parallel in FSDP:
         return setup.with_(kbit_upcast=False)
     return setup
 
@@ -101,7 +101,7 @@ def priced_setup(setup: Setup) -> Setup:
 def warnings(setup: Setup) -> list[str]:
     """Layout caveats worth a line on stderr (not errors: the run works, with a condition)."""
     out = []
-    if setup.method == "qlora" and setup.parallel in PARAM_SHARDING + ("fsdp_grad_op",):
+    if setup.adaptation == "qlora" and setup.parallel in PARAM_SHARDING + ("fsdp_grad_op",):
         out.append(
             f"QLoRA with --parallel {setup.parallel} needs bnb_4bit_quant_storage set to the compute dtype so the 4-bit weights can be sharded"
         )

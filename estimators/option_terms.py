@@ -17,7 +17,7 @@ from .stack_change import Change
 def option_trainable(m: ModelSpec, setup: Setup) -> int:
     """Parameters the options add to what trains, as peft's print_trainable_parameters counts them: DoRA's
     magnitude vectors and modules_to_save's full copies (0 for full fine-tuning, where everything trains)."""
-    if setup.method == "full":
+    if setup.adaptation == "full":
         return 0
     return (dora_magnitude_params(m, setup) if setup.dora else 0) + sum(saved_module_params(m, setup).values())
 
@@ -64,8 +64,8 @@ def _dora_transient_one(m: ModelSpec, setup: Setup, lin) -> int:
     a = t.activation_bytes(setup)
     x = dora_x_bytes(m, setup, lin)
     w = lin.in_features * lin.out_features
-    dequant = a * w if setup.method == "qlora" else 0
-    stored = a if setup.method == "qlora" else t.weight_bytes_per_param(setup)
+    dequant = a * w if setup.adaptation == "qlora" else 0
+    stored = a if setup.adaptation == "qlora" else t.weight_bytes_per_param(setup)
     base_cast = x * w if stored != x else 0
     lora_weight = x * w  # `lora_weight.to(x.dtype)` (the compute-dtype product itself when x is that dtype)
     norm_terms = 2 * x * w  # scaling * lora_weight, and weight + that
@@ -113,7 +113,7 @@ def dora(m: ModelSpec, setup: Setup) -> list:
     and the weight-norm working set of the layer being run (dora_forward_transient).
     NB without checkpointing the working set is priced in the forward phase (at the last layer, whose own saved
     tensors are not complete yet), an approximation of the op order."""
-    if setup.method == "full":
+    if setup.adaptation == "full":
         return []
     mag = dora_magnitude_params(m, setup)
     states = 2 * mag * 4 if setup.optimizer == "adamw" else t.optimizer_states(m, setup) * mag // max(1, t.trainable_params(m, setup))
@@ -162,12 +162,12 @@ def modules_to_save(m: ModelSpec, setup: Setup) -> list:
     gradient exists from its backward on: the head's right after the loss, the embedding's at the very end.
     A trained head also makes its backward compute a V x h weight gradient (an fp32 accumulator and its cast in
     TRL's fused head, a compute-dtype one in the HF loss)."""
-    if setup.method == "full":
+    if setup.adaptation == "full":
         return []
     params = saved_module_params(m, setup)
     if not params:
         return []
-    wb = t.head_weight_bytes(setup) if setup.method == "qlora" else t.weight_bytes_per_param(setup)
+    wb = t.head_weight_bytes(setup) if setup.adaptation == "qlora" else t.weight_bytes_per_param(setup)
     total = sum(params.values())
     states = 2 * total * wb if setup.optimizer == "adamw" else t.optimizer_states(m, setup) * total // max(1, t.trainable_params(m, setup))
     head = params.get("lm_head", 0)
@@ -216,7 +216,7 @@ def optim_in_bwd(m: ModelSpec, setup: Setup) -> list:
 
 
 def largest_trainable(m: ModelSpec, setup: Setup) -> int:
-    if setup.method == "full":
+    if setup.adaptation == "full":
         return max(m.vocab_size * m.hidden_size, max((x.in_features * x.out_features for x in t.layer_linears(m)), default=0))
     return max((rows * cols for lin in t.lora_linears(m, setup) for rows, cols in t.lora_factors(m, lin, setup)), default=0)
 
@@ -268,7 +268,7 @@ def galore(m: ModelSpec, setup: Setup) -> list:
     """GaLore (`optim="galore_adamw"`, `optim_target_modules="all-linear"`, rank 128): full fine-tuning whose AdamW
     states for the projected matrices are rank-128 (galore_states), with an SVD every 200 steps (galore_step_scratch).
     Gradients stay full size (the layer-wise variant, which frees them in backward, is not priced)."""
-    if setup.method != "full" or setup.optimizer != "adamw":
+    if setup.adaptation != "full" or setup.optimizer != "adamw":
         return []
     return [Change("set", "optimizer states", galore_states(m, setup), f"GaLore AdamW: rank-{GALORE_RANK} states and projectors"),
             Change("add", "GaLore SVD scratch", galore_step_scratch(m, setup), "fp32 gradient copy and its SVD factors (largest matrix)",

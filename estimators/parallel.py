@@ -69,7 +69,7 @@ FROZEN_MODELS = ("reference model", "reward model")
 # ---------------------------------------------------------------------------------------------- unit sizes
 def _nonquant_bytes(setup: Setup) -> int:
     """Storage of weights that are never quantised (embeddings, head, norms): see terms.base_weights."""
-    if setup.method == "qlora":
+    if setup.adaptation == "qlora":
         return 4 if setup.kbit_upcast else setup.compute_bytes
     return t.weight_bytes_per_param(setup)
 
@@ -90,13 +90,13 @@ def layer_weight_bytes(m: ModelSpec, setup: Setup) -> int:
     """One decoder layer as stored (4-bit linears for QLoRA) plus its LoRA adapters: the base weights less the
     root unit, per layer, so it follows terms.base_weights exactly."""
     body = t.base_weights(m, setup) - root_weight_bytes(m, setup)
-    adapters = t.adapter_weights(m, setup) if setup.method != "full" else 0
+    adapters = t.adapter_weights(m, setup) if setup.adaptation != "full" else 0
     return max(0, body + adapters) // max(1, m.num_layers)
 
 
 def layer_grad_bytes(m: ModelSpec, setup: Setup) -> int:
     """Unsharded gradients of one unit before its reduce-scatter (trainable parameters of one layer)."""
-    if setup.method == "full":
+    if setup.adaptation == "full":
         body = (count_params(m).total - count_params(m).embedding - count_params(m).lm_head) * t.trainable_bytes_per_param(setup)
         return body // max(1, m.num_layers)
     return t.gradients(m, setup) // max(1, m.num_layers)

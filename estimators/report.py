@@ -40,7 +40,7 @@ def estimate_dict(est: Estimate, model_how: str = "", model_key: str = "", gpu: 
             "params_active": est.params.active,
             "trainable_params": est.trainable,
         },
-        "setup": est.setup.to_dict() | {"grad_ckpt": est.setup.checkpointing},
+        "setup": est.setup.public_dict() | {"grad_ckpt": est.setup.checkpointing},  # keyed as the flags are (--method)
         "stack": stack_summary(est.setup, est.model),  # the stack and library versions priced (estimators/stacks.py)
         "statistic": "allocated",
         "peak": {

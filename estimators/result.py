@@ -92,7 +92,7 @@ class Estimate:
     def band(self) -> Band:
         """The on-card figure's range on real GPUs: the device figure times the 10th-90th percentile of measured /
         estimated over published rows of this estimate's class (estimators/band.py)."""
-        return band_for(self.setup.method, getattr(self.setup, "stack", "trl"), self.device_bytes)
+        return band_for(self.setup.adaptation, getattr(self.setup, "stack", "trl"), self.device_bytes)
 
     def categories(self) -> dict[str, int]:
         out = dict.fromkeys(CATEGORIES, 0)

@@ -13,7 +13,10 @@ from .model import ModelSpec
 from .params import attention_targets, embedding_modules, layer_linears, query_value_targets
 
 TRAIN_KINDS = ("sft", "reward", "dpo", "ppo", "grpo")
-METHODS = ("full", "lora", "qlora")
+ADAPTATIONS = ("full", "lora", "qlora")  # what is trained: every weight, LoRA adapters, LoRA on a 4-bit base
+# Fields users know by another name: the flag, the `--json` setup key and the traces.jsonl key (--method is the adaptation).
+PUBLIC_NAMES = {"adaptation": "method"}
+FIELD_NAMES = {public: field for field, public in PUBLIC_NAMES.items()}
 PRECISIONS = ("bf16", "fp16", "bf16-mixed", "fp16-mixed", "fp32")
 OPTIMIZERS = ("adamw", "adamw8bit", "paged_adamw8bit", "adafactor", "sgd", "sgd_momentum", "lion")
 ATTENTIONS = ("sdpa", "flash", "eager")
@@ -57,7 +60,7 @@ class Setup:
     """One training run. Defaults are what a user expects: batch 1, 2048 tokens, LoRA r16 all-linear."""
 
     train: str = "sft"
-    method: str = "lora"
+    adaptation: str = "lora"  # ADAPTATIONS; its flag is --method (PUBLIC_NAMES)
     precision: str = "bf16"  # pure bf16 weights; "-mixed" keeps fp32 master weights under autocast
     optimizer: str = "adamw"
     micro_batch: int = 1
@@ -96,7 +99,7 @@ class Setup:
 
     @property
     def checkpointing(self) -> bool:
-        return self.method != "full" if self.grad_ckpt is None else self.grad_ckpt
+        return self.adaptation != "full" if self.grad_ckpt is None else self.grad_ckpt
 
     @property
     def compute_bytes(self) -> int:
@@ -120,8 +123,13 @@ class Setup:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def public_dict(self) -> dict:
+        """`to_dict` in the spelling users read (`--json` setup, traces.jsonl rows)."""
+        return public_names(asdict(self))
+
     @classmethod
     def from_dict(cls, data: dict) -> "Setup":
+        data = field_names(data)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -134,7 +142,7 @@ class Setup:
     def _check(self) -> None:
         """One-line errors for values no run can have; `Setup(...)` and `with_` call it."""
         _choice("train", self.train, TRAIN_KINDS)
-        _choice("method", self.method, METHODS)
+        _choice("method", self.adaptation, ADAPTATIONS)
         _choice("precision", self.precision, PRECISIONS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("attention", self.attention, ATTENTIONS)
@@ -147,7 +155,7 @@ class Setup:
             from .versions import parse_versions  # one-line errors naming the valid packages
 
             parse_versions(self.versions)
-        if (self.dora or self.modules_to_save) and self.method == "full":
+        if (self.dora or self.modules_to_save) and self.adaptation == "full":
             raise EstimateError("--dora and --modules-to-save are LoRA/QLoRA options; full fine-tuning trains every module already")
         bad = sorted(set(save_module_names(self)) - set(SAVE_MODULES))
         if bad:
@@ -160,7 +168,7 @@ class Setup:
         if self.act_offload and self.stack == "trl" and self.train not in TRL_OFFLOAD_KINDS:
             raise EstimateError(f"--act-offload is not an option of TRL's {self.train} trainer (it has no activation_offloading); "
                                 f"kinds that have it: {', '.join(TRL_OFFLOAD_KINDS)}")
-        if self.galore and (self.method != "full" or self.optimizer != "adamw"):
+        if self.galore and (self.adaptation != "full" or self.optimizer != "adamw"):
             raise EstimateError("--galore is GaLore AdamW for full fine-tuning: use --method full --optimizer adamw")
         if self.galore and self.parallel not in ("none", "ddp"):
             raise EstimateError("--galore is priced on one GPU or with --parallel ddp (its projectors work on whole, unsharded gradients)")
@@ -171,8 +179,23 @@ class Setup:
                 raise EstimateError(f"--{name.replace('_', '-')} must be a positive whole number, got {getattr(self, name)}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise EstimateError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
-        if self.method == "qlora" and self.precision == "fp32":
+        if self.adaptation == "qlora" and self.precision == "fp32":
             raise EstimateError("QLoRA computes in bf16 or fp16; use --precision bf16 (or fp16 on cards without bf16)")
+
+
+def public_names(data: dict) -> dict:
+    """Set-up fields (or changes to them) keyed as users read them: each field under its PUBLIC_NAMES name."""
+    return {PUBLIC_NAMES.get(k, k): v for k, v in data.items()}
+
+
+def field_names(data: dict) -> dict:
+    """A set-up read from data (a plan file, a trace row, `--json` output) with each public spelling (PUBLIC_NAMES,
+    as files written before the rename have them) turned into its field name; the field name wins where both are given."""
+    out = dict(data)
+    for public, field in FIELD_NAMES.items():
+        if public in out:
+            out.setdefault(field, out.pop(public))
+    return out
 
 
 def _choice(flag: str, value: str, valid: tuple[str, ...]) -> None:

@@ -38,7 +38,7 @@ def estimate_sft(model: ModelSpec, setup: Setup) -> Estimate:
     m = model
     paged = setup.optimizer == "paged_adamw8bit"
     weights = [_term("base weights", "parameters", t.base_weights(m, setup), _weights_note(setup))]
-    if setup.method != "full":
+    if setup.adaptation != "full":
         weights.append(_term("LoRA adapters", "parameters", t.adapter_weights(m, setup), f"A and B in fp32, on {lora_target_text(m, setup)}"))
     states = t.optimizer_states(m, setup)
     steady = list(weights)
@@ -51,7 +51,7 @@ def estimate_sft(model: ModelSpec, setup: Setup) -> Estimate:
     grads = _term("gradients", "gradients", t.gradients(m, setup), "one per trainable parameter")
     dequant = _optional("4-bit dequantisation buffer", "temporaries", t.dequant_scratch(m, setup), "largest weight, compute dtype")
 
-    full_untied = setup.method == "full" and not m.tie_embeddings
+    full_untied = setup.adaptation == "full" and not m.tie_embeddings
     layer_casts = _optional("autocast weight copies", "temporaries", t.autocast_copies_in_layers(m, setup),
                             "compute-dtype weight copies the layers' backward needs")
     merged_grad = _optional("merged expert weight gradient", "temporaries", t.merged_weight_gradient(m, setup),
@@ -75,7 +75,7 @@ def estimate_sft(model: ModelSpec, setup: Setup) -> Estimate:
         ],
         "optimizer step": steady + [grads] + _optional("optimizer scratch", "temporaries", t.optimizer_step_temporaries(m, setup), "per-parameter update copies"),
     }
-    if setup.method == "full" and m.tie_embeddings:
+    if setup.adaptation == "full" and m.tie_embeddings:
         phases["backward (end)"] = steady + [grads, _term("embedding gradient", "temporaries", t.tied_embedding_transient(m, setup), "the embedding's V x h gradient and its sum with the tied head's")]
         phases["optimizer step"] = phases.pop("optimizer step")
     phases = with_accumulation(phases, setup.grad_accum)  # micro-steps 2+ hold the gradients (grad_accum.py)
@@ -107,7 +107,7 @@ def _head_backward(m: ModelSpec, setup: Setup) -> list[t.TermValue]:
     """The head's backward: the loss gradients over B x S x V, or the fused head's fp32 gradient accumulators."""
     if not t.fused_head(setup):
         return [_term(LOGITS_BACKWARD, "temporaries", t.logits_backward(m, setup), "three fp32 B x S x V tensors")]
-    what = "fp32 hidden-state" + (" and head-weight" if setup.method == "full" else "") + " gradients, their casts, the logits tile"
+    what = "fp32 hidden-state" + (" and head-weight" if setup.adaptation == "full" else "") + " gradients, their casts, the logits tile"
     return [
         _term(FUSED_SAVED, "activations", t.fused_head_saved(m, setup), "compact hidden states, targets, fp32 log-normaliser and entropy"),
         _term(FUSED_BACKWARD, "temporaries", t.fused_head_backward(m, setup), what),
@@ -136,7 +136,7 @@ def _top_layer(m: ModelSpec, setup: Setup) -> int:
 
 
 def _weights_note(setup: Setup) -> str:
-    if setup.method == "qlora":
+    if setup.adaptation == "qlora":
         dq = "+double quant" if setup.double_quant else ""
         upcast = "other weights fp32" if setup.kbit_upcast else "other weights in compute dtype"
         return f"{setup.quant_type}{dq} linears, {upcast}"
@@ -152,7 +152,7 @@ def _warnings(m: ModelSpec, setup: Setup) -> list[str]:
     out = []
     if setup.seq_len > m.max_positions:
         out.append(f"sequence length {setup.seq_len} exceeds {m.name}'s {m.max_positions} positions")
-    if setup.method != "full" and not t.lora_linears(m, setup):
+    if setup.adaptation != "full" and not t.lora_linears(m, setup):
         out.append(f"LoRA targets '{setup.lora_targets}' match no linear layer of {m.name}")
     if m.attn_softcap and setup.attention == "sdpa":
         out.append(f"{m.name} uses attention soft-capping, which sdpa cannot do: transformers runs eager attention "

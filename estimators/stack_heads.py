@@ -160,7 +160,7 @@ def liger_head(m: ModelSpec, setup: Setup) -> tuple[int, int]:
     n, h, v = setup.tokens, m.hidden_size, m.vocab_size
     ho, a = t.norm_out_bytes(m, setup), setup.compute_bytes
     chunk = min(n, 1 << max(0, math.ceil(math.log2(max(1, math.ceil(n / math.ceil(v / h)))))))
-    grad_weight = v * h * t.head_weight_bytes(setup) if setup.method == "full" else 0
+    grad_weight = v * h * t.head_weight_bytes(setup) if setup.adaptation == "full" else 0
     weight_cast = v * h * a if t.head_weight_bytes(setup) != a else 0
     forward = 2 * n * h * ho + chunk * v * a + 4 * n + grad_weight + weight_cast
     return forward, n * h * ho + grad_weight
@@ -204,7 +204,7 @@ def unsloth_head(m: ModelSpec, setup: Setup) -> tuple[int, int]:
     n, h, v = setup.tokens, m.hidden_size, m.vocab_size
     ho = t.norm_out_bytes(m, setup)
     rows = min(n, int(UNSLOTH_CHUNK_BYTES / (v * UNSLOTH_BYTES_PER_LOGIT)), max(UNSLOTH_MIN_ROWS, -(-n // 8)))
-    grad_weight = v * h * 4 if setup.method == "full" else 0
+    grad_weight = v * h * 4 if setup.adaptation == "full" else 0
     return 2 * n * h * ho + rows * v * UNSLOTH_BYTES_PER_LOGIT + 8 * 4 * n + grad_weight, n * h * ho + grad_weight
 
 

@@ -22,7 +22,7 @@ def _adapter_scale(m: ModelSpec, setup: Setup, why: str) -> list[Change]:
     """LoRA A/B stored in the base weights' dtype instead of fp32: the adapters, their gradients and their AdamW /
     momentum states shrink by that ratio (8-bit, Lion 32-bit and Adafactor states do not depend on it).
     NB: activations unchanged while lora_dropout > 0 (the dropout output is kept in the compute dtype either way)."""
-    if setup.method != "lora":
+    if setup.adaptation != "lora":
         return []
     wb = t.weight_bytes_per_param(setup)
     if wb == 4:
@@ -71,7 +71,7 @@ def foreach_adamw(m: ModelSpec, setup: Setup) -> list[Change]:
 
 def adapters_in_weight_dtype(setup: Setup) -> bool:
     """Whether LoRA A/B are stored in the base weights' dtype (peft < 0.12 on the HF stacks, torchtune, LitGPT)."""
-    if setup.method != "lora":
+    if setup.adaptation != "lora":
         return False
     if setup.stack in ("torchtune", "litgpt"):
         return True

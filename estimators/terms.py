@@ -80,7 +80,7 @@ FUSED_STATS = 7  # fp32 per-token running statistics ChunkedLogProbFunction.forw
 def residual_bytes(setup: Setup) -> int:
     if setup.precision == "fp32" or setup.mixed:
         return 4
-    if setup.method == "qlora" and setup.kbit_upcast:
+    if setup.adaptation == "qlora" and setup.kbit_upcast:
         return 4  # fp32 embeddings after the k-bit preparation make the whole residual stream fp32
     return 2
 
@@ -124,7 +124,7 @@ def lora_linears(m: ModelSpec, setup: Setup) -> list[Linear]:
     peft's "all-linear" wraps every nn.Linear but the output head. Raw parameters (transformers 5's fused MoE
     experts and router) are wrapped only for the model types in PEFT_FUSED_TARGETS (`wrapped_parameter`).
     """
-    if setup.method == "full":
+    if setup.adaptation == "full":
         return []
     names = lora_target_names(m, setup)
     return [lin for lin in layer_linears(m)
@@ -145,7 +145,7 @@ def wrapped_parameters(m: ModelSpec, setup: Setup) -> list[Linear]:
 
 def check_lora_targets(m: ModelSpec, setup: Setup) -> str | None:
     """peft's refusal for a target list naming one half of a fused expert pair, else None."""
-    if setup.method == "full":
+    if setup.adaptation == "full":
         return None
     names = lora_target_names(m, setup)
     if not names:
@@ -184,7 +184,7 @@ def lora_params(m: ModelSpec, setup: Setup) -> int:
 
 
 def trainable_params(m: ModelSpec, setup: Setup) -> int:
-    return count_params(m).total if setup.method == "full" else lora_params(m, setup)
+    return count_params(m).total if setup.adaptation == "full" else lora_params(m, setup)
 
 
 # ---------------------------------------------------------------------------------------------- static terms
@@ -197,7 +197,7 @@ def base_weights(m: ModelSpec, setup: Setup) -> int:
     NB: ignores buffers (rotary inv_freq: a few KiB).
     """
     pc = count_params(m)
-    if setup.method != "qlora":
+    if setup.adaptation != "qlora":
         return pc.total * weight_bytes_per_param(setup)
     quantized = pc.linear * four_bit_bytes_per_param(setup.double_quant)
     rest = pc.non_linear * (4 if setup.kbit_upcast else setup.compute_bytes)
@@ -210,7 +210,7 @@ def adapter_weights(m: ModelSpec, setup: Setup) -> int:
 
 
 def trainable_bytes_per_param(setup: Setup) -> int:
-    return 4 if setup.method != "full" else weight_bytes_per_param(setup)
+    return 4 if setup.adaptation != "full" else weight_bytes_per_param(setup)
 
 
 def gradients(m: ModelSpec, setup: Setup) -> int:
@@ -244,7 +244,7 @@ def optimizer_states(m: ModelSpec, setup: Setup) -> int:
 
 def adafactor_states(m: ModelSpec, setup: Setup) -> int:
     """Factored second moment: rows + columns per matrix, fp32."""
-    if setup.method != "full":
+    if setup.adaptation != "full":
         per_layer = sum(rows + cols for lin in lora_linears(m, setup) for rows, cols in lora_factors(m, lin, setup))
         return 4 * m.num_layers * per_layer
     pc = count_params(m)
@@ -272,7 +272,7 @@ def optimizer_step_temporaries(m: ModelSpec, setup: Setup) -> int:
     """
     if setup.optimizer != "adafactor":
         return 0
-    if setup.method == "full":
+    if setup.adaptation == "full":
         largest = m.vocab_size * m.hidden_size
     else:
         largest = max((rows * cols for lin in lora_linears(m, setup) for rows, cols in lora_factors(m, lin, setup)), default=0)
@@ -293,7 +293,7 @@ def uses_autocast(setup: Setup) -> bool:
 
 def norm_weight_bytes(setup: Setup) -> int:
     """Storage of the norm weights: QLoRA's k-bit preparation upcasts them to fp32."""
-    if setup.method == "qlora":
+    if setup.adaptation == "qlora":
         return 4 if setup.kbit_upcast else setup.compute_bytes
     return weight_bytes_per_param(setup)
 
@@ -312,7 +312,7 @@ def norm_out_bytes(m: ModelSpec, setup: Setup) -> int:
 def base_out_bytes(setup: Setup, in_bytes: int) -> int:
     """dtype of a frozen or trained base linear's output given its input's: the autocast dtype, except that
     bitsandbytes' Linear4bit casts its output back to the input's dtype (`Linear4bit.forward`: `.to(inp_dtype)`)."""
-    if setup.method == "qlora":
+    if setup.adaptation == "qlora":
         return in_bytes
     return activation_bytes(setup) if uses_autocast(setup) else 4
 
@@ -337,7 +337,7 @@ def norm_saved(m: ModelSpec, setup: Setup, consumers: int = 1) -> int:
     NB: ignores the per-token rsqrt / mean statistics (4 bytes per token).
     """
     h = m.hidden_size
-    full = setup.method == "full"
+    full = setup.adaptation == "full"
     per = 4
     if m.model_type in TWO_CENTRED_COPIES:
         per += 4
@@ -389,7 +389,7 @@ def attention_saved(m: ModelSpec, setup: Setup) -> int:
     """
     a = activation_bytes(setup)
     q, kv = m.q_width, m.kv_width
-    full = setup.method == "full"
+    full = setup.adaptation == "full"
     if falcon_expands_kv(m):  # k and v broadcast to every head and flattened: copies as wide as q
         kv = q
     kv_v = q + 2 * kv if fused_qkv_view(m, setup) else kv  # v a view of the fused output: all of it stays alive
@@ -438,7 +438,7 @@ def mlp_saved(m: ModelSpec, setup: Setup) -> int:
     adds the gathered input and the product; the router keeps fp32 probabilities (and, adapted, its input). A Qwen2-MoE shared expert is a gated MLP whose output is kept
     by its sigmoid gate.
     """
-    full = setup.method == "full"
+    full = setup.adaptation == "full"
     o = base_out_bytes(setup, norm_out_bytes(m, setup))
     h, i = m.hidden_size, m.intermediate_size
     if not m.is_moe:
@@ -490,7 +490,7 @@ def lora_input(m: ModelSpec, setup: Setup, lin: Linear) -> tuple[str, int]:
 def bnb_lora_skips_cast(setup: Setup) -> bool:
     """peft's bitsandbytes LoRA layers (QLoRA) cast x to the adapter's fp32 dtype only when autocast is off
     (`requires_conversion = not torch.is_autocast_enabled()`); the plain lora.Linear always does."""
-    return setup.method == "qlora" and uses_autocast(setup)
+    return setup.adaptation == "qlora" and uses_autocast(setup)
 
 
 def lora_saved(m: ModelSpec, setup: Setup) -> int:
@@ -590,7 +590,7 @@ def layer_forward_transient(m: ModelSpec, setup: Setup) -> int:
     down_proj, a norm's output before q/k/v). QLoRA's Linear4bit first casts its input to the compute dtype and
     dequantises its weight (`dequant_scratch`). The largest wrapped linear sets it (usually down_proj).
     NB: full fine-tuning keeps these inputs anyway; its forward working set (one layer output) is ignored."""
-    if setup.method == "full":
+    if setup.adaptation == "full":
         return 0
     a, tokens = activation_bytes(setup), setup.tokens
     norm_out = norm_out_bytes(m, setup)
@@ -609,7 +609,7 @@ def layer_forward_transient(m: ModelSpec, setup: Setup) -> int:
         else:
             lora_step = (live + (4 if in_b != 4 else 0) + (4 if dropout else 0)) * lin.in_features * tokens
         best = max(best, lora_step)
-        if setup.method == "qlora":
+        if setup.adaptation == "qlora":
             base_step = live * lin.in_features * tokens + (a if in_b != a else 0) * lin.in_features * tokens
             best = max(best, base_step + lin.in_features * lin.out_features * setup.compute_bytes)
     return best
@@ -624,7 +624,7 @@ def backward_grad_buffers(m: ModelSpec, setup: Setup) -> int:
 def head_gradients(m: ModelSpec, setup: Setup) -> int:
     """Full fine-tuning: gradients that exist once the head's backward has run (output head and final norm;
     for tied embeddings the shared matrix, whose embedding contribution is added at the very end)."""
-    if setup.method != "full":
+    if setup.adaptation != "full":
         return 0
     norm = m.hidden_size * m.norm_params_per_width
     head_bias = m.vocab_size if m.lm_head_bias else 0
@@ -634,7 +634,7 @@ def head_gradients(m: ModelSpec, setup: Setup) -> int:
 def embedding_gradient(m: ModelSpec, setup: Setup) -> int:
     """Full fine-tuning, untied embeddings: the input embedding's gradient (and GPT-2's position table's), the
     last gradients backward produces; until then they do not exist."""
-    if setup.method != "full" or m.tie_embeddings:
+    if setup.adaptation != "full" or m.tie_embeddings:
         return 0
     extra = m.max_positions * m.hidden_size if m.learned_positions else 0
     return (m.vocab_size * m.hidden_size + extra) * trainable_bytes_per_param(setup)
@@ -643,7 +643,7 @@ def embedding_gradient(m: ModelSpec, setup: Setup) -> int:
 def layer_gradients(m: ModelSpec, setup: Setup) -> int:
     """Gradients of one decoder layer's trainable parameters. While backward is inside the first layer, its
     MLP scratch peaks before its weight gradients are all written: the bottom-layer point leaves them out."""
-    if setup.method == "full":
+    if setup.adaptation == "full":
         per = (count_params(m).total - count_params(m).embedding - count_params(m).lm_head) // max(1, m.num_layers)
         return per * trainable_bytes_per_param(setup)
     return lora_params(m, setup) // max(1, m.num_layers) * 4
@@ -654,7 +654,7 @@ def tied_embedding_transient(m: ModelSpec, setup: Setup) -> int:
     matrix's gradient in an input buffer until the embedding's arrives (`embedding_dense_backward`, a fresh
     V x h tensor), then adds them into a third; so at the very end two V x h tensors exist beyond the one counted
     as the gradient."""
-    if setup.method != "full" or not m.tie_embeddings:
+    if setup.adaptation != "full" or not m.tie_embeddings:
         return 0
     return 2 * m.vocab_size * m.hidden_size * trainable_bytes_per_param(setup)
 
@@ -705,7 +705,7 @@ def fused_head(setup: Setup) -> bool:
 def head_weight_bytes(setup: Setup) -> int:
     """Storage of the output head's weight: the weight dtype, fp32 for QLoRA after the k-bit upcast (the head is
     not quantised), the compute dtype for QLoRA without it."""
-    if setup.method == "qlora":
+    if setup.adaptation == "qlora":
         return 4 if setup.kbit_upcast else setup.compute_bytes
     return weight_bytes_per_param(setup)
 
@@ -756,7 +756,7 @@ def fused_head_backward(m: ModelSpec, setup: Setup, scored: int | None = None) -
     h, ho = m.hidden_size, norm_out_bytes(m, setup)
     grad_hidden = n * h * (4 + (ho if ho != 4 else 0))
     grad_weight = 0
-    if setup.method == "full":
+    if setup.adaptation == "full":
         wb = head_weight_bytes(setup)
         grad_weight = m.vocab_size * h * (4 + (wb if wb != 4 else 0))
     return grad_hidden + grad_weight + fused_tile(m, setup, n) + fused_chunk_casts(m, setup, n) + 4 * n
@@ -764,7 +764,7 @@ def fused_head_backward(m: ModelSpec, setup: Setup, scored: int | None = None) -
 
 def dequant_scratch(m: ModelSpec, setup: Setup) -> int:
     """QLoRA: bitsandbytes dequantises one weight matrix at a time to the compute dtype for each matmul."""
-    if setup.method != "qlora":
+    if setup.adaptation != "qlora":
         return 0
     largest = max((x.in_features * x.out_features for x in layer_linears(m) if x.group != "router"), default=0)
     return largest * setup.compute_bytes
@@ -774,7 +774,7 @@ def head_weight_copy(m: ModelSpec, setup: Setup) -> int:
     """QLoRA with `prepare_model_for_kbit_training`: the output head is fp32 and frozen, so autocast casts it to
     the compute dtype at every forward without caching it (autocast caches only weights that require grad), and
     the matmul keeps that copy for the input gradient until the head's backward (tied or not)."""
-    if setup.method != "qlora" or not setup.kbit_upcast or not uses_autocast(setup) or fused_head(setup):
+    if setup.adaptation != "qlora" or not setup.kbit_upcast or not uses_autocast(setup) or fused_head(setup):
         return 0  # the fused head casts one vocabulary chunk at a time (fused_chunk_casts)
     return m.vocab_size * m.hidden_size * setup.compute_bytes
 

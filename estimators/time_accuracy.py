@@ -110,7 +110,7 @@ def map_row(row: dict) -> Row:
     fp16 = "float16" in row["precision"] and "bfloat16" not in row["precision"]
     changes = {
         "loss": "full",
-        "method": method,
+        "adaptation": method,  # the CSV's method column: full, lora or qlora by now
         "micro_batch": int(row["micro_batch_size"]),
         "seq_len": seq,
         "grad_accum": int(row["grad_accum"] or 1),

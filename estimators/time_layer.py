@@ -87,7 +87,7 @@ def layer_kernels(m: ModelSpec, setup: Setup) -> float:
                             if not (lin.group == "expert" and not t.wrapped_parameter(lin))) \
         + LORA_KERNELS * m.experts_per_token * sum(1 for lin in t.lora_linears(m, setup)
                                                    if lin.group == "expert" and not t.wrapped_parameter(lin))
-    if setup.method == "qlora":
+    if setup.adaptation == "qlora":
         n += DEQUANT_KERNELS * sum(1 for lin in fl.active_linears(m) if lin.module)
     return n
 
@@ -136,7 +136,7 @@ def _lora_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, tokens: int
 def _dequant_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants) -> float:
     """bitsandbytes dequantises every 4-bit weight before each matmul that uses it: packed weight and constants
     read, compute-dtype copy written (bytes per use; not per token)."""
-    if setup.method != "qlora":
+    if setup.adaptation != "qlora":
         return 0.0
     params = sum(lin.weight_params for lin in fl.active_linears_routed(m) if lin.module)
     return memory_time(roof, c, params * (four_bit_bytes_per_param(setup.double_quant) + setup.compute_bytes))
@@ -146,10 +146,10 @@ def layer_pass(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int,
                backward: bool, lora: bool = True) -> Pass:
     """One decoder layer's forward (backward=False) or backward over `batch` x `seq` tokens."""
     tokens = batch * seq
-    trained = setup.method == "full"
-    s = setup if lora else setup.with_(method="full")  # a reference forward with the adapter disabled
+    trained = setup.adaptation == "full"
+    s = setup if lora else setup.with_(adaptation="full")  # a reference forward with the adapter disabled
     mat = _linears_time(m, setup, roof, c, tokens, trained, backward)
-    if lora and setup.method != "full":
+    if lora and setup.adaptation != "full":
         mat += _lora_time(m, setup, roof, c, tokens, backward)
     mat += _dequant_time(m, setup, roof, c)
     a = setup.compute_bytes
@@ -164,7 +164,7 @@ def layer_pass(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int,
         attn = max(aflops * (2 if backward else 1) / (roof.peak_flops * c.matmul_efficiency),
                    memory_time(roof, c, scores * (BACKWARD_ELEMENTWISE if backward else 1)))
     elem = tokens * layer_elementwise_bytes(m, setup)
-    if lora and setup.method != "full":
+    if lora and setup.adaptation != "full":
         elem += tokens * lora_elementwise_bytes(m, setup)
     elem = memory_time(roof, c, elem * (BACKWARD_ELEMENTWISE if backward else 1))
     kernels = layer_kernels(m, setup if lora else s) * (BACKWARD_KERNELS if backward else 1)
@@ -189,7 +189,7 @@ def _head_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, tokens: int
     flops = 2.0 * scored * h * v
     nbytes = (scored * h + h * v + scored * v) * a
     one = matmul_time(roof, c, flops, scored, nbytes, fp32)
-    passes = 1 + ((2 if setup.method == "full" else 1) if backward else 0)
+    passes = 1 + ((2 if setup.adaptation == "full" else 1) if backward else 0)
     # the HF loss materialises fp32 logits; TRL's fused head and the stacks' chunked losses work in tiles
     per_logit = (FULL_LOSS_BYTES + 3 * a) if setup.loss == "full" else 4 * a
     loss = memory_time(roof, c, scored * v * per_logit * (1 if backward else 0.5)) if v > 1 else 0.0
@@ -238,7 +238,7 @@ def forward_only(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: in
 def _autocast_casts(m: ModelSpec, setup: Setup, roof: Roof, c: Constants) -> dict[str, tuple[float, str]]:
     """Mixed precision keeps fp32 weights: autocast casts each to the compute dtype on every forward (recompute
     included), reading 4 and writing 2 bytes per parameter."""
-    if not setup.mixed and not (setup.method == "qlora" and setup.kbit_upcast):
+    if not setup.mixed and not (setup.adaptation == "qlora" and setup.kbit_upcast):
         return {}
     pc = count_params(m)
     params = pc.total if setup.mixed else pc.non_linear - pc.embedding  # QLoRA: the fp32-upcast head and norms

@@ -54,7 +54,7 @@ def _why(base: StepTime, new: StepTime) -> str:
         return {x.name: x.seconds / n for x in st.terms}
 
     b, n = base.setup, new.setup
-    if n.method == "qlora" and b.method != "qlora":
+    if n.adaptation == "qlora" and b.adaptation != "qlora":
         return "4-bit weights are dequantised on every use"
     if n.checkpointing and not b.checkpointing:
         return "checkpointing recomputes the forward"

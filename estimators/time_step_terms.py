@@ -52,9 +52,9 @@ def comm_bytes(m: ModelSpec, setup: Setup) -> dict[str, float]:
     if n <= 1 or setup.parallel == "none":
         return {}
     grads = t.trainable_params(m, setup) * t.trainable_bytes_per_param(setup)
-    weights = t.base_weights(m, setup) + (t.adapter_weights(m, setup) if setup.method != "full" else 0)
+    weights = t.base_weights(m, setup) + (t.adapter_weights(m, setup) if setup.adaptation != "full" else 0)
     ga = setup.grad_accum
-    if setup.parallel.startswith("fsdp") and setup.method != "full":
+    if setup.parallel.startswith("fsdp") and setup.adaptation != "full":
         # FSDP (use_orig_params=True, as accelerate runs PEFT) keeps one flat gradient per wrapped unit, frozen
         # weights included, and reduce-scatters all of it: "the gradient memory usage will be higher than expected
         # (namely, equivalent to not freezing those parameters)" (torch.distributed.fsdp FullyShardedDataParallel

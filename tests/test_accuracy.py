@@ -33,7 +33,7 @@ def test_traces_cover_the_required_matrix():
     families = {resolve_model(r["model"]).spec.model_type for r in rows}
     assert {"llama", "mistral", "qwen2", "gemma2", "phi3", "gpt2"} <= families
     assert any(resolve_model(r["model"]).spec.is_moe for r in rows)
-    assert {s.method for s in setups} == {"full", "lora", "qlora"}
+    assert {s.adaptation for s in setups} == {"full", "lora", "qlora"}
     assert {s.checkpointing for s in setups} == {True, False}
     assert min(s.micro_batch for s in setups) == 1 and max(s.micro_batch for s in setups) >= 16
     assert min(s.seq_len for s in setups) <= 256 and max(s.seq_len for s in setups) >= 8192
@@ -51,7 +51,7 @@ def test_fused_head_traces_cover_the_matrix():
     vocabs = {resolve_model(r["model"]).spec.vocab_size for r in fused}
     assert 128256 in vocabs and any(150_000 < v < 160_000 for v in vocabs) and 256000 in vocabs  # Llama 3, Qwen2.5, Gemma 2
     setups = [Setup.from_dict(r["setup"]) for r in fused]
-    assert {s.method for s in setups} == {"full", "lora", "qlora"}
+    assert {s.adaptation for s in setups} == {"full", "lora", "qlora"}
     assert {s.checkpointing for s in setups} == {True, False}
     assert min(s.seq_len for s in setups) <= 512 and max(s.seq_len for s in setups) >= 8192
     assert min(s.micro_batch for s in setups) == 1 and max(s.micro_batch for s in setups) >= 8
@@ -68,7 +68,7 @@ def test_preference_kinds_are_traced_and_within_tolerance():
     for kind in ("reward", "dpo"):
         setups = [Setup.from_dict(r["setup"]) for r in rows if r["setup"].get("train") == kind]
         assert len(setups) >= 4
-        assert {s.method for s in setups} == {"full", "lora", "qlora"}
+        assert {s.adaptation for s in setups} == {"full", "lora", "qlora"}
         assert {s.checkpointing for s in setups} == {True, False}
         assert len({r["model"] for r in rows if r["setup"].get("train") == kind}) >= 3
         assert all(any(kind in n.lower() for n in r["notes"]) for r in rows if r["setup"].get("train") == kind)

@@ -35,7 +35,7 @@ def test_valid_names_follow_the_model():
     assert "c_attn" in valid_target_names(resolve_model("gpt2").spec)
     mixtral = resolve_model("mixtral-8x7b").spec
     assert {"w1", "w2", "w3"} <= set(valid_target_names(mixtral))  # peft's old expert names it re-targets
-    estimate(mixtral, Setup(method="lora", lora_targets="q_proj,w1,w3"))  # accepted: no error
+    estimate(mixtral, Setup(adaptation="lora", lora_targets="q_proj,w1,w3"))  # accepted: no error
 
 
 def test_empty_lora_targets_is_an_error_not_all_linear(advisor_main):
@@ -46,7 +46,7 @@ def test_empty_lora_targets_is_an_error_not_all_linear(advisor_main):
 def test_a_rank_above_the_hidden_size_is_refused(advisor_main):
     out = advisor_main("estimate", "--method", "lora", "--lora-r", "100000")
     _one_error_line(out, "--lora-r 100000", "hidden size 4096")
-    estimate(resolve_model("7b").spec, Setup(method="lora", lora_r=4096))  # the largest meaningful rank is fine
+    estimate(resolve_model("7b").spec, Setup(adaptation="lora", lora_r=4096))  # the largest meaningful rank is fine
 
 
 @pytest.mark.parametrize("train", ["grpo", "ppo"])
@@ -54,19 +54,19 @@ def test_a_response_longer_than_the_sequence_is_refused(advisor_main, train):
     out = advisor_main("estimate", "--train", train, "--method", "lora", "--seq-len", "1024", "--response-len", "2048")
     _one_error_line(out, "--response-len 2048", "--seq-len 1024", "prompt")
     with pytest.raises(EstimateError, match="no room for a prompt"):
-        estimate(resolve_model("7b").spec, Setup(train=train, method="lora", seq_len=512, response_len=512))
+        estimate(resolve_model("7b").spec, Setup(train=train, adaptation="lora", seq_len=512, response_len=512))
 
 
 def test_qlora_costing_more_than_lora_is_one_warning(advisor_main):
     spec = resolve_model("mixtral-8x7b").spec
-    qlora, lora = estimate(spec, Setup(method="qlora")), estimate(spec, Setup(method="lora"))
+    qlora, lora = estimate(spec, Setup(adaptation="qlora")), estimate(spec, Setup(adaptation="lora"))
     assert qlora.device_bytes > lora.device_bytes  # the surprise itself
     out = advisor_main("estimate", "--model", "mixtral-8x7b", "--method", "qlora")
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("QLoRA costs more than LoRA") == 1 and "--no-kbit-upcast" in out.stderr
     dense = advisor_main("estimate", "--model", "7b", "--method", "qlora")
     assert "QLoRA costs more" not in dense.stderr
-    fixed = estimate(spec, Setup(method="qlora", kbit_upcast=False))
+    fixed = estimate(spec, Setup(adaptation="qlora", kbit_upcast=False))
     assert not any("QLoRA costs more" in w for w in fixed.warnings)
 
 

@@ -24,8 +24,8 @@ def _round_is_smallest(s: Setup) -> bool:
 
 
 def test_a_micro_batch_that_does_not_divide_g_is_warned_about():
-    three = estimate(SPEC, Setup(train="grpo", method="qlora", micro_batch=3))
-    four = estimate(SPEC, Setup(train="grpo", method="qlora", micro_batch=4))
+    three = estimate(SPEC, Setup(train="grpo", adaptation="qlora", micro_batch=3))
+    four = estimate(SPEC, Setup(train="grpo", adaptation="qlora", micro_batch=4))
     assert grpo_generation_batch(three.setup) == 24 and grpo_generation_batch(four.setup) == 8
     assert three.device_bytes > four.device_bytes  # the issue's jump: 3 completions per step cost more than 4
     jump = [w for w in three.warnings if "lcm(num_generations 8" in w]
@@ -46,7 +46,7 @@ def test_divides_well():
 
 
 def test_fit_prefers_a_micro_batch_that_divides_g():
-    setup = Setup(train="grpo", method="qlora", micro_batch=3)
+    setup = Setup(train="grpo", adaptation="qlora", micro_batch=3)
     capacity = find_gpu("a100-40gb").memory_bytes
     report = fit_report(SPEC, setup, capacity)
     assert not report.fits and report.fixes
@@ -70,7 +70,7 @@ def test_grpo_sweep_over_seq_len_never_dips():
     42.4 GiB at seq 640 and 40.9 at 1024: at 2 x 1024 tokens the logits' bytes (2048 x V x 12) equal the embedding
     gradient's (V x h x 8), and the byte-count match re-priced the gradient on completion tokens."""
     spec = resolve_model("3b").spec
-    base = Setup(train="grpo", method="full", precision="bf16-mixed", optimizer="sgd", grad_ckpt=True, micro_batch=2)
+    base = Setup(train="grpo", adaptation="full", precision="bf16-mixed", optimizer="sgd", grad_ckpt=True, micro_batch=2)
     previous = 0
     embedding = set()
     for seq in range(640, 1600, SEQ_STEP):

@@ -82,7 +82,7 @@ def test_bad_margins_are_one_line_errors(advisor_main, text):
 
 
 def test_a_user_margin_replaces_the_automatic_one():
-    est = estimate(resolve_model("7b").spec, Setup(method="qlora"))
+    est = estimate(resolve_model("7b").spec, Setup(adaptation="qlora"))
     cap = find_gpu("rtx4090").memory_bytes
     auto = Margin(display=True).kept(est, cap)
     assert auto.display == DISPLAY_RESERVE and auto.error == est.band.high_bytes - est.device_bytes
@@ -105,7 +105,7 @@ def test_fit_keeps_the_margin_too(advisor_main):
     auto = json.loads(advisor_main(*args).stdout)
     none = json.loads(advisor_main(*args, "--margin", "0").stdout)
     spec = resolve_model("8b").spec
-    est = estimate(spec, Setup(method="qlora"))
+    est = estimate(spec, Setup(adaptation="qlora"))
     assert auto["margin"]["display"]["bytes"] == DISPLAY_RESERVE
     assert auto["margin"]["estimate_error"]["bytes"] == est.band.high_bytes - est.device_bytes
     assert none["margin"]["kept"]["bytes"] == 0

@@ -42,7 +42,7 @@ def _one_line(text: str) -> str:
 
 
 def test_placement_is_the_free_memory_then_pcie():
-    est = estimate(resolve_model("7b").spec, Setup(method="full", optimizer="paged_adamw8bit", grad_ckpt=True))
+    est = estimate(resolve_model("7b").spec, Setup(adaptation="full", optimizer="paged_adamw8bit", grad_ckpt=True))
     assert est.paged_bytes > 10 * GIB  # 8-bit AdamW states of 6.7B parameters
     gpu = find_gpu("a100-40gb")
     placed = paged_placement(est, gpu.memory_bytes, Margin(), gpu.pcie_gbs)
@@ -52,7 +52,7 @@ def test_placement_is_the_free_memory_then_pcie():
     assert placed.seconds_per_step == pytest.approx(2 * placed.spilled / (gpu.pcie_gbs * 1e9))
     roomy = paged_placement(est, find_gpu("h200").memory_bytes, Margin())
     assert roomy.spilled == 0 and "nothing pages" in roomy.describe()
-    assert paged_placement(estimate(resolve_model("7b").spec, Setup(method="qlora")), gpu.memory_bytes) is None
+    assert paged_placement(estimate(resolve_model("7b").spec, Setup(adaptation="qlora")), gpu.memory_bytes) is None
 
 
 def test_advise_says_where_the_paged_states_live(advisor_main, tmp_path):
@@ -83,7 +83,7 @@ def test_fit_says_where_the_paged_states_live(advisor_main):
     out = advisor_main(*FIT)
     assert out.returncode == 0, out.stderr
     text = _one_line(out.stdout)
-    est = estimate(resolve_model("7b").spec, Setup(method="full", optimizer="paged_adamw8bit", grad_ckpt=True))
+    est = estimate(resolve_model("7b").spec, Setup(adaptation="full", optimizer="paged_adamw8bit", grad_ckpt=True))
     assert f"paged optimizer states: {est.paged_bytes / GIB:.2f} GiB live in CUDA unified memory" in text
     data = json.loads(advisor_main(*FIT, "--json").stdout)["paged_optimizer_states"]
     assert data["total"]["bytes"] == est.paged_bytes and data["on_card"]["bytes"] + data["spilled"]["bytes"] == est.paged_bytes

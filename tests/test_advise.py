@@ -48,7 +48,7 @@ def assert_every_stage_fits(plan: Plan) -> None:
 # ------------------------------------------------------------------------------------------------ §6 rows
 def test_sel_chat_format_is_sft():
     plan = plan_for(goal="chat_format", data="instruction_pairs", gpu="h100", model="7b")
-    assert (plan.method, plan.adaptation) == ("sft", "full")  # quality priority, and full fits on 80 GB
+    assert (plan.pipeline, plan.adaptation) == ("sft", "full")  # quality priority, and full fits on 80 GB
     assert "sel.chat_format" in rule_ids(plan)
     assert [s.name for s in plan.stages] == ["sft"]
     assert {a.method for a in plan.alternatives} >= {"dpo", "rlhf", "lora", "qlora"}
@@ -57,7 +57,7 @@ def test_sel_chat_format_is_sft():
 
 def test_sel_quality_safety_is_rlhf_or_dpo():
     plan = plan_for(goal="quality_safety", data="preference_pairs", gpu="a100-80gb", model="7b")
-    assert plan.method == "rlhf"  # the row allows either: quality is the default priority and an A100 80GB is ample
+    assert plan.pipeline == "rlhf"  # the row allows either: quality is the default priority and an A100 80GB is ample
     assert "sel.quality_safety" in rule_ids(plan)
 
 
@@ -66,10 +66,10 @@ def test_sel_best_quality_resources_is_three_stage_rlhf():
     # measured error (estimators/margin.py), a full 7B RLHF needs two H200s (FSDP; two H100s no longer leave it);
     # on one card the same plan is LoRA RLHF.
     plan = plan_for(goal="best_quality", data="instruction_pairs,preference_pairs", gpu="h200", gpu_count=2, model="7b")
-    assert plan.method == "rlhf" and plan.adaptation == "full"
+    assert plan.pipeline == "rlhf" and plan.adaptation == "full"
     assert {s.setup.parallel for s in plan.stages} == {"fsdp"}
     one_card = plan_for(goal="best_quality", data="instruction_pairs,preference_pairs", gpu="h100", model="7b")
-    assert one_card.method == "rlhf" and one_card.adaptation == "lora"
+    assert one_card.pipeline == "rlhf" and one_card.adaptation == "lora"
     assert_every_stage_fits(one_card)
     assert "sel.best_quality_resources" in rule_ids(plan) and "rlhf" in rule_ids(plan)
     assert "cmp.choose_when" not in rule_ids(plan)  # ample + best quality: not a close call
@@ -79,7 +79,7 @@ def test_sel_best_quality_resources_is_three_stage_rlhf():
 
 def test_sel_limited_simple_is_dpo():
     plan = plan_for(goal="simple", data="preference_pairs", gpu="a100-80gb", model="7b")
-    assert plan.method == "dpo"
+    assert plan.pipeline == "dpo"
     assert "sel.limited_simple" in rule_ids(plan)
     assert [s.name for s in plan.stages] == ["dpo"] and plan.stages[0].data_format == "preference"
     assert_every_stage_fits(plan)
@@ -88,7 +88,7 @@ def test_sel_limited_simple_is_dpo():
 def test_sel_personal_gpu_is_qlora_sft():
     # cost first: the personal-GPU row's QLoRA (with quality first, full > LoRA > QLoRA: tests/test_advice_priority.py)
     plan = plan_for(goal="chat_format", data="instruction_pairs", gpu="rtx4090", model="7b", priority="cost")
-    assert (plan.method, plan.adaptation) == ("sft", "qlora")
+    assert (plan.pipeline, plan.adaptation) == ("sft", "qlora")
     assert {"sel.personal_gpu", "sel.chat_format"} <= set(rule_ids(plan))
     assert any(a.method == "lora" for a in plan.alternatives)  # LoRA fits a 24 GB card too: said why not
     assert_every_stage_fits(plan)
@@ -96,7 +96,7 @@ def test_sel_personal_gpu_is_qlora_sft():
 
 def test_sel_domain_is_lora_sft():
     plan = plan_for(goal="domain", data="instruction_pairs", gpu="a100-80gb", model="8b")
-    assert (plan.method, plan.adaptation) == ("sft", "lora")
+    assert (plan.pipeline, plan.adaptation) == ("sft", "lora")
     assert "sel.domain" in rule_ids(plan)
     full = [a for a in plan.alternatives if a.method == "full"]
     assert full and "fits too" in full[0].why_not_en  # full would fit, but the row says LoRA/QLoRA
@@ -105,7 +105,7 @@ def test_sel_domain_is_lora_sft():
 
 def test_sel_domain_on_a_personal_gpu_is_qlora_and_raw_text_trains_as_text():
     plan = plan_for(goal="domain", data="raw_text", gpu="rtx4090", model="7b", priority="cost")
-    assert (plan.method, plan.adaptation) == ("sft", "qlora")
+    assert (plan.pipeline, plan.adaptation) == ("sft", "qlora")
     assert {"sel.domain", "sel.personal_gpu"} <= set(rule_ids(plan))
     assert plan.stages[0].data_format == "text"
 
@@ -127,13 +127,13 @@ def test_every_situation_row_is_reachable():
 # ------------------------------------------------------------------------------------------------ RLHF vs DPO
 def test_quality_priority_with_ample_resources_picks_rlhf():
     plan = plan_for(goal="quality_safety", data="instruction_pairs,preference_pairs", gpu="h100", model="7b", priority="quality")
-    assert plan.method == "rlhf"
+    assert plan.pipeline == "rlhf"
     assert {"sel.quality_safety", "sel.best_quality_resources"} <= set(rule_ids(plan))
 
 
 def test_cost_priority_with_ample_resources_is_a_close_call_for_dpo():
     plan = plan_for(goal="quality_safety", data="instruction_pairs,preference_pairs", gpu="h100", model="7b", priority="cost")
-    assert plan.method == "sft+dpo"  # instruction pairs train an SFT stage that DPO starts from
+    assert plan.pipeline == "sft+dpo"  # instruction pairs train an SFT stage that DPO starts from
     assert comparison_close(plan)
     assert "sel.limited_simple" in rule_ids(plan)
     rlhf = [a for a in plan.alternatives if a.method == "rlhf"]
@@ -143,7 +143,7 @@ def test_cost_priority_with_ample_resources_is_a_close_call_for_dpo():
 
 def test_personal_gpu_limits_resources_so_dpo():
     plan = plan_for(goal="quality_safety", data="preference_pairs", gpu="rtx4090", model="7b", priority="quality")
-    assert plan.method == "dpo" and plan.adaptation == "lora"  # quality: full > LoRA > QLoRA, and LoRA DPO fits 24 GB
+    assert plan.pipeline == "dpo" and plan.adaptation == "lora"  # quality: full > LoRA > QLoRA, and LoRA DPO fits 24 GB
     assert comparison_close(plan)  # quality wanted, resources limited
     assert "personal GPU" in " ".join(r.en for r in plan.reasons)
 
@@ -153,7 +153,7 @@ def test_personal_gpu_limits_resources_so_dpo():
 @pytest.mark.parametrize("budget", [{"time_budget_hours": 6}, {"budget_usd": 100}])
 def test_small_time_or_money_budget_picks_dpo(budget):
     plan = plan_for(goal="quality_safety", data="preference_pairs", gpu="h100", model="7b", **budget)
-    assert plan.method == "dpo"
+    assert plan.pipeline == "dpo"
     text = " ".join(r.en for r in plan.reasons)
     assert "time budget" in text or "budget of $" in text
 
@@ -161,20 +161,20 @@ def test_small_time_or_money_budget_picks_dpo(budget):
 def test_rlhf_needs_its_stages_to_fit_with_full_or_lora():
     # 70B: RLHF's stages do not fit one H100 with full fine-tuning or LoRA, so resources are not ample.
     plan = plan_for(goal="best_quality", data="preference_pairs", gpu="h100", model="70b")
-    assert plan.method == "dpo"
+    assert plan.pipeline == "dpo"
     assert any("best quality" in w.en for w in plan.warnings)
 
 
 def test_preference_data_missing_falls_back_to_sft_with_a_warning():
     plan = plan_for(goal="quality_safety", data="instruction_pairs", gpu="h100", model="7b")
-    assert plan.method == "sft"
+    assert plan.pipeline == "sft"
     assert any("preference data missing" in w.en for w in plan.warnings)
     assert {a.method for a in plan.alternatives} >= {"rlhf", "dpo"}
 
 
 def test_reward_signal_without_preference_pairs_is_grpo_marked_as_addition():
     plan = plan_for(goal="reasoning", data="reward_signal", gpu="h100", model="8b")
-    assert plan.method == "grpo"
+    assert plan.pipeline == "grpo"
     grpo = [r for r in plan.reasons if r.rule == "grpo"]
     assert grpo and "addition" in grpo[0].en
     assert rules.methods()["grpo"]["addition"] is True
@@ -184,7 +184,7 @@ def test_reward_signal_without_preference_pairs_is_grpo_marked_as_addition():
 # ------------------------------------------------------------------------------------------------ hardware
 def test_7b_on_an_8gb_card_is_qlora_sft_that_fits():
     plan = plan_for(goal="chat_format", data="instruction_pairs", gpu="rtx3060ti", model="7b")
-    assert (plan.method, plan.adaptation) == ("sft", "qlora")
+    assert (plan.pipeline, plan.adaptation) == ("sft", "qlora")
     assert_every_stage_fits(plan)
     setup = plan.stages[0].setup
     assert setup.micro_batch * setup.grad_accum == EFFECTIVE_BATCH
@@ -211,13 +211,13 @@ def test_fallback_to_the_first_adaptation_that_fits():
 
 def test_rlhf_plan_has_three_wired_stages_that_all_fit():
     plan = plan_for(goal="best_quality", data="instruction_pairs,preference_pairs", gpu="h100", model="8b")
-    assert plan.method == "rlhf"
+    assert plan.pipeline == "rlhf"
     assert [s.name for s in plan.stages] == ["sft", "reward", "ppo"]
     assert [s.setup.train for s in plan.stages] == ["sft", "reward", "ppo"]
     reward, ppo = plan.stage("reward"), plan.stage("ppo")
     assert reward.base_from == "sft" and ppo.base_from == "sft" and ppo.reward_from == "reward"
     assert [s.data_format for s in plan.stages] == ["instruction", "preference", "prompt"]
-    assert {s.setup.method for s in plan.stages} == {plan.adaptation}
+    assert {s.setup.adaptation for s in plan.stages} == {plan.adaptation}
     assert_every_stage_fits(plan)
 
 
@@ -271,10 +271,10 @@ def test_tiny_model_plans_offline():
 
 
 def test_build_plan_keeps_its_old_signature():
-    plan = build_plan("7b", Setup(method="qlora"), method="rlhf", gpu="rtx4090")
+    plan = build_plan("7b", Setup(adaptation="qlora"), pipeline="rlhf", gpu="rtx4090")
     assert [s.name for s in plan.stages] == ["sft", "reward", "ppo"]
     with pytest.raises(AdvisorError):
-        build_plan("7b", Setup(), method="sft", stage_setups={"ppo": Setup()})
+        build_plan("7b", Setup(), pipeline="sft", stage_setups={"ppo": Setup()})
 
 
 # ------------------------------------------------------------------------------------------------ invariant
@@ -290,9 +290,9 @@ def _anything_fits(plan: Plan) -> bool:
     for adaptation in ("full", "lora", "qlora"):
         precision = "bf16" if gpu.bf16 else ("fp16-mixed" if adaptation == "full" else "fp16")
         every_stage = True
-        for _, train, *_ in PIPELINES[plan.method]:
+        for _, train, *_ in PIPELINES[plan.pipeline]:
             stage_fits = any(
-                margin.fits(estimate(spec, Setup(train=train, method=adaptation, precision=precision, optimizer=opt, grad_ckpt=ckpt,
+                margin.fits(estimate(spec, Setup(train=train, adaptation=adaptation, precision=precision, optimizer=opt, grad_ckpt=ckpt,
                                      micro_batch=1, seq_len=seq, gpus=count, parallel=layout,
                                      # PPO/GRPO sequences hold prompt + response: the estimator refuses less
                                      response_len=min(Setup().response_len, seq // 2))), gpu.memory_bytes)
@@ -424,7 +424,7 @@ def test_json_round_trips_into_a_plan(advisor_main):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     plan = Plan.from_data(data)
-    assert plan.method == "sft" and plan.adaptation == "qlora" and data["schema"] == "advisor.plan/1"
+    assert plan.pipeline == "sft" and plan.adaptation == "qlora" and data["schema"] == "advisor.plan/1"
     assert plan.to_data() == plan_for(goal="chat_format", data="instruction_pairs", gpu="rtx3060ti", model="7b").to_data()
 
 
@@ -433,7 +433,7 @@ def test_save_writes_a_loadable_plan_and_refuses_to_overwrite(tmp_path, advisor_
     first = advisor_main(*BASE, "--save", str(target), env=WIDE)
     assert first.returncode == 0, first.stderr
     plan = load_plan(target)
-    assert plan.method == "sft" and plan.answers["gpu"] == "rtx3060ti"
+    assert plan.pipeline == "sft" and plan.answers["gpu"] == "rtx3060ti"
     before = target.read_text()
     again = advisor_main("advise", "--goal", "domain", "--data", "raw_text", "--gpu", "h100", "--save", str(target))
     assert again.returncode == 2 and "--force" in again.stderr and len(again.stderr.strip().splitlines()) == 1

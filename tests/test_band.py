@@ -54,7 +54,7 @@ def test_a_class_with_too_few_rows_falls_back_to_the_coarser_class():
 
 
 def test_estimate_band_is_the_device_figure_times_its_class_percentiles():
-    est = estimate(SPEC, Setup(method="qlora"))
+    est = estimate(SPEC, Setup(adaptation="qlora"))
     band = est.band
     name, entry = b.lookup("qlora", est.setup.stack, "device")
     assert band.klass == name and band.n_rows == entry["n"] and band.asked == f"qlora x {est.setup.stack} x device"
@@ -64,7 +64,7 @@ def test_estimate_band_is_the_device_figure_times_its_class_percentiles():
 
 
 def test_fits_and_headroom_use_the_upper_end_of_the_band():
-    est = estimate(SPEC, Setup(method="full", precision="bf16-mixed"))
+    est = estimate(SPEC, Setup(adaptation="full", precision="bf16-mixed"))
     assert est.band.high_bytes > est.device_bytes
     between = (est.device_bytes + est.band.high_bytes) / 2  # a card the point figure fits on, the band does not
     assert not est.fits(between)
@@ -73,8 +73,8 @@ def test_fits_and_headroom_use_the_upper_end_of_the_band():
 
 
 def test_older_torch_prices_the_larger_context():
-    new = estimate(SPEC, Setup(method="qlora", versions="torch=2.4"))
-    old = estimate(SPEC, Setup(method="qlora", versions="torch=1.13"))
+    new = estimate(SPEC, Setup(adaptation="qlora", versions="torch=2.4"))
+    old = estimate(SPEC, Setup(adaptation="qlora", versions="torch=1.13"))
     assert old.context_bytes - new.context_bytes == (1343 - 512) * MIB
     assert old.peak_allocated == new.peak_allocated
 

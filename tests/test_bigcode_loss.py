@@ -30,15 +30,15 @@ def ids(key, versions, **kw):
 
 
 def test_santacoder_4_45_scores_bf16_logits_by_hand():
-    four = estimate(SC, Setup(stack="hf-trainer", versions="transformers=4.45", method="full", micro_batch=4, seq_len=2048))
+    four = estimate(SC, Setup(stack="hf-trainer", versions="transformers=4.45", adaptation="full", micro_batch=4, seq_len=2048))
     tv, shifted = 4 * 2048 * V, 4 * 2047 * V
     # bf16 logits, their bf16 shifted copy (micro-batch 4: the slice is not contiguous), bf16 log-softmax
     assert term(four, "forward", LOGITS_FORWARD).bytes == 2 * tv + 2 * shifted + 2 * shifted == 2_421_422_080
     # saved bf16 log-softmax, NLL's gradient, log-softmax's gradient
     assert term(four, "backward (loss)", LOGITS_BACKWARD).bytes == 6 * shifted == 2_421_027_840
-    one = estimate(SC, Setup(stack="hf-trainer", versions="transformers=4.45", method="full", micro_batch=1, seq_len=2048))
+    one = estimate(SC, Setup(stack="hf-trainer", versions="transformers=4.45", adaptation="full", micro_batch=1, seq_len=2048))
     assert term(one, "forward", LOGITS_FORWARD).bytes == 2 * 2048 * V + 2 * 2047 * V  # one sequence: no copy
-    now = estimate(SC, Setup(stack="hf-trainer", method="full", micro_batch=4, seq_len=2048))
+    now = estimate(SC, Setup(stack="hf-trainer", adaptation="full", micro_batch=4, seq_len=2048))
     assert term(now, "forward", LOGITS_FORWARD).bytes == 10 * tv  # transformers 5: ForCausalLMLoss upcasts
 
 

@@ -79,7 +79,7 @@ def test_unknown_family_is_priced_from_a_meta_build(tmp_path, mt):
     pc = count_params(r.spec)
     assert pc.total == real
     assert pc.total == pc.embedding + pc.lm_head + pc.linear + pc.linear_bias + pc.norm + pc.raw_linear
-    est = estimate(r.spec, Setup(method="lora", seq_len=256))
+    est = estimate(r.spec, Setup(adaptation="lora", seq_len=256))
     assert est.peak_allocated > pc.total * 2  # the bf16 weights at least
     assert hf_config_from_spec(r.spec)["model_type"] == mt  # the tracer builds the user's own config
 
@@ -114,7 +114,7 @@ from estimators.catalog import resolve_model
 from estimators.pricing import estimate
 from estimators.setup import Setup
 r = resolve_model({path!r})
-estimate(r.spec, Setup(method="lora"))
+estimate(r.spec, Setup(adaptation="lora"))
 print(json.dumps(["torch" in sys.modules, "transformers" in sys.modules, r.how]))
 """
 

@@ -57,7 +57,7 @@ def _peft_trainable(spec: ModelSpec, setup: Setup) -> int:
 def test_lora_params_equal_peft(key, which):
     spec = shallow(key)
     targets = "all-linear" if which == "all-linear" else ROWS[key]
-    setup = for_model(spec, Setup(method="lora", lora_r=8, lora_targets=targets))
+    setup = for_model(spec, Setup(adaptation="lora", lora_r=8, lora_targets=targets))
     ours = t.lora_params(spec, setup)
     assert ours > 0
     assert _peft_trainable(spec, setup) == ours

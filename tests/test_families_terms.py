@@ -30,9 +30,9 @@ COHERE = ModelSpec(name="cohere", model_type="cohere", hidden_size=8, intermedia
                    num_kv_heads=2, vocab_size=32, **FAMILIES["cohere"].switches)
 OLMO = ModelSpec(name="olmo", model_type="olmo", hidden_size=8, intermediate_size=16, num_layers=2, num_heads=2,
                  num_kv_heads=2, vocab_size=32, norm="none")
-FULL = Setup(method="full", micro_batch=1, seq_len=4, loss="full")  # bf16 under autocast
-LORA = Setup(method="lora", lora_r=2, micro_batch=1, seq_len=4, loss="full")
-QLORA = Setup(method="qlora", lora_r=2, micro_batch=1, seq_len=4, loss="full")  # fp32 residual after the upcast
+FULL = Setup(adaptation="full", micro_batch=1, seq_len=4, loss="full")  # bf16 under autocast
+LORA = Setup(adaptation="lora", lora_r=2, micro_batch=1, seq_len=4, loss="full")
+QLORA = Setup(adaptation="qlora", lora_r=2, micro_batch=1, seq_len=4, loss="full")  # fp32 residual after the upcast
 
 
 def test_neox_and_falcon_traits_are_what_the_terms_read():
@@ -129,8 +129,8 @@ SHAPES = {  # one per new block shape
 
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-@pytest.mark.parametrize("method", ["full", "lora", "qlora"])
-def test_per_layer_forward_equals_the_trace(tmp_path, shape, method):
+@pytest.mark.parametrize("adaptation", ["full", "lora", "qlora"])
+def test_per_layer_forward_equals_the_trace(tmp_path, shape, adaptation):
     """What one more decoder layer adds to the forward peak, traced (fake tensors, CUDA semantics) and estimated:
     2 vs 4 layers, batch 2 x 512, no checkpointing. Within 1.5 % (the LoRA/QLoRA rows of the older families
     show the same ~1 % offset)."""
@@ -146,7 +146,7 @@ def test_per_layer_forward_equals_the_trace(tmp_path, shape, method):
         path = tmp_path / f"l{layers}.json"
         path.write_text(json.dumps({**config, key: layers}))
         spec = read_config_json(path)
-        setup = for_model(spec, Setup(method=method, seq_len=512, micro_batch=2, grad_ckpt=False,
+        setup = for_model(spec, Setup(adaptation=adaptation, seq_len=512, micro_batch=2, grad_ckpt=False,
                                         attention=attention))
         peaks[layers] = (trace(spec, setup).phase_peaks["forward"], sum(v.bytes for v in estimate(spec, setup).phases["forward"]))
     traced = (peaks[4][0] - peaks[2][0]) / 2

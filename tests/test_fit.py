@@ -16,7 +16,7 @@ RTX4090 = find_gpu("rtx4090").memory_bytes
 
 
 def test_max_micro_batch_is_the_boundary():
-    setup = Setup(method="qlora", seq_len=1024)
+    setup = Setup(adaptation="qlora", seq_len=1024)
     best = max_micro_batch(LLAMA8, setup, RTX4090)
     assert best >= 1
     assert estimate(LLAMA8, setup.with_(micro_batch=best)).fits(RTX4090)
@@ -24,7 +24,7 @@ def test_max_micro_batch_is_the_boundary():
 
 
 def test_max_seq_len_is_the_boundary_in_steps_of_64():
-    setup = Setup(method="lora")
+    setup = Setup(adaptation="lora")
     longest = max_seq_len(LLAMA8, setup, RTX4090)
     assert longest % 64 == 0 and longest >= 64
     assert estimate(LLAMA8, setup.with_(seq_len=longest)).fits(RTX4090)
@@ -33,12 +33,12 @@ def test_max_seq_len_is_the_boundary_in_steps_of_64():
 
 def test_nothing_fits_gives_zero_limits():
     huge = catalog()["llama-3.1-405b"]
-    report = fit_report(huge, Setup(method="full"), RTX4090)
+    report = fit_report(huge, Setup(adaptation="full"), RTX4090)
     assert not report.fits and report.max_micro_batch == 0 and report.max_seq_len == 0
 
 
 def test_suggested_fixes_fit_and_are_ranked_without_dominated_supersets():
-    setup = Setup(method="full", micro_batch=8)
+    setup = Setup(adaptation="full", micro_batch=8)
     fixes = suggest_fixes(LLAMA8, setup, RTX4090)
     assert fixes, "a full fine-tune of 8B on a 24 GB card can be made to fit (LoRA/QLoRA)"
     keys = []
@@ -52,7 +52,7 @@ def test_suggested_fixes_fit_and_are_ranked_without_dominated_supersets():
 
 
 def test_effective_batch_is_kept_when_the_micro_batch_is_cut():
-    setup = Setup(method="qlora", micro_batch=16, seq_len=4096, grad_accum=2)
+    setup = Setup(adaptation="qlora", micro_batch=16, seq_len=4096, grad_accum=2)
     for fix in suggest_fixes(LLAMA8, setup, RTX4090):
         if "micro_batch" in fix.changes:
             new = fix.setup
@@ -65,7 +65,7 @@ def test_qlora_moe_is_offered_to_skip_the_fp32_upcast_of_its_unquantised_experts
     the 74.7 GiB point figure of the fix is 88 GiB at the top of its band, so the card is an H200, not an H100.)"""
     qwen_moe = catalog()["qwen3-30b-a3b"]
     h100 = find_gpu("h200").memory_bytes
-    setup = Setup(method="qlora")
+    setup = Setup(adaptation="qlora")
     assert not estimate(qwen_moe, setup).fits(h100)
     first = suggest_fixes(qwen_moe, setup, h100)[0]
     assert first.changes == {"kbit_upcast": False} and first.fits
@@ -79,16 +79,16 @@ def test_lora_on_fused_experts_can_be_narrowed_to_attention():
     dense model (nothing wrapped as a raw parameter) never gets that option."""
     qwen_moe = catalog()["qwen3-30b-a3b"]
     a100 = find_gpu("a100-80gb").memory_bytes
-    setup = Setup(method="lora", seq_len=4096)
+    setup = Setup(adaptation="lora", seq_len=4096)
     fixes = {f.key: f for f in suggest_fixes(qwen_moe, setup, a100)}
     assert "lora_attention" in fixes and fixes["lora_attention"].fits
     assert fixes["lora_attention"].setup.lora_targets == "attention"
-    dense = suggest_fixes(LLAMA8, Setup(method="full", micro_batch=8), RTX4090)
+    dense = suggest_fixes(LLAMA8, Setup(adaptation="full", micro_batch=8), RTX4090)
     assert not any("lora_attention" in f.key for f in dense)
 
 
 def test_a_run_that_fits_needs_no_fix():
-    report = fit_report(LLAMA8, Setup(method="qlora"), RTX4090)
+    report = fit_report(LLAMA8, Setup(adaptation="qlora"), RTX4090)
     assert report.fits and report.fixes == ()
 
 

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from advisor.cli import build_parser, main
-from estimators.setup import ATTENTIONS, LOSSES, METHODS, OPTIMIZERS, PARALLEL, PRECISIONS, QUANT_TYPES, TRAIN_KINDS
+from estimators.setup import ADAPTATIONS, ATTENTIONS, LOSSES, OPTIMIZERS, PARALLEL, PRECISIONS, QUANT_TYPES, TRAIN_KINDS
 
 FUZZED = ("estimate", "fit", "advise", "generate", "launch", "accuracy", "models", "gpus", "data")
 WRITERS = {"--out", "--save"}  # given a path inside the temporary folder, never a drawn value
@@ -41,7 +41,7 @@ HOSTILE = [
     "torch=abc", "=", ",", "7b", "tiny", "llama-2-7b", "mixtral-8x7b", "org/name", "x/y/z", "sft", "dpo", "grpo",
     "instruction_pairs", "raw_text,preference_pairs", "domain", "quality", "cost", "ko", "en", "12,000", "1_000",
 ]
-CHOICES = [*TRAIN_KINDS, *METHODS, *PRECISIONS, *OPTIMIZERS, *ATTENTIONS, *QUANT_TYPES, *PARALLEL, *LOSSES]
+CHOICES = [*TRAIN_KINDS, *ADAPTATIONS, *PRECISIONS, *OPTIMIZERS, *ATTENTIONS, *QUANT_TYPES, *PARALLEL, *LOSSES]
 
 
 def make_files(root: Path) -> dict[str, list[str]]:

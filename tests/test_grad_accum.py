@@ -12,7 +12,7 @@ from estimators.setup import Setup
 from estimators.terms import TermValue
 
 SPEC = resolve_model("7b").spec  # llama-2-7b
-FULL = Setup(method="full", precision="bf16-mixed")
+FULL = Setup(adaptation="full", precision="bf16-mixed")
 
 
 def _grads(est, phase: str) -> int:
@@ -38,7 +38,7 @@ def test_backward_phases_only_gain_the_gradients_not_yet_produced_at_that_point(
 
 
 def test_lora_accumulates_only_the_adapters_gradients():
-    lora = Setup(method="lora")
+    lora = Setup(adaptation="lora")
     one, two = estimate(SPEC, lora), estimate(SPEC, lora.with_(grad_accum=2))
     grads = _grads(one, "optimizer step")
     assert 0 < two.peak_allocated - one.peak_allocated <= grads < 0.02 * one.peak_allocated

@@ -29,8 +29,8 @@ ENGLISH = re.compile(r"\b(instead|micro-batch|gradient|accumulation|sequences|to
 def _phases() -> set[str]:
     spec = resolve_model("7b").spec
     names: set[str] = set()
-    for setup in (Setup(), Setup(grad_accum=4), Setup(method="lora"), Setup(method="qlora"), Setup(train="dpo", method="lora"),
-                  Setup(train="ppo", method="lora"), Setup(train="grpo", method="lora"), Setup(train="reward", method="lora")):
+    for setup in (Setup(), Setup(grad_accum=4), Setup(adaptation="lora"), Setup(adaptation="qlora"), Setup(train="dpo", adaptation="lora"),
+                  Setup(train="ppo", adaptation="lora"), Setup(train="grpo", adaptation="lora"), Setup(train="reward", adaptation="lora")):
         names |= set(estimate(spec, setup).phases)
     names |= set(estimate(resolve_model("gemma-2-2b").spec, Setup()).phases)  # tied embeddings: backward (end)
     return names
@@ -48,8 +48,8 @@ def test_every_phase_has_a_korean_name():
 def _fixes():
     spec = resolve_model("7b").spec
     card = find_gpu("rtx3060").memory_bytes
-    cases = [Setup(method="full", micro_batch=4, seq_len=4096), Setup(method="lora", micro_batch=8, seq_len=4096),
-             Setup(method="qlora", micro_batch=16, seq_len=8192, grad_ckpt=False)]
+    cases = [Setup(adaptation="full", micro_batch=4, seq_len=4096), Setup(adaptation="lora", micro_batch=8, seq_len=4096),
+             Setup(adaptation="qlora", micro_batch=16, seq_len=8192, grad_ckpt=False)]
     for setup in cases:
         yield from suggest_fixes(spec, setup, card, limit=6)
 
@@ -177,7 +177,7 @@ def test_korean_memory_screen_and_make_it_fit():
                 await pilot.pause()
                 if app.step == "recommend":
                     await _until(pilot, lambda: app.state.plan_is_current())
-            app.screen.query_one("#knob-method", Select).value = "full"
+            app.screen.query_one("#knob-adaptation", Select).value = "full"
             await pilot.pause()
             bar = _text(app.screen.query_one("#bar"))
             await pilot.press("ctrl+f")

@@ -55,8 +55,8 @@ def test_seqcls_params_drop_the_head_and_add_score():
 
 
 def test_score_head_by_hand():
-    assert km.score_head(TINY, Setup(method="full")) == 64 * 2 * 4  # weight, gradient, two AdamW states in bf16
-    assert km.score_head(TINY, Setup(method="lora")) == 64 * 2 * 5  # modules_to_save keeps the original too
+    assert km.score_head(TINY, Setup(adaptation="full")) == 64 * 2 * 4  # weight, gradient, two AdamW states in bf16
+    assert km.score_head(TINY, Setup(adaptation="lora")) == 64 * 2 * 5  # modules_to_save keeps the original too
 
 
 def test_inference_layer_by_hand():
@@ -88,7 +88,7 @@ def test_grpo_generation_batch_follows_the_generated_script():
 
 # ---------------------------------------------------------------------------------------------- reward
 def test_reward_has_no_vocabulary_logits_and_prices_the_score_head():
-    s = Setup(train="reward", method="full", micro_batch=2, seq_len=256)
+    s = Setup(train="reward", adaptation="full", micro_batch=2, seq_len=256)
     est = estimate(TINY, s)
     assert not all_names(est) & set(k.LOGIT_TERMS)
     assert term(est, "score head").bytes == km.score_head(TINY, s)
@@ -98,31 +98,31 @@ def test_reward_has_no_vocabulary_logits_and_prices_the_score_head():
     assert term(est, "base weights").bytes == (TINY_TOTAL - 64_000) * 2
     # chosen + rejected: activations of 2 x micro_batch sequences
     # (a seq-cls model has no LM head for TRL to fuse: its trained `score` keeps the final norm's output)
-    sft2 = estimate(km.seqcls_spec(TINY), Setup(method="full", micro_batch=4, seq_len=256, loss="full"))
+    sft2 = estimate(km.seqcls_spec(TINY), Setup(adaptation="full", micro_batch=4, seq_len=256, loss="full"))
     assert term(est, "saved activations", "forward").bytes == term(sft2, "saved activations", "forward").bytes
 
 
 def test_reward_lora_trains_the_adapters_and_the_score_head():
-    est = estimate(TINY, Setup(train="reward", method="lora"))
-    assert est.trainable == t.lora_params(TINY, Setup(method="lora")) + 64
+    est = estimate(TINY, Setup(train="reward", adaptation="lora"))
+    assert est.trainable == t.lora_params(TINY, Setup(adaptation="lora")) + 64
 
 
 # ---------------------------------------------------------------------------------------------- dpo
 def test_dpo_full_has_a_reference_copy_lora_has_none_precomputed_removes_it():
-    full = estimate(LLAMA8, Setup(train="dpo", method="full"))
+    full = estimate(LLAMA8, Setup(train="dpo", adaptation="full"))
     ref = term(full, "reference model")
-    assert ref.bytes == t.base_weights(LLAMA8, Setup(method="full")) == LLAMA8_BYTES
+    assert ref.bytes == t.base_weights(LLAMA8, Setup(adaptation="full")) == LLAMA8_BYTES
     assert all("reference model" in names(full, p) for p in full.phases)
     assert "reference forward" in full.phases
 
-    lora = estimate(LLAMA8, Setup(train="dpo", method="lora"))
+    lora = estimate(LLAMA8, Setup(train="dpo", adaptation="lora"))
     assert "reference model" not in all_names(lora)
     assert "reference forward" in lora.phases  # adapter-disabled base still runs a forward
 
-    qlora = estimate(LLAMA8, Setup(train="dpo", method="qlora"))
+    qlora = estimate(LLAMA8, Setup(train="dpo", adaptation="qlora"))
     assert "reference model" not in all_names(qlora)
 
-    pre = estimate(LLAMA8, Setup(train="dpo", method="full", ref_model="precomputed"))
+    pre = estimate(LLAMA8, Setup(train="dpo", adaptation="full", ref_model="precomputed"))
     assert "reference model" not in all_names(pre) and "reference forward" not in pre.phases
     assert full.peak_allocated - pre.peak_allocated >= ref.bytes
 
@@ -131,8 +131,8 @@ LLAMA8_BYTES = 8_030_261_248 * 2
 
 
 def test_dpo_runs_chosen_and_rejected_in_one_forward():
-    dpo = estimate(LLAMA8, Setup(train="dpo", method="lora", micro_batch=2, seq_len=1024, ref_model="copy"))
-    sft = estimate(LLAMA8, Setup(method="lora", micro_batch=4, seq_len=1024))
+    dpo = estimate(LLAMA8, Setup(train="dpo", adaptation="lora", micro_batch=2, seq_len=1024, ref_model="copy"))
+    sft = estimate(LLAMA8, Setup(adaptation="lora", micro_batch=4, seq_len=1024))
     assert term(dpo, "saved activations", "forward").bytes == term(sft, "saved activations", "forward").bytes
     # the reference forward runs while the policy's saved activations are alive
     ref_phase = dpo.phases["reference forward"]
@@ -142,63 +142,63 @@ def test_dpo_runs_chosen_and_rejected_in_one_forward():
 
 # ---------------------------------------------------------------------------------------------- grpo / ppo
 def test_grpo_reference_follows_beta_and_the_method():
-    full = estimate(LLAMA8, Setup(train="grpo", method="full"))
+    full = estimate(LLAMA8, Setup(train="grpo", adaptation="full"))
     assert term(full, "reference model").bytes == LLAMA8_BYTES  # beta 0.04 in the generated script
-    lora = estimate(LLAMA8, Setup(train="grpo", method="lora"))
+    lora = estimate(LLAMA8, Setup(train="grpo", adaptation="lora"))
     assert "reference model" not in all_names(lora) and "reference forward" in lora.phases
-    none = estimate(LLAMA8, Setup(train="grpo", method="full", ref_model="none"))  # beta = 0.0, TRL's default
+    none = estimate(LLAMA8, Setup(train="grpo", adaptation="full", ref_model="none"))  # beta = 0.0, TRL's default
     assert "reference model" not in all_names(none) and "reference forward" not in none.phases
 
 
 def test_grpo_kv_cache_is_the_generation_round():
-    s = Setup(train="grpo", method="lora", seq_len=64, response_len=16, num_generations=8)
+    s = Setup(train="grpo", adaptation="lora", seq_len=64, response_len=16, num_generations=8)
     est = estimate(TINY, s)
     assert term(est, "KV cache", "generation").bytes == 2 * 2 * 32 * 2 * 8 * 64
 
 
 def test_grpo_peak_is_generation_when_the_kv_cache_dominates_and_training_otherwise():
-    gen = estimate(LLAMA8, Setup(train="grpo", method="lora", num_generations=64, seq_len=8192, response_len=7680))
+    gen = estimate(LLAMA8, Setup(train="grpo", adaptation="lora", num_generations=64, seq_len=8192, response_len=7680))
     assert gen.peak_phase == "generation"
     kv = term(gen, "KV cache", "generation").bytes
     assert kv == 2 * 32 * 1024 * 2 * 64 * 8192 and kv > gen.peak_allocated / 3
-    train = estimate(LLAMA8, Setup(train="grpo", method="full", grad_ckpt=False, micro_batch=8, seq_len=2048, response_len=256))
+    train = estimate(LLAMA8, Setup(train="grpo", adaptation="full", grad_ckpt=False, micro_batch=8, seq_len=2048, response_len=256))
     assert not train.peak_phase.startswith("generation") and train.peak_phase != "reference forward"
 
 
 def test_grpo_scores_only_completion_tokens():
-    s = Setup(train="grpo", method="lora", micro_batch=2, seq_len=2048, response_len=256)
+    s = Setup(train="grpo", adaptation="lora", micro_batch=2, seq_len=2048, response_len=256)
     est = estimate(LLAMA8, s.with_(loss="full"))
     fwd = next(v for v in est.phases["forward"] if v.name == "logits and loss")
-    assert fwd.bytes == t.logits_forward(LLAMA8, Setup(method="lora", micro_batch=2, seq_len=256))
+    assert fwd.bytes == t.logits_forward(LLAMA8, Setup(adaptation="lora", micro_batch=2, seq_len=256))
     # TRL's fused head (the default): the compact path scores the 2 x 256 completion tokens only
     fused = {v.name: v.bytes for v in estimate(LLAMA8, s).phases["forward"]}
-    assert fused["fused head: saved"] == t.fused_head_saved(LLAMA8, Setup(method="lora", micro_batch=2, seq_len=256))
+    assert fused["fused head: saved"] == t.fused_head_saved(LLAMA8, Setup(adaptation="lora", micro_batch=2, seq_len=256))
     assert "logits and loss" not in fused
 
 
 def test_ppo_prices_every_extra_model_as_its_own_term():
-    full = estimate(LLAMA8, Setup(train="ppo", method="full"))
+    full = estimate(LLAMA8, Setup(train="ppo", adaptation="full"))
     got = all_names(full)
     for name in ("reference model", "reward model", "value model", "value model optimizer states", "value model gradients", "KV cache", "rollout logits"):
         assert name in got, name
     rm = km.seqcls_spec(LLAMA8)
-    assert term(full, "value model").bytes == t.base_weights(rm, Setup(method="full")) + 4096 * 2
+    assert term(full, "value model").bytes == t.base_weights(rm, Setup(adaptation="full")) + 4096 * 2
     assert term(full, "reward model").bytes == term(full, "value model").bytes  # both bf16 seq-cls models
-    lora = estimate(LLAMA8, Setup(train="ppo", method="lora"))
+    lora = estimate(LLAMA8, Setup(train="ppo", adaptation="lora"))
     assert "reference model" not in all_names(lora)  # adapter-disabled policy
     assert "value model" in all_names(lora)  # trl 1.12 trains the value model in full even with LoRA
-    qlora = estimate(LLAMA8, Setup(train="ppo", method="qlora"))
+    qlora = estimate(LLAMA8, Setup(train="ppo", adaptation="qlora"))
     assert term(qlora, "reward model").bytes < term(lora, "reward model").bytes / 2  # 4-bit reward model
 
 
 def test_ppo_peak_is_a_rollout_phase_for_large_rollouts_and_training_otherwise():
-    big = estimate(LLAMA8, Setup(train="ppo", method="lora", grad_accum=64, seq_len=2560, response_len=2048))
+    big = estimate(LLAMA8, Setup(train="ppo", adaptation="lora", grad_accum=64, seq_len=2560, response_len=2048))
     assert big.peak_phase.startswith("generation")
-    assert not estimate(LLAMA8, Setup(train="ppo", method="lora")).peak_phase.startswith("generation")
+    assert not estimate(LLAMA8, Setup(train="ppo", adaptation="lora")).peak_phase.startswith("generation")
 
 
 def test_ppo_kv_cache_by_hand():
-    s = Setup(train="ppo", method="lora", micro_batch=3, seq_len=64, response_len=16)
+    s = Setup(train="ppo", adaptation="lora", micro_batch=3, seq_len=64, response_len=16)
     assert term(estimate(TINY, s), "KV cache", "generation").bytes == 2 * 2 * 32 * 2 * 3 * 64
 
 
@@ -206,7 +206,7 @@ def test_ppo_kv_cache_by_hand():
 KINDS = ("reward", "dpo", "ppo", "grpo")
 kind_setups = st.fixed_dictionaries(dict(
     train=st.sampled_from(KINDS),
-    method=st.sampled_from(("full", "lora", "qlora")),
+    adaptation=st.sampled_from(("full", "lora", "qlora")),
     precision=st.sampled_from(("bf16", "fp16", "bf16-mixed", "fp32")),
     optimizer=st.sampled_from(("adamw", "adamw8bit", "paged_adamw8bit", "adafactor", "sgd")),
     micro_batch=st.integers(1, 8),
@@ -217,7 +217,7 @@ kind_setups = st.fixed_dictionaries(dict(
     response_len=st.integers(1, 2048),
     attention=st.sampled_from(("sdpa", "eager")),
     ref_model=st.sampled_from(("auto", "copy")),
-)).filter(lambda d: not (d["method"] == "qlora" and d["precision"] == "fp32")).map(  # a Setup refuses it when built
+)).filter(lambda d: not (d["adaptation"] == "qlora" and d["precision"] == "fp32")).map(  # a Setup refuses it when built
     lambda d: Setup(**d)
 ).map(
     lambda s: s if s.train != "reward" else s.with_(ref_model="auto")
@@ -271,9 +271,9 @@ def test_reward_and_dpo_train_without_dropout():
     """RewardConfig / DPOConfig disable_dropout=True sets LoRA's dropout to p=0: no dropout masks or dropped copies
     (traced: DPO LoRA without checkpointing was 13 % high with them); SFT still pays for them."""
     for kind in ("reward", "dpo"):
-        base = Setup(train=kind, method="lora", grad_ckpt=False, seq_len=1024)
+        base = Setup(train=kind, adaptation="lora", grad_ckpt=False, seq_len=1024)
         assert estimate(LLAMA8, base).peak_allocated == estimate(LLAMA8, base.with_(lora_dropout=0.0)).peak_allocated
-    sft = Setup(method="lora", grad_ckpt=False, seq_len=1024)
+    sft = Setup(adaptation="lora", grad_ckpt=False, seq_len=1024)
     assert estimate(LLAMA8, sft).peak_allocated > estimate(LLAMA8, sft.with_(lora_dropout=0.0)).peak_allocated
 
 
@@ -284,7 +284,7 @@ def test_reward_full_embedding_gradient_comes_last():
     from estimators.catalog import resolve_model
 
     qwen = resolve_model("qwen2.5-0.5b").spec
-    setup = Setup(train="reward", method="full", micro_batch=4, grad_ckpt=True)
+    setup = Setup(train="reward", adaptation="full", micro_batch=4, grad_ckpt=True)
     est = estimate(qwen, setup)
     emb = qwen.vocab_size * qwen.hidden_size * t.trainable_bytes_per_param(setup)
     layers = sum(v.bytes for v in est.phases["backward (layers)"] if v.category == "gradients")

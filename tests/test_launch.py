@@ -92,9 +92,9 @@ emit(event="end", status="completed", step=step, output_dir=str(out))
 '''
 
 
-def fake_run(tmp_path: Path, method: str = "sft+dpo", setup: Setup | None = None, device_gib: float | None = None) -> Path:
+def fake_run(tmp_path: Path, pipeline: str = "sft+dpo", setup: Setup | None = None, device_gib: float | None = None) -> Path:
     run_dir = tmp_path / "run"
-    plan = build_plan("tiny", setup or Setup(), method=method, gpu="rtx4090", output_dir="out")
+    plan = build_plan("tiny", setup or Setup(), pipeline=pipeline, gpu="rtx4090", output_dir="out")
     if device_gib is not None:
         plan.estimate = EstimateSummary(
             peak_allocated_gib=device_gib - 1, peak_reserved_gib=device_gib - 0.5, device_gib=device_gib,
@@ -146,7 +146,7 @@ def test_dry_run_prints_single_process_commands_with_wiring(tmp_path, advisor_ma
 
 
 def test_dry_run_uses_accelerate_for_multi_gpu(tmp_path, advisor_main):
-    run_dir = fake_run(tmp_path, method="sft", setup=Setup(gpus=2, parallel="ddp"))
+    run_dir = fake_run(tmp_path, pipeline="sft", setup=Setup(gpus=2, parallel="ddp"))
     done = advisor_main("launch", str(run_dir), "--dry-run")
     assert done.returncode == 0, done.stderr
     assert "accelerate launch --config_file accelerate_config.yaml train_sft.py --output-dir out/sft" in done.stdout
@@ -157,7 +157,7 @@ def test_dry_run_uses_accelerate_for_multi_gpu(tmp_path, advisor_main):
 
 def test_ppo_stage_runs_the_ppo_script_even_beside_an_rloo_one(tmp_path):
     """Issue 13 item 7 changed this: PPO is never swapped for RLOO (tests/test_runs_ppo.py covers its environment)."""
-    run_dir = fake_run(tmp_path, method="rlhf")
+    run_dir = fake_run(tmp_path, pipeline="rlhf")
     (run_dir / "train_ppo_rloo.py").write_text(FAKE_TRAIN)
     ppo = launch.build_commands(launch_plan(run_dir), run_dir)[-1]
     assert ppo.script.name == "train_ppo.py" and ppo.pyenv is None  # the fake script has no dependency block
@@ -170,7 +170,7 @@ def launch_plan(run_dir: Path):
 
 
 def test_missing_script_and_run_dir_are_clear_errors(tmp_path, advisor_main):
-    run_dir = fake_run(tmp_path, method="sft")
+    run_dir = fake_run(tmp_path, pipeline="sft")
     (run_dir / "train_sft.py").unlink()
     done = advisor_main("launch", str(run_dir), "--dry-run")
     assert done.returncode == 2 and "has no train_sft.py" in done.stderr and "advisor generate" in done.stderr
@@ -195,7 +195,7 @@ def test_launch_module_imports_no_training_stack():
 
 
 def test_refuses_when_estimate_exceeds_the_simulated_card(tmp_path):
-    plan = launch_plan(fake_run(tmp_path, method="sft", device_gib=30.0))
+    plan = launch_plan(fake_run(tmp_path, pipeline="sft", device_gib=30.0))
     card = launch.GpuFacts(count=1, free_gib=[23.5], bf16=True, names=["RTX 4090"])
     with pytest.raises(AdvisorError, match=r"needs about 30\.0 GiB per GPU.*RTX 4090 \(GPU 0\) has 23\.5 GiB free.*--force"):
         launch.check_environment(plan, gpu_facts=card)
@@ -207,7 +207,7 @@ def test_refuses_when_estimate_exceeds_the_simulated_card(tmp_path):
 
 
 def test_too_few_gpus_and_no_bf16_refuse(tmp_path):
-    plan = launch_plan(fake_run(tmp_path, method="sft", setup=Setup(gpus=4, parallel="ddp"), device_gib=10.0))
+    plan = launch_plan(fake_run(tmp_path, pipeline="sft", setup=Setup(gpus=4, parallel="ddp"), device_gib=10.0))
     with pytest.raises(AdvisorError, match="4 GPUs per node but this machine has 2"):
         launch.check_environment(plan, gpu_facts=launch.GpuFacts(2, [40.0, 40.0], True))
     with pytest.raises(AdvisorError, match="bf16"):
@@ -215,21 +215,21 @@ def test_too_few_gpus_and_no_bf16_refuse(tmp_path):
 
 
 def test_cpu_only_machine_runs_on_cpu_with_a_warning(tmp_path):
-    plan = launch_plan(fake_run(tmp_path, method="sft", device_gib=30.0))
+    plan = launch_plan(fake_run(tmp_path, pipeline="sft", device_gib=30.0))
     report = launch.check_environment(plan, gpu_facts=launch.GpuFacts(count=0))
     assert report.device == "cpu" and report.gpus_used == 0
     assert any("runs on the CPU" in w for w in report.warnings)
 
 
 def test_missing_training_package_always_refuses(tmp_path, monkeypatch):
-    plan = launch_plan(fake_run(tmp_path, method="sft"))
+    plan = launch_plan(fake_run(tmp_path, pipeline="sft"))
     monkeypatch.setattr("advisor.launch.environment.TRAIN_PACKAGES", launch.TRAIN_PACKAGES + ("no_such_training_pkg",))
     with pytest.raises(AdvisorError, match=r"not installed: no_such_training_pkg.*advisor\[train\]"):
         launch.check_environment(plan, force=True, gpu_facts=launch.GpuFacts(0))
 
 
 def test_cli_refuses_then_force_launches(tmp_path, monkeypatch, capsys):
-    run_dir = fake_run(tmp_path, method="sft", device_gib=30.0)
+    run_dir = fake_run(tmp_path, pipeline="sft", device_gib=30.0)
     monkeypatch.setattr("advisor.launch.environment.probe_gpus", lambda *a, **k: launch.GpuFacts(1, [23.5], True, ["RTX 4090"]))
     assert main(["launch", str(run_dir), "--no-progress"]) == 2
     err = capsys.readouterr().err
@@ -316,11 +316,11 @@ def test_interrupt_checkpoints_then_resume_continues(tmp_path, sig, stage, launc
 # ------------------------------------------------------------------------------------------- the generated scripts
 
 
-def real_run(tmp_path: Path, method: str, save_steps: int = 50) -> Path:
+def real_run(tmp_path: Path, pipeline: str, save_steps: int = 50) -> Path:
     """A run folder for the tiny model written by the script generator (`advisor generate` writes the same)."""
     from advisor.scriptgen import write_run
 
-    plan = build_plan("tiny", Setup(seq_len=128), method=method, gpu="rtx4090", output_dir="out")
+    plan = build_plan("tiny", Setup(seq_len=128), pipeline=pipeline, gpu="rtx4090", output_dir="out")
     for stage in plan.stages:
         stage.hyper.save_steps = save_steps
     run_dir = tmp_path / "real"

@@ -44,7 +44,7 @@ BOTH = "embed_tokens,lm_head"
 
 
 def _setup(preset: str, saved: str = "") -> Setup:
-    return Setup(method="lora", lora_r=8, lora_alpha=16, lora_dropout=0.0, lora_targets=preset, modules_to_save=saved)
+    return Setup(adaptation="lora", lora_r=8, lora_alpha=16, lora_dropout=0.0, lora_targets=preset, modules_to_save=saved)
 
 
 # ------------------------------------------------------------------------------------------------ pure estimator

@@ -63,7 +63,7 @@ def test_catalog_keys_exist():
 @pytest.mark.parametrize("targets, key", [(targets, key) for targets in ("all-linear", "attention") for key in KEYS])
 def test_lora_params_equal_peft(key, targets):
     spec = shallow(key)
-    setup = for_model(spec, Setup(method="lora", lora_r=8, lora_targets=targets))  # dropout as peft allows it
+    setup = for_model(spec, Setup(adaptation="lora", lora_r=8, lora_targets=targets))  # dropout as peft allows it
     if t.lora_params(spec, setup) == 0:  # e.g. GPT-2 has no q_proj: the estimator warns, peft refuses
         with pytest.raises(ValueError, match="not found"):
             _peft_trainable(spec, setup)
@@ -80,13 +80,13 @@ def test_lora_params_equal_peft(key, targets):
 ])
 def test_moe_target_lists_equal_peft(key, targets):
     spec = shallow(key)
-    setup = for_model(spec, Setup(method="lora", lora_r=4, lora_targets=targets))
+    setup = for_model(spec, Setup(adaptation="lora", lora_r=4, lora_targets=targets))
     assert _peft_trainable(spec, setup) == t.lora_params(spec, setup) > 0
 
 
 def test_fused_experts_take_rank_2r_and_no_dropout():
     spec = CATALOG["mixtral-8x7b"]
-    setup = Setup(method="lora", lora_r=8, lora_targets="all-linear", lora_dropout=0.05)
+    setup = Setup(adaptation="lora", lora_r=8, lora_targets="all-linear", lora_dropout=0.05)
     gate_up = next(x for x in t.lora_linears(spec, setup) if x.name == "gate_up_proj")
     assert t.lora_rank(spec, gate_up, setup) == 16
     assert t.lora_factors(spec, gate_up, setup) == [(16 * 8, 4096), (2 * 14336, 16 * 8)]
@@ -100,7 +100,7 @@ def test_fused_experts_take_rank_2r_and_no_dropout():
 
 def test_half_a_fused_pair_is_refused_like_peft():
     spec = CATALOG["mixtral-8x7b"]
-    setup = Setup(method="lora", lora_targets="w1,w2", lora_dropout=0.0)
+    setup = Setup(adaptation="lora", lora_targets="w1,w2", lora_dropout=0.0)
     with pytest.raises(EstimateError, match="w1 and w3"):
         for_model(spec, setup)
     with pytest.raises(ValueError, match="without also targeting w3"):
@@ -111,7 +111,7 @@ def test_wrapped_experts_cost_a_merged_copy_per_layer():
     """The merged expert weights are saved per layer: with checkpointing one layer's worth is rebuilt, without it
     every layer keeps one (as large as the experts themselves)."""
     spec = CATALOG["qwen3-30b-a3b"]
-    base = Setup(method="lora", seq_len=512, lora_targets="attention")
+    base = Setup(adaptation="lora", seq_len=512, lora_targets="attention")
     wrapped = base.with_(lora_targets="all-linear")
     experts = sum(x.weight_params for x in t.lora_linears(spec, for_model(spec, wrapped)) if x.group == "expert")
     assert t.merged_weights_saved(spec, base) == 0

@@ -20,8 +20,8 @@ def _names(est, phase):
 
 def test_default_is_fused_and_full_is_the_hf_loss():
     assert Setup().loss == "fused"
-    fused = estimate(LLAMA3, Setup(method="lora"))
-    full = estimate(LLAMA3, Setup(method="lora", loss="full"))
+    fused = estimate(LLAMA3, Setup(adaptation="lora"))
+    full = estimate(LLAMA3, Setup(adaptation="lora", loss="full"))
     f_fwd, h_fwd = _names(fused, "forward"), _names(full, "forward")
     assert "logits and loss" not in f_fwd and "loss gradients" not in _names(fused, "backward (loss)")
     assert h_fwd["logits and loss"] == T * V * (2 + 4 + 4)  # bf16 logits, fp32 upcast, fp32 log-softmax
@@ -37,25 +37,25 @@ def test_default_is_fused_and_full_is_the_hf_loss():
 
 
 def test_fused_full_fine_tune_prices_the_fp32_head_gradient():
-    est = estimate(LLAMA3, Setup(method="full", grad_ckpt=False))
+    est = estimate(LLAMA3, Setup(adaptation="full", grad_ckpt=False))
     bwd = _names(est, "backward (loss)")["fused head: backward"]
     assert bwd == T * H * 6 + V * H * 6 + T * 32768 * 2 + 4 * T  # fp32 accumulators and their bf16 casts
 
 
 def test_kinds_use_the_fused_head_where_trl_does():
-    s = Setup(method="lora", train="grpo", seq_len=1024, response_len=256, micro_batch=2)
+    s = Setup(adaptation="lora", train="grpo", seq_len=1024, response_len=256, micro_batch=2)
     grpo = estimate(LLAMA3, s)
     fwd = _names(grpo, "forward")
     # completion tokens scored (2 x 256), the last hidden state over every token (2 x 1024)
     assert fwd["fused head: saved"] == t.fused_head_saved(LLAMA3, s.with_(seq_len=1024), 512)
     assert fwd["fused head: forward"] == t.fused_head_forward(LLAMA3, s.with_(seq_len=1024), 512)
-    dpo = estimate(LLAMA3, Setup(method="lora", train="dpo"))
+    dpo = estimate(LLAMA3, Setup(adaptation="lora", train="dpo"))
     ref = _names(dpo, "reference forward")
     assert "fused head: saved" in ref and "fused head: forward" not in ref  # the policy's saved tensors stay
     # reward (seq-cls, no LM head) and PPO (trl 1.12, full logits) do not depend on the knob
     for kind in ("reward", "ppo"):
-        a = estimate(LLAMA3, Setup(method="lora", train=kind))
-        b = estimate(LLAMA3, Setup(method="lora", train=kind, loss="full"))
+        a = estimate(LLAMA3, Setup(adaptation="lora", train=kind))
+        b = estimate(LLAMA3, Setup(adaptation="lora", train=kind, loss="full"))
         assert a.phases == b.phases
 
 
@@ -83,15 +83,15 @@ def test_cli_rejects_an_unknown_loss(advisor_main):
     assert len(out.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("method", ["full", "lora", "qlora"])
-def test_fused_head_never_prices_tokens_x_vocabulary(method):
+@pytest.mark.parametrize("adaptation", ["full", "lora", "qlora"])
+def test_fused_head_never_prices_tokens_x_vocabulary(adaptation):
     """The vocabulary enters the fused head only through the (capped) tile width and a trained head's V x h
     weight gradient: doubling a 128k vocabulary adds nothing else, whatever the sequence length."""
-    s = Setup(method=method, seq_len=8192)
+    s = Setup(adaptation=adaptation, seq_len=8192)
     big = LLAMA3.with_(vocab_size=2 * V)
     for fn in (t.fused_head_saved, t.fused_head_forward, t.fused_chunk_casts, t.fused_tile):
         assert fn(big, s) == fn(LLAMA3, s), fn.__name__
-    grad_weight = V * H * (4 + 2) if method == "full" else 0
+    grad_weight = V * H * (4 + 2) if adaptation == "full" else 0
     assert t.fused_head_backward(big, s) - t.fused_head_backward(LLAMA3, s) == grad_weight
 
 

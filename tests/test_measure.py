@@ -114,10 +114,10 @@ def traced_alike(spec, setup: Setup):
 
 
 @pytest.mark.parametrize("setup", [
-    Setup(method="lora", micro_batch=2, seq_len=64, loss="full"),
-    Setup(method="lora", micro_batch=2, seq_len=64, grad_ckpt=False, loss="full"),
-    Setup(method="full", micro_batch=2, seq_len=64, loss="full"),
-    Setup(method="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="full"),
+    Setup(adaptation="lora", micro_batch=2, seq_len=64, loss="full"),
+    Setup(adaptation="lora", micro_batch=2, seq_len=64, grad_ckpt=False, loss="full"),
+    Setup(adaptation="full", micro_batch=2, seq_len=64, loss="full"),
+    Setup(adaptation="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="full"),
 ], ids=["lora-gc", "lora", "full", "full-mixed-gc"])
 def test_fake_trace_equals_a_real_cpu_run(setup):
     """The tracer itself: the fake-tensor step and a real CPU step of the same tiny model count the same bytes
@@ -146,9 +146,9 @@ def small_fused_tiles(monkeypatch):
 
 
 @pytest.mark.parametrize("spec,setup", [
-    pytest.param(TINY, Setup(method="lora", micro_batch=2, seq_len=64, loss="fused"), marks=pytest.mark.slow),
-    (TINY.with_(tie_embeddings=True), Setup(method="full", micro_batch=1, seq_len=64, grad_ckpt=False, loss="fused")),
-    pytest.param(TINY, Setup(method="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="fused"),
+    pytest.param(TINY, Setup(adaptation="lora", micro_batch=2, seq_len=64, loss="fused"), marks=pytest.mark.slow),
+    (TINY.with_(tie_embeddings=True), Setup(adaptation="full", micro_batch=1, seq_len=64, grad_ckpt=False, loss="fused")),
+    pytest.param(TINY, Setup(adaptation="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="fused"),
                  marks=pytest.mark.slow),
 ], ids=["lora-gc", "full-tied", "full-mixed-gc"])  # full-tied stays in the fast suite; the others take 5-9 s each
 def test_fused_head_trace_equals_a_real_cpu_run(spec, setup, small_fused_tiles):
@@ -168,16 +168,16 @@ def test_fused_head_trace_equals_a_real_cpu_run(spec, setup, small_fused_tiles):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("setup", [
-    Setup(train="dpo", method="lora", micro_batch=1, seq_len=64),
-    Setup(train="dpo", method="full", micro_batch=1, seq_len=64, grad_ckpt=True),
-    Setup(train="reward", method="lora", micro_batch=2, seq_len=64),
+    Setup(train="dpo", adaptation="lora", micro_batch=1, seq_len=64),
+    Setup(train="dpo", adaptation="full", micro_batch=1, seq_len=64, grad_ckpt=True),
+    Setup(train="reward", adaptation="lora", micro_batch=2, seq_len=64),
 ], ids=["dpo-lora-gc", "dpo-full-gc", "reward-lora-gc"])
 def test_preference_trace_equals_a_real_cpu_run(setup, small_fused_tiles):
     """DPO (policy + no_grad reference forward through TRL's fused head: LoRA adapter disabled, full a frozen copy)
     and the reward model (seq-cls, chosen + rejected): the fake-tensor step and a real CPU step count the same."""
     fake = traced_alike(TINY, setup)
     assert any(setup.train in n.lower() for n in fake.notes)
-    if setup.method == "full":  # the frozen reference copy doubles the weights
+    if setup.adaptation == "full":  # the frozen reference copy doubles the weights
         assert fake.categories["parameters"] >= 2 * fake.trainable * 2
 
 
@@ -189,7 +189,7 @@ def test_fused_head_on_its_cuda_path_computes_the_hf_loss(small_fused_tiles):
     from advisor.measure.step import forward_loss
 
     torch.manual_seed(0)
-    model, _ = build_model(TINY.with_(tie_embeddings=True), Setup(method="full", precision="fp32", loss="fused"))
+    model, _ = build_model(TINY.with_(tie_embeddings=True), Setup(adaptation="full", precision="fp32", loss="fused"))
     ids = torch.randint(0, TINY.vocab_size, (2, 32))
     batch = {"input_ids": ids, "labels": ids.clone()}
     with MemoryTracker() as tracker, fused.cuda_path(tracker):
@@ -212,7 +212,7 @@ def test_fake_trace_equals_a_real_cpu_run_qlora(loss):
         pytest.importorskip("trl")
     from advisor.measure.trace import trace
 
-    setup = Setup(method="qlora", micro_batch=2, seq_len=64, loss=loss)
+    setup = Setup(adaptation="qlora", micro_batch=2, seq_len=64, loss=loss)
     fake = trace(TINY.with_(hidden_size=128, intermediate_size=256), setup, cpu_kernel=True)
     real = trace(TINY.with_(hidden_size=128, intermediate_size=256), setup, real=True)
     assert fake.peak == real.peak and fake.categories == real.categories
@@ -227,7 +227,7 @@ def test_preference_trace_equals_a_real_cpu_run_qlora(train, small_fused_tiles):
     from advisor.measure.trace import trace
 
     spec = TINY.with_(hidden_size=128, intermediate_size=256)
-    setup = Setup(train=train, method="qlora", micro_batch=2 if train == "reward" else 1, seq_len=64)
+    setup = Setup(train=train, adaptation="qlora", micro_batch=2 if train == "reward" else 1, seq_len=64)
     fake = trace(spec, setup, cpu_kernel=True)
     real = trace(spec, setup, real=True)
     assert fake.peak == real.peak and fake.categories == real.categories
@@ -239,9 +239,9 @@ GRPO_TINY = dict(train="grpo", micro_batch=2, seq_len=64, response_len=16, num_g
 
 @pytest.mark.slow
 @pytest.mark.parametrize("setup", [
-    Setup(method="lora", **GRPO_TINY),
-    Setup(method="full", ref_model="none", **GRPO_TINY),
-    Setup(method="full", grad_ckpt=True, precision="bf16-mixed", grad_accum=2, **GRPO_TINY),
+    Setup(adaptation="lora", **GRPO_TINY),
+    Setup(adaptation="full", ref_model="none", **GRPO_TINY),
+    Setup(adaptation="full", grad_ckpt=True, precision="bf16-mixed", grad_accum=2, **GRPO_TINY),
 ], ids=["lora-beta", "full-ref-none", "full-copy-mixed-gc-accum"])
 def test_grpo_trace_equals_a_real_cpu_run(setup, small_fused_tiles):
     """GRPOTrainer: a generation round (HF generate: prefill and decode with a DynamicCache), the no_grad old-policy
@@ -253,7 +253,7 @@ def test_grpo_trace_equals_a_real_cpu_run(setup, small_fused_tiles):
     assert ("reference forward" in fake.phase_peaks) == (setup.ref_model != "none")
     # 4 completions per round, 2 per micro-step: the old log-probs pass runs unless accumulation spans the round
     assert ("old log-probs" in fake.phase_peaks) == (setup.grad_accum == 1)
-    if setup.method == "full" and setup.ref_model != "none":  # beta > 0: the frozen reference copy
+    if setup.adaptation == "full" and setup.ref_model != "none":  # beta > 0: the frozen reference copy
         assert fake.categories["parameters"] >= 2 * fake.trainable * 2
 
 
@@ -261,7 +261,7 @@ def test_grpo_trace_refuses_the_full_logits_loss():
     from advisor.measure.trace import trace
 
     with pytest.raises(ValueError, match="fused LM head"):
-        trace(TINY, Setup(method="lora", loss="full", **GRPO_TINY))
+        trace(TINY, Setup(adaptation="lora", loss="full", **GRPO_TINY))
 
 
 @pytest.mark.slow
@@ -272,7 +272,7 @@ def test_grpo_trace_equals_a_real_cpu_run_qlora(small_fused_tiles):
     from advisor.measure.trace import trace
 
     spec = TINY.with_(hidden_size=128, intermediate_size=256)
-    setup = Setup(method="qlora", **GRPO_TINY)
+    setup = Setup(adaptation="qlora", **GRPO_TINY)
     fake = trace(spec, setup, cpu_kernel=True)
     real = trace(spec, setup, real=True)
     assert fake.peak == real.peak and fake.categories == real.categories
@@ -286,7 +286,7 @@ def test_trace_matches_the_estimator_on_a_tiny_model(loss):
 
     if loss == "fused":
         pytest.importorskip("trl")
-    setup = Setup(method="lora", micro_batch=2, seq_len=64, loss=loss)
+    setup = Setup(adaptation="lora", micro_batch=2, seq_len=64, loss=loss)
     traced = trace(TINY, setup).peak
     est = estimate(TINY, setup).peak_allocated
     assert abs(est - traced) / traced < 0.05  # tiny tensors: 512-byte rounding and small buffers weigh more
@@ -313,7 +313,7 @@ def test_trace_row_has_provenance_and_round_trips(tmp_path):
     result = TraceResult(peak=1024, categories={"parameters": 512, "activations": 512}, peak_phase="backward",
                          phase_peaks={"forward": 1000, "backward": 1024}, attention="flash", quantization="",
                          mode="fake", seconds=1.0, trainable=10, params=100)
-    setup = Setup(method="lora").to_dict()
+    setup = Setup(adaptation="lora").to_dict()
     row = record.trace_row("llama-3.2-1b", setup, result, date="2025-01-01")
     for key in ("date", "device", "mode", "attention", "setup", "model", "categories", "peak_phase", "versions"):
         assert row[key] != ""
@@ -323,7 +323,7 @@ def test_trace_row_has_provenance_and_round_trips(tmp_path):
     record.write_row(dict(row, seconds=2.0), path)  # same id: replaced, not appended
     rows = record.read_rows(path)
     assert len(rows) == 1 and rows[0]["seconds"] == 2.0
-    assert Setup.from_dict(rows[0]["setup"]) == Setup(method="lora")
+    assert Setup.from_dict(rows[0]["setup"]) == Setup(adaptation="lora")
 
 
 def test_stored_rows_are_well_formed():
@@ -369,7 +369,7 @@ def test_cuda_mode_refuses_without_a_gpu():
 def test_cuda_mode_on_a_small_model():
     from advisor.measure.cuda import measure_cuda
 
-    row = measure_cuda(TINY, Setup(method="lora", micro_batch=2, seq_len=64), "tiny")
+    row = measure_cuda(TINY, Setup(adaptation="lora", micro_batch=2, seq_len=64), "tiny")
     assert row["peak"]["allocated"] <= row["peak"]["reserved"] <= row["peak"]["device"]
 
 

@@ -20,11 +20,11 @@ from estimators.time_report import Dataset, time_dict, time_lines
 
 CASES = [
     ("7b", {}, None),
-    ("llama-3.1-70b", {"method": "full", "gpus": 8, "parallel": "fsdp"}, "h100"),
-    ("mixtral-8x7b", {"method": "qlora"}, "rtx4090"),
-    ("qwen2.5-7b", {"train": "grpo", "method": "lora"}, "a100-80gb"),
-    ("gpt2", {"method": "full", "optimizer": "paged_adamw8bit"}, None),
-    ("llama-3.1-8b", {"method": "full", "precision": "bf16-mixed"}, "24GB"),
+    ("llama-3.1-70b", {"adaptation": "full", "gpus": 8, "parallel": "fsdp"}, "h100"),
+    ("mixtral-8x7b", {"adaptation": "qlora"}, "rtx4090"),
+    ("qwen2.5-7b", {"train": "grpo", "adaptation": "lora"}, "a100-80gb"),
+    ("gpt2", {"adaptation": "full", "optimizer": "paged_adamw8bit"}, None),
+    ("llama-3.1-8b", {"adaptation": "full", "precision": "bf16-mixed"}, "24GB"),
 ]
 WIDTHS = (60, 63, 71, 80, 97, 120, 200)
 

@@ -16,7 +16,7 @@ from estimators import estimate, resolve_model
 from estimators.effective import effective_setup
 from estimators.setup import Setup
 
-FSDP_QLORA = Setup(method="qlora", parallel="fsdp", gpus=2)
+FSDP_QLORA = Setup(adaptation="qlora", parallel="fsdp", gpus=2)
 LLAMA_CONFIG = {"model_type": "llama", "hidden_size": 512, "intermediate_size": 1376, "num_hidden_layers": 4,
                 "num_attention_heads": 8, "num_key_value_heads": 8, "vocab_size": 32000, "max_position_embeddings": 2048}
 
@@ -61,7 +61,7 @@ def test_a_plan_moved_away_from_its_config_is_priced_and_generated(tmp_path):
     model_dir = tmp_path / "my-model"
     model_dir.mkdir()
     (model_dir / "config.json").write_text(json.dumps(LLAMA_CONFIG))
-    plan = build_plan(str(model_dir), Setup(method="lora"), gpu="rtx4090")
+    plan = build_plan(str(model_dir), Setup(adaptation="lora"), gpu="rtx4090")
     priced = estimate(plan_spec(plan), plan.stages[0].setup).peak_allocated
     saved = tmp_path / "plan.toml"
     save_plan(plan, saved)
@@ -77,7 +77,7 @@ def test_a_plan_moved_away_from_its_config_is_priced_and_generated(tmp_path):
 
 def test_a_bad_spec_in_a_plan_file_is_one_clear_error(tmp_path, capsys):
     saved = tmp_path / "plan.toml"
-    save_plan(build_plan("7b", Setup(method="lora"), gpu="rtx4090"), saved)
+    save_plan(build_plan("7b", Setup(adaptation="lora"), gpu="rtx4090"), saved)
     saved.write_text(saved.read_text().replace("[model.spec]\n", "[model.spec]\nwidth_typo = 3\n"))
     assert main(["generate", "--plan", str(saved), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err

@@ -44,7 +44,7 @@ def one_line_exit_2(out, needle: str) -> None:
 @pytest.fixture(scope="module")
 def table():
     plan = plan_for(**BASE)
-    assert plan.method == "rlhf" and plan.time.usd > 0  # ample and priced: the baseline the user's price changes
+    assert plan.pipeline == "rlhf" and plan.time.usd > 0  # ample and priced: the baseline the user's price changes
     return plan
 
 
@@ -53,7 +53,7 @@ def test_the_users_price_scales_every_dollar_by_the_ratio_and_leaves_the_hours(t
     price = round(TABLE_PRICE * 0.37, 2)
     ratio = price / TABLE_PRICE
     mine = plan_for(**BASE, price=price)
-    assert mine.method == table.method and [s.setup for s in mine.stages] == [s.setup for s in table.stages]
+    assert mine.pipeline == table.pipeline and [s.setup for s in mine.stages] == [s.setup for s in table.stages]
     t, base = mine.time, table.time
     assert [s.hours for s in t.stages] == [s.hours for s in base.stages] and t.hours == base.hours
     for a, b in zip(t.stages, base.stages, strict=True):  # dollars are kept to the cent: ratio x table, within a cent
@@ -72,7 +72,7 @@ def test_the_users_price_flips_the_money_budget_decision(table, price_factor, bu
     budget = round(table.time.usd * budget_factor)
     at_table = plan_for(**BASE, budget_usd=budget)
     mine = plan_for(**BASE, budget_usd=budget, price=round(TABLE_PRICE * price_factor, 2))
-    assert at_table.method == table_method and mine.method == user_method
+    assert at_table.pipeline == table_method and mine.pipeline == user_method
     rlhf, over = (mine, at_table) if user_method == "rlhf" else (at_table, mine)
     assert rlhf.time.usd <= budget
     # the DPO plan says why: RLHF's predicted dollars at that plan's price, over the budget
@@ -175,7 +175,7 @@ def test_fit_prices_ppo_with_the_smaller_reward_value_model(advisor_main):
     assert not same["fits"] and same["max_micro_batch"] == 0 and same["reward_value_model"]["separate"] is False
     assert small["fits"] and small["max_micro_batch"] > 1 and small["fixes"] == []
     policy, rm = model_spec("8b")[0], model_spec("llama-3.2-1b")[0]
-    setup = Setup(train="ppo", method="lora", seq_len=1024, response_len=256)
+    setup = Setup(train="ppo", adaptation="lora", seq_len=1024, response_len=256)
     assert small["estimate"]["peak"]["allocated"]["bytes"] == estimate(policy, setup, rm).peak_allocated
     assert small["reward_value_model"] | {"resolved_from": ""} == {
         "name": "Llama 3.2 1B", "key": "llama-3.2-1b", "hf_id": "meta-llama/Llama-3.2-1B", "resolved_from": "",

@@ -7,12 +7,12 @@ from hypothesis import strategies as st
 from estimators import Setup, estimate
 from estimators.catalog import catalog
 from estimators.checks import lora_target_problem
-from estimators.setup import ATTENTIONS, LORA_PRESETS, METHODS, OPTIMIZERS, PRECISIONS, QUANT_TYPES
+from estimators.setup import ADAPTATIONS, ATTENTIONS, LORA_PRESETS, OPTIMIZERS, PRECISIONS, QUANT_TYPES
 
 MODELS = sorted(catalog())
 
 setups = st.fixed_dictionaries(dict(
-    method=st.sampled_from(METHODS),
+    adaptation=st.sampled_from(ADAPTATIONS),
     precision=st.sampled_from(PRECISIONS),
     optimizer=st.sampled_from(OPTIMIZERS),
     micro_batch=st.integers(1, 64),
@@ -25,7 +25,7 @@ setups = st.fixed_dictionaries(dict(
     quant_type=st.sampled_from(QUANT_TYPES),
     double_quant=st.booleans(),
     kbit_upcast=st.booleans(),
-)).filter(lambda d: not (d["method"] == "qlora" and d["precision"] == "fp32")).map(lambda d: Setup(**d))  # refused when built
+)).filter(lambda d: not (d["adaptation"] == "qlora" and d["precision"] == "fp32")).map(lambda d: Setup(**d))  # refused when built
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 

@@ -46,7 +46,7 @@ def test_no_reward_is_said_loudly_in_both_languages():
 
 def test_a_reward_for_a_plan_without_grpo_is_said_not_used():
     plan = advise(Answers.from_mapping(dict(goal="chat_format", data="instruction_pairs", gpu="a100-80gb", model="tiny", reward="answer")))
-    assert plan.method == "sft" and any("is not used" in w.en for w in plan.warnings)
+    assert plan.pipeline == "sft" and any("is not used" in w.en for w in plan.warnings)
 
 
 def test_a_malformed_reward_function_is_one_clear_error():

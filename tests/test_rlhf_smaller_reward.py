@@ -32,7 +32,7 @@ from estimators.timing import step_time
 
 POLICY, _ = model_spec("70b")  # Llama 3.1 70B
 SMALL, _ = model_spec("8b")  # Llama 3.1 8B: same model_type and vocabulary (128,256)
-PPO = Setup(train="ppo", method="lora", seq_len=1024, response_len=256, micro_batch=2)
+PPO = Setup(train="ppo", adaptation="lora", seq_len=1024, response_len=256, micro_batch=2)
 # Llama 3.1 8B as a seq-cls model: its 8,030,261,248 parameters less the untied lm_head (128,256 x 4,096 = 525,336,576)
 SEQCLS_8B = 8_030_261_248 - 128_256 * 4_096
 H = 4_096
@@ -80,7 +80,7 @@ def test_a_smaller_reward_model_lowers_the_ppo_peak_by_its_terms():
 
 
 def test_the_reward_stage_trains_the_smaller_model():
-    reward = Setup(train="reward", method="lora", seq_len=1024)
+    reward = Setup(train="reward", adaptation="lora", seq_len=1024)
     assert estimate(POLICY, reward, SMALL).peak_allocated == estimate(SMALL, reward).peak_allocated
     assert estimate(POLICY, reward, SMALL).model == SMALL
 
@@ -112,7 +112,7 @@ def test_the_fit_solver_prices_with_it():
     """`estimators.fit` (the wizard's "make it fit" and advise's sizing): an 8B PPO run is over an H100 with an 8B reward
     and value model and fits with Llama 3.2 1B (same vocabulary), with room for a larger micro-batch."""
     policy, tiny_rm = model_spec("8b")[0], model_spec("llama-3.2-1b")[0]
-    setup = Setup(train="ppo", method="lora", seq_len=1024, response_len=256)
+    setup = Setup(train="ppo", adaptation="lora", seq_len=1024, response_len=256)
     cap = find_gpu("h100").memory_bytes
     same, small = fit_report(policy, setup, cap), fit_report(policy, setup, cap, reward_model=tiny_rm)
     assert not same.fits and same.max_micro_batch == 0 and same.fixes
@@ -181,7 +181,7 @@ def test_advise_plans_rlhf_with_the_largest_smaller_reward_model_that_fits(small
     hw = Hw(find_gpu("h100"), 8)
     # same-size RLHF does not fit on these cards: the PPO stage as planned, priced with a 70B reward and value model
     assert not hw.fits(estimate(POLICY, plan.stage("ppo").setup))
-    assert plan.method == "rlhf"
+    assert plan.pipeline == "rlhf"
     reward, ppo = plan.stage("reward"), plan.stage("ppo")
     assert reward.reward_value_model.key == ppo.reward_value_model.key == "llama-3.1-8b"
     assert plan.stage("sft").reward_value_model is None
@@ -201,7 +201,7 @@ def test_advise_plans_rlhf_with_the_largest_smaller_reward_model_that_fits(small
 
 def test_advise_keeps_dpo_when_not_even_the_smallest_fits():
     plan = advise(Answers.from_mapping(dict(BASE, gpu="h100", gpu_count=1)))
-    assert plan.method in ("dpo", "sft+dpo")
+    assert plan.pipeline in ("dpo", "sft+dpo")
     assert all(s.reward_value_model is None for s in plan.stages)
     limited = next(r for r in plan.reasons if r.rule == "sel.limited_simple")
     assert "nor with a smaller reward/value model of its family (down to llama-3.2-1b)" in limited.en
@@ -209,7 +209,7 @@ def test_advise_keeps_dpo_when_not_even_the_smallest_fits():
 
 def test_same_size_rlhf_that_fits_stays_same_size():
     plan = advise(Answers.from_mapping(dict(BASE, model="7b", gpu="h100")))
-    assert plan.method == "rlhf" and all(s.reward_value_model is None for s in plan.stages)
+    assert plan.pipeline == "rlhf" and all(s.reward_value_model is None for s in plan.stages)
     assert plan.stage("reward").base_from == "sft"
 
 
@@ -222,7 +222,7 @@ def test_plan_toml_round_trip_keeps_the_reward_model_and_its_pricing(small_rlhf,
     assert stage_models(again, again.stage("sft"))[1] is None
     before = [s.setup for s in again.stages]
     assert stages_as_run(again) == [] and [s.setup for s in again.stages] == before
-    default = build_plan("7b", Setup(method="lora"), method="rlhf", gpu="h100")
+    default = build_plan("7b", Setup(adaptation="lora"), pipeline="rlhf", gpu="h100")
     assert "reward_value_model" not in default.to_toml()
 
 
@@ -256,8 +256,8 @@ def test_tiny_ppo_with_a_smaller_tiny_reward_model_trains(tmp_path):
     small_dir = run_dir / "tiny-reward"
     small = TINY_SPEC.with_(name="tiny reward (1 layer)", hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2, num_kv_heads=2)
     ref = ModelRef(key=str(small_dir), name=small.name, hf_id=str(small_dir), resolved_from="test", spec={})
-    setup = Setup(method="lora", seq_len=64, response_len=8)
-    plan = build_plan("tiny", setup, method="rlhf", output_dir="outputs", reward_value=(small, ref))
+    setup = Setup(adaptation="lora", seq_len=64, response_len=8)
+    plan = build_plan("tiny", setup, pipeline="rlhf", output_dir="outputs", reward_value=(small, ref))
     for stage in plan.stages:
         stage.hyper.save_steps = 2
     write_run(plan, run_dir)

@@ -90,7 +90,7 @@ def test_a_stage_left_on_the_sample_is_said_and_a_flag_no_stage_uses_is_refused(
 
 def test_a_plan_file_gets_the_per_kind_flags_too(tmp_path, capsys):
     data = _rows(tmp_path)
-    plan = build_plan("tiny", Setup(), method="sft+dpo", gpu="rtx4090")
+    plan = build_plan("tiny", Setup(), pipeline="sft+dpo", gpu="rtx4090")
     (tmp_path / "plan.toml").write_text(plan.to_toml())
     code, _out, err = _generate(capsys, "--plan", str(tmp_path / "plan.toml"), "--out", str(tmp_path / "a"), "--dataset", str(data["preference"]))
     assert code == 2 and "take different data" in err  # the old code put the preference file under the SFT stage too
@@ -146,7 +146,7 @@ def test_a_config_json_path_makes_the_script_load_its_folder(tmp_path, capsys):
 
 
 def test_readme_names_the_card_and_the_need_apart():
-    plan = build_plan("tiny", Setup(method="lora"), method="sft", gpu="rtx4090")
+    plan = build_plan("tiny", Setup(adaptation="lora"), pipeline="sft", gpu="rtx4090")
     plan.estimate = EstimateSummary(peak_allocated_gib=15.5, peak_reserved_gib=16.71, device_gib=17.21, peak_phase="sft: backward",
                                     fits=True, headroom_gib=6.44)
     readme = render(plan, versions=FALLBACK_PINS)["README.md"]

@@ -13,7 +13,7 @@ from advisor import launch
 
 
 def test_resume_after_ctrl_c_keeps_the_max_steps_of_the_launch(tmp_path, launch_here):
-    run_dir = fake_run(tmp_path, method="sft")
+    run_dir = fake_run(tmp_path, pipeline="sft")
     env = {"FAKE_STEPS": "5", "FAKE_SLEEP": "0.05", "FAKE_SAVE_STEPS": "4"}  # the scripts' own default: 5 steps
     proc = launcher(run_dir, "--max-steps", "30", env=env, probe=False)  # a process of its own: it gets the signal
     for line in proc.stdout:
@@ -51,7 +51,7 @@ def test_given_arguments_win_over_the_remembered_ones_and_a_damaged_file_is_igno
 def test_printed_commands_are_shell_quoted(tmp_path, advisor_main):
     odd = tmp_path / "my run; $(id)"
     odd.mkdir()
-    run_dir = fake_run(odd, method="sft")
+    run_dir = fake_run(odd, pipeline="sft")
     dry = advisor_main("launch", str(run_dir), "--dry-run")
     assert dry.returncode == 0, dry.stderr
     first = dry.stdout.splitlines()[0]

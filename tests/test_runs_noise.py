@@ -31,7 +31,7 @@ NOISY = textwrap.dedent('''
 
 def test_known_noise_goes_to_the_log_only_and_real_warnings_stay(tmp_path, launch_here):
     run_dir = tmp_path / "run"
-    plan = build_plan("tiny", Setup(), method="sft", gpu="rtx4090", output_dir="out")
+    plan = build_plan("tiny", Setup(), pipeline="sft", gpu="rtx4090", output_dir="out")
     save_plan(plan, run_dir / "plan.toml")
     (run_dir / "train_sft.py").write_text(NOISY + FAKE_TRAIN)
     done = launch_here(str(run_dir), "--no-progress", env={"FAKE_STEPS": "2"})
@@ -70,11 +70,11 @@ def test_gated_models_and_the_token_check(tmp_path):
 
 
 def test_readme_and_launch_check_say_a_gated_model_needs_a_token(tmp_path, monkeypatch):
-    plan = build_plan("8b", Setup(method="qlora"), method="sft", gpu="rtx4090", output_dir="out")
+    plan = build_plan("8b", Setup(adaptation="qlora"), pipeline="sft", gpu="rtx4090", output_dir="out")
     assert plan.model.hf_id.startswith("meta-llama/")
     readme = render(plan, versions=FALLBACK_PINS)["README.md"]
     assert "## Access to the model" in readme and "is gated on the Hugging Face Hub" in readme and "HF_TOKEN" in readme
-    assert "## Access to the model" not in render(build_plan("tiny", Setup(), method="sft", gpu="rtx4090"), versions=FALLBACK_PINS)["README.md"]
+    assert "## Access to the model" not in render(build_plan("tiny", Setup(), pipeline="sft", gpu="rtx4090"), versions=FALLBACK_PINS)["README.md"]
 
     from advisor import launch
 

@@ -25,7 +25,7 @@ from estimators.setup import Setup
 
 def test_plan_estimate_readme_and_launch_all_say_ppo(tmp_path, monkeypatch):
     monkeypatch.setenv("ADVISOR_ENV_DIR", str(tmp_path / "envs"))
-    plan = build_plan("tiny", Setup(method="lora"), method="rlhf", gpu="rtx4090", output_dir="outputs")
+    plan = build_plan("tiny", Setup(adaptation="lora"), pipeline="rlhf", gpu="rtx4090", output_dir="outputs")
     run_dir = tmp_path / "run"
     write_run(plan, run_dir, versions=FALLBACK_PINS)
     plan = load_plan(run_dir / "plan.toml")
@@ -92,7 +92,7 @@ def test_launch_builds_the_environment_a_block_asks_for_once_then_reuses_it(tmp_
     wheels.mkdir()
     _wheel(wheels, "advisorfakepin", "1.0")
     run_dir = tmp_path / "run"
-    plan = build_plan("tiny", Setup(), method="sft", gpu="rtx4090", output_dir="out")
+    plan = build_plan("tiny", Setup(), pipeline="sft", gpu="rtx4090", output_dir="out")
     save_plan(plan, run_dir / "plan.toml")
     (run_dir / "train_sft.py").write_text(BLOCK + FAKE_TRAIN)
     env = {"ADVISOR_ENV_DIR": str(tmp_path / "envs"), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels),
@@ -113,7 +113,7 @@ def test_launch_builds_the_environment_a_block_asks_for_once_then_reuses_it(tmp_
 
 def test_an_environment_that_cannot_be_built_is_one_clear_line(tmp_path):
     run_dir = tmp_path / "run"
-    plan = build_plan("tiny", Setup(), method="sft", gpu="rtx4090", output_dir="out")
+    plan = build_plan("tiny", Setup(), pipeline="sft", gpu="rtx4090", output_dir="out")
     save_plan(plan, run_dir / "plan.toml")
     (run_dir / "train_sft.py").write_text(BLOCK.replace("advisorfakepin", "advisornosuchpin") + FAKE_TRAIN)
     env = {"ADVISOR_ENV_DIR": str(tmp_path / "envs"), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(tmp_path), "UV_NO_INDEX": "1"}

@@ -82,7 +82,7 @@ def test_a_grpo_plan_without_a_reward_says_so_on_finish(tmp_path):
         app = WizardApp(answers=answers, lang="en", run_dir=str(tmp_path / "r"))
         async with app.run_test(size=SIZE) as pilot:
             await to_step(pilot, "finish")
-            assert app.state.plan.method == "grpo"
+            assert app.state.plan.pipeline == "grpo"
             shown = text_of(app.screen.query_one("#finish-reward", Static))
             assert "PLACEHOLDER length reward" in shown and "--reward-check" in shown
         return app

@@ -52,8 +52,8 @@ def make_plan(stages: list[tuple], setup: Setup, *, model: str = "tiny", hf_id: 
             )
         )
     return Plan(
-        method=extra.pop("method", "+".join(s[1] for s in stages)),
-        adaptation=setup.method,
+        pipeline=extra.pop("pipeline", "+".join(s[1] for s in stages)),
+        adaptation=setup.adaptation,
         model=ModelRef(key=model, name=model, hf_id=hf_id),
         hardware=Hardware(gpu="rtx4090", gpu_name="NVIDIA GeForce RTX 4090 24GB", memory_gib=23.65, count=gpu_count, nodes=nodes),
         stages=built,
@@ -70,18 +70,18 @@ RLHF = [
 
 def golden_plans() -> dict[str, Plan]:
     return {
-        "tiny-sft-lora": make_plan([("sft", "sft", "instruction", "", "", "bundled")], Setup(method="lora", seq_len=512)),
+        "tiny-sft-lora": make_plan([("sft", "sft", "instruction", "", "", "bundled")], Setup(adaptation="lora", seq_len=512)),
         "llama-rlhf-qlora": make_plan(
             RLHF,
-            Setup(method="qlora", lora_targets="attention", micro_batch=2, grad_accum=8, seq_len=1024),
+            Setup(adaptation="qlora", lora_targets="attention", micro_batch=2, grad_accum=8, seq_len=1024),
             model="llama-3.1-8b",
             hf_id="meta-llama/Llama-3.1-8B-Instruct",
-            method="rlhf",
+            pipeline="rlhf",
             estimate=EstimateSummary(peak_allocated_gib=14.2, peak_reserved_gib=15.9, device_gib=16.4, peak_phase="backward", fits=True, headroom_gib=7.25),
         ),
         "llama-dpo-full-zero3-2nodes": make_plan(
             [("dpo", "dpo", "preference", "", "", "trl-lib/ultrafeedback_binarized")],
-            Setup(method="full", precision="bf16-mixed", optimizer="paged_adamw8bit", gpus=4, nodes=2, parallel="zero3", offload_optimizer=True),
+            Setup(adaptation="full", precision="bf16-mixed", optimizer="paged_adamw8bit", gpus=4, nodes=2, parallel="zero3", offload_optimizer=True),
             model="llama-3.1-70b",
             hf_id="meta-llama/Llama-3.1-70B-Instruct",
             gpu_count=4,
@@ -146,18 +146,18 @@ def test_render_is_deterministic():
 # --------------------------------------------------------------------------------------------- every kind x adaptation
 
 
-def _kind_plan(kind: str, method: str) -> Plan:
-    setup = Setup(method=method, micro_batch=3, grad_accum=5, seq_len=777, lora_r=8, lora_alpha=24, lora_dropout=0.1, lora_targets="qv")
+def _kind_plan(kind: str, adaptation: str) -> Plan:
+    setup = Setup(adaptation=adaptation, micro_batch=3, grad_accum=5, seq_len=777, lora_r=8, lora_alpha=24, lora_dropout=0.1, lora_targets="qv")
     if kind == "ppo":
         return make_plan(RLHF, setup)
     fmt = {"sft": "instruction", "reward": "preference", "dpo": "preference", "grpo": "prompt"}[kind]
     return make_plan([(kind, kind, fmt, "", "", "bundled")], setup)
 
 
-@pytest.mark.parametrize("method", ADAPTATIONS)
+@pytest.mark.parametrize("adaptation", ADAPTATIONS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_script_parses_and_has_the_shape_of_trl_scripts(kind, method):
-    files = render(_kind_plan(kind, method))
+def test_every_script_parses_and_has_the_shape_of_trl_scripts(kind, adaptation):
+    files = render(_kind_plan(kind, adaptation))
     scripts = {rel: text for rel, text in files.items() if rel.startswith("train_")}
     expected = {"train_sft.py", "train_reward.py", "train_ppo.py", "train_ppo_rloo.py"} if kind == "ppo" else {f"train_{kind}.py"}
     assert set(scripts) == expected
@@ -180,14 +180,14 @@ def test_every_script_parses_and_has_the_shape_of_trl_scripts(kind, method):
         deps = re.findall(r'#     "([a-z]+)==([0-9.]+)"', text)
         pins = dict(deps)
         assert pins["trl"] == (PPO_TRL if rel == "train_ppo.py" else package_versions()["trl"])
-        assert ("bitsandbytes" in pins) == (method == "qlora")
+        assert ("bitsandbytes" in pins) == (adaptation == "qlora")
         assert "trust_remote_code=True" not in text
 
 
-@pytest.mark.parametrize("method", ADAPTATIONS)
+@pytest.mark.parametrize("adaptation", ADAPTATIONS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_priced_equals_the_plan_setup_and_the_blocks_its_translation(kind, method):
-    plan = _kind_plan(kind, method)
+def test_priced_equals_the_plan_setup_and_the_blocks_its_translation(kind, adaptation):
+    plan = _kind_plan(kind, adaptation)
     files = render(plan)
     for stage in plan.stages:
         setup = stage.setup
@@ -207,13 +207,13 @@ def test_priced_equals_the_plan_setup_and_the_blocks_its_translation(kind, metho
         else:
             assert config["max_length"] == setup.seq_len == 777 and "max_length" not in training
         assert blocks["MODEL"] == {"dtype": "bfloat16", "attn_implementation": "sdpa", "trust_remote_code": False}
-        if method == "full":
+        if adaptation == "full":
             assert blocks["LORA"] is None
         else:
             task = "SEQ_CLS" if setup.train == "reward" else "CAUSAL_LM"
             assert blocks["LORA"] == {"r": 8, "lora_alpha": 24, "lora_dropout": 0.1, "target_modules": list(lora_target_names(plan_spec(plan), setup)), "task_type": task}
             assert blocks["LORA"]["target_modules"] == ["q_proj", "v_proj"]
-        if method == "qlora":
+        if adaptation == "qlora":
             assert blocks["QUANT"] == {"load_in_4bit": True, "bnb_4bit_quant_type": setup.quant_type, "bnb_4bit_use_double_quant": setup.double_quant,
                                        "bnb_4bit_compute_dtype": "bfloat16"}
             assert config["kbit_upcast"] == setup.kbit_upcast and config["kbit_device_map"] is True
@@ -246,15 +246,15 @@ def sft_module(tmp_path_factory):
 
 
 SETUPS = [
-    Setup(method="full", precision="bf16", optimizer="adamw", micro_batch=2, grad_accum=4, seq_len=4096, attention="flash"),
-    Setup(method="full", precision="fp16", optimizer="sgd_momentum", grad_ckpt=True, attention="eager"),
-    Setup(method="full", precision="bf16-mixed", optimizer="adafactor", grad_ckpt=False),
-    Setup(method="full", precision="fp16-mixed", optimizer="lion"),
-    Setup(method="full", precision="fp32", optimizer="sgd"),
-    Setup(method="lora", precision="fp16", optimizer="adamw8bit", lora_targets="attention", lora_r=4, lora_alpha=8, lora_dropout=0.0),
-    Setup(method="lora", precision="bf16", optimizer="adamw"),
-    Setup(method="qlora", precision="bf16", optimizer="paged_adamw8bit", quant_type="fp4", double_quant=False, kbit_upcast=False),
-    Setup(method="qlora", precision="fp16", quant_type="nf4", parallel="fsdp", gpus=2),
+    Setup(adaptation="full", precision="bf16", optimizer="adamw", micro_batch=2, grad_accum=4, seq_len=4096, attention="flash"),
+    Setup(adaptation="full", precision="fp16", optimizer="sgd_momentum", grad_ckpt=True, attention="eager"),
+    Setup(adaptation="full", precision="bf16-mixed", optimizer="adafactor", grad_ckpt=False),
+    Setup(adaptation="full", precision="fp16-mixed", optimizer="lion"),
+    Setup(adaptation="full", precision="fp32", optimizer="sgd"),
+    Setup(adaptation="lora", precision="fp16", optimizer="adamw8bit", lora_targets="attention", lora_r=4, lora_alpha=8, lora_dropout=0.0),
+    Setup(adaptation="lora", precision="bf16", optimizer="adamw"),
+    Setup(adaptation="qlora", precision="bf16", optimizer="paged_adamw8bit", quant_type="fp4", double_quant=False, kbit_upcast=False),
+    Setup(adaptation="qlora", precision="fp16", quant_type="nf4", parallel="fsdp", gpus=2),
 ]
 
 
@@ -265,7 +265,7 @@ def _runtime_precision(precision: str, cuda: bool, bf16_ok: bool) -> str:
     return precision.replace("bf16", "fp16") if precision.startswith("bf16") and not bf16_ok else precision
 
 
-@pytest.mark.parametrize("setup", SETUPS, ids=lambda s: f"{s.method}-{s.precision}-{s.optimizer}")
+@pytest.mark.parametrize("setup", SETUPS, ids=lambda s: f"{s.adaptation}-{s.precision}-{s.optimizer}")
 def test_script_functions_turn_the_setup_into_trainer_arguments(sft_module, setup):
     import torch
 
@@ -290,7 +290,7 @@ def test_script_functions_turn_the_setup_into_trainer_arguments(sft_module, setu
         assert kw.get("optim_args") == ("momentum=0.9" if setup.optimizer == "sgd_momentum" else None)
         # Pure fp16 full fine-tuning gets no GradScaler (it cannot unscale fp16 gradients).
         assert kw["bf16"] == (precision in ("bf16", "bf16-mixed"))
-        assert kw["fp16"] == (precision == "fp16-mixed" or (precision == "fp16" and setup.method != "full"))
+        assert kw["fp16"] == (precision == "fp16-mixed" or (precision == "fp16" and setup.adaptation != "full"))
         compute = torch.bfloat16 if precision.startswith("bf16") else torch.float16 if precision.startswith("fp16") else torch.float32
         assert m.device_dtype(trl_names.compute_dtype(setup), cuda, bf16_ok) == compute
 
@@ -298,7 +298,7 @@ def test_script_functions_turn_the_setup_into_trainer_arguments(sft_module, setu
         mkw = m.model_kwargs(run)
         assert mkw["attn_implementation"] == {"sdpa": "sdpa", "flash": "flash_attention_2", "eager": "eager"}[setup.attention]
         assert mkw["trust_remote_code"] is False
-        if setup.method == "qlora":
+        if setup.adaptation == "qlora":
             q = mkw["quantization_config"]
             assert (q.load_in_4bit, q.bnb_4bit_quant_type, q.bnb_4bit_use_double_quant, q.bnb_4bit_compute_dtype) == (True, setup.quant_type, setup.double_quant, compute)
             assert mkw["dtype"] == compute
@@ -310,7 +310,7 @@ def test_script_functions_turn_the_setup_into_trainer_arguments(sft_module, setu
             assert "quantization_config" not in mkw
             assert mkw["dtype"] == dtypes[weights.get(precision, "float32")]
 
-    if setup.method == "full":
+    if setup.adaptation == "full":
         assert lora is None
     else:
         targets = list(lora_target_names(plan_spec(plan), setup)) or "all-linear"
@@ -359,7 +359,7 @@ def test_trust_remote_code_only_when_the_plan_says_so():
 def test_hostile_strings_stay_data():
     plan = make_plan(
         [("sft", "sft", "instruction", "", "", HOSTILE), ("dpo", "dpo", "preference", "sft", "", HOSTILE)],
-        Setup(method="lora", lora_targets="q_proj,v_proj"),
+        Setup(adaptation="lora", lora_targets="q_proj,v_proj"),
         model=HOSTILE,
         hf_id=HOSTILE,
         trust_remote_code=False,
@@ -507,7 +507,7 @@ def test_generate_command_writes_a_run_and_refuses_to_overwrite(tmp_path):
     written = json.loads(r.stdout)
     assert {Path(p).name for p in written} >= {"common.py", "train_sft.py", "train_reward.py", "train_ppo.py", "train_ppo_rloo.py", "README.md", "plan.toml"}
     blocks = blocks_of((out / "train_reward.py").read_text())
-    assert blocks["PRICED"]["method"] == "qlora" and blocks["PRICED"]["seq_len"] == 256 and blocks["CONFIG"]["base_from"] == "outputs/sft"
+    assert blocks["PRICED"]["adaptation"] == "qlora" and blocks["PRICED"]["seq_len"] == 256 and blocks["CONFIG"]["base_from"] == "outputs/sft"
     assert blocks["TRAINING"]["max_length"] == 256 and blocks["QUANT"]["load_in_4bit"] is True
     again = run_advisor("generate", "--model", "tiny", "--out", str(out))
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "--force" in again.stderr
@@ -549,11 +549,11 @@ def test_generate_does_not_import_the_training_stack(tmp_path):
 def test_plans_turn_lora_dropout_off_where_peft_wraps_fused_experts():
     """peft's lora.ParamWrapper (Mixtral's fused experts under "all-linear") raises on lora_dropout != 0, so the
     plan, and the script generated from it, must carry 0 there and keep the user's dropout elsewhere."""
-    mixtral = build_plan("mixtral-8x7b", Setup(method="lora", lora_targets="all-linear"), gpu="h100")
+    mixtral = build_plan("mixtral-8x7b", Setup(adaptation="lora", lora_targets="all-linear"), gpu="h100")
     assert mixtral.stages[0].setup.lora_dropout == 0.0
     assert blocks_of(render(mixtral)["train_sft.py"])["LORA"]["lora_dropout"] == 0.0
-    attention = build_plan("mixtral-8x7b", Setup(method="lora", lora_targets="attention"), gpu="h100")
+    attention = build_plan("mixtral-8x7b", Setup(adaptation="lora", lora_targets="attention"), gpu="h100")
     assert attention.stages[0].setup.lora_dropout == 0.05
-    dense = build_plan("8b", Setup(method="lora", lora_targets="all-linear"), gpu="h100")
+    dense = build_plan("8b", Setup(adaptation="lora", lora_targets="all-linear"), gpu="h100")
     assert dense.stages[0].setup.lora_dropout == 0.05
 

@@ -61,7 +61,7 @@ def test_options_left_off_leave_the_blocks_as_they_were(advisor_main, tmp_path):
 def test_modules_to_save_are_named_as_the_family_names_them():
     """GPT-NeoX calls the token embedding embed_in (transformers 5 calls its head lm_head): what the estimate priced
     is what peft gets."""
-    plan = build_plan("pythia-160m", Setup(modules_to_save=BOTH), method="sft", output_dir="outputs")
+    plan = build_plan("pythia-160m", Setup(modules_to_save=BOTH), pipeline="sft", output_dir="outputs")
     lora = blocks_of(render(plan)["train_sft.py"])["LORA"]
     assert lora["modules_to_save"] == ["embed_in", "lm_head"]
     assert lora["target_modules"] == "all-linear"
@@ -70,7 +70,7 @@ def test_modules_to_save_are_named_as_the_family_names_them():
 def test_a_reward_stage_saves_no_lm_head_it_does_not_have():
     """RLHF with --modules-to-save lm_head: the reward model (a seq-cls head, trained by peft's SEQ_CLS anyway) has no
     lm_head, so its stage neither gets nor prices one; the SFT and PPO stages do."""
-    plan = build_plan("tiny", Setup(modules_to_save="lm_head", seq_len=64, response_len=8), method="rlhf", output_dir="outputs")
+    plan = build_plan("tiny", Setup(modules_to_save="lm_head", seq_len=64, response_len=8), pipeline="rlhf", output_dir="outputs")
     files = render(plan)
     reward = blocks_of(files["train_reward.py"])
     assert "modules_to_save" not in reward["LORA"] and reward["PRICED"]["modules_to_save"] == ""
@@ -82,7 +82,7 @@ def test_a_reward_stage_saves_no_lm_head_it_does_not_have():
 
 
 def test_a_hand_edited_plan_is_told_why_its_reward_stage_saves_no_lm_head():
-    plan = build_plan("tiny", Setup(seq_len=64, response_len=8), method="rlhf", output_dir="outputs")
+    plan = build_plan("tiny", Setup(seq_len=64, response_len=8), pipeline="rlhf", output_dir="outputs")
     reward = next(s for s in plan.stages if s.setup.train == "reward")
     reward.setup = reward.setup.with_(modules_to_save="embed_tokens,lm_head")  # as a plan file edited by hand may say
     assert stages_as_run(plan) == [f"stage '{reward.name}': a reward model has no lm_head (its score head is trained already): "
@@ -111,12 +111,12 @@ def test_launch_wants_galore_torch_for_a_galore_run(monkeypatch):
     from advisor.errors import AdvisorError
     from advisor.launch import environment
 
-    plan = build_plan("tiny", Setup(method="full", galore=True, seq_len=64), method="sft", output_dir="outputs")
+    plan = build_plan("tiny", Setup(adaptation="full", galore=True, seq_len=64), pipeline="sft", output_dir="outputs")
     found = environment.importlib.util.find_spec
     monkeypatch.setattr(environment.importlib.util, "find_spec", lambda name: None if name == "galore_torch" else found(name))
     with pytest.raises(AdvisorError, match=r"training packages not installed: galore_torch; install them with"):
         environment.check_environment(plan, gpu_facts=environment.GpuFacts(1, [80.0], True))
-    plain = build_plan("tiny", Setup(method="full", seq_len=64), method="sft", output_dir="outputs")
+    plain = build_plan("tiny", Setup(adaptation="full", seq_len=64), pipeline="sft", output_dir="outputs")
     assert "galore_torch" not in environment.check_environment(plain, gpu_facts=environment.GpuFacts(1, [80.0], True)).packages
 
 
@@ -145,14 +145,14 @@ def test_lora_options_and_galore_names_are_those_of_peft_and_transformers():
 
     lora = trl_names.lora(Setup(dora=True, modules_to_save=BOTH), "sft", TINY_SPEC)
     assert {"use_dora", "modules_to_save"} <= set(lora) <= {f.name for f in dataclasses.fields(LoraConfig)}
-    galore = trl_names.training(Setup(method="full", galore=True), HYPER, "sft")
+    galore = trl_names.training(Setup(adaptation="full", galore=True), HYPER, "sft")
     assert set(galore) <= {f.name for f in dataclasses.fields(SFTConfig)}
 
 
 def test_offloading_is_dropped_on_a_cpu_only(tmp_path):
     """TRL's offloading needs an accelerator (trl 1.16 OffloadActivations reads `torch.accelerator.current_accelerator().type`,
     None on a CPU): common.py for_device runs a CPU smoke test without it and keeps it on a GPU."""
-    write_run(build_plan("tiny", Setup(act_offload=True, seq_len=64), method="sft", output_dir="outputs"), tmp_path)
+    write_run(build_plan("tiny", Setup(act_offload=True, seq_len=64), pipeline="sft", output_dir="outputs"), tmp_path)
     stage = _load_module(tmp_path / "train_sft.py", "generated_train_sft_options")
     common = sys.modules[stage.start.__module__]
     for cuda, kept in ((True, True), (False, False)):
@@ -186,7 +186,7 @@ def test_dora_and_modules_to_save_train_and_are_saved(tmp_path):
     from safetensors import safe_open
 
     setup = Setup(dora=True, modules_to_save=BOTH, act_offload=True, seq_len=64)
-    plan = build_plan("tiny", setup, method="sft", output_dir="outputs")
+    plan = build_plan("tiny", setup, pipeline="sft", output_dir="outputs")
     plan.stages[0].hyper.save_steps, plan.stages[0].hyper.logging_steps = 2, 1
     write_run(plan, tmp_path)
     out = tmp_path / "outputs" / "sft"
@@ -203,7 +203,7 @@ def test_dora_and_modules_to_save_train_and_are_saved(tmp_path):
 def test_galore_trains_and_resumes(tmp_path):
     """Full SFT with GaLore AdamW: 2 steps, then --resume to step 3 (its optimizer state holds projector objects that
     torch.load refuses by default; common.py allows that one class)."""
-    plan = build_plan("tiny", Setup(method="full", galore=True, seq_len=64), method="sft", output_dir="outputs")
+    plan = build_plan("tiny", Setup(adaptation="full", galore=True, seq_len=64), pipeline="sft", output_dir="outputs")
     plan.stages[0].hyper.save_steps, plan.stages[0].hyper.logging_steps = 2, 1
     write_run(plan, tmp_path)
     out = tmp_path / "outputs" / "sft"

@@ -31,12 +31,12 @@ FINAL = {"full": "config.json", "lora": "adapter_config.json", "qlora": "adapter
 _ENV = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
 
 
-def tiny_plan(method: str):
+def tiny_plan(adaptation: str):
     """sft -> reward -> ppo (RLHF), plus DPO and GRPO (Python reward), all small enough for a CPU."""
-    setup = Setup(method=method, seq_len=64, num_generations=2, response_len=8)
-    plan = build_plan("tiny", setup, method="rlhf", output_dir="outputs")
-    plan.stages += build_plan("tiny", setup, method="dpo", output_dir="outputs").stages
-    plan.stages += build_plan("tiny", setup, method="grpo", output_dir="outputs").stages
+    setup = Setup(adaptation=adaptation, seq_len=64, num_generations=2, response_len=8)
+    plan = build_plan("tiny", setup, pipeline="rlhf", output_dir="outputs")
+    plan.stages += build_plan("tiny", setup, pipeline="dpo", output_dir="outputs").stages
+    plan.stages += build_plan("tiny", setup, pipeline="grpo", output_dir="outputs").stages
     for stage in plan.stages:
         stage.hyper.save_steps = 2
         stage.hyper.logging_steps = 1
@@ -72,17 +72,17 @@ def check_run(result: subprocess.CompletedProcess, output_dir: Path, before: int
         assert (output_dir / final).is_file()
 
 
-def train_and_resume(run_dir: Path, script: str, stage: str, method: str, python: str = sys.executable, resume: bool = True) -> None:
+def train_and_resume(run_dir: Path, script: str, stage: str, adaptation: str, python: str = sys.executable, resume: bool = True) -> None:
     """`python <script> --max-steps 2`, then (with `resume`) `--max-steps 3 --resume` from its checkpoint-2."""
     out = run_dir / "outputs" / stage
     shutil.rmtree(out, ignore_errors=True)
     first = run_script(run_dir, script, "--max-steps", "2", python=python)
-    check_run(first, out, 0, first=0, last=2, final=FINAL[method])
+    check_run(first, out, 0, first=0, last=2, final=FINAL[adaptation])
     if not resume:
         return
     before = len(events(out))
     again = run_script(run_dir, script, "--max-steps", "3", "--resume", python=python)
-    check_run(again, out, before, first=2, last=3, final=FINAL[method])
+    check_run(again, out, before, first=2, last=3, final=FINAL[adaptation])
     assert (out / "checkpoint-3").is_dir()
 
 
@@ -92,12 +92,12 @@ _lock = threading.Lock()
 
 @pytest.fixture(scope="module")
 def run_dirs(tmp_path_factory):
-    def get(method: str) -> Path:
+    def get(adaptation: str) -> Path:
         with _lock:
-            if method not in _dirs:
-                _dirs[method] = tmp_path_factory.mktemp(f"run-{method}")
-                write_run(tiny_plan(method), _dirs[method], force=True)
-            return _dirs[method]
+            if adaptation not in _dirs:
+                _dirs[adaptation] = tmp_path_factory.mktemp(f"run-{adaptation}")
+                write_run(tiny_plan(adaptation), _dirs[adaptation], force=True)
+            return _dirs[adaptation]
 
     yield get
     _dirs.clear()
@@ -109,18 +109,18 @@ def run_dirs(tmp_path_factory):
 RESUMED = {"full": {"sft", "grpo"}, "lora": {"reward", "dpo"}, "qlora": {"sft", "ppo_rloo"}}
 
 
-@pytest.mark.parametrize("method", ADAPTATIONS)
-def test_every_kind_trains_checkpoints_and_resumes(run_dirs, method):
+@pytest.mark.parametrize("adaptation", ADAPTATIONS)
+def test_every_kind_trains_checkpoints_and_resumes(run_dirs, adaptation):
     """sft -> reward -> RLOO on that reward model, next to DPO and GRPO: 2 steps, then --resume to step 3."""
-    run_dir = run_dirs(method)
+    run_dir = run_dirs(adaptation)
     every = bool(os.environ.get("ADVISOR_RESUME_ALL"))
 
     def chain(*kinds: str):
         for kind in kinds:
             stage = "ppo" if kind == "ppo_rloo" else kind
-            train_and_resume(run_dir, f"train_{kind}.py", stage, method, resume=every or kind in RESUMED[method])
+            train_and_resume(run_dir, f"train_{kind}.py", stage, adaptation, resume=every or kind in RESUMED[adaptation])
             if kind == "sft":  # later stages load the SFT model: the adapter folded into a full copy
-                assert (run_dir / "outputs" / "sft" / ("merged" if method != "full" else "") / "config.json").is_file()
+                assert (run_dir / "outputs" / "sft" / ("merged" if adaptation != "full" else "") / "config.json").is_file()
 
     def rlhf_chain():
         chain("sft", "reward", "ppo_rloo")
@@ -163,23 +163,23 @@ def test_sigterm_saves_a_checkpoint_and_exits_130(tmp_path):
     check_run(again, out, len(seen), first=step, last=step + 1, final="adapter_config.json")
 
 
-@pytest.mark.parametrize("method", ADAPTATIONS)
-def test_every_kind_runs_through_accelerate_launch_on_cpu(method, tmp_path):
+@pytest.mark.parametrize("adaptation", ADAPTATIONS)
+def test_every_kind_runs_through_accelerate_launch_on_cpu(adaptation, tmp_path):
     """The same scripts under `accelerate launch --cpu`: every kind, chained as a run would chain them."""
-    write_run(tiny_plan(method), tmp_path)
+    write_run(tiny_plan(adaptation), tmp_path)
     env = dict(os.environ, **_ENV)
     argv = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     for kind in ("sft", "reward", "ppo_rloo", "dpo", "grpo"):
         out = tmp_path / "outputs" / ("ppo" if kind == "ppo_rloo" else kind)
         result = subprocess.run([*argv, f"train_{kind}.py", "--max-steps", "2"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
-        check_run(result, out, 0, first=0, last=2, final=FINAL[method])
+        check_run(result, out, 0, first=0, last=2, final=FINAL[adaptation])
 
 
 def test_hostile_paths_are_used_as_data(tmp_path):
     """Quotes, $(...), backticks and a Python payload in the dataset path and output folder: the script trains on
     that very file, writes into that very folder, and runs nothing."""
     hostile = "it's \"q\" $(touch PWNED) `id` ; __import__('os').system('touch PWNED')"
-    plan = build_plan("tiny", Setup(method="lora", seq_len=64), method="sft", output_dir="outputs")
+    plan = build_plan("tiny", Setup(adaptation="lora", seq_len=64), pipeline="sft", output_dir="outputs")
     data = tmp_path / f"data {hostile}.jsonl"
     shutil.copy(Path(__file__).parents[1] / "advisor" / "data" / "instructions.jsonl", data)
     plan.stages[0].dataset = str(data)
@@ -222,13 +222,13 @@ def ppo_python() -> str:
     return str(python)
 
 
-@pytest.mark.parametrize("method", ADAPTATIONS)
-def test_ppo_with_trl_1_12_trains_and_resumes(run_dirs, ppo_python, method):
-    run_dir = run_dirs(method)
+@pytest.mark.parametrize("adaptation", ADAPTATIONS)
+def test_ppo_with_trl_1_12_trains_and_resumes(run_dirs, ppo_python, adaptation):
+    run_dir = run_dirs(adaptation)
     for stage in ("sft", "reward"):  # normally trained by the test above
-        if not (run_dir / "outputs" / stage / FINAL[method]).is_file():
+        if not (run_dir / "outputs" / stage / FINAL[adaptation]).is_file():
             assert run_script(run_dir, f"train_{stage}.py", "--max-steps", "1").returncode == 0
-    resume = method != "qlora" or bool(os.environ.get("ADVISOR_RESUME_ALL"))  # the QLoRA resume path is LoRA's
-    train_and_resume(run_dir, "train_ppo.py", "ppo", method, python=ppo_python, resume=resume)
+    resume = adaptation != "qlora" or bool(os.environ.get("ADVISOR_RESUME_ALL"))  # the QLoRA resume path is LoRA's
+    train_and_resume(run_dir, "train_ppo.py", "ppo", adaptation, python=ppo_python, resume=resume)
     last = "checkpoint-3" if resume else "checkpoint-2"
     assert (run_dir / "outputs" / "ppo" / last / "value_model" / "config.json").is_file()

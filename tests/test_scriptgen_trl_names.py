@@ -37,8 +37,8 @@ def _hyper() -> dict:
     return Hyper(learning_rate=2e-4, epochs=1.0, save_steps=2).model_dump(mode="json")
 
 
-def _setup(method: str) -> Setup:
-    return Setup(method=method, micro_batch=3, grad_accum=5, seq_len=777, lora_r=8, lora_alpha=24, lora_dropout=0.1, lora_targets="qv")
+def _setup(adaptation: str) -> Setup:
+    return Setup(adaptation=adaptation, micro_batch=3, grad_accum=5, seq_len=777, lora_r=8, lora_alpha=24, lora_dropout=0.1, lora_targets="qv")
 
 
 def _blocks(setup: Setup, kind: str) -> dict:
@@ -51,11 +51,11 @@ def translations() -> dict:
     choice, and QLoRA under FSDP."""
     out = {}
     for kind in SCRIPT_KINDS:
-        for method in ADAPTATIONS:
-            out[f"{kind}-{method}"] = _blocks(_setup(method).with_(train="ppo" if kind == "rloo" else kind), kind)
+        for adaptation in ADAPTATIONS:
+            out[f"{kind}-{adaptation}"] = _blocks(_setup(adaptation).with_(train="ppo" if kind == "rloo" else kind), kind)
     for precision in PRECISIONS:
-        for method in ADAPTATIONS if precision in ("bf16", "fp16") else ("full", "lora"):  # QLoRA computes in 16 bits
-            out[f"sft-{method}-{precision}"] = _blocks(_setup(method).with_(precision=precision), "sft")
+        for adaptation in ADAPTATIONS if precision in ("bf16", "fp16") else ("full", "lora"):  # QLoRA computes in 16 bits
+            out[f"sft-{adaptation}-{precision}"] = _blocks(_setup(adaptation).with_(precision=precision), "sft")
     for optimizer in OPTIMIZERS:
         out[f"sft-full-{optimizer}"] = _blocks(_setup("full").with_(optimizer=optimizer), "sft")
     for ref in ("precomputed", "none"):
@@ -93,9 +93,9 @@ def test_every_training_name_is_a_field_of_the_installed_trl_config(kind):
     fields = _fields(getattr(trl, trl_names.TRL_CONFIG[kind]))
     tables = {*trl_names.SETUP_NAMES.values(), *trl_names.HYPER_NAMES.values(), *trl_names.KIND_NAMES[kind].values()}
     assert tables <= fields, sorted(tables - fields)
-    for method in ADAPTATIONS:
+    for adaptation in ADAPTATIONS:
         for optimizer in trl_names.OPTIM:
-            written = trl_names.training(_setup(method).with_(optimizer=optimizer), _hyper(), kind)
+            written = trl_names.training(_setup(adaptation).with_(optimizer=optimizer), _hyper(), kind)
             assert set(written) <= fields, sorted(set(written) - fields)
     added = {"output_dir", "use_cpu"} | ({"generation_batch_size"} if kind in ("grpo", "rloo") else set())  # what common.py / main() add
     assert added <= fields
@@ -106,8 +106,8 @@ def test_every_ppo_name_is_a_field_of_trl_1_12s_ppo_config():
     if not PPO_PYTHON.is_file():
         pytest.skip(f"no trl {PPO_TRL} environment here (test_scriptgen_runs builds it)")
     written = set()
-    for method in ADAPTATIONS:
-        written |= set(trl_names.training(_setup(method).with_(train="ppo"), _hyper(), "ppo"))
+    for adaptation in ADAPTATIONS:
+        written |= set(trl_names.training(_setup(adaptation).with_(train="ppo"), _hyper(), "ppo"))
     written = (written - {"max_steps"}) | {"total_episodes", "output_dir", "use_cpu"}  # ppo_config() swaps max_steps for total_episodes
     code = "import dataclasses, json\nfrom trl.experimental.ppo import PPOConfig\nprint(json.dumps([f.name for f in dataclasses.fields(PPOConfig)]))\n"
     out = subprocess.run([str(PPO_PYTHON), "-c", code], capture_output=True, text=True, timeout=300, env=dict(os.environ, TRL_EXPERIMENTAL_SILENCE="1"))
@@ -122,9 +122,9 @@ def test_model_lora_and_quant_names_are_those_of_peft_transformers_and_trl():
     from trl import ModelConfig, SFTConfig
 
     bnb = set(inspect.signature(BitsAndBytesConfig.__init__).parameters)
-    for method in ADAPTATIONS:
+    for adaptation in ADAPTATIONS:
         for parallel in ("none", "fsdp"):
-            setup = _setup(method).with_(parallel=parallel, gpus=2)
+            setup = _setup(adaptation).with_(parallel=parallel, gpus=2)
             # trust_remote_code: trl 1.16 keeps it on its trainer configs, from_pretrained takes it as a keyword
             assert set(trl_names.model(setup, True)) <= _fields(ModelConfig) | {"trust_remote_code"}
             assert set(trl_names.lora(setup, "sft", TINY_SPEC) or {}) <= _fields(LoraConfig)
@@ -146,11 +146,11 @@ ONLINE_CONFIG = {"reward_model", "max_length"}
 GRPO_CONFIG = {"reward_fn", "reward_check"}
 
 
-@pytest.mark.parametrize("method", ADAPTATIONS)
+@pytest.mark.parametrize("adaptation", ADAPTATIONS)
 @pytest.mark.parametrize("kind", ("sft", "reward", "dpo", "grpo", "ppo"))
-def test_a_stage_script_has_no_field_of_another_kind(kind, method):
-    files = render(_kind_plan(kind, method))
-    plan = _kind_plan(kind, method)
+def test_a_stage_script_has_no_field_of_another_kind(kind, adaptation):
+    files = render(_kind_plan(kind, adaptation))
+    plan = _kind_plan(kind, adaptation)
     for stage in plan.stages:
         for name, script_kind in stage_scripts(stage):
             blocks = blocks_of(files[name])
@@ -162,15 +162,15 @@ def test_a_stage_script_has_no_field_of_another_kind(kind, method):
             assert ("max_length" in training) == (script_kind in ("sft", "reward", "dpo")), name
             assert bool(config & ONLINE_CONFIG) == (stage.setup.train in ("grpo", "ppo")), name
             assert bool(config & GRPO_CONFIG) == (stage.setup.train == "grpo"), name
-            assert (blocks["QUANT"] is None) == (method != "qlora") and (blocks["LORA"] is None) == (method == "full")
-            assert {"kbit_upcast", "kbit_device_map"} <= config if method == "qlora" else not config & {"kbit_upcast", "kbit_device_map"}
+            assert (blocks["QUANT"] is None) == (adaptation != "qlora") and (blocks["LORA"] is None) == (adaptation == "full")
+            assert {"kbit_upcast", "kbit_device_map"} <= config if adaptation == "qlora" else not config & {"kbit_upcast", "kbit_device_map"}
 
 
 def test_common_py_is_written_once_per_run_folder_and_the_same_for_every_plan(tmp_path):
-    plan = make_plan(RLHF, Setup(method="qlora"))
+    plan = make_plan(RLHF, Setup(adaptation="qlora"))
     files = render(plan)
     assert [rel for rel in files if rel.endswith("common.py")] == ["common.py"]
-    assert files["common.py"] == render_common() == render(make_plan([("dpo", "dpo", "preference", "", "", "bundled")], Setup(method="full")))["common.py"]
+    assert files["common.py"] == render_common() == render(make_plan([("dpo", "dpo", "preference", "", "", "bundled")], Setup(adaptation="full")))["common.py"]
     written = write_run(plan, tmp_path / "run")
     assert [p.name for p in written].count("common.py") == 1
     assert (tmp_path / "run" / "common.py").read_text(encoding="utf-8") == render_common()

@@ -47,11 +47,11 @@ def _plan(**answers):
 
 def test_a_rows_methods_decide_the_pipeline(edited_rules):
     answers = dict(goal="chat_format", data="instruction_pairs,preference_pairs", gpu="h100", model="7b")
-    assert _plan(**answers).method == "sft"
+    assert _plan(**answers).pipeline == "sft"
     edited_rules('recommend_en = "SFT"\nrecommend = { methods = ["sft"], adaptations = [] }',
                  'recommend_en = "DPO"\nrecommend = { methods = ["dpo"], adaptations = [] }')
     plan = _plan(**answers)
-    assert plan.method == "sft+dpo"  # DPO, after an SFT stage on the instruction pairs
+    assert plan.pipeline == "sft+dpo"  # DPO, after an SFT stage on the instruction pairs
     assert any(r.rule == "sel.chat_format" and "→ DPO" in r.en for r in plan.reasons)  # the row's own text
 
 
@@ -65,9 +65,9 @@ def test_a_rows_adaptations_decide_the_adaptation(edited_rules):
 
 def test_a_row_that_names_one_preference_method_is_followed(edited_rules):
     answers = dict(goal="quality_safety", data="preference_pairs", gpu="h100", model="7b", priority="quality")
-    assert _plan(**answers).method == "rlhf"  # either is allowed: quality wanted, resources ample -> RLHF
+    assert _plan(**answers).pipeline == "rlhf"  # either is allowed: quality wanted, resources ample -> RLHF
     edited_rules('recommend = { methods = ["rlhf", "dpo"], adaptations = [] }', 'recommend = { methods = ["dpo"], adaptations = [] }')
-    assert _plan(**answers).method == "dpo"
+    assert _plan(**answers).pipeline == "dpo"
 
 
 def test_goal_choices_explain_themselves_with_the_row(edited_rules):

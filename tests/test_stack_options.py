@@ -78,11 +78,11 @@ def test_activation_offloading_keeps_two_layers_on_the_gpu():
 
 
 def test_optimizer_in_backward_frees_every_gradient_but_one():
-    setup = Setup(stack="torchtune", method="full", optim_in_bwd=True)
+    setup = Setup(stack="torchtune", adaptation="full", optim_in_bwd=True)
     est = estimate(L7, setup)
     grads = [v.bytes for phase in est.phases.values() for v in phase if v.name == "gradients"]
     assert grads and set(grads) == {32000 * 4096 * 2}  # the largest parameter (a vocabulary table), bf16
-    plain = estimate(L7, Setup(stack="torchtune", method="full"))
+    plain = estimate(L7, Setup(stack="torchtune", adaptation="full"))
     step = "optimizer step"
     saved = sum(v.bytes for v in plain.phases[step]) - sum(v.bytes for v in est.phases[step])
     assert saved == 2 * 6_738_415_616 - 32000 * 4096 * 2  # 13.5 GB of bf16 gradients never coexist
@@ -90,7 +90,7 @@ def test_optimizer_in_backward_frees_every_gradient_but_one():
 
 # ------------------------------------------------------------------------------------------------ validation
 @pytest.mark.parametrize("kwargs, needle", [
-    ({"dora": True, "method": "full"}, "LoRA/QLoRA options"),
+    ({"dora": True, "adaptation": "full"}, "LoRA/QLoRA options"),
     ({"dora": True, "stack": "litgpt"}, "--dora is not an option of --stack litgpt"),
     ({"modules_to_save": "wte"}, "unknown --modules-to-save 'wte'; valid: embed_tokens, lm_head"),
     ({"optim_in_bwd": True}, "--optim-in-bwd is not an option of --stack trl; stacks that have it: torchtune"),
@@ -140,7 +140,7 @@ def test_there_are_option_traces():
 def test_galore_states_by_hand():
     from estimators.option_terms import galore_states, galore_step_scratch
 
-    setup = Setup(method="full", galore=True)
+    setup = Setup(adaptation="full", galore=True)
     r = 128
     attn = 4 * 32 * (2 * r * 4096 + r * 4096)  # q, k, v, o: 4096 x 4096
     gate_up = 2 * 32 * (2 * r * 11008 + r * 4096)  # 11008 x 4096: states m x r, projector r x n

@@ -196,6 +196,6 @@ def test_a_setup_checks_itself_when_built():
     with pytest.raises(EstimateError, match="--micro-batch must be a positive whole number"):
         Setup().with_(micro_batch=0)
     with pytest.raises(EstimateError, match="QLoRA computes in bf16 or fp16"):
-        Setup(method="qlora", precision="fp32")
+        Setup(adaptation="qlora", precision="fp32")
     with pytest.raises(EstimateError, match="unknown method 'x'"):
         Setup.from_dict({"method": "x"})

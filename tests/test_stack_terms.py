@@ -40,13 +40,13 @@ def test_the_default_stack_is_priced_as_before():
     estimators.stacks.apply_stack skips loading stack_terms for it)."""
     from estimators.stacks import is_default_stack
 
-    for method in ("full", "lora", "qlora"):
+    for adaptation in ("full", "lora", "qlora"):
         for loss in ("fused", "full"):
             for versions in ("", "torch=2.13.0,transformers=5.24.0,peft=0.21.2,trl=1.16.0"):
-                setup = Setup(method=method, loss=loss, versions=versions)
+                setup = Setup(adaptation=adaptation, loss=loss, versions=versions)
                 assert applied(L8, setup) == []  # stack_terms.applied itself, not the shortcut
                 assert not any("[" in v.note for v in estimate(L8, setup).terms)
-            assert is_default_stack(Setup(method=method, loss=loss))
+            assert is_default_stack(Setup(adaptation=adaptation, loss=loss))
     assert not is_default_stack(Setup(loss="chunked")) and not is_default_stack(Setup(dora=True))
 
 
@@ -151,7 +151,7 @@ def test_peft_before_0_12_keeps_lora_in_bf16():
     assert term(old, step, "LoRA adapters").bytes == LORA_7B * 2
     assert term(new, step, "gradients").bytes - term(old, step, "gradients").bytes == LORA_7B * 2
     assert term(new, step, "optimizer states").bytes - term(old, step, "optimizer states").bytes == 2 * LORA_7B * 2
-    qlora = Setup(stack="hf-trainer", versions="peft=0.11.1", method="qlora")
+    qlora = Setup(stack="hf-trainer", versions="peft=0.11.1", adaptation="qlora")
     assert "peft-adapter-base-dtype" not in [b["id"] for b in applied(L7, qlora)]  # uint8 base: adapters stay fp32
 
 

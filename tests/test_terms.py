@@ -20,9 +20,9 @@ from estimators.setup import Setup
 TINY = ModelSpec(name="tiny", model_type="llama", hidden_size=8, intermediate_size=16, num_layers=2, num_heads=2,
                  num_kv_heads=1, vocab_size=32)
 TIED = TINY.with_(tie_embeddings=True)
-LORA = Setup(method="lora", lora_r=2, micro_batch=1, seq_len=4, loss="full")  # bf16, dropout 0.05, checkpointing on
-FULL = Setup(method="full", micro_batch=1, seq_len=4, loss="full")  # bf16, checkpointing off
-QLORA = Setup(method="qlora", lora_r=2, micro_batch=1, seq_len=4, loss="full")
+LORA = Setup(adaptation="lora", lora_r=2, micro_batch=1, seq_len=4, loss="full")  # bf16, dropout 0.05, checkpointing on
+FULL = Setup(adaptation="full", micro_batch=1, seq_len=4, loss="full")  # bf16, checkpointing off
+QLORA = Setup(adaptation="qlora", lora_r=2, micro_batch=1, seq_len=4, loss="full")
 MIXED = FULL.with_(precision="bf16-mixed")
 
 

@@ -69,7 +69,7 @@ def test_full_finetune_step_flops_match_flop_counter(key):
         model(input_ids=ids, labels=ids).loss.backward()
 
     counted = _count(step)
-    setup = Setup(method="full", micro_batch=B, seq_len=S, grad_ckpt=False, attention="eager", precision="fp32")
+    setup = Setup(adaptation="full", micro_batch=B, seq_len=S, grad_ckpt=False, attention="eager", precision="fp32")
     assert counted == step_flops(spec, setup, causal=False).total
 
 
@@ -84,7 +84,7 @@ def test_lora_step_flops_match_flop_counter():
     lora.enable_input_require_grads()
     ids = torch.randint(0, spec.vocab_size, (B, S))
     counted = _count(lambda: lora(input_ids=ids, labels=ids).loss.backward())
-    setup = Setup(method="lora", lora_r=4, lora_alpha=8, lora_targets="q_proj,v_proj,down_proj", lora_dropout=0.0,
+    setup = Setup(adaptation="lora", lora_r=4, lora_alpha=8, lora_targets="q_proj,v_proj,down_proj", lora_dropout=0.0,
                   micro_batch=B, seq_len=S, grad_ckpt=False, attention="eager", precision="fp32")
     ours = step_flops(spec, setup, causal=False)
     assert ours.linear_backward_weight == 0 and ours.lora > 0
@@ -93,7 +93,7 @@ def test_lora_step_flops_match_flop_counter():
 
 def test_checkpointing_adds_one_forward_of_the_layers():
     _, spec = _build(CONFIGS["llama-gqa"])
-    base = Setup(method="full", micro_batch=B, seq_len=S, grad_ckpt=False, attention="eager", precision="fp32")
+    base = Setup(adaptation="full", micro_batch=B, seq_len=S, grad_ckpt=False, attention="eager", precision="fp32")
     off = step_flops(spec, base, causal=False)
     on = step_flops(spec, base.with_(grad_ckpt=True), causal=False)
     assert on.total - off.total == pytest.approx(off.linear_forward + off.attention_forward)

@@ -16,7 +16,7 @@ from estimators.time_report import Dataset, time_dict
 from estimators.timing import step_time
 
 MODELS = [resolve_model(k).spec for k in ("qwen2.5-0.5b", "llama-3.1-8b", "mixtral-8x7b")]
-METHODS = ("full", "lora", "qlora")
+ADAPTATIONS = ("full", "lora", "qlora")
 TRAINS = ("sft", "dpo", "reward", "grpo")
 H100, A100 = gpus()["h100"], gpus()["a100-80gb"]
 NOISE = 1 + 1e-9  # float rounding: in the launch-bound regime the step time is the same sum computed two ways
@@ -24,7 +24,7 @@ NOISE = 1 + 1e-9  # float rounding: in the launch-bound regime the step time is 
 setups = st.builds(
     Setup,
     train=st.sampled_from(TRAINS),
-    method=st.sampled_from(METHODS),
+    adaptation=st.sampled_from(ADAPTATIONS),
     micro_batch=st.integers(1, 16),
     seq_len=st.integers(64, 8192),
     grad_accum=st.integers(1, 8),
@@ -73,23 +73,23 @@ def test_there_are_dominated_pairs_to_check():
     assert any(a.id == "rtx3060" and b.id == "h100" for a, b in PAIRS)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("adaptation", ADAPTATIONS)
 @pytest.mark.parametrize("train", ("sft", "dpo", "grpo"))
-def test_smaller_gpus_never_take_less_time(method, train):
+def test_smaller_gpus_never_take_less_time(adaptation, train):
     m = MODELS[1]
-    s = Setup(train=train, method=method, micro_batch=2, seq_len=1024, precision="fp16")
+    s = Setup(train=train, adaptation=adaptation, micro_batch=2, seq_len=1024, precision="fp16")
     for slow, fast in PAIRS:
         assert step_time(m, s, slow).seconds * NOISE >= step_time(m, s, fast).seconds, (slow.id, fast.id)
 
 
-@pytest.mark.parametrize("method", ("lora", "qlora"))
-def test_more_gpus_never_more_time_per_token_while_communication_is_small(method):
+@pytest.mark.parametrize("adaptation", ("lora", "qlora"))
+def test_more_gpus_never_more_time_per_token_while_communication_is_small(adaptation):
     """DDP over NVLink with LoRA's few gradients: the per-GPU step time barely changes, so the whole run's
     hours fall as GPUs are added (tokens per GPU per step are the same)."""
     m = MODELS[1]
     hours = []
     for n in (1, 2, 4, 8):
-        s = Setup(method=method, micro_batch=4, seq_len=2048, gpus=n, parallel="ddp" if n > 1 else "none")
+        s = Setup(adaptation=adaptation, micro_batch=4, seq_len=2048, gpus=n, parallel="ddp" if n > 1 else "none")
         hours.append(time_dict(m, s, H100, Dataset(tokens=10**8))["hours"]["total"])
     assert hours == sorted(hours, reverse=True)
     assert hours[-1] < hours[0] / 6  # close to linear: 8 GPUs, small gradients

@@ -21,7 +21,7 @@ H100 = gpus()["h100"]
 
 
 def test_hours_are_steps_times_step_time():
-    s = Setup(method="lora", micro_batch=4, seq_len=2048, grad_accum=2)
+    s = Setup(adaptation="lora", micro_batch=4, seq_len=2048, grad_accum=2)
     st = step_time(M8, s, H100)
     block = tr.time_dict(M8, s, H100, tr.Dataset(tokens=10**8, epochs=2))
     steps = 2 * 10**8 / (4 * 2048 * 2)
@@ -33,14 +33,14 @@ def test_hours_are_steps_times_step_time():
 
 
 def test_examples_with_mean_length_and_pairs():
-    s = Setup(train="dpo", method="lora", micro_batch=2, seq_len=1024)
+    s = Setup(train="dpo", adaptation="lora", micro_batch=2, seq_len=1024)
     d = tr.Dataset(examples=1000, mean_tokens=1024)
     assert d.total_tokens(s) == 2 * 1000 * 1024  # chosen and rejected
     assert tr.Dataset(examples=1000).total_tokens(Setup(seq_len=512)) == 512 * 1000  # default: full packed sequences
 
 
 def test_price_override_and_missing_price():
-    s = Setup(method="qlora")
+    s = Setup(adaptation="qlora")
     given = tr.time_dict(M8, s, H100, tr.Dataset(tokens=10**7), price=1.0)
     assert given["cost"]["price_usd_per_gpu_hour"] == 1.0 and given["cost"]["price_source"] == "given with --price"
     assert given["cost"]["usd"] == pytest.approx(given["hours"]["total"] * 1.0, rel=1e-2)

@@ -41,7 +41,7 @@ def test_matmul_roofline_switches_between_compute_and_memory():
 
 
 def test_optimizer_step_is_bandwidth_bound_adamw_bytes():
-    s = Setup(method="full", precision="bf16")
+    s = Setup(adaptation="full", precision="bf16")
     n = count_params(M7).total
     # foreach AdamW: 20 passes of a 2-byte parameter, clipping 3 more: 46 bytes per parameter
     assert ts.optimizer_time(M7, s, ROOF, C) == pytest.approx(n * 46 / 0.5e12)
@@ -52,7 +52,7 @@ def test_optimizer_step_is_bandwidth_bound_adamw_bytes():
 
 
 def test_communication_bytes_per_layout():
-    full = Setup(method="full", precision="bf16", gpus=4)
+    full = Setup(adaptation="full", precision="bf16", gpus=4)
     n = count_params(M7).total
     grads = 2 * n
     assert ts.comm_bytes(M7, full.with_(parallel="none", gpus=1)) == {}
@@ -62,15 +62,15 @@ def test_communication_bytes_per_layout():
     assert fsdp["weight all-gather"] == pytest.approx(2 * 2 * (2 * n) * 3 / 4)
     assert fsdp["gradient reduce-scatter"] == pytest.approx(2 * grads * 3 / 4)
     # LoRA + FSDP still gathers the frozen base weights, and its flat gradients cover them too (use_orig_params)
-    lora = ts.comm_bytes(M7, full.with_(method="lora", parallel="fsdp"))
+    lora = ts.comm_bytes(M7, full.with_(adaptation="lora", parallel="fsdp"))
     assert lora["weight all-gather"] == pytest.approx(2 * lora["gradient reduce-scatter"])
     # under DDP only the adapters' gradients are all-reduced
-    ddp = ts.comm_bytes(M7, full.with_(method="lora", parallel="ddp"))
+    ddp = ts.comm_bytes(M7, full.with_(adaptation="lora", parallel="ddp"))
     assert ddp["gradient all-reduce"] < lora["gradient reduce-scatter"] / 20
 
 
 def test_multi_node_runs_at_the_network_bandwidth():
-    s = Setup(method="full", gpus=8, nodes=2, parallel="ddp")
+    s = Setup(adaptation="full", gpus=8, nodes=2, parallel="ddp")
     bw, link = ts.link_bytes_per_s(A100, s, "gradient all-reduce")
     assert link == "network" and bw == 25e9
     bw, link = ts.link_bytes_per_s(A100, s.with_(nodes=1), "gradient all-reduce")
@@ -78,17 +78,17 @@ def test_multi_node_runs_at_the_network_bandwidth():
 
 
 def test_frozen_weights_skip_the_weight_gradient_matmuls():
-    full = tl.layer_pass(M7, Setup(method="full", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=True)
-    lora = tl.layer_pass(M7, Setup(method="lora", lora_targets="qv", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=True)
-    fwd = tl.layer_pass(M7, Setup(method="full", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=False)
+    full = tl.layer_pass(M7, Setup(adaptation="full", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=True)
+    lora = tl.layer_pass(M7, Setup(adaptation="lora", lora_targets="qv", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=True)
+    fwd = tl.layer_pass(M7, Setup(adaptation="full", micro_batch=4, seq_len=4096), ROOF, C, 4, 4096, backward=False)
     assert full.matmul == pytest.approx(2 * fwd.matmul, rel=1e-6)
     assert fwd.matmul < lora.matmul < 1.05 * fwd.matmul  # input gradients + the small adapter matmuls
 
 
 def test_dequantisation_only_for_qlora_and_per_use():
-    s = Setup(method="qlora", micro_batch=1, seq_len=512)
+    s = Setup(adaptation="qlora", micro_batch=1, seq_len=512)
     q = tl._dequant_time(M7, s, ROOF, C)
-    assert tl._dequant_time(M7, s.with_(method="lora"), ROOF, C) == 0.0
+    assert tl._dequant_time(M7, s.with_(adaptation="lora"), ROOF, C) == 0.0
     params = sum(lin.weight_params for lin in fl.active_linears_routed(M7))
     assert q == pytest.approx(params * (four_bit_bytes_per_param(True) + 2) / 0.5e12)  # packed read, bf16 written
     # per use, not per token: the same at 8x the tokens
@@ -96,7 +96,7 @@ def test_dequantisation_only_for_qlora_and_per_use():
 
 
 def test_checkpointing_adds_a_recompute_term():
-    s = Setup(method="lora", micro_batch=2, seq_len=2048)
+    s = Setup(adaptation="lora", micro_batch=2, seq_len=2048)
     on = _terms(tm.step_time(M7, s.with_(grad_ckpt=True), A100))
     off = _terms(tm.step_time(M7, s.with_(grad_ckpt=False), A100))
     assert "checkpoint recompute: matmuls" in on and "checkpoint recompute: matmuls" not in off
@@ -105,14 +105,14 @@ def test_checkpointing_adds_a_recompute_term():
 
 def test_small_batches_hit_the_kernel_launch_floor():
     tiny = resolve_model("smollm2-135m").spec
-    st = tm.step_time(tiny, Setup(method="lora", micro_batch=1, seq_len=64), find_gpu("h100"))
+    st = tm.step_time(tiny, Setup(adaptation="lora", micro_batch=1, seq_len=64), find_gpu("h100"))
     assert _terms(st)["kernel launch stalls"] > 0.5 * st.seconds
-    big = tm.step_time(M7, Setup(method="lora", micro_batch=4, seq_len=4096), find_gpu("h100"))
+    big = tm.step_time(M7, Setup(adaptation="lora", micro_batch=4, seq_len=4096), find_gpu("h100"))
     assert "kernel launch stalls" not in _terms(big)
 
 
 def test_dpo_reference_forward_and_its_absence():
-    s = Setup(train="dpo", method="full", micro_batch=1, seq_len=1024)
+    s = Setup(train="dpo", adaptation="full", micro_batch=1, seq_len=1024)
     with_ref = _terms(tm.step_time(M7, s, A100))
     ref = with_ref["reference forward"]
     assert ref == pytest.approx(with_ref["forward: matmuls"] + with_ref["forward: attention"] + with_ref["forward: elementwise"], rel=0.15)
@@ -123,7 +123,7 @@ def test_dpo_reference_forward_and_its_absence():
 def test_grpo_generation_decode_is_bound_by_bandwidth_or_launches():
     """Each decoding step reads every weight (and the cache) once, and launches a whole forward's kernels: the
     slower of the two. A 7B LoRA model under HF generate is launch-bound on an A100; a 70B one bandwidth-bound."""
-    s = Setup(train="grpo", method="lora", micro_batch=8, seq_len=768, response_len=512, num_generations=8)
+    s = Setup(train="grpo", adaptation="lora", micro_batch=8, seq_len=768, response_len=512, num_generations=8)
     for key, bound in (("mistral-7b-v0.1", "launch"), ("llama-2-70b", "bandwidth")):
         m = resolve_model(key).spec
         terms = _terms(tm.step_time(m, s, A100))
@@ -137,7 +137,7 @@ def test_grpo_generation_decode_is_bound_by_bandwidth_or_launches():
 
 
 def test_cpu_offload_crosses_pcie():
-    s = Setup(method="full", gpus=2, parallel="zero3", offload_optimizer=True)
+    s = Setup(adaptation="full", gpus=2, parallel="zero3", offload_optimizer=True)
     terms = _terms(tm.step_time(M7, s, A100))
     n = count_params(M7).total / 2
     assert terms["optimizer offload: PCIe"] == pytest.approx(n * 4 / (31.5e9 * DEFAULT.bandwidth_efficiency))
@@ -150,5 +150,5 @@ def test_a_card_without_speed_figures_is_refused():
 
 
 def test_cards_without_bf16_are_timed_at_their_fp16_peak():
-    st = tm.step_time(M7, Setup(method="qlora"), gpus()["t4"])
+    st = tm.step_time(M7, Setup(adaptation="qlora"), gpus()["t4"])
     assert tm.roof_for(gpus()["t4"], st.setup).peak_flops == 65e12

@@ -28,7 +28,7 @@ def plan_for(**answers):
 @pytest.fixture(scope="module")
 def rlhf():
     plan = plan_for(**BASE)
-    assert plan.method == "rlhf"  # ample: one H100 is not a personal GPU and no budget was given
+    assert plan.pipeline == "rlhf"  # ample: one H100 is not a personal GPU and no budget was given
     return plan
 
 
@@ -52,25 +52,25 @@ def test_the_users_data_size_is_what_is_priced(rlhf):
         assert a.hours == pytest.approx(b.hours / 2, rel=0.01)  # same set-ups, half the tokens
 
 
-@pytest.mark.parametrize("factor, method", [(1.1, "rlhf"), (0.9, "dpo")])
-def test_time_budget_is_weighed_against_rlhfs_predicted_hours(rlhf, factor, method):
+@pytest.mark.parametrize("factor, pipeline", [(1.1, "rlhf"), (0.9, "dpo")])
+def test_time_budget_is_weighed_against_rlhfs_predicted_hours(rlhf, factor, pipeline):
     budget = round(rlhf.time.hours * factor, 1)  # about 51 h or 62 h: both over the old fixed 24 h threshold
     plan = plan_for(**BASE, time_budget_hours=budget)
-    assert plan.method == method
+    assert plan.pipeline == pipeline
     text = " ".join(r.en for r in plan.reasons)
     assert f"RLHF: 3 stages, ~{rlhf.time.hours:.1f} h, ~${rlhf.time.usd:,.0f} on 1x NVIDIA H100 80GB; DPO: ~" in text
-    if method == "dpo":
+    if pipeline == "dpo":
         assert f"RLHF is over your time budget of {budget:g} h" in text
     else:
         assert f"within your budget of {budget:g} h" in text
 
 
-@pytest.mark.parametrize("factor, method", [(1.2, "rlhf"), (0.8, "dpo")])
-def test_money_budget_is_weighed_against_rlhfs_predicted_cost(rlhf, factor, method):
+@pytest.mark.parametrize("factor, pipeline", [(1.2, "rlhf"), (0.8, "dpo")])
+def test_money_budget_is_weighed_against_rlhfs_predicted_cost(rlhf, factor, pipeline):
     budget = round(rlhf.time.usd * factor)  # both under the old fixed $1000 threshold
     plan = plan_for(**BASE, budget_usd=budget)
-    assert plan.method == method
-    if method == "dpo":
+    assert plan.pipeline == pipeline
+    if pipeline == "dpo":
         assert f"RLHF is over your budget of ${budget:,}" in " ".join(r.en for r in plan.reasons)
 
 
@@ -85,14 +85,14 @@ def test_korean_reason_quotes_the_numbers_too(rlhf):
 
 def test_plan_over_the_budget_whatever_the_method_warns():
     plan = plan_for(**BASE, time_budget_hours=0.5)  # even DPO takes longer than half an hour for 10,000 pairs
-    assert plan.method == "dpo" and plan.time.hours > 0.5
+    assert plan.pipeline == "dpo" and plan.time.hours > 0.5
     assert any(w.en.startswith(f"the plan is predicted to take ~{plan.time.hours:.1f} h") and "0.5 h" in w.en for w in plan.warnings)
 
 
 def test_card_without_speed_figures_keeps_the_fallback_threshold():
     plan = plan_for(**{**BASE, "gpu": "80GB"}, time_budget_hours=6)
     assert plan.time is None
-    assert plan.method == "dpo"
+    assert plan.pipeline == "dpo"
     assert any("no time prediction for" in r.en and "24 h" in r.en for r in plan.reasons)
 
 

@@ -21,10 +21,10 @@ from estimators.timing import step_time
 H100 = launch.GpuFacts(count=1, free_gib=[79.0], bf16=True, names=["NVIDIA H100 80GB HBM3"])
 
 
-def real_model_run(tmp_path, method="sft+dpo"):
+def real_model_run(tmp_path, pipeline="sft+dpo"):
     """A plan for a catalog model (priced by the time model) whose scripts are the fake training script."""
     run_dir = tmp_path / "run"
-    plan = build_plan("7b", Setup(method="lora"), method=method, gpu="h100", output_dir="out")
+    plan = build_plan("7b", Setup(adaptation="lora"), pipeline=pipeline, gpu="h100", output_dir="out")
     save_plan(plan, run_dir / "plan.toml")
     for stage in plan.stages:
         (run_dir / f"train_{stage.name}.py").write_text(FAKE_TRAIN)
@@ -74,11 +74,11 @@ def test_cpu_and_tiny_runs_are_not_recorded(tmp_path, monkeypatch):
     log = tmp_path / "throughput.jsonl"
     monkeypatch.setenv(ENV, str(log))
     monkeypatch.setenv("FAKE_STEPS", "3")
-    run_dir, plan = real_model_run(tmp_path, method="sft")
+    run_dir, plan = real_model_run(tmp_path, pipeline="sft")
     assert launch.run(plan, run_dir, force=True, progress=False, gpu_facts=launch.GpuFacts(count=0),
                       console=Console(file=io.StringIO()), err_console=Console(file=io.StringIO())) == 0
     assert not log.exists()  # a CPU run says nothing about the GPU prediction
-    tiny = build_plan("tiny", Setup(), method="sft", gpu="h100")
+    tiny = build_plan("tiny", Setup(), pipeline="sft", gpu="h100")
     assert predict(tiny, tiny.stages[0], ["NVIDIA H100 80GB HBM3"]) is None
 
 
@@ -91,7 +91,7 @@ def test_meter_eta_and_median_leave_out_the_warm_up():
     assert m.measured == 1000.0  # median of 900, 1000, 1100: the first interval (50) is start-up
     assert m.eta_seconds() == 12.0  # (4 - 1) steps in 6 s, 6 steps left
     assert m.text() == "vs 1,000 predicted (+10 %), eta 0:00:12"  # 2 GPUs x 500 per GPU
-    assert m.record(build_plan("7b", Setup(), method="sft", gpu="h100"), build_plan("7b", Setup(), method="sft", gpu="h100").stages[0],
+    assert m.record(build_plan("7b", Setup(), pipeline="sft", gpu="h100"), build_plan("7b", Setup(), pipeline="sft", gpu="h100").stages[0],
                     "completed", None)["measured_tokens_per_s_per_gpu"] == 1000.0  # one GPU in this setup
 
 

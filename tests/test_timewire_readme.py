@@ -24,12 +24,12 @@ def test_readme_has_each_stages_time_and_cost_as_the_plan_was_priced():
 
 
 def test_readme_of_a_built_plan_says_the_data_size_is_assumed():
-    plan = build_plan("7b", Setup(method="lora"), method="sft", gpu="a100-80gb")
+    plan = build_plan("7b", Setup(adaptation="lora"), pipeline="sft", gpu="a100-80gb")
     text = section(render(plan)["README.md"])
     assert "| sft | 1 |" in text and "NVIDIA A100 80GB" in text
     assert "Priced for 10,000 examples per stage (assumed" in text
 
 
 def test_no_time_section_without_speed_figures_or_for_the_tiny_model():
-    assert "## Expected time and cost" not in render(build_plan("7b", Setup(method="lora"), method="sft", gpu="24GB"))["README.md"]
-    assert "## Expected time and cost" not in render(build_plan("tiny", Setup(), method="sft", gpu="h100"))["README.md"]
+    assert "## Expected time and cost" not in render(build_plan("7b", Setup(adaptation="lora"), pipeline="sft", gpu="24GB"))["README.md"]
+    assert "## Expected time and cost" not in render(build_plan("tiny", Setup(), pipeline="sft", gpu="h100"))["README.md"]

@@ -104,7 +104,7 @@ def test_sft_qlora_on_a_small_card_typed_from_scratch(tmp_path):
             assert app.state.raw["gpu"] == "12GB"
             await to_step(pilot, "recommend")
             plan = app.state.plan
-            assert (plan.method, plan.adaptation) == ("sft", "qlora")
+            assert (plan.pipeline, plan.adaptation) == ("sft", "qlora")
             advice = text_of(app.screen.query_one("#advice"))
             assert "Recommended: SFT + QLoRA" in advice and "[sel.domain §6]" in advice
             await to_step(pilot, "memory")
@@ -121,7 +121,7 @@ def test_sft_qlora_on_a_small_card_typed_from_scratch(tmp_path):
     app = run(scenario())
     plan = app.return_value
     assert app.action == "save" and app.saved == run_dir
-    assert (plan.method, plan.adaptation) == ("sft", "qlora")
+    assert (plan.pipeline, plan.adaptation) == ("sft", "qlora")
     assert 11.7 < plan.hardware.memory_gib < 12.0  # "12GB" is a card sold as 12 GB: usable like the RTX 3060's 11.76 GiB
     assert plan.answers["data_count"] == 20000
     assert (run_dir / "train_sft.py").is_file() and (run_dir / "plan.toml").is_file()
@@ -149,7 +149,7 @@ def test_dpo_when_rlhf_vs_dpo_is_close_shows_the_comparison_and_glossary():
 
     app = run(scenario())
     assert app.action == "quit"
-    assert app.return_value.method == "dpo"
+    assert app.return_value.pipeline == "dpo"
 
 
 def test_rlhf_three_stages_each_with_its_own_what_if():
@@ -177,7 +177,7 @@ def test_rlhf_three_stages_each_with_its_own_what_if():
 
     app, before = run(scenario())
     plan = app.return_value
-    assert plan.method == "rlhf" and plan.hardware.count == 8
+    assert plan.pipeline == "rlhf" and plan.hardware.count == 8
     assert plan.stage("sft").setup == before["sft"] and plan.stage("ppo").setup == before["ppo"]
     assert plan.stage("reward").setup == before["reward"].with_(micro_batch=1)
     assert app.action == "quit" and app.saved is None
@@ -192,7 +192,7 @@ def test_a_setup_that_does_not_fit_is_fixed_with_make_it_fit(tmp_path):
         app = WizardApp(answers=SMALL_CARD, lang="en", run_dir=str(run_dir))
         async with app.run_test(size=SIZE) as pilot:
             await to_step(pilot, "memory")
-            app.screen.query_one("#knob-method", Select).value = "full"
+            app.screen.query_one("#knob-adaptation", Select).value = "full"
             await pilot.pause()
             bar = app.screen.query_one("#bar")
             assert bar.has_class("-over") and "does not fit" in text_of(bar)

@@ -76,7 +76,7 @@ def test_memory_over_capacity(snap_compare):
 
     async def before(pilot):
         await _go(pilot, "memory")
-        pilot.app.screen.query_one("#knob-method", Select).value = "full"
+        pilot.app.screen.query_one("#knob-adaptation", Select).value = "full"
         await _settle(pilot)
 
     assert snap_compare(WizardApp(answers=SMALL_CARD, lang="en"), terminal_size=(80, 24), run_before=before)

@@ -40,7 +40,7 @@ def _data_warnings(ctx: Context, d: Decision) -> list[Pair]:
     out = []
     if n < FEW_EXAMPLES:
         out.append(both("warn.few_examples", n=n))
-    if any(stage[1] == "sft" for stage in PIPELINES[d.method]) and n < SFT_SCALE:
+    if any(stage[1] == "sft" for stage in PIPELINES[d.pipeline]) and n < SFT_SCALE:
         out.append(both("warn.below_sft_scale", n=n, scale=row_text(method_rows()["sft"], "data_scale")))
     return out
 
@@ -61,7 +61,7 @@ def _reward(plan: Plan, text: str | None) -> list[Pair]:
     """GRPO's reward from the answers on the plan's GRPO stages; said loudly when the script falls back to its
     placeholder reward, and when a reward was given to a plan that trains no GRPO stage."""
     if text and not rewarded_stages(plan):
-        return [both("warn.reward_unused", reward=text, method=plan.method)]
+        return [both("warn.reward_unused", reward=text, pipeline=plan.pipeline)]
     return [both("warn.placeholder_reward", stage=name) for name in assign_reward(plan, reward_parts(text))]
 
 
@@ -75,14 +75,14 @@ def advise(answers: Answers, margin: str | None = None) -> Plan:
     d = decide_method(ctx)
     order = fit_order(answers, d)
     reward = d.reward_value[0] if d.reward_value else None  # RLHF's smaller reward/value model (decision.py), None: the policy's
-    found = search(ctx.spec, d.method, order, ctx.hw, ctx.seq_len, reward_model=reward)
+    found = search(ctx.spec, d.pipeline, order, ctx.hw, ctx.seq_len, reward_model=reward)
     chosen = found.chosen
     a_reasons, a_alts, a_warns = adaptation_reasons(ctx, d, found)
     warns = warns + d.warnings + _data_warnings(ctx, d) + a_warns
     if not chosen.fits:
-        warns += nothing_fits_warnings(ctx, d.method, order, found)
+        warns += nothing_fits_warnings(ctx, d.pipeline, order, found)
     setups = {s.name: s.setup for s in chosen.stages}
-    plan = build_plan(answers.model, chosen.stages[0].setup, method=d.method, gpu=answers.gpu,
+    plan = build_plan(answers.model, chosen.stages[0].setup, pipeline=d.pipeline, gpu=answers.gpu,
                       stage_setups=setups, data_formats=d.data_formats, resolved=(ctx.spec, ref), reward_value=d.reward_value)
     priced = {fit.name: fit for fit in chosen.stages}
     for stage in plan.stages:

@@ -1,5 +1,5 @@
 """What to train (§6): decide_method maps goal, data, priority and resources onto the selection rows, RLHF vs DPO
-judged by whether RLHF's three stages fit and finish within the stated budget. Its Decision carries the method,
+judged by whether RLHF's three stages fit and finish within the stated budget. Its Decision carries the pipeline,
 the reasons, the alternatives, the warnings and the adaptations a row names."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ RLHF_ORDER = ("full", "lora")  # "ample" means RLHF fits without 4-bit weights
 
 @dataclass
 class Decision:
-    method: str  # a PIPELINES key
+    pipeline: str  # a PIPELINES key
     reasons: list[Reason] = field(default_factory=list)
     alternatives: list[Alternative] = field(default_factory=list)
     warnings: list[Pair] = field(default_factory=list)
@@ -142,7 +142,7 @@ def _rlhf_or_dpo(ctx: Context, d: Decision, row: dict) -> None:
     close = offers_rlhf and (wants_best != ample or (only_rlhf and a.priority == "cost"))
     limited = join(limits)
     if choose_rlhf:
-        d.method = "rlhf"
+        d.pipeline = "rlhf"
         budget = budget_words(ctx)
         quoted = both("part.ample_quote", quote=quote, budget=both("part.within_budget", budget=budget) if budget[0] else "") if quote[0] else ""
         d.reasons.append(row_reason(AMPLE_ROW, both(
@@ -159,11 +159,11 @@ def _rlhf_or_dpo(ctx: Context, d: Decision, row: dict) -> None:
             "alt.dpo_simpler", difficulty=comparison_text("cmp.difficulty", "dpo"), cost=comparison_text("cmp.cost", "dpo"),
             when=choose_when("rlhf"), performance=comparison_text("cmp.performance", "dpo"))))
     else:
-        d.method = "sft+dpo" if "instruction_pairs" in data else "dpo"
+        d.pipeline = "sft+dpo" if "instruction_pairs" in data else "dpo"
         why = both("part.keep_simple") if not offers_rlhf else (limited if limits else both("part.cost_priority"))
         d.reasons.append(row_reason(LIMITED_ROW, why))
         d.reasons.append(reason("dpo", both("reason.dpo", concept=row_text(method_rows()["dpo"], "concept"),
-                                            then=both("part.sft_then_dpo") if d.method == "sft+dpo" else "")))
+                                            then=both("part.sft_then_dpo") if d.pipeline == "sft+dpo" else "")))
         if only_rlhf:  # the row's premise, ample resources, does not hold
             d.warnings.append(both("warn.rlhf_needs_ample", why=why))
         rlhf_why = [comparison_text("cmp.cost", "rlhf"), comparison_text("cmp.difficulty", "rlhf"), comparison_text("cmp.stability", "rlhf"), limited]
@@ -179,7 +179,7 @@ def _rlhf_or_dpo(ctx: Context, d: Decision, row: dict) -> None:
 
 
 def _grpo(ctx: Context, d: Decision, row: dict | None) -> None:
-    d.method = "grpo"
+    d.pipeline = "grpo"
     m = method_rows()["grpo"]
     if row is not None:
         d.reasons.append(row_reason(row["id"], both("part.grpo_needs_pairs")))
@@ -194,7 +194,7 @@ def _grpo(ctx: Context, d: Decision, row: dict | None) -> None:
 
 def _sft_instead(ctx: Context, d: Decision, row: dict | None) -> None:
     """Preference methods wanted, no preference data nor reward: SFT is what can be trained."""
-    d.method = "sft"
+    d.pipeline = "sft"
     if row is not None:
         d.reasons.append(row_reason(row["id"], both("part.no_pairs_sft")))
     d.reasons.append(reason("sft", both("reason.sft", concept=row_text(method_rows()["sft"], "concept"))))
@@ -237,7 +237,7 @@ def _sft_only(ctx: Context, d: Decision, row: dict) -> None:
 def decide_method(ctx: Context) -> Decision:
     """The goal's §6 row decides (rules/selection.toml `recommend`); the data says which of its methods can train."""
     data = ctx.data
-    d = Decision(method="sft")
+    d = Decision(pipeline="sft")
     row = goal_row(ctx.answers.goal)
     if row is None:  # checkable tasks: GRPO, a marked addition beyond the document's table
         if "reward_signal" in data:

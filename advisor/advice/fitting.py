@@ -1,4 +1,4 @@
-"""Fitting a method to the GPUs: each stage with the first knob set that fits, its micro-batch sized toward the
+"""Fitting a pipeline to the GPUs: each stage with the first knob set that fits, its micro-batch sized toward the
 effective batch (a Candidate per adaptation), and the search that tries the adaptations in order and shortens
 sequences only when none fits at the asked length."""
 
@@ -40,7 +40,7 @@ class StageFit:
 
 @dataclass(frozen=True)
 class Candidate:
-    method: str
+    pipeline: str
     adaptation: str
     seq_len: int
     stages: tuple[StageFit, ...]
@@ -71,7 +71,7 @@ def base_setup(train: str, adaptation: str, hw: Hw, seq_len: int) -> Setup:
     # the estimator prices that), except GRPO and PPO, whose rollouts grow with accumulation (GRPO's round, PPO's
     # stored rollout logits): _micro_batch raises it there as far as it fits.
     accum = 1 if train in ROLLOUT_KINDS else _accum(1, world)
-    setup = Setup(train=train, method=adaptation, precision=hw.precision(adaptation), seq_len=seq_len, gpus=world,
+    setup = Setup(train=train, adaptation=adaptation, precision=hw.precision(adaptation), seq_len=seq_len, gpus=world,
                   parallel=parallel, grad_accum=accum)
     if train in ("ppo", "grpo") and setup.response_len + PROMPT_ROOM > seq_len:
         # PPO/GRPO sequences are prompt + response: a short sequence gets half of it as the response
@@ -83,7 +83,7 @@ def knob_variants(base: Setup) -> list[Setup]:
     """The knob sets tried for one stage, cheapest in speed and quality first as `advisor fit` ranks them
     (estimators/fit.py KNOB_WEIGHTS); the last saves the most memory. (Offloading and more GPUs are left to
     `advisor fit`: they change the launcher or the hardware.)"""
-    if base.method == "full":
+    if base.adaptation == "full":
         out = [
             base.with_(grad_ckpt=False),
             base.with_(grad_ckpt=False, optimizer="adamw8bit"),
@@ -125,12 +125,12 @@ def _accum(micro_batch: int, world: int) -> int:
     return max(1, math.ceil(EFFECTIVE_BATCH / (micro_batch * world)))
 
 
-def fit_candidate(spec: ModelSpec, method: str, adaptation: str, hw: Hw, seq_len: int, reward_model: ModelSpec | None = None) -> Candidate:
-    """Each stage of `method` with the first knob set that fits (sized to the effective batch), or with the
+def fit_candidate(spec: ModelSpec, pipeline: str, adaptation: str, hw: Hw, seq_len: int, reward_model: ModelSpec | None = None) -> Candidate:
+    """Each stage of `pipeline` with the first knob set that fits (sized to the effective batch), or with the
     most memory-saving one when none does. `reward_model`: the reward and PPO stages' reward/value model when it
     is not the policy's (the reward stage trains it)."""
     stages = []
-    for name, train, *_ in PIPELINES[method]:
+    for name, train, *_ in PIPELINES[pipeline]:
         variants = knob_variants(base_setup(train, adaptation, hw, seq_len))
         rm = stage_reward(train, reward_model)
         chosen = None
@@ -146,13 +146,13 @@ def fit_candidate(spec: ModelSpec, method: str, adaptation: str, hw: Hw, seq_len
             est = estimate(spec, setup, rm)
             chosen = StageFit(name, train, setup, est, False, 0, est.device_bytes)
         stages.append(chosen)
-    return Candidate(method, adaptation, seq_len, tuple(stages), reward_model)
+    return Candidate(pipeline, adaptation, seq_len, tuple(stages), reward_model)
 
 
-def longest_fitting_seq(spec: ModelSpec, method: str, adaptation: str, hw: Hw, seq_len: int, reward_model: ModelSpec | None = None) -> int:
+def longest_fitting_seq(spec: ModelSpec, pipeline: str, adaptation: str, hw: Hw, seq_len: int, reward_model: ModelSpec | None = None) -> int:
     """The longest sequence (a multiple of SEQ_STEP, at most seq_len) at which every stage fits; 0 if none."""
     longest = seq_len
-    for _, train, *_ in PIPELINES[method]:
+    for _, train, *_ in PIPELINES[pipeline]:
         base = base_setup(train, adaptation, hw, seq_len)
         rm = stage_reward(train, reward_model)
         best = max(max_seq_len(spec, v, hw.capacity, hw.keep, rm) for v in knob_variants(base))
@@ -168,20 +168,20 @@ class Search:
     shortened: bool = False
 
 
-def search(spec: ModelSpec, method: str, order: tuple[str, ...], hw: Hw, seq_len: int, reward_model: ModelSpec | None = None) -> Search:
+def search(spec: ModelSpec, pipeline: str, order: tuple[str, ...], hw: Hw, seq_len: int, reward_model: ModelSpec | None = None) -> Search:
     """The first adaptation in `order` that fits at `seq_len`; else the one that fits the longest sequence
     (at least MIN_SEQ); else the least memory-hungry attempt, which does not fit. `reward_model`: fit_candidate's."""
-    tried = {a: fit_candidate(spec, method, a, hw, seq_len, reward_model) for a in order}
+    tried = {a: fit_candidate(spec, pipeline, a, hw, seq_len, reward_model) for a in order}
     for a in order:
         if tried[a].fits:
             return Search(tried[a], tried, order)
     best_seq, best = 0, ""
     for a in order:
-        seq = longest_fitting_seq(spec, method, a, hw, seq_len, reward_model)
+        seq = longest_fitting_seq(spec, pipeline, a, hw, seq_len, reward_model)
         if seq > best_seq:
             best_seq, best = seq, a
     if best and best_seq >= MIN_SEQ:
-        candidate = fit_candidate(spec, method, best, hw, best_seq, reward_model)
+        candidate = fit_candidate(spec, pipeline, best, hw, best_seq, reward_model)
         if candidate.fits:
             return Search(candidate, tried, order, shortened=True)
     least = min(tried.values(), key=lambda c: c.base_bytes)

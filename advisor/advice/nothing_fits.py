@@ -13,31 +13,31 @@ from .rows import adaptation_name
 from .summary import gib
 
 
-def _smallest_card(ctx: Context, method: str, order: tuple[str, ...]) -> tuple[Gpu, Candidate] | None:
+def _smallest_card(ctx: Context, pipeline: str, order: tuple[str, ...]) -> tuple[Gpu, Candidate] | None:
     for gpu in sorted(gpus().values(), key=lambda g: g.memory_gib):
         if gpu.memory_gib <= ctx.hw.gpu.memory_gib:
             continue
         hw = Hw(gpu, ctx.hw.count, ctx.hw.margin)
         for a in order:
-            cand = fit_candidate(ctx.spec, method, a, hw, ctx.seq_len)
+            cand = fit_candidate(ctx.spec, pipeline, a, hw, ctx.seq_len)
             if cand.fits:
                 return gpu, cand
     return None
 
 
-def _more_gpus(ctx: Context, method: str, order: tuple[str, ...]) -> tuple[int, Candidate] | None:
+def _more_gpus(ctx: Context, pipeline: str, order: tuple[str, ...]) -> tuple[int, Candidate] | None:
     for n in (2, 4, 8):
         if n <= ctx.hw.count:
             continue
         hw = Hw(ctx.hw.gpu, n, ctx.hw.margin)
         for a in order:
-            cand = fit_candidate(ctx.spec, method, a, hw, ctx.seq_len)
+            cand = fit_candidate(ctx.spec, pipeline, a, hw, ctx.seq_len)
             if cand.fits:
                 return n, cand
     return None
 
 
-def _smaller_models(ctx: Context, method: str, order: tuple[str, ...], limit: int = 2) -> list[tuple[str, str, Candidate]]:
+def _smaller_models(ctx: Context, pipeline: str, order: tuple[str, ...], limit: int = 2) -> list[tuple[str, str, Candidate]]:
     from estimators.catalog import catalog, shorthands
     from estimators.params import count_params
 
@@ -49,7 +49,7 @@ def _smaller_models(ctx: Context, method: str, order: tuple[str, ...], limit: in
         if params >= own:
             continue
         for a in order:
-            cand = fit_candidate(specs[key], method, a, ctx.hw, min(ctx.seq_len, specs[key].max_positions))
+            cand = fit_candidate(specs[key], pipeline, a, ctx.hw, min(ctx.seq_len, specs[key].max_positions))
             if cand.fits:
                 out.append((short, specs[key].name, cand))
                 break
@@ -58,20 +58,20 @@ def _smaller_models(ctx: Context, method: str, order: tuple[str, ...], limit: in
     return out
 
 
-def nothing_fits_warnings(ctx: Context, method: str, order: tuple[str, ...], found: Search) -> list[Pair]:
+def nothing_fits_warnings(ctx: Context, pipeline: str, order: tuple[str, ...], found: Search) -> list[Pair]:
     c = found.chosen
     out = [both("warn.nothing_fits", adaptation=adaptation_name(c.adaptation), gib=gib(c.base_bytes), stage=c.peak.name, gpu=ctx.hw.label,
                 min_seq=MIN_SEQ)]
-    more = _more_gpus(ctx, method, order)
+    more = _more_gpus(ctx, pipeline, order)
     if more:
         n, cand = more
         out.append(both("warn.more_gpus", n=n, gpu=ctx.hw.gpu.name, adaptation=adaptation_name(cand.adaptation), gib=gib(cand.base_bytes)))
-    card = _smallest_card(ctx, method, order)
+    card = _smallest_card(ctx, pipeline, order)
     if card:
         gpu, cand = card
         out.append(both("warn.larger_card", count=ctx.hw.count, gpu=gpu.name, memory=gpu.memory_gib, adaptation=adaptation_name(cand.adaptation),
                         gib=gib(cand.base_bytes), gpu_id=gpu.id))
-    smaller = _smaller_models(ctx, method, order)
+    smaller = _smaller_models(ctx, pipeline, order)
     if smaller:
         listed = join([both("part.smaller_model", short=short, name=name, adaptation=adaptation_name(c.adaptation), gib=gib(c.base_bytes))
                        for short, name, c in smaller], sep=", ")

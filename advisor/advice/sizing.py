@@ -137,7 +137,7 @@ def knob_reasons(ctx: Context, chosen: Candidate) -> list[Reason]:
 def hyper_reasons(plan: Plan) -> list[Reason]:
     out = []
     for stage in plan.stages:
-        rid = hyper_rule(stage.setup.train, stage.setup.method)
+        rid = hyper_rule(stage.setup.train, stage.setup.adaptation)
         h = stage.hyper
         beta = f", beta {h.beta:g}" if stage.setup.train in ("dpo", "ppo", "grpo") else ""
         out.append(reason(rid, both("reason.hyper", stage=stage.name, lr=h.learning_rate, epochs=h.epochs, beta=beta)))

@@ -129,7 +129,7 @@ def stage_time_words(plan: Plan, spec: ModelSpec, stage_name: str, lang: str = "
             return ""
         n = plan.time.examples if plan.time is not None else SFT_SCALE
         mean = plan.time.mean_tokens if plan.time is not None else stage.setup.seq_len
-        epochs = stage.hyper.epochs if stage.hyper else default_hyper(stage.setup.train, stage.setup.method).epochs
+        epochs = stage.hyper.epochs if stage.hyper else default_hyper(stage.setup.train, stage.setup.adaptation).epochs
         block = time_dict(spec, stage.setup, gpu, Dataset(examples=n, mean_tokens=float(mean), epochs=epochs), plan_price(plan), reward_model=reward)
     except (EstimateError, AdvisorError):
         return ""

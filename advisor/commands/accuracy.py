@@ -113,6 +113,6 @@ def _row(c) -> dict:
         "source": c.source, "row_id": c.row_id, "model": c.model, "config": c.config, "statistic": c.statistic,
         "measured": c.measured, "estimate": c.estimate, "error": c.error, "capacity": c.capacity,
         "above_capacity": c.oom_ok, "measured_phase": c.measured_phase, "estimate_phase": c.estimate_phase,
-        "skipped": c.skipped, "note": c.note, "method": c.method, "stack": c.stack, "source_name": c.source_name,
+        "skipped": c.skipped, "note": c.note, "method": c.adaptation, "stack": c.stack, "source_name": c.source_name,
         "band_high": c.high, "refused_by_fits": c.oom_refused, "unit": "bytes",
     }

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..lang import default_lang
-from ..names import ADAPTATIONS, METHOD_TITLE
+from ..names import ADAPTATIONS, PIPELINE_TITLE
 
 NAME = "advise"
 EXAMPLES = """examples:
@@ -144,10 +144,10 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
     from ..render import estimate_tables
 
     out: list = []
-    method = _pick(METHOD_TITLE.get(plan.method, (plan.method, plan.method)), lang)
+    pipeline = _pick(PIPELINE_TITLE.get(plan.pipeline, (plan.pipeline, plan.pipeline)), lang)
     adaptation = _pick(ADAPTATIONS[plan.adaptation], lang)
     hw = plan.hardware
-    out.append(f"[bold]{_t('recommend', lang)}: {method} {_t('with', lang)} {adaptation}[/bold]")
+    out.append(f"[bold]{_t('recommend', lang)}: {pipeline} {_t('with', lang)} {adaptation}[/bold]")
     out.append(f"[dim]{plan.model.name} ({plan.model.resolved_from}) · {hw.count}× {hw.gpu_name} ({hw.memory_gib:g} GiB)[/dim]")
 
     stages = _stage_table(lang)
@@ -173,7 +173,7 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
     if plan.alternatives:
         alts = Table(_t("option", lang), _t("why_not", lang), _t("rule", lang), title=_t("alternatives", lang), title_justify="left")
         for a in plan.alternatives:
-            label = _pick(METHOD_TITLE.get(a.method) or ADAPTATIONS.get(a.method) or (a.method, a.method), lang)
+            label = _pick(PIPELINE_TITLE.get(a.method) or ADAPTATIONS.get(a.method) or (a.method, a.method), lang)
             alts.add_row(label, _escape(in_lang(a.why_not_en, a.why_not_ko, lang)), a.rule)
         out.append(alts)
 

@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--price", type=float, metavar="USD", help="US dollars per GPU-hour (default: the GPU table's on-demand price)")
     c.add_argument("--json", action="store_true", help="print the whole check as JSON (schema advisor.data/1)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    add_knob_flags(c, only=("train", "method", "precision", "micro_batch", "seq_len", "grad_ckpt", "lora_r", "response_len", "num_generations", "packed"))
+    add_knob_flags(c, only=("train", "adaptation", "precision", "micro_batch", "seq_len", "grad_ckpt", "lora_r", "response_len", "num_generations", "packed"))
     for action in c._actions:  # here the data decides these two defaults, not Setup
         if action.dest == "train":
             action.help = "training kind to plan for (default: what the data type is usually for: sft, dpo for pairs, grpo for prompts)"

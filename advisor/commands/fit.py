@@ -39,6 +39,7 @@ def fit_dict(report, gpu, resolved, reward=None) -> dict:
     from estimators.checks import gpu_warnings
     from estimators.margin import Margin, paged_placement
     from estimators.report import estimate_dict, size
+    from estimators.setup import public_names
     from estimators.time_plan import change_time
 
     est, capacity = report.estimate, report.capacity
@@ -66,7 +67,7 @@ def fit_dict(report, gpu, resolved, reward=None) -> dict:
         "max_micro_batch": report.max_micro_batch,
         "max_seq_len": report.max_seq_len,
         "fixes": [
-            {"change": fix.label, "cost": fix.cost, "set": fix.changes, "fits": fix.fits, "device": size(fix.device_bytes), "peak_allocated": size(fix.estimate.peak_allocated),
+            {"change": fix.label, "cost": fix.cost, "set": public_names(fix.changes), "fits": fix.fits, "device": size(fix.device_bytes), "peak_allocated": size(fix.estimate.peak_allocated),
              "time": change_time(resolved.spec, est.setup, fix.setup, gpu, est.reward_model)}  # estimators/time_plan.py; None: not timed
             for fix in report.fixes
         ],

@@ -32,7 +32,8 @@ DATA_FLAGS = {
     "prompt": ("--prompt-dataset", "prompts only (PPO and GRPO stages)"),
     "text": ("--text-dataset", "raw documents in a text column (continued pre-training stages)"),
 }
-KNOB_FIELDS = tuple(k.field for k in KNOBS if k.field != "train" and not k.priced_only)  # kind from --method-kind; no priced-only knobs
+GENERATE_KNOBS = tuple(k for k in KNOBS if k.field != "train" and not k.priced_only)  # kind from --method-kind; no priced-only knobs
+KNOB_FIELDS = tuple(k.field for k in GENERATE_KNOBS)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,13 +69,13 @@ def assign_datasets(plan, args: argparse.Namespace) -> list[str]:
     if args.dataset:
         if len(formats) > 1:
             wanted = ", ".join(f"{DATA_FLAGS[fmt][0]} ({', '.join(s.name for s in plan.stages if s.data_format == fmt)})" for fmt in formats)
-            raise AdvisorError(f"--dataset: the {plan.method} run's stages take different data; give {wanted}")
+            raise AdvisorError(f"--dataset: the {plan.pipeline} run's stages take different data; give {wanted}")
         if formats[0] in given:
             raise AdvisorError(f"give --dataset or {DATA_FLAGS[formats[0]][0]}, not both")
         given[formats[0]] = args.dataset
     unused = [DATA_FLAGS[fmt][0] for fmt in given if fmt not in formats]
     if unused:
-        raise AdvisorError(f"{', '.join(unused)}: no stage of the {plan.method} run takes that data (its stages take {', '.join(formats)} data)")
+        raise AdvisorError(f"{', '.join(unused)}: no stage of the {plan.pipeline} run takes that data (its stages take {', '.join(formats)} data)")
     warnings = []
     for stage in plan.stages:
         if stage.data_format in given:
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from ..knobs import setup_from_args
     from ..scriptgen import write_run
 
-    knobs_given = [f"--{f.replace('_', '-')}" for f in KNOB_FIELDS if getattr(args, f, None) is not None]
+    knobs_given = [k.flag for k in GENERATE_KNOBS if getattr(args, k.field, None) is not None]
     if args.plan:
         from ..plan import load_plan
 
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         plan = load_plan(args.plan)
         for note in stages_as_run(plan):
             print(f"advisor: warning: {note}", file=sys.stderr)
-        label = f"{plan.model.key}-{plan.method}"
+        label = f"{plan.model.key}-{plan.pipeline}"
     else:
         if not args.model:
             raise AdvisorError("give --plan FILE or --model NAME (--model tiny writes an offline smoke test)")
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
         setup = setup_from_args(args)
         reward_value = plan_reward_value(args.reward_value_model, args.method_kind, absolute(args.model))
-        plan = build_plan(absolute(args.model), setup, method=args.method_kind, gpu=args.gpu, output_dir="outputs", reward_value=reward_value)
+        plan = build_plan(absolute(args.model), setup, pipeline=args.method_kind, gpu=args.gpu, output_dir="outputs", reward_value=reward_value)
         label = f"{args.model}-{args.method_kind}"
     warnings = assign_datasets(plan, args)
     seq_len = data_seq_len(plan)
@@ -186,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         from ..planning import build_plan
 
         args.seq_len = seq_len
-        plan = build_plan(absolute(args.model), setup_from_args(args), method=args.method_kind, gpu=args.gpu, output_dir="outputs",
+        plan = build_plan(absolute(args.model), setup_from_args(args), pipeline=args.method_kind, gpu=args.gpu, output_dir="outputs",
                           reward_value=reward_value)
         warnings = assign_datasets(plan, args)
     for warning in warnings + assign_reward(plan, args) + weights_warning(plan):

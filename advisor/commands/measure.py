@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
             result = trace(resolved.spec, setup, real=args.mode == "real-cpu", steps=args.steps,
                            describe=args.breakdown > 0)
-            row = record.trace_row(resolved.key, setup.to_dict(), result)
+            row = record.trace_row(resolved.key, setup.public_dict(), result)  # keyed as traces.jsonl rows are (method)
     except (ValueError, NotImplementedError) as e:
         raise RunFailed(f"cannot measure this set-up: {e}") from None
     if args.write or args.out:

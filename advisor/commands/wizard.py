@@ -52,8 +52,8 @@ def exit_lines(outcome, lang: str) -> list[tuple[str, bool]]:
         return [(t("exit_no_plan", lang), True)]
     from ..tui.screens.recommend import method_label
 
-    method, adaptation = method_label(plan.method, plan.adaptation, lang)
-    summary = f"{method} + {adaptation} · {plan.model.name} · {plan.hardware.count}× {plan.hardware.gpu_name or plan.hardware.gpu}"
+    pipeline, adaptation = method_label(plan.pipeline, plan.adaptation, lang)
+    summary = f"{pipeline} + {adaptation} · {plan.model.name} · {plan.hardware.count}× {plan.hardware.gpu_name or plan.hardware.gpu}"
     lines = [(t("exit_plan", lang, summary=summary), False)]
     if outcome.run_dir is None:
         return lines + [(t("exit_nothing_saved", lang), True)]

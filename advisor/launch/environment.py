@@ -112,7 +112,7 @@ def check_environment(plan: "Plan", force: bool = False, gpu_facts: GpuFacts | N
     """Can this machine run the plan? Missing packages always stop the launch; too few GPUs, too little free
     memory or no bf16 stop it unless `force`. Without CUDA the run goes to the CPU with a warning."""
     wanted = list(TRAIN_PACKAGES)
-    qlora = any(s.setup.method == "qlora" for s in plan.stages)
+    qlora = any(s.setup.adaptation == "qlora" for s in plan.stages)
     if qlora:
         wanted += QLORA_PACKAGES
     if any(s.setup.galore for s in plan.stages):

@@ -56,7 +56,7 @@ def run(
     remember_arguments(run_dir, extra)
     if resume and extra:
         console.print(f"resuming with the arguments of the launch: {shlex.join(extra)}", markup=False, highlight=False)
-    console.print(f"[bold]launching[/bold] {plan.method} ({plan.adaptation}) in {escape(str(run_dir))}: stages {' -> '.join(c.stage for c in commands)}", highlight=False)
+    console.print(f"[bold]launching[/bold] {plan.pipeline} ({plan.adaptation}) in {escape(str(run_dir))}: stages {' -> '.join(c.stage for c in commands)}", highlight=False)
     console.print(report.summary(), markup=False, highlight=False, style="dim")
     if resume and all(c.skip for c in commands):
         console.print(f"every stage completed earlier; final model in {commands[-1].output_dir}", highlight=False)

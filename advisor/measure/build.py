@@ -144,14 +144,14 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
     if setup.train == "reward":  # the generated reward script: a scalar `score` head, pad token for the pooling
         auto, config.num_labels, config.pad_token_id = AutoModelForSequenceClassification, 1, 0
     sdtype, cdtype = storage_dtype(setup), compute_dtype(setup)
-    base_dtype = (cdtype or torch.float32) if setup.method == "qlora" else sdtype
+    base_dtype = (cdtype or torch.float32) if setup.adaptation == "qlora" else sdtype
     on_gpu = device == "cuda"
     attn = cuda_attn_implementation(spec, setup) if on_gpu else attn_implementation(spec, setup)
     device = "meta" if fake_mode is not None else device
     with torch.device(device):
         model = auto.from_config(config, dtype=base_dtype, attn_implementation=attn)
     quant = ""
-    if setup.method == "qlora":
+    if setup.adaptation == "qlora":
         _swap_in_linear4bit(model, setup, cdtype, device)
         quant = f"bitsandbytes Linear4bit ({setup.quant_type}{', double quant' if setup.double_quant else ''}) " \
                 "run through bitsandbytes' own code; gemm_4bit as its CUDA dequant+F.linear path"
@@ -161,12 +161,12 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
             from peft import prepare_model_for_kbit_training
 
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    if setup.method in ("lora", "qlora"):
+    if setup.adaptation in ("lora", "qlora"):
         from peft import get_peft_model
 
         model = get_peft_model(model, _lora_config(setup, spec))
     if fake_mode is not None:
-        if setup.method == "qlora":
+        if setup.adaptation == "qlora":
             _prime_bnb_tables()
             _quantize_all(model, setup)  # on meta: bitsandbytes' fake kernels give the packed shapes
         states = _quant_states(model)

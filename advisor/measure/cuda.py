@@ -47,7 +47,7 @@ def cuda_row(model_key: str, setup: Setup, stats: PhaseStats, *, categories: dic
     from . import record
 
     phase, allocated, reserved, device_used = stats.peak()
-    setup_dict = setup.to_dict()
+    setup_dict = setup.public_dict()  # keyed as traces.jsonl rows are (method), so re-measuring keeps the id
     return {
         "schema": record.SCHEMA,
         "id": record.row_id(model_key, setup_dict, "cuda"),

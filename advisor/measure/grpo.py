@@ -62,7 +62,7 @@ NOTE = ("GRPOTrainer round: generate (prefill + decode with a DynamicCache to ma
 
 def beta(setup) -> float:
     """The beta the generated script passes (rules/hyperparams.toml), 0.0 under --ref-model none (no reference)."""
-    return 0.0 if setup.ref_model == "none" else advisor_grpo_beta(setup.method)
+    return 0.0 if setup.ref_model == "none" else advisor_grpo_beta(setup.adaptation)
 
 
 def shape(setup) -> tuple[int, int, int, int]:

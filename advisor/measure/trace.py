@@ -79,7 +79,7 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
             if describe:
                 tracker.snapshot_event = describe.events
                 tracker.module_names = {id(m): n for n, m in model.named_modules()}
-            if setup.method == "qlora":
+            if setup.adaptation == "qlora":
                 from .qlora import emulated_ops
 
                 tracker.emulated.update(emulated_ops())
@@ -148,9 +148,9 @@ def _preference_step(spec, setup: Setup, fake):
     if setup.train == "reward":
         return prefs.reward_loss, []
     if setup.train == "grpo":
-        ref = prefs.build_reference(spec, setup, fake) if setup.method == "full" and grpo.beta(setup) else None
+        ref = prefs.build_reference(spec, setup, fake) if setup.adaptation == "full" and grpo.beta(setup) else None
         return grpo.loss_fn(setup), [ref] if ref is not None else []
-    ref = prefs.build_reference(spec, setup, fake) if setup.method == "full" else None
+    ref = prefs.build_reference(spec, setup, fake) if setup.adaptation == "full" else None
     return functools.partial(prefs.dpo_loss, ref=ref), [ref] if ref is not None else []
 
 

@@ -158,7 +158,7 @@ def stage_config(plan, stage) -> dict:
     if setup.train in ("grpo", "ppo"):
         config["max_length"] = setup.seq_len
     config["compute_dtype"] = trl_names.compute_dtype(setup)
-    if setup.method == "qlora":
+    if setup.adaptation == "qlora":
         config["kbit_upcast"] = setup.kbit_upcast  # as it runs (estimators/effective.py): read, never recomputed
         config["kbit_device_map"] = setup.parallel in ("none", "ddp")
     return config
@@ -173,7 +173,7 @@ def priced(setup) -> dict:
 
 def dependencies(setup, versions: dict[str, str], trl: str | None = None) -> list[str]:
     names = ["torch", "transformers", "datasets", "accelerate", "peft", "trl"]
-    if setup.method == "qlora" or setup.optimizer in BNB_OPTIMIZERS or setup.galore:  # galore_torch imports bitsandbytes
+    if setup.adaptation == "qlora" or setup.optimizer in BNB_OPTIMIZERS or setup.galore:  # galore_torch imports bitsandbytes
         names.append("bitsandbytes")
     if setup.galore:
         names.append("galore-torch")

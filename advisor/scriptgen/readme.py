@@ -35,10 +35,10 @@ def _precision(setup) -> str:
 
 
 def _adaptation(setup, spec) -> str:
-    if setup.method == "full":
+    if setup.adaptation == "full":
         return "full fine-tuning (every weight trained)"
     text = f"LoRA r={setup.lora_r}, alpha={setup.lora_alpha}, dropout={setup.lora_dropout} on {lora_target_text(spec, setup)}"
-    if setup.method == "qlora":
+    if setup.adaptation == "qlora":
         dq = " + double quantisation" if setup.double_quant else ""
         up = ", non-quantized weights upcast to fp32 (prepare_model_for_kbit_training)" if setup.kbit_upcast else ""
         text += f" over 4-bit {setup.quant_type}{dq} weights{up}"
@@ -69,11 +69,11 @@ def _oom_advice(setup) -> list[str]:
     tips.append(f"Shorten sequences: `--seq-len {max(128, setup.seq_len // 2)}` (activations and logits scale with it).")
     if setup.attention == "eager":
         tips.append('Use `attn_implementation="sdpa"` in MODEL (or "flash_attention_2" with flash-attn installed): eager attention keeps the S x S scores.')
-    if setup.optimizer in ("adamw", "lion") and setup.method == "full":
+    if setup.optimizer in ("adamw", "lion") and setup.adaptation == "full":
         tips.append('Use an 8-bit optimizer: `optim="paged_adamw_8bit"` in TRAINING (needs bitsandbytes) cuts optimizer state by ~75%.')
-    if setup.method == "full":
+    if setup.adaptation == "full":
         tips.append("Train LoRA adapters instead of every weight: `advisor generate ... --method lora` (optimizer state and gradients only for the adapters).")
-    elif setup.method == "lora":
+    elif setup.adaptation == "lora":
         tips.append("Quantize the frozen weights to 4 bits: `advisor generate ... --method qlora`.")
     if setup.world_size > 1 and setup.parallel in ("none", "ddp", "zero1", "zero2"):
         tips.append("Shard more across the GPUs: `--parallel zero3` or `--parallel fsdp` (weights, gradients and optimizer state split over GPUs).")
@@ -180,7 +180,7 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
     hw = plan.hardware
     distributed = first.world_size > 1 or first.parallel != "none"
     out = [
-        f"# Fine-tuning run: {plan.method} of {_show(plan.model.name or plan.model.key)} with {plan.adaptation}",
+        f"# Fine-tuning run: {plan.pipeline} of {_show(plan.model.name or plan.model.key)} with {plan.adaptation}",
         "",
         "Written by `advisor generate` from `plan.toml`. Generate again after editing the plan, or edit the blocks at the top",
         "of a script: `CONFIG` (model, data, folders) and, in TRL's names, `TRAINING` (the trainer's config), `MODEL`",

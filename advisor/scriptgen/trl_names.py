@@ -78,7 +78,7 @@ def compute_dtype(setup: Setup) -> str:
 def precision_flags(setup: Setup) -> dict:
     """Trainer autocast flags. Pure fp16 full fine-tuning gets no GradScaler (it cannot unscale fp16 gradients)."""
     precision = setup.precision
-    return {"bf16": precision in ("bf16", "bf16-mixed"), "fp16": precision == "fp16-mixed" or (precision == "fp16" and setup.method != "full")}
+    return {"bf16": precision in ("bf16", "bf16-mixed"), "fp16": precision == "fp16-mixed" or (precision == "fp16" and setup.adaptation != "full")}
 
 
 def training(setup: Setup, hyper: dict, kind: str) -> dict:
@@ -114,7 +114,7 @@ def training(setup: Setup, hyper: dict, kind: str) -> dict:
 
 def model(setup: Setup, trust_remote_code: bool) -> dict:
     """`from_pretrained` keyword arguments (QLoRA: the compute dtype, which the non-quantized weights keep)."""
-    dtype = compute_dtype(setup) if setup.method == "qlora" else weights_dtype(setup)
+    dtype = compute_dtype(setup) if setup.adaptation == "qlora" else weights_dtype(setup)
     return {"dtype": dtype, "attn_implementation": ATTENTION[setup.attention], "trust_remote_code": bool(trust_remote_code)}
 
 
@@ -123,7 +123,7 @@ def lora_spec(plan, stage) -> ModelSpec | None:
     the model the stage trains (a reward stage its own reward model, when the plan has a smaller one). None where the
     set-up names its modules itself (a list, all-linear) and saves none, so a plan whose model cannot be resolved here
     still generates."""
-    if stage.setup.method == "full" or (stage.setup.lora_targets not in FAMILY_PRESETS and not stage.setup.modules_to_save):
+    if stage.setup.adaptation == "full" or (stage.setup.lora_targets not in FAMILY_PRESETS and not stage.setup.modules_to_save):
         return None
     from ..planning import stage_models
 
@@ -135,7 +135,7 @@ def lora(setup: Setup, kind: str, spec: ModelSpec | None) -> dict | None:
     """LoraConfig keyword arguments; None for full fine-tuning. A reward model's adapter (SEQ_CLS) also trains the new head.
     target_modules are the names the estimate priced: a preset resolved to `spec`'s family (query_key_value on GPT-NeoX),
     and so are modules_to_save (GPT-NeoX: embed_in). DoRA and modules_to_save appear only when set."""
-    if setup.method == "full":
+    if setup.adaptation == "full":
         return None
     targets = lora_target_names(spec, setup)
     kwargs = {
@@ -154,7 +154,7 @@ def lora(setup: Setup, kind: str, spec: ModelSpec | None) -> dict | None:
 
 def quant(setup: Setup) -> dict | None:
     """BitsAndBytesConfig keyword arguments for QLoRA (4-bit weights, matmuls in the compute dtype); None otherwise."""
-    if setup.method != "qlora":
+    if setup.adaptation != "qlora":
         return None
     kwargs = {
         "load_in_4bit": True,

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..plan import Plan
 
 # knobs that apply to the whole plan: a what-if on one stage changes every stage
-PLAN_WIDE = ("method", "precision", "quant_type", "double_quant", "gpus", "nodes", "parallel")
+PLAN_WIDE = ("adaptation", "precision", "quant_type", "double_quant", "gpus", "nodes", "parallel")
 
 
 def make_plan(raw: Mapping[str, Any]) -> "Plan":
@@ -118,11 +118,11 @@ def with_stage_setup(plan: "Plan", stage: str, setup: "Setup") -> "Plan":
     stages = []
     for s in plan.stages:
         new = effective_setup(spec, setup if s.name == stage else s.setup.with_(**wide))  # stored as it runs, as advise does
-        hyper = s.hyper if new.method == s.setup.method else default_hyper(new.train, new.method)
+        hyper = s.hyper if new.adaptation == s.setup.adaptation else default_hyper(new.train, new.adaptation)
         stages.append(s.model_copy(update={"setup": new, "hyper": hyper}))
     hardware = plan.hardware.model_copy(update={"count": setup.gpus, "nodes": setup.nodes})
-    new_plan = plan.model_copy(update={"stages": stages, "adaptation": setup.method, "hardware": hardware})
-    return _priced(new_plan, keep_note=setup.method == plan.adaptation)
+    new_plan = plan.model_copy(update={"stages": stages, "adaptation": setup.adaptation, "hardware": hardware})
+    return _priced(new_plan, keep_note=setup.adaptation == plan.adaptation)
 
 
 def _priced(plan: "Plan", keep_note: bool) -> "Plan":
@@ -163,7 +163,7 @@ def capped_knob(plan: "Plan", field_name: str, value: Any, lang: str) -> tuple[A
 def knob_setup(setup: "Setup", field_name: str, value: Any) -> "Setup":
     """`setup` with one what-if knob changed; keeps the combination valid (QLoRA computes in bf16/fp16)."""
     changes: dict[str, Any] = {field_name: value}
-    if field_name == "method" and value == "qlora" and setup.precision == "fp32":
+    if field_name == "adaptation" and value == "qlora" and setup.precision == "fp32":
         changes["precision"] = "bf16"
     if field_name == "gpus" and value > 1 and setup.parallel == "none":
         changes["parallel"] = "ddp"

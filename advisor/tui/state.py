@@ -32,7 +32,7 @@ STEP_QUESTIONS = {
     "resources": ("gpu", "gpu_count", "time_budget_hours", "budget_usd", "price", "priority", "seq_len"),
 }
 # The what-if controls on the memory step: Setup knobs from advisor.knobs.KNOBS, in this order.
-WHATIF_KNOBS = ("micro_batch", "seq_len", "lora_r", "grad_ckpt", "optimizer", "method", "quant_type", "gpus", "parallel")
+WHATIF_KNOBS = ("micro_batch", "seq_len", "lora_r", "grad_ckpt", "optimizer", "adaptation", "quant_type", "gpus", "parallel")
 # Knobs that belong to the whole plan (one adaptation per plan, one layout per machine): changing them on one
 # stage changes every stage.
 DEFAULT_RUN_DIR = "runs/wizard"

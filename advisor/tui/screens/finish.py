@@ -49,10 +49,10 @@ class FinishScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         plan = self.state.plan
-        method, adapt = method_label(plan.method, plan.adaptation, self.lang)
+        pipeline, adapt = method_label(plan.pipeline, plan.adaptation, self.lang)
         hw = plan.hardware
         yield Label(t("finish_head", self.lang), classes="section")
-        yield Static(escape(t("summary", self.lang, method=method, adaptation=adapt, model=plan.model.name,
+        yield Static(escape(t("summary", self.lang, pipeline=pipeline, adaptation=adapt, model=plan.model.name,
                                 gpu=hw.gpu_name or hw.gpu, count=hw.count)), id="summary")
         fits = plan.estimate.fits if plan.estimate else True
         if plan.estimate is not None:

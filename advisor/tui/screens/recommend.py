@@ -18,11 +18,12 @@ from ..state import cite
 from .base import StepScreen
 
 
-def method_label(method: str, adaptation: str, lang: str) -> tuple[str, str]:
-    from ...names import ADAPTATION_NAME, ADAPTATION_NAME_KO, METHOD_NAME
+def method_label(pipeline: str, adaptation: str, lang: str) -> tuple[str, str]:
+    """The pipeline's and the adaptation's names as `lang` shows them: ("SFT", "QLoRA")."""
+    from ...names import ADAPTATION_NAME, ADAPTATION_NAME_KO, PIPELINE_NAME
 
     adapt = (ADAPTATION_NAME_KO if lang == "ko" else ADAPTATION_NAME).get(adaptation, adaptation)
-    return METHOD_NAME.get(method, method.upper()), adapt
+    return PIPELINE_NAME.get(pipeline, pipeline.upper()), adapt
 
 
 def _say(item, lang: str, field: str = "") -> str:
@@ -36,9 +37,9 @@ def advice_renderable(plan, lang: str):
     from ... import rules
     from ...advice.rows import comparison_close
 
-    method, adapt = method_label(plan.method, plan.adaptation, lang)
+    pipeline, adapt = method_label(plan.pipeline, plan.adaptation, lang)
     parts: list = []
-    head = Text(t("recommend_head", lang, method=method, adaptation=adapt), style="bold")
+    head = Text(t("recommend_head", lang, pipeline=pipeline, adaptation=adapt), style="bold")
     parts.append(head)
     stages = " → ".join(
         t("stage_brief", lang, name=s.name, mb=s.setup.micro_batch, accum=s.setup.grad_accum, seq=s.setup.seq_len) for s in plan.stages

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 # translation into TRL's names (advisor/scriptgen/trl_names.py).
 PRICED = {
     'train': 'dpo',
-    'method': 'full',
+    'adaptation': 'full',
     'precision': 'bf16-mixed',
     'optimizer': 'paged_adamw8bit',
     'micro_batch': 1,

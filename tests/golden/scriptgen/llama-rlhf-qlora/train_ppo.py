@@ -243,7 +243,7 @@ class PPOState(TrainerCallback):
 # translation into TRL's names (advisor/scriptgen/trl_names.py).
 PRICED = {
     'train': 'ppo',
-    'method': 'qlora',
+    'adaptation': 'qlora',
     'precision': 'bf16',
     'optimizer': 'adamw',
     'micro_batch': 2,

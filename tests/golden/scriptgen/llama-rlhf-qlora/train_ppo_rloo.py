@@ -240,7 +240,7 @@ def reward_functions(cfg: dict, dataset) -> list:
 # translation into TRL's names (advisor/scriptgen/trl_names.py).
 PRICED = {
     'train': 'ppo',
-    'method': 'qlora',
+    'adaptation': 'qlora',
     'precision': 'bf16',
     'optimizer': 'adamw',
     'micro_batch': 2,

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 # translation into TRL's names (advisor/scriptgen/trl_names.py).
 PRICED = {
     'train': 'sft',
-    'method': 'qlora',
+    'adaptation': 'qlora',
     'precision': 'bf16',
     'optimizer': 'adamw',
     'micro_batch': 2,

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 # translation into TRL's names (advisor/scriptgen/trl_names.py).
 PRICED = {
     'train': 'sft',
-    'method': 'lora',
+    'adaptation': 'lora',
     'precision': 'bf16',
     'optimizer': 'adamw',
     'micro_batch': 1,
