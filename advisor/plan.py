@@ -16,7 +16,7 @@ from estimators.setup import Setup, field_names
 
 from .errors import AdvisorError
 
-PLAN_SCHEMA = "advisor.plan/1"
+PLAN_SCHEMA = "advisor.plan/2"  # /2: `pipeline` and each setup's `adaptation` (/1 wrote `method` for both); both are read
 
 
 class _Model(BaseModel):
@@ -233,6 +233,12 @@ class Plan(_Model):
             if stage.setup.adaptation != self.adaptation:
                 raise ValueError(f"stage '{stage.name}' uses {stage.setup.adaptation}, the plan {self.adaptation}: one adaptation per plan")
         return self
+
+    @field_validator("schema_", mode="after")
+    @classmethod
+    def _read_as_current(cls, value: str) -> str:
+        """An older plan (advisor.plan/1) is read into today's fields, so it is a plan of today's schema once loaded."""
+        return PLAN_SCHEMA if value.startswith("advisor.plan/") else value
 
     @field_validator("warnings", mode="before")
     @classmethod

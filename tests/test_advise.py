@@ -424,7 +424,7 @@ def test_json_round_trips_into_a_plan(advisor_main):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     plan = Plan.from_data(data)
-    assert plan.pipeline == "sft" and plan.adaptation == "qlora" and data["schema"] == "advisor.plan/1"
+    assert plan.pipeline == "sft" and plan.adaptation == "qlora" and data["schema"] == "advisor.plan/2"
     assert plan.to_data() == plan_for(goal="chat_format", data="instruction_pairs", gpu="rtx3060ti", model="7b").to_data()
 
 

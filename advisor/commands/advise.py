@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--answers", type=Path, metavar="FILE", help="read the answers from a TOML file (question ids as keys); flags override it")
     out.add_argument("--lang", choices=("ko", "en"), default=None, help="language of the explanation (default: ko when LC_ALL/LANG is Korean, else en)")
-    out.add_argument("--json", action="store_true", help="print the plan as JSON (schema advisor.plan/1)")
+    out.add_argument("--json", action="store_true", help="print the plan as JSON (schema advisor.plan/2)")
     out.add_argument("--save", type=Path, metavar="PLAN.toml", help="write the plan to a TOML file (`advisor generate --plan` reads it)")
     out.add_argument("--force", action="store_true", help="overwrite the --save file if it exists")
     p.add_argument("--dataset", metavar="PATH", help="your training data (see `advisor data check`): its type, rows and token "
