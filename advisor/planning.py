@@ -11,7 +11,7 @@ from functools import cache
 
 from estimators.effective import effective_setup
 from estimators.gpus import find_gpu
-from estimators.kind_models import REWARD_VALUE_KINDS
+from estimators.kind_models import REWARD_VALUE_KINDS, trained_model
 from estimators.model import SPEC_FIELDS, ModelSpec
 from estimators.setup import Setup
 from estimators.tables import read_table
@@ -104,7 +104,7 @@ def stages_as_run(plan: Plan) -> list[str]:
     notes = []
     for stage in plan.stages:
         spec, reward = stage_models(plan, stage)
-        runs = effective_setup(reward if reward and stage.setup.train == "reward" else spec, stage.setup)  # a reward stage trains that model
+        runs = effective_setup(trained_model(stage.setup.train, spec, reward), stage.setup)
         notes += [f"stage '{stage.name}': {note}" for note in adjustments(stage.setup, runs)]
         stage.setup = runs
     return notes
@@ -177,7 +177,7 @@ def build_plan(
         if rv and train == "reward":
             base_from = ""  # the smaller model is trained from its own pretrained weights
         # as the stack runs it (estimators/effective.py): stored so the script and the README read what was priced
-        trained = rv[0] if rv and train == "reward" else spec
+        trained = trained_model(train, spec, rv[0] if rv else None)
         stage_setup = effective_setup(trained, stage_setups.get(name, setup).with_(train=train))
         stages.append(
             Stage(

@@ -27,6 +27,13 @@ def advisor_grpo_beta(adaptation: str) -> float:
 REWARD_VALUE_KINDS = ("reward", "ppo")  # the kinds with a reward or value model of their own (RLHF steps 2 and 3)
 
 
+def trained_model(train: str, policy, reward):
+    """The model a run of kind `train` trains: a reward stage given a separate (smaller) reward/value model trains
+    that one, from its own weights; every other run trains the policy. Works on any pair of one kind (ModelSpec,
+    the plan's ModelRef, a catalog Resolved); `reward` None means the policy's architecture."""
+    return reward if reward is not None and train == "reward" else policy
+
+
 def reward_value_spec(policy: ModelSpec, setup: Setup, reward: ModelSpec | None) -> ModelSpec | None:
     """The architecture the reward and value models are priced at when it is not the policy's (None: the policy's).
     InstructGPT trained a 6B reward model for its 175B policy (Ouyang et al. 2022, §3.5); the value model starts

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from estimators import estimate
     from estimators.catalog import resolve_model
     from estimators.gpus import find_gpu
+    from estimators.kind_models import trained_model
     from estimators.report import estimate_dict
 
     resolved = resolve_model(args.model)
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     gpu = find_gpu(args.gpu) if args.gpu else None
     reward = resolve_reward_value(args.reward_value_model)
     est = estimate(resolved.spec, setup, reward.spec if reward else None)
-    trained = reward if reward and est.setup.train == "reward" else resolved  # a reward stage trains that model
+    trained = trained_model(est.setup.train, resolved, reward)
     data = estimate_dict(est, trained.how, trained.key, gpu)
     if est.setup.train in ("ppo", "reward"):
         data["reward_value_model"] = reward_value_data(reward or resolved, given=reward is not None)

@@ -37,6 +37,7 @@ def fit_dict(report, gpu, resolved, reward=None) -> dict:
     """The report as JSON data. `resolved`: the policy (catalog Resolved); `reward`: the --reward-value-model one, or
     None (the policy's architecture prices the reward and value models)."""
     from estimators.checks import gpu_warnings
+    from estimators.kind_models import trained_model
     from estimators.margin import Margin, paged_placement
     from estimators.report import estimate_dict, size
     from estimators.setup import public_names
@@ -46,7 +47,7 @@ def fit_dict(report, gpu, resolved, reward=None) -> dict:
     margin = report.margin or Margin(display=gpu.consumer)
     kept = margin.kept(est, capacity)
     paged = paged_placement(est, capacity, margin, gpu.pcie_gbs)
-    trained = reward if reward and est.setup.train == "reward" else resolved  # a reward stage trains that model
+    trained = trained_model(est.setup.train, resolved, reward)
     estimate = estimate_dict(est, trained.how, trained.key, gpu)
     # every warning once: the estimate's own, then the card's (the fixes' estimates repeat the same ones)
     warnings = list(dict.fromkeys(list(estimate["warnings"]) + gpu_warnings(est.setup, gpu)))

@@ -19,6 +19,8 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from estimators.kind_models import trained_model
+
 from ..errors import AdvisorError
 from . import trl_names
 from .layout import accelerate_config, describe
@@ -134,8 +136,7 @@ def stage_config(plan, stage) -> dict:
         raise AdvisorError(f"stage '{stage.name}' ({setup.train}) scores with a reward model; a reward function or check is for GRPO stages")
     if stage.reward_fn and not REWARD_FN.fullmatch(stage.reward_fn):
         raise AdvisorError(f"reward function {stage.reward_fn!r}: write it as FILE.py:FUNCTION, e.g. rewards.py:score")
-    # RLHF's smaller reward model (Stage.reward_value_model) is what the reward stage trains, from its own weights
-    model = (stage.reward_value_model if setup.train == "reward" else None) or plan.model
+    model = trained_model(setup.train, plan.model, stage.reward_value_model)  # RLHF's smaller reward model: its own weights
     config = {
         "stage": stage.name,
         "train": setup.train,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+from estimators.kind_models import trained_model
 from estimators.setup import lora_target_text, modules_to_save_names
 
 from ..hubaccess import access_note
@@ -206,8 +207,8 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
         names = [name for name, _ in stage_scripts(stage)]
         scripts = f"`{names[0]}`" + "".join(f" (by-hand alternative: `{name}`, RLOO)" for name in names[1:])
         data = "bundled sample (`data/`)" if stage.dataset in ("", "bundled") else _show(stage.dataset)
-        own = stage.reward_value_model if stage.setup.train == "reward" else None  # a smaller reward model: its own weights
-        start = f"stage {stage.base_from}" if stage.base_from else (_show(own.hf_id or own.key) if own else "the model")
+        own = trained_model(stage.setup.train, plan.model, stage.reward_value_model)  # a smaller reward model: its own weights
+        start = f"stage {stage.base_from}" if stage.base_from else ("the model" if own is plan.model else _show(own.hf_id or own.key))
         if stage.reward_from:
             start += f"; rewards from stage {stage.reward_from}"
         out.append(f"| {i} | {stage.name} | {scripts} | {stage.setup.train} ({stage.data_format} data) | {data} | {start} | {_show(stage.output_dir)} |")

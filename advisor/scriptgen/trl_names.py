@@ -9,6 +9,7 @@ fp32 on a CPU, fp16 where a GPU has no bf16). Nothing here imports torch or TRL.
 
 from __future__ import annotations
 
+from estimators.kind_models import trained_model
 from estimators.model import ModelSpec
 from estimators.setup import FAMILY_PRESETS, Setup, lora_target_names, modules_to_save_names
 
@@ -127,8 +128,7 @@ def lora_spec(plan, stage) -> ModelSpec | None:
         return None
     from ..planning import stage_models
 
-    policy, reward = stage_models(plan, stage)
-    return reward if reward is not None and stage.setup.train == "reward" else policy
+    return trained_model(stage.setup.train, *stage_models(plan, stage))
 
 
 def lora(setup: Setup, kind: str, spec: ModelSpec | None) -> dict | None:
