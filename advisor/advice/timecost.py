@@ -43,9 +43,8 @@ class RunTime:
     @property
     def words(self) -> Pair:
         """`line` in both languages: "3 stages, ~41.0 h, ~$330 on 1x NVIDIA A100 80GB" / "3단계, 약 41.0시간, ~$330, 1× …"."""
-        n, gpus = len(self.plan["stages"]), max(((s.get("gpus") or 1) for s in self.plan["stages"]), default=1)
-        stages = both("time.one_stage") if n == 1 else both("time.stages", n=n)
-        return both("time.run", stages=stages, hours=self.hours, cost=self._cost, gpus=gpus, gpu=self.gpu)
+        gpus = max(((s.get("gpus") or 1) for s in self.plan["stages"]), default=1)
+        return both("time.run", stages=stage_count(len(self.plan["stages"])), hours=self.hours, cost=self._cost, gpus=gpus, gpu=self.gpu)
 
     @property
     def short(self) -> Pair:
@@ -105,11 +104,14 @@ def time_summary(ctx: Context, cand: Candidate) -> TimeSummary | None:
     )
 
 
+def stage_count(n: int) -> Pair:
+    """"1 stage" / "3 stages" in both languages."""
+    return both("time.one_stage") if n == 1 else both("time.stages", n=n)
+
+
 def time_words(t: TimeSummary, lang: str = "en") -> str:
     """The plan's time in one line for the wizard: "3 stages, ~41.0 h (27.5-53.2 h), ~$330 on 1x NVIDIA A100 80GB"."""
-    n = len(t.stages)
-    stages = both("time.one_stage") if n == 1 else both("time.stages", n=n)
-    return text("time.plan", lang, stages=stages, hours=t.hours, low=t.hours_low, high=t.hours_high,
+    return text("time.plan", lang, stages=stage_count(len(t.stages)), hours=t.hours, low=t.hours_low, high=t.hours_high,
                 cost=f", ~${t.usd:,.0f}" if t.usd is not None else "", gpus=max((s.gpus for s in t.stages), default=1), gpu=t.gpu_name)
 
 
