@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from test_datawire_generate import ALPACA, PAIRS, write
-from test_wizard import SIZE, to_step, until
+from test_wizard import SIZE, enter_data_file, to_step
 from textual.widgets import Checkbox, Input
 
 from advisor.tui.app import WizardApp
@@ -15,13 +15,9 @@ from advisor.tui.plan_calls import render_files
 
 
 async def _check_file(pilot, path) -> None:
+    """The file read: a usable dataset, or the step saying it is unusable."""
     app = pilot.app
-    field = app.screen.query_one("#data-path", Input)
-    field.value = str(path)
-    field.focus()
-    await pilot.press("enter")
-    await until(pilot, lambda: app.state.dataset is not None or "unusable" in app.screen.query_one("#data-step").text)
-    await pilot.pause()
+    await enter_data_file(pilot, path, lambda: app.state.dataset is not None or "unusable" in app.screen.query_one("#data-step").text)
 
 
 def test_a_checked_file_answers_the_data_questions_and_feeds_the_plan(tmp_path):

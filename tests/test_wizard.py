@@ -44,6 +44,18 @@ async def to_step(pilot, step: str) -> None:
             await until(pilot, lambda: app.state.plan_is_current())
 
 
+async def enter_data_file(pilot, path, read) -> None:
+    """Type `path` into the data step's file field and press Enter, as a person does; wait until `read()` holds."""
+    from textual.widgets import Input
+
+    field = pilot.app.screen.query_one("#data-path", Input)
+    field.value = str(path)
+    field.focus()
+    await pilot.press("enter")
+    await until(pilot, read)
+    await pilot.pause()
+
+
 async def to_step_back(pilot, step: str) -> None:
     app = pilot.app
     while app.step != step:

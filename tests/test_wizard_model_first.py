@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from data_corpus import tiny_model, write_jsonl
-from test_wizard import SIZE, to_step, to_step_back, until
+from test_wizard import SIZE, enter_data_file, to_step, to_step_back, until
 from textual.widgets import Input
 
 from advisor.datasets import sources
@@ -35,13 +35,9 @@ async def _type_model(pilot, text: str) -> None:
 
 
 async def _read(pilot, path) -> None:
+    """The file read, and any re-measure with a changed model's tokenizer finished."""
     app = pilot.app
-    field = app.screen.query_one("#data-path", Input)
-    field.value = str(path)
-    field.focus()
-    await pilot.press("enter")
-    await until(pilot, lambda: app.state.dataset is not None and not app.screen.query_one("#data-step").busy)
-    await pilot.pause()
+    await enter_data_file(pilot, path, lambda: app.state.dataset is not None and not app.screen.query_one("#data-step").busy)
 
 
 def test_the_model_is_asked_on_the_goal_step():
