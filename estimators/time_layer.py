@@ -36,32 +36,83 @@ FULL_LOSS_BYTES = 28
 
 
 # ------------------------------------------------------------------------------------------------ bytes moved
-def norm_bytes(m: ModelSpec, setup: Setup, width: int) -> float:
-    """Bytes one pre-norm moves per token in forward. HF RMSNorm: cast to fp32 (r in, 4 out; skipped when the
-    stream is already fp32), square, mean, scale (4 in / 4 out each), cast back (4 in, a out), weight (a in, a out):
-    (r + 28 + 3a) per element. LayerNorm is one fused kernel: r in, a out."""
-    r, a = t.residual_bytes(setup), setup.compute_bytes
+def norm_bytes(m: ModelSpec, setup: Setup, width: int, stream: int | None = None) -> float:
+    """Bytes one pre-norm moves per token in forward, reading a residual stream of `stream` bytes per element.
+    HF RMSNorm: cast to fp32 (r in, 4 out; skipped when the stream is already fp32), square, mean, scale (4 in /
+    4 out each), cast back (4 in, a out), weight (a in, a out): (r + 28 + 3a) per element. LayerNorm is one fused
+    kernel: r in, its output out (fp32 under CUDA autocast)."""
+    r = t.residual_bytes(setup) if stream is None else stream
+    a = setup.compute_bytes
     if m.norm == "layer":
-        return width * (r + a)
+        return width * (r + t.norm_out_bytes(m, setup))
     return width * (r + 24 + 3 * a + (4 if r != 4 else 0))
 
 
+@dataclass(frozen=True)
+class Dtypes:
+    """Bytes per element of the tensors a decoder layer passes along, as the memory model reads them
+    (estimators/terms.py): what the pre-norms hand the projections, what the projections and the MLP return, and
+    the residual stream the layer adds into. QLoRA's Linear4bit returns its input's dtype, so an fp32 norm output
+    (LayerNorm under autocast, or norm weights upcast to fp32) keeps q/k/v, the MLP and its output in fp32, and the
+    MLP's fp32 output turns the residual stream fp32."""
+
+    norm_out: int
+    proj_out: int
+    mlp_out: int
+    stream: int
+
+    @classmethod
+    def of(cls, m: ModelSpec, setup: Setup) -> Dtypes:
+        norm_out = t.norm_out_bytes(m, setup)
+        proj_out = t.base_out_bytes(setup, norm_out)
+        mlp_out = t.base_out_bytes(setup, proj_out)
+        return cls(norm_out, proj_out, mlp_out, max(t.residual_bytes(setup), mlp_out))
+
+
+def _cast(setup: Setup, src: int, width: int) -> float:
+    """Bytes of casting `width` elements of `src` bytes to the compute dtype (read, write); none when they match."""
+    a = setup.compute_bytes
+    return width * (src + a) if src != a else 0.0
+
+
+def linear_cast_bytes(m: ModelSpec, setup: Setup, d: Dtypes) -> float:
+    """Bytes per token of the dtype casts around one layer's matmuls. Under autocast every consumer casts an input
+    in another dtype itself (autocast caches only leaf weights; Linear4bit casts x to its compute dtype); Linear4bit
+    casts its output back to the input's dtype (`.to(inp_dtype)`); the flash path casts fp32 q, k, v to the compute
+    dtype before the kernel (transformers' "silently casted in float32" branch)."""
+    h, inter = m.hidden_size, _mlp_width(m)
+    qkv = m.q_width + 2 * m.kv_width
+    attn_in = 1 if m.fused_qkv else 3
+    mlp_in = 1 if (m.fused_gate_up or not m.gated_mlp) else 2
+    up_out = inter * (2 if m.gated_mlp else 1)
+    total = (attn_in + mlp_in) * _cast(setup, d.norm_out, h)  # the projections' inputs
+    if setup.adaptation == "qlora":  # Linear4bit's cast of its output back to its input's dtype
+        total += _cast(setup, d.proj_out, qkv + up_out) + _cast(setup, d.mlp_out, h)
+    total += _cast(setup, d.proj_out, qkv)  # q, k, v to the attention kernel
+    total += _cast(setup, d.proj_out, inter)  # the MLP product into down_proj
+    return total
+
+
+def _mlp_width(m: ModelSpec) -> int:
+    return m.intermediate_size if not m.is_moe else m.expert_intermediate * m.experts_per_token
+
+
 def layer_elementwise_bytes(m: ModelSpec, setup: Setup) -> float:
-    """Bytes per token of one decoder layer's unfused elementwise ops in forward (matmuls and attention apart)."""
-    r, a = t.residual_bytes(setup), setup.compute_bytes
+    """Bytes per token of one decoder layer's unfused elementwise ops in forward (matmuls and attention apart),
+    each in the dtype its tensor has (Dtypes), with the casts between them."""
+    a = setup.compute_bytes
+    d = Dtypes.of(m, setup)
     h = m.hidden_size
-    norms = m.norms_per_layer * norm_bytes(m, setup, h)
+    norms = m.norms_per_layer * norm_bytes(m, setup, h, d.stream)
     if m.qk_norm:
-        norms += norm_bytes(m, setup, m.q_width + m.kv_width)
-    residual = 2 * 3 * h * r  # two residual adds: read both, write one
-    rope = 0 if m.learned_positions else 10 * a * (m.q_width + m.kv_width)  # q*cos, rotate_half (neg, cat), *sin, add
-    inter = m.intermediate_size if not m.is_moe else m.expert_intermediate * m.experts_per_token
-    act = (5 if m.gated_mlp else 2) * a * inter  # act(gate) r/w, * up r r w; GELU r/w
+        norms += norm_bytes(m, setup, m.q_width + m.kv_width, d.stream)
+    residual = 2 * 3 * h * d.stream  # two residual adds: read both, write one
+    rope = 0 if m.learned_positions else 10 * d.proj_out * (m.q_width + m.kv_width)  # q*cos, rotate_half, *sin, add
+    act = (5 if m.gated_mlp else 2) * d.proj_out * _mlp_width(m)  # act(gate) r/w, * up r r w; GELU r/w
     moe = 0.0
     if m.is_moe:  # router softmax/top-k and the token permutation in and out of the experts (read and write)
         moe = 4 * a * h * m.experts_per_token + 8 * m.num_experts
-    dropout = 0.0
-    return norms + residual + rope + act + moe + dropout
+    return norms + residual + rope + act + moe + linear_cast_bytes(m, setup, d)
 
 
 def lora_elementwise_bytes(m: ModelSpec, setup: Setup) -> float:

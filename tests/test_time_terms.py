@@ -152,3 +152,29 @@ def test_a_card_without_speed_figures_is_refused():
 def test_cards_without_bf16_are_timed_at_their_fp16_peak():
     st = tm.step_time(M7, Setup(adaptation="qlora"), gpus()["t4"])
     assert tm.roof_for(gpus()["t4"], st.setup).peak_flops == 65e12
+
+
+def test_elementwise_bytes_follow_each_tensors_dtype():
+    """QLoRA on a LayerNorm model under autocast (SantaCoder): the norm's fp32 output makes Linear4bit return fp32,
+    so the MLP runs in fp32, every projection casts its input, the 4-bit linears cast their outputs back, and the
+    MLP's fp32 output turns the residual stream fp32. Counted by hand per token of one layer's forward."""
+    m = resolve_model("santacoder").spec  # h 2048, q 2048, one kv head of 128, c_fc 8192, fused qkv, learned positions
+    h, i, qkv = 2048, 8192, 2048 + 2 * 128
+    lora = Setup(adaptation="lora", lora_targets="all-linear", lora_dropout=0.0, micro_batch=1, seq_len=512)
+    qlora = lora.with_(adaptation="qlora")
+    assert tl.Dtypes.of(m, lora) == tl.Dtypes(norm_out=4, proj_out=2, mlp_out=2, stream=2)
+    assert tl.Dtypes.of(m, qlora) == tl.Dtypes(norm_out=4, proj_out=4, mlp_out=4, stream=4)
+    norms = 2 * h * (4 + 4)  # fp32 stream in, fp32 out (LayerNorm is on autocast's fp32 list)
+    residual = 2 * 3 * h * 4
+    gelu = 2 * 4 * i  # one op read and written in fp32
+    casts = 2 * h * (4 + 2)  # c_attn and c_fc cast the fp32 norm output to bf16
+    casts += (qkv + i) * (2 + 4) + h * (2 + 4)  # Linear4bit casts c_attn, c_fc and c_proj outputs back to fp32
+    casts += qkv * (4 + 2) + i * (4 + 2)  # fp32 q, k, v into the flash kernel; the fp32 MLP product into c_proj
+    assert tl.layer_elementwise_bytes(m, qlora) == norms + residual + gelu + casts
+    # LoRA: autocast linears return bf16, so only the casts of the fp32 norm output remain
+    lora_bytes = 2 * h * (2 + 4) + 2 * 3 * h * 2 + 2 * 2 * i + 2 * h * (4 + 2)
+    assert tl.layer_elementwise_bytes(m, lora) == lora_bytes
+    # Mistral's RMSNorm returns bf16 with bf16 weights: QLoRA adds no casts; peft's fp32 norm weights do
+    acc = Setup(adaptation="qlora", kbit_upcast=False, micro_batch=1, seq_len=512)
+    assert tl.linear_cast_bytes(M7, acc, tl.Dtypes.of(M7, acc)) == 0
+    assert tl.Dtypes.of(M7, acc.with_(kbit_upcast=True)).proj_out == 4
