@@ -72,7 +72,7 @@ def time_dict(model: ModelSpec, setup: Setup, gpu: Gpu, dataset: Dataset | None 
     dataset = dataset or Dataset()
     check_dataset(dataset)
     if price is not None and price < 0:
-        raise EstimateError(f"--price must be zero or more US dollars per GPU-hour, got {price:g}")
+        raise EstimateError(f"--price: must be at least 0, got {price:g}")  # the wording of the advise question's bound
     st = st or step_time(model, setup, gpu, reward_model=reward_model)
     world = st.setup.world_size
     tps = st.tokens_per_s

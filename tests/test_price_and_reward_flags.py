@@ -123,6 +123,8 @@ def test_price_flag_json_and_refusals(advisor_main):
     assert "--price USD_PER_GPU_HOUR" in advisor_main("advise", "--help").stdout
     one_line_exit_2(advisor_main(*args, "--price", "-1"), "--price: must be at least 0, got -1")
     one_line_exit_2(advisor_main(*args, "--price", "cheap"), "--price: expected a number, got 'cheap'")
+    # estimate refuses a negative price in the same words
+    one_line_exit_2(advisor_main("estimate", "--model", "7b", "--gpu", "h100", "--price", "-1"), "--price: must be at least 0, got -1")
 
 
 # ------------------------------------------------------------------------------------------------ --price: wizard
