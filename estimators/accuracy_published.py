@@ -28,13 +28,14 @@ MODEL_IDS = {
 SPEC_CHANGES = {"mixtral-8x7b": ({"experts_fused": False}, "transformers 4.x Mixtral: experts as nn.Linear (quantised by QLoRA)")}
 # The stack and versions each published source ran, where the evidence names them (Setup.stack / Setup.versions).
 # fms-acceleration a100_80gb.csv (2025-02-07): the benchmark trains with fms-hf-tuning's sft_trainer (TRL's
-# SFTTrainer on the HF Trainer), and every fms-hf-tuning release up to that date pins `transformers<4.46,>=4.45` and
-# `trl<0.12,>=0.9.3` (Requires-Dist of fms-hf-tuning 2.3.1, 2.4.0 and 2.5.0, whose wheel is dated 2025-01-27; 2.6.0,
-# dated 2025-02-18, moves to transformers>=4.46,<4.48.2 and trl>=0.13,<0.15). trl 0.11 has no fused head.
-# fms-acceleration itself requires no transformers (0.5.0-0.6.1 METADATA). NB: the repo's own requirements freeze
-# could not be read (no network), so 4.45 is the pin of the released trainer, not a recorded `pip freeze`.
+# SFTTrainer on the HF Trainer). The `pip freeze` the benchmark saved beside the file at the same commit
+# (scripts/benchmarks/refs/requirements.txt @24bdadb, quoted in the notes of every a100_80gb.csv row of
+# published_throughput.csv) names fms-hf-tuning 2.5.0, transformers 4.48.1, trl 0.13.0, peft 0.13.2, torch 2.4.1.
+# An earlier reading took transformers 4.45 / trl 0.11 from fms-hf-tuning's release pins; the freeze is the record
+# of what ran. trl 0.13 has no fused head; transformers 4.48.1 scores Mistral/Llama with ForCausalLMLoss and its
+# shifted fp32 copy (rules/stacks.toml hf-loss-shift-copy), which the single-GPU LoRA/QLoRA rows confirm.
 SOURCE_STACKS = {
-    "fms-acceleration benchmark refs (a100_80gb.csv, 2025-02-07)": ("trl", "transformers=4.45,trl=0.11"),
+    "fms-acceleration benchmark refs (a100_80gb.csv, 2025-02-07)": ("trl", "transformers=4.48.1,trl=0.13.0,peft=0.13.2,torch=2.4.1"),
 }
 # Plain LoRA variants whose memory is LoRA's (rsLoRA only changes the scaling).
 PLAIN_LORA_TAGS = ("rank32", "rank64", "rank10-target-mlp", "rank64-rslora")

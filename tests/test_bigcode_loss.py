@@ -1,6 +1,6 @@
 """The causal-LM loss each model family's own forward ran under transformers 4.x (rules/stacks.toml [[hf_loss]],
 estimators/stack_heads.py hf_loss_code): GPTBigCode (SantaCoder) scored its bf16 logits without an fp32 upcast up to
-4.48.2, which is what the fms-acceleration SantaCoder rows (transformers 4.45, fms-hf-tuning's pin) ran. Checked by
+4.48.2, which is what the fms-acceleration SantaCoder rows (transformers 4.48.1, the benchmark's recorded freeze) ran. Checked by
 hand: SantaCoder V 49280, h 2048, 24 layers, tied embeddings."""
 
 import pytest
@@ -78,11 +78,11 @@ def _row(row_id):
     return next(r for r in read_published() if r["row_id"] == row_id)
 
 
-def test_fms_rows_run_trl_0_11_on_transformers_4_45_with_one_foreach_scratch():
+def test_fms_rows_run_the_recorded_freeze_with_one_foreach_scratch():
     for row_id in ("r0207", "r0209"):
         priced = published_estimate(_row(row_id))
-        assert priced["setup"].stack == "trl" and priced["setup"].versions == "transformers=4.45,trl=0.11"
-        assert priced["setup"].loss == "full" and priced["estimate"].setup.loss == "full"  # trl 0.11: no fused head
+        assert priced["setup"].stack == "trl" and priced["setup"].versions == "transformers=4.48.1,trl=0.13.0,peft=0.13.2,torch=2.4.1"
+        assert priced["setup"].loss == "full" and priced["estimate"].setup.loss == "full"  # trl 0.13: no fused head
         est = priced["estimate"]
         step = est.phases["optimizer step"]
         scratch = [v.bytes for v in step if "foreach" in v.name]
