@@ -69,28 +69,26 @@ class Dtypes:
         return cls(norm_out, proj_out, mlp_out, max(t.residual_bytes(setup), mlp_out))
 
 
-def _cast(setup: Setup, src: int, width: int) -> float:
-    """Bytes of casting `width` elements of `src` bytes to the compute dtype (read, write); none when they match."""
-    a = setup.compute_bytes
-    return width * (src + a) if src != a else 0.0
+def layer_casts(m: ModelSpec, setup: Setup, d: Dtypes) -> list[tuple[int, int]]:
+    """The dtype casts around one layer's matmuls, as (source bytes per element, elements per token), one entry per
+    cast kernel. Under autocast every consumer casts an input in another dtype itself (autocast caches only leaf
+    weights; Linear4bit casts x to its compute dtype); Linear4bit casts its output back to the input's dtype
+    (`.to(inp_dtype)`); the flash path casts fp32 q, k, v to the compute dtype before the kernel (transformers'
+    "silently casted in float32" branch); down_proj casts an fp32 MLP product."""
+    h, inter = m.hidden_size, _mlp_width(m)
+    qkv = m.q_width + 2 * m.kv_width
+    up_out = inter * (2 if m.gated_mlp else 1)
+    inputs = (1 if m.fused_qkv else 3) + (1 if (m.fused_gate_up or not m.gated_mlp) else 2)
+    casts = [(d.norm_out, h)] * inputs
+    if setup.adaptation == "qlora":
+        casts += [(d.proj_out, qkv + up_out), (d.mlp_out, h)]
+    casts += [(d.proj_out, qkv), (d.proj_out, inter)]
+    return [(src, width) for src, width in casts if src != setup.compute_bytes]
 
 
 def linear_cast_bytes(m: ModelSpec, setup: Setup, d: Dtypes) -> float:
-    """Bytes per token of the dtype casts around one layer's matmuls. Under autocast every consumer casts an input
-    in another dtype itself (autocast caches only leaf weights; Linear4bit casts x to its compute dtype); Linear4bit
-    casts its output back to the input's dtype (`.to(inp_dtype)`); the flash path casts fp32 q, k, v to the compute
-    dtype before the kernel (transformers' "silently casted in float32" branch)."""
-    h, inter = m.hidden_size, _mlp_width(m)
-    qkv = m.q_width + 2 * m.kv_width
-    attn_in = 1 if m.fused_qkv else 3
-    mlp_in = 1 if (m.fused_gate_up or not m.gated_mlp) else 2
-    up_out = inter * (2 if m.gated_mlp else 1)
-    total = (attn_in + mlp_in) * _cast(setup, d.norm_out, h)  # the projections' inputs
-    if setup.adaptation == "qlora":  # Linear4bit's cast of its output back to its input's dtype
-        total += _cast(setup, d.proj_out, qkv + up_out) + _cast(setup, d.mlp_out, h)
-    total += _cast(setup, d.proj_out, qkv)  # q, k, v to the attention kernel
-    total += _cast(setup, d.proj_out, inter)  # the MLP product into down_proj
-    return total
+    """Bytes per token of layer_casts: each reads its source and writes the compute dtype."""
+    return sum(width * (src + setup.compute_bytes) for src, width in layer_casts(m, setup, d))
 
 
 def _mlp_width(m: ModelSpec) -> int:
@@ -132,7 +130,7 @@ def lora_elementwise_bytes(m: ModelSpec, setup: Setup) -> float:
 
 
 def layer_kernels(m: ModelSpec, setup: Setup) -> float:
-    """Kernels one decoder layer launches in forward (LoRA branches and 4-bit dequantisation included)."""
+    """Kernels one decoder layer launches in forward (LoRA branches, 4-bit dequantisation and dtype casts included)."""
     n = LAYER_KERNELS + (4 if m.qk_norm else 0) + (6 + 4 * m.experts_per_token if m.is_moe else 0)
     n += LORA_KERNELS * sum(1 if t.wrapped_parameter(lin) else lin.count for lin in t.lora_linears(m, setup)
                             if not (lin.group == "expert" and not t.wrapped_parameter(lin))) \
@@ -140,7 +138,7 @@ def layer_kernels(m: ModelSpec, setup: Setup) -> float:
                                                    if lin.group == "expert" and not t.wrapped_parameter(lin))
     if setup.adaptation == "qlora":
         n += DEQUANT_KERNELS * sum(1 for lin in fl.active_linears(m) if lin.module)
-    return n
+    return n + len(layer_casts(m, setup, Dtypes.of(m, setup)))
 
 
 # ------------------------------------------------------------------------------------------------ one layer

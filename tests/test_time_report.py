@@ -116,7 +116,7 @@ def test_estimate_text_shows_throughput_hours_and_cost(capsys):
     (["--tokens", "1000"], "need --gpu"),
     (["--gpu", "24GB", "--tokens", "1000"], "a named card"),
     (["--gpu", "h100", "--tokens", "1000", "--examples", "5"], "not both"),
-    (["--gpu", "h100", "--tokens", "1000", "--price", "-1"], "--price must be"),
+    (["--gpu", "h100", "--tokens", "1000", "--price", "-1"], "--price: must be at least 0"),
 ])
 def test_estimate_time_flag_errors_exit_2(capsys, argv, message):
     assert main(["estimate", "--model", "8b", *argv]) == 2

@@ -178,3 +178,8 @@ def test_elementwise_bytes_follow_each_tensors_dtype():
     acc = Setup(adaptation="qlora", kbit_upcast=False, micro_batch=1, seq_len=512)
     assert tl.linear_cast_bytes(M7, acc, tl.Dtypes.of(M7, acc)) == 0
     assert tl.Dtypes.of(M7, acc.with_(kbit_upcast=True)).proj_out == 4
+    # each cast is a kernel launch: 2 input casts, 2 Linear4bit output groups, q/k/v and the MLP product (LoRA: 2)
+    assert len(tl.layer_casts(m, qlora, tl.Dtypes.of(m, qlora))) == 6
+    assert len(tl.layer_casts(m, lora, tl.Dtypes.of(m, lora))) == 2
+    dequants = sum(1 for lin in fl.active_linears(m) if lin.module)
+    assert tl.layer_kernels(m, qlora) - tl.layer_kernels(m, lora) == dequants + 6 - 2
