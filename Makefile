@@ -2,12 +2,16 @@
 # gate before a commit: lint and the tests not marked slow.
 PYTHON := $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 
-.PHONY: check lint fast test bench
+.PHONY: check lint typecheck fast test bench
 
-check: lint fast
+check: lint typecheck fast
 
 lint:
 	$(PYTHON) -m ruff check .
+
+# the pure estimator's annotations (pyproject.toml [tool.mypy]: files, and advisor/ followed silently)
+typecheck:
+	$(PYTHON) -m mypy
 
 # PYTHONDONTWRITEBYTECODE (set in some CI images) makes every run re-compile and re-rewrite all test modules
 fast:

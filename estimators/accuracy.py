@@ -85,7 +85,7 @@ def summary_lines(traces: list[Comparison], published: list[Comparison]) -> list
         f"  max |error| {_pct0(ts['max_abs_error'])}  within 3 %: {ts['within_3pct']}  within 8 %: {ts['within_8pct']}"
         f"   (targets: median <= {TRACE_MEDIAN:.0%}, max <= {TRACE_MAX:.0%})",
     ]
-    kinds = [("sft", loss, what) for loss, what in (("fused", "sft, fused LM head"), ("full", "sft, full logits"))]
+    kinds: list[tuple[str, str | None, str]] = [("sft", loss, what) for loss, what in (("fused", "sft, fused LM head"), ("full", "sft, full logits"))]
     kinds += [(kind, None, what) for kind, what in (("reward", "reward (seq-cls)"), ("dpo", "dpo (fused head)"),
                                                           ("grpo", "grpo (step peak)"))]
     for kind, loss, what in kinds:

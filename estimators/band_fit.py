@@ -31,7 +31,7 @@ from .band import MODEL_PATH, adaptation
 from .dtypes import GIB
 
 MIN_ROWS = 8
-CONTEXT = [
+CONTEXT: list[dict] = [
     {"torch_from": [2, 0], "mib": 512, "source": "torch >= 2.0 lazy kernel loading: ~0.5 GiB on A100/H100 (DESIGN.md)"},
     {"torch_from": [0, 0], "mib": 1343, "source": "torch 1.x loads every kernel image: 1343 MiB stated on V100 (transformers docs rows r0496-r0504)"},
 ]
@@ -54,9 +54,10 @@ def fit_rows(rows: list[dict] | None = None) -> list[dict]:
         est, allocated = priced["estimate"], priced["allocated"]
         persistent, grads = _persistent(est)
         multi = est.setup.world_size > 1
-        if pub.device_figure(row) is not None:  # fms: measured allocated and nvidia-smi
+        device = pub.device_figure(row)
+        if device is not None:  # fms: measured allocated and nvidia-smi
             measured_alloc = int(round(float(row["memory_gib"]) * GIB))
-            target = pub.device_figure(row) - measured_alloc - context
+            target = device - measured_alloc - context
             base = measured_alloc
         elif pub.row_statistic(row) == "reserved":
             target = int(round(float(row["memory_gib"]) * GIB)) - allocated
@@ -146,7 +147,7 @@ def build(rows: list[dict] | None = None) -> dict:
              "constants": {**constants, "context": CONTEXT}, "bands": {}}
     ratios = []
     for c in pub.compare_published(rows, model=model):
-        if c.error is not None and c.statistic in ("device", "reserved"):
+        if c.error is not None and c.measured and c.estimate and c.statistic in ("device", "reserved"):
             ratios.append((c.adaptation, c.stack, c.statistic, c.measured / c.estimate, c.source_name))
     model["bands"] = band_table(ratios)
     return model

@@ -160,10 +160,10 @@ def resolve_model(text: str) -> Resolved:
         spec = read_config_json(path)
         return Resolved(spec, raw, _how(spec, f"config.json at {path}"))
     if looks_like_repo_id(raw):
-        cfg = cached_config(raw)
-        if cfg is not None:
-            spec = replace(read_config_json(cfg, raw), hf_id=raw)
-            return Resolved(spec, raw, _how(spec, f"local Hugging Face cache ({cfg})"))
+        cached = cached_config(raw)
+        if cached is not None:
+            spec = replace(read_config_json(cached, raw), hf_id=raw)
+            return Resolved(spec, raw, _how(spec, f"local Hugging Face cache ({cached})"))
     hits = _suggest(raw)
     if hits:
         raise EstimateError(f"unknown model '{raw}'; did you mean: {', '.join(hits)}? (see `advisor models`)")

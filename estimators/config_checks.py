@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from .errors import EstimateError
 from .gpu_names import shown
@@ -62,8 +63,9 @@ def check_model_text(text: str) -> None:
                             "hub id or path (see `advisor models`)")
 
 
-def parse_config_text(text: str, path: Path | str) -> object:
-    """json.loads with every failure as one EstimateError naming the file."""
+def parse_config_text(text: str, path: Path | str) -> Any:
+    """json.loads with every failure as one EstimateError naming the file. Any JSON value: spec_from_hf_config
+    refuses one that is not an object."""
     if len(text) > _MAX_FILE_BYTES:
         raise EstimateError(f"{path}: {len(text):,} characters is not a config.json (those are a few kB)")
     try:

@@ -32,7 +32,7 @@ class Matmul:
     """One matmul shape [M x K] x [K x N], `count` times (experts, LoRA factors)."""
 
     name: str
-    m: int
+    m: float  # rows: tokens, or an expert's average share of them (T·k/E, not a whole number)
     k: int
     n: int
     count: int = 1

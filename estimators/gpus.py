@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from .errors import EstimateError
 from .gpu_card import INTERCONNECTS, Gpu
@@ -65,7 +66,12 @@ def load_gpus(path: Path) -> dict[str, Gpu]:
         seen.add(row.get("id"))
     if problems:
         raise EstimateError("; ".join(problems))
-    return {row["id"]: Gpu(**{k: (float(v) if k in _POSITIVE else v) for k, v in row.items()}) for row in rows}
+    return {row["id"]: Gpu(**_gpu_fields(row)) for row in rows}
+
+
+def _gpu_fields(row: dict) -> dict[str, Any]:
+    """A checked table row as Gpu's keyword arguments: the figures as floats (TOML may write 80 for 80.0)."""
+    return {k: (float(v) if k in _POSITIVE else v) for k, v in row.items()}
 
 
 @cache

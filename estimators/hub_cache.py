@@ -25,18 +25,22 @@ def looks_like_repo_id(text: str) -> bool:
     return ok and 1 <= len(parts) <= 2
 
 
+def _repo_folder(cache: Path, name: str) -> Path | None:
+    """A repo's folder in the hub cache; a name typed in another case is matched case-insensitively."""
+    folder = cache / name
+    if folder.is_dir():
+        return folder
+    try:
+        return next((p for p in cache.iterdir() if p.name.lower() == name.lower() and p.is_dir()), None)
+    except OSError:
+        return None
+
+
 def cached_config(repo_id: str) -> Path | None:
     """config.json of the snapshot refs/main names (else the newest snapshot) of a cached hub repo, or None."""
-    cache = hf_hub_cache()
-    folder = cache / ("models--" + repo_id.replace("/", "--"))
-    if not folder.is_dir():
-        try:
-            want = folder.name.lower()
-            folder = next((p for p in cache.iterdir() if p.name.lower() == want and p.is_dir()), None)
-        except OSError:
-            folder = None
-        if folder is None:
-            return None
+    folder = _repo_folder(hf_hub_cache(), "models--" + repo_id.replace("/", "--"))
+    if folder is None:
+        return None
     snapshots = folder / "snapshots"
     ref = folder / "refs" / "main"
     if ref.is_file():

@@ -123,10 +123,10 @@ def mlp_linears(m: ModelSpec, experts: int | None = None) -> list[Linear]:
     h = m.hidden_size
     if not m.is_moe:
         if not m.gated_mlp:
-            n = _names(m)
+            names = _names(m)
             return [
-                Linear(n["fc_in"], h, m.intermediate_size, m.mlp_bias, 1, "mlp"),
-                Linear(n["fc_out"], m.intermediate_size, h, m.mlp_bias, 1, "mlp"),
+                Linear(names["fc_in"], h, m.intermediate_size, m.mlp_bias, 1, "mlp"),
+                Linear(names["fc_out"], m.intermediate_size, h, m.mlp_bias, 1, "mlp"),
             ]
         return _gated(h, m.intermediate_size, m.mlp_bias, 1, "mlp", m.fused_gate_up)
     n = m.num_experts if experts is None else experts

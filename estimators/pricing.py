@@ -24,7 +24,7 @@ def estimate(model: ModelSpec, setup: Setup, reward_model: ModelSpec | None = No
         from .kind_models import reward_value_spec  # refuses a kind without one and another vocabulary
 
         reward_model = reward_value_spec(model, runs, reward_model)
-        if runs.train == "reward":
+        if runs.train == "reward" and reward_model is not None:
             model, runs = reward_model, effective_setup(reward_model, setup)
     if is_single_gpu_sft(runs):
         est = estimate_sft(model, runs)

@@ -216,6 +216,7 @@ def lora_target_names(m: ModelSpec | None, setup: Setup) -> tuple[str, ...]:
         if setup.lora_targets == "all-linear":
             return ()
         return tuple(t.strip() for t in setup.lora_targets.split(",") if t.strip())
+    assert m is not None, f"--lora-targets {setup.lora_targets} needs the model family"
     names = preset(m)
     if not names:
         valid = ", ".join(dict.fromkeys(x.name for x in layer_linears(m) if x.module))
@@ -230,7 +231,7 @@ def lora_target_text(m: ModelSpec | None, setup: Setup) -> str:
     if not names:
         return "all linear layers"
     text = ", ".join(names)
-    if setup.lora_targets == "qv" and m.fused_qkv:
+    if setup.lora_targets == "qv" and m is not None and m.fused_qkv:
         text += " (fused q, k, v: peft adapts the whole matrix)"
     return text
 

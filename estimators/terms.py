@@ -153,10 +153,10 @@ def check_lora_targets(m: ModelSpec, setup: Setup) -> str | None:
     by_param: dict[str, list[str]] = {}
     for old, new in _peft_names(m).items():
         by_param.setdefault(new, []).append(old)
-    for new, old in by_param.items():
-        hit = [n for n in old if n in names]
-        if 0 < len(hit) < len(old):
-            return (f"{m.name} fuses {' and '.join(old)} into {new}: LoRA targets must name all of them or none "
+    for new, olds in by_param.items():
+        hit = [n for n in olds if n in names]
+        if 0 < len(hit) < len(olds):
+            return (f"{m.name} fuses {' and '.join(olds)} into {new}: LoRA targets must name all of them or none "
                     f"(got {', '.join(hit)})")
     return None
 

@@ -47,6 +47,11 @@ class Row:
     gpu: str = ""
     skipped: str = ""
 
+    def priced(self) -> tuple[ModelSpec, Setup]:
+        """The (model, set-up) of an expressible row."""
+        assert self.spec is not None and self.setup is not None, self.skipped
+        return self.spec, self.setup
+
 
 @dataclass(frozen=True)
 class Result:
@@ -58,6 +63,13 @@ class Result:
         if self.predicted is None or not self.row.measured:
             return None
         return (self.predicted - self.row.measured) / self.row.measured
+
+    @property
+    def ratio(self) -> float | None:
+        """Measured / predicted tokens/s; None for a row not compared."""
+        if self.predicted is None or not self.row.measured:
+            return None
+        return self.row.measured / self.predicted
 
 
 def read_rows(path: Path | str = THROUGHPUT_PATH) -> list[dict]:
@@ -151,7 +163,7 @@ def predict(row: Row, constants: Constants = DEFAULT) -> Result:
     if row.skipped:
         return Result(row, None)
     try:
-        st = step_time(row.spec, row.setup, find_gpu(row.gpu), constants)
+        st = step_time(*row.priced(), find_gpu(row.gpu), constants)
     except EstimateError as exc:  # a set-up the estimator refuses is a row it cannot express
         return Result(replace(row, skipped=str(exc)), None)
     return Result(row, st.tokens_per_s)
@@ -205,9 +217,10 @@ def l40_at_l40s_peak(results: list[Result], constants: Constants = DEFAULT) -> f
     card = replace(l40, bf16_tflops=l40s.bf16_tflops, fp16_tflops=l40s.fp16_tflops)
     errs = []
     for r in results:
-        if r.row.group == "fms l40" and r.error is not None:
-            st = step_time(r.row.spec, r.row.setup, card, constants)
-            errs.append(abs(st.tokens_per_s - r.row.measured) / r.row.measured)
+        measured = r.row.measured
+        if r.row.group == "fms l40" and r.error is not None and measured:
+            st = step_time(*r.row.priced(), card, constants)
+            errs.append(abs(st.tokens_per_s - measured) / measured)
     return statistics.median(errs) if errs else None
 
 
@@ -224,7 +237,7 @@ def stats(results: list[Result]) -> dict:
 
 def throughput_band(results: list[Result]) -> tuple[int, float, float]:
     """(rows, 10th, 90th percentile) of measured / predicted tokens/s: the band `advisor estimate` shows."""
-    ratios = sorted(r.row.measured / r.predicted for r in results if r.error is not None)
+    ratios = sorted(x for r in results if (x := r.ratio) is not None)
     q = statistics.quantiles(ratios, n=10)
     return len(ratios), round(q[0], 2), round(q[-1], 2)
 

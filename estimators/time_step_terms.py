@@ -29,7 +29,7 @@ CLIP_BYTES = 3  # gradient clipping (HF Trainer max_grad_norm 1.0): the norm rea
 
 
 def optimizer_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants) -> float:
-    n = t.trainable_params(m, setup)
+    n: float = t.trainable_params(m, setup)
     if setup.parallel in ("zero1", "zero2", "zero3", "fsdp", "fsdp_grad_op", "fsdp_hybrid"):
         n /= setup.gpus if setup.parallel == "fsdp_hybrid" else setup.world_size
     p = t.trainable_bytes_per_param(setup)

@@ -73,14 +73,16 @@ def roof_for(gpu: Gpu, setup: Setup) -> Roof:
     if not gpu.timed:
         raise EstimateError(f"no speed figures for '{gpu.name}' in rules/gpus.toml: name a GPU from `advisor gpus` "
                             "to get a time estimate")
-    fp32 = (gpu.fp32_tflops or (gpu.peak_flops / 8e12)) * 1e12
+    half, bandwidth = gpu.peak_flops, gpu.memory_bytes_per_s
+    assert half is not None and bandwidth is not None  # gpu.timed
+    fp32 = (gpu.fp32_tflops or (half / 8e12)) * 1e12
     if setup.precision == "fp32":
         peak = fp32
     elif setup.precision.startswith("bf16") and gpu.bf16 and gpu.bf16_tflops:
         peak = gpu.bf16_tflops * 1e12
     else:
-        peak = (gpu.fp16_tflops or gpu.bf16_tflops) * 1e12
-    return Roof(peak_flops=peak, fp32_flops=fp32, bandwidth=gpu.memory_bytes_per_s)
+        peak = (gpu.fp16_tflops or gpu.bf16_tflops or 0.0) * 1e12
+    return Roof(peak_flops=peak, fp32_flops=fp32, bandwidth=bandwidth)
 
 
 def _sft_like(m: ModelSpec, setup: Setup, gpu: Gpu, c: Constants, batch: int, seq: int, scored: int | None = None,
