@@ -4,6 +4,8 @@ Each kind starts from the SFT phases that `estimate()` computes for the policy (
 optimizer, activations and logits follow the SFT physics of terms.py) on the sequences the kind really trains on,
 and adds what the kind keeps besides: extra models, a reference forward, rollout generation with its KV cache.
 Extra models are separate terms named "reference model", "reward model", "value model", and the cache "KV cache".
+The pieces every kind's plan is built from are in kind_phases.py, PPO's plan in kind_ppo.py, its extra models in
+kind_models.py and generation in kind_rollout.py; this module holds the other kinds' plans and prices any kind per GPU.
 
 What the trainers keep, read from the installed sources (trl 1.16: trainer/{dpo,reward,grpo}_trainer.py,
 grpo_config.py, kernels/chunked_logprob.py; trl 1.12.0: experimental/ppo/ppo_trainer.py, ppo_config.py):
@@ -57,118 +59,35 @@ one of the same family (InstructGPT's 6B reward model for a 175B policy); GRPO's
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from . import layouts, parallel
 from . import terms as t
-from .effective import effective_setup
 from .grad_accum import with_accumulation  # micro-steps 2+ hold the gradients (issue 13.4)
-from .kind_models import (
-    check,
-    frozen_setup,
-    headless_gradients,
-    no_dropout,
-    reference_mode,
-    reference_weights,
-    score_head,
-    seqcls_params,
-    seqcls_spec,
-    value_setup,
+from .kind_models import check, headless_gradients, no_dropout, reference_mode, score_head, seqcls_params, seqcls_spec
+from .kind_phases import (
+    KindPlan,
+    forward_name,
+    is_logits,
+    master_params,
+    phase_lists,
+    reference_terms,
+    scored_logits,
+    sft_phases,
+    steady_terms,
+    term,
 )
-from .kind_rollout import (
-    fused_logprob,
-    generation_working_set,
-    grpo_generation_batch,
-    grpo_round_warning,
-    inference_layer,
-    kv_cache,
-    ppo_scoring,
-    prompt_len,
-    rollout_logits,
-)
+from .kind_ppo import plan_ppo
+from .kind_rollout import fused_logprob, generation_working_set, grpo_generation_batch, grpo_round_warning, inference_layer, kv_cache, prompt_len
 from .model import ModelSpec
-from .params import ParamCounts, count_params
-from .result import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, phase_total
+from .params import count_params
+from .result import FUSED_BACKWARD, FUSED_FORWARD, Estimate, phase_total
 from .setup import Setup
-from .sft import estimate_sft
-
-# Names of the SFT LM-head terms (estimators/sft.py): the HF loss's logits, or TRL's fused head (Setup.loss).
-LOGIT_TERMS = (LOGITS_FORWARD, LOGITS_BACKWARD)
-FUSED_TERMS = {FUSED_SAVED: t.fused_head_saved, FUSED_FORWARD: t.fused_head_forward, FUSED_BACKWARD: t.fused_head_backward}
-
-
-@dataclass
-class KindPlan:
-    """Single-GPU phases of one kind, and what parallel.per_gpu needs to split them."""
-
-    spec: ModelSpec  # the trained model's architecture (units gathered by ZeRO-3/FSDP)
-    params: ParamCounts
-    trainable: int
-    phases: dict[str, list[t.TermValue]]
-    paged: int = 0
-    master_params: int = 0  # trainable parameters stored in 16 bits (ZeRO adds fp32 masters)
-    frozen_sharded: bool = True
-    warnings: list[str] = field(default_factory=list)
-
-
-def _term(name: str, category: str, nbytes: float, note: str) -> t.TermValue:
-    return t.TermValue(name, category, int(nbytes), note)
-
-
-def _sft(m: ModelSpec, setup: Setup, **changes) -> Estimate:
-    """The policy's single-GPU SFT phases on the sequences a kind trains on."""
-    base = setup.with_(train="sft", parallel="none", gpus=1, nodes=1, offload_optimizer=False, offload_params=False, ref_model="auto", **changes)
-    return estimate_sft(m, effective_setup(m, base))
-
-
-def _lists(est: Estimate) -> dict[str, list[t.TermValue]]:
-    return {k: list(v) for k, v in est.phases.items()}
-
-
-def _master(setup: Setup, n: int) -> int:
-    return n if setup.adaptation == "full" and t.weight_bytes_per_param(setup) == 2 else 0
-
-
-def _is_logits(v: t.TermValue, m: ModelSpec, setup: Setup) -> bool:
-    """The SFT head's B x S x V terms, by name (estimators/sft.py names them). Not by size: a term of another kind can
-    have the same byte count (Llama 3.2 3B, 2 x 1024 tokens: the logits' 2048 x V x 12 bytes equal the embedding
-    gradient's V x h x 8), and was then re-priced on completion tokens, so GRPO's sweep dipped at seq 1024."""
-    return v.name in LOGIT_TERMS
-
-
-def _scored_logits(v: t.TermValue, m: ModelSpec, s_all: Setup, s_scored: Setup) -> t.TermValue:
-    """GRPO scores only the completion tokens (TRL passes logits_to_keep = completion length and labels the
-    prompt -100, which the fused head's compact path skips), so the SFT head terms are re-priced, with the same
-    functions, on micro-batch x response_len tokens (the fused head's last hidden state still spans every token)."""
-    if v.name in FUSED_TERMS:
-        nbytes = FUSED_TERMS[v.name](m, s_all, s_scored.tokens)
-        return t.TermValue(v.name, v.category, nbytes, f"{v.note}; completion tokens scored")
-    if not _is_logits(v, m, s_all):
-        return v
-    backward = v.name == LOGIT_TERMS[1]
-    nbytes = t.logits_backward(m, s_scored) if backward else t.logits_forward(m, s_scored)
-    return t.TermValue(v.name, v.category, nbytes, f"{v.note}; completion tokens only")
-
-
-def _forward_name(phases: dict) -> str:
-    return "forward" if "forward" in phases else next(iter(phases))
-
-
-def _steady(values: list[t.TermValue]) -> list[t.TermValue]:
-    """Terms alive for the whole step: weights and optimizer states (no gradients: zero_grad(set_to_none))."""
-    return [v for v in values if v.category in ("parameters", "optimizer")]
-
-
-def _reference_terms(m: ModelSpec, setup: Setup, mode: str) -> list[t.TermValue]:
-    if mode != "copy":
-        return []
-    return [_term("reference model", "parameters", reference_weights(m, setup), "frozen copy of the policy, same dtype and quantisation")]
 
 
 def plan_sft(m: ModelSpec, setup: Setup) -> KindPlan:
     """SFT under a parallel layout: the single-GPU SFT phases, unchanged, for parallel.per_gpu to split."""
-    base = _sft(m, setup)
-    return KindPlan(m, base.params, base.trainable, _lists(base), base.paged_bytes, _master(setup, base.trainable), warnings=list(base.warnings))
+    base = sft_phases(m, setup)
+    master = master_params(setup, base.trainable)
+    return KindPlan(m, base.params, base.trainable, phase_lists(base), base.paged_bytes, master, warnings=list(base.warnings))
 
 
 def plan_reward(m: ModelSpec, setup: Setup) -> KindPlan:
@@ -176,13 +95,13 @@ def plan_reward(m: ModelSpec, setup: Setup) -> KindPlan:
     setup = no_dropout(setup.with_(loss="full"))  # AutoModelForSequenceClassification: no LM head for TRL to fuse
     rm = seqcls_spec(m)
     pairs2 = setup.with_(micro_batch=2 * setup.micro_batch)
-    base = _sft(rm, setup, micro_batch=2 * setup.micro_batch)
-    head = _term("score head", "parameters", score_head(m, setup), "Linear(h, 1) with its gradient and states; scalar outputs")
-    phases = {k: headless_gradients(k, [v for v in vals if not _is_logits(v, rm, pairs2)], m, setup) + [head]
+    base = sft_phases(rm, setup, micro_batch=2 * setup.micro_batch)
+    head = term("score head", "parameters", score_head(m, setup), "Linear(h, 1) with its gradient and states; scalar outputs")
+    phases = {k: headless_gradients(k, [v for v in vals if not is_logits(v, rm, pairs2)], m, setup) + [head]
               for k, vals in base.phases.items()}
     trainable = base.trainable + m.hidden_size
     full = count_params(rm).total if setup.adaptation == "full" else 0
-    return KindPlan(rm, seqcls_params(m), trainable, phases, base.paged_bytes, _master(setup, full), warnings=list(base.warnings))
+    return KindPlan(rm, seqcls_params(m), trainable, phases, base.paged_bytes, master_params(setup, full), warnings=list(base.warnings))
 
 
 def plan_dpo(m: ModelSpec, setup: Setup) -> KindPlan:
@@ -192,22 +111,22 @@ def plan_dpo(m: ModelSpec, setup: Setup) -> KindPlan:
     setup = no_dropout(setup)
     seqs = 2 * setup.micro_batch
     s2 = setup.with_(micro_batch=seqs)
-    base = _sft(m, setup, micro_batch=seqs)
+    base = sft_phases(m, setup, micro_batch=seqs)
     mode = reference_mode(setup)
-    ref = _reference_terms(m, setup, mode)
+    ref = reference_terms(m, setup, mode)
     phases: dict[str, list[t.TermValue]] = {}
-    fwd = _forward_name(base.phases)
+    fwd = forward_name(base.phases)
     for name, vals in base.phases.items():
         phases[name] = list(vals) + ref
         if name == fwd and mode != "precomputed":
-            kept = [v for v in vals if not _is_logits(v, m, s2) and v.name not in (FUSED_FORWARD, FUSED_BACKWARD)] + ref
+            kept = [v for v in vals if not is_logits(v, m, s2) and v.name not in (FUSED_FORWARD, FUSED_BACKWARD)] + ref
             note = "no_grad forward of the adapter-disabled base" if mode == "adapter" else "no_grad forward of the frozen copy"
             work = inference_layer(m, s2, seqs, setup.seq_len) + fused_logprob(m, s2, seqs * setup.seq_len)
-            phases["reference forward"] = kept + [_term("reference forward", "temporaries", work, f"{note}: one layer + fused log-prob tile")]
+            phases["reference forward"] = kept + [term("reference forward", "temporaries", work, f"{note}: one layer + fused log-prob tile")]
     warnings = list(base.warnings)
     if mode == "precomputed":
         warnings.append("DPO with precomputed reference log-probs: the pre-pass over the dataset runs before training and needs less memory")
-    return KindPlan(m, base.params, base.trainable, phases, base.paged_bytes, _master(setup, base.trainable), warnings=warnings)
+    return KindPlan(m, base.params, base.trainable, phases, base.paged_bytes, master_params(setup, base.trainable), warnings=warnings)
 
 
 def plan_grpo(m: ModelSpec, setup: Setup) -> KindPlan:
@@ -216,98 +135,30 @@ def plan_grpo(m: ModelSpec, setup: Setup) -> KindPlan:
     resp, seq = setup.response_len, prompt_len(setup) + setup.response_len
     train_seqs = setup.micro_batch
     gen_seqs = grpo_generation_batch(setup)
-    base = _sft(m, setup, seq_len=seq)
+    base = sft_phases(m, setup, seq_len=seq)
     mode = reference_mode(setup)
-    ref = _reference_terms(m, setup, mode)
-    steady = _steady(base.phases[_forward_name(base.phases)]) + ref
+    ref = reference_terms(m, setup, mode)
+    steady = steady_terms(base.phases[forward_name(base.phases)]) + ref
     phases: dict[str, list[t.TermValue]] = {
         "generation": steady + [
-            _term("KV cache", "activations", kv_cache(m, setup, gen_seqs, seq), f"{gen_seqs} completions x {seq} tokens (one generation round)"),
-            _term("generation working set", "temporaries", generation_working_set(m, setup, gen_seqs, prompt_len(setup), resp), "prefill layer / sampling logits"),
+            term("KV cache", "activations", kv_cache(m, setup, gen_seqs, seq), f"{gen_seqs} completions x {seq} tokens (one generation round)"),
+            term("generation working set", "temporaries", generation_working_set(m, setup, gen_seqs, prompt_len(setup), resp), "prefill layer / sampling logits"),
         ],
     }
     s_all = setup.with_(seq_len=seq)
     if mode != "none":
         work = inference_layer(m, s_all, train_seqs, seq) + fused_logprob(m, s_all, train_seqs * resp)
-        phases["reference forward"] = steady + [_term("reference forward", "temporaries", work, f"no_grad per-token log-probs of {train_seqs} completions (beta > 0)")]
+        phases["reference forward"] = steady + [term("reference forward", "temporaries", work, f"no_grad per-token log-probs of {train_seqs} completions (beta > 0)")]
     s_scored = setup.with_(seq_len=resp)
     for name, vals in base.phases.items():
-        phases[name] = [_scored_logits(v, m, s_all, s_scored) for v in vals] + ref
+        phases[name] = [scored_logits(v, m, s_all, s_scored) for v in vals] + ref
     warnings = list(base.warnings)
     if mode == "none":
         warnings.append("GRPO with beta=0.0 (TRL's default) loads no reference model")
     jump = grpo_round_warning(setup)
     if jump:
         warnings.append(jump)
-    return KindPlan(m, base.params, base.trainable, phases, base.paged_bytes, _master(setup, base.trainable), warnings=warnings)
-
-
-def plan_ppo(m: ModelSpec, setup: Setup, reward: ModelSpec | None = None) -> KindPlan:
-    """PPO (trl 1.12): rollout generation micro_batch sequences at a time with stored fp32 scores, no_grad scoring
-    by the reference, value and reward models, then PPO epochs on micro-batches of prompt + response tokens where
-    the policy and the fully trained value model run forward and backward together. trl 1.12 computes the policy's
-    logits in full (`forward()` then log-softmax): priced with the HF loss whatever Setup.loss says.
-    `reward`: the reward and value models' architecture when it is not the policy's (kind_models.reward_value_spec);
-    the policy, its reference, the rollout and its scores stay the policy's."""
-    setup = setup.with_(loss="full")
-    resp, seq = setup.response_len, prompt_len(setup) + setup.response_len
-    local = setup.micro_batch * setup.grad_accum
-    chunk = setup.micro_batch  # local_rollout_forward_batch_size as the generated script sets it
-    base = _sft(m, setup, seq_len=seq)
-    r = reward or m
-    at = f"; priced at {r.name}" if r != m else ""  # the term notes name a reward/value model that is not the policy's
-    rm = seqcls_spec(r)
-    sv = value_setup(setup).with_(seq_len=seq)
-    sr = frozen_setup(setup)
-    mode = reference_mode(setup)
-    value_states = t.optimizer_states(rm, sv)
-    paged = setup.optimizer == "paged_adamw8bit"
-    extra = _reference_terms(m, setup, mode) + [
-        _term("reward model", "parameters", t.base_weights(rm, sr) + r.hidden_size * sr.compute_bytes, f"frozen seq-cls model, compute dtype (4-bit linears for QLoRA){at}"),
-        _term("value model", "parameters", t.base_weights(rm, sv) + r.hidden_size * t.weight_bytes_per_param(sv),
-              f"seq-cls model trained in full, compute dtype (trl 1.12 never adapts it){at}"),
-    ]
-    if not paged:
-        extra.append(_term("value model optimizer states", "optimizer", value_states, f"{setup.optimizer}, all value-model parameters{at}"))
-    logits = _term("rollout logits", "activations", rollout_logits(m, local, resp), f"fp32 scores of {local} rollouts x {resp} tokens, kept through the PPO epochs")
-    value_acts = _term("value model activations", "activations", t.stack_activations(rm, sv), f"no gradient checkpointing on the value model{at}")
-    value_grads = _term("value model gradients", "gradients", t.gradients(rm, sv), f"one per value-model parameter{at}")
-    fwd = _forward_name(base.phases)
-    steady = _steady(base.phases[fwd]) + extra
-    phases: dict[str, list[t.TermValue]] = {
-        "generation": steady + [
-            _term("KV cache", "activations", kv_cache(m, setup, chunk, seq), f"{chunk} rollouts x {seq} tokens (local_rollout_forward_batch_size = micro-batch)"),
-            _term("generation working set", "temporaries", generation_working_set(m, setup, chunk, prompt_len(setup), resp), "prefill layer / sampling logits"),
-            logits,
-            _term("rollout logits stacking", "temporaries", rollout_logits(m, chunk, resp), "torch.stack of the chunk's per-step scores"),
-        ],
-        "generation (pad logits)": steady + [logits, _term("rollout logits padded copy", "temporaries", logits.bytes, "pad() of the chunk list into one tensor")],
-        "rollout scoring": steady + [logits, _term("reference and value forwards", "temporaries", ppo_scoring(m, setup, chunk, seq), "no_grad full logits + all hidden states of one chunk")],
-    }
-    policy_grads = [v for vals in base.phases.values() for v in vals if v.category == "gradients"][:1]
-    last_backward = ([n for n in base.phases if "backward" in n] or [fwd])[-1]
-    for name, vals in base.phases.items():
-        add = [logits] + extra
-        if "backward" in name or name == fwd:
-            add.append(value_acts)
-        if name.startswith("optimizer"):
-            add.append(value_grads)
-        phases[name] = list(vals) + add
-        if name == last_backward:
-            bottom = t.layer_saved(rm, sv) + t.layer_backward_scratch(rm, sv)
-            phases["backward (value model)"] = steady + policy_grads + [
-                logits, value_grads, _term("value layer activations", "activations", bottom, f"bottom value layer and its backward scratch{at}")]
-    value_params = count_params(rm).total + r.hidden_size
-    trainable = base.trainable + value_params
-    master = _master(setup, base.trainable) + (value_params if t.weight_bytes_per_param(sv) == 2 else 0)
-    sized = "the size of the policy" if r == m else f"{r.name}, not the policy's {m.name} (same vocabulary)"
-    warnings = list(base.warnings) + [
-        f"PPO is priced on trl 1.12 (trl.experimental.ppo; removed in trl 1.16): reward and value models {sized}, the value model fully trained"
-    ]
-    return KindPlan(
-        m, base.params, trainable, phases, base.paged_bytes + (value_states if paged else 0), master,
-        frozen_sharded=setup.parallel not in layouts.FSDP, warnings=warnings,
-    )
+    return KindPlan(m, base.params, base.trainable, phases, base.paged_bytes, master_params(setup, base.trainable), warnings=warnings)
 
 
 PLANS = {"sft": plan_sft, "reward": plan_reward, "dpo": plan_dpo, "ppo": plan_ppo, "grpo": plan_grpo}

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from estimators import Setup, estimate
 from estimators import kind_models as km
 from estimators import kind_rollout as kr
-from estimators import kinds as k
 from estimators import terms as t
 from estimators.catalog import catalog
+from estimators.kind_phases import LOGIT_TERMS
 from estimators.model import ModelSpec
 from estimators.params import count_params
 
@@ -90,7 +90,7 @@ def test_grpo_generation_batch_follows_the_generated_script():
 def test_reward_has_no_vocabulary_logits_and_prices_the_score_head():
     s = Setup(train="reward", adaptation="full", micro_batch=2, seq_len=256)
     est = estimate(TINY, s)
-    assert not all_names(est) & set(k.LOGIT_TERMS)
+    assert not all_names(est) & set(LOGIT_TERMS)
     assert term(est, "score head").bytes == km.score_head(TINY, s)
     assert est.params.total == TINY_TOTAL - 1000 * 64 + 64
     assert est.trainable == est.params.total
@@ -137,7 +137,7 @@ def test_dpo_runs_chosen_and_rejected_in_one_forward():
     # the reference forward runs while the policy's saved activations are alive
     ref_phase = dpo.phases["reference forward"]
     assert any(v.name == "saved activations" for v in ref_phase)
-    assert not any(v.name in k.LOGIT_TERMS for v in ref_phase)
+    assert not any(v.name in LOGIT_TERMS for v in ref_phase)
 
 
 # ---------------------------------------------------------------------------------------------- grpo / ppo

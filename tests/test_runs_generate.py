@@ -16,7 +16,8 @@ import pytest
 from advisor.cli import main
 from advisor.plan import EstimateSummary
 from advisor.planning import build_plan
-from advisor.scriptgen import model_location, render
+from advisor.scriptgen import render
+from advisor.scriptgen.config_block import model_location
 from advisor.scriptgen.pins import FALLBACK_PINS
 from estimators.setup import Setup
 

@@ -17,8 +17,8 @@ from test_launch import FAKE_TRAIN
 from advisor import launch, scriptenv
 from advisor.plan import load_plan, save_plan
 from advisor.planning import build_plan, model_spec
-from advisor.scriptgen import PPO_TRL, write_run
-from advisor.scriptgen.pins import FALLBACK_PINS
+from advisor.scriptgen import write_run
+from advisor.scriptgen.pins import FALLBACK_PINS, PPO_TRL
 from estimators import estimate
 from estimators.setup import Setup
 

@@ -24,9 +24,10 @@ from conftest import ROOT, run_advisor
 from advisor.errors import AdvisorError
 from advisor.plan import EstimateSummary, Hardware, Hyper, ModelRef, Plan, Stage
 from advisor.planning import build_plan, plan_spec
-from advisor.scriptgen import BUNDLED, PPO_TRL, render, stage_config, trl_names, write_run
+from advisor.scriptgen import render, trl_names, write_run
+from advisor.scriptgen.config_block import BUNDLED, stage_config
 from advisor.scriptgen.literals import py_kwargs, py_literal
-from advisor.scriptgen.pins import FALLBACK_PINS, package_versions
+from advisor.scriptgen.pins import FALLBACK_PINS, PPO_TRL, package_versions
 from estimators.setup import Setup, lora_target_names
 
 GOLDEN = Path(__file__).parent / "golden" / "scriptgen"

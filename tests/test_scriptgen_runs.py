@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from advisor.planning import build_plan
-from advisor.scriptgen import PPO_TRL, write_run
+from advisor.scriptgen import write_run
+from advisor.scriptgen.pins import PPO_TRL
 from estimators.setup import Setup
 
 pytestmark = pytest.mark.slow

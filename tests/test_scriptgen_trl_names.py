@@ -20,7 +20,9 @@ import pytest
 from test_scriptgen import ADAPTATIONS, RLHF, _kind_plan, blocks_of, make_plan
 
 from advisor.plan import Hyper
-from advisor.scriptgen import PPO_TRL, render, render_common, stage_scripts, trl_names, write_run
+from advisor.scriptgen import render, trl_names, write_run
+from advisor.scriptgen.pins import PPO_TRL
+from advisor.scriptgen.scripts import render_common, stage_scripts
 from estimators.catalog import TINY_SPEC
 from estimators.setup import ATTENTIONS, OPTIMIZERS, PRECISIONS, TRL_OFFLOAD_KINDS, Setup
 

@@ -143,7 +143,7 @@ def assign_reward(plan, args: argparse.Namespace) -> list[str]:
 def weights_warning(plan) -> list[str]:
     """A local model folder (or the folder of the config.json named) without weight files: the estimate only
     needs config.json, but the script's from_pretrained needs the weights beside it."""
-    from ..scriptgen import model_location
+    from ..scriptgen.config_block import model_location
 
     if plan.model.key == "tiny" or not plan.model.hf_id:
         return []

@@ -47,7 +47,7 @@ def _stage_dir(run_dir: Path, stage: "Stage") -> Path:
 
 def _stage_script(run_dir: Path, stage: "Stage") -> Path:
     """train_<stage>.py: the script of the plan's stage, the one its estimate priced (PPO stays PPO)."""
-    from ..scriptgen import script_name  # the generator's name for it: one home
+    from ..scriptgen.scripts import script_name  # the generator's name for it: one home
 
     script = run_dir / script_name(stage.name)
     if not script.is_file():

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 TRAIN_PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "datasets")
 QLORA_PACKAGES = ("bitsandbytes",)
-GALORE_PACKAGES = ("galore_torch", "bitsandbytes")  # --galore: GaLore AdamW (galore_torch imports bitsandbytes)
 INSTALL_HINT = "pip install 'advisor[train]'"
 
 
@@ -116,7 +115,9 @@ def check_environment(plan: "Plan", force: bool = False, gpu_facts: GpuFacts | N
     if qlora:
         wanted += QLORA_PACKAGES
     if any(s.setup.galore for s in plan.stages):
-        wanted += [name for name in GALORE_PACKAGES if name not in wanted]
+        from ..scriptgen.pins import GALORE, IMPORT_NAMES  # the packages a GaLore script lists, by import name
+
+        wanted += [name for name in (IMPORT_NAMES.get(d, d) for d in GALORE) if name not in wanted]
     packages, missing = package_versions(wanted)
     if missing:
         raise AdvisorError(f"training packages not installed: {', '.join(missing)}; install them with: {INSTALL_HINT}")

@@ -1,6 +1,6 @@
 """The versions a generated script pins: the ones installed where it is generated, else the pins of pyproject's
 `train` extra, read from pyproject.toml in a source tree (an editable install's metadata lags behind it) or from
-the installed package's metadata, so the pins have one home."""
+the installed package's metadata, so the pins have one home. Which of them a stage's script lists is `dependencies`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,16 @@ import re
 import tomllib
 from pathlib import Path
 
+from estimators.layouts import BNB_OPTIMIZERS
+
 # The training stack a script needs, in the order its PEP 723 block lists them.
 STACK = ("torch", "transformers", "datasets", "accelerate", "peft", "trl", "bitsandbytes", "galore-torch")
 # Pinned, but named by a run (its README) only where one of its scripts needs it: galore-torch for --galore.
 OPTIONAL = ("galore-torch",)
+GALORE = ("galore-torch", "bitsandbytes")  # what --galore needs: GaLore AdamW, whose galore_torch imports bitsandbytes
+# Distribution -> the name it is imported by, where they differ: scripts list distributions, `advisor launch` checks imports.
+IMPORT_NAMES = {"galore-torch": "galore_torch"}
+PPO_TRL = "1.12.0"  # the last trl with PPO (trl.experimental.ppo); later releases removed it
 _PIN = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*==\s*([^;\s]+)\s*(?:;\s*extra\s*==\s*[\"']train[\"'])?\s*$")
 
 
@@ -39,3 +45,14 @@ def package_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = pin
     return versions
+
+
+def dependencies(setup, versions: dict[str, str], trl: str | None = None) -> list[str]:
+    """The `name==version` pins of a script's PEP 723 block for `setup`, from `versions` (`trl`: PPO's own pin)."""
+    names = {"torch", "transformers", "datasets", "accelerate", "peft", "trl"}
+    if setup.adaptation == "qlora" or setup.optimizer in BNB_OPTIMIZERS:
+        names.add("bitsandbytes")
+    if setup.galore:
+        names.update(GALORE)
+    pins = dict(versions, **({"trl": trl} if trl else {}))
+    return [f"{name}=={pins[name]}" for name in STACK if name in names]

@@ -1,187 +1,27 @@
 """README.md of a generated run: what it trains, the exact commands in order, the memory estimate, and what to
-change when it runs out of memory."""
+change when it runs out of memory. The phrases for the set-up and the rewards are in readme_words.py, the time and
+cost section in readme_time.py."""
 
 from __future__ import annotations
 
-import json
-import re
-
 from estimators.kind_models import trained_model
-from estimators.setup import lora_target_text, modules_to_save_names
 
 from ..hubaccess import access_note
-from ..planning import plan_spec, stage_models
 from .layout import describe
-from .pins import OPTIONAL
+from .pins import OPTIONAL, PPO_TRL, dependencies
+from .readme_time import time_lines
+from .readme_words import adaptation_words, oom_advice, optimizer_words, precision_words, reward_lines, show, smaller_reward_lines
+from .scripts import script_name, stage_scripts
 from .trl_names import lora_spec
 
 
-def _show(text: str) -> str:
-    """A user string shown inline as code; anything beyond plain path characters is JSON-quoted, so quotes,
-    newlines and backticks stay visible and inert."""
-    if re.fullmatch(r"[\w ./:@+~(),-]+", text):
-        return f"`{text}`"
-    return "`" + json.dumps(text, ensure_ascii=False).replace("`", "\\u0060") + "`"
-
-
-def _precision(setup) -> str:
-    words = {
-        "bf16": "bf16 weights and compute",
-        "fp16": "fp16 weights and compute",
-        "bf16-mixed": "fp32 master weights, bf16 autocast",
-        "fp16-mixed": "fp32 master weights, fp16 autocast with loss scaling",
-        "fp32": "fp32",
-    }
-    return words[setup.precision]
-
-
-def _adaptation(setup, spec) -> str:
-    if setup.adaptation == "full":
-        return "full fine-tuning (every weight trained)"
-    text = f"LoRA r={setup.lora_r}, alpha={setup.lora_alpha}, dropout={setup.lora_dropout} on {lora_target_text(spec, setup)}"
-    if setup.adaptation == "qlora":
-        dq = " + double quantisation" if setup.double_quant else ""
-        up = ", non-quantized weights upcast to fp32 (prepare_model_for_kbit_training)" if setup.kbit_upcast else ""
-        text += f" over 4-bit {setup.quant_type}{dq} weights{up}"
-    if setup.dora:
-        text += "; DoRA (use_dora: a trained magnitude per output feature)"
-    if setup.modules_to_save:
-        text += f"; {', '.join(modules_to_save_names(spec, setup))} trained in full (modules_to_save)"
-    return text
-
-
-def _optimizer(setup) -> str:
-    """The optimizer row: the optimizer (GaLore's low-rank AdamW), checkpointing, activation offloading, attention."""
-    optimizer = "GaLore AdamW (galore_adamw, rank 128, all linear layers; galore-torch)" if setup.galore else setup.optimizer
-    offload = "; activation offloading to host RAM (on a GPU)" if setup.act_offload else ""
-    return f"{optimizer}; gradient checkpointing {'on' if setup.checkpointing else 'off'}{offload}; attention {setup.attention}"
-
-
-def _oom_advice(setup) -> list[str]:
-    """What to change, most effective and least intrusive first; steps the plan already takes are left out."""
-    tips = []
-    if setup.micro_batch > 1:
-        tips.append(
-            f"Halve the micro-batch and double gradient accumulation (same effective batch): `--batch-size {max(1, setup.micro_batch // 2)}` "
-            f"and `gradient_accumulation_steps={setup.grad_accum * 2}` in TRAINING."
-        )
-    if not setup.checkpointing:
-        tips.append("Turn on gradient checkpointing: `activation_checkpointing=True` in TRAINING (about 30% slower, activations shrink to one per layer).")
-    tips.append(f"Shorten sequences: `--seq-len {max(128, setup.seq_len // 2)}` (activations and logits scale with it).")
-    if setup.attention == "eager":
-        tips.append('Use `attn_implementation="sdpa"` in MODEL (or "flash_attention_2" with flash-attn installed): eager attention keeps the S x S scores.')
-    if setup.optimizer in ("adamw", "lion") and setup.adaptation == "full":
-        tips.append('Use an 8-bit optimizer: `optim="paged_adamw_8bit"` in TRAINING (needs bitsandbytes) cuts optimizer state by ~75%.')
-    if setup.adaptation == "full":
-        tips.append("Train LoRA adapters instead of every weight: `advisor generate ... --method lora` (optimizer state and gradients only for the adapters).")
-    elif setup.adaptation == "lora":
-        tips.append("Quantize the frozen weights to 4 bits: `advisor generate ... --method qlora`.")
-    if setup.world_size > 1 and setup.parallel in ("none", "ddp", "zero1", "zero2"):
-        tips.append("Shard more across the GPUs: `--parallel zero3` or `--parallel fsdp` (weights, gradients and optimizer state split over GPUs).")
-    if setup.parallel in ("zero2", "zero3") and not setup.offload_optimizer:
-        tips.append("Offload the optimizer state to CPU memory: `offload_optimizer_device: cpu` in accelerate_config.yaml (slower).")
-    tips.append("Check the numbers again with `advisor estimate` and the same flags before a long run.")
-    return tips
-
-
-def _reward_lines(plan) -> list[str]:
-    """How each GRPO stage is rewarded; the placeholder is said loudly, because it trains towards nothing useful."""
-    out = []
-    for stage in plan.stages:
-        if stage.setup.train != "grpo":
-            continue
-        if stage.reward_from:
-            how = f"the reward model trained by stage {stage.reward_from}"
-        elif stage.reward_model:
-            how = f"the reward model {_show(stage.reward_model)}"
-        elif stage.reward_fn:
-            how = f"your function {_show(stage.reward_fn)} (called with the completions and every dataset column)"
-        elif stage.reward_check:
-            how = f"exact match: 1 when the completion equals the dataset field {_show(stage.reward_check)} (spaces and case ignored), else 0"
-        else:
-            out += [
-                "",
-                f"**Reward of stage {stage.name}: PLACEHOLDER.** No reward was given, so the script scores completions by length",
-                "(it prefers answers of about 200 characters) and learns nothing about your task. Give a reward when generating",
-                "(`--reward-check FIELD`, `--reward-fn FILE.py:FUNCTION` or `--reward-model MODEL`) or to the script (same flags).",
-            ]
-            continue
-        out += ["", f"Reward of stage {stage.name}: {how}."]
-    return out
-
-
-def _smaller_reward_lines(plan) -> list[str]:
-    """Why the reward model is smaller than the policy, when it is (advisor/advice/reward_size.py)."""
-    stage = next((s for s in plan.stages if s.setup.train == "reward" and s.reward_value_model), None)
-    if stage is None:
-        return []
-    rv = stage.reward_value_model
-    return [
-        "",
-        f"**The reward model is smaller than the policy**: stage {stage.name} trains {_show(rv.hf_id or rv.key)} ({rv.name}, "
-        f"{rv.params_total / 1e9:.1f}B parameters) from its own pretrained weights, not the SFT model. A reward and a value model the size",
-        f"of {plan.model.name} do not fit on {plan.hardware.count} x {plan.hardware.gpu_name or plan.hardware.gpu}, so the plan follows InstructGPT",
-        "(Ouyang et al. 2022: a 6B reward model for a 175B policy): PPO scores the policy's rollouts with this model and starts its",
-        "value model from it. It shares the policy's tokenizer (same family and vocabulary), which trl's PPO needs: it feeds",
-        "the policy's token ids to both. A smaller judge is somewhat less accurate; the memory and time below are priced with it.",
-    ]
-
-
-# Examples each stage is priced for when neither the plan nor its answers give a data size: the low end of the
-# source document's §2 SFT scale ("수만~수십만 개"), as advisor/advice/timecost.py assumes (SFT_SCALE).
-ASSUMED_EXAMPLES = 10_000
-
-
-def _time_lines(plan) -> list[str]:
-    """'## Expected time and cost': each stage's tokens/s, hours and dollars on the plan's GPU (estimators/time_plan
-    .readme_lines), for the data size the plan was advised for (plan.time) or its answers, else an assumption said
-    as one. Nothing when the GPU has no speed figures (a size like "24GB") or the model cannot be priced."""
-    from estimators.catalog import TINY
-    from estimators.errors import EstimateError
-    from estimators.gpus import find_gpu
-    from estimators.time_plan import Stage, readme_lines
-    from estimators.time_report import Dataset
-
-    from ..advice.timecost import plan_price
-    from ..errors import AdvisorError
-
-    if plan.model.key == TINY:  # a 2-layer random smoke-test model: its seconds say nothing about a real run
-        return []
-    try:
-        gpu = find_gpu(plan.hardware.gpu)
-        if not gpu.timed:
-            return []
-        spec = plan_spec(plan)
-    except (EstimateError, AdvisorError, OSError, ValueError):
-        return []
-    t = getattr(plan, "time", None)
-    count = (t.examples if t is not None else None) or (plan.answers or {}).get("data_count")
-    n = int(count) if count else ASSUMED_EXAMPLES
-    stages = []
-    for stage in plan.stages:
-        mean = t.mean_tokens if t is not None else stage.setup.seq_len
-        reward = stage_models(plan, stage)[1]
-        stages.append(Stage(stage.name, spec, stage.setup, Dataset(examples=n, mean_tokens=float(mean), epochs=stage.hyper.epochs), reward))
-    try:
-        table = readme_lines(stages, gpu, plan_price(plan))  # the user's price when the plan was advised with one
-    except EstimateError:
-        return []
-    assumed = "" if count else f" (assumed: {n:,} is the low end of the source document's §2 scale; give `--data-count`)"
-    size = (f"Priced for {n:,} examples per stage{assumed}, each up to {int(stages[0].dataset.mean_tokens):,} tokens "
-            "(an upper bound when examples are shorter), for the epochs of the plan. `advisor launch` prints the measured "
-            "tokens/s next to this prediction.")
-    return ["", "## Expected time and cost", "", *table, "", size]
-
-
 def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
-    from . import PPO_TRL, dependencies, script_name, stage_scripts
-
     first = plan.stages[0].setup
     needed = {dep.split("==")[0] for stage in plan.stages for dep in dependencies(stage.setup, versions)}  # OPTIONAL pins shown where used
     hw = plan.hardware
     distributed = first.world_size > 1 or first.parallel != "none"
     out = [
-        f"# Fine-tuning run: {plan.pipeline} of {_show(plan.model.name or plan.model.key)} with {plan.adaptation}",
+        f"# Fine-tuning run: {plan.pipeline} of {show(plan.model.name or plan.model.key)} with {plan.adaptation}",
         "",
         "Written by `advisor generate` from `plan.toml`. Generate again after editing the plan, or edit the blocks at the top",
         "of a script: `CONFIG` (model, data, folders) and, in TRL's names, `TRAINING` (the trainer's config), `MODEL`",
@@ -190,13 +30,13 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
         "",
         "| | |",
         "|---|---|",
-        f"| model | {_show(plan.model.hf_id or plan.model.key)} |",
+        f"| model | {show(plan.model.hf_id or plan.model.key)} |",
         f"| hardware | {hw.count * hw.nodes} x {hw.gpu_name or hw.gpu} ({hw.memory_gib:g} GiB each) |",
         f"| layout | {describe(first)} |",
-        f"| precision | {first.precision}: {_precision(first)} (bf16 falls back to fp16 on GPUs without bf16; fp32 on a CPU) |",
-        f"| adaptation | {_adaptation(first, lora_spec(plan, plan.stages[0]))} |",
+        f"| precision | {first.precision}: {precision_words(first)} (bf16 falls back to fp16 on GPUs without bf16; fp32 on a CPU) |",
+        f"| adaptation | {adaptation_words(first, lora_spec(plan, plan.stages[0]))} |",
         f"| batch | micro-batch {first.micro_batch} x {first.grad_accum} accumulation x {first.world_size} GPU(s), {first.seq_len} tokens |",
-        f"| optimizer | {_optimizer(first)} |",
+        f"| optimizer | {optimizer_words(first)} |",
         "",
         "## Stages, in order",
         "",
@@ -206,14 +46,14 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
     for i, stage in enumerate(plan.stages, 1):
         names = [name for name, _ in stage_scripts(stage)]
         scripts = f"`{names[0]}`" + "".join(f" (by-hand alternative: `{name}`, RLOO)" for name in names[1:])
-        data = "bundled sample (`data/`)" if stage.dataset in ("", "bundled") else _show(stage.dataset)
+        data = "bundled sample (`data/`)" if stage.dataset in ("", "bundled") else show(stage.dataset)
         own = trained_model(stage.setup.train, plan.model, stage.reward_value_model)  # a smaller reward model: its own weights
-        start = f"stage {stage.base_from}" if stage.base_from else ("the model" if own is plan.model else _show(own.hf_id or own.key))
+        start = f"stage {stage.base_from}" if stage.base_from else ("the model" if own is plan.model else show(own.hf_id or own.key))
         if stage.reward_from:
             start += f"; rewards from stage {stage.reward_from}"
-        out.append(f"| {i} | {stage.name} | {scripts} | {stage.setup.train} ({stage.data_format} data) | {data} | {start} | {_show(stage.output_dir)} |")
-    out += _reward_lines(plan)
-    out += _smaller_reward_lines(plan)
+        out.append(f"| {i} | {stage.name} | {scripts} | {stage.setup.train} ({stage.data_format} data) | {data} | {start} | {show(stage.output_dir)} |")
+    out += reward_lines(plan)
+    out += smaller_reward_lines(plan)
     out += [
         "",
         "## Install",
@@ -231,7 +71,7 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
         "",
     ]
     model_id = plan.model.hf_id or plan.model.key
-    access = access_note(model_id, _show(model_id))
+    access = access_note(model_id, show(model_id))
     if access:
         out += ["## Access to the model", "", access, ""]
     out += [
@@ -314,9 +154,9 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
             out.append(f"Rule of thumb for comparison: {est.rule_of_thumb_gib:.1f} GiB. {est.rule_of_thumb_note}".rstrip())
     else:
         out.append("Not part of this plan; `advisor estimate` with the same flags prices it term by term.")
-    out += _time_lines(plan)
+    out += time_lines(plan)
     out += ["", "## If it runs out of memory", ""]
-    out += [f"{i}. {tip}" for i, tip in enumerate(_oom_advice(first), 1)]
+    out += [f"{i}. {tip}" for i, tip in enumerate(oom_advice(first), 1)]
     out += [
         "",
         "## Progress, interruption, resume",
