@@ -6,7 +6,7 @@ largest of the three (Williams, Waterman, Patterson 2009, "Roofline", CACM 52(4)
 launch cost of an eager framework). A matmul reaches less of the peak when it is small: the achieved fraction
 grows with the token count M as M / (M + M_half) (few tokens per matmul cannot fill the GPU's tiles and waves).
 
-Three constants are FITTED on the `kernels == plain` rows of estimators/calibration/published_throughput.csv
+Four constants are FITTED on the `kernels == plain` rows of estimators/calibration/published_throughput.csv
 (fms-acceleration A100 80GB packed rows) by estimators/time_accuracy.py (`fit_constants`), then checked on the
 rows they were not fitted on (the fms L40 rows and the PEFT L40S rows): bench/results/time_accuracy.txt records
 both errors and the command that produced them. The values below are that fit's output, rounded to 3 digits.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Constants:
-    """Three constants FITTED (estimators/time_accuracy.py FITTED; `advisor accuracy --throughput --fit` reruns the
+    """Four constants FITTED (estimators/time_accuracy.py FITTED; `advisor accuracy --throughput --fit` reruns the
     fit) on the expressible fms-acceleration A100 80GB plain packed rows, and three FIXED because no row of the fit
     set can pin them (every fitted row has >= 4096 tokens per matmul, is not launch-bound, and spends under a tenth
     of its step in attention)."""
@@ -44,7 +44,14 @@ class Constants:
     dispatch_s: float = 12e-6
     # FITTED. Fraction of the per-direction link bandwidth a step's collectives get, with no overlap assumed: the
     # fit absorbs FSDP's flat-parameter copies, the compute NCCL kernels slow down, and the overlap it does get.
-    link_efficiency: float = 0.2284
+    link_efficiency: float = 0.239
+    # FITTED. Host time FSDP1 spends per wrapped unit per pass (forward, recompute, backward): its pre/post hooks
+    # unshard the flat parameter (an all-gather), swap the original parameters' views, reshard, and in backward
+    # reduce-scatter, and the rate limiter (limit_all_gathers) makes the CPU wait on the GPU between units. It is
+    # a floor the step cannot go under, seen when a PEFT run has many tiny units: transformers wraps every
+    # trainable LoRA A and B as its own unit (transformers/distributed/fsdp.py update_fsdp_plugin_peft, peft
+    # fsdp_auto_wrap_policy); SantaCoder QLoRA and PowerLM-3B LoRA/QLoRA at batch 2 per GPU are bound by it.
+    fsdp_unit_s: float = 1.778e-3
 
 
 DEFAULT = Constants()

@@ -176,9 +176,10 @@ def compare(rows: list[Row] | None = None, constants: Constants = DEFAULT) -> li
 
 # ------------------------------------------------------------------------------------------------ the fit
 # matmul_half_tokens, dispatch_s and attention_efficiency stay fixed (estimators/roofline.py says why for each).
-FITTED = ("matmul_efficiency", "bandwidth_efficiency", "link_efficiency")
+FITTED = ("matmul_efficiency", "bandwidth_efficiency", "link_efficiency", "fsdp_unit_s")
 BOUNDS = {"matmul_efficiency": (0.3, 0.95), "matmul_half_tokens": (1.0, 4096.0), "bandwidth_efficiency": (0.4, 0.95),
-          "attention_efficiency": (0.2, 0.8), "dispatch_s": (1e-6, 60e-6), "link_efficiency": (0.1, 0.95)}
+          "attention_efficiency": (0.2, 0.8), "dispatch_s": (1e-6, 60e-6), "link_efficiency": (0.1, 0.95),
+          "fsdp_unit_s": (1e-5, 2e-2)}
 
 
 LOSS_CAP = math.log(1.3)  # rows off by more than 30 % count as 30 %: a few unexplained outliers cannot steer the fit

@@ -18,6 +18,7 @@ from .model import ModelSpec
 from .params import count_params
 from .roofline import Constants, Roof, attention_time, dispatch_time, matmul_time, memory_time
 from .setup import Setup
+from .time_step_terms import fsdp_units
 
 BACKWARD_ELEMENTWISE = 2.0  # backward elementwise bytes per forward byte (reads saved input + gradient, writes one)
 BACKWARD_KERNELS = 2.0  # autograd launches about two kernels per forward op (grad of each input, accumulation)
@@ -268,8 +269,9 @@ def train_micro_batch(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batc
     head = _head_time(m, setup, roof, c, tokens, scored, True, vocab) if vocab != 0 else 0.0
     out["LM head and loss"] = (head, "compute")
     launch_total += dispatch_time(c, HEAD_KERNELS * (1 + BACKWARD_KERNELS))
+    launch_total += fsdp_units(m, setup) * len(passes) * c.fsdp_unit_s  # FSDP's per-unit hooks run on the host too
     gpu_total = sum(s for s, _ in out.values())
-    out["kernel launch stalls"] = (max(0.0, launch_total - gpu_total), "launch")
+    out["host-bound stalls (kernel launches, FSDP hooks)"] = (max(0.0, launch_total - gpu_total), "launch")
     out.update(_autocast_casts(m, setup, roof, c))
     return out
 
@@ -281,7 +283,7 @@ def forward_only(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: in
     gpu, launch = _bounded(p, c, m.num_layers)
     tokens = batch * seq
     head = 0.0 if vocab == 0 else _head_time(m, setup, roof, c, tokens, tokens if scored is None else scored, False, vocab)
-    return max(gpu + head, launch + dispatch_time(c, HEAD_KERNELS))
+    return max(gpu + head, launch + dispatch_time(c, HEAD_KERNELS) + fsdp_units(m, setup) * c.fsdp_unit_s)
 
 
 def _autocast_casts(m: ModelSpec, setup: Setup, roof: Roof, c: Constants) -> dict[str, tuple[float, str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import terms as t
 from .gpus import Gpu
+from .layouts import FSDP
 from .model import ModelSpec
 from .roofline import CPU_ADAM_PARAMS_PER_S, INTER_NODE_GBS, Constants, Roof, memory_time
 from .setup import Setup
@@ -35,6 +36,18 @@ def optimizer_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants) -> floa
     p = t.trainable_bytes_per_param(setup)
     per_p, fixed = OPTIMIZER_BYTES[setup.optimizer]
     return memory_time(roof, c, n * (per_p * p + fixed + CLIP_BYTES * p))
+
+
+def fsdp_units(m: ModelSpec, setup: Setup) -> int:
+    """FSDP units of the wrapped model: one per decoder layer (TRANSFORMER_BASED_WRAP), the root (embeddings, final
+    norm, head), and under PEFT one per trainable leaf module, i.e. each adapted linear's lora_A and lora_B
+    (peft fsdp_auto_wrap_policy's lambda policy, which transformers installs for every PEFT model). 0 without FSDP."""
+    if setup.parallel not in FSDP or setup.world_size <= 1:
+        return 0
+    units = m.num_layers + 1
+    if setup.adaptation != "full":
+        units += m.num_layers * 2 * sum(1 if t.wrapped_parameter(lin) else lin.count for lin in t.lora_linears(m, setup))
+    return units
 
 
 def _ring(size: float, n: int) -> float:

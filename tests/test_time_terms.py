@@ -106,9 +106,9 @@ def test_checkpointing_adds_a_recompute_term():
 def test_small_batches_hit_the_kernel_launch_floor():
     tiny = resolve_model("smollm2-135m").spec
     st = tm.step_time(tiny, Setup(adaptation="lora", micro_batch=1, seq_len=64), find_gpu("h100"))
-    assert _terms(st)["kernel launch stalls"] > 0.5 * st.seconds
+    assert _terms(st)["host-bound stalls (kernel launches, FSDP hooks)"] > 0.5 * st.seconds
     big = tm.step_time(M7, Setup(adaptation="lora", micro_batch=4, seq_len=4096), find_gpu("h100"))
-    assert "kernel launch stalls" not in _terms(big)
+    assert "host-bound stalls (kernel launches, FSDP hooks)" not in _terms(big)
 
 
 def test_dpo_reference_forward_and_its_absence():
@@ -183,3 +183,23 @@ def test_elementwise_bytes_follow_each_tensors_dtype():
     assert len(tl.layer_casts(m, lora, tl.Dtypes.of(m, lora))) == 2
     dequants = sum(1 for lin in fl.active_linears(m) if lin.module)
     assert tl.layer_kernels(m, qlora) - tl.layer_kernels(m, lora) == dequants + 6 - 2
+
+
+def test_fsdp_units_set_a_host_floor_under_peft():
+    """transformers wraps each trainable LoRA A and B as its own FSDP unit (peft fsdp_auto_wrap_policy): PowerLM-3B
+    has 40 layers, LoRA on q, k, v, o: 40 layer units, the root, and 40 x 4 x 2 adapter units. Each unit costs
+    fsdp_unit_s of host time per pass (forward, recompute, backward), a floor a small micro-batch hits."""
+    m = resolve_model("ibm/PowerLM-3b").spec
+    lora = Setup(adaptation="lora", lora_targets="q_proj,k_proj,v_proj,o_proj", micro_batch=2, seq_len=4096, gpus=2, parallel="fsdp")
+    assert ts.fsdp_units(m, lora) == 40 + 1 + 40 * 4 * 2
+    assert ts.fsdp_units(m, lora.with_(adaptation="full")) == 41  # no PEFT: layers and the root only
+    assert ts.fsdp_units(m, lora.with_(parallel="ddp")) == 0 and ts.fsdp_units(m, lora.with_(gpus=1, parallel="none")) == 0
+    c = replace(C, fsdp_unit_s=10e-3)
+    terms = tl.train_micro_batch(m, lora, ROOF, c, 2, 4096)
+    gpu = sum(s for name, (s, _) in terms.items() if not name.startswith("host-bound"))
+    host = 361 * 3 * 10e-3  # forward, recompute, backward
+    assert host > gpu  # the fast roof of this test: bound by the host
+    assert terms["host-bound stalls (kernel launches, FSDP hooks)"][0] == pytest.approx(host - gpu, rel=0.02)  # + kernel launches
+    # a larger micro-batch gives the GPU more to do than the host: the floor disappears
+    big = tl.train_micro_batch(m, lora.with_(micro_batch=32), ROOF, c, 32, 4096)
+    assert big["host-bound stalls (kernel launches, FSDP hooks)"][0] == 0.0
