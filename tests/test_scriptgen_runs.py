@@ -73,18 +73,21 @@ def check_run(result: subprocess.CompletedProcess, output_dir: Path, before: int
         assert (output_dir / final).is_file()
 
 
-def train_and_resume(run_dir: Path, script: str, stage: str, adaptation: str, python: str = sys.executable, resume: bool = True) -> None:
-    """`python <script> --max-steps 2`, then (with `resume`) `--max-steps 3 --resume` from its checkpoint-2."""
+def train_and_resume(run_dir: Path, script: str, stage: str, adaptation: str, python: str = sys.executable,
+                     resume: bool = True) -> list[float]:
+    """`python <script> --max-steps 2`, then (with `resume`) `--max-steps 3 --resume` from its checkpoint-2.
+    Returns the first run's two logged losses."""
     out = run_dir / "outputs" / stage
     shutil.rmtree(out, ignore_errors=True)
     first = run_script(run_dir, script, "--max-steps", "2", python=python)
     check_run(first, out, 0, first=0, last=2, final=FINAL[adaptation])
-    if not resume:
-        return
-    before = len(events(out))
-    again = run_script(run_dir, script, "--max-steps", "3", "--resume", python=python)
-    check_run(again, out, before, first=2, last=3, final=FINAL[adaptation])
-    assert (out / "checkpoint-3").is_dir()
+    losses = [e["loss"] for e in events(out) if e["event"] == "log"]
+    if resume:
+        before = len(events(out))
+        again = run_script(run_dir, script, "--max-steps", "3", "--resume", python=python)
+        check_run(again, out, before, first=2, last=3, final=FINAL[adaptation])
+        assert (out / "checkpoint-3").is_dir()
+    return losses
 
 
 _dirs: dict[str, Path] = {}
@@ -108,6 +111,17 @@ def run_dirs(tmp_path_factory):
 # every adaptation resumes at least two kinds (LoRA SFT resumes after SIGTERM below). All of them, every
 # adaptation: set ADVISOR_RESUME_ALL=1 (about 40% longer).
 RESUMED = {"full": {"sft", "grpo"}, "lora": {"reward", "dpo"}, "qlora": {"sft", "ppo_rloo"}}
+# The LoRA runs' first two logged losses per kind (the tiny model, data and trainers are seeded, and the CPU runs
+# single-threaded): a change to the data, the masking, the model or a trainer's loss shows here, where a finite-loss
+# check would pass. SFT starts near ln(vocabulary); DPO at ln 2 while the policy equals its reference; RLOO and GRPO
+# are signed advantages. Recorded with torch 2.13.0, transformers 5.24.0, peft 0.21.2, trl 1.16.0 on this CPU.
+PINNED_LOSSES = {
+    "sft": [6.964392185211182, 6.92649507522583],
+    "reward": [0.6894990801811218, 0.7007194757461548],
+    "ppo_rloo": [0.028768539428710938, -0.028768539428710938],
+    "dpo": [0.6931471824645996, 0.6931471824645996],
+    "grpo": [0.7004995942115784, -0.7005051970481873],
+}
 
 
 @pytest.mark.parametrize("adaptation", ADAPTATIONS)
@@ -116,10 +130,12 @@ def test_every_kind_trains_checkpoints_and_resumes(run_dirs, adaptation):
     run_dir = run_dirs(adaptation)
     every = bool(os.environ.get("ADVISOR_RESUME_ALL"))
 
+    losses: dict[str, list[float]] = {}
+
     def chain(*kinds: str):
         for kind in kinds:
             stage = "ppo" if kind == "ppo_rloo" else kind
-            train_and_resume(run_dir, f"train_{kind}.py", stage, adaptation, resume=every or kind in RESUMED[adaptation])
+            losses[kind] = train_and_resume(run_dir, f"train_{kind}.py", stage, adaptation, resume=every or kind in RESUMED[adaptation])
             if kind == "sft":  # later stages load the SFT model: the adapter folded into a full copy
                 assert (run_dir / "outputs" / "sft" / ("merged" if adaptation != "full" else "") / "config.json").is_file()
 
@@ -134,6 +150,9 @@ def test_every_kind_trains_checkpoints_and_resumes(run_dirs, adaptation):
             future.result()
     # the reward stage started from the SFT model: same vocabulary, one tiny model built per run folder
     assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith("tiny-model")) == ["tiny-model"]
+    if adaptation == "lora":
+        for kind, pinned in PINNED_LOSSES.items():
+            assert losses[kind] == pytest.approx(pinned, rel=1e-3, abs=1e-5), kind
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_130(tmp_path):
