@@ -201,7 +201,7 @@ def test_advise_plans_rlhf_with_the_largest_smaller_reward_model_that_fits(small
 
 def test_advise_keeps_dpo_when_not_even_the_smallest_fits():
     plan = advise(Answers.from_mapping(dict(BASE, gpu="h100", gpu_count=1)))
-    assert plan.pipeline in ("dpo", "sft+dpo")
+    assert plan.pipeline == "sft+dpo"  # instruction pairs too: SFT first, then DPO
     assert all(s.reward_value_model is None for s in plan.stages)
     limited = next(r for r in plan.reasons if r.rule == "sel.limited_simple")
     assert "nor with a smaller reward/value model of its family (down to llama-3.2-1b)" in limited.en
