@@ -80,7 +80,7 @@ def test_wizard_in_tmux_from_answers_file_to_saved_run(tmp_path):
         pane.keys("C-n")
         pane.wait_for("What data do you have?")
         pane.keys("C-n")
-        pane.wait_for("Which GPU will you train on?", "How many GPUs?", label="3 Resources")
+        pane.wait_for("Which GPU will you train on?", "How many GPUs?", "With these answers: SFT with QLoRA", label="3 Resources")
         pane.keys("C-n")
         screen = pane.wait_for("Recommended: SFT + QLoRA", label="4 Advice")
         assert "[sel.domain §6]" in screen
