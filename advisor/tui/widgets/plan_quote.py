@@ -17,6 +17,19 @@ from ..plan_calls import make_plan
 from ..state import WizardState
 
 
+def quote_text(plan, lang: str) -> str:
+    """The quote of `plan` in `lang`: "With these answers: RLHF with LoRA · 3 stages, ~70.4 h (...), ~$126 on 1x ..."."""
+    from ...advice.timecost import time_words
+    from ..screens.recommend import method_label
+
+    pipeline, adaptation = method_label(plan.pipeline, plan.adaptation, lang)
+    if plan.time is None:
+        text = t("quote_no_time", lang, gpu=plan.hardware.gpu_name or plan.hardware.gpu)
+    else:
+        text = time_words(plan.time, lang)
+    return t("quote_line", lang, pipeline=pipeline, adaptation=adaptation, text=text)
+
+
 class PlanQuote(Static):
     DELAY_S = 0.4  # after the last answer change
 
@@ -75,12 +88,4 @@ class PlanQuote(Static):
         self.show(message.plan)
 
     def show(self, plan) -> None:
-        from ...advice.timecost import time_words
-        from ..screens.recommend import method_label
-
-        pipeline, adaptation = method_label(plan.pipeline, plan.adaptation, self.lang)
-        if plan.time is None:
-            text = t("quote_no_time", self.lang, gpu=plan.hardware.gpu_name or plan.hardware.gpu)
-        else:
-            text = time_words(plan.time, self.lang)
-        self.update(Text(t("quote_line", self.lang, pipeline=pipeline, adaptation=adaptation, text=text)))
+        self.update(Text(quote_text(plan, self.lang)))
