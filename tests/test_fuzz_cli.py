@@ -3,7 +3,7 @@ files; whatever comes in, `advisor.cli.main(argv)` returns 0 or 2 without a trac
 and every --json output is strict JSON (no NaN/Infinity).
 
 The pools below are shared with bench/fuzz.py, which runs the same checks on ≥ 20,000 random cases and records
-the counts in bench/results/fuzz.md. Here hypothesis draws a few hundred argv lists per command.
+the counts in bench/results/fuzz.md. Here hypothesis draws 100 argv lists per command (ADVISOR_FUZZ_EXAMPLES=N for more).
 
 Not fuzzed: `wizard` (interactive), `measure` (runs torch and can append to the shared traces), `accuracy
 --write-readme`/`--check` (rewrite or compare repository files). Flags that write (--out, --save) always point
@@ -237,7 +237,7 @@ def fuzz_root(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
     return root, make_files(root)
 
 
-EXAMPLES = int(os.environ.get("ADVISOR_FUZZ_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("ADVISOR_FUZZ_EXAMPLES", "100"))  # bench/fuzz.py runs the same checks on >= 20,000 cases
 # `accuracy` has six flags, and every valid draw recomputes some 400 comparisons (about a second): 25 draws cover
 # its flag combinations and its bad values; bench/fuzz.py runs it on thousands of cases. Those 25 s make it slow.
 FEWER = {"accuracy": 25}

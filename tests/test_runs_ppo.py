@@ -111,6 +111,7 @@ def test_launch_builds_the_environment_a_block_asks_for_once_then_reuses_it(tmp_
     assert len(ready) == 1 and f"{ready[0].parent}/bin/python train_sft.py" in stage_line
 
 
+@pytest.mark.slow  # a launch in a fresh interpreter and a failed venv build: ~8 s
 def test_an_environment_that_cannot_be_built_is_one_clear_line(tmp_path):
     run_dir = tmp_path / "run"
     plan = build_plan("tiny", Setup(), pipeline="sft", gpu="rtx4090", output_dir="out")
