@@ -9,7 +9,7 @@ check: lint typecheck fast
 lint:
 	$(PYTHON) -m ruff check .
 
-# the pure estimator's annotations (pyproject.toml [tool.mypy]: files, and advisor/ followed silently)
+# annotations of estimators/ and advisor/ but advisor/tui (pyproject.toml [tool.mypy] files; the heavy libraries skipped)
 typecheck:
 	$(PYTHON) -m mypy
 

@@ -9,6 +9,7 @@ import importlib
 import os
 import sys
 import unicodedata
+from typing import NoReturn
 
 from estimators.errors import EstimateError
 
@@ -23,7 +24,7 @@ EXIT_BROKEN_PIPE = 141
 _MAX_MESSAGE = 400  # characters of an error line; a 5000-character value cannot flood the terminal
 
 
-def one_line(message: str) -> str:
+def one_line(message: object) -> str:
     """An error message as one line: control characters (a newline in a value, an escape sequence) escaped the
     way repr() writes them, and cut at _MAX_MESSAGE characters. Korean and other printable text stays as is."""
     out = "".join(repr(ch)[1:-1] if unicodedata.category(ch).startswith("C") else ch for ch in str(message))
@@ -31,7 +32,7 @@ def one_line(message: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, as every other input error
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, as every other input error
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}\n")
 
     def _get_values(self, action, arg_strings):

@@ -9,6 +9,7 @@ language's template in that language; any other argument goes into both as it is
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from functools import cache
 
 from .errors import AdvisorError
@@ -49,7 +50,7 @@ def both(mid: str, **args) -> Pair:
     return text(mid, "en", **args), text(mid, "ko", **args)
 
 
-def join(parts: list[Pair | str], sep: str = "; ") -> Pair:
+def join(parts: Sequence[Pair | str], sep: str = "; ") -> Pair:
     """Pairs (and language-neutral strings) joined language by language, empty ones left out."""
     pairs = [p if isinstance(p, tuple) else (p, p) for p in parts]
     return sep.join(en for en, _ in pairs if en), sep.join(ko for _, ko in pairs if ko)

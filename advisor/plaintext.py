@@ -2,9 +2,10 @@
 width, the same tables with the same box characters, character for character (tests/test_plaintext.py compares the
 two). Importing and running rich costs `advisor estimate | less` more than the whole estimate.
 
-Only a subset is laid out here: the markup tags render.py writes, and text whose every character is one cell
-wide. Anything else (another tag, a '[' in a model name, an emoji code, wide characters, a terminal narrower
-than MIN_WIDTH, a stream that is not UTF-8, FORCE_COLOR) raises Unsupported, and the caller prints with rich.
+Only a subset is laid out here: the markup tags render.py and `advisor advise` write, rich's escaped brackets,
+and text whose every character is one cell wide. Anything else (another tag, a '[' in a model name, an emoji code,
+wide characters, a terminal narrower than MIN_WIDTH, a stream that is not UTF-8, FORCE_COLOR) raises Unsupported,
+and the caller prints with rich.
 The layout rules are rich 15's (MIT licence): rich/_wrap.py divide_line, Text.wrap, Table._calculate_column_widths
 and _collapse_widths, rich/_ratio.py ratio_reduce, the HEAVY_HEAD box.
 """
@@ -16,11 +17,13 @@ import re
 import sys
 
 MIN_WIDTH = 60  # narrower than this, cells may need rich's ellipsis and folding rules in full: use rich itself
-TAGS = re.compile(r"\[(/?)(bold|dim|green|red|yellow)\]")
+# rich.markup's tag pattern (with the backslashes before it), and the style tags render.py and advise.py write
+_MARKUP = re.compile(r"(\\*)\[([a-z#/@][^[]*?)]")
+STYLES = frozenset({"bold", "dim", "green", "red", "yellow", "bold yellow"})
 # rich replaces :name: with an emoji when the name is one of its codes; any such pattern goes to rich
 _EMOJI = re.compile(r":\S*?:")
-# printable ASCII and the few one-cell characters the estimate prints (tests/test_plaintext.py checks their width)
-ONE_CELL = frozenset(map(chr, range(0x20, 0x7F))) | frozenset("→–—×…·≈±≤≥µ")
+# printable ASCII and the few one-cell characters the estimate and the advice print (tests/test_plaintext.py checks their width)
+ONE_CELL = frozenset(map(chr, range(0x20, 0x7F))) | frozenset("→–—×…·≈±≤≥µ•§“”")
 _WORD = re.compile(r"\s*\S+\s*")
 _TRAILING_SPACE = re.compile(r"\s+$")
 
@@ -61,12 +64,34 @@ def console_width() -> int:
     return width or 80
 
 
+_ESCAPE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+def escape(text: str) -> str:
+    """rich.markup.escape without importing rich: a bracket that would read as a tag gets a backslash before it."""
+    text = _ESCAPE.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", text)
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
+
+
 def plain(markup: str) -> str:
-    """The text of a markup string: the known tags dropped, as rich does; Unsupported for anything else."""
-    text = TAGS.sub("", markup)
-    if "[" in text or "\\" in text or _EMOJI.search(text) or not set(text) <= ONE_CELL | {"\n"}:
+    """The text of a markup string, as rich prints it: the known style tags dropped, an escaped bracket (rich.markup
+    escape's one backslash) kept as a bracket; Unsupported for anything else."""
+
+    def tag(match: re.Match) -> str:
+        slashes, name = match.groups()
+        if slashes == "\\":
+            return "\0[" + name + "]"  # marked, so the check below tells it from a bracket rich would read as a tag
+        if slashes or name.removeprefix("/") not in STYLES:
+            raise Unsupported(markup)
+        return ""
+
+    if "\0" in markup:
         raise Unsupported(markup)
-    return text
+    text = _MARKUP.sub(tag, markup)
+    rest = text.replace("\0[", "")
+    if "[" in rest or "\\" in rest or _EMOJI.search(rest) or not set(rest) <= ONE_CELL | {"\n"}:
+        raise Unsupported(markup)
+    return text.replace("\0[", "[")
 
 
 def wrap(text: str, width: int, fold: bool = True) -> list[str]:

@@ -30,7 +30,7 @@ class Choice:
             return self.cites
         from . import rules
 
-        row = rules.goal_row(self.value)
+        row = rules.table_goal_row(self.value)
         methods, adaptations = rules.recommended(row)
         return (row["id"], *methods, *adaptations, *self.cites)
 
@@ -38,7 +38,7 @@ class Choice:
         if name == "explain" and self.selection:
             from . import rules
 
-            row = rules.goal_row(self.value)
+            row = rules.table_goal_row(self.value)
             return f"{rules.text(row, 'situation', lang)} → {rules.text(row, 'recommend', lang)}"
         return getattr(self, f"{name}_{lang}")
 

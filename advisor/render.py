@@ -62,7 +62,7 @@ def estimate_blocks(data: dict) -> list:
         f"[dim]model from {model['resolved_from']}\n{setup_line(data['setup'])}[/dim]"
         + (f"\n[dim]{stack_line(data['stack'])}[/dim]" if data.get("stack") else "")
     )
-    rows = [(term["name"], term["category"], _gib(term), term["note"]) for term in data["terms"]]
+    rows: list[tuple[str, ...] | None] = [(term["name"], term["category"], _gib(term), term["note"]) for term in data["terms"]]
     rows += [
         None,
         ("[bold]allocated peak[/bold]", "", f"[bold]{_gib(peak['allocated'])}[/bold]", "torch max_memory_allocated"),
@@ -119,14 +119,16 @@ def plain_lines(blocks: list, width: int) -> list[str]:
     for block in blocks:
         if isinstance(block, TableSpec):
             out += plaintext.table(block.title, block.headers, block.rows, width)
+        elif hasattr(block, "plain_lines"):  # another table spec that lays itself out (advisor/compact_table.py)
+            out += block.plain_lines(width)
         else:
             out += plaintext.paragraph(block, width)
     return out
 
 
 def print_blocks(blocks: list, console=None, highlight: bool = True) -> None:
-    """Print markup strings and TableSpecs: as plain text, without rich, when stdout is not a terminal (where
-    rich's highlighting of numbers and quotes would change no character)."""
+    """Print markup strings and table specs (TableSpec, compact_table.CompactSpec): as plain text, without rich,
+    when stdout is not a terminal (where rich's highlighting of numbers and quotes would change no character)."""
     if console is None:
         width = plaintext.console_width()
         if plaintext.wanted() and width >= plaintext.MIN_WIDTH:
@@ -141,4 +143,4 @@ def print_blocks(blocks: list, console=None, highlight: bool = True) -> None:
 
         console = Console()
     for block in blocks:
-        console.print(block.to_rich() if isinstance(block, TableSpec) else block, highlight=highlight)
+        console.print(block.to_rich() if hasattr(block, "to_rich") else block, highlight=highlight)

@@ -2,13 +2,12 @@
 
 The tables hold what the advisor knows: training methods, adaptation techniques (full / LoRA /
 QLoRA), the situation → method table and the glossary. This module only reads them (stdlib
-`tomllib`; no torch, no pydantic, so `advisor` stays light); advisor/rules_check.py checks them against
-the schema of rules/README.md.
+`tomllib`, through the parsed-file cache of estimators/toml_cache.py; no torch, no pydantic, so `advisor` stays
+light); advisor/rules_check.py checks them against the schema of rules/README.md.
 """
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,10 +43,16 @@ def load_table(name: str, root: Traversable | None = None) -> Row:
     stem = name.removesuffix(".toml")
     path = (root or rules_dir()).joinpath(f"{stem}.toml")
     try:
+        if root is None and isinstance(path, Path):  # a shipped table on disk: parsed once, then read from the user's cache
+            from estimators.toml_cache import load_toml
+
+            return load_toml(path)
+        import tomllib  # a table being checked (advisor/rules_check.py), or inside an archive: parsed every time
+
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise RulesError(f"{stem}.toml: file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # tomllib.TOMLDecodeError, without importing the parser on a cache hit
         raise RulesError(f"{stem}.toml: invalid TOML: {exc}") from exc
 
 
@@ -73,6 +78,15 @@ def selection_rows(root: Traversable | None = None) -> list[Row]:
 def goal_row(goal: str, rows: list[Row] | None = None) -> Row | None:
     """The §6 selection row that answers the goal `goal` (its `goal` field), None for a goal beyond the table."""
     return next((row for row in (selection_rows() if rows is None else rows) if row.get("goal") == goal), None)
+
+
+def table_goal_row(goal: str, rows: list[Row] | None = None) -> Row:
+    """goal_row of a goal the advice reads from the table (a wizard goal marked `selection`, the RLHF-vs-DPO
+    row): a table without it is inconsistent, said in one line rather than a traceback."""
+    row = goal_row(goal, rows)
+    if row is None:
+        raise RulesError(f"selection.toml: no [[situation]] row has goal = {goal!r}, which the advice reads from the table")
+    return row
 
 
 def recommended(row: Row) -> tuple[tuple[str, ...], tuple[str, ...]]:

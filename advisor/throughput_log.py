@@ -14,6 +14,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +24,11 @@ SCHEMA = "advisor.throughput/1"
 UNPRICED_FLAGS = ("--model",)
 
 
-def log_path(env: dict | None = None) -> Path:
-    env = os.environ if env is None else env
-    if env.get(ENV):
-        return Path(env[ENV]).expanduser()
-    cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+def log_path(env: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if env is None else env
+    if environ.get(ENV):
+        return Path(environ[ENV]).expanduser()
+    cache = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "advisor" / "throughput.jsonl"
 
 
@@ -111,7 +112,7 @@ class Meter:
     first: tuple[float, int] | None = None  # (time, step) of the first log event: the pace excludes start-up
     last: tuple[float, int] | None = None
     total_steps: int | None = None
-    clock: object = time.monotonic
+    clock: Callable[[], float] = time.monotonic  # seconds; tests pass a fake clock
 
     def add(self, ev: dict) -> None:
         rate = ev.get("tokens_per_s")
@@ -165,7 +166,7 @@ class Meter:
             "model_params": plan.model.params_total,
             "stage": stage.name,
             "setup": setup_summary(stage.setup),
-            "gpu_name": (gpu_names or [None])[0] or plan.hardware.gpu_name or plan.hardware.gpu,
+            "gpu_name": (gpu_names[0] if gpu_names else None) or plan.hardware.gpu_name or plan.hardware.gpu,
             "gpu_priced": p.gpu_name if p else None,
             "gpus": world,
             "predicted_tokens_per_s_per_gpu": round(p.tokens_per_s_per_gpu, 1) if p else None,

@@ -104,6 +104,13 @@ def test_estimate_json_and_piped_table_import_no_rich_nor_pydantic():
     assert _started(["estimate", "--model", "8b", "--method", "qlora", "--gpu", "h100", "--tokens", "1e8"]) == []
 
 
+def test_advise_on_a_pipe_imports_no_rich():
+    """`advisor advise | less`: the plan is written as plain text (advisor/compact_table.py, advisor/plaintext.py)."""
+    loaded = _started(["advise", "--goal", "chat_format", "--data", "instruction_pairs", "--gpu", "rtx3060ti", "--model", "7b"])
+    assert "pydantic" in loaded  # the probe sees what was imported
+    assert [m for m in loaded if m.split(".")[0] == "rich"] == []
+
+
 def test_the_model_catalog_is_read_back_without_a_parse(tmp_path):
     """A second run reads the parsed catalog from the cache (estimators/toml_cache.py): it never calls tomllib on
     rules/models.toml. XDG_CACHE_HOME points into tmp_path, so the real home is not written."""
@@ -115,3 +122,43 @@ def test_the_model_catalog_is_read_back_without_a_parse(tmp_path):
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.strip()
             for _ in range(2)]
     assert runs == ["True", "False"]
+
+
+# The wizard's first frame (issue 14 §8): the model field's lookup imports the planner (pydantic); asked for before the
+# frame, and once more when the pre-filled Input reported its value, it ran beside the painting. It now runs once,
+# after the first frame; the note still gets the parameter count.
+WIZARD_PROBE = """
+import json, sys
+from advisor.tui.app import WizardApp
+from advisor.tui.widgets.question import ModelField
+
+asked, seen = [], {}
+lookup = ModelField.resolve
+def resolve(self, text):
+    asked.append((getattr(self.app, "_painted", None), text))
+    return lookup(self, text)
+ModelField.resolve = resolve
+
+class W(WizardApp):
+    def on_ready(self):
+        seen["at_first_frame"] = sorted(m for m in ("pydantic", "advisor.plan", "advisor.planning") if m in sys.modules)
+        self.set_interval(0.05, self.done)
+        self.set_timer(30, self.exit)
+
+    def done(self):
+        note = str(self.screen.query_one("#model-resolved").render())
+        if "parameters" in note:
+            seen["note"] = note
+            self.exit()
+
+W(answers={"goal": "domain", "model": "7b"}).run(headless=True, size=(80, 24))
+print(json.dumps({**seen, "asked": asked}))
+"""
+
+
+def test_the_wizard_looks_the_model_up_once_after_its_first_frame():
+    out = subprocess.run([sys.executable, "-c", WIZARD_PROBE], capture_output=True, text=True, check=True, timeout=120)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["at_first_frame"] == []
+    assert seen["asked"] == [[True, "7b"]]
+    assert "6,738,415,616 parameters" in seen["note"]

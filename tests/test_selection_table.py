@@ -82,3 +82,17 @@ def test_goal_choices_explain_themselves_with_the_row(edited_rules):
 def test_two_rows_for_one_goal_are_refused(edited_rules):
     edited_rules('goal = "simple"', 'goal = "domain"')
     assert any("goal 'domain' is answered by more than one row" in p for p in rules_check.validate_all(rules.rules_dir()))
+
+
+def test_a_table_without_a_goals_row_says_so_in_one_line(edited_rules, capsys):
+    # quality_safety is read from the table twice: as a wizard goal, and as the RLHF-vs-DPO row a goal beyond the
+    # table (checkable tasks) falls back to with preference pairs. Without it: one line, exit 2, not a traceback.
+    edited_rules('goal = "quality_safety"', 'goal = "quality"')
+    from advisor.cli import main
+
+    assert main(["advise", "--goal", "reasoning", "--data", "preference_pairs", "--gpu", "h100", "--model", "7b"]) == 2
+    assert capsys.readouterr().err == ("advisor: error: selection.toml: no [[situation]] row has goal = 'quality_safety', "
+                                       "which the advice reads from the table\n")
+    goal = next(q for q in QUESTIONS if q.id == "goal")
+    with pytest.raises(rules.RulesError, match="goal = 'quality_safety'"):
+        goal.choice("quality_safety").text("explain", "en")

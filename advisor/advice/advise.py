@@ -37,7 +37,7 @@ def _data_warnings(ctx: Context, d: Decision) -> list[Pair]:
     n = ctx.answers.data_count
     if n is None:
         return []
-    out = []
+    out: list[Pair] = []
     if n < FEW_EXAMPLES:
         out.append(both("warn.few_examples", n=n))
     if any(stage[1] == "sft" for stage in PIPELINES[d.pipeline]) and n < SFT_SCALE:
@@ -47,9 +47,10 @@ def _data_warnings(ctx: Context, d: Decision) -> list[Pair]:
 
 def _over_budget(ctx: Context, t: TimeSummary | None) -> list[Pair]:
     """The planned run itself over the user's time or money (whatever method was chosen): say so with the figures."""
-    a, out = ctx.answers, []
     if t is None:
-        return out
+        return []
+    a = ctx.answers
+    out: list[Pair] = []
     if a.time_budget_hours is not None and t.hours > a.time_budget_hours:
         out.append(both("warn.over_time", hours=t.hours, low=t.hours_low, high=t.hours_high, budget=a.time_budget_hours))
     if a.budget_usd is not None and t.usd is not None and t.usd > a.budget_usd:

@@ -12,6 +12,7 @@ from estimators.model import ModelSpec
 
 from ..errors import AdvisorError
 from ..messages import Pair, both
+from ..plan import ModelRef
 from ..planning import model_spec
 from ..questions import Answers
 from .hardware import Hw
@@ -29,7 +30,7 @@ class Context:
         return set(self.answers.data)
 
 
-def build_context(answers: Answers, margin: str | None = None) -> tuple[Context, object]:
+def build_context(answers: Answers, margin: str | None = None) -> tuple[Context, ModelRef]:
     try:
         spec, ref = model_spec(answers.model)
         gpu = find_gpu(answers.gpu)

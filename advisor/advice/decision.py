@@ -25,6 +25,7 @@ from .rows import (
     row_cite,
     row_reason,
     row_text,
+    table_goal_row,
 )
 from .timecost import budget_words, candidate_time, data_size
 
@@ -243,7 +244,7 @@ def decide_method(ctx: Context) -> Decision:
         if "reward_signal" in data:
             _grpo(ctx, d, None)
         elif "preference_pairs" in data:
-            _rlhf_or_dpo(ctx, d, goal_row("quality_safety"))
+            _rlhf_or_dpo(ctx, d, table_goal_row("quality_safety"))
         else:
             _sft_instead(ctx, d, None)
             d.warnings.append(both("warn.no_reward_signal"))

@@ -54,6 +54,11 @@ def goal_row(goal: str) -> dict | None:
     return rules.goal_row(goal, list(_rows().values()))
 
 
+def table_goal_row(goal: str) -> dict:
+    """rules.table_goal_row over the rows read once: the row of a goal the advice needs the table to answer."""
+    return rules.table_goal_row(goal, list(_rows().values()))
+
+
 def row_cite(row: dict) -> Pair:
     """'§6 “situation” → recommendation'."""
     return both("part.row_cite", situation=row_text(row, "situation"), recommend=row_text(row, "recommend"))

@@ -116,7 +116,7 @@ def knob_reasons(ctx: Context, chosen: Candidate) -> list[Reason]:
         out.append(reason("estimate", both("reason.no_bf16", precision=prec, gpu=hw.gpu.name)))
     for s in chosen.stages:
         st = s.setup
-        knobs = [st.optimizer] if st.optimizer != "adamw" else []
+        knobs: list[Pair | str] = [st.optimizer] if st.optimizer != "adamw" else []
         knobs.append(both("part.checkpointing" if st.checkpointing else "part.no_checkpointing"))
         if st.world_size > 1:
             knobs.append(both("part.gpus_parallel", gpus=st.world_size, parallel=st.parallel))

@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {source} / {stack} / {stat}: n {g['compared']}, median {_p(g['median_abs_error'])},"
                   f" p90 {_p(g['p90_abs_error'])}, within 20 %: {g['within_20pct']}")
         if args.worst:
-            rows = sorted((c for c in traces + published if c.error is not None), key=lambda c: -abs(c.error))
-            for c in rows[: args.worst]:
-                print(f"  {100 * c.error:+6.1f} %  {c.source:9s} {c.row_id:12s} {c.model} {c.config} ({c.statistic})")
+            worst = sorted(((c.error, c) for c in traces + published if c.error is not None), key=lambda pair: -abs(pair[0]))
+            for error, c in worst[: args.worst]:
+                print(f"  {100 * error:+6.1f} %  {c.source:9s} {c.row_id:12s} {c.model} {c.config} ({c.statistic})")
     readme = acc.README_PATH
     block = acc.render_readme_block(traces, published)
     if args.check:

@@ -130,10 +130,8 @@ def _pick(pair: tuple[str, str], lang: str) -> str:
     return pair[1] if lang == "ko" else pair[0]
 
 
-def plan_renderables(plan, answers, lang: str = "en") -> list:
-    """What `advisor advise` prints, as rich renderables (the wizard can show the same)."""
-    from rich.table import Table
-
+def plan_blocks(plan, answers, lang: str = "en") -> list:
+    """What `advisor advise` prints: markup strings, TableSpecs and CompactSpecs (advisor/render.py print_blocks)."""
     from estimators import estimate
     from estimators.report import estimate_dict
 
@@ -141,7 +139,7 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
     from ..advice.rows import comparison_close
     from ..plan import in_lang
     from ..planning import stage_models
-    from ..render import estimate_tables
+    from ..render import TableSpec, estimate_blocks
 
     out: list = []
     pipeline = _pick(PIPELINE_TITLE.get(plan.pipeline, (plan.pipeline, plan.pipeline)), lang)
@@ -150,7 +148,7 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
     out.append(f"[bold]{_t('recommend', lang)}: {pipeline} {_t('with', lang)} {adaptation}[/bold]")
     out.append(f"[dim]{plan.model.name} ({plan.model.resolved_from}) · {hw.count}× {hw.gpu_name} ({hw.memory_gib:g} GiB)[/dim]")
 
-    stages = _stage_table(lang)
+    stage_rows = []
     for stage in plan.stages:
         memory = stage.memory or _priced(plan, stage)  # as advise priced it; a plan from before re-priced here
         fits, device_gib = memory.fits, memory.device_gib
@@ -161,9 +159,9 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
         inputs = stage.base_from or (stage.reward_value_model.name if stage.reward_value_model and s.train == "reward" else "-")
         if stage.reward_from:
             inputs += f", {stage.reward_from}"
-        stages.add_row(name, stage.data_format, inputs, f"{s.micro_batch}×{s.grad_accum}", str(s.seq_len), _lr(stage.hyper.learning_rate),
-                       f"{stage.hyper.epochs:g}", f"{device_gib:.1f}", mark)
-    out.append(stages)
+        stage_rows.append((name, stage.data_format, inputs, f"{s.micro_batch}×{s.grad_accum}", str(s.seq_len), _lr(stage.hyper.learning_rate),
+                           f"{stage.hyper.epochs:g}", f"{device_gib:.1f}", mark))
+    out.append(_stage_table(lang, stage_rows))
     out.append(f"[dim]{_t('stages_legend', lang)}[/dim]")  # below, not a caption: a caption wraps at the table's width
 
     out.append(f"[bold]{_t('reasons', lang)}[/bold]")
@@ -171,17 +169,16 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
         out.append(f"  • {_escape(in_lang(r.en, r.ko, lang))} [dim]\\[{r.rule}][/dim]")
 
     if plan.alternatives:
-        alts = Table(_t("option", lang), _t("why_not", lang), _t("rule", lang), title=_t("alternatives", lang), title_justify="left")
+        alt_rows = []
         for a in plan.alternatives:
             label = _pick(PIPELINE_TITLE.get(a.method) or ADAPTATIONS.get(a.method) or (a.method, a.method), lang)
-            alts.add_row(label, _escape(in_lang(a.why_not_en, a.why_not_ko, lang)), a.rule)
-        out.append(alts)
+            alt_rows.append((label, _escape(in_lang(a.why_not_en, a.why_not_ko, lang)), a.rule))
+        out.append(TableSpec(_t("alternatives", lang), (_t("option", lang), _t("why_not", lang), _t("rule", lang)), alt_rows))
 
     if comparison_close(plan):
-        cmp = Table(_t("criterion", lang), "RLHF", "DPO", _t("rule", lang), title=_t("comparison", lang), title_justify="left")
-        for row in rules.rlhf_vs_dpo():
-            cmp.add_row(rules.text(row, "label", lang), rules.text(row, "rlhf", lang), rules.text(row, "dpo", lang), row["id"])
-        out.append(cmp)
+        cmp_rows = [(rules.text(row, "label", lang), rules.text(row, "rlhf", lang), rules.text(row, "dpo", lang), row["id"])
+                    for row in rules.rlhf_vs_dpo()]
+        out.append(TableSpec(_t("comparison", lang), (_t("criterion", lang), "RLHF", "DPO", _t("rule", lang)), cmp_rows))
 
     if plan.estimate:
         peak_stage = plan.estimate.peak_phase.split(":", 1)[0]
@@ -191,8 +188,8 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
         est = estimate(spec, peak.setup, reward)  # its terms, once
         data = estimate_dict(est, plan.model.resolved_from, plan.model.key, None)  # the verdict below keeps the margin
         out.append(f"[bold]{_t('estimate', lang)} ({peak_stage})[/bold]")
-        out += [item for item in estimate_tables(data)
-                if not (isinstance(item, Table) and str(item.title).startswith("fits on one of"))
+        out += [item for item in estimate_blocks(data)
+                if not (isinstance(item, TableSpec) and item.title.startswith("fits on one of"))
                 and not (isinstance(item, str) and item.startswith("[dim]paged optimizer states"))]  # said with its placement below
         margin_note, paged_note, thumb_note = (plan.estimate.note(name, lang) for name in ("margin_note", "paged_note", "rule_of_thumb_note"))
         if margin_note:
@@ -203,7 +200,7 @@ def plan_renderables(plan, answers, lang: str = "en") -> list:
         if thumb_note:
             out.append(f"[bold]{_t('thumb', lang)}[/bold]: {_escape(thumb_note)}")
 
-    out += time_renderables(plan, lang)  # after the memory estimate: the stages' hours and dollars
+    out += time_blocks(plan, lang)  # after the memory estimate: the stages' hours and dollars
     if plan.warnings:
         out.append(f"[bold yellow]{_t('warnings', lang)}[/bold yellow]")
         out += [f"  [yellow]![/yellow] {_escape(w.text(lang))}" for w in plan.warnings]
@@ -221,28 +218,25 @@ def _priced(plan, stage):
     return judged_memory(plan, estimate(spec, stage.setup, reward))
 
 
-def time_renderables(plan, lang: str = "en") -> list:
+def time_blocks(plan, lang: str = "en") -> list:
     """Each stage's predicted hours and dollars on the plan's GPUs (plan.time, estimators/time_plan.py), the total,
     and what the figures assume (data size, price)."""
-    from rich import box
-    from rich.table import Table
-
+    from ..compact_table import CompactSpec
     from ..plan import in_lang
 
     t = plan.time
     if t is None:
         return [f"[dim]{_t('no_time', lang)}[/dim]"] if plan.estimate is not None and plan.estimate.fits else []
-    table = Table(title=_t("time", lang), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for key in ("stage", "tps", "hours", "range", "cost"):
-        table.add_column(_t(key, lang), overflow="fold", justify="left" if key == "stage" else "right")
 
     def usd(v):
         return "-" if v is None else f"${v:,.2f}"
 
-    for s in t.stages:
-        table.add_row(s.name, f"{s.tokens_per_s_per_gpu:,.0f}", f"{s.hours:.1f} h", f"{s.hours_low:.1f}-{s.hours_high:.1f} h", usd(s.usd))
+    rows: list[tuple[str, ...]] = [
+        (s.name, f"{s.tokens_per_s_per_gpu:,.0f}", f"{s.hours:.1f} h", f"{s.hours_low:.1f}-{s.hours_high:.1f} h", usd(s.usd)) for s in t.stages]
     if len(t.stages) > 1:
-        table.add_row(f"[bold]{_t('total', lang)}[/bold]", "", f"[bold]{t.hours:.1f} h[/bold]", f"{t.hours_low:.1f}-{t.hours_high:.1f} h", usd(t.usd))
+        rows.append((f"[bold]{_t('total', lang)}[/bold]", "", f"[bold]{t.hours:.1f} h[/bold]", f"{t.hours_low:.1f}-{t.hours_high:.1f} h", usd(t.usd)))
+    keys = ("stage", "tps", "hours", "range", "cost")
+    table = CompactSpec(_t("time", lang), tuple(_t(key, lang) for key in keys), tuple(key != "stage" for key in keys), rows)
     from ..advice.timecost import USER_PRICE, time_words
 
     source = _t("user_price", lang) if t.price_source == USER_PRICE else t.price_source
@@ -251,17 +245,15 @@ def time_renderables(plan, lang: str = "en") -> list:
     return [table, f"[dim]{_escape(time_words(t, lang))}; {_escape(in_lang(t.assumption, t.assumption_ko, lang))}; {_escape(price)}[/dim]"]
 
 
-def _stage_table(lang: str):
+def _stage_table(lang: str, rows: list):
     """The stages table, compact enough for an 80-column terminal in both languages: a header rule and no
     vertical lines, two spaces between columns (UI["stages_legend"] explains the short headers); if the terminal
     is narrower still, cells fold instead of ending in an ellipsis."""
-    from rich import box
-    from rich.table import Table
+    from ..compact_table import CompactSpec
 
-    table = Table(title=_t("stages", lang), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for key in ("stage", "data", "inputs", "batch", "seq", "lr", "epochs", "card", "fits"):
-        table.add_column(_t(key, lang), overflow="fold", justify="right" if key in ("batch", "seq", "epochs", "card") else "left")
-    return table
+    keys = ("stage", "data", "inputs", "batch", "seq", "lr", "epochs", "card", "fits")
+    return CompactSpec(_t("stages", lang), tuple(_t(key, lang) for key in keys),
+                       tuple(key in ("batch", "seq", "epochs", "card") for key in keys), rows)
 
 
 def _lr(value: float) -> str:
@@ -271,14 +263,14 @@ def _lr(value: float) -> str:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
+    from ..plaintext import escape  # rich.markup.escape, without importing rich
 
     return escape(text)
 
 
 def print_plan(plan, answers, lang: str = "en", console=None) -> None:
-    from rich.console import Console
+    """The plan on `console`, else on stdout: there, when it is not a terminal, as plain text without rich
+    (advisor/plaintext.py; what only rich can lay out, Korean text for one, still goes to rich)."""
+    from ..render import print_blocks
 
-    console = console or Console()
-    for item in plan_renderables(plan, answers, lang):
-        console.print(item)
+    print_blocks(plan_blocks(plan, answers, lang), console)

@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
     plan = load_plan(run_dir / "plan.toml")
     extra = ("--max-steps", str(args.max_steps)) if args.max_steps is not None else ()
     if args.dry_run:
-        extra = launch.resume_arguments(run_dir, args.resume, extra)  # --resume reuses the last launch's --max-steps
-        commands = launch.build_commands(plan, run_dir, resume=args.resume, extra=extra)
+        script_args = launch.resume_arguments(run_dir, args.resume, extra)  # --resume reuses the last launch's --max-steps
+        commands = launch.build_commands(plan, run_dir, resume=args.resume, extra=script_args)
         print(f"cd {shlex.quote(str(run_dir))}")
         for cmd in commands:
             if cmd.note:

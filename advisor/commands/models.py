@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 NAME = "models"
 EXAMPLES = "examples:\n  advisor models\n  advisor models --json\n  advisor models qwen\n"
@@ -18,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from estimators.catalog import catalog, shorthands
     from estimators.params import count_params
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"key": key, "hf_id": spec.hf_id, "model_type": spec.model_type, "params": count_params(spec).total, "active": count_params(spec).active}
         for key, spec in catalog().items()
         if args.filter.lower() in key

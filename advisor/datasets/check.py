@@ -57,7 +57,7 @@ def run_check(source: Source, counter, options: Options, on_bytes: Callable[[int
     # per row only what later needs the row order (padding per batch) or the row itself (prompt + response for
     # grpo/ppo): 4 bytes a row each; every other length as a Counter of length -> rows (a few thousand entries)
     rows_total, rows_prompt = array("i"), array("i")
-    dists = {name: Counter() for name in ("prompt", "completion", "chosen", "rejected", "total")}
+    dists: dict[str, Counter[int]] = {name: Counter() for name in ("prompt", "completion", "chosen", "rejected", "total")}
     supervised = 0
     counted = 0
     pending: list[tuple[int, dict]] = []
@@ -74,14 +74,15 @@ def run_check(source: Source, counter, options: Options, on_bytes: Callable[[int
                 log.error_rows += 1
                 continue
             counted += 1
-            for name, values in m.fields.items():
+            lengths = m.lengths(i)
+            for name, value in lengths.items():
                 if name == "supervised":
-                    supervised += values[i]
+                    supervised += value
                 else:
-                    dists[name][values[i]] += 1
-            rows_total.append(m.fields["total"][i])
-            if "prompt" in m.fields:
-                rows_prompt.append(m.fields["prompt"][i])
+                    dists[name][value] += 1
+            rows_total.append(lengths["total"])
+            if "prompt" in lengths:
+                rows_prompt.append(lengths["prompt"])
         pending.clear()
 
     def each(row: Row) -> None:

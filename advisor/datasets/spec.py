@@ -4,6 +4,8 @@ when the lengths are measured, so the script trains on the rows that were measur
 
 from __future__ import annotations
 
+from typing import Any
+
 from .detect import SHAREGPT_ROLES, Detection
 
 
@@ -87,7 +89,7 @@ def loader_spec(source, columns: tuple[str, ...] = ()) -> dict:
         # a save_to_disk folder loads with load_from_disk; the library's own cache files with the "arrow" builder
         saved = any((source.files[0].parent / m).is_file() for m in ("state.json", "dataset_info.json"))
         return {"call": "load_from_disk", "path": folder} if saved else {"call": "load_dataset", "builder": "arrow", "data_files": files, "split": "train"}
-    out = {"call": "load_dataset", "builder": {"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet"}[source.format],
+    out: dict[str, Any] = {"call": "load_dataset", "builder": {"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet"}[source.format],
            "data_files": files, "split": "train"}
     if source.format == "csv":
         from .csvrows import csv_delimiter

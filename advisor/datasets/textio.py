@@ -19,7 +19,7 @@ CHUNK = 1 << 20  # bytes per read
 SNIFF_BYTES = 64 << 10
 
 
-def open_binary(path: Path, source: Source) -> BinaryIO:
+def open_binary(path: Path, source: Source) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if source.compressed else open(path, "rb")
 
 
@@ -28,7 +28,7 @@ class Counted(io.RawIOBase):
 
     def __init__(self, path: Path, source: Source, on_bytes: OnBytes):
         self._raw = open(path, "rb")
-        self._inner: BinaryIO = gzip.GzipFile(fileobj=self._raw) if source.compressed else self._raw
+        self._inner: io.BufferedIOBase = gzip.GzipFile(fileobj=self._raw) if source.compressed else self._raw
         self._on_bytes, self._seen = on_bytes, 0
 
     def readable(self) -> bool:
@@ -111,7 +111,7 @@ def decode_utf8(raw: bytes) -> tuple[str, bool]:
 class Chain(io.RawIOBase):
     """The sniffed head, then the rest of the stream."""
 
-    def __init__(self, head: bytes, rest: BinaryIO):
+    def __init__(self, head: bytes, rest: io.RawIOBase):
         self._head, self._rest = head, rest
 
     def readable(self) -> bool:
@@ -132,7 +132,9 @@ class Chain(io.RawIOBase):
 _BAD_BYTES = [0]
 
 
-def _count_and_replace(exc: UnicodeDecodeError):
+def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):  # a decoding handler: any other error is raised as it came
+        raise exc
     _BAD_BYTES[0] += 1
     return "\ufffd", exc.end
 

@@ -97,8 +97,8 @@ def _check_source(function: str, keep_row: str) -> None:
         if not (len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef) and tree.body[0].name == "to_trl"):
             raise AdvisorError("dataset mapping: `function` must be one `def to_trl(row): ...`")
     if keep_row:
-        tree = ast.parse(keep_row, mode="eval")
-        if not isinstance(tree.body, ast.Lambda):
+        expression = ast.parse(keep_row, mode="eval")
+        if not isinstance(expression.body, ast.Lambda):
             raise AdvisorError("dataset mapping: `filter` must be one lambda")
 
 

@@ -4,6 +4,10 @@ the estimate) when the console is a terminal, plain lines otherwise."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich is imported only when the display is live
+    from rich.progress import Progress, TaskID
 
 
 def _fmt_metrics(ev: dict, est_gib: float | None) -> str:
@@ -31,8 +35,8 @@ class Display:
 
         self.console, self.live, self.est = console, live, est_gib
         self.meter = meter if meter is not None else Meter()
-        self.progress = None
-        self.task = None
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
 
     def __enter__(self) -> "Display":
         if self.live:

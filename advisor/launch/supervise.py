@@ -9,8 +9,11 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from ..errors import AdvisorError
 from ..lognoise import NoiseFilter
@@ -28,7 +31,7 @@ class Forwarder:
     def __init__(self) -> None:
         self.child: subprocess.Popen | None = None
         self.signals: list[int] = []
-        self._old: dict[int, object] = {}
+        self._old: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}  # the handlers replaced
 
     def __enter__(self) -> "Forwarder":
         if threading.current_thread() is threading.main_thread():

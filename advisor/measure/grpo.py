@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Iterator
 
 import torch
 
@@ -51,6 +52,7 @@ from estimators.kind_rollout import grpo_generation_batch, prompt_len
 
 from .autocast import autocast_region
 from .step import _to_fp32
+from .tracker import MemoryTracker
 
 GRPO_OUTPUTS = ("log_probs", "entropy")  # GRPOTrainer.__init__: add_fused_lm_head(..., outputs=...)
 EPSILON = 0.2  # GRPOConfig.epsilon; epsilon_high defaults to it
@@ -238,7 +240,7 @@ def _decode_to(max_length: int):
 
 
 @contextlib.contextmanager
-def _answers(tracker):
+def _answers(tracker: MemoryTracker) -> Iterator[None]:
     """generate's data-dependent checks on fake tensors: a 0-dim result of aten.any is read as False, of aten.all
     as True (unpadded prompts, valid ids); any other fake `.item()` still raises."""
     import weakref

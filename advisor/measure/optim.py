@@ -22,7 +22,7 @@ class EmulatedBnbOptimizer(torch.optim.Optimizer):
     def __init__(self, params, lr=1e-5, kind: str = "adamw8bit"):
         super().__init__(params, {"lr": lr})
         self.kind = kind
-        self.qmaps = None
+        self.qmaps: tuple[torch.Tensor, torch.Tensor] | None = None  # made on the first 8-bit state, then shared
 
     def _init_state(self, p: torch.Tensor, state: dict) -> None:
         paged = self.kind == "paged_adamw8bit"

@@ -83,7 +83,8 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
                 from .qlora import emulated_ops
 
                 tracker.emulated.update(emulated_ops())
-            head = scored = contextlib.nullcontext()
+            head: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+            scored: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
             if uses_fused_head(setup):
                 from . import fused
 

@@ -33,7 +33,7 @@ def rounded(nbytes: int) -> int:
 
 
 class MemoryTracker(TorchDispatchMode):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.live: dict[int, list] = {}  # id(storage) -> [bytes, category, weakref]
         self.totals = dict.fromkeys(CATEGORIES, 0)
@@ -84,7 +84,7 @@ class MemoryTracker(TorchDispatchMode):
             if nbytes == 0:
                 return
             cat = category or self._category_now()
-            ref = weakref.ref(st, lambda _r, k=key: self._freed(k))
+            ref = weakref.ref(st, lambda _r: self._freed(key))
             self.live[key] = [nbytes, cat, ref]
             if self.describe:
                 where = self.module_stack[-1] if self.module_stack else ""

@@ -31,8 +31,8 @@ def describe(setup: Setup) -> str:
     if setup.parallel in FSDP_STRATEGY:
         offload = ", parameters offloaded to CPU" if setup.offload_params else ""
         return f"FSDP {FSDP_STRATEGY[setup.parallel]} over {setup.world_size} GPUs{machines}{offload}"
-    offload = [name for name, on in (("optimizer", setup.offload_optimizer), ("parameters", setup.offload_params)) if on]
-    tail = f", {' and '.join(offload)} offloaded to CPU" if offload else ""
+    offloaded = [name for name, on in (("optimizer", setup.offload_optimizer), ("parameters", setup.offload_params)) if on]
+    tail = f", {' and '.join(offloaded)} offloaded to CPU" if offloaded else ""
     return f"DeepSpeed ZeRO-{ZERO_STAGE[setup.parallel]} over {setup.world_size} GPUs{machines}{tail}"
 
 

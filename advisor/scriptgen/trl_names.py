@@ -148,6 +148,7 @@ def lora(setup: Setup, kind: str, spec: ModelSpec | None) -> dict | None:
     if setup.dora:
         kwargs[LORA_OPTION_NAMES["dora"]] = True
     if setup.modules_to_save:
+        assert spec is not None, "lora_spec resolves the model of every stage that saves modules"
         kwargs[LORA_OPTION_NAMES["modules_to_save"]] = list(modules_to_save_names(spec, setup))
     return kwargs
 

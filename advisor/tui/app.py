@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from textual import work
 from textual.app import App
@@ -35,6 +35,8 @@ class WizardApp(App["Plan"]):
             self.state.set_answer(qid, raw, lookup=False)
         self.step = step
         self.action: str | None = None  # "save" | "launch" | "quit"
+        self._painted = False  # the first frame is on the screen (the Ready event)
+        self._after_paint: list[Callable[[], None]] = []  # what waits for it (after_first_frame)
         self.title = t("title", lang)
         localize_bindings(self, lang)
 
@@ -45,8 +47,20 @@ class WizardApp(App["Plan"]):
     def on_mount(self) -> None:
         self.push_screen(self._screen(self.step))
 
+    def after_first_frame(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the first frame is painted (at once after that): a worker started before it imports
+        while the screen is built, and imports compete with painting for the one interpreter lock."""
+        if self._painted:
+            callback()
+        else:
+            self._after_paint.append(callback)
+
     def on_ready(self) -> None:
-        self.prewarm()  # after the first frame: importing competes with painting for the one interpreter lock
+        self._painted = True
+        for callback in self._after_paint:
+            callback()
+        self._after_paint.clear()
+        self.prewarm()  # after the first frame too
 
     @work(thread=True, group="prewarm")
     def prewarm(self) -> None:

@@ -42,8 +42,14 @@ class _Tall:
     def _make_label(self, label) -> Content:
         return Content.from_text(label).rstrip()
 
+    _height_for: tuple = (None, None, 0)  # (width, label, height): layout asks several times per frame
+
     def get_content_height(self, container, viewport, width: int) -> int:
-        return max(1, self.render().get_height(self.styles, width))
+        seen_width, seen_label, height = self._height_for
+        if seen_width != width or seen_label is not self.label:  # checked or not, the label wraps the same
+            height = max(1, self.render().get_height(self.styles, width))
+            self._height_for = (width, self.label, height)
+        return height
 
 
 class ChoiceButton(_Tall, RadioButton):
@@ -193,13 +199,21 @@ class ModelField(QuestionField):
         yield from super().control()
         yield Static("", id="model-resolved", classes="q-note")
 
+    asked: str | None = None  # the text last sent to the lookup
+
     def on_mount(self) -> None:
-        self.resolve(str(self.state.value(self.q) or ""))
+        # The lookup imports the planner (pydantic): started after the first frame, it does not hold up the paint
+        text = self.asked = str(self.state.value(self.q) or "")
+        self.app.after_first_frame(lambda: self.resolve(text))
 
     def store(self, raw: Any) -> None:
         super().store(raw)
+        text = str(raw or self.q.default or "")
+        if text == self.asked:  # the Input reporting the value it was given when mounted: that lookup is asked for
+            return
+        self.asked = text
         self.query_one("#model-resolved", Static).update(t("model_resolving", self.lang))
-        self.resolve(str(raw or self.q.default or ""))
+        self.resolve(text)
 
     @work(thread=True, exclusive=True, group="model")
     def resolve(self, text: str) -> None:
