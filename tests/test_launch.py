@@ -222,10 +222,26 @@ def test_cpu_only_machine_runs_on_cpu_with_a_warning(tmp_path):
 
 
 def test_missing_training_package_always_refuses(tmp_path, monkeypatch):
+    from advisor.launch import environment
+
     plan = launch_plan(fake_run(tmp_path, pipeline="sft"))
-    monkeypatch.setattr("advisor.launch.environment.TRAIN_PACKAGES", launch.TRAIN_PACKAGES + ("no_such_training_pkg",))
+    wanted = environment.wanted_packages(plan)
+    monkeypatch.setattr(environment, "wanted_packages", lambda plan: [*wanted, "no_such_training_pkg"])
     with pytest.raises(AdvisorError, match=r"not installed: no_such_training_pkg.*advisor\[train\]"):
         launch.check_environment(plan, force=True, gpu_facts=launch.GpuFacts(0))
+
+
+def test_the_launch_checks_what_the_scripts_list():
+    """One list for a script's pins and the launch's check (scriptgen.pins.required): bitsandbytes for QLoRA and
+    for 8-bit AdamW states, GaLore's two packages, by the names they are imported as."""
+    from advisor.launch.environment import wanted_packages
+
+    stack = ["torch", "transformers", "datasets", "accelerate", "peft", "trl"]
+    plan = lambda **kw: build_plan("tiny", Setup(**kw), pipeline="sft")  # noqa: E731
+    assert wanted_packages(plan()) == stack
+    assert wanted_packages(plan(adaptation="qlora")) == [*stack, "bitsandbytes"]
+    assert wanted_packages(plan(optimizer="adamw8bit")) == [*stack, "bitsandbytes"]  # left out before
+    assert wanted_packages(plan(adaptation="full", galore=True)) == [*stack, "bitsandbytes", "galore_torch"]
 
 
 def test_cli_refuses_then_force_launches(tmp_path, monkeypatch, capsys):

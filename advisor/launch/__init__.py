@@ -32,13 +32,13 @@ The modules, in the order a launch uses them:
 
 from .arguments import LAUNCH_FILE, LAUNCH_SCHEMA, remember_arguments, remembered_arguments, resume_arguments, resume_command
 from .commands import ACCELERATE_CONFIG, StageCommand, build_commands
-from .environment import INSTALL_HINT, QLORA_PACKAGES, TRAIN_PACKAGES, EnvReport, GpuFacts, check_environment, package_versions, probe_gpus
+from .environment import INSTALL_HINT, EnvReport, GpuFacts, check_environment, package_versions, probe_gpus
 from .progress import FINAL_FILES, PROGRESS_FILE, has_final_output, latest_checkpoint, read_events, stage_completed
 from .runner import run
 from .supervise import StageResult
 
 __all__ = [
-    "ACCELERATE_CONFIG", "FINAL_FILES", "INSTALL_HINT", "LAUNCH_FILE", "LAUNCH_SCHEMA", "PROGRESS_FILE", "QLORA_PACKAGES", "TRAIN_PACKAGES",
+    "ACCELERATE_CONFIG", "FINAL_FILES", "INSTALL_HINT", "LAUNCH_FILE", "LAUNCH_SCHEMA", "PROGRESS_FILE",
     "EnvReport", "GpuFacts", "StageCommand", "StageResult",
     "build_commands", "check_environment", "has_final_output", "latest_checkpoint", "package_versions", "probe_gpus", "read_events",
     "remember_arguments", "remembered_arguments", "resume_arguments", "resume_command", "run", "stage_completed",

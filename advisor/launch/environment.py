@@ -18,8 +18,6 @@ from .commands import ACCELERATE_CONFIG
 if TYPE_CHECKING:
     from ..plan import Plan
 
-TRAIN_PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "datasets")
-QLORA_PACKAGES = ("bitsandbytes",)
 INSTALL_HINT = "pip install 'advisor[train]'"
 
 
@@ -107,18 +105,19 @@ def _version(name: str) -> str:
         return "?"
 
 
+def wanted_packages(plan: "Plan") -> list[str]:
+    """Import names of every package the plan's scripts list (scriptgen.pins.required, the one list for both): the
+    training stack, bitsandbytes for QLoRA and 8-bit optimizers, GaLore's packages for --galore."""
+    from ..scriptgen.pins import IMPORT_NAMES, required  # here: importing advisor.scriptgen costs ~30 ms
+
+    return list(dict.fromkeys(IMPORT_NAMES.get(d, d) for s in plan.stages for d in required(s.setup)))
+
+
 def check_environment(plan: "Plan", force: bool = False, gpu_facts: GpuFacts | None = None) -> EnvReport:
     """Can this machine run the plan? Missing packages always stop the launch; too few GPUs, too little free
     memory or no bf16 stop it unless `force`. Without CUDA the run goes to the CPU with a warning."""
-    wanted = list(TRAIN_PACKAGES)
     qlora = any(s.setup.adaptation == "qlora" for s in plan.stages)
-    if qlora:
-        wanted += QLORA_PACKAGES
-    if any(s.setup.galore for s in plan.stages):
-        from ..scriptgen.pins import GALORE, IMPORT_NAMES  # the packages a GaLore script lists, by import name
-
-        wanted += [name for name in (IMPORT_NAMES.get(d, d) for d in GALORE) if name not in wanted]
-    packages, missing = package_versions(wanted)
+    packages, missing = package_versions(wanted_packages(plan))
     if missing:
         raise AdvisorError(f"training packages not installed: {', '.join(missing)}; install them with: {INSTALL_HINT}")
 

@@ -47,12 +47,18 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def dependencies(setup, versions: dict[str, str], trl: str | None = None) -> list[str]:
-    """The `name==version` pins of a script's PEP 723 block for `setup`, from `versions` (`trl`: PPO's own pin)."""
+def required(setup) -> list[str]:
+    """The distributions the script of `setup` imports, in STACK order: its PEP 723 block pins them, and `advisor
+    launch` checks that they are installed (by IMPORT_NAMES) before it starts anything."""
     names = {"torch", "transformers", "datasets", "accelerate", "peft", "trl"}
-    if setup.adaptation == "qlora" or setup.optimizer in BNB_OPTIMIZERS:
+    if setup.adaptation == "qlora" or setup.optimizer in BNB_OPTIMIZERS:  # 4-bit layers, 8-bit AdamW states
         names.add("bitsandbytes")
     if setup.galore:
         names.update(GALORE)
+    return [name for name in STACK if name in names]
+
+
+def dependencies(setup, versions: dict[str, str], trl: str | None = None) -> list[str]:
+    """The `name==version` pins of a script's PEP 723 block for `setup`, from `versions` (`trl`: PPO's own pin)."""
     pins = dict(versions, **({"trl": trl} if trl else {}))
-    return [f"{name}=={pins[name]}" for name in STACK if name in names]
+    return [f"{name}=={pins[name]}" for name in required(setup)]
