@@ -9,7 +9,7 @@ check: lint typecheck fast
 lint:
 	$(PYTHON) -m ruff check .
 
-# annotations of estimators/ and advisor/ but advisor/tui (pyproject.toml [tool.mypy] files; the heavy libraries skipped)
+# annotations of estimators/ and advisor/, the wizard included (pyproject.toml [tool.mypy] files; the heavy libraries skipped)
 typecheck:
 	$(PYTHON) -m mypy
 

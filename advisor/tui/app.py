@@ -14,7 +14,8 @@ from .i18n import localize_bindings, t
 from .state import DEFAULT_RUN_DIR, STEPS, WizardState
 
 if TYPE_CHECKING:
-    pass  # pydantic: loaded by the worker after the first paint, not before
+    # used only in the string base App["Plan"], which ruff does not read; pydantic loads after the first paint
+    from ..plan import Plan  # noqa: F401
 
 
 class WizardApp(App["Plan"]):

@@ -49,8 +49,9 @@ def stage_estimate(plan: "Plan", stage: str):
 
 def largest_stage(plan: "Plan") -> str:
     """The stage that needs the most memory: the one the memory step opens on."""
-    if all(s.memory is not None for s in plan.stages):  # as advise priced them: nothing to price again
-        return max(plan.stages, key=lambda s: s.memory.device_gib).name
+    priced = {s.name: s.memory.device_gib for s in plan.stages if s.memory is not None}
+    if len(priced) == len(plan.stages):  # as advise priced them: nothing to price again
+        return max(priced, key=priced.__getitem__)
     return max(plan.stages, key=lambda s: stage_estimate(plan, s.name).device_bytes).name
 
 

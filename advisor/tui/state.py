@@ -152,6 +152,16 @@ class WizardState:
         except AdvisorError:
             return False
 
+    def planned(self) -> "Plan":
+        """The plan, on the steps after recommend: they open only once one is made (recommend's Next waits for it)."""
+        assert self.plan is not None, "a step after recommend opened before the plan was made"
+        return self.plan
+
+    def shown_stage(self) -> str:
+        """The stage the memory step shows: take_plan sets it with the plan."""
+        assert self.stage is not None, "the memory step opened before the plan was made"
+        return self.stage
+
     def take_plan(self, plan: "Plan", key: tuple) -> None:
         self.plan, self.plan_for, self.notes = plan, key, []
         # make it fit returns to these (micro-batch x accumulation x GPUs), whatever the what-ifs did to them

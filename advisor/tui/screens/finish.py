@@ -48,7 +48,7 @@ class FinishScreen(StepScreen):
             self.path, self.error, self.then = path, error, then
 
     def body(self) -> ComposeResult:
-        plan = self.state.plan
+        plan = self.state.planned()
         pipeline, adapt = method_label(plan.pipeline, plan.adaptation, self.lang)
         hw = plan.hardware
         yield Label(t("finish_head", self.lang), classes="section")

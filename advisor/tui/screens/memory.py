@@ -37,7 +37,7 @@ class MemoryScreen(StepScreen):
             self.plan, self.labels, self.already = plan, labels, already
 
     def body(self) -> ComposeResult:
-        plan = self.state.plan
+        plan = self.state.planned()
         if len(plan.stages) > 1:
             with Horizontal(id="stage-row"):
                 yield Label(f"{t('stage', self.lang)}:", classes="knob-label")
@@ -72,7 +72,7 @@ class MemoryScreen(StepScreen):
 
     @property
     def setup(self):
-        return self.state.plan.stage(self.state.stage).setup
+        return self.state.planned().stage(self.state.shown_stage()).setup
 
     def on_mount(self) -> None:
         self._status: bool | None = None  # the fits-verdict a make-it-fit status ("already fits", "nothing helps") was about
@@ -83,7 +83,7 @@ class MemoryScreen(StepScreen):
     # ---- drawing ------------------------------------------------------------------------------------
     def refresh_view(self) -> None:
         """Re-estimate the shown stage and redraw the bar and verdict (well under a millisecond of estimating)."""
-        view = memory_view(self.state.plan, self.state.stage)
+        view = memory_view(self.state.planned(), self.state.shown_stage())
         bar = self.query_one("#bar", MemoryBar)
         bar.show(view)
         bar.set_class(view.fits, "-fits")
@@ -106,8 +106,9 @@ class MemoryScreen(StepScreen):
         from ...errors import AdvisorError
         from ..plan_calls import model_spec_of
 
+        plan = self.state.planned()
         try:
-            words = stage_time_words(self.state.plan, model_spec_of(self.state.plan), self.state.stage, self.lang)
+            words = stage_time_words(plan, model_spec_of(plan), self.state.shown_stage(), self.lang)
         except (ValueError, AdvisorError):  # a what-if the time model cannot price: the memory verdict still shows
             return ""
         return t("time_line", self.lang, text=words) if words else ""
@@ -136,13 +137,13 @@ class MemoryScreen(StepScreen):
                 value = int(value)
             elif knob.kind is float:
                 value = float(value)
-            value, capped = capped_knob(self.state.plan, field_name, value, self.lang)  # as advise plans it
+            value, capped = capped_knob(self.state.planned(), field_name, value, self.lang)  # as advise plans it
             if value == getattr(self.setup, field_name) and field_name != "grad_ckpt":
                 self.set_status(capped)
                 self.sync_controls()
                 return
             new_setup = knob_setup(self.setup, field_name, value)
-            self.state.plan = with_stage_setup(self.state.plan, self.state.stage, new_setup)
+            self.state.plan = with_stage_setup(self.state.planned(), self.state.shown_stage(), new_setup)
         except (ValueError, TypeError) as exc:  # EstimateError is a ValueError: one line, the valid choices
             widget.set_class(True, "-invalid")
             self.set_status(f"{pick(KNOB_LABELS[field_name], self.lang)}: {exc}" if str(exc) else "", error=True)
@@ -176,7 +177,7 @@ class MemoryScreen(StepScreen):
     @on(RadioSet.Changed, "#stage")
     def _stage(self, event: RadioSet.Changed) -> None:
         event.stop()
-        self.state.stage = self.state.plan.stages[event.index].name
+        self.state.stage = self.state.planned().stages[event.index].name
         self.sync_controls()
         self.refresh_view()
 
@@ -189,13 +190,14 @@ class MemoryScreen(StepScreen):
     def action_make_fit(self) -> None:
         self.query_one("#fix-note", Static).update(t("fitting", self.lang))
         self.query_one("#make-fit", Button).disabled = True
-        self.fix(self.state.plan, self.state.stage)
+        self.fix(self.state.planned(), self.state.shown_stage())
 
     @work(thread=True, exclusive=True, group="fit")
     def fix(self, plan, shown: str) -> None:
         """Every stage that does not fit gets the solver's cheapest fix, the shown stage first."""
         order = [shown] + [s.name for s in plan.stages if s.name != shown]
-        labels, already = [], True
+        labels: list[str] = []
+        already = True
         for name in order:
             if memory_view(plan, name).fits:
                 continue

@@ -105,7 +105,7 @@ class RecommendScreen(StepScreen):
     STEP = "recommend"
 
     class Planned(Message):
-        def __init__(self, plan, key: tuple | None, error: str = "") -> None:
+        def __init__(self, plan, key: tuple, error: str = "") -> None:
             super().__init__()
             self.plan, self.key, self.error = plan, key, error
 

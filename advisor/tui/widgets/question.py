@@ -10,7 +10,7 @@ going back and forth keeps every answer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -38,6 +38,11 @@ def choice_prompt(q: Question, value: str, lang: str) -> str:
 
 class _Tall:
     """Toggle buttons keep one line of their label in Textual; these keep every line (and wrap them)."""
+
+    # what the mixin reads from the ToggleButton it is mixed into (declared only: Textual's types are not read)
+    label: Any
+    styles: Any
+    render: Callable[[], Any]
 
     def _make_label(self, label) -> Content:
         return Content.from_text(label).rstrip()
