@@ -4,10 +4,9 @@ wizard shows time and cost on the resources ... steps"), and follows the answers
 from __future__ import annotations
 
 import asyncio
-import io
 
-from rich.console import Console
-from textual.widgets import Input
+from test_wizard import SIZE, text_of, to_step, until
+from textual.widgets import Input, Static
 
 from advisor.advice.advise import advise
 from advisor.advice.timecost import time_words
@@ -22,39 +21,25 @@ def plan_of(**changes):
     return advise(Answers.from_mapping(dict(BASE, **changes), origin="wizard"))
 
 
-def text_of(renderable) -> str:
-    buf = io.StringIO()
-    Console(file=buf, width=300).print(renderable)
-    return buf.getvalue()
-
-
 def test_the_quote_follows_the_answers_and_the_advice_step_reuses_its_plan():
     """One wizard session: the quote on arrival, then after typing a price, then Next."""
 
     def shown(app) -> str:
-        return str(app.screen.query_one("#quote").render())
-
-    async def until(pilot, condition, what: str) -> None:
-        deadline = asyncio.get_running_loop().time() + 30
-        while not condition():
-            assert asyncio.get_running_loop().time() < deadline, what
-            await pilot.pause(0.05)
+        return text_of(app.screen.query_one("#quote", Static)).strip()
 
     async def scenario():
         app = WizardApp(answers=BASE, lang="en")
-        async with app.run_test(size=(80, 24)) as pilot:
-            while app.step != "resources":
-                await pilot.press("ctrl+n")
-                await pilot.pause()
-            await until(pilot, lambda: "With these answers" in shown(app), "no quote")
+        async with app.run_test(size=SIZE) as pilot:
+            await to_step(pilot, "resources")
+            await until(pilot, lambda: "With these answers" in shown(app))
             first = shown(app)
             app.screen.query_one("#q-price", Input).focus()
             await pilot.press(*"0.5")
-            await until(pilot, lambda: shown(app) not in (first, "") and "With these" in shown(app), "the quote did not follow")
+            await until(pilot, lambda: shown(app) not in (first, "") and "With these" in shown(app))
             after, current = shown(app), app.state.plan_is_current()
             await pilot.press("ctrl+n")
             await pilot.pause()
-            return first, after, current, text_of(app.screen.query_one("#advice").content)
+            return first, after, current, text_of(app.screen.query_one("#advice", Static))
 
     first, after, current, advice = asyncio.run(scenario())
     assert first == f"With these answers: RLHF with LoRA · {time_words(plan_of().time, 'en')}"
