@@ -16,6 +16,7 @@ and the packages it imports into their normal __pycache__ folders (python -m com
 
 from __future__ import annotations
 
+import argparse
 import compileall
 import importlib.util
 import os
@@ -55,8 +56,7 @@ def run_once(args: list[str]) -> tuple[float, float]:
     return elapsed, usage.ru_maxrss / 1024
 
 
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+def main(n: int = 30) -> None:
     print("| command | runs | median s | p90 s | max RSS MiB |\n|---|---|---|---|---|")
     for args in COMMANDS:
         run_once(args)  # warm the page cache and bytecode
@@ -150,7 +150,7 @@ def timed(argv: list[str]) -> tuple[float, float]:
     return elapsed, cpu
 
 
-def startup(n: int) -> str:
+def startup(n: int, write: bool = False) -> str:
     import tempfile
 
     note = compile_bytecode()
@@ -171,7 +171,7 @@ def startup(n: int) -> str:
     med = {label: (statistics.median(wall[label]), statistics.median(cpu[label])) for label in argvs}
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
-        f"command: {sys.executable} bench/speed.py --startup {n}{' --write' if '--write' in sys.argv else ''}",
+        f"command: {sys.executable} bench/speed.py --startup {n}{' --write' if write else ''}",
         f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; load average after the runs {load} (the machine is shared)",
         note,
@@ -194,13 +194,28 @@ def startup(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/speed.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="examples:\n  .venv/bin/python bench/speed.py 30\n"
+                                            "  .venv/bin/python bench/speed.py --startup 10 --write")
+    parser.add_argument("runs", nargs="?", type=int, default=30,
+                        help="fresh processes per command for the `advisor estimate` latency table (default 30)")
+    parser.add_argument("--startup", nargs="?", type=int, const=15, metavar="N",
+                        help="instead: start-up of each command as a multiple of a bare interpreter, N interleaved runs (default 15)")
+    parser.add_argument("--write", action="store_true", help="with --startup: also write the table to bench/results/speed_startup.txt")
+    args = parser.parse_args(argv)
+    if args.write and args.startup is None:
+        parser.error("--write goes with --startup")
+    return args
+
+
 if __name__ == "__main__":
-    if "--startup" in sys.argv:
-        rest = [a for a in sys.argv[sys.argv.index("--startup") + 1:] if a.isdigit()]
-        text = startup(int(rest[0]) if rest else 15)
+    args = parse_args(sys.argv[1:])
+    if args.startup is not None:
+        text = startup(args.startup, args.write)
         print(text, end="")
-        if "--write" in sys.argv:
+        if args.write:
             (ROOT / "bench" / "results" / "speed_startup.txt").write_text(text, encoding="utf-8")
     else:
-        main()
+        main(args.runs)
         time_terms_cost()
