@@ -81,6 +81,9 @@ class PlanQuote(Static):
             current = False
         if not current:  # answered again meanwhile: that change has planned (or will) on its own
             return
+        if self.state.plan_is_current():  # the Advice step planned these answers first; later steps may have changed it
+            self.show(self.state.plan)
+            return
         if message.plan is None:
             self.update(Text(message.error, style="red"))
             return
