@@ -25,6 +25,16 @@ def make_plan(raw: Mapping[str, Any]) -> "Plan":
     return advise(Answers.from_mapping(dict(raw), origin="wizard"))
 
 
+def plan_or_error(raw: Mapping[str, Any]) -> tuple["Plan | None", str]:
+    """make_plan for a worker: (the plan, "") or (None, the one-line error a user's answers caused)."""
+    from ..errors import AdvisorError
+
+    try:
+        return make_plan(raw), ""
+    except (AdvisorError, ValueError) as exc:
+        return None, str(exc)
+
+
 def model_spec_of(plan: "Plan"):
     """The ModelSpec the plan was priced on (kept in the plan: no second resolution of the model)."""
     from ..planning import plan_spec

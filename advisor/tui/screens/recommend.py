@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from ...errors import AdvisorError
 from ..i18n import t
-from ..plan_calls import make_plan
+from ..plan_calls import plan_or_error
 from ..state import cite
 from .base import StepScreen
 
@@ -127,10 +127,8 @@ class RecommendScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="advise")
     def advise(self, raw: dict, key: tuple) -> None:
-        try:
-            self.post_message(self.Planned(make_plan(raw), key))
-        except (AdvisorError, ValueError) as exc:
-            self.post_message(self.Planned(None, key, str(exc)))
+        plan, error = plan_or_error(raw)
+        self.post_message(self.Planned(plan, key, error))
 
     def on_recommend_screen_planned(self, message: Planned) -> None:
         if message.plan is None:

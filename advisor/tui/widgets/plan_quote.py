@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from ...errors import AdvisorError
 from ..i18n import t
-from ..plan_calls import make_plan
+from ..plan_calls import plan_or_error
 from ..state import WizardState
 
 
@@ -69,10 +69,8 @@ class PlanQuote(Static):
 
     @work(thread=True, exclusive=True, group="quote")
     def _plan(self, raw: dict, key: tuple) -> None:
-        try:
-            self.post_message(self.Quoted(make_plan(raw), key))
-        except (AdvisorError, ValueError) as exc:
-            self.post_message(self.Quoted(None, key, str(exc)))
+        plan, error = plan_or_error(raw)
+        self.post_message(self.Quoted(plan, key, error))
 
     def on_plan_quote_quoted(self, message: Quoted) -> None:
         try:
