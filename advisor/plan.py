@@ -1,28 +1,59 @@
 """The Plan: what both front ends produce and what the estimator, generator and launcher consume.
 
-A Plan is data. It is saved as TOML (`advisor advise --save plan.toml`) and read back with validation, so a
-hand-edited plan file gets clear errors. The training knobs of each stage are an `estimators.Setup`, the very
-object the memory model priced.
+A Plan is data: plain dataclasses, built by the planner without any validation library, so `advisor advise`
+never imports pydantic (issue 14 §8: it was 40 % of advise's start-up). It is saved as TOML
+(`advisor advise --save plan.toml`) and read back through pydantic (`Plan.from_data`), so a hand-edited plan file
+gets clear errors. The training knobs of each stage are an `estimators.Setup`, the very object the memory model
+priced.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Literal
-
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from estimators.setup import Setup, field_names
 
 from .errors import AdvisorError
 
+Adaptation = Literal["full", "lora", "qlora"]
+DataFormat = Literal["instruction", "preference", "prompt", "text"]
+
 PLAN_SCHEMA = "advisor.plan/2"  # /2: `pipeline` and each setup's `adaptation` (/1 wrote `method` for both); both are read
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Model:
+    """What every part of a plan shares: copies with changes, and its TOML/JSON form."""
+
+    __pydantic_config__ = {"extra": "forbid"}  # read by pydantic when a plan file is validated: unknown keys are errors
+
+    def with_(self, **changes):
+        return replace(self, **changes)
+
+    def to_data(self) -> dict:
+        """The saved form: fields in order, None left out, floats as floats (pydantic's json dump of before)."""
+        return _dumped(self)
 
 
+def _dumped(value):
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _float(f.type, _dumped(v)) for f in fields(value) if (v := getattr(value, f.name)) is not None}
+    if isinstance(value, (list, tuple)):
+        return [_dumped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dumped(v) for k, v in value.items()}
+    return value
+
+
+def _float(annotation, value):
+    """A float field given an int in code (memory_gib=24) is saved as 24.0, as a validated plan would hold it."""
+    return float(value) if annotation in ("float", "float | None") and type(value) is int else value
+
+
+
+@dataclass(kw_only=True)  # built by keyword: kw_only lets defaults come before required fields
 class ModelRef(_Model):
     key: str  # catalog key, "tiny", or the text the user gave (path / hub id)
     name: str
@@ -31,9 +62,10 @@ class ModelRef(_Model):
     params_total: int = 0
     # The ModelSpec numbers the plan was priced on (advisor/planning.py spec_data): with them a plan moved to
     # another machine is priced and generated again without the model's config.json. {} in plans from before.
-    spec: dict = {}
+    spec: dict = field(default_factory=dict)
 
 
+@dataclass(kw_only=True)
 class Hardware(_Model):
     gpu: str  # id from the GPU table, or "<N>GB"
     gpu_name: str = ""
@@ -43,6 +75,7 @@ class Hardware(_Model):
     bf16: bool = True
 
 
+@dataclass(kw_only=True)
 class Hyper(_Model):
     learning_rate: float
     epochs: float = 1.0
@@ -56,6 +89,7 @@ class Hyper(_Model):
     beta: float = 0.1  # DPO / PPO KL coefficient
 
 
+@dataclass(kw_only=True)
 class StageData(_Model):
     """The user's dataset as `advisor data check` read it for this stage (issue 17): what the script loads and the
     mapping it applies, so `advisor generate --plan` writes the same loading code without reading the data again."""
@@ -65,23 +99,24 @@ class StageData(_Model):
     label: str = ""
     form: str = "standard"  # standard | conversational
     format: str = ""  # community format it came in: alpaca, sharegpt, ... ("" = TRL's own columns)
-    mapping: dict[str, str] = {}  # TRL column -> the user's column
+    mapping: dict[str, str] = field(default_factory=dict)  # TRL column -> the user's column
     kind: str  # the training kind the mapping is for
     trl_type: str  # what the trainer gets after the mapping
-    columns: list[str] = []  # the columns the trainer reads
+    columns: list[str] = field(default_factory=list)  # the columns the trainer reads
     function: str = ""  # Python source of to_trl(row) (advisor/datasets/spec.py), "" = the columns are used as they are
     filter: str = ""  # Python source of a row filter (a lambda), "" = every row
-    remove_columns: list[str] = []
-    load: dict = {}  # the `datasets` call that reads the same rows (spec.loader_spec)
+    remove_columns: list[str] = field(default_factory=list)
+    load: dict = field(default_factory=dict)  # the `datasets` call that reads the same rows (spec.loader_spec)
     rows: int = 0  # usable rows
     seq_len: int = 0  # recommended: the shortest that keeps `keep` of the rows whole, in tokens
     keep: float = 0.99
     packing: bool = False
     packing_reason: str = ""
-    tokens: dict = {}  # p50/p90/p99/max of the whole sequence (tokens), tokens_per_epoch, counter
+    tokens: dict = field(default_factory=dict)  # p50/p90/p99/max of the whole sequence (tokens), tokens_per_epoch, counter
     verdict: str = ""
 
 
+@dataclass(kw_only=True)
 class StageMemory(_Model):
     """One stage's memory as `advisor advise` priced it on the plan's card (estimators/result.py Estimate), so the
     printer, the wizard and the run README read the figures instead of pricing the stage again."""
@@ -93,6 +128,7 @@ class StageMemory(_Model):
     fits: bool  # with the plan's margin kept free (EstimateSummary.margin_note)
 
 
+@dataclass(kw_only=True)
 class Stage(_Model):
     """One training run. RLHF has three (SFT -> reward model -> PPO) wired by their output directories."""
 
@@ -100,7 +136,7 @@ class Stage(_Model):
     setup: Setup
     hyper: Hyper
     dataset: str  # local file or hub id
-    data_format: Literal["instruction", "preference", "prompt", "text"]
+    data_format: DataFormat
     output_dir: str
     base_from: str = ""  # name of the stage whose output model this stage starts from
     reward_from: str = ""  # name of the stage whose output is the reward model (PPO / GRPO)
@@ -115,19 +151,15 @@ class Stage(_Model):
     # from it; memory and time above are priced with it. None: the policy's architecture (the reward stage starts from SFT).
     reward_value_model: ModelRef | None = None
 
-    @field_validator("setup", mode="before")
-    @classmethod
-    def _setup_field_names(cls, value):
-        """A plan saved before the rename names the adaptation `method`: read it as the field it is."""
-        return field_names(value) if isinstance(value, dict) else value
 
-
+@dataclass(kw_only=True)
 class Reason(_Model):
     rule: str  # rule id in rules/*.toml, or "estimate" for memory-model reasoning
     en: str
     ko: str = ""
 
 
+@dataclass(kw_only=True)
 class Alternative(_Model):
     method: str  # the choice not taken: a pipeline (dpo, rlhf) or an adaptation (full, qlora)
     why_not_en: str
@@ -140,10 +172,9 @@ def in_lang(en: str, ko: str | None, lang: str) -> str:
     return ko if lang == "ko" and ko else en
 
 
+@dataclass(kw_only=True, frozen=True)
 class Note(_Model):
     """A warning in both languages (rules/messages.toml); the renderer picks one with `text`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     en: str
     ko: str = ""
@@ -152,6 +183,7 @@ class Note(_Model):
         return in_lang(self.en, self.ko, lang)
 
 
+@dataclass(kw_only=True)
 class EstimateSummary(_Model):
     peak_allocated_gib: float
     peak_reserved_gib: float
@@ -177,6 +209,7 @@ class EstimateSummary(_Model):
         return in_lang(getattr(self, name), getattr(self, f"{name}_ko"), lang)
 
 
+@dataclass(kw_only=True)
 class StageTime(_Model):
     """One stage's predicted wall time and cost on the plan's GPUs (estimators/time_plan.plan_time)."""
 
@@ -189,6 +222,7 @@ class StageTime(_Model):
     usd: float | None = None  # None: the card has no price
 
 
+@dataclass(kw_only=True)
 class TimeSummary(_Model):
     """`advisor advise`'s time and cost: every stage priced in hours and dollars for the data size it states."""
 
@@ -208,52 +242,34 @@ class TimeSummary(_Model):
     assumption_ko: str | None = None
 
 
+@dataclass(kw_only=True)
 class Plan(_Model):
-    schema_: str = Field(default=PLAN_SCHEMA, alias="schema")
+    schema: str = PLAN_SCHEMA
     # sft | rlhf | dpo | grpo | ... (planning.PIPELINES; --method-kind); plans saved before the rename call it `method`
-    pipeline: str = Field(validation_alias=AliasChoices("pipeline", "method"))
-    adaptation: Literal["full", "lora", "qlora"]  # every stage's setup.adaptation: one adaptation per plan
+    pipeline: str
+    adaptation: Adaptation  # every stage's setup.adaptation: one adaptation per plan
     model: ModelRef
     hardware: Hardware
     stages: list[Stage]
     trust_remote_code: bool = False
-    reasons: list[Reason] = []
-    alternatives: list[Alternative] = []
-    warnings: list[Note] = []
+    reasons: list[Reason] = field(default_factory=list)
+    alternatives: list[Alternative] = field(default_factory=list)
+    warnings: list[Note] = field(default_factory=list)
     estimate: EstimateSummary | None = None
     time: TimeSummary | None = None  # None: the card has no speed figures, or nothing fits
-    answers: dict = {}
+    answers: dict = field(default_factory=dict)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _one_adaptation(self) -> "Plan":
+    def __post_init__(self) -> None:
         """The plan's adaptation is the one its stages train with: a stage that says otherwise is refused."""
         for stage in self.stages:
             if stage.setup.adaptation != self.adaptation:
                 raise ValueError(f"stage '{stage.name}' uses {stage.setup.adaptation}, the plan {self.adaptation}: one adaptation per plan")
-        return self
-
-    @field_validator("schema_", mode="after")
-    @classmethod
-    def _read_as_current(cls, value: str) -> str:
-        """An older plan (advisor.plan/1) is read into today's fields, so it is a plan of today's schema once loaded."""
-        return PLAN_SCHEMA if value.startswith("advisor.plan/") else value
-
-    @field_validator("warnings", mode="before")
-    @classmethod
-    def _one_language_warnings(cls, value):
-        """A plan saved before warnings kept both languages has plain strings: read each as it was written."""
-        return [{"en": w} if isinstance(w, str) else w for w in value] if isinstance(value, list) else value
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:
             if stage.name == name:
                 return stage
         raise AdvisorError(f"plan has no stage '{name}'; stages: {', '.join(s.name for s in self.stages)}")
-
-    def to_data(self) -> dict:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     def to_toml(self) -> str:
         import tomli_w
@@ -262,14 +278,47 @@ class Plan(_Model):
 
     @classmethod
     def from_data(cls, data: dict, origin: str = "plan") -> "Plan":
+        """A plan file's data, validated: the one place pydantic is imported (the planner builds plans directly)."""
+        from pydantic import ValidationError
+
         try:
-            plan = cls.model_validate(data)
+            plan = _validator().validate_python(as_current(data))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])  # "" for a rule of the whole plan (one adaptation)
             head = f"{origin}: {where}" if where else origin
             raise AdvisorError(f"{head}: {first['msg']} ({exc.error_count()} problem(s) in all)") from None
         return plan  # each stage's Setup checked itself when pydantic built it
+
+
+@cache
+def _validator():
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Plan)
+
+
+def as_current(data: dict) -> dict:
+    """An older plan file read into today's fields: advisor.plan/1 named the pipeline and each setup's adaptation
+    `method`, and kept warnings as plain strings. Anything else is left for the validator to judge."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    if isinstance(data.get("schema"), str) and data["schema"].startswith("advisor.plan/"):
+        data["schema"] = PLAN_SCHEMA
+    if "pipeline" not in data and "method" in data:
+        data["pipeline"] = data.pop("method")
+    if isinstance(data.get("warnings"), list):
+        data["warnings"] = [{"en": w} if isinstance(w, str) else w for w in data["warnings"]]
+    if isinstance(data.get("stages"), list):
+        data["stages"] = [_stage_as_current(s) for s in data["stages"]]
+    return data
+
+
+def _stage_as_current(stage):
+    if isinstance(stage, dict) and isinstance(stage.get("setup"), dict):
+        return {**stage, "setup": field_names(stage["setup"])}
+    return stage
 
 
 def save_plan(plan: Plan, path: Path, force: bool = False) -> Path:

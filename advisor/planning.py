@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
+from typing import cast
 
 from estimators.effective import effective_setup
 from estimators.gpus import find_gpu
@@ -17,7 +18,7 @@ from estimators.setup import Setup
 from estimators.tables import read_table
 
 from .errors import AdvisorError
-from .plan import Hardware, Hyper, ModelRef, Plan, Stage
+from .plan import Adaptation, DataFormat, Hardware, Hyper, ModelRef, Plan, Stage
 from .rewards import REWARD_KINDS
 
 # pipeline -> the stages it trains, in order: (stage name, training kind, data format, starts from, reward from)
@@ -185,7 +186,7 @@ def build_plan(
                 setup=stage_setup,
                 hyper=default_hyper(train, setup.adaptation),
                 dataset=dataset or "bundled",
-                data_format=data_formats.get(name, data_format),
+                data_format=cast(DataFormat, data_formats.get(name, data_format)),  # PIPELINES' and the data check's formats
                 output_dir=f"{output_dir}/{name}",
                 base_from=base_from,
                 reward_from=reward_from,
@@ -194,7 +195,7 @@ def build_plan(
         )
     return Plan(
         pipeline=pipeline,
-        adaptation=setup.adaptation,
+        adaptation=cast(Adaptation, setup.adaptation),  # Setup checked it against ADAPTATIONS
         model=ref,
         hardware=hardware(gpu, setup.gpus, setup.nodes),
         stages=stages,

@@ -198,7 +198,7 @@ def test_priced_equals_the_plan_setup_and_the_blocks_its_translation(kind, adapt
         for field, value in setup.to_dict().items():
             want = setup.checkpointing if field == "grad_ckpt" else value
             assert priced[field] == want, field
-        hyper = stage.hyper.model_dump(mode="json")
+        hyper = stage.hyper.to_data()
         assert training == trl_names.training(setup, hyper, setup.train)
         assert (training["per_device_train_batch_size"], training["gradient_accumulation_steps"]) == (setup.micro_batch, setup.grad_accum) == (3, 5)
         assert (training["learning_rate"], training["num_train_epochs"], training["save_steps"]) == (hyper["learning_rate"], hyper["epochs"], hyper["save_steps"])
@@ -274,7 +274,7 @@ def test_script_functions_turn_the_setup_into_trainer_arguments(sft_module, setu
     plan = make_plan([("sft", "sft", "instruction", "", "", "bundled")], setup)
     stage = plan.stages[0]
     cfg = stage_config(plan, stage)
-    training = trl_names.training(stage.setup, stage.hyper.model_dump(mode="json"), "sft")
+    training = trl_names.training(stage.setup, stage.hyper.to_data(), "sft")
     model, lora, quant = trl_names.model(stage.setup, False), trl_names.lora(stage.setup, "sft", plan_spec(plan)), trl_names.quant(stage.setup)
     dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
     weights = {"bf16": "bfloat16", "fp16": "float16"}

@@ -36,7 +36,7 @@ def _fields(cls) -> set[str]:
 
 
 def _hyper() -> dict:
-    return Hyper(learning_rate=2e-4, epochs=1.0, save_steps=2).model_dump(mode="json")
+    return Hyper(learning_rate=2e-4, epochs=1.0, save_steps=2).to_data()
 
 
 def _setup(adaptation: str) -> Setup:

@@ -133,7 +133,7 @@ def render_script(plan, stage, kind: str, versions: dict[str, str]) -> str:
         raise AssertionError(f"template markers left unfilled: {sorted(left)}")
     values = {
         "@@CONFIG@@": py_literal(config, comments=PPO_CONFIG_NOTES if kind == "ppo" else CONFIG_NOTES),
-        "@@TRAINING@@": py_kwargs(trl_names.training(setup, stage.hyper.model_dump(mode="json"), kind), TRAINING_NOTES),
+        "@@TRAINING@@": py_kwargs(trl_names.training(setup, stage.hyper.to_data(), kind), TRAINING_NOTES),
         "@@MODEL@@": py_kwargs(trl_names.model(setup, plan.trust_remote_code)),
         "@@LORA@@": py_kwargs(trl_names.lora(setup, kind, trl_names.lora_spec(plan, stage))),
         "@@QUANT@@": py_kwargs(trl_names.quant(setup)),

@@ -130,9 +130,9 @@ def with_stage_setup(plan: "Plan", stage: str, setup: "Setup") -> "Plan":
     for s in plan.stages:
         new = effective_setup(spec, setup if s.name == stage else s.setup.with_(**wide))  # stored as it runs, as advise does
         hyper = s.hyper if new.adaptation == s.setup.adaptation else default_hyper(new.train, new.adaptation)
-        stages.append(s.model_copy(update={"setup": new, "hyper": hyper}))
-    hardware = plan.hardware.model_copy(update={"count": setup.gpus, "nodes": setup.nodes})
-    new_plan = plan.model_copy(update={"stages": stages, "adaptation": setup.adaptation, "hardware": hardware})
+        stages.append(s.with_(setup=new, hyper=hyper))
+    hardware = plan.hardware.with_(count=setup.gpus, nodes=setup.nodes)
+    new_plan = plan.with_(stages=stages, adaptation=setup.adaptation, hardware=hardware)
     return _priced(new_plan, keep_note=setup.adaptation == plan.adaptation)
 
 
@@ -141,8 +141,8 @@ def _priced(plan: "Plan", keep_note: bool) -> "Plan":
     from ..advice.summary import judged_memory
 
     ests = {s.name: stage_estimate(plan, s.name) for s in plan.stages}
-    stages = [s.model_copy(update={"memory": judged_memory(plan, ests[s.name])}) for s in plan.stages]
-    return plan.model_copy(update={"stages": stages, "estimate": summarize(plan, keep_note, ests)})
+    stages = [s.with_(memory=judged_memory(plan, ests[s.name])) for s in plan.stages]
+    return plan.with_(stages=stages, estimate=summarize(plan, keep_note, ests))
 
 
 def summarize(plan: "Plan", keep_note: bool = True, ests: dict | None = None):
