@@ -287,7 +287,8 @@ class Plan(_Model):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])  # "" for a rule of the whole plan (one adaptation)
             head = f"{origin}: {where}" if where else origin
-            raise AdvisorError(f"{head}: {first['msg']} ({exc.error_count()} problem(s) in all)") from None
+            said = "unknown key (check its spelling and its table)" if first["type"] == "unexpected_keyword_argument" else first["msg"]
+            raise AdvisorError(f"{head}: {said} ({exc.error_count()} problem(s) in all)") from None
         return plan  # each stage's Setup checked itself when pydantic built it
 
 

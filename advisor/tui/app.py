@@ -11,7 +11,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from .i18n import localize_bindings, t
-from .state import DEFAULT_RUN_DIR, STEPS, WizardState
+from .state import DEFAULT_RUN_DIR, QUESTION_STEPS, STEPS, WizardState
 
 if TYPE_CHECKING:
     # used only in the string base App["Plan"], which ruff does not read; pydantic loads after the first paint
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 class WizardApp(App["Plan"]):
     CSS_PATH = Path(__file__).with_name("advisor.tcss")  # absolute: subclasses elsewhere (tests, bench) find it
+    STEP_CSS_PATH = Path(__file__).with_name("advisor_steps.tcss")  # the later steps' rules: see load_step_css
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
         Binding("ctrl+n", "next", "Next", priority=True),
@@ -61,7 +62,19 @@ class WizardApp(App["Plan"]):
         for callback in self._after_paint:
             callback()
         self._after_paint.clear()
+        self.load_step_css()
         self.prewarm()  # after the first frame too
+
+    def load_step_css(self) -> None:
+        """Add the later steps' rules (advisor_steps.tcss) to the stylesheet, once: after the first frame, or before a
+        later step's screen is built when that comes first (a wizard started at a later step, the glossary). Textual
+        parses every rule it holds before the first frame and matches each widget against them, so the question steps
+        start with only theirs. No widget of a question step matches these rules: the screen on show needs no restyle."""
+        path = self.STEP_CSS_PATH
+        if self.stylesheet.has_source(str(path)):
+            return
+        self.stylesheet.read(path)
+        self.stylesheet.parse()  # now: only this file is parsed (the others come from the parse cache)
 
     @work(thread=True, group="prewarm")
     def prewarm(self) -> None:
@@ -78,6 +91,8 @@ class WizardApp(App["Plan"]):
     def _screen(self, step: str):
         from .screens import screen_for
 
+        if step not in QUESTION_STEPS:
+            self.load_step_css()
         return screen_for(step)
 
     def show_step(self, step: str) -> None:
@@ -111,6 +126,7 @@ class WizardApp(App["Plan"]):
         if isinstance(self.screen, GlossaryScreen):
             self.screen.dismiss()
         else:
+            self.load_step_css()
             self.push_screen(GlossaryScreen(self.state.lang))
 
     def action_quit_wizard(self) -> None:

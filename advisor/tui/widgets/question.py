@@ -95,7 +95,8 @@ class QuestionField(Vertical):
         yield Static(escape(q.text("help", self.lang)), classes="q-help")
         yield from self.control()
         error = self.state.errors.get(q.id, "")
-        yield Static(escape(error), classes="q-error").set_styles(f"display: {'block' if error else 'none'};")
+        if error:  # else the line is mounted with the first error (one widget less to style and lay out per question)
+            yield Static(escape(error), classes="q-error")
 
     def control(self) -> ComposeResult:
         q, value = self.q, self.state.value(self.q)
@@ -122,9 +123,13 @@ class QuestionField(Vertical):
     # ---- changes -> state ----------------------------------------------------------------------------
     def store(self, raw: Any) -> None:
         error = self.state.set_answer(self.q.id, raw)
-        line = self.query_one(".q-error", Static)
-        line.update(escape(error or ""))
-        line.display = bool(error)
+        lines = self.query_children(".q-error")
+        if lines:
+            line = lines.first(Static)
+            line.update(escape(error or ""))
+            line.display = bool(error)
+        elif error:
+            self.mount(Static(escape(error), classes="q-error"))  # last, under the control, as compose puts it
         self.post_message(AnswerChanged(self.q.id))
 
     @on(RadioSet.Changed)
