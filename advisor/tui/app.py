@@ -6,12 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from textual import work
-from textual.app import App
-from textual.binding import Binding
-
+from . import gc_pause
 from .i18n import localize_bindings, t
 from .state import DEFAULT_RUN_DIR, QUESTION_STEPS, STEPS, WizardState
+
+_collecting = gc_pause.pause()  # Textual is imported without the collector walking its objects (advisor/tui/gc_pause.py)
+try:
+    from textual import work  # noqa: E402
+    from textual.app import App  # noqa: E402
+    from textual.binding import Binding  # noqa: E402
+finally:
+    gc_pause.resume(_collecting, freeze=True)
 
 if TYPE_CHECKING:
     # used only in the string base App["Plan"], which ruff does not read; pydantic loads after the first paint
@@ -46,6 +51,20 @@ class WizardApp(App["Plan"]):
     def saved(self) -> Path | None:
         return self.state.saved
 
+    _collecting: bool | None = None  # the collector's state before on_load paused it; None once it is restored
+
+    def on_load(self) -> None:
+        self._collecting = gc_pause.pause()  # until the first frame (on_ready), or the app's end if it never comes
+
+    def _collect_again(self) -> None:
+        if self._collecting is not None:
+            gc_pause.resume(self._collecting)
+            self._collecting = None
+            gc_pause.thaw()
+
+    def on_unmount(self) -> None:
+        self._collect_again()
+
     def on_mount(self) -> None:
         self.push_screen(self._screen(self.step))
 
@@ -58,6 +77,7 @@ class WizardApp(App["Plan"]):
             self._after_paint.append(callback)
 
     def on_ready(self) -> None:
+        self._collect_again()
         self._painted = True
         for callback in self._after_paint:
             callback()
@@ -81,8 +101,9 @@ class WizardApp(App["Plan"]):
         """Import the advisor, estimator and generator while the user reads the first screen."""
         import importlib
 
-        for name in ("advisor.advice.advise", "estimators.fit", "advisor.scriptgen", "advisor.tui.screens.recommend",
-                     "advisor.tui.screens.memory", "advisor.tui.screens.script", "advisor.tui.screens.finish"):
+        for name in ("advisor.tui.widgets.later_fields", "advisor.advice.advise", "estimators.fit", "advisor.scriptgen",
+                     "advisor.tui.screens.recommend", "advisor.tui.screens.memory", "advisor.tui.screens.script",
+                     "advisor.tui.screens.finish"):
             try:
                 importlib.import_module(name)
             except ImportError:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..errors import AdvisorError
 from ..question_types import Question
 from ..questions import question, questions
-from .plan_calls import largest_stage
 
 if TYPE_CHECKING:
     from ..plan import Plan
@@ -163,6 +162,8 @@ class WizardState:
         return self.stage
 
     def take_plan(self, plan: "Plan", key: tuple) -> None:
+        from .plan_calls import largest_stage  # here: the first screen needs none of plan_calls
+
         self.plan, self.plan_for, self.notes = plan, key, []
         # make it fit returns to these (micro-batch x accumulation x GPUs), whatever the what-ifs did to them
         self.batch_targets = {s.name: s.setup.micro_batch * s.setup.grad_accum * s.setup.world_size for s in plan.stages}

@@ -14,6 +14,7 @@ from textual.widgets import Button, Footer, Static
 
 from ..i18n import localize_bindings, step_name, t
 from ..state import STEPS, WizardState
+from ..widgets import compact
 
 if TYPE_CHECKING:
     from ..app import WizardApp
@@ -56,10 +57,10 @@ class StepScreen(Screen):
         with VerticalScroll(id="body"):
             yield from self.body()
         with Horizontal(id="nav"):
-            yield Button(f"◀ {t('back', self.lang)}", id="back", compact=True, disabled=self.STEP == STEPS[0])
+            yield compact(Button(f"◀ {t('back', self.lang)}", id="back", disabled=self.STEP == STEPS[0]))
             yield Static("", id="status")
             if self.STEP != STEPS[-1]:
-                yield Button(f"{t('next', self.lang)} ▶", id="next", compact=True, variant="primary")
+                yield compact(Button(f"{t('next', self.lang)} ▶", id="next", variant="primary"))
         yield Footer()
 
     def body(self) -> ComposeResult:

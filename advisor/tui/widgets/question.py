@@ -5,7 +5,8 @@ explanation;  int / float / text -> Input;  bool -> Checkbox.  Two questions get
 declaration:
 `gpu` (the GPU table as a Select, or a typed memory size) and `model` (the parameter count as soon as it resolves).
 Every change is parsed by the declaration (`Question.parse`) and stored in the app's WizardState at once, so
-going back and forth keeps every answer.
+going back and forth keeps every answer. The controls the first step does not show (the GpuField, the checkboxes
+of a several-choice question) are in widgets/later_fields.py, imported when a later step composes them.
 """
 
 from __future__ import annotations
@@ -14,26 +15,29 @@ from typing import Any, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
-from textual.content import Content
+from textual.content import Content, Span
 from textual.markup import escape
 from textual.message import Message
-from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from ...question_types import Question
 from ..i18n import model_source, t
 from ..state import WizardState
+from . import compact
 
 
 def _display(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def choice_prompt(q: Question, value: str, lang: str) -> str:
-    """The choice's label, and under it its one-line explanation."""
+def choice_prompt(q: Question, value: str, lang: str) -> Content:
+    """The choice's label in bold, and under it its one-line explanation, dim: the Content the markup
+    `[b]label[/b]\n    [dim]explain[/dim]` parses to, built without parsing it (a first screen shows six of them)."""
     c = q.choice(value)
-    return f"[b]{escape(c.text('label', lang))}[/b]\n    [dim]{escape(c.text('explain', lang))}[/dim]"
+    label, explain = c.text("label", lang), c.text("explain", lang)
+    text = f"{label}\n    {explain}"
+    return Content(text, [Span(0, len(label), "b"), Span(len(label) + 5, len(text), "dim")])
 
 
 class _Tall:
@@ -61,22 +65,6 @@ class ChoiceButton(_Tall, RadioButton):
     pass
 
 
-class ChoiceBox(_Tall, Checkbox):
-    pass
-
-
-class CheckList(Vertical):
-    """Several choices: one checkbox per choice (label and explanation wrap), Up/Down move, Space toggles."""
-
-    BINDINGS = [Binding("down", "move(1)", show=False), Binding("up", "move(-1)", show=False)]
-
-    def action_move(self, step: int) -> None:
-        boxes = list(self.query(Checkbox))
-        focused = self.screen.focused
-        i = boxes.index(focused) if focused in boxes else -1
-        boxes[(i + step) % len(boxes)].focus()
-
-
 class QuestionField(Vertical):
     """Label, help, the control for the question's kind, and its error line."""
 
@@ -102,23 +90,25 @@ class QuestionField(Vertical):
         q, value = self.q, self.state.value(self.q)
         cid = f"q-{q.id}"
         if q.kind == "choice" and q.multiple:
+            from .later_fields import CheckList, ChoiceBox  # the first step has no multiple choice
+
             chosen = set(value or ())
             with CheckList(id=cid):
                 for c in q.choices:
-                    yield ChoiceBox(choice_prompt(q, c.value, self.lang), value=c.value in chosen, id=f"{cid}-{c.value}", compact=True)
+                    yield compact(ChoiceBox(choice_prompt(q, c.value, self.lang), value=c.value in chosen, id=f"{cid}-{c.value}"))
         elif q.kind == "choice":
-            with RadioSet(id=cid, compact=True):
+            with compact(RadioSet(id=cid)):
                 for c in q.choices:
-                    yield ChoiceButton(choice_prompt(q, c.value, self.lang), value=c.value == value, id=f"{cid}-{c.value}", compact=True)
+                    yield compact(ChoiceButton(choice_prompt(q, c.value, self.lang), value=c.value == value, id=f"{cid}-{c.value}"))
         elif q.kind == "bool":
-            yield Checkbox(escape(q.text("label", self.lang)), value=bool(value), id=cid, compact=True)
+            yield compact(Checkbox(escape(q.text("label", self.lang)), value=bool(value), id=cid))
         else:
             input_type = {"int": "integer", "float": "number"}.get(q.kind, "text")
             raw = self.state.raw.get(q.id)
-            yield Input(
-                value=_display(raw), placeholder=_display(q.default), type=input_type, id=cid, compact=True, valid_empty=True,
+            yield compact(Input(
+                value=_display(raw), placeholder=_display(q.default), type=input_type, id=cid, valid_empty=True,
                 select_on_focus=False,
-            )
+            ))
 
     # ---- changes -> state ----------------------------------------------------------------------------
     def store(self, raw: Any) -> None:
@@ -143,6 +133,8 @@ class QuestionField(Vertical):
         if self.q.kind == "bool":
             self.store(event.value)
             return
+        from .later_fields import CheckList
+
         boxes = self.query_one(CheckList).query(Checkbox)
         picked = {box.id.removeprefix(f"q-{self.q.id}-") for box in boxes if box.value}
         self.store([c.value for c in self.q.choices if c.value in picked])
@@ -159,42 +151,6 @@ class AnswerChanged(Message):
     def __init__(self, qid: str) -> None:
         super().__init__()
         self.qid = qid
-
-
-class GpuField(QuestionField):
-    """`gpu`: pick a card from the GPU table, or type its memory (e.g. 24GB)."""
-
-    def control(self) -> ComposeResult:
-        from estimators.gpus import gpus
-
-        table = gpus()
-        value = self.state.raw.get("gpu") or ""
-        options = [(f"{g.name} ({g.memory_gib:g} GiB)", g.id) for g in table.values()]
-        in_table = value in table
-        yield Select(options, prompt=t("gpu_pick", self.lang), value=value if in_table else Select.NULL, id="q-gpu", compact=True)
-        yield Input(value="" if in_table else value, placeholder=t("gpu_typed", self.lang), id="q-gpu-memory", compact=True)
-
-    @on(Select.Changed, "#q-gpu")
-    def _picked(self, event: Select.Changed) -> None:
-        event.stop()
-        if event.value is Select.NULL:
-            return
-        memory = self.query_one("#q-gpu-memory", Input)
-        if memory.value:
-            with memory.prevent(Input.Changed):
-                memory.value = ""
-        self.store(event.value)
-
-    @on(Input.Changed, "#q-gpu-memory")
-    def _typed(self, event: Input.Changed) -> None:
-        event.stop()
-        if event.value != event.input.value or not event.value.strip():
-            return
-        select = self.query_one("#q-gpu", Select)
-        if select.value is not Select.NULL:
-            with select.prevent(Select.Changed):
-                select.clear()
-        self.store(event.value)
 
 
 class ModelField(QuestionField):
@@ -257,4 +213,8 @@ class ModelField(QuestionField):
 
 
 def field_for(q: Question, state: WizardState) -> QuestionField:
-    return {"gpu": GpuField, "model": ModelField}.get(q.id, QuestionField)(q, state)
+    if q.id == "gpu":  # asked on the resources step: its module is imported then
+        from .later_fields import GpuField
+
+        return GpuField(q, state)
+    return {"model": ModelField}.get(q.id, QuestionField)(q, state)
