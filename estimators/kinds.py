@@ -81,6 +81,7 @@ from .model import ModelSpec
 from .params import count_params
 from .result import FUSED_BACKWARD, FUSED_FORWARD, Estimate, phase_total
 from .setup import Setup
+from .stacks import apply_stack
 
 
 def plan_sft(m: ModelSpec, setup: Setup) -> KindPlan:
@@ -177,7 +178,7 @@ def estimate_kind(model: ModelSpec, setup: Setup, reward: ModelSpec | None = Non
     )
     phases = {k: tuple(v) for k, v in gpu.phases.items()}
     peak = max(phases, key=lambda name: phase_total(phases[name]))
-    return Estimate(
+    return apply_stack(Estimate(  # the behaviours of the layout itself (rules/stacks.toml after_layout rows)
         model=model,
         setup=setup,
         params=plan.params,
@@ -188,4 +189,4 @@ def estimate_kind(model: ModelSpec, setup: Setup, reward: ModelSpec | None = Non
         warnings=tuple(dict.fromkeys(plan.warnings + layouts.warnings(setup))),
         host_offload_bytes=gpu.host_bytes_per_gpu * setup.gpus,
         reward_model=reward,
-    )
+    ), after_layout=True)

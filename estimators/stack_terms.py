@@ -24,7 +24,14 @@ from .option_terms import PRICES as OPTION_PRICES
 from .setup import Setup
 from .stack_change import Change
 from .stack_heads import chunked_head, hf_loss_compute_dtype, hf_loss_fp32_logits, hf_loss_shift_copy, unsloth_full_head
-from .stack_training import foreach_adamw, native_adapter_dtype, old_torch_foreach, peft_adapter_base_dtype, unsloth_offloaded_checkpoints
+from .stack_training import (
+    foreach_adamw,
+    fsdp_frozen_unit_held_checkpoints,
+    native_adapter_dtype,
+    old_torch_foreach,
+    peft_adapter_base_dtype,
+    unsloth_offloaded_checkpoints,
+)
 from .tables import read_table
 from .versions import in_range, version_of
 
@@ -38,12 +45,15 @@ class Behaviour:
     summary: str
     source: str
     option: str = ""  # a Setup field that must be set (estimators/option_terms.py), "" = none
+    # priced on the per-GPU phases, after the parallel layout (estimators/kinds.py), not on the single-GPU SFT phases
+    # the layouts start from: a behaviour of the layout itself (FSDP's hooks), where those phases have no layout yet
+    after_layout: bool = False
 
 
 @cache
 def behaviours() -> tuple[Behaviour, ...]:
     rows = tuple(Behaviour(r["id"], r.get("package", ""), r.get("versions", ""), tuple(r["stacks"]), r["summary"], r["source"],
-                           r.get("option", "")) for r in read_table("stacks.toml").get("behaviour", []))
+                           r.get("option", ""), r.get("after_layout", False)) for r in read_table("stacks.toml").get("behaviour", []))
     missing = [b.id for b in rows if b.id not in PRICES]
     if missing:
         raise EstimateError(f"rules/stacks.toml behaviours without a pricing function: {', '.join(missing)}")
@@ -60,10 +70,11 @@ def applies(b: Behaviour, setup: Setup) -> bool:
     return bool(version) and in_range(version, b.versions)
 
 
-def changes_for(m: ModelSpec, setup: Setup) -> list[tuple[Behaviour, list[Change]]]:
+def changes_for(m: ModelSpec, setup: Setup, after_layout: bool | None = None) -> list[tuple[Behaviour, list[Change]]]:
+    """The behaviours that change `setup`'s estimate (`after_layout`: only those priced before / after the layout)."""
     out = []
     for b in behaviours():
-        if applies(b, setup):
+        if applies(b, setup) and after_layout in (None, b.after_layout):
             changes = PRICES[b.id](m, setup)
             if changes:
                 out.append((b, changes))
@@ -76,9 +87,10 @@ def applied(m: ModelSpec, setup: Setup) -> list[dict]:
             for b, _ in changes_for(m, setup)]
 
 
-def apply(est):
-    """`est` (an estimators.result.Estimate of single-GPU SFT) with its stack's and versions' behaviours priced."""
-    found = changes_for(est.model, est.setup)
+def apply(est, after_layout: bool = False):
+    """`est` (an estimators.result.Estimate of single-GPU SFT; with `after_layout`, of one GPU under its layout) with
+    its stack's and versions' behaviours priced."""
+    found = changes_for(est.model, est.setup, after_layout)
     if not found:
         return est
     phases = {name: list(values) for name, values in est.phases.items()}
@@ -117,4 +129,5 @@ PRICES = {
     "torch-before-fused-default": old_torch_foreach,
     "litgpt-foreach-adamw": foreach_adamw,
     "unsloth-offloaded-checkpoints": unsloth_offloaded_checkpoints,
+    "fsdp-frozen-unit-held-checkpoints": fsdp_frozen_unit_held_checkpoints,
 }

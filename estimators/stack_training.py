@@ -6,6 +6,7 @@ applied by estimators/stack_terms.apply.
 from __future__ import annotations
 
 from . import terms as t
+from .layouts import layout
 from .model import ModelSpec
 from .setup import Setup
 from .stack_change import Change
@@ -111,3 +112,23 @@ def unsloth_offloaded_checkpoints(m: ModelSpec, setup: Setup) -> list[Change]:
     note = "checkpoints in host RAM but the last layer's, two GPU staging buffers"
     return [Change("delta", "saved activations", delta, note, phases=("forward", "backward (loss)", "backward (top layer)")),
             Change("host", "", offloaded, "")]
+
+
+def fsdp_frozen_unit_held_checkpoints(m: ModelSpec, setup: Setup) -> list[Change]:
+    """LoRA/QLoRA under FSDP on transformers < 4.52: the model checkpoints each decoder layer from outside its FSDP unit
+    (`self._gradient_checkpointing_func(decoder_layer.__call__, ...)`, modeling_llama.py:577 in 4.48.1), reentrant by
+    default (modeling_utils.py:2539). The unit's flat parameter is frozen (peft's fsdp_auto_wrap_policy puts the
+    adapters in units of their own), so FSDP reshards it with `_register_post_backward_reshard_only_hook`
+    (torch fsdp/_runtime_utils.py), a multi-grad hook on the unit's inputs: under reentrant checkpointing those are the
+    recompute's detached inputs, which share storage with the layer's checkpoint and carry the gradient of the layer's
+    input. The hook's handle (and through its grad_fns the tensors) lives until `_finalize_params` at the end of the
+    backward. So at the first layer's backward every other layer's checkpoint and input gradient are still held:
+    2 x (L - 1) layer inputs. transformers 4.52 (GradientCheckpointingLayer, modeling_layers.py:45) checkpoints inside
+    the unit, and full fine-tuning's trainable flat parameters take the ordinary post-backward hook: nothing is held.
+    Measured on CPU with 2 gloo ranks (transformers 4.48.1's Trainer with accelerate's FSDP, and bench/fsdp_retention.py):
+    the held bytes equal this count."""
+    if not setup.checkpointing or setup.adaptation == "full" or layout(setup).engine != "fsdp" or m.num_layers < 2:
+        return []
+    held = 2 * (m.num_layers - 1) * t.checkpoint_saved(m, setup)
+    return [Change("add", "checkpoints held by FSDP", held, "every other layer's checkpoint and input gradient, held by FSDP's "
+                   "reshard hook until the backward ends", phases=("backward (layers)",), category="activations")]

@@ -30,13 +30,14 @@ def is_default_stack(setup) -> bool:
             and not (setup.dora or setup.modules_to_save or setup.act_offload or setup.optim_in_bwd or setup.galore))
 
 
-def apply_stack(est):
-    """`est` with its stack's, versions' and options' behaviours priced (estimators/stack_terms.py)."""
+def apply_stack(est, after_layout: bool = False):
+    """`est` with its stack's, versions' and options' behaviours priced (estimators/stack_terms.py): those of the
+    single-GPU SFT phases, or with `after_layout` those of one GPU under the parallel layout."""
     if is_default_stack(est.setup):
         return est
     from .stack_terms import apply
 
-    return apply(est)
+    return apply(est, after_layout)
 
 
 # trl 1.15.0 added the fused LM head (trl/trainer/sft_trainer.py:1137 `add_fused_lm_head(`); 1.14.2 has none.

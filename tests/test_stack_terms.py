@@ -191,6 +191,45 @@ def test_unsloth_offloads_all_checkpoints_but_the_last():
     assert us.host_offload_bytes - hf.host_offload_bytes == 31 * ckpt
 
 
+OLD_HF = "transformers=4.48.1,trl=0.13.0,peft=0.13.2,torch=2.4.1"  # the fms-acceleration benchmark's freeze
+
+
+def test_fsdp_holds_every_layer_input_and_its_gradient_on_transformers_before_4_52():
+    """Llama 2 7B LoRA, FSDP x2, 2 x 2048 tokens on transformers 4.48: at the first layer's backward FSDP's reshard hook
+    still holds the other 31 layers' checkpointed inputs and their gradients, 2 x 31 x (4096 x 4096 x 2 bytes)."""
+    setup = Setup(gpus=2, parallel="fsdp", micro_batch=2, versions=OLD_HF, stack="hf-trainer")
+    held = term(estimate(L7, setup), "backward (layers)", "checkpoints held by FSDP")
+    assert held.bytes == 2 * 31 * (4096 * 2 * T * 2) == 2_080_374_784
+    assert held.category == "activations" and "[fsdp-frozen-unit-held-checkpoints]" in held.note
+    assert "fsdp-frozen-unit-held-checkpoints" in [b["id"] for b in applied(L7, setup)]
+
+
+@pytest.mark.parametrize("change", [
+    {"versions": "transformers=4.52.1"},  # GradientCheckpointingLayer: the checkpoint is inside the FSDP unit
+    {"adaptation": "full"},  # trainable flat parameters: the ordinary post-backward hook frees them
+    {"grad_ckpt": False},  # no recompute, no detached inputs
+    {"parallel": "zero3"},  # DeepSpeed has no FSDP hook
+    {"stack": "unsloth", "loss": "full"},  # its own checkpointing
+])
+def test_nothing_is_held_outside_that_case(change):
+    setup = Setup(gpus=2, parallel="fsdp", micro_batch=2, versions=OLD_HF, stack="hf-trainer").with_(**change)
+    est = estimate(L7, setup)
+    assert all(v.name != "checkpoints held by FSDP" for vals in est.phases.values() for v in vals)
+    assert "fsdp-frozen-unit-held-checkpoints" not in [b["id"] for b in applied(L7, setup)]
+
+
+def test_the_held_inputs_move_the_peak_of_the_70b_fsdp_row_that_ran_out_of_memory():
+    """fms-acceleration r0274: Llama-2-70B QLoRA, FSDP x2 on A100 80GB, 4 x 4096 tokens per GPU, out of memory.
+    Without the held inputs the estimate was 46.0 GiB allocated (it "fitted"); its b2 sibling r0272 measured 43.48 GiB."""
+    spec = resolve_model("llama-2-70b").spec
+    base = Setup(adaptation="qlora", gpus=2, parallel="fsdp", seq_len=4096, attention="flash", lora_r=16, lora_alpha=16,
+                 lora_targets="q_proj,k_proj,v_proj,o_proj", lora_dropout=0.0, versions=OLD_HF, stack="trl", loss="full")
+    b2, b4 = estimate(spec, base.with_(micro_batch=2)), estimate(spec, base.with_(micro_batch=4))
+    assert b2.peak_phase == b4.peak_phase == "backward (layers)"
+    assert abs(b2.peak_allocated / 2**30 - 43.48) / 43.48 < 0.05
+    assert b4.peak_allocated / 2**30 > 60 and not b4.fits(79.2 * 2**30)  # over the card
+
+
 def test_estimate_stays_torch_free_with_a_stack():
     code = ("import sys\nfrom estimators import estimate\nfrom estimators.catalog import resolve_model\n"
             "from estimators.setup import Setup\nestimate(resolve_model('8b').spec, Setup(stack='unsloth', versions='peft=0.11'))\n"

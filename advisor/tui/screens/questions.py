@@ -7,7 +7,8 @@ from textual.app import ComposeResult
 from ...paths import absolute
 from ..i18n import t
 from ..state import questions_for
-from ..widgets.question import AnswerChanged, field_for
+from ..widgets.fields import field_for
+from ..widgets.question import AnswerChanged
 from .base import StepScreen
 
 

@@ -12,7 +12,7 @@ from textual.widgets import Checkbox, Input, Select
 
 from ..i18n import t
 from . import compact
-from .question import QuestionField, _Tall
+from .question import QuestionField, _Tall, choice_prompt
 
 
 class ChoiceBox(_Tall, Checkbox):
@@ -30,6 +30,22 @@ class CheckList(Vertical):
         i = boxes.index(focused) if focused in boxes else -1
         boxes[(i + step) % len(boxes)].focus()
 
+
+
+class CheckListField(QuestionField):
+    """A several-choice question (the data step): one checkbox per choice, the answer is the ones ticked."""
+
+    def control(self) -> ComposeResult:
+        q, cid = self.q, f"q-{self.q.id}"
+        chosen = set(self.state.value(q) or ())
+        with CheckList(id=cid):
+            for c in q.choices:
+                yield compact(ChoiceBox(choice_prompt(q, c.value, self.lang), value=c.value in chosen, id=f"{cid}-{c.value}"))
+
+    def checked_answer(self, event: Checkbox.Changed) -> list[str]:
+        boxes = self.query_one(CheckList).query(Checkbox)
+        picked = {(box.id or "").removeprefix(f"q-{self.q.id}-") for box in boxes if box.value}
+        return [c.value for c in self.q.choices if c.value in picked]
 
 
 class GpuField(QuestionField):

@@ -5,8 +5,8 @@ explanation;  int / float / text -> Input;  bool -> Checkbox.  Two questions get
 declaration:
 `gpu` (the GPU table as a Select, or a typed memory size) and `model` (the parameter count as soon as it resolves).
 Every change is parsed by the declaration (`Question.parse`) and stored in the app's WizardState at once, so
-going back and forth keeps every answer. The controls the first step does not show (the GpuField, the checkboxes
-of a several-choice question) are in widgets/later_fields.py, imported when a later step composes them.
+going back and forth keeps every answer. The fields the first step does not show (the GpuField, the checkboxes of a
+several-choice question) are in widgets/later_fields.py; widgets/fields.py picks a question's field.
 """
 
 from __future__ import annotations
@@ -89,14 +89,7 @@ class QuestionField(Vertical):
     def control(self) -> ComposeResult:
         q, value = self.q, self.state.value(self.q)
         cid = f"q-{q.id}"
-        if q.kind == "choice" and q.multiple:
-            from .later_fields import CheckList, ChoiceBox  # the first step has no multiple choice
-
-            chosen = set(value or ())
-            with CheckList(id=cid):
-                for c in q.choices:
-                    yield compact(ChoiceBox(choice_prompt(q, c.value, self.lang), value=c.value in chosen, id=f"{cid}-{c.value}"))
-        elif q.kind == "choice":
+        if q.kind == "choice":  # one of several (several of several: later_fields.CheckListField)
             with compact(RadioSet(id=cid)):
                 for c in q.choices:
                     yield compact(ChoiceButton(choice_prompt(q, c.value, self.lang), value=c.value == value, id=f"{cid}-{c.value}"))
@@ -130,14 +123,12 @@ class QuestionField(Vertical):
     @on(Checkbox.Changed)
     def _checked(self, event: Checkbox.Changed) -> None:
         event.stop()
-        if self.q.kind == "bool":
-            self.store(event.value)
-            return
-        from .later_fields import CheckList
+        self.store(self.checked_answer(event))
 
-        boxes = self.query_one(CheckList).query(Checkbox)
-        picked = {box.id.removeprefix(f"q-{self.q.id}-") for box in boxes if box.value}
-        self.store([c.value for c in self.q.choices if c.value in picked])
+    def checked_answer(self, event: Checkbox.Changed) -> Any:
+        """The answer a checkbox change gives: a yes/no question's box is the answer (later_fields.CheckListField
+        reads all of its boxes)."""
+        return event.value
 
     @on(Input.Changed)
     def _typed(self, event: Input.Changed) -> None:
@@ -210,11 +201,3 @@ class ModelField(QuestionField):
         elif message.text.strip():
             self.state.errors["model"] = message.line  # Next stays on this step and says why
         self.post_message(AnswerChanged(self.q.id))
-
-
-def field_for(q: Question, state: WizardState) -> QuestionField:
-    if q.id == "gpu":  # asked on the resources step: its module is imported then
-        from .later_fields import GpuField
-
-        return GpuField(q, state)
-    return {"model": ModelField}.get(q.id, QuestionField)(q, state)
