@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from estimators import Setup, estimate  # noqa: E402
+from estimators.accuracy_published import SOURCE_STACKS  # noqa: E402
 from estimators.catalog import catalog  # noqa: E402
 from estimators.dtypes import GIB  # noqa: E402
 from estimators.gpus import find_gpu  # noqa: E402
@@ -61,7 +62,9 @@ def setup_for(row: dict) -> Setup:
     the fms plugin does not, and no FSDP run can (FSDP1 flattens a unit into one dtype)."""
     gpus = int(row["n_gpus"])
     upcast = row["method"] == "qlora" and "baseline-peft-bnb" in row["framework"] and gpus == 1
+    stack, versions = SOURCE_STACKS.get(row["source_name"], ("trl", ""))  # the stack the benchmark recorded, as advisor accuracy prices it
     return Setup(
+        stack=stack, versions=versions,
         adaptation=row["method"], precision="bf16", optimizer="adamw", micro_batch=int(row["micro_batch_size"]), seq_len=4096,
         grad_ckpt=True, attention="flash", lora_r=16, lora_alpha=16, lora_targets="attention", kbit_upcast=upcast,
         gpus=gpus, parallel="fsdp" if gpus > 1 else "none", loss="full",  # the HF Trainer's causal-LM loss
