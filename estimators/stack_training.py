@@ -126,8 +126,10 @@ def fsdp_frozen_unit_held_checkpoints(m: ModelSpec, setup: Setup) -> list[Change
     2 x (L - 1) layer inputs. transformers 4.52 (GradientCheckpointingLayer, modeling_layers.py:45) checkpoints inside
     the unit, and full fine-tuning's trainable flat parameters take the ordinary post-backward hook: nothing is held.
     Measured on CPU with 2 gloo ranks (transformers 4.48.1's Trainer with accelerate's FSDP, and bench/fsdp_retention.py):
-    the held bytes equal this count."""
-    if not setup.checkpointing or setup.adaptation == "full" or layout(setup).engine != "fsdp" or m.num_layers < 2:
+    the held bytes equal this count. Priced for SFT, whose sequences per step are the set-up's; the preference and RL
+    kinds run other batches through the policy (not priced here yet)."""
+    if (setup.train != "sft" or not setup.checkpointing or setup.adaptation == "full" or layout(setup).engine != "fsdp"
+            or m.num_layers < 2):
         return []
     held = 2 * (m.num_layers - 1) * t.checkpoint_saved(m, setup)
     return [Change("add", "checkpoints held by FSDP", held, "every other layer's checkpoint and input gradient, held by FSDP's "

@@ -210,6 +210,7 @@ def test_fsdp_holds_every_layer_input_and_its_gradient_on_transformers_before_4_
     {"grad_ckpt": False},  # no recompute, no detached inputs
     {"parallel": "zero3"},  # DeepSpeed has no FSDP hook
     {"stack": "unsloth", "loss": "full"},  # its own checkpointing
+    {"train": "dpo"},  # priced for SFT only (the other kinds' batches are not the set-up's)
 ])
 def test_nothing_is_held_outside_that_case(change):
     setup = Setup(gpus=2, parallel="fsdp", micro_batch=2, versions=OLD_HF, stack="hf-trainer").with_(**change)
