@@ -8,9 +8,10 @@ light); advisor/rules_check.py checks them against the schema of rules/README.md
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from estimators.tables import RULES_DIR
 
 from .errors import AdvisorError
 
@@ -26,16 +27,10 @@ class RulesError(AdvisorError):
 
 # ---- loading ---------------------------------------------------------------------------------
 
-def rules_dir() -> Traversable:
-    """The shipped `rules` package, or the repo's top-level rules/ when it is not importable."""
-    try:
-        root = resources.files("rules")
-        # Guards against an unrelated top-level package that happens to be called `rules`.
-        if root.joinpath("methods.toml").is_file():
-            return root
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "rules"
+def rules_dir() -> Path:
+    """The shipped rules/ folder, beside the packages in a repo checkout and in an install alike: the one place
+    estimators/tables.py reads its tables from too (no importlib.resources: it costs the start-up a few ms)."""
+    return RULES_DIR
 
 
 def load_table(name: str, root: Traversable | None = None) -> Row:
