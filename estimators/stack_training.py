@@ -123,14 +123,15 @@ def fsdp_frozen_unit_held_checkpoints(m: ModelSpec, setup: Setup) -> list[Change
     recompute's detached inputs, which share storage with the layer's checkpoint and carry the gradient of the layer's
     input. The hook's handle (and through its grad_fns the tensors) lives until `_finalize_params` at the end of the
     backward. So at the first layer's backward every other layer's checkpoint and input gradient are still held:
-    2 x (L - 1) layer inputs. transformers 4.52 (GradientCheckpointingLayer, modeling_layers.py:45) checkpoints inside
+    2 x (L - 1) layer inputs, of which one (layer 1's input gradient) is the gradient reaching layer 0, alive anyway:
+    2L - 3 more than the single-GPU phase holds. transformers 4.52 (GradientCheckpointingLayer, modeling_layers.py:45) checkpoints inside
     the unit, and full fine-tuning's trainable flat parameters take the ordinary post-backward hook: nothing is held.
-    Measured on CPU with 2 gloo ranks (transformers 4.48.1's Trainer with accelerate's FSDP, and bench/fsdp_retention.py):
-    the held bytes equal this count. Priced for SFT, whose sequences per step are the set-up's; the preference and RL
+    Measured on CPU with 2 gloo ranks (transformers 4.48.1's Trainer with accelerate's FSDP; bench/fsdp_retention.py,
+    bench/results/fsdp_retention.txt: 2 x (L - 1) inputs held, 2L - 3 of them above the other variants' live bytes). Priced for SFT, whose sequences per step are the set-up's; the preference and RL
     kinds run other batches through the policy (not priced here yet)."""
     if (setup.train != "sft" or not setup.checkpointing or setup.adaptation == "full" or layout(setup).engine != "fsdp"
             or m.num_layers < 2):
         return []
-    held = 2 * (m.num_layers - 1) * t.checkpoint_saved(m, setup)
+    held = (2 * m.num_layers - 3) * t.checkpoint_saved(m, setup)
     return [Change("add", "checkpoints held by FSDP", held, "every other layer's checkpoint and input gradient, held by FSDP's "
                    "reshard hook until the backward ends", phases=("backward (layers)",), category="activations")]
