@@ -9,7 +9,7 @@ priced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -17,6 +17,8 @@ from typing import Literal
 from estimators.setup import Setup, field_names
 
 from .errors import AdvisorError
+from .plan_part import PlanPart
+from .plan_priced import EstimateSummary, Note, StageMemory, TimeSummary
 
 Adaptation = Literal["full", "lora", "qlora"]
 DataFormat = Literal["instruction", "preference", "prompt", "text"]
@@ -24,37 +26,8 @@ DataFormat = Literal["instruction", "preference", "prompt", "text"]
 PLAN_SCHEMA = "advisor.plan/2"  # /2: `pipeline` and each setup's `adaptation` (/1 wrote `method` for both); both are read
 
 
-class _Model:
-    """What every part of a plan shares: copies with changes, and its TOML/JSON form."""
-
-    __pydantic_config__ = {"extra": "forbid"}  # read by pydantic when a plan file is validated: unknown keys are errors
-
-    def with_(self, **changes):
-        return replace(self, **changes)
-
-    def to_data(self) -> dict:
-        """The saved form: fields in order, None left out, floats as floats (pydantic's json dump of before)."""
-        return _dumped(self)
-
-
-def _dumped(value):
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _float(f.type, _dumped(v)) for f in fields(value) if (v := getattr(value, f.name)) is not None}
-    if isinstance(value, (list, tuple)):
-        return [_dumped(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _dumped(v) for k, v in value.items()}
-    return value
-
-
-def _float(annotation, value):
-    """A float field given an int in code (memory_gib=24) is saved as 24.0, as a validated plan would hold it."""
-    return float(value) if annotation in ("float", "float | None") and type(value) is int else value
-
-
-
 @dataclass(kw_only=True)  # built by keyword: kw_only lets defaults come before required fields
-class ModelRef(_Model):
+class ModelRef(PlanPart):
     key: str  # catalog key, "tiny", or the text the user gave (path / hub id)
     name: str
     hf_id: str = ""  # what from_pretrained loads; a local path for local models
@@ -66,7 +39,7 @@ class ModelRef(_Model):
 
 
 @dataclass(kw_only=True)
-class Hardware(_Model):
+class Hardware(PlanPart):
     gpu: str  # id from the GPU table, or "<N>GB"
     gpu_name: str = ""
     memory_gib: float
@@ -76,7 +49,7 @@ class Hardware(_Model):
 
 
 @dataclass(kw_only=True)
-class Hyper(_Model):
+class Hyper(PlanPart):
     learning_rate: float
     epochs: float = 1.0
     max_steps: int = -1  # -1: run the epochs
@@ -90,7 +63,7 @@ class Hyper(_Model):
 
 
 @dataclass(kw_only=True)
-class StageData(_Model):
+class StageData(PlanPart):
     """The user's dataset as `advisor data check` read it for this stage (issue 17): what the script loads and the
     mapping it applies, so `advisor generate --plan` writes the same loading code without reading the data again."""
 
@@ -117,19 +90,7 @@ class StageData(_Model):
 
 
 @dataclass(kw_only=True)
-class StageMemory(_Model):
-    """One stage's memory as `advisor advise` priced it on the plan's card (estimators/result.py Estimate), so the
-    printer, the wizard and the run README read the figures instead of pricing the stage again."""
-
-    peak_allocated_gib: float  # GiB the step allocates through PyTorch at its peak
-    peak_reserved_gib: float  # GiB the caching allocator reserves then
-    device_gib: float  # GiB on the card (nvidia-smi): reserved plus the CUDA context
-    peak_phase: str
-    fits: bool  # with the plan's margin kept free (EstimateSummary.margin_note)
-
-
-@dataclass(kw_only=True)
-class Stage(_Model):
+class Stage(PlanPart):
     """One training run. RLHF has three (SFT -> reward model -> PPO) wired by their output directories."""
 
     name: str  # unique within the plan, used for the script and output folder: "sft", "reward", "ppo"
@@ -153,97 +114,22 @@ class Stage(_Model):
 
 
 @dataclass(kw_only=True)
-class Reason(_Model):
+class Reason(PlanPart):
     rule: str  # rule id in rules/*.toml, or "estimate" for memory-model reasoning
     en: str
     ko: str = ""
 
 
 @dataclass(kw_only=True)
-class Alternative(_Model):
+class Alternative(PlanPart):
     method: str  # the choice not taken: a pipeline (dpo, rlhf) or an adaptation (full, qlora)
     why_not_en: str
     why_not_ko: str = ""
     rule: str = ""
 
 
-def in_lang(en: str, ko: str | None, lang: str) -> str:
-    """What a reader of `lang` sees of a text kept in both languages: English where there is no Korean."""
-    return ko if lang == "ko" and ko else en
-
-
-@dataclass(kw_only=True, frozen=True)
-class Note(_Model):
-    """A warning in both languages (rules/messages.toml); the renderer picks one with `text`."""
-
-    en: str
-    ko: str = ""
-
-    def text(self, lang: str) -> str:
-        return in_lang(self.en, self.ko, lang)
-
-
 @dataclass(kw_only=True)
-class EstimateSummary(_Model):
-    peak_allocated_gib: float
-    peak_reserved_gib: float
-    device_gib: float
-    peak_phase: str
-    fits: bool
-    headroom_gib: float
-    rule_of_thumb_gib: float | None = None  # the source document's §5 figure, where it applies
-    rule_of_thumb_note: str = ""
-    # The notes are English; each *_ko is its Korean (None in a plan built by hand or saved before: left out of the file).
-    rule_of_thumb_note_ko: str | None = None
-    margin_gib: float = 0.0  # kept free besides the estimate (estimators/margin.py); headroom_gib is after it
-    margin_note: str = ""  # "fits with 2.1 GiB to spare, after the 1.6 GiB margin kept for estimate error and the display"
-    margin_note_ko: str | None = None
-    paged_gib: float = 0.0  # paged optimizer states in CUDA unified memory, outside device_gib
-    paged_spilled_gib: float = 0.0  # the part the card's free memory cannot hold: it pages over PCIe every step
-    paged_note: str = ""
-    paged_note_ko: str | None = None
-    margin_text: str = "auto"  # --margin as given ("auto": estimate error + display); what-ifs re-judge with it
-
-    def note(self, name: str, lang: str) -> str:
-        """One of the notes ("margin_note", "paged_note", "rule_of_thumb_note") as a reader of `lang` sees it."""
-        return in_lang(getattr(self, name), getattr(self, f"{name}_ko"), lang)
-
-
-@dataclass(kw_only=True)
-class StageTime(_Model):
-    """One stage's predicted wall time and cost on the plan's GPUs (estimators/time_plan.plan_time)."""
-
-    name: str
-    gpus: int = 1
-    tokens_per_s_per_gpu: float
-    hours: float  # h, wall clock; hours_low..hours_high is the time model's band
-    hours_low: float
-    hours_high: float
-    usd: float | None = None  # None: the card has no price
-
-
-@dataclass(kw_only=True)
-class TimeSummary(_Model):
-    """`advisor advise`'s time and cost: every stage priced in hours and dollars for the data size it states."""
-
-    stages: list[StageTime]
-    hours: float  # h (wall clock), all stages one after the other
-    hours_low: float
-    hours_high: float
-    usd: float | None = None  # USD at price_usd_per_gpu_hour x GPUs x hours
-    price_usd_per_gpu_hour: float | None = None
-    price_source: str = ""
-    examples: int  # examples (pairs, prompts) each stage is priced for
-    examples_assumed: bool = False  # True: the user gave no data size; `assumption` says what was assumed
-    mean_tokens: int  # tokens per example priced (the sequence length: an upper bound)
-    gpu_name: str = ""  # the card priced
-    line: str = ""  # "3 stages, ~41.0 h, ~$330 on 1x NVIDIA A100 80GB"
-    assumption: str = ""  # English; assumption_ko its Korean
-    assumption_ko: str | None = None
-
-
-@dataclass(kw_only=True)
-class Plan(_Model):
+class Plan(PlanPart):
     schema: str = PLAN_SCHEMA
     # sft | rlhf | dpo | grpo | ... (planning.PIPELINES; --method-kind); plans saved before the rename call it `method`
     pipeline: str

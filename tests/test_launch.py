@@ -23,7 +23,8 @@ from conftest import ROOT, run_advisor
 from advisor import launch
 from advisor.cli import main
 from advisor.errors import AdvisorError
-from advisor.plan import EstimateSummary, save_plan
+from advisor.plan import save_plan
+from advisor.plan_priced import EstimateSummary
 from advisor.planning import build_plan
 from estimators.setup import Setup
 

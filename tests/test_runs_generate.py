@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import main
-from advisor.plan import EstimateSummary
+from advisor.plan_priced import EstimateSummary
 from advisor.planning import build_plan
 from advisor.scriptgen import render
 from advisor.scriptgen.config_block import model_location

@@ -22,7 +22,8 @@ import pytest
 from conftest import ROOT, run_advisor
 
 from advisor.errors import AdvisorError
-from advisor.plan import EstimateSummary, Hardware, Hyper, ModelRef, Plan, Stage
+from advisor.plan import Hardware, Hyper, ModelRef, Plan, Stage
+from advisor.plan_priced import EstimateSummary
 from advisor.planning import build_plan, plan_spec
 from advisor.scriptgen import render, trl_names, write_run
 from advisor.scriptgen.config_block import BUNDLED, stage_config

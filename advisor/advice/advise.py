@@ -17,7 +17,8 @@ Every reason carries the rule id it follows (rules/*.toml) or "estimate" for mem
 from __future__ import annotations
 
 from ..messages import Pair, both
-from ..plan import Note, Plan, TimeSummary
+from ..plan import Plan
+from ..plan_priced import Note, TimeSummary
 from ..planning import PIPELINES, assign_reward, build_plan, rewarded_stages
 from ..questions import Answers
 from ..rewards import reward_parts

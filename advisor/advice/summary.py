@@ -10,7 +10,8 @@ from estimators.margin import Margin, paged_placement, parse_margin
 from estimators.result import Estimate
 
 from ..messages import Pair, both, join
-from ..plan import EstimateSummary, Plan, StageMemory
+from ..plan import Plan
+from ..plan_priced import EstimateSummary, StageMemory
 from .fitting import StageFit
 from .rows import adaptation_rows
 

@@ -14,7 +14,8 @@ from estimators.time_report import Dataset
 
 from ..errors import AdvisorError
 from ..messages import Pair, both, text
-from ..plan import Plan, StageTime, TimeSummary
+from ..plan import Plan
+from ..plan_priced import StageTime, TimeSummary
 from ..planning import default_hyper
 from ..questions import Answers
 from .context import Context

@@ -137,7 +137,7 @@ def plan_blocks(plan, answers, lang: str = "en") -> list:
 
     from .. import rules
     from ..advice.rows import comparison_close
-    from ..plan import in_lang
+    from ..plan_priced import in_lang
     from ..planning import stage_models
     from ..render import TableSpec, estimate_blocks
 
@@ -222,7 +222,7 @@ def time_blocks(plan, lang: str = "en") -> list:
     """Each stage's predicted hours and dollars on the plan's GPUs (plan.time, estimators/time_plan.py), the total,
     and what the figures assume (data size, price)."""
     from ..compact_table import CompactSpec
-    from ..plan import in_lang
+    from ..plan_priced import in_lang
 
     t = plan.time
     if t is None:

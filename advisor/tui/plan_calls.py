@@ -165,7 +165,7 @@ def capped_knob(plan: "Plan", field_name: str, value: Any, lang: str) -> tuple[A
     if field_name != "seq_len":
         return value, ""
     from ..advice.context import capped_seq
-    from ..plan import in_lang
+    from ..plan_priced import in_lang
 
     value, note = capped_seq(model_spec_of(plan), value)
     return value, in_lang(*note, lang) if note else ""

@@ -28,7 +28,7 @@ def method_label(pipeline: str, adaptation: str, lang: str) -> tuple[str, str]:
 
 def _say(item, lang: str, field: str = "") -> str:
     """The lang text of a Reason (en/ko) or Alternative (why_not_en/why_not_ko); English when Korean is empty."""
-    from ...plan import in_lang
+    from ...plan_priced import in_lang
 
     return in_lang(getattr(item, f"{field}en"), getattr(item, f"{field}ko"), lang)
 
@@ -60,7 +60,7 @@ def advice_renderable(plan, lang: str):
             parts.append(Text(est.note("paged_note", lang), style="yellow"))
     if getattr(plan, "time", None) is not None:  # issue 16: the time model's hours and dollars on the user's GPUs
         from ...advice.timecost import time_words
-        from ...plan import in_lang
+        from ...plan_priced import in_lang
 
         parts.append(Text(t("time_line", lang, text=time_words(plan.time, lang))))
         parts.append(Text(in_lang(plan.time.assumption, plan.time.assumption_ko, lang), style="dim"))
