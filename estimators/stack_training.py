@@ -114,24 +114,31 @@ def unsloth_offloaded_checkpoints(m: ModelSpec, setup: Setup) -> list[Change]:
             Change("host", "", offloaded, "")]
 
 
+# Sequences per micro-batch the trained model runs through one backward (estimators/kinds.py: plan_dpo and
+# plan_reward train on chosen + rejected, 2 x micro_batch).
+HELD_SEQUENCES = {"sft": 1, "dpo": 2, "reward": 2}
+
+
 def fsdp_frozen_unit_held_checkpoints(m: ModelSpec, setup: Setup) -> list[Change]:
-    """LoRA/QLoRA under FSDP on transformers < 4.52: the model checkpoints each decoder layer from outside its FSDP unit
-    (`self._gradient_checkpointing_func(decoder_layer.__call__, ...)`, modeling_llama.py:577 in 4.48.1), reentrant by
-    default (modeling_utils.py:2539). The unit's flat parameter is frozen (peft's fsdp_auto_wrap_policy puts the
-    adapters in units of their own), so FSDP reshards it with `_register_post_backward_reshard_only_hook`
-    (torch fsdp/_runtime_utils.py), a multi-grad hook on the unit's inputs: under reentrant checkpointing those are the
-    recompute's detached inputs, which share storage with the layer's checkpoint and carry the gradient of the layer's
-    input. The hook's handle (and through its grad_fns the tensors) lives until `_finalize_params` at the end of the
-    backward. So at the first layer's backward every other layer's checkpoint and input gradient are still held:
-    2 x (L - 1) layer inputs, of which one (layer 1's input gradient) is the gradient reaching layer 0, alive anyway:
-    2L - 3 more than the single-GPU phase holds. transformers 4.52 (GradientCheckpointingLayer, modeling_layers.py:45) checkpoints inside
-    the unit, and full fine-tuning's trainable flat parameters take the ordinary post-backward hook: nothing is held.
-    Measured on CPU with 2 gloo ranks (transformers 4.48.1's Trainer with accelerate's FSDP; bench/fsdp_retention.py,
-    bench/results/fsdp_retention.txt: 2 x (L - 1) inputs held, 2L - 3 of them above the other variants' live bytes). Priced for SFT, whose sequences per step are the set-up's; the preference and RL
-    kinds run other batches through the policy (not priced here yet)."""
-    if (setup.train != "sft" or not setup.checkpointing or setup.adaptation == "full" or layout(setup).engine != "fsdp"
-            or m.num_layers < 2):
+    """LoRA/QLoRA under FSDP on transformers < 4.52: the model checkpoints each decoder layer from outside its FSDP
+    unit (`self._gradient_checkpointing_func(decoder_layer.__call__, ...)`, modeling_llama.py:577 in 4.48.1),
+    reentrant by default (modeling_utils.py:2539). The unit's flat parameter is frozen (peft's fsdp_auto_wrap_policy
+    puts the adapters in units of their own), so FSDP reshards it with `_register_post_backward_reshard_only_hook`
+    (torch fsdp/_runtime_utils.py), a multi-grad hook on the unit's inputs: under reentrant checkpointing those are
+    the recompute's detached inputs, which share storage with the layer's checkpoint and carry the gradient of the
+    layer's input. The hook's handle (and through its grad_fns the tensors) lives until `_finalize_params` at the end
+    of the backward. So at the first layer's backward every other layer's checkpoint and input gradient are still
+    held: 2 x (L - 1) layer inputs, one of which (layer 1's input gradient) is the gradient reaching layer 0, alive
+    anyway: 2L - 3 more than the single-GPU phase holds. transformers 4.52 (GradientCheckpointingLayer,
+    modeling_layers.py:45) checkpoints inside the unit, and full fine-tuning's trainable flat parameters take the
+    ordinary post-backward hook: nothing is held there.
+    Measured on CPU with 2 gloo ranks: transformers 4.48.1's Trainer with accelerate's FSDP, and
+    bench/fsdp_retention.py (bench/results/fsdp_retention.txt: 2 x (L - 1) inputs held, 2L - 3 of them above the other
+    variants' live bytes). Priced for the kinds whose trained model runs one batch per micro-step (SFT; DPO and reward
+    modelling on chosen + rejected); PPO and GRPO alternate generation and training (not priced here)."""
+    sequences = HELD_SEQUENCES.get(setup.train, 0) * setup.micro_batch
+    if not sequences or not setup.checkpointing or setup.adaptation == "full" or layout(setup).engine != "fsdp" or m.num_layers < 2:
         return []
-    held = (2 * m.num_layers - 3) * t.checkpoint_saved(m, setup)
+    held = (2 * m.num_layers - 3) * t.checkpoint_saved(m, setup.with_(micro_batch=sequences))
     return [Change("add", "checkpoints held by FSDP", held, "every other layer's checkpoint and input gradient, held by FSDP's "
                    "reshard hook until the backward ends", phases=("backward (layers)",), category="activations")]

@@ -211,13 +211,21 @@ def test_fsdp_holds_every_layer_input_and_its_gradient_on_transformers_before_4_
     {"grad_ckpt": False},  # no recompute, no detached inputs
     {"parallel": "zero3"},  # DeepSpeed has no FSDP hook
     {"stack": "unsloth", "loss": "full"},  # its own checkpointing
-    {"train": "dpo"},  # priced for SFT only (the other kinds' batches are not the set-up's)
+    {"train": "grpo"},  # generation and training alternate: not priced
 ])
 def test_nothing_is_held_outside_that_case(change):
     setup = Setup(gpus=2, parallel="fsdp", micro_batch=2, versions=OLD_HF, stack="hf-trainer").with_(**change)
     est = estimate(L7, setup)
     assert all(v.name != "checkpoints held by FSDP" for vals in est.phases.values() for v in vals)
     assert "fsdp-frozen-unit-held-checkpoints" not in [b["id"] for b in applied(L7, setup)]
+
+
+def test_dpo_and_reward_hold_the_inputs_of_chosen_and_rejected():
+    """They run 2 x micro_batch sequences through the trained model (estimators/kinds.py): twice SFT's held bytes."""
+    sft = Setup(gpus=2, parallel="fsdp", micro_batch=2, versions=OLD_HF, stack="hf-trainer")
+    held_sft = term(estimate(L7, sft), "backward (layers)", "checkpoints held by FSDP").bytes
+    for kind in ("dpo", "reward"):
+        assert term(estimate(L7, sft.with_(train=kind)), "backward (layers)", "checkpoints held by FSDP").bytes == 2 * held_sft
 
 
 def test_the_held_inputs_move_the_peak_of_the_70b_fsdp_row_that_ran_out_of_memory():
