@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,34 @@ def launch_here(advisor_main, monkeypatch):
         return advisor_main("launch", *args, env=env)
 
     return run
+
+
+# --------------------------------------------------------------------------------------------- PPO, trl 1.12.0
+
+@pytest.fixture(scope="session")
+def ppo_python() -> str:
+    """A venv under /tmp with trl 1.12.0 of its own (the PPO script's pin), the rest of the stack seen through a .pth
+    file (the same pins as the generated script's block). Built by whichever test asks first, and kept; the tests
+    that need it skip only when PyPI cannot be reached."""
+    from advisor.scriptgen.pins import PPO_TRL
+
+    env = Path("/tmp") / f"advisor-trl-{PPO_TRL}-env"
+    python = env / "bin" / "python"
+    ready = env / ".ready"
+    if not ready.is_file():
+        shutil.rmtree(env, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
+        pip = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site, f"trl=={PPO_TRL}"], capture_output=True, text=True, timeout=180
+        )
+        if pip.returncode != 0:
+            shutil.rmtree(env, ignore_errors=True)
+            pytest.skip(f"trl=={PPO_TRL} cannot be installed here (no PyPI?): {pip.stderr.strip().splitlines()[-1:]}")
+        base = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
+        Path(site, "_advisor_base_env.pth").write_text(base + "\n")
+        subprocess.run([str(python), "-m", "compileall", "-q", str(Path(site) / "trl")], capture_output=True)
+        ready.write_text(PPO_TRL)
+    version = subprocess.run([str(python), "-c", "import trl; print(trl.__version__)"], capture_output=True, text=True, check=True).stdout.strip()
+    assert version == PPO_TRL
+    return str(python)

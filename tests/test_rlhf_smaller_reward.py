@@ -239,7 +239,6 @@ def test_generated_scripts_train_and_load_the_smaller_model(small_rlhf, tmp_path
 
 # ------------------------------------------------------------------------------------------------ a real run
 _ENV = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
-_PPO_PYTHON = Path("/tmp") / "advisor-trl-1.12.0-env" / "bin" / "python"  # tests/test_scriptgen_runs.py builds it
 
 
 def _run(run_dir: Path, python: str, script: str) -> subprocess.CompletedProcess:
@@ -247,11 +246,9 @@ def _run(run_dir: Path, python: str, script: str) -> subprocess.CompletedProcess
 
 
 @pytest.mark.slow
-def test_tiny_ppo_with_a_smaller_tiny_reward_model_trains(tmp_path):
+def test_tiny_ppo_with_a_smaller_tiny_reward_model_trains(tmp_path, ppo_python):
     """SFT on the tiny model, then the reward stage trains a smaller tiny Llama (1 layer, hidden 32) with the run's
     tokenizer, then trl 1.12's PPO scores the tiny policy's rollouts with it and trains a value model started from it."""
-    if not (_PPO_PYTHON.parent.parent / ".ready").is_file():
-        pytest.skip("no trl 1.12.0 environment (tests/test_scriptgen_runs.py::ppo_python builds it)")
     run_dir = tmp_path / "run"
     small_dir = run_dir / "tiny-reward"
     small = TINY_SPEC.with_(name="tiny reward (1 layer)", hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2, num_kv_heads=2)
@@ -276,7 +273,7 @@ def test_tiny_ppo_with_a_smaller_tiny_reward_model_trains(tmp_path):
     assert reward.returncode == 0, reward.stderr[-3000:]
     merged = run_dir / "outputs" / "reward" / "merged" / "config.json"
     assert json.loads(merged.read_text())["hidden_size"] == 32  # the reward model is the smaller one
-    ppo = _run(run_dir, str(_PPO_PYTHON), "train_ppo.py")
+    ppo = _run(run_dir, ppo_python, "train_ppo.py")
     assert ppo.returncode == 0, ppo.stderr[-3000:]
     value = run_dir / "outputs" / "ppo" / "checkpoint-2" / "value_model" / "config.json"
     assert json.loads(value.read_text())["hidden_size"] == 32  # the value model started from it

@@ -22,7 +22,6 @@ import pytest
 
 from advisor.planning import build_plan
 from advisor.scriptgen import write_run
-from advisor.scriptgen.pins import PPO_TRL
 from estimators.setup import Setup
 
 pytestmark = pytest.mark.slow
@@ -214,32 +213,7 @@ def test_hostile_paths_are_used_as_data(tmp_path):
 
 # --------------------------------------------------------------------------------------------- PPO, trl 1.12.0
 
-_PPO_ENV = Path("/tmp") / f"advisor-trl-{PPO_TRL}-env"
-
-
-@pytest.fixture(scope="module")
-def ppo_python() -> str:
-    """A venv under /tmp with trl 1.12.0 of its own, the rest of the stack seen through a .pth file (the same
-    pins as the generated script's block). Built once and kept; skipped when PyPI cannot be reached."""
-    python = _PPO_ENV / "bin" / "python"
-    ready = _PPO_ENV / ".ready"
-    if not ready.is_file():
-        shutil.rmtree(_PPO_ENV, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(_PPO_ENV)], check=True)
-        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
-        pip = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site, f"trl=={PPO_TRL}"], capture_output=True, text=True, timeout=180
-        )
-        if pip.returncode != 0:
-            shutil.rmtree(_PPO_ENV, ignore_errors=True)
-            pytest.skip(f"trl=={PPO_TRL} cannot be installed here (no PyPI?): {pip.stderr.strip().splitlines()[-1:]}")
-        base = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
-        Path(site, "_advisor_base_env.pth").write_text(base + "\n")
-        subprocess.run([str(python), "-m", "compileall", "-q", str(Path(site) / "trl")], capture_output=True)
-        ready.write_text(PPO_TRL)
-    version = subprocess.run([str(python), "-c", "import trl; print(trl.__version__)"], capture_output=True, text=True, check=True).stdout.strip()
-    assert version == PPO_TRL
-    return str(python)
+# ppo_python: a venv with trl 1.12.0 of its own (tests/conftest.py builds it once per session)
 
 
 @pytest.mark.parametrize("adaptation", ADAPTATIONS)

@@ -21,14 +21,12 @@ from test_scriptgen import ADAPTATIONS, RLHF, _kind_plan, blocks_of, make_plan
 
 from advisor.plan import Hyper
 from advisor.scriptgen import render, trl_names, write_run
-from advisor.scriptgen.pins import PPO_TRL
 from advisor.scriptgen.scripts import render_common, stage_scripts
 from estimators.catalog import TINY_SPEC
 from estimators.setup import ATTENTIONS, OPTIMIZERS, PRECISIONS, TRL_OFFLOAD_KINDS, Setup
 
 GOLDEN = Path(__file__).parent / "golden" / "scriptgen" / "trl_names.json"
 SCRIPT_KINDS = tuple(trl_names.TRL_CONFIG)  # sft, reward, dpo, grpo, rloo, ppo
-PPO_PYTHON = Path("/tmp") / f"advisor-trl-{PPO_TRL}-env" / "bin" / "python"  # built by test_scriptgen_runs.ppo_python
 
 
 def _fields(cls) -> set[str]:
@@ -103,16 +101,14 @@ def test_every_training_name_is_a_field_of_the_installed_trl_config(kind):
     assert added <= fields
 
 
-@pytest.mark.slow  # imports trl 1.12 and torch in a fresh interpreter (~15 s), in the environment a slow test builds
-def test_every_ppo_name_is_a_field_of_trl_1_12s_ppo_config():
-    if not PPO_PYTHON.is_file():
-        pytest.skip(f"no trl {PPO_TRL} environment here (test_scriptgen_runs builds it)")
+@pytest.mark.slow  # imports trl 1.12 and torch in a fresh interpreter (~15 s), in the environment tests/conftest.py builds
+def test_every_ppo_name_is_a_field_of_trl_1_12s_ppo_config(ppo_python):
     written = set()
     for adaptation in ADAPTATIONS:
         written |= set(trl_names.training(_setup(adaptation).with_(train="ppo"), _hyper(), "ppo"))
     written = (written - {"max_steps"}) | {"total_episodes", "output_dir", "use_cpu"}  # ppo_config() swaps max_steps for total_episodes
     code = "import dataclasses, json\nfrom trl.experimental.ppo import PPOConfig\nprint(json.dumps([f.name for f in dataclasses.fields(PPOConfig)]))\n"
-    out = subprocess.run([str(PPO_PYTHON), "-c", code], capture_output=True, text=True, timeout=300, env=dict(os.environ, TRL_EXPERIMENTAL_SILENCE="1"))
+    out = subprocess.run([ppo_python, "-c", code], capture_output=True, text=True, timeout=300, env=dict(os.environ, TRL_EXPERIMENTAL_SILENCE="1"))
     assert out.returncode == 0, out.stderr[-2000:]
     fields = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert written <= fields, sorted(written - fields)
