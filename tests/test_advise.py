@@ -4,6 +4,7 @@ criteria, hardware limits, the fit invariant, the questions' declarations and th
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -280,7 +281,9 @@ def test_build_plan_keeps_its_old_signature():
 # ------------------------------------------------------------------------------------------------ invariant
 def _anything_fits(plan: Plan) -> bool:
     """Independently of the advisor's search: does any adaptation fit every stage with any knob set it may
-    use (optimizer, checkpointing, parallel layout) at micro-batch 1 and the shortest sequence it considers?"""
+    use (optimizer, checkpointing, parallel layout) at micro-batch 1 and the shortest sequence it considers? At
+    micro-batch 1 a plan accumulates toward EFFECTIVE_BATCH sequences (the gradients then live across micro-steps,
+    and the estimator prices them), except PPO and GRPO, whose rollouts grow with accumulation."""
     spec, _ = model_spec(plan.answers["model"])
     gpu = find_gpu(plan.answers["gpu"])
     count = plan.answers.get("gpu_count", 1)
@@ -294,6 +297,7 @@ def _anything_fits(plan: Plan) -> bool:
             stage_fits = any(
                 margin.fits(estimate(spec, Setup(train=train, adaptation=adaptation, precision=precision, optimizer=opt, grad_ckpt=ckpt,
                                      micro_batch=1, seq_len=seq, gpus=count, parallel=layout,
+                                     grad_accum=1 if train in ("ppo", "grpo") else math.ceil(EFFECTIVE_BATCH / count),
                                      # PPO/GRPO sequences hold prompt + response: the estimator refuses less
                                      response_len=min(Setup().response_len, seq // 2))), gpu.memory_bytes)
                 for opt in ("adamw", "adamw8bit", "paged_adamw8bit") for ckpt in (False, True) for layout in layouts
@@ -342,10 +346,22 @@ def test_fit_invariant_over_answer_combinations(goal, data, gpu, count, model, p
         dict(goal="best_quality", data="preference_pairs", gpu="rtx3060", model="7b", seq_len=8192),
         dict(goal="domain", data="raw_text", gpu="t4", model="14b"),
         dict(goal="quality_safety", data="preference_pairs", gpu="h100", model="405b", gpu_count=2),
+        # found by the fuzz above (CI, 2026-12-07): DPO on a T4 at 512 tokens (judged with the plan's accumulation),
+        # and GRPO asked at 2048 tokens, where a shorter sequence must be split into prompt and response afresh
+        dict(goal="quality_safety", data="preference_pairs", gpu="t4", model="14b", priority="quality", seq_len=512),
+        dict(goal="quality_safety", data="reward_signal", gpu="t4", model="14b", priority="quality", seq_len=2048),
     ],
 )
 def test_fit_invariant_at_the_edges(answers):
     check_fit_invariant(plan_for(**answers))
+
+
+def test_a_grpo_plan_shortened_below_its_response_length_splits_the_sequence_again():
+    """Asked at 2048 tokens (a 512-token response), 14B GRPO fits a T4 only much shorter: the search probes each
+    length with the prompt/response split the plan gets at it, so it finds 384 (192 + 192), not nothing."""
+    plan = plan_for(goal="quality_safety", data="reward_signal", gpu="t4", model="14b", priority="quality", seq_len=2048)
+    (stage,) = plan.stages
+    assert plan.estimate.fits and stage.setup.train == "grpo" and stage.setup.seq_len == 384 and stage.setup.response_len == 192
 
 
 def test_shortened_sequence_is_said():

@@ -153,11 +153,24 @@ def longest_fitting_seq(spec: ModelSpec, pipeline: str, adaptation: str, hw: Hw,
     """The longest sequence (a multiple of SEQ_STEP, at most seq_len) at which every stage fits; 0 if none."""
     longest = seq_len
     for _, train, *_ in PIPELINES[pipeline]:
-        base = base_setup(train, adaptation, hw, seq_len)
         rm = stage_reward(train, reward_model)
-        best = max(max_seq_len(spec, v, hw.capacity, hw.keep, rm) for v in knob_variants(base))
+        if train in ROLLOUT_KINDS:
+            best = _longest_rollout_seq(spec, train, adaptation, hw, seq_len, rm)
+        else:
+            base = base_setup(train, adaptation, hw, seq_len)
+            best = max(max_seq_len(spec, v, hw.capacity, hw.keep, rm) for v in knob_variants(base))
         longest = min(longest, best)
     return (longest // SEQ_STEP) * SEQ_STEP
+
+
+def _longest_rollout_seq(spec: ModelSpec, train: str, adaptation: str, hw: Hw, seq_len: int, rm: ModelSpec | None) -> int:
+    """PPO/GRPO: a shorter sequence is split into prompt and response afresh (base_setup), so each length is probed
+    as the plan would be built at it, not as the asked length's split with fewer tokens (whose response may not even
+    fit the sequence)."""
+    for seq in range((seq_len // SEQ_STEP) * SEQ_STEP, MIN_SEQ - 1, -SEQ_STEP):
+        if any(hw.fits(estimate(spec, v, rm)) for v in knob_variants(base_setup(train, adaptation, hw, seq))):
+            return seq
+    return 0
 
 
 @dataclass(frozen=True)
@@ -170,19 +183,19 @@ class Search:
 
 def search(spec: ModelSpec, pipeline: str, order: tuple[str, ...], hw: Hw, seq_len: int, reward_model: ModelSpec | None = None) -> Search:
     """The first adaptation in `order` that fits at `seq_len`; else the one that fits the longest sequence
-    (at least MIN_SEQ); else the least memory-hungry attempt, which does not fit. `reward_model`: fit_candidate's."""
+    (at least MIN_SEQ; ties in `order`); else the least memory-hungry attempt, which does not fit. `reward_model`:
+    fit_candidate's."""
     tried = {a: fit_candidate(spec, pipeline, a, hw, seq_len, reward_model) for a in order}
     for a in order:
         if tried[a].fits:
             return Search(tried[a], tried, order)
-    best_seq, best = 0, ""
-    for a in order:
-        seq = longest_fitting_seq(spec, pipeline, a, hw, seq_len, reward_model)
-        if seq > best_seq:
-            best_seq, best = seq, a
-    if best and best_seq >= MIN_SEQ:
-        candidate = fit_candidate(spec, pipeline, best, hw, best_seq, reward_model)
-        if candidate.fits:
-            return Search(candidate, tried, order, shortened=True)
+    longest = {a: longest_fitting_seq(spec, pipeline, a, hw, seq_len, reward_model) for a in order}
+    for a in sorted(order, key=lambda a: -longest[a]):  # the adaptation that keeps the longest sequence first
+        # The probe varies the length alone; a candidate built at a shorter length also splits a PPO/GRPO sequence
+        # into prompt and response afresh (base_setup), which may cost a little more: step down until one fits.
+        for seq in range(longest[a], MIN_SEQ - 1, -SEQ_STEP):
+            candidate = fit_candidate(spec, pipeline, a, hw, seq, reward_model)
+            if candidate.fits:
+                return Search(candidate, tried, order, shortened=True)
     least = min(tried.values(), key=lambda c: c.base_bytes)
     return Search(least, tried, order)
