@@ -166,11 +166,19 @@ def longest_fitting_seq(spec: ModelSpec, pipeline: str, adaptation: str, hw: Hw,
 def _longest_rollout_seq(spec: ModelSpec, train: str, adaptation: str, hw: Hw, seq_len: int, rm: ModelSpec | None) -> int:
     """PPO/GRPO: a shorter sequence is split into prompt and response afresh (base_setup), so each length is probed
     as the plan would be built at it, not as the asked length's split with fewer tokens (whose response may not even
-    fit the sequence)."""
-    for seq in range((seq_len // SEQ_STEP) * SEQ_STEP, MIN_SEQ - 1, -SEQ_STEP):
-        if any(hw.fits(estimate(spec, v, rm)) for v in knob_variants(base_setup(train, adaptation, hw, seq))):
-            return seq
-    return 0
+    fit the sequence). A bisection over multiples of SEQ_STEP (memory grows with the length); 0 when not even
+    MIN_SEQ fits (the search does not shorten below it)."""
+
+    def fits(steps: int) -> bool:
+        return any(hw.fits(estimate(spec, v, rm)) for v in knob_variants(base_setup(train, adaptation, hw, steps * SEQ_STEP)))
+
+    low, high = min(MIN_SEQ, seq_len) // SEQ_STEP, seq_len // SEQ_STEP
+    if low < 1 or not fits(low):
+        return 0
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid - 1)
+    return low * SEQ_STEP
 
 
 @dataclass(frozen=True)
