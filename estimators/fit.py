@@ -72,7 +72,7 @@ def _fits(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None
     return _judge(estimate(model, setup, reward_model), capacity, margin)
 
 
-def _largest(ok, low: int, high: int) -> int:
+def largest(ok, low: int, high: int) -> int:
     """Largest n in [low, high] with ok(n), assuming ok is monotone (true then false); low - 1 if none."""
     if not ok(low):
         return low - 1
@@ -90,7 +90,7 @@ def _largest(ok, low: int, high: int) -> int:
 
 def max_micro_batch(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None, reward_model: ModelSpec | None = None) -> int:
     """`reward_model`: the reward/value architecture when it is not the policy's (estimators/pricing.py estimate)."""
-    return _largest(lambda b: _fits(model, setup.with_(micro_batch=b), capacity, margin, reward_model), 1, MAX_BATCH)
+    return largest(lambda b: _fits(model, setup.with_(micro_batch=b), capacity, margin, reward_model), 1, MAX_BATCH)
 
 
 def shortest_seq(setup: Setup) -> int:
@@ -104,7 +104,7 @@ def shortest_seq(setup: Setup) -> int:
 def max_seq_len(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None, reward_model: ModelSpec | None = None) -> int:
     """The longest sequence (a multiple of SEQ_STEP) that fits; 0 when not even the shortest does."""
     low = shortest_seq(setup) // SEQ_STEP
-    steps = _largest(lambda n: _fits(model, setup.with_(seq_len=n * SEQ_STEP), capacity, margin, reward_model), low, MAX_SEQ // SEQ_STEP)
+    steps = largest(lambda n: _fits(model, setup.with_(seq_len=n * SEQ_STEP), capacity, margin, reward_model), low, MAX_SEQ // SEQ_STEP)
     return steps * SEQ_STEP if steps >= low else 0
 
 

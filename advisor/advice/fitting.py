@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 from estimators.checks import PROMPT_ROOM
-from estimators.fit import SEQ_STEP, knob_weight, max_micro_batch, max_seq_len
+from estimators.fit import SEQ_STEP, knob_weight, largest, max_micro_batch, max_seq_len
 from estimators.kind_models import REWARD_VALUE_KINDS
 from estimators.model import ModelSpec
 from estimators.pricing import estimate
@@ -166,19 +166,15 @@ def longest_fitting_seq(spec: ModelSpec, pipeline: str, adaptation: str, hw: Hw,
 def _longest_rollout_seq(spec: ModelSpec, train: str, adaptation: str, hw: Hw, seq_len: int, rm: ModelSpec | None) -> int:
     """PPO/GRPO: a shorter sequence is split into prompt and response afresh (base_setup), so each length is probed
     as the plan would be built at it, not as the asked length's split with fewer tokens (whose response may not even
-    fit the sequence). A bisection over multiples of SEQ_STEP (memory grows with the length); 0 when not even
-    MIN_SEQ fits (the search does not shorten below it)."""
+    fit the sequence). Searched over multiples of SEQ_STEP as max_seq_len searches (memory grows with the length);
+    0 when not even MIN_SEQ fits (the search does not shorten below it)."""
 
     def fits(steps: int) -> bool:
         return any(hw.fits(estimate(spec, v, rm)) for v in knob_variants(base_setup(train, adaptation, hw, steps * SEQ_STEP)))
 
-    low, high = min(MIN_SEQ, seq_len) // SEQ_STEP, seq_len // SEQ_STEP
-    if low < 1 or not fits(low):
-        return 0
-    while low < high:
-        mid = (low + high + 1) // 2
-        low, high = (mid, high) if fits(mid) else (low, mid - 1)
-    return low * SEQ_STEP
+    low = min(MIN_SEQ, seq_len) // SEQ_STEP
+    steps = largest(fits, low, seq_len // SEQ_STEP) if low >= 1 else 0
+    return steps * SEQ_STEP if steps >= low >= 1 else 0
 
 
 @dataclass(frozen=True)
