@@ -24,6 +24,9 @@ def advisor_grpo_beta(adaptation: str) -> float:
     return next(row["beta"] for row in read_table("hyperparams.toml")["default"] if row["train"] == "grpo" and row["adaptation"] == adaptation)
 
 
+# Sequences each example puts through the trained model in one micro-step: the preference kinds train on the chosen
+# and the rejected answer together (TRL concatenates them into one batch).
+TRAINED_SEQUENCES = {"sft": 1, "reward": 2, "dpo": 2}
 REWARD_VALUE_KINDS = ("reward", "ppo")  # the kinds with a reward or value model of their own (RLHF steps 2 and 3)
 
 

@@ -62,7 +62,7 @@ from __future__ import annotations
 from . import layouts, parallel
 from . import terms as t
 from .grad_accum import with_accumulation  # micro-steps 2+ hold the gradients (issue 13.4)
-from .kind_models import check, headless_gradients, no_dropout, reference_mode, score_head, seqcls_params, seqcls_spec
+from .kind_models import TRAINED_SEQUENCES, check, headless_gradients, no_dropout, reference_mode, score_head, seqcls_params, seqcls_spec
 from .kind_phases import (
     KindPlan,
     forward_name,
@@ -95,8 +95,8 @@ def plan_reward(m: ModelSpec, setup: Setup) -> KindPlan:
     """Reward model training: the seq-cls model (no lm_head) on 2 x micro_batch sequences, no vocabulary logits."""
     setup = no_dropout(setup.with_(loss="full"))  # AutoModelForSequenceClassification: no LM head for TRL to fuse
     rm = seqcls_spec(m)
-    pairs2 = setup.with_(micro_batch=2 * setup.micro_batch)
-    base = sft_phases(rm, setup, micro_batch=2 * setup.micro_batch)
+    pairs2 = setup.with_(micro_batch=TRAINED_SEQUENCES["reward"] * setup.micro_batch)
+    base = sft_phases(rm, setup, micro_batch=pairs2.micro_batch)
     head = term("score head", "parameters", score_head(m, setup), "Linear(h, 1) with its gradient and states; scalar outputs")
     phases = {k: headless_gradients(k, [v for v in vals if not is_logits(v, rm, pairs2)], m, setup) + [head]
               for k, vals in base.phases.items()}
@@ -110,7 +110,7 @@ def plan_dpo(m: ModelSpec, setup: Setup) -> KindPlan:
     adapter-disabled base (LoRA), and a "reference forward" phase: no_grad over the same 2B sequences while the
     policy's saved activations are alive, with TRL's fused log-prob head (no B x S x V logits)."""
     setup = no_dropout(setup)
-    seqs = 2 * setup.micro_batch
+    seqs = TRAINED_SEQUENCES["dpo"] * setup.micro_batch
     s2 = setup.with_(micro_batch=seqs)
     base = sft_phases(m, setup, micro_batch=seqs)
     mode = reference_mode(setup)

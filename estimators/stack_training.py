@@ -6,6 +6,7 @@ applied by estimators/stack_terms.apply.
 from __future__ import annotations
 
 from . import terms as t
+from .kind_models import TRAINED_SEQUENCES
 from .layouts import layout
 from .model import ModelSpec
 from .setup import Setup
@@ -114,11 +115,6 @@ def unsloth_offloaded_checkpoints(m: ModelSpec, setup: Setup) -> list[Change]:
             Change("host", "", offloaded, "")]
 
 
-# Sequences per micro-batch the trained model runs through one backward (estimators/kinds.py: plan_dpo and
-# plan_reward train on chosen + rejected, 2 x micro_batch).
-HELD_SEQUENCES = {"sft": 1, "dpo": 2, "reward": 2}
-
-
 def fsdp_frozen_unit_held_checkpoints(m: ModelSpec, setup: Setup) -> list[Change]:
     """LoRA/QLoRA under FSDP on transformers < 4.52: the model checkpoints each decoder layer from outside its FSDP
     unit (`self._gradient_checkpointing_func(decoder_layer.__call__, ...)`, modeling_llama.py:577 in 4.48.1),
@@ -136,7 +132,7 @@ def fsdp_frozen_unit_held_checkpoints(m: ModelSpec, setup: Setup) -> list[Change
     bench/fsdp_retention.py (bench/results/fsdp_retention.txt: 2 x (L - 1) inputs held, 2L - 3 of them above the other
     variants' live bytes). Priced for the kinds whose trained model runs one batch per micro-step (SFT; DPO and reward
     modelling on chosen + rejected); PPO and GRPO alternate generation and training (not priced here)."""
-    sequences = HELD_SEQUENCES.get(setup.train, 0) * setup.micro_batch
+    sequences = TRAINED_SEQUENCES.get(setup.train, 0) * setup.micro_batch  # PPO/GRPO: none
     if not sequences or not setup.checkpointing or setup.adaptation == "full" or layout(setup).engine != "fsdp" or m.num_layers < 2:
         return []
     held = (2 * m.num_layers - 3) * t.checkpoint_saved(m, setup.with_(micro_batch=sequences))

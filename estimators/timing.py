@@ -18,7 +18,7 @@ from .dtypes import four_bit_bytes_per_param
 from .effective import effective_setup
 from .errors import EstimateError
 from .gpus import Gpu
-from .kind_models import reward_value_spec
+from .kind_models import TRAINED_SEQUENCES, reward_value_spec
 from .kind_rollout import grpo_generation_batch, prompt_len
 from .model import ModelSpec
 from .params import count_params
@@ -136,16 +136,18 @@ def step_time(model: ModelSpec, setup: Setup, gpu: Gpu, constants: Constants = D
         terms, flops = _sft_like(m, setup, gpu, c, setup.micro_batch, seq)
         tokens, sequences = setup.micro_batch * seq * ga, setup.micro_batch * ga
     elif setup.train == "reward":  # chosen and rejected in one forward; a score head instead of the vocabulary
-        terms, flops = _sft_like(m, setup, gpu, c, 2 * setup.micro_batch, seq, vocab=1)
-        tokens, sequences = 2 * setup.micro_batch * seq * ga, setup.micro_batch * ga
+        seqs = TRAINED_SEQUENCES["reward"] * setup.micro_batch
+        terms, flops = _sft_like(m, setup, gpu, c, seqs, seq, vocab=1)
+        tokens, sequences = seqs * seq * ga, setup.micro_batch * ga
     elif setup.train == "dpo":
-        terms, flops = _sft_like(m, setup, gpu, c, 2 * setup.micro_batch, seq)
+        seqs = TRAINED_SEQUENCES["dpo"] * setup.micro_batch
+        terms, flops = _sft_like(m, setup, gpu, c, seqs, seq)
         if setup.ref_model != "none":
-            ref = forward_only(m, setup, roof, c, 2 * setup.micro_batch, seq, lora=False)
+            ref = forward_only(m, setup, roof, c, seqs, seq, lora=False)
             terms["reference forward"] = (ga * ref, "compute")
             if setup.ref_model == "precomputed":
                 notes["reference forward"] = "precomputed in a pre-pass over the data: the same forward, once per example"
-        tokens, sequences = 2 * setup.micro_batch * seq * ga, setup.micro_batch * ga
+        tokens, sequences = seqs * seq * ga, setup.micro_batch * ga
     elif setup.train == "grpo":  # one optimizer step, with its share of the generation round that feeds it
         prompt, resp = prompt_len(setup), setup.response_len
         seq = prompt + resp
