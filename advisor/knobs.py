@@ -84,6 +84,16 @@ KNOBS = (
     Knob("optim_in_bwd", "optimizer step inside backward, each gradient freed at once (torchtune optimizer_in_bwd; priced only: "
          "generated scripts run TRL, which has no such option)", bool, priced_only=True),
     Knob("galore", "GaLore AdamW for full fine-tuning (HF optim galore_adamw, all-linear, rank 128; scripts need galore-torch)", bool),
+    Knob("galore_layerwise", "with --galore: the layer-wise variant (HF optim galore_adamw_layerwise), each parameter stepped "
+         "in backward so one gradient exists at a time (one GPU, no gradient accumulation)", bool),
+    Knob("torch_compile", "torch.compile (Inductor) of the model (HF torch_compile): its partitioner recomputes elementwise "
+         "ops in backward, so each layer saves less", bool),
+    Knob("llama_adapter", "LLaMA-Adapter (peft AdaptionPromptConfig) instead of LoRA adapters: trained prompts and zero-init gates in "
+         "the top --adapter-layers attention layers of the frozen base (llama, mistral; single-GPU SFT; priced only: generated "
+         "scripts train LoRA)", bool, priced_only=True),
+    Knob("adapter_len", "LLaMA-Adapter prompt tokens per adapted layer (peft AdaptionPromptConfig adapter_len)", int, priced_only=True),
+    Knob("adapter_layers", "LLaMA-Adapter: adapted layers from the top (adapter_layers; priced capped at the model's layers)", int,
+         priced_only=True),
 )
 
 

@@ -42,7 +42,9 @@ def setup_line(setup: dict) -> str:
         f"optimizer={setup['optimizer']}", f"micro-batch={setup['micro_batch']}", f"seq-len={setup['seq_len']}",
         f"grad-ckpt={'on' if setup['grad_ckpt'] else 'off'}", f"attention={setup['attention']}",
     ]
-    if setup["method"] != "full":
+    if setup.get("llama_adapter"):  # the prompts replace LoRA's adapters (estimators/adapter_prompt_terms.py)
+        parts.append(f"llama-adapter len={setup['adapter_len']} layers={setup['adapter_layers']}")
+    elif setup["method"] != "full":
         parts.append(f"lora r={setup['lora_r']} alpha={setup['lora_alpha']} targets={setup['lora_targets']}")
     if setup["method"] == "qlora":
         parts.append(f"{setup['quant_type']}{' double-quant' if setup['double_quant'] else ''}")

@@ -42,6 +42,10 @@ CASES = (
     ("activation offloading, TRL LoRA, no checkpointing, batch 4", "7b", Setup(grad_ckpt=False, micro_batch=4),
      Setup(grad_ckpt=False, micro_batch=4, act_offload=True)),
     ("GaLore AdamW (rank 128, all-linear), full bf16", "7b", Setup(adaptation="full"), Setup(adaptation="full", galore=True)),
+    ("torch.compile, LoRA, no checkpointing", "7b", Setup(grad_ckpt=False), Setup(grad_ckpt=False, torch_compile=True)),
+    ("torch.compile, LoRA, checkpointing, batch 4", "7b", Setup(micro_batch=4), Setup(micro_batch=4, torch_compile=True)),
+    ("torch.compile, full bf16, 8B", "8b", Setup(adaptation="full"), Setup(adaptation="full", torch_compile=True)),
+    ("GaLore layer-wise vs GaLore, full bf16", "7b", Setup(adaptation="full", galore=True), Setup(adaptation="full", galore=True, galore_layerwise=True)),
     ("optimizer in backward, torchtune full bf16", "7b", Setup(stack="torchtune", adaptation="full", grad_ckpt=True),
      Setup(stack="torchtune", adaptation="full", grad_ckpt=True, optim_in_bwd=True)),
 )

@@ -8,6 +8,7 @@ and against `advisor measure` traces (estimators/calibration/traces.jsonl).
 from __future__ import annotations
 
 from . import terms as t
+from .adapter_prompt_terms import llama_adapter
 from .model import ModelSpec
 from .params import embedding_modules
 from .setup import Setup, save_module_names
@@ -264,6 +265,22 @@ def galore_step_scratch(m: ModelSpec, setup: Setup) -> int:
     return best
 
 
+def galore_layerwise(m: ModelSpec, setup: Setup) -> list:
+    """Layer-wise GaLore (`optim="galore_adamw_layerwise"`): one GaLoreAdamW per parameter, stepped by a post-accumulate-grad
+    hook that then zeroes the gradient (`optimizer_dict[param].step(); optimizer_dict[param].zero_grad()`), so at most one
+    parameter's gradient exists and each step's working set (galore_step_scratch, the SVD at a projector update) falls
+    inside backward; LayerWiseDummyOptimizer's own step does nothing. On top of the `galore` row's states.
+    Read in transformers 5.24.0 trainer_optimizer.py:164-186 (_setup_low_rank_optimizer, is_layerwise), which refuses
+    gradient accumulation and DDP with it."""
+    if not setup.galore or setup.adaptation != "full":
+        return []
+    largest = largest_trainable(m, setup) * t.trainable_bytes_per_param(setup)
+    return [Change("set", "gradients", largest, "one parameter's gradient at a time (stepped in backward)"),
+            Change("add", "GaLore SVD scratch", galore_step_scratch(m, setup),
+                   "fp32 gradient copy and its SVD factors (largest matrix), stepped in backward",
+                   phases=("backward (top layer)", "backward (layers)"))]
+
+
 def galore(m: ModelSpec, setup: Setup) -> list:
     """GaLore (`optim="galore_adamw"`, `optim_target_modules="all-linear"`, rank 128): full fine-tuning whose AdamW
     states for the projected matrices are rank-128 (galore_states), with an SVD every 200 steps (galore_step_scratch).
@@ -275,4 +292,4 @@ def galore(m: ModelSpec, setup: Setup) -> list:
                    phases=("optimizer step",))]
 
 
-PRICES = {"dora": dora, "modules-to-save": modules_to_save, "act-offload": act_offload, "optim-in-bwd": optim_in_bwd, "galore": galore}
+PRICES = {"dora": dora, "modules-to-save": modules_to_save, "act-offload": act_offload, "optim-in-bwd": optim_in_bwd, "galore": galore, "galore-layerwise": galore_layerwise, "llama-adapter": llama_adapter}

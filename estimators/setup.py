@@ -46,13 +46,19 @@ STACKS = ("trl", "hf-trainer", "axolotl", "llama-factory", "litgpt", "torchtune"
 SAVE_MODULES = ("embed_tokens", "lm_head")
 # The stacks each option exists on (their config key): peft's options on the stacks that use peft, activation
 # offloading where a trainer offers it (TRL activation_offloading, axolotl activation_offloading, torchtune
-# enable_activation_offloading), the optimizer step in backward in torchtune only (optimizer_in_bwd).
+# enable_activation_offloading), the optimizer step in backward in torchtune only (optimizer_in_bwd), torch.compile where the
+# trainer compiles the model (the HF Trainer's torch_compile, torchtune's compile).
 _PEFT = ("trl", "hf-trainer", "axolotl", "llama-factory", "unsloth")
 OPTION_STACKS = {"dora": _PEFT, "modules_to_save": _PEFT, "act_offload": ("trl", "axolotl", "torchtune"), "optim_in_bwd": ("torchtune",),
-                 "galore": ("trl", "hf-trainer", "axolotl", "llama-factory")}
+                 "galore": ("trl", "hf-trainer", "axolotl", "llama-factory"), "galore_layerwise": ("trl", "hf-trainer", "axolotl", "llama-factory"),
+                 "torch_compile": ("trl", "hf-trainer", "axolotl", "llama-factory", "torchtune")}
 # The training kinds whose TRL config has `activation_offloading` (trl 1.16 SFTConfig, RewardConfig, DPOConfig); GRPOConfig,
 # RLOOConfig and trl 1.12's PPOConfig have none, so --act-offload on the trl stack is refused there (nothing would run it).
 TRL_OFFLOAD_KINDS = ("sft", "reward", "dpo")
+# LLaMA-Adapter (peft AdaptionPromptConfig, estimators/adapter_prompt_terms.py): under the HF Trainer stacks, which run peft's
+# AdaptedAttention as it is (Unsloth patches the attention it wraps; LitGPT and torchtune have their own adapters).
+OPTION_STACKS["llama_adapter"] = ("trl", "hf-trainer", "axolotl", "llama-factory")
+LLAMA_ADAPTER_OFF = ("dora", "modules_to_save", "act_offload", "optim_in_bwd", "galore", "torch_compile")  # not priced with it
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,12 @@ class Setup:
     act_offload: bool = False  # activation offloading (torchtune enable_activation_offloading, TRL activation_offloading)
     optim_in_bwd: bool = False  # optimizer step inside backward, each gradient freed at once (torchtune optimizer_in_bwd)
     galore: bool = False  # GaLore AdamW (HF optim="galore_adamw", all-linear, rank 128): full fine-tuning, low-rank states
+    torch_compile: bool = False  # torch.compile (Inductor) of the model: each layer saves less (terms.compiled_layer_saved)
+    galore_layerwise: bool = False  # with galore: HF optim="galore_adamw_layerwise", each parameter stepped in backward
+    # LLaMA-Adapter (peft AdaptionPromptConfig): prompts and gates in the top attention layers of the frozen --method lora base
+    llama_adapter: bool = False  # priced only (estimators/adapter_prompt_terms.py): generated scripts train LoRA
+    adapter_len: int = 10  # prompt tokens per adapted layer (peft's examples: 10)
+    adapter_layers: int = 30  # adapted layers from the top (peft's examples: 30), priced capped at the model's layers
 
     @property
     def checkpointing(self) -> bool:
@@ -168,10 +180,18 @@ class Setup:
         if self.act_offload and self.stack == "trl" and self.train not in TRL_OFFLOAD_KINDS:
             raise EstimateError(f"--act-offload is not an option of TRL's {self.train} trainer (it has no activation_offloading); "
                                 f"kinds that have it: {', '.join(TRL_OFFLOAD_KINDS)}")
+        if self.torch_compile and self.stack == "trl" and self.train == "ppo":
+            raise EstimateError("--torch-compile is not an option of TRL's ppo trainer (it builds its own Accelerator without "
+                                "the dynamo plugin, so torch_compile does nothing); kinds that have it: sft, reward, dpo, grpo")
         if self.galore and (self.adaptation != "full" or self.optimizer != "adamw"):
             raise EstimateError("--galore is GaLore AdamW for full fine-tuning: use --method full --optimizer adamw")
         if self.galore and self.parallel not in ("none", "ddp"):
             raise EstimateError("--galore is priced on one GPU or with --parallel ddp (its projectors work on whole, unsharded gradients)")
+        if self.galore_layerwise and not self.galore:
+            raise EstimateError("--galore-layerwise is the layer-wise variant of GaLore AdamW: use --galore --galore-layerwise")
+        if self.galore_layerwise and (self.grad_accum > 1 or self.world_size > 1):
+            raise EstimateError("--galore-layerwise steps each parameter inside backward: transformers refuses it with gradient "
+                                "accumulation and with DDP; use --grad-accum 1 on one GPU")
         if self.optim_in_bwd and self.grad_accum > 1:
             raise EstimateError("--optim-in-bwd steps the optimizer inside backward, so it cannot accumulate gradients; use --grad-accum 1")
         for name in ("micro_batch", "seq_len", "grad_accum", "lora_r", "lora_alpha", "gpus", "nodes", "num_generations", "response_len"):
@@ -181,6 +201,24 @@ class Setup:
             raise EstimateError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
         if self.adaptation == "qlora" and self.precision == "fp32":
             raise EstimateError("QLoRA computes in bf16 or fp16; use --precision bf16 (or fp16 on cards without bf16)")
+        if self.llama_adapter:
+            self._check_llama_adapter()
+
+    def _check_llama_adapter(self) -> None:
+        """LLaMA-Adapter is priced on a frozen 16-bit (or fp32) base, single-GPU SFT, no other option on top."""
+        for name in ("adapter_len", "adapter_layers"):
+            if getattr(self, name) < 1:
+                raise EstimateError(f"--{name.replace('_', '-')} must be a positive whole number, got {getattr(self, name)}")
+        if self.adaptation != "lora":
+            raise EstimateError(f"--llama-adapter trains prompts on a frozen bf16/fp16 base: use --method lora (the default; its LoRA "
+                                f"settings are then unused), not {self.adaptation}")
+        if self.mixed:
+            raise EstimateError(f"--llama-adapter is priced on a pure base: --precision bf16, fp16 or fp32, not {self.precision}")
+        if self.train != "sft" or self.parallel != "none" or self.world_size != 1 or self.offload_optimizer or self.offload_params:
+            raise EstimateError("--llama-adapter is priced for single-GPU SFT: --train sft on one GPU (--gpus 1, --parallel none, no offload)")
+        both = [name for name in LLAMA_ADAPTER_OFF if getattr(self, name, False)]
+        if both:
+            raise EstimateError(f"--llama-adapter is not priced with --{both[0].replace('_', '-')}; drop one of them")
 
 
 def public_names(data: dict) -> dict:

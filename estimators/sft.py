@@ -47,7 +47,7 @@ def estimate_sft(model: ModelSpec, setup: Setup) -> Estimate:
     head_copy = _optional("output head copy", "activations", t.head_weight_copy(m, setup), "compute-dtype copy of the fp32 head, kept for backward")
     casts = _optional("autocast weight copies", "temporaries", t.autocast_weight_copies(m, setup), "bf16/fp16 copies of fp32 weights") + head_copy
     casts_bwd = _optional("autocast weight copies", "temporaries", t.autocast_copies_in_backward(m, setup), "copies the backward still needs") + head_copy
-    acts = _term("saved activations", "activations", t.stack_activations(m, setup), _acts_note(setup))
+    acts = _term("saved activations", "activations", t.stack_activations(m, setup), _acts_note(m, setup))
     grads = _term("gradients", "gradients", t.gradients(m, setup), "one per trainable parameter")
     dequant = _optional("4-bit dequantisation buffer", "temporaries", t.dequant_scratch(m, setup), "largest weight, compute dtype")
 
@@ -143,9 +143,10 @@ def _weights_note(setup: Setup) -> str:
     return "fp32 master weights" if t.weight_bytes_per_param(setup) == 4 else f"{setup.precision} weights"
 
 
-def _acts_note(setup: Setup) -> str:
+def _acts_note(m: ModelSpec, setup: Setup) -> str:
     mode = "checkpointed (layer inputs)" if setup.checkpointing else "all layers"
-    return f"{mode}, {setup.attention} attention"
+    compiled = ", as torch.compile saves them" if t.compile_priced(m, setup) and not setup.checkpointing else ""
+    return f"{mode}, {setup.attention} attention{compiled}"
 
 
 def _warnings(m: ModelSpec, setup: Setup) -> list[str]:
@@ -162,6 +163,10 @@ def _warnings(m: ModelSpec, setup: Setup) -> list[str]:
         out.append(f"LoRA also adapts {m.name}'s {', '.join(wrapped)} (peft lora.ParamWrapper on transformers 5's fused "
                    "parameters): every forward builds a merged copy of each layer's experts, and dropout is off "
                    "(lora_dropout 0); --lora-targets attention leaves them frozen")
+    if setup.torch_compile and not t.compile_priced(m, setup):
+        out.append(f"torch.compile is priced as eager for this set-up ({m.name}, {setup.adaptation}, {setup.precision}): its "
+                   "saved set was measured on Llama-style layers with full fine-tuning or LoRA in bf16/fp16 only, so "
+                   "the layer activations are an over-estimate")
     from .checks import setup_warnings  # QLoRA that costs more than LoRA (estimators/checks.py)
 
     out += setup_warnings(m, setup)

@@ -26,6 +26,8 @@ def applied(model, setup):
 def is_default_stack(setup) -> bool:
     """The pinned stack with no option: estimators/terms.py alone prices it (no behaviour of rules/stacks.toml applies;
     tests/test_stack_terms.py checks that)."""
+    if setup.llama_adapter:  # estimators/adapter_prompt_terms.py
+        return False
     return (setup.stack == "trl" and not setup.versions and setup.loss != "chunked"
             and not (setup.dora or setup.modules_to_save or setup.act_offload or setup.optim_in_bwd or setup.galore))
 
@@ -37,6 +39,10 @@ def apply_stack(est, after_layout: bool = False):
         return est
     from .stack_terms import apply
 
+    if est.setup.llama_adapter and not after_layout:  # what trains and the paged states (estimators/adapter_prompt_terms.py)
+        from .adapter_prompt_terms import finish
+
+        return finish(apply(est, after_layout))
     return apply(est, after_layout)
 
 
@@ -101,9 +107,21 @@ def stack_summary(setup: Setup, model=None) -> dict:
         "versions": versions,
         "given": given,
         "head": setup.loss,
-        "behaviours": applied(model, setup) if model is not None else [],
+        "behaviours": applied(model, setup) + layer_options(model, setup) if model is not None else [],
         "note": "priced only: generated scripts run the default stack (trl) with its pinned versions",
     }
+
+
+def layer_options(model, setup: Setup) -> list[dict]:
+    """The options rules/stacks.toml [[layer_option]] lists that the layer terms priced for `setup` (estimators/terms.py
+    LAYER_OPTIONS), in the form `applied` gives the behaviours."""
+    if not setup.torch_compile:  # the only one: the fast path reads no table for it
+        return []
+    from .terms import LAYER_OPTIONS
+
+    return [{"id": r["id"], "summary": r["summary"], "package": "", "versions": "", "source": r["source"]}
+            for r in read_table("stacks.toml").get("layer_option", [])
+            if getattr(setup, r["option"]) and setup.stack in r["stacks"] and LAYER_OPTIONS[r["id"]](model, setup)]
 
 
 def stack_line(summary: dict) -> str:

@@ -552,10 +552,82 @@ def merged_weight_gradient(m: ModelSpec, setup: Setup) -> int:
 
 
 def layer_saved(m: ModelSpec, setup: Setup) -> int:
-    """Bytes one decoder layer saves for backward, whole micro-batch."""
-    per_token = (layer_norms_saved(m, setup) + attention_saved(m, setup) + mlp_saved(m, setup)
-                 + lora_saved(m, setup) + dropout_saved(m, setup))
+    """Bytes one decoder layer saves for backward, whole micro-batch (what Inductor's partitioner keeps under
+    `--torch-compile`, where that was measured: compiled_layer_saved)."""
+    if compile_priced(m, setup):
+        per_token = compiled_layer_saved(m, setup)
+    else:
+        per_token = (layer_norms_saved(m, setup) + attention_saved(m, setup) + mlp_saved(m, setup)
+                     + lora_saved(m, setup) + dropout_saved(m, setup))
     return per_token * setup.tokens + setup.micro_batch * eager_scores_saved(m, setup) + merged_weights_saved(m, setup)
+
+
+# ---------------------------------------------------------------------------------------------- torch.compile
+def compile_priced(m: ModelSpec, setup: Setup) -> bool:
+    """Whether `--torch-compile` changes the layer's saved tensors in this estimate: the layer shapes and set-ups
+    whose compiled saved set was measured (advisor/measure/compile_saved.py, bench/compile_saved.txt): sequential
+    blocks of two plain RMSNorms, a flash/SDPA attention with separate q/k/v, a gated MLP with separate gate/up, no
+    MoE, no residual dropout; full fine-tuning or LoRA with the weights in the compute dtype. Elsewhere a compiled run
+    is priced as eager (sft.py says so), an over-estimate of its layer activations."""
+    return (setup.torch_compile and setup.adaptation in ("full", "lora") and setup.precision in ("bf16", "fp16")
+            and m.norm == "rms" and m.norms_per_layer == 2 and not m.parallel_block and m.model_type not in FP32_WEIGHT_NORMS
+            and m.gated_mlp and not m.is_moe and not m.fused_qkv and not m.fused_gate_up and not m.resid_dropout
+            and attention_kernel(m, setup) == "flash" and not falcon_expands_kv(m))
+
+
+# rules/stacks.toml [[layer_option]] id -> whether it changes this estimate (estimators/stacks.py layer_options lists it)
+LAYER_OPTIONS = {"torch-compile": compile_priced}
+
+
+def compiled_layer_saved(m: ModelSpec, setup: Setup) -> int:
+    """Bytes per token one decoder layer saves for backward when torch.compile (Inductor) builds its graph.
+
+    AOTAutograd's min-cut partitioner (torch/_functorch/partitioners.py min_cut_rematerialization_partition, the
+    Inductor default) saves the cheapest set of tensors from which backward can recompute every elementwise op; it
+    never recomputes a matmul or the attention kernel. Measured on CPU for Llama and Qwen3 layers (the compiled
+    forward graph's saved outputs; `TORCH_LOGS=aot_graphs` prints them):
+      each RMSNorm: its input (the layer input and the residual after attention, the latter saved as o_proj's
+        output) and the fp32 1/rms per token, instead of eager's fp32 input copy;
+      attention: what the kernel saves (attention_saved), q/k norms' inputs and statistics where the family has them;
+      gated MLP: gate and up (the activation is recomputed), not eager's activation output;
+      the matmul inputs trained weights need, once each in the compute dtype (no per-consumer or fp32 copies):
+        full fine-tuning: both norm outputs and the MLP product; LoRA: compiled_lora_saved.
+    NB: with checkpointing the recomputed layer's saved input is its checkpoint, counted twice here (one hidden
+    state per token); the forward working set is still priced as eager's."""
+    a, h, i = activation_bytes(setup), m.hidden_size, m.intermediate_size
+    per = 2 * (a * h + 4) + attention_saved(m, setup) - (compiled_qk_norm_discount(m, setup) if m.qk_norm else 0) + 2 * a * i
+    if setup.adaptation == "full":
+        return per + a * (2 * h + i)
+    return per + compiled_lora_saved(m, setup)
+
+
+def compiled_qk_norm_discount(m: ModelSpec, setup: Setup) -> int:
+    """Qwen3-style per-head q/k RMSNorms under compile: the projections' outputs in the compute dtype and a fp32
+    1/rms per head, instead of eager's fp32 input copies (and, trained, the normalised tensors) that attention_saved
+    prices; returned as the bytes per token eager keeps beyond that."""
+    a = activation_bytes(setup)
+    eager = (4 + (a if setup.adaptation == "full" else 0)) * (m.q_width + m.kv_width)
+    compiled = a * (m.q_width + m.kv_width) + 4 * (m.num_heads + m.num_kv_heads)
+    return eager - compiled
+
+
+def compiled_lora_saved(m: ModelSpec, setup: Setup) -> int:
+    """Bytes per token the LoRA branches save under compile: lora_B's input (rank wide) per branch, and lora_A's
+    input in the compute dtype, once per tensor the branches read (the attention norm's output for q/k/v, the
+    attention output, the MLP norm's output, the MLP product: lora_input) when there is no dropout; with dropout
+    every branch keeps its own dropout output and its one-byte mask (random ops are never recomputed)."""
+    a = activation_bytes(setup)
+    per, read = 0, set()
+    for lin in lora_linears(m, setup):
+        per += a * lora_rank(m, lin, setup)
+        if setup.lora_dropout > 0:
+            per += (a + 1) * lin.in_features
+            continue
+        source, _ = lora_input(m, setup, lin)
+        if source not in read:
+            per += a * lin.in_features
+            read.add(source)
+    return per
 
 
 def checkpoint_saved(m: ModelSpec, setup: Setup) -> int:

@@ -67,6 +67,7 @@ def translations() -> dict:
     for kind in TRL_OFFLOAD_KINDS:
         out[f"{kind}-qlora-act_offload"] = _blocks(_setup("qlora").with_(train=kind, act_offload=True), kind)
     out["sft-full-galore"] = _blocks(_setup("full").with_(galore=True), "sft")
+    out["sft-lora-torch_compile"] = _blocks(_setup("lora").with_(torch_compile=True), "sft")  # tests/test_compile_saved.py
     return out
 
 

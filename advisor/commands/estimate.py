@@ -18,6 +18,8 @@ EXAMPLES = """examples:
   advisor estimate --model ./my-model/config.json --micro-batch 4 --seq-len 4096 --json
   advisor estimate --model qwen2.5-7b --method lora --lora-targets qv --no-grad-ckpt --gpu 24GB
   advisor estimate --model 8b --method qlora --stack hf-trainer --versions transformers=4.44,bitsandbytes=0.43
+  advisor estimate --model 8b --llama-adapter --adapter-len 10 --adapter-layers 30 --stack hf-trainer   # LLaMA-Adapter (peft), priced only
+  advisor estimate --model 8b --torch-compile --no-grad-ckpt   # what Inductor's partitioner saves per layer
   advisor estimate --model 70b --train ppo --reward-value-model 8b --gpus 8 --parallel fsdp
 """ + TIME_HELP + "\n"
 

@@ -136,9 +136,12 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
     materialised as fake CPU tensors inside that mode."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    if setup.stack not in ("trl", "hf-trainer", "axolotl", "llama-factory") or setup.loss == "chunked" or setup.act_offload or setup.optim_in_bwd or setup.galore:
-        raise NotImplementedError("the tracer runs the HF Trainer stacks' own model code only (no --stack litgpt/torchtune/unsloth, "
-                                  "--loss chunked, --act-offload, --optim-in-bwd or --galore)")  # issue 15 §2: never record what did not run
+    if setup.stack not in ("trl", "hf-trainer", "axolotl", "llama-factory") or setup.loss == "chunked" or setup.act_offload or setup.optim_in_bwd or setup.galore or setup.torch_compile:
+        raise NotImplementedError("the tracer runs the HF Trainer stacks' own model code only, eager (no --stack litgpt/torchtune/unsloth, "
+                                  "--loss chunked, --act-offload, --optim-in-bwd, --galore or --torch-compile)")  # issue 15 §2: never record what did not run
+    if setup.llama_adapter:  # it would build LoRA: never record what did not run
+        raise NotImplementedError("advisor measure builds LoRA adapters, not LLaMA-Adapter: trace --llama-adapter with "
+                                  "python -m advisor.measure.adapter_trace")
     config = hf_config(spec, setup)
     auto = AutoModelForCausalLM
     if setup.train == "reward":  # the generated reward script: a scalar `score` head, pad token for the pooling

@@ -49,8 +49,11 @@ def adaptation_words(setup, spec) -> str:
 def optimizer_words(setup) -> str:
     """The optimizer row: the optimizer (GaLore's low-rank AdamW), checkpointing, activation offloading, attention."""
     optimizer = "GaLore AdamW (galore_adamw, rank 128, all linear layers; galore-torch)" if setup.galore else setup.optimizer
+    if setup.galore_layerwise:
+        optimizer = optimizer.replace("galore_adamw", "galore_adamw_layerwise: each parameter stepped in backward")
     offload = "; activation offloading to host RAM (on a GPU)" if setup.act_offload else ""
-    return f"{optimizer}; gradient checkpointing {'on' if setup.checkpointing else 'off'}{offload}; attention {setup.attention}"
+    compiled = "; compiled with torch.compile (Inductor)" if setup.torch_compile else ""
+    return f"{optimizer}; gradient checkpointing {'on' if setup.checkpointing else 'off'}{offload}; attention {setup.attention}{compiled}"
 
 
 def oom_advice(setup) -> list[str]:

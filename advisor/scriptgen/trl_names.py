@@ -9,6 +9,7 @@ fp32 on a CPU, fp16 where a GPU has no bf16). Nothing here imports torch or TRL.
 
 from __future__ import annotations
 
+from estimators.errors import EstimateError
 from estimators.kind_models import trained_model
 from estimators.model import ModelSpec
 from estimators.setup import FAMILY_PRESETS, Setup, lora_target_names, modules_to_save_names
@@ -47,10 +48,12 @@ COMPUTED_NAMES = {
     "beta": "beta",  # PPO: kl_coef
     "act_offload": "activation_offloading",  # sft, reward, dpo (estimators/setup.py TRL_OFFLOAD_KINDS)
     "galore": "optim_target_modules",  # and optim galore_adamw
+    "torch_compile": "torch_compile",  # written only when set
 }
 # estimator name -> LoraConfig name of the options written only when set (a LoraConfig without them is peft's default)
 LORA_OPTION_NAMES = {"dora": "use_dora", "modules_to_save": "modules_to_save"}
 GALORE = {"optim": "galore_adamw", "optim_target_modules": "all-linear"}  # every nn.Linear, as estimators/option_terms.py galore prices
+GALORE_LAYERWISE = "galore_adamw_layerwise"  # --galore-layerwise: transformers' per-parameter GaLore in backward
 OPTIM = {  # Setup.optimizer -> TrainingArguments.optim (on a CPU common.py swaps the fused AdamW for the plain one)
     "adamw": "adamw_torch_fused",
     "adamw8bit": "adamw_bnb_8bit",
@@ -104,8 +107,12 @@ def training(setup: Setup, hyper: dict, kind: str) -> dict:
         kwargs["optim_args"] = "momentum=0.9"
     if setup.galore:  # GaLore AdamW (galore-torch): rank 128, projector update every 200 steps (transformers' defaults)
         kwargs.update(GALORE)
+        if setup.galore_layerwise:  # one optimizer per parameter, stepped by its gradient hook (Setup refuses accumulation)
+            kwargs["optim"] = GALORE_LAYERWISE
     if setup.act_offload:  # Setup refuses it for the kinds whose config has no such field
         kwargs["activation_offloading"] = True
+    if setup.torch_compile:  # the Trainer hands accelerate a TorchDynamoPlugin (backend inductor), which compiles the model
+        kwargs["torch_compile"] = True
     kwargs["report_to"] = "none"
     kwargs["disable_tqdm"] = True  # progress goes out as JSON lines (common.py Progress)
     # tokens/s for the progress events; online RL kinds log their own token counts
@@ -135,6 +142,9 @@ def lora(setup: Setup, kind: str, spec: ModelSpec | None) -> dict | None:
     """LoraConfig keyword arguments; None for full fine-tuning. A reward model's adapter (SEQ_CLS) also trains the new head.
     target_modules are the names the estimate priced: a preset resolved to `spec`'s family (query_key_value on GPT-NeoX),
     and so are modules_to_save (GPT-NeoX: embed_in). DoRA and modules_to_save appear only when set."""
+    if setup.llama_adapter:  # priced only (estimators/adapter_prompt_terms.py): no script trains it, so none is written
+        raise EstimateError("--llama-adapter is priced only: generated scripts train LoRA (TRL with peft's LoraConfig), so "
+                            "`advisor generate` does not write a LLaMA-Adapter run; plan without --llama-adapter")
     if setup.adaptation == "full":
         return None
     targets = lora_target_names(spec, setup)

@@ -167,6 +167,11 @@ PRICED = {
     'act_offload': False,
     'optim_in_bwd': False,
     'galore': False,
+    'torch_compile': False,
+    'galore_layerwise': False,
+    'llama_adapter': False,
+    'adapter_len': 10,
+    'adapter_layers': 30,
 }
 
 
