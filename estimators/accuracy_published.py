@@ -68,8 +68,10 @@ def published_setup(row: dict) -> tuple[str, Setup, str] | str:
     loops): priced with `loss="full"`."""
     method = row["method"]
     fw = row["framework"]
+    if method == "adaption_prompt":
+        return _adaption_prompt_setup(row)
     if method not in ("full", "lora", "qlora"):
-        return f"PEFT method '{method}' is not modelled (full, LoRA and QLoRA only)"
+        return f"PEFT method '{method}' is not modelled (full, LoRA, QLoRA and LLaMA-Adapter only)"
     if "foak" in fw:
         return "fused Triton kernels (fms foak): not the Hugging Face modelling code the estimator prices"
     if "accelerated-peft" in fw:
@@ -114,6 +116,25 @@ def published_setup(row: dict) -> tuple[str, Setup, str] | str:
     if ("adamw_torch" in row["optimizer"] or row["optimizer"] == "torch.optim.AdamW") and not _stack_prices_foreach(setup):
         notes.append("foreach AdamW (not fused): its step scratch added")
     return key, setup, "; ".join(notes)
+
+
+def _adaption_prompt_setup(row: dict) -> tuple[str, Setup, str] | str:
+    """A PEFT method-comparison ADAPTION_PROMPT row as `--llama-adapter` on the HF loss (the plain loop calls the
+    model's own loss; TRL's fused head cannot run AdaptionPrompt, estimators/adapter_prompt_terms.py check_stack).
+    The row gives the trained count, not the config: n x (adapter_len x hidden + 1) has one whole split with n at
+    most the model's layers, the config it ran."""
+    key = resolve_model(MODEL_IDS.get(row["model_id"], row["model_id"])).key
+    spec = resolve_model(key).spec
+    trained = int(row["trainable_params"])
+    splits = [(n, (trained // n - 1) // spec.hidden_size) for n in range(1, spec.num_layers + 1)
+              if trained % n == 0 and (trained // n - 1) % spec.hidden_size == 0]
+    if len(splits) != 1:
+        return f"LLaMA-Adapter: {trained:,} trained parameters split into {len(splits)} (layers, prompt length) configs"
+    layers, length = splits[0]
+    setup = Setup(llama_adapter=True, adapter_len=length, adapter_layers=layers, stack="hf-trainer", loss="full",
+                  micro_batch=int(row["micro_batch_size"]), seq_len=int(row["seq_len"]), grad_ckpt=row["grad_ckpt"] == "on")
+    return key, setup, (f"adapter_len {length} x {layers} layers (the one split of {trained:,} trained); variable lengths up "
+                        "to 768 tokens priced at 768; eval/generation not modelled; no AMP")
 
 
 def _stack_prices_foreach(setup: Setup) -> bool:

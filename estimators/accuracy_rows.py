@@ -77,8 +77,11 @@ def read_published(path: Path | str = PUBLISHED_PATH) -> list[dict]:
 
 def describe_setup(s: Setup) -> str:
     parts = [] if s.train == "sft" else [s.train]
-    parts.append(s.adaptation)
-    if s.adaptation != "full":
+    if s.llama_adapter:
+        parts.append(f"llama-adapter len {s.adapter_len} x{s.adapter_layers}")
+    else:
+        parts.append(s.adaptation)
+    if s.adaptation != "full" and not s.llama_adapter:
         parts.append(f"r{s.lora_r} {s.lora_targets}")
     parts.append(s.precision)
     if s.optimizer != "adamw":

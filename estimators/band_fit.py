@@ -162,8 +162,13 @@ def write(model: dict) -> None:
 
 
 def holdout(rows: list[dict] | None = None) -> dict[str, list[float]]:
+    """The errors of `holdout_rows`, by group."""
+    return {name: list(errors.values()) for name, errors in holdout_rows(rows).items()}
+
+
+def holdout_rows(rows: list[dict] | None = None) -> dict[str, dict[str, float]]:
     """Generalisation check: for each source, and each model, refit the constants without its rows and price its
-    device / reserved figures with them. A constant left without rows by the hold-out (the PEFT source alone has
+    device / reserved figures with them (row id -> error). A constant left without rows by the hold-out (the PEFT source alone has
     no checkpointing) takes the other fragmentation constant: the only thing known about it."""
     rows = pub.read_published() if rows is None else rows
     eqs = fit_rows(rows)
@@ -181,12 +186,12 @@ def holdout(rows: list[dict] | None = None) -> dict[str, list[float]]:
             if not constants[a]["rows"]:
                 constants[a] = {"value": constants[b]["value"], "rows": []}
         model = {"constants": {**constants, "context": CONTEXT}}
-        errors = []
+        errors = {}
         for rid in sorted(held):
             row = by_id[rid]
             stat = "device" if pub.device_figure(row) is not None else ""
             c = pub.compare_published_row(row, model, stat)
             if c.error is not None:
-                errors.append(c.error)
+                errors[rid] = c.error
         out[name] = errors
     return out

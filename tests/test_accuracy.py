@@ -126,6 +126,16 @@ def test_oom_rows_are_predicted_above_the_card():
     assert sum(1 for c in ooms if not c.oom_ok) <= 1
 
 
+def test_llama_adapter_rows_are_priced_with_the_config_their_count_implies():
+    """PEFT's MetaMathQA ADAPTION_PROMPT runs on an L40S (r0146, r0147): 8,601,628 trained = 28 x (100 x 3072 + 1),
+    priced as --llama-adapter --adapter-len 100 --adapter-layers 28 and held to the reserved figure."""
+    rows = {c.row_id: c for c in PUBLISHED if c.row_id in ("r0146", "r0147")}
+    assert rows.keys() == {"r0146", "r0147"}
+    for c in rows.values():
+        assert "llama-adapter len 100 x28" in c.config and c.statistic == "reserved"
+        assert abs(c.error) <= 0.05, c
+
+
 def test_rows_the_estimator_cannot_express_say_why():
     skipped = [c for c in PUBLISHED if c.skipped]
     assert skipped and all(len(c.skipped) > 10 for c in skipped)
