@@ -1,4 +1,5 @@
-"""The frame every step shares: the step bar on top, the step's body, Back / status / Next, the key footer."""
+"""The frame every step shares: the step bar on top, the step's body, Back / status / Next, the key footer (the
+buttons and the footer are widgets/chrome.py's NavButton and KeyBar, drawn as Button and Footer draw them)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Static
 
 from ..i18n import localize_bindings, step_name, t
 from ..state import STEPS, WizardState
 from ..widgets import compact
+from ..widgets.chrome import KeyBar, NavButton
 
 if TYPE_CHECKING:
     from ..app import WizardApp
@@ -57,11 +59,11 @@ class StepScreen(Screen):
         with VerticalScroll(id="body"):
             yield from self.body()
         with Horizontal(id="nav"):
-            yield compact(Button(f"◀ {t('back', self.lang)}", id="back", disabled=self.STEP == STEPS[0]))
+            yield compact(NavButton(f"◀ {t('back', self.lang)}", id="back", disabled=self.STEP == STEPS[0]))
             yield Static("", id="status")
             if self.STEP != STEPS[-1]:
-                yield compact(Button(f"{t('next', self.lang)} ▶", id="next", variant="primary"))
-        yield Footer()
+                yield compact(NavButton(f"{t('next', self.lang)} ▶", id="next", variant="primary"))
+        yield KeyBar()
 
     def body(self) -> ComposeResult:
         yield from ()

@@ -19,7 +19,7 @@ class QuestionsScreen(StepScreen):
 
     # The first control has the focus as soon as the screen is mounted (before any key reaches it), without the
     # scroll Textual's auto-focus may make to centre it: that would hide the first question's label above it.
-    FIRST_CONTROL = "#body RadioSet, #body CheckList Checkbox, #body Select, #body Input, #body Checkbox"
+    FIRST_CONTROL = "#body ChoiceSet, #body CheckList Checkbox, #body Select, #body Input, #body Checkbox"
     AUTO_FOCUS = ""
 
     def on_mount(self) -> None:

@@ -1,8 +1,8 @@
 """One widget per question declaration (advisor.questions): the wizard owns none of the question text.
 
-kind -> widget:  choice -> RadioSet (one) or a CheckList of Checkboxes (several), each choice with its one-line
-explanation;  int / float / text -> Input;  bool -> Checkbox.  Two questions get a richer control over the same
-declaration:
+kind -> widget:  choice -> ChoiceSet (one: widgets/choices.py, drawn as a compact RadioSet) or a CheckList of
+Checkboxes (several), each choice with its one-line explanation;  int / float / text -> Input;  bool -> Checkbox.
+Two questions get a richer control over the same declaration:
 `gpu` (the GPU table as a Select, or a typed memory size) and `model` (the parameter count as soon as it resolves).
 Every change is parsed by the declaration (`Question.parse`) and stored in the app's WizardState at once, so
 going back and forth keeps every answer. The fields the first step does not show (the GpuField, the checkboxes of a
@@ -11,7 +11,7 @@ several-choice question) are in widgets/later_fields.py; widgets/fields.py picks
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,12 +19,16 @@ from textual.containers import Vertical
 from textual.content import Content, Span
 from textual.markup import escape
 from textual.message import Message
-from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Input, Static
 
 from ...question_types import Question
 from ..i18n import model_source, t
 from ..state import WizardState
 from . import compact
+from .choices import ChoiceRow, ChoiceSet
+
+if TYPE_CHECKING:
+    from textual.widgets import Checkbox  # imported where a yes/no question makes one (no first-step question does)
 
 
 def _display(value: Any) -> str:
@@ -61,12 +65,16 @@ class _Tall:
         return height
 
 
-class ChoiceButton(_Tall, RadioButton):
-    pass
+def field_heading(q: Question, lang: str) -> Content:
+    """The question's label (bold, `$text-accent`; ` *` when it is required) and under it its help: one widget, where
+    a Label and a Static under it drew the same two lines (the help's colour, `$text-muted`, is an `auto` colour that
+    only the stylesheet resolves: it is the widget's, `.q-label` in advisor.tcss; the label line's span sets its own)."""
+    label = f"{q.text('label', lang)}{' *' if q.required else ''}"
+    return Content(f"{label}\n{q.text('help', lang)}", [Span(0, len(label), "bold $text-accent")])
 
 
 class QuestionField(Vertical):
-    """Label, help, the control for the question's kind, and its error line."""
+    """Its heading (label and help), the control for the question's kind, and its error line."""
 
     def __init__(self, q: Question, state: WizardState) -> None:
         super().__init__(id=f"field-{q.id}", classes=f"question kind-{q.kind}")
@@ -77,12 +85,9 @@ class QuestionField(Vertical):
         return self.state.lang
 
     def compose(self) -> ComposeResult:
-        q = self.q
-        mark = " *" if q.required else ""
-        yield Label(f"{escape(q.text('label', self.lang))}{mark}", classes="q-label")
-        yield Static(escape(q.text("help", self.lang)), classes="q-help")
+        yield Static(field_heading(self.q, self.lang), classes="q-label")
         yield from self.control()
-        error = self.state.errors.get(q.id, "")
+        error = self.state.errors.get(self.q.id, "")
         if error:  # else the line is mounted with the first error (one widget less to style and lay out per question)
             yield Static(escape(error), classes="q-error")
 
@@ -90,10 +95,11 @@ class QuestionField(Vertical):
         q, value = self.q, self.state.value(self.q)
         cid = f"q-{q.id}"
         if q.kind == "choice":  # one of several (several of several: later_fields.CheckListField)
-            with compact(RadioSet(id=cid)):
-                for c in q.choices:
-                    yield compact(ChoiceButton(choice_prompt(q, c.value, self.lang), value=c.value == value, id=f"{cid}-{c.value}"))
+            yield ChoiceSet(*(ChoiceRow(choice_prompt(q, c.value, self.lang), value=c.value == value, id=f"{cid}-{c.value}")
+                              for c in q.choices), id=cid)
         elif q.kind == "bool":
+            from textual.widgets import Checkbox
+
             yield compact(Checkbox(escape(q.text("label", self.lang)), value=bool(value), id=cid))
         else:
             input_type = {"int": "integer", "float": "number"}.get(q.kind, "text")
@@ -115,13 +121,12 @@ class QuestionField(Vertical):
             self.mount(Static(escape(error), classes="q-error"))  # last, under the control, as compose puts it
         self.post_message(AnswerChanged(self.q.id))
 
-    @on(RadioSet.Changed)
-    def _radio(self, event: RadioSet.Changed) -> None:
+    @on(ChoiceSet.Changed)
+    def _radio(self, event: ChoiceSet.Changed) -> None:
         event.stop()
         self.store(self.q.choices[event.index].value)
 
-    @on(Checkbox.Changed)
-    def _checked(self, event: Checkbox.Changed) -> None:
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
         self.store(self.checked_answer(event))
 
