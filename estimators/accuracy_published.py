@@ -123,8 +123,8 @@ def _adaption_prompt_setup(row: dict) -> tuple[str, Setup, str] | str:
     model's own loss; TRL's fused head cannot run AdaptionPrompt, estimators/adapter_prompt_terms.py check_stack).
     The row gives the trained count, not the config: n x (adapter_len x hidden + 1) has one whole split with n at
     most the model's layers, the config it ran."""
-    key = resolve_model(MODEL_IDS.get(row["model_id"], row["model_id"])).key
-    spec = resolve_model(key).spec
+    resolved = resolve_model(MODEL_IDS.get(row["model_id"], row["model_id"]))
+    key, spec = resolved.key, resolved.spec
     trained = int(row["trainable_params"])
     splits = [(n, (trained // n - 1) // spec.hidden_size) for n in range(1, spec.num_layers + 1)
               if trained % n == 0 and (trained // n - 1) % spec.hidden_size == 0]

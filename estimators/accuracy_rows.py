@@ -81,8 +81,8 @@ def describe_setup(s: Setup) -> str:
         parts.append(f"llama-adapter len {s.adapter_len} x{s.adapter_layers}")
     else:
         parts.append(s.adaptation)
-    if s.adaptation != "full" and not s.llama_adapter:
-        parts.append(f"r{s.lora_r} {s.lora_targets}")
+        if s.adaptation != "full":
+            parts.append(f"r{s.lora_r} {s.lora_targets}")
     parts.append(s.precision)
     if s.optimizer != "adamw":
         parts.append(s.optimizer)

@@ -212,8 +212,14 @@ def optim_in_bwd(m: ModelSpec, setup: Setup) -> list:
     at most one parameter's gradient exists; there is no separate optimizer step with every gradient alive.
     Read in torchtune 0.6.1 torchtune/training/memory.py:197-240 (create_optim_in_bwd_wrapper, register_optim_in_bwd_hooks);
     recipes/full_finetune_single_device.py:153 refuses gradient accumulation with it."""
+    return [one_gradient_at_a_time(m, setup)]
+
+
+def one_gradient_at_a_time(m: ModelSpec, setup: Setup) -> Change:
+    """A step inside backward (optim_in_bwd, galore_layerwise) frees each gradient once it is stepped: the gradients
+    term is the largest trainable parameter's."""
     largest = largest_trainable(m, setup) * t.trainable_bytes_per_param(setup)
-    return [Change("set", "gradients", largest, "one parameter's gradient at a time (stepped in backward)")]
+    return Change("set", "gradients", largest, "one parameter's gradient at a time (stepped in backward)")
 
 
 def largest_trainable(m: ModelSpec, setup: Setup) -> int:
@@ -274,8 +280,7 @@ def galore_layerwise(m: ModelSpec, setup: Setup) -> list:
     gradient accumulation and DDP with it."""
     if not setup.galore or setup.adaptation != "full":
         return []
-    largest = largest_trainable(m, setup) * t.trainable_bytes_per_param(setup)
-    return [Change("set", "gradients", largest, "one parameter's gradient at a time (stepped in backward)"),
+    return [one_gradient_at_a_time(m, setup),
             Change("add", "GaLore SVD scratch", galore_step_scratch(m, setup),
                    "fp32 gradient copy and its SVD factors (largest matrix), stepped in backward",
                    phases=("backward (top layer)", "backward (layers)"))]

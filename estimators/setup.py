@@ -48,16 +48,15 @@ SAVE_MODULES = ("embed_tokens", "lm_head")
 # offloading where a trainer offers it (TRL activation_offloading, axolotl activation_offloading, torchtune
 # enable_activation_offloading), the optimizer step in backward in torchtune only (optimizer_in_bwd), torch.compile where the
 # trainer compiles the model (the HF Trainer's torch_compile, torchtune's compile).
-_PEFT = ("trl", "hf-trainer", "axolotl", "llama-factory", "unsloth")
+# LLaMA-Adapter (peft AdaptionPromptConfig, estimators/adapter_prompt_terms.py) on the HF Trainer stacks, which run peft's
+# AdaptedAttention as it is (Unsloth patches the attention it wraps; LitGPT and torchtune have their own adapters).
+_HF = ("trl", "hf-trainer", "axolotl", "llama-factory")
+_PEFT = _HF + ("unsloth",)
 OPTION_STACKS = {"dora": _PEFT, "modules_to_save": _PEFT, "act_offload": ("trl", "axolotl", "torchtune"), "optim_in_bwd": ("torchtune",),
-                 "galore": ("trl", "hf-trainer", "axolotl", "llama-factory"), "galore_layerwise": ("trl", "hf-trainer", "axolotl", "llama-factory"),
-                 "torch_compile": ("trl", "hf-trainer", "axolotl", "llama-factory", "torchtune")}
+                 "galore": _HF, "galore_layerwise": _HF, "torch_compile": _HF + ("torchtune",), "llama_adapter": _HF}
 # The training kinds whose TRL config has `activation_offloading` (trl 1.16 SFTConfig, RewardConfig, DPOConfig); GRPOConfig,
 # RLOOConfig and trl 1.12's PPOConfig have none, so --act-offload on the trl stack is refused there (nothing would run it).
 TRL_OFFLOAD_KINDS = ("sft", "reward", "dpo")
-# LLaMA-Adapter (peft AdaptionPromptConfig, estimators/adapter_prompt_terms.py): under the HF Trainer stacks, which run peft's
-# AdaptedAttention as it is (Unsloth patches the attention it wraps; LitGPT and torchtune have their own adapters).
-OPTION_STACKS["llama_adapter"] = ("trl", "hf-trainer", "axolotl", "llama-factory")
 LLAMA_ADAPTER_OFF = ("dora", "modules_to_save", "act_offload", "optim_in_bwd", "galore", "torch_compile")  # not priced with it
 
 

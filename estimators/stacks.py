@@ -26,10 +26,9 @@ def applied(model, setup):
 def is_default_stack(setup) -> bool:
     """The pinned stack with no option: estimators/terms.py alone prices it (no behaviour of rules/stacks.toml applies;
     tests/test_stack_terms.py checks that)."""
-    if setup.llama_adapter:  # estimators/adapter_prompt_terms.py
-        return False
     return (setup.stack == "trl" and not setup.versions and setup.loss != "chunked"
-            and not (setup.dora or setup.modules_to_save or setup.act_offload or setup.optim_in_bwd or setup.galore))
+            and not (setup.dora or setup.modules_to_save or setup.act_offload or setup.optim_in_bwd or setup.galore
+                     or setup.llama_adapter))
 
 
 def apply_stack(est, after_layout: bool = False):

@@ -398,9 +398,15 @@ def attention_saved(m: ModelSpec, setup: Setup) -> int:
         per = a * (q + 2 * rep) + (a * q if full else 0)
     else:
         per = a * (2 * q + kv + kv_v) + 4 * m.num_heads
-    if m.qk_norm:
-        per += (4 + (a if full else 0)) * (q + kv)
-    return per
+    return per + qk_norm_saved(m, setup)
+
+
+def qk_norm_saved(m: ModelSpec, setup: Setup) -> int:
+    """Per-head q/k RMSNorms (Qwen3, Gemma 3, OLMo 2): their fp32 input copies, and the normalised tensors when
+    trained; zero for families without them."""
+    if not m.qk_norm:
+        return 0
+    return (4 + (activation_bytes(setup) if setup.adaptation == "full" else 0)) * (m.q_width + m.kv_width)
 
 
 def eager_scores_saved(m: ModelSpec, setup: Setup) -> int:
@@ -595,20 +601,19 @@ def compiled_layer_saved(m: ModelSpec, setup: Setup) -> int:
     NB: with checkpointing the recomputed layer's saved input is its checkpoint, counted twice here (one hidden
     state per token); the forward working set is still priced as eager's."""
     a, h, i = activation_bytes(setup), m.hidden_size, m.intermediate_size
-    per = 2 * (a * h + 4) + attention_saved(m, setup) - (compiled_qk_norm_discount(m, setup) if m.qk_norm else 0) + 2 * a * i
+    attention = attention_saved(m, setup) - qk_norm_saved(m, setup) + compiled_qk_norm_saved(m, setup)
+    per = 2 * (a * h + 4) + attention + 2 * a * i
     if setup.adaptation == "full":
         return per + a * (2 * h + i)
     return per + compiled_lora_saved(m, setup)
 
 
-def compiled_qk_norm_discount(m: ModelSpec, setup: Setup) -> int:
-    """Qwen3-style per-head q/k RMSNorms under compile: the projections' outputs in the compute dtype and a fp32
-    1/rms per head, instead of eager's fp32 input copies (and, trained, the normalised tensors) that attention_saved
-    prices; returned as the bytes per token eager keeps beyond that."""
-    a = activation_bytes(setup)
-    eager = (4 + (a if setup.adaptation == "full" else 0)) * (m.q_width + m.kv_width)
-    compiled = a * (m.q_width + m.kv_width) + 4 * (m.num_heads + m.num_kv_heads)
-    return eager - compiled
+def compiled_qk_norm_saved(m: ModelSpec, setup: Setup) -> int:
+    """Per-head q/k RMSNorms under compile (Qwen3): the projections' outputs in the compute dtype and a fp32 1/rms per
+    head, in place of qk_norm_saved's fp32 copies; zero for families without them."""
+    if not m.qk_norm:
+        return 0
+    return activation_bytes(setup) * (m.q_width + m.kv_width) + 4 * (m.num_heads + m.num_kv_heads)
 
 
 def compiled_lora_saved(m: ModelSpec, setup: Setup) -> int:

@@ -4,15 +4,39 @@ them: each Textual widget class costs its module a millisecond to create, and th
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import Checkbox, Input, Select
 
 from ..i18n import t
 from . import compact
-from .question import QuestionField, _Tall, choice_prompt
+from .question import QuestionField, choice_prompt
+
+
+class _Tall:
+    """Toggle buttons keep one line of their label in Textual; these keep every line (and wrap them)."""
+
+    # what the mixin reads from the ToggleButton it is mixed into (declared only: Textual's types are not read)
+    label: Any
+    styles: Any
+    render: Callable[[], Any]
+
+    def _make_label(self, label) -> Content:
+        return Content.from_text(label).rstrip()
+
+    _height_for: tuple = (None, None, 0)  # (width, label, height): layout asks several times per frame
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        seen_width, seen_label, height = self._height_for
+        if seen_width != width or seen_label is not self.label:  # checked or not, the label wraps the same
+            height = max(1, self.render().get_height(self.styles, width))
+            self._height_for = (width, self.label, height)
+        return height
 
 
 class ChoiceBox(_Tall, Checkbox):

@@ -11,7 +11,7 @@ several-choice question) are in widgets/later_fields.py; widgets/fields.py picks
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -42,27 +42,6 @@ def choice_prompt(q: Question, value: str, lang: str) -> Content:
     label, explain = c.text("label", lang), c.text("explain", lang)
     text = f"{label}\n    {explain}"
     return Content(text, [Span(0, len(label), "b"), Span(len(label) + 5, len(text), "dim")])
-
-
-class _Tall:
-    """Toggle buttons keep one line of their label in Textual; these keep every line (and wrap them)."""
-
-    # what the mixin reads from the ToggleButton it is mixed into (declared only: Textual's types are not read)
-    label: Any
-    styles: Any
-    render: Callable[[], Any]
-
-    def _make_label(self, label) -> Content:
-        return Content.from_text(label).rstrip()
-
-    _height_for: tuple = (None, None, 0)  # (width, label, height): layout asks several times per frame
-
-    def get_content_height(self, container, viewport, width: int) -> int:
-        seen_width, seen_label, height = self._height_for
-        if seen_width != width or seen_label is not self.label:  # checked or not, the label wraps the same
-            height = max(1, self.render().get_height(self.styles, width))
-            self._height_for = (width, self.label, height)
-        return height
 
 
 def field_heading(q: Question, lang: str) -> Content:
