@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.markup import escape
@@ -38,9 +38,25 @@ def step_bar(step: str, lang: str) -> Text:
 
 class StepScreen(Screen):
     STEP: ClassVar[str] = ""
+    _shown = False  # whether the screen has been shown (resumed) once: see on_screen_resume
 
     def on_mount(self) -> None:
         localize_bindings(self, self.lang)
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Skip the restyle of a screen's first showing: Textual styles every widget as it is mounted, and then again
+        when the screen resumes, which doubles the styling of the first frame for nothing (no style source or class
+        changed between the two). Later resumes (the app back from a suspend) restyle as usual. Runs before Screen's own
+        handler, which reads the flag."""
+        if not self._shown:
+            self._shown = True
+            event.refresh_styles = False
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Skip a resize to the size the screen is laid out at: Textual's first layout of a screen posts the screen a
+        Resize to the same size, and Screen's handler lays everything out again."""
+        if event.size == self._size:
+            event.prevent_default()
 
     @property
     def wizard(self) -> "WizardApp":
