@@ -8,6 +8,7 @@ check: lint typecheck fast
 
 lint:
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 
 # annotations of estimators/ and advisor/, the wizard included (pyproject.toml [tool.mypy] files; the heavy libraries skipped)
 typecheck:

@@ -63,8 +63,13 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
             # argv[0] is `selected`: the other subcommands can never be parsed now, and importing their modules
             # cost the wizard's first paint about 0.1 s
             module = importlib.import_module(f"advisor.commands.{name}")
-            p = sub.add_parser(name, help=summary, description=summary, epilog=getattr(module, "EXAMPLES", None),
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+            p = sub.add_parser(
+                name,
+                help=summary,
+                description=summary,
+                epilog=getattr(module, "EXAMPLES", None),
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
             module.add_arguments(p)
             p.set_defaults(run=module.run)
     return parser

@@ -20,8 +20,7 @@ class CompactSpec(NamedTuple):
         from rich import box
         from rich.table import Table
 
-        table = Table(title=self.title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-                      collapse_padding=True)
+        table = Table(title=self.title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
         for head, right in zip(self.headers, self.right, strict=True):
             table.add_column(head, overflow="fold", justify="right" if right else "left")
         for row in self.rows:

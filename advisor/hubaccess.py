@@ -61,9 +61,11 @@ def access_note(model_id: str, shown: str | None = None) -> str:
     org = gated(model_id)
     if org is None:
         return ""
-    return (f"{shown or model_id} is gated on the Hugging Face Hub: accept {org.license} on its model page "
-            "(https://huggingface.co/ + the id) with your account, then give this machine a token: `hf auth login` "
-            "(stored in $HF_HOME/token) or `export HF_TOKEN=...`. `advisor launch` warns when neither is set.")
+    return (
+        f"{shown or model_id} is gated on the Hugging Face Hub: accept {org.license} on its model page "
+        "(https://huggingface.co/ + the id) with your account, then give this machine a token: `hf auth login` "
+        "(stored in $HF_HOME/token) or `export HF_TOKEN=...`. `advisor launch` warns when neither is set."
+    )
 
 
 def missing_token_warning(model_id: str, env=os.environ) -> str:
@@ -71,6 +73,8 @@ def missing_token_warning(model_id: str, env=os.environ) -> str:
     org = gated(model_id)
     if org is None or token_source(env) is not None:
         return ""
-    return (f"{model_id} is gated on the Hugging Face Hub and no token is configured here (HF_TOKEN is unset and "
-            f"{token_file(env)} does not exist): accept {org.license} on https://huggingface.co/{model_id}, then run "
-            "`hf auth login` or set HF_TOKEN, or the first stage fails when it downloads the model")
+    return (
+        f"{model_id} is gated on the Hugging Face Hub and no token is configured here (HF_TOKEN is unset and "
+        f"{token_file(env)} does not exist): accept {org.license} on https://huggingface.co/{model_id}, then run "
+        "`hf auth login` or set HF_TOKEN, or the first stage fails when it downloads the model"
+    )

@@ -50,8 +50,12 @@ KNOBS = (
     Knob("optimizer", "optimizer", choices=OPTIMIZERS),
     Knob("micro_batch", "sequences per GPU per step", int),
     Knob("seq_len", "tokens per sequence", int),
-    Knob("grad_accum", "gradient accumulation steps: micro-steps 2+ run with every gradient of the earlier ones resident "
-         "(full fine-tuning: a full set of gradients on top of the forward; LoRA: the adapters' only)", int),
+    Knob(
+        "grad_accum",
+        "gradient accumulation steps: micro-steps 2+ run with every gradient of the earlier ones resident "
+        "(full fine-tuning: a full set of gradients on top of the forward; LoRA: the adapters' only)",
+        int,
+    ),
     Knob("grad_ckpt", "gradient checkpointing (default: on for LoRA/QLoRA, off for full)", bool),
     Knob("attention", "attention kernel: sdpa/flash keep no S x S scores, eager does", choices=ATTENTIONS),
     Knob("lora_r", "LoRA rank", int),
@@ -67,33 +71,72 @@ KNOBS = (
     Knob("parallel", "data-parallel layout", choices=PARALLEL),
     Knob("offload_optimizer", "optimizer states (and ZeRO's fp32 masters/gradients) in host RAM: ZeRO-Offload, or FSDP with --offload-params", bool),
     Knob("offload_params", "weights in host RAM (ZeRO-3 offload_param, FSDP CPUOffload)", bool),
-    Knob("ref_model", "reference for dpo/ppo/grpo: auto/copy (a frozen copy for full, the adapter-disabled base for LoRA), precomputed (dpo log-probs), none (grpo, beta=0)", choices=REF_MODELS),
-    Knob("loss", "LM-head loss: fused = TRL's chunked log-probs (what generated scripts run), full = the HF causal-LM loss over B x S x V logits, chunked = the stack's chunked cross-entropy (Liger under the HF Trainer); under --stack other than trl, fused means the stack's own default", choices=LOSSES),
+    Knob(
+        "ref_model",
+        "reference for dpo/ppo/grpo: auto/copy (a frozen copy for full, the adapter-disabled base for LoRA), precomputed (dpo log-probs), none (grpo, beta=0)",
+        choices=REF_MODELS,
+    ),
+    Knob(
+        "loss",
+        "LM-head loss: fused = TRL's chunked log-probs (what generated scripts run), full = the HF causal-LM loss over B x S x V logits, chunked = the stack's chunked cross-entropy (Liger under the HF Trainer); under --stack other than trl, fused means the stack's own default",
+        choices=LOSSES,
+    ),
     Knob("num_generations", "GRPO completions per prompt (G)", int),
     Knob("response_len", "PPO/GRPO generated tokens per completion (part of --seq-len, which is prompt + response)", int),
-    Knob("stack", "the training stack to price (trl = what generated scripts run; axolotl and llama-factory run the HF Trainer); "
-         "changes only what is priced, generated scripts still run trl", choices=STACKS, priced_only=True),
-    Knob("versions", "library versions to price, e.g. transformers=4.44,bitsandbytes=0.43; 'detect' reads this environment's "
-         "installed versions (importlib.metadata, nothing imported), 'detect,torch=2.3' overrides one; empty = the pinned versions",
-         priced_only=True),
+    Knob(
+        "stack",
+        "the training stack to price (trl = what generated scripts run; axolotl and llama-factory run the HF Trainer); "
+        "changes only what is priced, generated scripts still run trl",
+        choices=STACKS,
+        priced_only=True,
+    ),
+    Knob(
+        "versions",
+        "library versions to price, e.g. transformers=4.44,bitsandbytes=0.43; 'detect' reads this environment's "
+        "installed versions (importlib.metadata, nothing imported), 'detect,torch=2.3' overrides one; empty = the pinned versions",
+        priced_only=True,
+    ),
     Knob("dora", "DoRA (peft LoraConfig use_dora): magnitude vectors and DoRA's extra activations", bool),
-    Knob("modules_to_save", "modules trained in full next to LoRA (peft LoraConfig modules_to_save): embed_tokens, lm_head or both, "
-         "named as the model's family names them"),
-    Knob("act_offload", "activation offloading: saved activations in host RAM (TRL activation_offloading: sft, reward and dpo; "
-         "torchtune enable_activation_offloading)", bool),
-    Knob("optim_in_bwd", "optimizer step inside backward, each gradient freed at once (torchtune optimizer_in_bwd; priced only: "
-         "generated scripts run TRL, which has no such option)", bool, priced_only=True),
+    Knob(
+        "modules_to_save",
+        "modules trained in full next to LoRA (peft LoraConfig modules_to_save): embed_tokens, lm_head or both, "
+        "named as the model's family names them",
+    ),
+    Knob(
+        "act_offload",
+        "activation offloading: saved activations in host RAM (TRL activation_offloading: sft, reward and dpo; "
+        "torchtune enable_activation_offloading)",
+        bool,
+    ),
+    Knob(
+        "optim_in_bwd",
+        "optimizer step inside backward, each gradient freed at once (torchtune optimizer_in_bwd; priced only: "
+        "generated scripts run TRL, which has no such option)",
+        bool,
+        priced_only=True,
+    ),
     Knob("galore", "GaLore AdamW for full fine-tuning (HF optim galore_adamw, all-linear, rank 128; scripts need galore-torch)", bool),
-    Knob("galore_layerwise", "with --galore: the layer-wise variant (HF optim galore_adamw_layerwise), each parameter stepped "
-         "in backward so one gradient exists at a time (one GPU, no gradient accumulation)", bool),
-    Knob("torch_compile", "torch.compile (Inductor) of the model (HF torch_compile): its partitioner recomputes elementwise "
-         "ops in backward, so each layer saves less", bool),
-    Knob("llama_adapter", "LLaMA-Adapter (peft AdaptionPromptConfig) instead of LoRA adapters: trained prompts and zero-init gates in "
-         "the top --adapter-layers attention layers of the frozen base (llama, mistral; single-GPU SFT; priced only: generated "
-         "scripts train LoRA)", bool, priced_only=True),
+    Knob(
+        "galore_layerwise",
+        "with --galore: the layer-wise variant (HF optim galore_adamw_layerwise), each parameter stepped "
+        "in backward so one gradient exists at a time (one GPU, no gradient accumulation)",
+        bool,
+    ),
+    Knob(
+        "torch_compile",
+        "torch.compile (Inductor) of the model (HF torch_compile): its partitioner recomputes elementwise ops in backward, so each layer saves less",
+        bool,
+    ),
+    Knob(
+        "llama_adapter",
+        "LLaMA-Adapter (peft AdaptionPromptConfig) instead of LoRA adapters: trained prompts and zero-init gates in "
+        "the top --adapter-layers attention layers of the frozen base (llama, mistral; single-GPU SFT; priced only: generated "
+        "scripts train LoRA)",
+        bool,
+        priced_only=True,
+    ),
     Knob("adapter_len", "LLaMA-Adapter prompt tokens per adapted layer (peft AdaptionPromptConfig adapter_len)", int, priced_only=True),
-    Knob("adapter_layers", "LLaMA-Adapter: adapted layers from the top (adapter_layers; priced capped at the model's layers)", int,
-         priced_only=True),
+    Knob("adapter_layers", "LLaMA-Adapter: adapted layers from the top (adapter_layers; priced capped at the model's layers)", int, priced_only=True),
 )
 
 
@@ -119,7 +162,9 @@ def add_knob_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None
         default = DEFAULTS[knob.field]
         shown = "auto" if default is None else ("pinned" if default == "" else default)
         if knob.kind is bool:
-            group.add_argument(knob.flag, dest=knob.field, action=argparse.BooleanOptionalAction, default=None, help=f"{knob.help} (default: {shown})")
+            group.add_argument(
+                knob.flag, dest=knob.field, action=argparse.BooleanOptionalAction, default=None, help=f"{knob.help} (default: {shown})"
+            )
         else:
             group.add_argument(
                 knob.flag, dest=knob.field, type=_typed(knob), default=None, metavar=_metavar(knob), help=f"{knob.help} (default: {shown})"

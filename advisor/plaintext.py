@@ -107,7 +107,7 @@ def wrap(text: str, width: int, fold: bool = True) -> list[str]:
                 offset += len(word)
             elif length > width:
                 if fold:
-                    chunks = [word[i:i + width] for i in range(0, len(word), width)]
+                    chunks = [word[i : i + width] for i in range(0, len(word), width)]
                     for i, chunk in enumerate(chunks):
                         if start:
                             breaks.append(start)

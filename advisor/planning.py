@@ -57,8 +57,14 @@ def model_spec(text: str) -> tuple[ModelSpec, ModelRef]:
 
     resolved = resolve_model(text)
     spec = resolved.spec
-    ref = ModelRef(key=resolved.key, name=spec.name, hf_id=spec.hf_id or text, resolved_from=resolved.how,
-                   params_total=count_params(spec).total, spec=spec_data(spec))
+    ref = ModelRef(
+        key=resolved.key,
+        name=spec.name,
+        hf_id=spec.hf_id or text,
+        resolved_from=resolved.how,
+        params_total=count_params(spec).total,
+        spec=spec_data(spec),
+    )
     return spec, ref
 
 

@@ -38,9 +38,14 @@ def _gib(entry: dict) -> str:
 
 def setup_line(setup: dict) -> str:
     parts = [
-        f"train={setup['train']}", f"method={setup['method']}", f"precision={setup['precision']}",
-        f"optimizer={setup['optimizer']}", f"micro-batch={setup['micro_batch']}", f"seq-len={setup['seq_len']}",
-        f"grad-ckpt={'on' if setup['grad_ckpt'] else 'off'}", f"attention={setup['attention']}",
+        f"train={setup['train']}",
+        f"method={setup['method']}",
+        f"precision={setup['precision']}",
+        f"optimizer={setup['optimizer']}",
+        f"micro-batch={setup['micro_batch']}",
+        f"seq-len={setup['seq_len']}",
+        f"grad-ckpt={'on' if setup['grad_ckpt'] else 'off'}",
+        f"attention={setup['attention']}",
     ]
     if setup.get("llama_adapter"):  # the prompts replace LoRA's adapters (estimators/adapter_prompt_terms.py)
         parts.append(f"llama-adapter len={setup['adapter_len']} layers={setup['adapter_layers']}")
@@ -80,7 +85,9 @@ def estimate_blocks(data: dict) -> list:
     if data.get("memory_scope", "single GPU") != "single GPU":
         out.append(f"[dim]figures are {data['memory_scope']}[/dim]")
     if data["paged_optimizer_states"]["bytes"]:
-        out.append(f"[dim]paged optimizer states: {_gib(data['paged_optimizer_states'])} GiB in CUDA unified memory (can spill to host RAM; not in the allocated peak)[/dim]")
+        out.append(
+            f"[dim]paged optimizer states: {_gib(data['paged_optimizer_states'])} GiB in CUDA unified memory (can spill to host RAM; not in the allocated peak)[/dim]"
+        )
     out.append(fits_spec(data["fits_on"]))
     if data["gpu"]:
         out.append(verdict_line(data["gpu"]))
@@ -93,20 +100,24 @@ def estimate_tables(data: dict) -> list:
 
 
 def band_line(peak: dict) -> str:
-    """"7.4 GiB on the card (7.1–8.2 on real GPUs)" and where the range comes from."""
+    """ "7.4 GiB on the card (7.1–8.2 on real GPUs)" and where the range comes from."""
     band = peak["band"]
     low, high = band["low"]["gib"], band["high"]["gib"]
-    return (f"[bold]{peak['device']['gib']:.1f} GiB on the card ({low:.1f}–{high:.1f} on real GPUs)[/bold]\n"
-            f"[dim]range: {band['n_rows']} published runs of class {band['class']} measured "
-            f"{band['ratios']['low']:.2f}-{band['ratios']['high']:.2f} x the estimate (10th-90th percentile); "
-            f"'fits' below uses the upper end, {high:.2f} GiB"
-            + (f"; {band['asked_class']} has too few rows" if band["fallback"] else "") + "[/dim]")
+    return (
+        f"[bold]{peak['device']['gib']:.1f} GiB on the card ({low:.1f}–{high:.1f} on real GPUs)[/bold]\n"
+        f"[dim]range: {band['n_rows']} published runs of class {band['class']} measured "
+        f"{band['ratios']['low']:.2f}-{band['ratios']['high']:.2f} x the estimate (10th-90th percentile); "
+        f"'fits' below uses the upper end, {high:.2f} GiB" + (f"; {band['asked_class']} has too few rows" if band["fallback"] else "") + "[/dim]"
+    )
 
 
 def fits_spec(rows: list[dict]) -> TableSpec:
     marks = [("[green]yes[/green]" if g["fits"] else "[red]no[/red]") for g in rows]
-    return TableSpec("fits on one of (judged on the band's upper end)", ("GPU", "GiB", "fits", "headroom GiB"),
-                     [(g["name"], f"{g['memory_gib']:.1f}", mark, f"{g['headroom_gib']:+.1f}") for g, mark in zip(rows, marks, strict=False)])
+    return TableSpec(
+        "fits on one of (judged on the band's upper end)",
+        ("GPU", "GiB", "fits", "headroom GiB"),
+        [(g["name"], f"{g['memory_gib']:.1f}", mark, f"{g['headroom_gib']:+.1f}") for g, mark in zip(rows, marks, strict=False)],
+    )
 
 
 def verdict_line(g: dict) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import argparse
 
-HELP = ("price the reward and value models at this smaller model of the policy's family (same vocabulary; InstructGPT: "
-        "a 6B reward model for a 175B policy), given like --model (default: the policy's)")
+HELP = (
+    "price the reward and value models at this smaller model of the policy's family (same vocabulary; InstructGPT: "
+    "a 6B reward model for a 175B policy), given like --model (default: the policy's)"
+)
 
 
 def add_reward_value_flag(p: argparse.ArgumentParser, kinds: str) -> None:
@@ -33,8 +35,15 @@ def reward_value_data(resolved, given: bool) -> dict:
     from estimators.kind_models import seqcls_params
 
     spec = resolved.spec
-    return {"name": spec.name, "key": resolved.key, "hf_id": spec.hf_id, "resolved_from": resolved.how if given else "the policy's architecture",
-            "params_total": seqcls_params(spec).total, "vocab_size": spec.vocab_size, "separate": given}
+    return {
+        "name": spec.name,
+        "key": resolved.key,
+        "hf_id": spec.hf_id,
+        "resolved_from": resolved.how if given else "the policy's architecture",
+        "params_total": seqcls_params(spec).total,
+        "vocab_size": spec.vocab_size,
+        "separate": given,
+    }
 
 
 def plan_reward_value(text: str | None, method: str, policy: str):

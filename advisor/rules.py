@@ -27,6 +27,7 @@ class RulesError(AdvisorError):
 
 # ---- loading ---------------------------------------------------------------------------------
 
+
 def rules_dir() -> Path:
     """The shipped rules/ folder, beside the packages in a repo checkout and in an install alike: the one place
     estimators/tables.py reads its tables from too (no importlib.resources: it costs the start-up a few ms)."""

@@ -35,7 +35,8 @@ class Spec:
 
 SPECS: tuple[Spec, ...] = (
     Spec(
-        "methods", "method",
+        "methods",
+        "method",
         fields=("id", "name", "source", "family", "data_kind", "reward_model"),
         text=("concept", "data", "cost", "output"),
         lists=("strengths", "limits"),
@@ -46,16 +47,15 @@ SPECS: tuple[Spec, ...] = (
         },
     ),
     Spec(
-        "adaptations", "adaptation",
+        "adaptations",
+        "adaptation",
         fields=("id", "name", "source", "trainable", "quantized_base", "vram_7b_gb"),
         text=("concept", "principle", "feature"),
         lists=("when_to_use",),
         enums={"trainable": ("all", "adapters"), "quantized_base": (True, False)},
     ),
-    Spec("selection", "situation", fields=("id", "source", "recommend"),
-         text=("situation", "recommend"), id_prefix="sel."),
-    Spec("selection", "rlhf_vs_dpo", fields=("id", "source"),
-         text=("label", "rlhf", "dpo"), id_prefix="cmp."),
+    Spec("selection", "situation", fields=("id", "source", "recommend"), text=("situation", "recommend"), id_prefix="sel."),
+    Spec("selection", "rlhf_vs_dpo", fields=("id", "source"), text=("label", "rlhf", "dpo"), id_prefix="cmp."),
     Spec("glossary", "term", fields=("id", "term", "source"), text=("definition",)),
 )
 # RLHF's sub-steps (`[[method.steps]]`); they inherit the parent row's source.

@@ -167,7 +167,7 @@ def build(env: ScriptEnv, say: Callable[[str], None] = lambda line: None, log: P
         own = _site_packages(python)
         base = shared_site_dirs()
         argv = _install_argv(env.pins, python, own[0])
-        note(f"installing {env.describe()} (without dependencies: the rest of the block is shared): {' '.join(argv[-len(env.pins):])}")
+        note(f"installing {env.describe()} (without dependencies: the rest of the block is shared): {' '.join(argv[-len(env.pins) :])}")
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
         assert proc.stdout is not None
         for raw in proc.stdout:

@@ -17,8 +17,7 @@ EXAMPLES = """throughput (time model, issue 16):
 
 def add_throughput_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("throughput (time model)")
-    g.add_argument("--throughput", action="store_true",
-                   help="compare the time model with published tokens/s per GPU instead of the memory model")
+    g.add_argument("--throughput", action="store_true", help="compare the time model with published tokens/s per GPU instead of the memory model")
     g.add_argument("--fit", action="store_true", help="with --throughput: refit the constants on the fit set and use them")
     g.add_argument("--throughput-out", metavar="PATH", help="with --throughput: also write the table to PATH")
 
@@ -62,12 +61,24 @@ def run_throughput(args: argparse.Namespace) -> int:
         fit = [r for r in results if r.row.group.startswith(ta.FIT_SOURCE)]
         held = [r for r in results if not r.row.group.startswith(ta.FIT_SOURCE)]
         data = {
-            "constants": asdict(constants), "fit_source": ta.FIT_SOURCE,
+            "constants": asdict(constants),
+            "fit_source": ta.FIT_SOURCE,
             "summary": {"all": ta.stats(results), "fit": ta.stats(fit), "held_out": ta.stats(held)},
-            "by_group": ta.by(results, lambda r: r.row.group), "by_method": ta.by(results, lambda r: r.row.method),
-            "rows": [{"row_id": r.row.row_id, "group": r.row.group, "model": r.row.model, "config": r.row.config,
-                      "measured_tokens_per_s_per_gpu": r.row.measured, "predicted_tokens_per_s_per_gpu": r.predicted,
-                      "error": r.error, "skipped": r.row.skipped} for r in results],
+            "by_group": ta.by(results, lambda r: r.row.group),
+            "by_method": ta.by(results, lambda r: r.row.method),
+            "rows": [
+                {
+                    "row_id": r.row.row_id,
+                    "group": r.row.group,
+                    "model": r.row.model,
+                    "config": r.row.config,
+                    "measured_tokens_per_s_per_gpu": r.row.measured,
+                    "predicted_tokens_per_s_per_gpu": r.predicted,
+                    "error": r.error,
+                    "skipped": r.row.skipped,
+                }
+                for r in results
+            ],
         }
         json.dump(data, sys.stdout, indent=2)
         print()

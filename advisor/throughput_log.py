@@ -45,10 +45,12 @@ def append_record(record: dict, path: Path | None = None) -> Path:
 
 
 def setup_summary(setup) -> str:
-    """"sft lora bf16, micro-batch 4 x 4 accum x 1 GPU, 2048 tokens, checkpointing on, adamw_torch, none"."""
-    return (f"{setup.train} {setup.adaptation} {setup.precision}, micro-batch {setup.micro_batch} x {setup.grad_accum} accum "
-            f"x {setup.world_size} GPU(s), {setup.seq_len} tokens, checkpointing {'on' if setup.checkpointing else 'off'}, "
-            f"{setup.optimizer}, {setup.parallel}")
+    """ "sft lora bf16, micro-batch 4 x 4 accum x 1 GPU, 2048 tokens, checkpointing on, adamw_torch, none"."""
+    return (
+        f"{setup.train} {setup.adaptation} {setup.precision}, micro-batch {setup.micro_batch} x {setup.grad_accum} accum "
+        f"x {setup.world_size} GPU(s), {setup.seq_len} tokens, checkpointing {'on' if setup.checkpointing else 'off'}, "
+        f"{setup.optimizer}, {setup.parallel}"
+    )
 
 
 @dataclass
@@ -140,7 +142,7 @@ class Meter:
         return per_step * max(0, self.total_steps - self.last[1])
 
     def text(self, eta: bool = True) -> str:
-        """"vs 2,600 predicted (-6 %), eta 1:23:45": the latest tokens/s against the prediction, and the ETA from the
+        """ "vs 2,600 predicted (-6 %), eta 1:23:45": the latest tokens/s against the prediction, and the ETA from the
         pace so far (the parts that are known)."""
         parts = []
         rate = self.rates[-1] if self.rates else None

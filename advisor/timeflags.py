@@ -33,8 +33,9 @@ def add_time_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mean-tokens", type=float, help="mean tokens per example (default: --seq-len, i.e. full packed sequences)")
     g.add_argument("--tokens", type=_count, help="training tokens in the data set, instead of --examples")
     g.add_argument("--epochs", type=float, default=1.0, help="passes over the data set (default: 1)")
-    g.add_argument("--price", type=float, metavar="USD_PER_GPU_HOUR",
-                   help="price per GPU-hour, overriding the on-demand list price in rules/gpus.toml")
+    g.add_argument(
+        "--price", type=float, metavar="USD_PER_GPU_HOUR", help="price per GPU-hour, overriding the on-demand list price in rules/gpus.toml"
+    )
 
 
 def wants_time(args: argparse.Namespace) -> bool:
@@ -53,5 +54,6 @@ def time_block(args: argparse.Namespace, spec, setup, gpu, reward_model=None) ->
             raise EstimateError(f"time and cost need {what} (its speed and price come from rules/gpus.toml)")
         return None
     from estimators.time_report import Dataset, time_dict  # after the return: an untimed estimate skips the time model
+
     dataset = Dataset(examples=args.examples, mean_tokens=args.mean_tokens, tokens=args.tokens, epochs=args.epochs)
     return time_dict(spec, setup, gpu, dataset, args.price, reward_model=reward_model)

@@ -39,8 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 QWEN25_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-          "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 
 
 def qwen_tokenizer(tiktoken_file: Path, out: Path) -> Path:
@@ -55,8 +57,9 @@ def qwen_tokenizer(tiktoken_file: Path, out: Path) -> Path:
         return ranks
 
     cst.TikTokenConverter.load_tiktoken_bpe = load  # tiktoken itself is not installed; the file format is two columns
-    tok = cst.TikTokenConverter(vocab_file=str(tiktoken_file), pattern=QWEN25_PATTERN,
-                                extra_special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"]).converted()
+    tok = cst.TikTokenConverter(
+        vocab_file=str(tiktoken_file), pattern=QWEN25_PATTERN, extra_special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    ).converted()
     out.mkdir(parents=True, exist_ok=True)
     tok.save(str(out / "tokenizer.json"))
     (out / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "chat_template": CHATML}))
@@ -96,9 +99,13 @@ def fit_and_measure(texts: dict[str, list[str]], counter) -> tuple[dict, list[st
     fitted = {c: round(float(v), 3) for c, v in zip(CLASSES, coef, strict=False)}
     lines = [f"fitted on {len(train):,} rows (the even ones): " + ", ".join(f"{c} {v}" for c, v in fitted.items()), ""]
     for label, approx in (("fitted in this run", ApproxCounter(fitted)), ("shipped in counters.APPROX", ApproxCounter(APPROX["weights"]))):
-        lines += [f"error on the {sum(1 for k in texts for i, n in enumerate(real[k]) if i % 2 and n):,} held-out rows, weights {label}: "
-                  + ", ".join(f"{c} {v}" for c, v in zip(CLASSES, approx.weights, strict=False)), "",
-                  "| text | rows | real tokens | per-row error p50 / p90 / p99 | error of the total |", "|---|---:|---:|---|---:|"]
+        lines += [
+            f"error on the {sum(1 for k in texts for i, n in enumerate(real[k]) if i % 2 and n):,} held-out rows, weights {label}: "
+            + ", ".join(f"{c} {v}" for c, v in zip(CLASSES, approx.weights, strict=False)),
+            "",
+            "| text | rows | real tokens | per-row error p50 / p90 / p99 | error of the total |",
+            "|---|---:|---:|---|---:|",
+        ]
         all_err, all_real, all_est = [], 0, 0
         for k in texts:
             held = [(t, n) for i, (t, n) in enumerate(zip(texts[k], real[k], strict=False)) if i % 2 == 1 and n]
@@ -107,10 +114,15 @@ def fit_and_measure(texts: dict[str, list[str]], counter) -> tuple[dict, list[st
             tot_real, tot_est = sum(n for _, n in held), sum(est)
             all_err += err
             all_real, all_est = all_real + tot_real, all_est + tot_est
-            lines.append(f"| {k} | {len(held):,} | {tot_real:,} | {_q(err, .5):.1%} / {_q(err, .9):.1%} / {_q(err, .99):.1%} | {(tot_est - tot_real) / tot_real:+.1%} |")
+            lines.append(
+                f"| {k} | {len(held):,} | {tot_real:,} | {_q(err, 0.5):.1%} / {_q(err, 0.9):.1%} / {_q(err, 0.99):.1%} | {(tot_est - tot_real) / tot_real:+.1%} |"
+            )
         all_err.sort()
-        lines += [f"| all | {len(all_err):,} | {all_real:,} | {_q(all_err, .5):.1%} / {_q(all_err, .9):.1%} / {_q(all_err, .99):.1%} | "
-                  f"{(all_est - all_real) / all_real:+.1%} |", ""]
+        lines += [
+            f"| all | {len(all_err):,} | {all_real:,} | {_q(all_err, 0.5):.1%} / {_q(all_err, 0.9):.1%} / {_q(all_err, 0.99):.1%} | "
+            f"{(all_est - all_real) / all_real:+.1%} |",
+            "",
+        ]
     return fitted, lines
 
 
@@ -165,12 +177,20 @@ def main() -> None:
             approx, _ = rows_per_s(path, ApproxCounter(), args.repeat)
             speed.append(f"| {label} | {n:,} | {path.stat().st_size / 2**20:.1f} MiB | {real:,.0f} | {approx:,.0f} |")
     out = [
-        "# advisor data check: speed and the token approximation", "",
+        "# advisor data check: speed and the token approximation",
+        "",
         f"`.venv/bin/python bench/data_speed.py {' '.join(sys.argv[1:])}` on {platform.machine()}, Python {platform.python_version()}, "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; tokenizer: {counter.name}.", "",
-        "## The approximation (no tokenizer) against the real tokenizer", "", *table,
-        "## Rows per second, end to end (read, detect, validate, measure, plan)", "",
-        "| rows | count | file | with the tokenizer | with the approximation |", "|---|---:|---:|---:|---:|", *speed, "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; tokenizer: {counter.name}.",
+        "",
+        "## The approximation (no tokenizer) against the real tokenizer",
+        "",
+        *table,
+        "## Rows per second, end to end (read, detect, validate, measure, plan)",
+        "",
+        "| rows | count | file | with the tokenizer | with the approximation |",
+        "|---|---:|---:|---:|---:|",
+        *speed,
+        "",
         f"best of {args.repeat} runs each; one process; load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
         "(the machine is shared: other work inflates these times).",
     ]

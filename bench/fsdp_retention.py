@@ -101,9 +101,12 @@ class Recorder:
                     if s is not None:
                         storages[s.untyped_storage().data_ptr()] = s.untyped_storage().nbytes()
             in_flight = grad.untyped_storage().data_ptr()
-            self.found = {"alive": len(alive), "with_grad": sum(t.grad is not None for t in alive),
-                          "held_bytes": sum(storages.values()),
-                          "extra_bytes": sum(b for p, b in storages.items() if p != in_flight)}
+            self.found = {
+                "alive": len(alive),
+                "with_grad": sum(t.grad is not None for t in alive),
+                "held_bytes": sum(storages.values()),
+                "extra_bytes": sum(b for p, b in storages.items() if p != in_flight),
+            }
             del alive  # drop the strong references before the backward goes on
 
 
@@ -182,6 +185,7 @@ class Decoder(nn.Module):
         def run(x: torch.Tensor) -> torch.Tensor:
             self.recorder.record(i, x)  # for reentrant: the recompute's detached input
             return unit(x)
+
         return run
 
 
@@ -201,8 +205,14 @@ def build(args: argparse.Namespace, where: str, reentrant: bool, frozen: bool, r
     # Adapter units of their own (peft's fsdp_auto_wrap_policy) leave the Block unit's flat parameter frozen. No backward
     # prefetch: it would gather the bottom unit's parameters before the probe in some variants and not in others, and the
     # live-bytes column should differ by activations only (the count of held inputs does not depend on it).
-    return FSDP(model, sharding_strategy=ShardingStrategy.FULL_SHARD, auto_wrap_policy=ModuleWrapPolicy({Block, Adapter}),
-                use_orig_params=True, backward_prefetch=None, device_id=torch.device("cpu"))
+    return FSDP(
+        model,
+        sharding_strategy=ShardingStrategy.FULL_SHARD,
+        auto_wrap_policy=ModuleWrapPolicy({Block, Adapter}),
+        use_orig_params=True,
+        backward_prefetch=None,
+        device_id=torch.device("cpu"),
+    )
 
 
 def live_at_probe(trace: str) -> int | None:
@@ -212,8 +222,11 @@ def live_at_probe(trace: str) -> int | None:
     marks = [float(e["ts"]) for e in events if e.get("name") == PROBE and e.get("ph") == "X"]
     if not marks:
         return None
-    mem = sorted((float(e["ts"]), int(e["args"].get("Bytes", 0))) for e in events
-                 if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0)
+    mem = sorted(
+        (float(e["ts"]), int(e["args"].get("Bytes", 0)))
+        for e in events
+        if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0
+    )
     return sum(b for ts, b in mem if ts <= marks[0])
 
 
@@ -282,32 +295,41 @@ def table(args: argparse.Namespace, rows: list[dict], other: list[dict]) -> str:
     one = args.tokens * args.hidden * elem  # one layer input (a checkpoint) or its gradient
     formula = 2 * (args.layers - 1) * one
     base = next((r.get("live_bytes") for r in rows if r["label"].startswith("inside")), None)
-    lines = [f"{args.layers} layers, {args.tokens} tokens x {args.hidden} hidden per rank, {args.dtype}; rank 0 at the bottom layer's backward",
-             f"formula 2 x (L - 1) x tokens x hidden x {elem} B = {formula / MIB:.2f} MiB  (one layer input: {one / MIB:.2f} MiB)", "",
-             f"{'variant':38s} {'inputs alive':>12s} {'with .grad':>10s} {'held MiB':>9s} {'/formula':>8s} {'extra MiB':>9s} "
-             f"{'live MiB':>9s} {'vs inside':>9s} {'after bwd':>9s}"]
+    lines = [
+        f"{args.layers} layers, {args.tokens} tokens x {args.hidden} hidden per rank, {args.dtype}; rank 0 at the bottom layer's backward",
+        f"formula 2 x (L - 1) x tokens x hidden x {elem} B = {formula / MIB:.2f} MiB  (one layer input: {one / MIB:.2f} MiB)",
+        "",
+        f"{'variant':38s} {'inputs alive':>12s} {'with .grad':>10s} {'held MiB':>9s} {'/formula':>8s} {'extra MiB':>9s} "
+        f"{'live MiB':>9s} {'vs inside':>9s} {'after bwd':>9s}",
+    ]
     for r in rows:
         live = r.get("live_bytes")
         delta = f"{(live - base) / MIB:+9.2f}" if live is not None and base is not None else f"{'-':>9s}"
-        lines.append(f"{r['label']:38s} {r.get('alive', 0):12d} {r.get('with_grad', 0):10d} {r.get('held_bytes', 0) / MIB:9.2f} "
-                     f"{r.get('held_bytes', 0) / formula:8.2f} {r.get('extra_bytes', 0) / MIB:9.2f} "
-                     f"{(live or 0) / MIB:9.2f} {delta} {r['after']:9d}")
+        lines.append(
+            f"{r['label']:38s} {r.get('alive', 0):12d} {r.get('with_grad', 0):10d} {r.get('held_bytes', 0) / MIB:9.2f} "
+            f"{r.get('held_bytes', 0) / formula:8.2f} {r.get('extra_bytes', 0) / MIB:9.2f} "
+            f"{(live or 0) / MIB:9.2f} {delta} {r['after']:9d}"
+        )
     keys = ("alive", "with_grad", "held_bytes", "after")
     same = all(all(a.get(k) == b.get(k) for k in keys) for a, b in zip(rows, other, strict=True))
     lines += ["", f"rank 1: {'the same counts and held bytes' if same else 'DIFFERENT counts: ' + json.dumps(other)}"]
-    lines += ["",
-              "inputs alive / with .grad: the tensors the checkpointed functions of layers 1..L-1 were called with (for reentrant",
-              "  checkpointing, the recompute's detached inputs) still alive just before the bottom layer's backward, and those holding",
-              "  a .grad; held MiB: their distinct storages; extra MiB: less the gradient now flowing into the bottom layer (which",
-              "  is one of those .grads under reentrant checkpointing and is alive in every variant);",
-              "live MiB: torch.profiler's live CPU bytes allocated since the step began, at the same moment; vs inside: minus the",
-              "  inside-the-unit variant; after bwd: inputs still alive once backward() returned (FSDP's _finalize_params removed",
-              "  the hook handles). The trainable control's live bytes also hold the decoder weights' gradients."]
+    lines += [
+        "",
+        "inputs alive / with .grad: the tensors the checkpointed functions of layers 1..L-1 were called with (for reentrant",
+        "  checkpointing, the recompute's detached inputs) still alive just before the bottom layer's backward, and those holding",
+        "  a .grad; held MiB: their distinct storages; extra MiB: less the gradient now flowing into the bottom layer (which",
+        "  is one of those .grads under reentrant checkpointing and is alive in every variant);",
+        "live MiB: torch.profiler's live CPU bytes allocated since the step began, at the same moment; vs inside: minus the",
+        "  inside-the-unit variant; after bwd: inputs still alive once backward() returned (FSDP's _finalize_params removed",
+        "  the hook handles). The trainable control's live bytes also hold the decoder weights' gradients.",
+    ]
     return "\n".join(lines)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="example: .venv/bin/python bench/fsdp_retention.py --layers 8 --write")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], epilog="example: .venv/bin/python bench/fsdp_retention.py --layers 8 --write"
+    )
     parser.add_argument("--layers", type=int, default=8, help="decoder layers L (default 8)")
     parser.add_argument("--tokens", type=int, default=2048, help="tokens per rank (batch x sequence; default 2048)")
     parser.add_argument("--hidden", type=int, default=256, help="hidden size (default 256)")
@@ -326,9 +348,11 @@ def main() -> int:
     text = table(args, rows, other)
     print(text)
     if args.write:
-        header = (f"command: .venv/bin/python bench/fsdp_retention.py {' '.join(sys.argv[1:])}\n"
-                  f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; torch {torch.__version__}; machine: {platform.machine()}, "
-                  f"{os.cpu_count()} CPUs, Python {platform.python_version()}; 2 gloo ranks; {time.perf_counter() - start:.0f} s\n\n")
+        header = (
+            f"command: .venv/bin/python bench/fsdp_retention.py {' '.join(sys.argv[1:])}\n"
+            f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; torch {torch.__version__}; machine: {platform.machine()}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}; 2 gloo ranks; {time.perf_counter() - start:.0f} s\n\n"
+        )
         OUT.write_text(header + text + "\n", encoding="utf-8")
         print(f"written: {OUT}", file=sys.stderr)
     return 0

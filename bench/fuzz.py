@@ -51,8 +51,7 @@ def fuzz(cases: int, seed: int) -> tuple[dict, list, float]:
                     counts[command]["problems"] += 1
                     problems.append((command, outcome.problem, argv))
                 if (i + 1) % 1000 == 0:  # progress on stderr: cases done, problems so far, seconds
-                    print(f"fuzz: {i + 1} cases, {len(problems)} problems, {time.perf_counter() - start:.0f} s",
-                          file=sys.stderr, flush=True)
+                    print(f"fuzz: {i + 1} cases, {len(problems)} problems, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         finally:
             os.chdir(old)
     return counts, problems, time.perf_counter() - start

@@ -32,16 +32,44 @@ from peft import AdaptionPromptConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
 
 MODELS = {
-    "llama": (LlamaConfig, LlamaForCausalLM, dict(hidden_size=512, intermediate_size=1376, num_hidden_layers=6, num_attention_heads=8,
-                                                  num_key_value_heads=8, vocab_size=2000)),
-    "llama-gqa": (LlamaConfig, LlamaForCausalLM, dict(hidden_size=512, intermediate_size=1376, num_hidden_layers=6, num_attention_heads=8,
-                                                      num_key_value_heads=2, vocab_size=2000)),
-    "mistral": (MistralConfig, MistralForCausalLM, dict(hidden_size=512, intermediate_size=1792, num_hidden_layers=6, num_attention_heads=16,
-                                                        num_key_value_heads=4, vocab_size=2000, sliding_window=None)),
+    "llama": (
+        LlamaConfig,
+        LlamaForCausalLM,
+        dict(hidden_size=512, intermediate_size=1376, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=8, vocab_size=2000),
+    ),
+    "llama-gqa": (
+        LlamaConfig,
+        LlamaForCausalLM,
+        dict(hidden_size=512, intermediate_size=1376, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=2, vocab_size=2000),
+    ),
+    "mistral": (
+        MistralConfig,
+        MistralForCausalLM,
+        dict(
+            hidden_size=512,
+            intermediate_size=1792,
+            num_hidden_layers=6,
+            num_attention_heads=16,
+            num_key_value_heads=4,
+            vocab_size=2000,
+            sliding_window=None,
+        ),
+    ),
     # q narrower than hidden (head_dim x heads = 512 < 640, as Mistral NeMo), with a hidden / kv ratio peft's view can take
-    "mistral-narrow-q": (MistralConfig, MistralForCausalLM, dict(hidden_size=640, intermediate_size=1792, num_hidden_layers=6,
-                                                                 num_attention_heads=8, num_key_value_heads=4, head_dim=64,
-                                                                 vocab_size=2000, sliding_window=None)),
+    "mistral-narrow-q": (
+        MistralConfig,
+        MistralForCausalLM,
+        dict(
+            hidden_size=640,
+            intermediate_size=1792,
+            num_hidden_layers=6,
+            num_attention_heads=8,
+            num_key_value_heads=4,
+            head_dim=64,
+            vocab_size=2000,
+            sliding_window=None,
+        ),
+    ),
 }
 
 
@@ -119,16 +147,20 @@ def train_step(name: str, adapter_len: int, adapter_layers: int, ckpt: bool) -> 
         opt.step()
         opt.zero_grad(set_to_none=True)
     states = sum(s.nbytes() for p in opt.state.values() for s in (p["exp_avg"].untyped_storage(), p["exp_avg_sq"].untyped_storage()))
-    return (f"{name} ckpt={ckpt}: {len(trained)} trained tensors ({', '.join(sorted({str(p.dtype) for _, p in trained}))}), "
-            f"{sum(p.numel() for _, p in trained)} params, gradients reach {sum(grads)}/{len(grads)}, AdamW states {states} bytes")
+    return (
+        f"{name} ckpt={ckpt}: {len(trained)} trained tensors ({', '.join(sorted({str(p.dtype) for _, p in trained}))}), "
+        f"{sum(p.numel() for _, p in trained)} params, gradients reach {sum(grads)}/{len(grads)}, AdamW states {states} bytes"
+    )
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="bench/results/llama_adapter_saved.txt")
     args = ap.parse_args(argv)
-    lines = [f"torch {torch.__version__}, transformers {sys.modules['transformers'].__version__}, "
-             f"peft {sys.modules['peft'].__version__}; bf16 weights, CPU bf16 autocast, sdpa"]
+    lines = [
+        f"torch {torch.__version__}, transformers {sys.modules['transformers'].__version__}, "
+        f"peft {sys.modules['peft'].__version__}; bf16 weights, CPU bf16 autocast, sdpa"
+    ]
     ok = True
     for name in MODELS:
         for batch, seq, alen, nlay in ((1, 256, 10, 4), (2, 128, 10, 4), (2, 256, 16, 6), (1, 512, 4, 1)):
@@ -145,8 +177,10 @@ def main(argv=None) -> int:
             lines.append(f"  frozen  per layer {frozen[:n]}  outside {frozen[n]}")
             lines.append(f"  adapter per layer {adapter[:n]}  outside {adapter[n]}")
             lines.append(f"  adapter - frozen  {deltas}  closed form {want} per adapted layer: {'MATCH' if match else 'DIFFER'}")
-            lines.append(f"  no input grads    {nograd[:n]}  outside {nograd[n]}  (first adapted layer {first}: "
-                         f"frozen {frozen[first]} -> {nograd[first]}, i.e. {adapter[first] - nograd[first]} less than with input grads)")
+            lines.append(
+                f"  no input grads    {nograd[:n]}  outside {nograd[n]}  (first adapted layer {first}: "
+                f"frozen {frozen[first]} -> {nograd[first]}, i.e. {adapter[first] - nograd[first]} less than with input grads)"
+            )
     for name in MODELS:
         for ckpt in (False, True):
             lines.append(train_step(name, 10, 4, ckpt))

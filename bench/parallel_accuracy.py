@@ -64,10 +64,22 @@ def setup_for(row: dict) -> Setup:
     upcast = row["method"] == "qlora" and "baseline-peft-bnb" in row["framework"] and gpus == 1
     stack, versions = SOURCE_STACKS.get(row["source_name"], ("trl", ""))  # the stack the benchmark recorded, as advisor accuracy prices it
     return Setup(
-        stack=stack, versions=versions,
-        adaptation=row["method"], precision="bf16", optimizer="adamw", micro_batch=int(row["micro_batch_size"]), seq_len=4096,
-        grad_ckpt=True, attention="flash", lora_r=16, lora_alpha=16, lora_targets="attention", kbit_upcast=upcast,
-        gpus=gpus, parallel="fsdp" if gpus > 1 else "none", loss="full",  # the HF Trainer's causal-LM loss
+        stack=stack,
+        versions=versions,
+        adaptation=row["method"],
+        precision="bf16",
+        optimizer="adamw",
+        micro_batch=int(row["micro_batch_size"]),
+        seq_len=4096,
+        grad_ckpt=True,
+        attention="flash",
+        lora_r=16,
+        lora_alpha=16,
+        lora_targets="attention",
+        kbit_upcast=upcast,
+        gpus=gpus,
+        parallel="fsdp" if gpus > 1 else "none",
+        loss="full",  # the HF Trainer's causal-LM loss
     )
 
 
@@ -83,10 +95,19 @@ def evaluate(row: dict) -> dict:
     measured = float(row["memory_gib"]) if row["figure_kind"] == "peak" else None
     got = est.peak_allocated / GIB
     return {
-        "row": row["row_id"], "model": row["model"], "method": row["method"], "framework": short_framework(row["framework"]),
-        "mb": int(row["micro_batch_size"]), "gpus": int(row["n_gpus"]), "measured": measured, "estimate": got,
-        "error": (got / measured - 1) if measured else None, "phase": est.peak_phase,
-        "oom": measured is None, "predicted_oom": not est.fits(CARD.memory_bytes), "est": est,
+        "row": row["row_id"],
+        "model": row["model"],
+        "method": row["method"],
+        "framework": short_framework(row["framework"]),
+        "mb": int(row["micro_batch_size"]),
+        "gpus": int(row["n_gpus"]),
+        "measured": measured,
+        "estimate": got,
+        "error": (got / measured - 1) if measured else None,
+        "phase": est.peak_phase,
+        "oom": measured is None,
+        "predicted_oom": not est.fits(CARD.memory_bytes),
+        "est": est,
     }
 
 
@@ -139,8 +160,14 @@ def render(results: list[dict], skipped: dict) -> str:
             if twin["measured"] is not None and r["measured"] is not None:
                 delta_txt = f"{r['measured'] - twin['measured']:+.2f} / {r['estimate'] - twin['estimate']:+.2f}"
         measured = fmt(r["measured"], none="OOM (> 80 GB)")
-        err = pct(r["error"]) if not r["oom"] else ("OOM predicted" if r["predicted_oom"] else f"OOM missed (device {r['est'].device_bytes / GIB:.1f} GiB)")
-        lines.append(f"| {r['row']} | {r['model']} | {r['method']} | {r['framework']} | {r['mb']} | {measured} | {r['estimate']:.2f} | {err} | {r['phase']} | {twin_txt} | {delta_txt} |")
+        err = (
+            pct(r["error"])
+            if not r["oom"]
+            else ("OOM predicted" if r["predicted_oom"] else f"OOM missed (device {r['est'].device_bytes / GIB:.1f} GiB)")
+        )
+        lines.append(
+            f"| {r['row']} | {r['model']} | {r['method']} | {r['framework']} | {r['mb']} | {measured} | {r['estimate']:.2f} | {err} | {r['phase']} | {twin_txt} | {delta_txt} |"
+        )
     errors = [r["error"] for r in two if r["error"] is not None]
     twin_errors = [t["error"] for r in two if (t := one.get((r["model"], r["method"], r["framework"], r["mb"]))) and t["error"] is not None]
     ooms = [r for r in two if r["oom"]]
@@ -242,11 +269,28 @@ def upcast_evidence(one: dict) -> str:
         return ""
     t = twins[0]
     spec = spec_for({"model": t["model"]})
-    with_upcast = estimate(spec, Setup(adaptation="qlora", micro_batch=t["mb"], seq_len=4096, grad_ckpt=True, attention="flash",
-                                       lora_r=16, lora_alpha=16, lora_targets="attention", kbit_upcast=True,
-                                       loss="full")).peak_allocated / GIB
-    return (f" (the same rule fits the fms plugin's 1-GPU rows, which do not upcast: {t['row']} is {pct(t['error'])} priced "
-            f"without the upcast and {pct(with_upcast / t['measured'] - 1)} with it)")
+    with_upcast = (
+        estimate(
+            spec,
+            Setup(
+                adaptation="qlora",
+                micro_batch=t["mb"],
+                seq_len=4096,
+                grad_ckpt=True,
+                attention="flash",
+                lora_r=16,
+                lora_alpha=16,
+                lora_targets="attention",
+                kbit_upcast=True,
+                loss="full",
+            ),
+        ).peak_allocated
+        / GIB
+    )
+    return (
+        f" (the same rule fits the fms plugin's 1-GPU rows, which do not upcast: {t['row']} is {pct(t['error'])} priced "
+        f"without the upcast and {pct(with_upcast / t['measured'] - 1)} with it)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

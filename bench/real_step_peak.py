@@ -61,8 +61,9 @@ class LiveBytes(TorchDispatchMode):
 
 
 def config(vocab: int, hidden: int, layers: int) -> GPTBigCodeConfig:
-    return GPTBigCodeConfig(vocab_size=vocab, n_positions=2048, n_embd=hidden, n_layer=layers, n_head=4, multi_query=True,
-                            attn_pdrop=0.0, resid_pdrop=0.0, embd_pdrop=0.0)
+    return GPTBigCodeConfig(
+        vocab_size=vocab, n_positions=2048, n_embd=hidden, n_layer=layers, n_head=4, multi_query=True, attn_pdrop=0.0, resid_pdrop=0.0, embd_pdrop=0.0
+    )
 
 
 def measure(cfg: GPTBigCodeConfig, batch: int, seq: int) -> dict:
@@ -87,13 +88,23 @@ def measure(cfg: GPTBigCodeConfig, batch: int, seq: int) -> dict:
                 steady = live.now  # weights and AdamW states
                 live.peak, live.peak_phase = live.now, ""
     logits_copy = batch * seq * cfg.vocab_size * 2  # one bf16 B x S x V tensor
-    return {"transformers": transformers.__version__, "batch": batch, "seq": seq, "steady_bytes": steady, "peak_bytes": live.peak,
-            "peak_phase": live.peak_phase, "above_steady_in_bf16_logits": round((live.peak - steady) / logits_copy, 3)}
+    return {
+        "transformers": transformers.__version__,
+        "batch": batch,
+        "seq": seq,
+        "steady_bytes": steady,
+        "peak_bytes": live.peak,
+        "peak_phase": live.peak_phase,
+        "above_steady_in_bf16_logits": round((live.peak - steady) / logits_copy, 3),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="example: .venv/bin/python bench/real_step_peak.py --batch 2 --seq 512 --config-out /tmp/sc")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: .venv/bin/python bench/real_step_peak.py --batch 2 --seq 512 --config-out /tmp/sc",
+    )
     parser.add_argument("--batch", type=int, default=2, help="sequences per step (default 2)")
     parser.add_argument("--seq", type=int, default=512, help="tokens per sequence (default 512)")
     parser.add_argument("--vocab", type=int, default=49_280, help="vocabulary (default SantaCoder's 49,280)")

@@ -48,7 +48,12 @@ TIME_CASES = (
 def run_once(args: list[str]) -> tuple[float, float]:
     """Wall seconds and max RSS (MiB) of one fresh `advisor` process."""
     start = time.perf_counter()
-    pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "advisor", *args], os.environ.copy(), file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+    pid = os.posix_spawn(
+        sys.executable,
+        [sys.executable, "-m", "advisor", *args],
+        os.environ.copy(),
+        file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)],
+    )
     _, status, usage = os.wait4(pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -91,17 +96,26 @@ STARTUP = (
     ("advisor estimate --model 7b --json", ["-m", "advisor", "estimate", "--model", "7b", "--json"], "python -c pass", 4.0),
     ("advisor estimate --model 7b (the table, stdout not a terminal)", ["-m", "advisor", "estimate", "--model", "7b"], "python -c pass", 6.0),
     ("advisor --help", ["-m", "advisor", "--help"], "python -c pass", 2.5),
-    ("advisor advise --goal chat_format --data instruction_pairs --gpu rtx3060ti --model 7b",
-     ["-m", "advisor", "advise", "--goal", "chat_format", "--data", "instruction_pairs", "--gpu", "rtx3060ti", "--model", "7b"],
-     "python -c pass", 10.0),
+    (
+        "advisor advise --goal chat_format --data instruction_pairs --gpu rtx3060ti --model 7b",
+        ["-m", "advisor", "advise", "--goal", "chat_format", "--data", "instruction_pairs", "--gpu", "rtx3060ti", "--model", "7b"],
+        "python -c pass",
+        10.0,
+    ),
     ("empty Textual app, headless, to its first frame", ["-c", "EMPTY_APP"], None, None),
-    ("advisor wizard --answers FILE, headless, to its first frame", ["-c", "WIZARD", "ANSWERS"],
-     "empty Textual app, headless, to its first frame", 1.25),
+    (
+        "advisor wizard --answers FILE, headless, to its first frame",
+        ["-c", "WIZARD", "ANSWERS"],
+        "empty Textual app, headless, to its first frame",
+        1.25,
+    ),
 )
 # Both apps print READY and their CPU seconds on their Ready event (the first frame written), then exit: the time
 # is from spawning the process to that line (what the user waits for; a worker may still load the rest behind it).
-EMPTY_APP = ("import sys, time\nfrom textual.app import App\nclass A(App):\n    def on_ready(self):\n"
-             "        print('READY', time.process_time(), file=sys.__stdout__, flush=True)\n        self.exit()\nA().run(headless=True, size=(80, 24))\n")
+EMPTY_APP = (
+    "import sys, time\nfrom textual.app import App\nclass A(App):\n    def on_ready(self):\n"
+    "        print('READY', time.process_time(), file=sys.__stdout__, flush=True)\n        self.exit()\nA().run(headless=True, size=(80, 24))\n"
+)
 WIZARD = """import sys, time
 from advisor.cli import build_parser
 from advisor.commands.wizard import prefilled
@@ -126,9 +140,11 @@ def compile_bytecode() -> str:
             folders.append(Path(spec.origin).parent if spec.origin.endswith("__init__.py") else Path(spec.origin))
     ok = all(compileall.compile_dir(str(f), quiet=1) if f.is_dir() else compileall.compile_file(str(f), quiet=1) for f in folders)
     flag = "set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "not set"
-    return (f"bytecode: compiled once before timing with compileall into the normal __pycache__ folders "
-            f"({', '.join(f.name for f in folders)}){'' if ok else ' (some files failed to compile)'}; "
-            f"PYTHONDONTWRITEBYTECODE is {flag}")
+    return (
+        f"bytecode: compiled once before timing with compileall into the normal __pycache__ folders "
+        f"({', '.join(f.name for f in folders)}){'' if ok else ' (some files failed to compile)'}; "
+        f"PYTHONDONTWRITEBYTECODE is {flag}"
+    )
 
 
 def timed(argv: list[str]) -> tuple[float, float]:
@@ -188,20 +204,33 @@ def startup(n: int, write: bool = False) -> str:
         goal = f"<={target:g}x" if target else ""
         mark = ""
         if target:
-            mark = "  ok" if max(w / med[base][0], c / med[base][1]) <= target else (
-                "  ok (CPU), over (wall)" if c / med[base][1] <= target else "  OVER")
+            mark = (
+                "  ok"
+                if max(w / med[base][0], c / med[base][1]) <= target
+                else ("  ok (CPU), over (wall)" if c / med[base][1] <= target else "  OVER")
+            )
         lines.append(f"{label:<88} {w * 1000:8.1f} {rw:>6} {c * 1000:7.1f} {rc:>6} {goal:>7}{mark}")
     return "\n".join(lines) + "\n"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench/speed.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="examples:\n  .venv/bin/python bench/speed.py 30\n"
-                                            "  .venv/bin/python bench/speed.py --startup 10 --write")
-    parser.add_argument("runs", nargs="?", type=int, default=30,
-                        help="fresh processes per command for the `advisor estimate` latency table (default 30)")
-    parser.add_argument("--startup", nargs="?", type=int, const=15, metavar="N",
-                        help="instead: start-up of each command as a multiple of a bare interpreter, N interleaved runs (default 15)")
+    parser = argparse.ArgumentParser(
+        prog="bench/speed.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  .venv/bin/python bench/speed.py 30\n  .venv/bin/python bench/speed.py --startup 10 --write",
+    )
+    parser.add_argument(
+        "runs", nargs="?", type=int, default=30, help="fresh processes per command for the `advisor estimate` latency table (default 30)"
+    )
+    parser.add_argument(
+        "--startup",
+        nargs="?",
+        type=int,
+        const=15,
+        metavar="N",
+        help="instead: start-up of each command as a multiple of a bare interpreter, N interleaved runs (default 15)",
+    )
     parser.add_argument("--write", action="store_true", help="with --startup: also write the table to bench/results/speed_startup.txt")
     args = parser.parse_args(argv)
     if args.write and args.startup is None:

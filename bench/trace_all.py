@@ -139,8 +139,9 @@ PREFERENCE: list[tuple[str, str]] = [
     ("qwen2.5-1.5b", "--train dpo --method lora --seq-len 1024 --micro-batch 4"),
     ("llama-3.1-8b", "--train dpo --method full --seq-len 1024 --grad-ckpt"),
 ]
-MATRIX: list[tuple[str, str]] = ([(m, f"{f} --loss full") for m, f in FULL_LOSS] + [(m, f"{f} --loss fused") for m, f in FUSED]
-                                 + [(m, f"{f} --loss fused") for m, f in PREFERENCE])
+MATRIX: list[tuple[str, str]] = (
+    [(m, f"{f} --loss full") for m, f in FULL_LOSS] + [(m, f"{f} --loss fused") for m, f in FUSED] + [(m, f"{f} --loss fused") for m, f in PREFERENCE]
+)
 
 
 def label(model: str, flags: str) -> str:
@@ -155,7 +156,7 @@ def main() -> int:
     ap.add_argument("--out", default="", help="JSONL file (default: estimators/calibration/traces.jsonl)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per configuration")
     args = ap.parse_args()
-    todo = [(m, f) for m, f in MATRIX[args.start - 1:] if args.only in label(m, f)]
+    todo = [(m, f) for m, f in MATRIX[args.start - 1 :] if args.only in label(m, f)]
     if args.list:
         for m, f in todo:
             print(label(m, f))

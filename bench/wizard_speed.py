@@ -86,8 +86,9 @@ def first_paint_cli(tree: Path | None = None, runs: int = RUNS) -> tuple[list[fl
         answers = Path(tmp) / "answers.toml"
         answers.write_text(ANSWERS, encoding="utf-8")
         for _ in range(runs):
-            proc = subprocess.run([sys.executable, "-c", CLI_HEADLESS, str(answers)], capture_output=True, text=True,
-                                  cwd=tree or ROOT, env=_env(tree), timeout=60)
+            proc = subprocess.run(
+                [sys.executable, "-c", CLI_HEADLESS, str(answers)], capture_output=True, text=True, cwd=tree or ROOT, env=_env(tree), timeout=60
+            )
             line = next(out_line for out_line in proc.stdout.splitlines() if out_line.startswith("FIRST_PAINT"))
             wall.append(float(line.split()[1]))
             cpu.append(float(line.split()[2]))
@@ -106,11 +107,16 @@ def compare(before: Path, runs: int = RUNS) -> str:
             tmux = first_paint_tmux(tree, runs=1)
             results[name][2].extend(tmux or [])
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    lines = [f"Before = `{before}`, after = this tree; {runs} interleaved runs "
-             f"each; load average after the runs {load}.", "",
-             "| first paint | before | after |", "|---|---|---|"]
-    lines.append(f"| headless, `advisor wizard --answers` path, wall (+ interpreter start-up not included) | "
-                 f"{_ms(results['before'][0])} | {_ms(results['after'][0])} |")
+    lines = [
+        f"Before = `{before}`, after = this tree; {runs} interleaved runs each; load average after the runs {load}.",
+        "",
+        "| first paint | before | after |",
+        "|---|---|---|",
+    ]
+    lines.append(
+        f"| headless, `advisor wizard --answers` path, wall (+ interpreter start-up not included) | "
+        f"{_ms(results['before'][0])} | {_ms(results['after'][0])} |"
+    )
     lines.append(f"| same, CPU time of the process | {_ms(results['before'][1])} | {_ms(results['after'][1])} |")
     if results["after"][2]:
         lines.append(f"| real 80x24 terminal (tmux), spawned to drawn | {_ms(results['before'][2])} | {_ms(results['after'][2])} |")
@@ -283,8 +289,7 @@ def report() -> str:
         f"| live re-estimate, widget change to the bar repainted, {len(repaint)} changes | ≤ 50 ms | {_ms(repaint)} |",
         f"| live re-estimate, key press in the micro-batch field to the bar repainted, {len(keyed)} keys | ≤ 50 ms | {_ms(keyed)} |",
         "",
-        "Slowest widget-change-to-bar-repaint per what-if knob: "
-        + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in per_knob.items()) + ".",
+        "Slowest widget-change-to-bar-repaint per what-if knob: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in per_knob.items()) + ".",
         "",
     ]
     return "\n".join(lines)
@@ -297,7 +302,10 @@ def main() -> int:
         print(text)
         if "--write" in sys.argv:
             out = ROOT / "bench" / "results" / "wizard_first_paint.md"
-            out.write_text("# Wizard first paint\n\nCommand: `.venv/bin/python bench/wizard_speed.py --compare BEFORE_TREE --write`.\n\n" + text, encoding="utf-8")
+            out.write_text(
+                "# Wizard first paint\n\nCommand: `.venv/bin/python bench/wizard_speed.py --compare BEFORE_TREE --write`.\n\n" + text,
+                encoding="utf-8",
+            )
             print(f"written: {out}", file=sys.stderr)
         return 0
     text = report()

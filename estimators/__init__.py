@@ -1,8 +1,8 @@
 """GPU-memory model for fine-tuning language models. Pure Python: importing it never loads torch.
 
-    from estimators import Setup, estimate, resolve_model
-    est = estimate(resolve_model("7b").spec, Setup(adaptation="qlora"))
-    est.peak_allocated, est.peak_phase, est.categories()
+from estimators import Setup, estimate, resolve_model
+est = estimate(resolve_model("7b").spec, Setup(adaptation="qlora"))
+est.peak_allocated, est.peak_phase, est.categories()
 """
 
 from importlib import import_module
@@ -13,8 +13,7 @@ __all__ = ["Estimate", "EstimateError", "ModelSpec", "ParamCounts", "Setup", "co
 
 # The public names, imported on first use: `import estimators.gpus` (the wizard's check of a typed GPU name,
 # before its first paint) then costs the GPU table, not the whole estimator (about 0.1 s of imports).
-_LAZY = {"Estimate": "result", "estimate": "pricing", "ModelSpec": "model", "ParamCounts": "params",
-         "count_params": "params", "Setup": "setup"}
+_LAZY = {"Estimate": "result", "estimate": "pricing", "ModelSpec": "model", "ParamCounts": "params", "count_params": "params", "Setup": "setup"}
 
 
 def __getattr__(name: str):

@@ -69,8 +69,10 @@ def published_groups(published: list[Comparison]) -> dict[tuple[str, str, str], 
 
 def _stats_line(label: str, comps: list[Comparison]) -> str:
     s = summary(comps)
-    return (f"           {label:44s} n {s['compared']:3d}  median |error| {_pct0(s['median_abs_error'])}"
-            f"  p90 {_pct0(s['p90_abs_error'])}  within 20 %: {s['within_20pct']:3d}  under: {s['under']:3d}")
+    return (
+        f"           {label:44s} n {s['compared']:3d}  median |error| {_pct0(s['median_abs_error'])}"
+        f"  p90 {_pct0(s['p90_abs_error'])}  within 20 %: {s['within_20pct']:3d}  under: {s['under']:3d}"
+    )
 
 
 def summary_lines(traces: list[Comparison], published: list[Comparison]) -> list[str]:
@@ -86,25 +88,27 @@ def summary_lines(traces: list[Comparison], published: list[Comparison]) -> list
         f"   (targets: median <= {TRACE_MEDIAN:.0%}, max <= {TRACE_MAX:.0%})",
     ]
     kinds: list[tuple[str, str | None, str]] = [("sft", loss, what) for loss, what in (("fused", "sft, fused LM head"), ("full", "sft, full logits"))]
-    kinds += [(kind, None, what) for kind, what in (("reward", "reward (seq-cls)"), ("dpo", "dpo (fused head)"),
-                                                          ("grpo", "grpo (step peak)"))]
+    kinds += [(kind, None, what) for kind, what in (("reward", "reward (seq-cls)"), ("dpo", "dpo (fused head)"), ("grpo", "grpo (step peak)"))]
     for kind, loss, what in kinds:
         errs = [abs(c.error) for c in traces if c.train == kind and loss in (None, c.loss) and c.error is not None]
         if errs:
-            lines.append(f"           {what:20s} n {len(errs):3d}  median |error| {_pct0(statistics.median(errs))}"
-                         f"  max |error| {_pct0(max(errs))}")
+            lines.append(f"           {what:20s} n {len(errs):3d}  median |error| {_pct0(statistics.median(errs))}  max |error| {_pct0(max(errs))}")
     ga = [c for c in traces if "ga" in c.config.split()[-3:] or any(w.startswith("ga") and w[2:].isdigit() for w in c.config.split())]
     if ga:
         errs = [abs(c.error) for c in ga if c.error is not None]
-        lines.append(f"           {'grad accumulation > 1':20s} n {len(errs):3d}  median |error| {_pct0(statistics.median(errs))}"
-                     f"  max |error| {_pct0(max(errs))}")
+        lines.append(
+            f"           {'grad accumulation > 1':20s} n {len(errs):3d}  median |error| {_pct0(statistics.median(errs))}"
+            f"  max |error| {_pct0(max(errs))}"
+        )
     lines.append(
         f"published  rows {ps['rows']:3d}  compared {ps['compared']:3d}  not expressible {ps['skipped']:3d}"
-        f"  + {fs['compared'] - ps['compared']} nvidia-smi figures of the same runs")
+        f"  + {fs['compared'] - ps['compared']} nvidia-smi figures of the same runs"
+    )
     lines.append(
         f"           all figures n {fs['compared']:3d}  median |error| {_pct0(fs['median_abs_error'])}"
         f"  p90 {_pct0(fs['p90_abs_error'])}  within 20 %: {fs['within_20pct']}/{fs['compared']}"
-        f"   (targets: median <= {PUBLISHED_MEDIAN:.0%}, >= {PUBLISHED_WITHIN20:.0%} within 20 %)")
+        f"   (targets: median <= {PUBLISHED_MEDIAN:.0%}, >= {PUBLISHED_WITHIN20:.0%} within 20 %)"
+    )
     lines.append("           by source / stack / statistic:")
     for (source, stack, stat), comps in sorted(published_groups(published).items()):
         lines.append(_stats_line(f"{source} / {stack} / {stat}", comps))
@@ -124,10 +128,16 @@ def summary_lines(traces: list[Comparison], published: list[Comparison]) -> list
 def device_model_lines() -> list[str]:
     """The fitted reserved/context constants, and how the fit does on rows it did not see (band_fit.holdout)."""
     consts = band.device_model()["constants"]
-    lines = ["device     reserved = allocated + {:.3f} x transient (checkpointed) | {:.3f} (saved) + {:.3f} x gradients;"
-             " device = reserved + context {} MiB (torch >= 2) + {:.2f} GiB on > 1 GPU".format(
-                 consts["frag_checkpointed"]["value"], consts["frag_saved"]["value"], consts["grad_frag"]["value"],
-                 consts["context"][0]["mib"], consts["multi_gpu_gib"]["value"])]
+    lines = [
+        "device     reserved = allocated + {:.3f} x transient (checkpointed) | {:.3f} (saved) + {:.3f} x gradients;"
+        " device = reserved + context {} MiB (torch >= 2) + {:.2f} GiB on > 1 GPU".format(
+            consts["frag_checkpointed"]["value"],
+            consts["frag_saved"]["value"],
+            consts["grad_frag"]["value"],
+            consts["context"][0]["mib"],
+            consts["multi_gpu_gib"]["value"],
+        )
+    ]
     for name, errs in holdout().items():
         if errs:
             a = [abs(e) for e in errs]
@@ -158,7 +168,7 @@ def readme_with_block(text: str, block: str) -> str:
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise EstimateError(f"README.md has no {README_START} ... {README_END} block")
-    return text[:start] + block + text[end + len(README_END):]
+    return text[:start] + block + text[end + len(README_END) :]
 
 
 def render_markdown(traces: list[Comparison], published: list[Comparison]) -> str:
@@ -210,8 +220,9 @@ def render_markdown(traces: list[Comparison], published: list[Comparison]) -> st
         "|---|---|---:|---:|---:|---|",
     ]
     for c in traces:
-        lines.append(f"| {c.model} | {c.config} | {_gib(c.measured)} | {_gib(c.estimate)} | {_pct(c.error)} |"
-                     f" {c.measured_phase} / {c.estimate_phase} |")
+        lines.append(
+            f"| {c.model} | {c.config} | {_gib(c.measured)} | {_gib(c.estimate)} | {_pct(c.error)} | {c.measured_phase} / {c.estimate_phase} |"
+        )
     lines += [
         "",
         "## Published measurements",
@@ -227,11 +238,11 @@ def render_markdown(traces: list[Comparison], published: list[Comparison]) -> st
             continue
         if c.statistic == "oom":
             verdict = "above the card" if c.oom_ok else "**fits: wrong**"
-            lines.append(f"| {c.row_id} | {c.model} | {c.config} | oom | > {_gib(c.capacity)} | {_gib(c.estimate)} |"
-                         f" {verdict} | {c.note} |")
+            lines.append(f"| {c.row_id} | {c.model} | {c.config} | oom | > {_gib(c.capacity)} | {_gib(c.estimate)} | {verdict} | {c.note} |")
         else:
-            lines.append(f"| {c.row_id} | {c.model} | {c.config} | {c.statistic} | {_gib(c.measured)} |"
-                         f" {_gib(c.estimate)} | {_pct(c.error)} | {c.note} |")
+            lines.append(
+                f"| {c.row_id} | {c.model} | {c.config} | {c.statistic} | {_gib(c.measured)} | {_gib(c.estimate)} | {_pct(c.error)} | {c.note} |"
+            )
     lines += ["", "### Rows the estimator cannot express", "", "| row | model | set-up | why |", "|---|---|---|---|"]
     for c in published:
         if c.skipped:

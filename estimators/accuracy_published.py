@@ -49,8 +49,16 @@ def source_stack(source_name: str) -> str:
 
 
 def _skip(row: dict, why: str) -> Comparison:
-    return Comparison(source="published", row_id=row["row_id"], model=row["model"], config=_published_config(row),
-                      statistic="", measured=None, estimate=None, skipped=why)
+    return Comparison(
+        source="published",
+        row_id=row["row_id"],
+        model=row["model"],
+        config=_published_config(row),
+        statistic="",
+        measured=None,
+        estimate=None,
+        skipped=why,
+    )
 
 
 def _published_config(row: dict) -> str:
@@ -102,8 +110,9 @@ def published_setup(row: dict) -> tuple[str, Setup, str] | str:
         "attention": "flash" if row["attn_impl"] == "flash_attention_2" else "sdpa",
     }
     if method != "full":
-        changes.update(lora_r=int(row["lora_r"]), lora_alpha=int(row["lora_alpha"] or 2 * int(row["lora_r"])),
-                       lora_targets=row["lora_targets"] or "all-linear")
+        changes.update(
+            lora_r=int(row["lora_r"]), lora_alpha=int(row["lora_alpha"] or 2 * int(row["lora_r"])), lora_targets=row["lora_targets"] or "all-linear"
+        )
     if row["n_gpus"] != "1":
         if "FSDP" not in row["sharding"]:
             return f"sharding '{row['sharding']}' not modelled"
@@ -126,15 +135,32 @@ def _adaption_prompt_setup(row: dict) -> tuple[str, Setup, str] | str:
     resolved = resolve_model(MODEL_IDS.get(row["model_id"], row["model_id"]))
     key, spec = resolved.key, resolved.spec
     trained = int(row["trainable_params"])
-    splits = [(n, (trained // n - 1) // spec.hidden_size) for n in range(1, spec.num_layers + 1)
-              if trained % n == 0 and (trained // n - 1) % spec.hidden_size == 0]
+    splits = [
+        (n, (trained // n - 1) // spec.hidden_size)
+        for n in range(1, spec.num_layers + 1)
+        if trained % n == 0 and (trained // n - 1) % spec.hidden_size == 0
+    ]
     if len(splits) != 1:
         return f"LLaMA-Adapter: {trained:,} trained parameters split into {len(splits)} (layers, prompt length) configs"
     layers, length = splits[0]
-    setup = Setup(llama_adapter=True, adapter_len=length, adapter_layers=layers, stack="hf-trainer", loss="full",
-                  micro_batch=int(row["micro_batch_size"]), seq_len=int(row["seq_len"]), grad_ckpt=row["grad_ckpt"] == "on")
-    return key, setup, (f"adapter_len {length} x {layers} layers (the one split of {trained:,} trained); variable lengths up "
-                        "to 768 tokens priced at 768; eval/generation not modelled; no AMP")
+    setup = Setup(
+        llama_adapter=True,
+        adapter_len=length,
+        adapter_layers=layers,
+        stack="hf-trainer",
+        loss="full",
+        micro_batch=int(row["micro_batch_size"]),
+        seq_len=int(row["seq_len"]),
+        grad_ckpt=row["grad_ckpt"] == "on",
+    )
+    return (
+        key,
+        setup,
+        (
+            f"adapter_len {length} x {layers} layers (the one split of {trained:,} trained); variable lengths up "
+            "to 768 tokens priced at 768; eval/generation not modelled; no AMP"
+        ),
+    )
 
 
 def _stack_prices_foreach(setup: Setup) -> bool:
@@ -209,8 +235,9 @@ def on_card_figures(est: Estimate, allocated: int, model: dict | None = None) ->
     """(reserved, device) of `est` at `allocated`, with the constants of `model` (default: the shipped fit)."""
     cats = est.categories()
     persistent = cats["parameters"] + cats["gradients"] + cats["optimizer"]
-    return band.on_card(allocated, persistent, cats["gradients"], est.setup.checkpointing,
-                        version_of(est.setup.versions, "torch"), est.setup.world_size, model)
+    return band.on_card(
+        allocated, persistent, cats["gradients"], est.setup.checkpointing, version_of(est.setup.versions, "torch"), est.setup.world_size, model
+    )
 
 
 def compare_published_row(row: dict, model: dict | None = None, statistic: str = "") -> Comparison:
@@ -230,11 +257,22 @@ def compare_published_row(row: dict, model: dict | None = None, statistic: str =
         capacity = int(find_gpu(_gpu_name(gpu)).memory_bytes)
     stack = source_stack(row["source_name"])
     _, entry = band.lookup(setup.adaptation, stack, "device", model if model and model.get("bands") else None)
-    return Comparison(source="published", row_id=row["row_id"] + ("/smi" if statistic else ""), model=key,
-                      config=describe_setup(setup), statistic=stat, measured=measured, estimate=int(value),
-                      capacity=capacity, estimate_phase=phase_family(phase), note=note, adaptation=setup.adaptation,
-                      stack=stack, source_name=row["source_name"].split(" (")[0],
-                      high=int(device * max(entry["high"], 1.0)))
+    return Comparison(
+        source="published",
+        row_id=row["row_id"] + ("/smi" if statistic else ""),
+        model=key,
+        config=describe_setup(setup),
+        statistic=stat,
+        measured=measured,
+        estimate=int(value),
+        capacity=capacity,
+        estimate_phase=phase_family(phase),
+        note=note,
+        adaptation=setup.adaptation,
+        stack=stack,
+        source_name=row["source_name"].split(" (")[0],
+        high=int(device * max(entry["high"], 1.0)),
+    )
 
 
 def _gpu_name(text: str) -> str:
@@ -250,6 +288,5 @@ def compare_published(rows: list[dict] | None = None, model: dict | None = None)
     """Every published row against its estimate, and each nvidia-smi figure (fms) as a second, device comparison."""
     rows = read_published() if rows is None else rows
     out = [compare_published_row(r, model) for r in rows]
-    out += [compare_published_row(r, model, "device") for r in rows if device_figure(r) is not None
-            and not isinstance(published_setup(r), str)]
+    out += [compare_published_row(r, model, "device") for r in rows if device_figure(r) is not None and not isinstance(published_setup(r), str)]
     return out

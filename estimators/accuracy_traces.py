@@ -13,10 +13,18 @@ def compare_trace(row: dict) -> Comparison:
     spec = resolve_model(row["model"]).spec
     est = estimate(spec, setup)
     return Comparison(
-        source="trace", row_id=row["id"], model=row["model"], config=describe_setup(setup), statistic="allocated",
-        measured=int(row["peak"]["allocated"]), estimate=est.peak_allocated,
-        measured_phase=row.get("peak_phase", ""), estimate_phase=phase_family(est.peak_phase),
-        note=row.get("mode", ""), loss="full" if setup.train == "reward" else setup.loss, train=setup.train,
+        source="trace",
+        row_id=row["id"],
+        model=row["model"],
+        config=describe_setup(setup),
+        statistic="allocated",
+        measured=int(row["peak"]["allocated"]),
+        estimate=est.peak_allocated,
+        measured_phase=row.get("peak_phase", ""),
+        estimate_phase=phase_family(est.peak_phase),
+        note=row.get("mode", ""),
+        loss="full" if setup.train == "reward" else setup.loss,
+        train=setup.train,
     )
 
 

@@ -45,24 +45,30 @@ def check_stack(setup: Setup) -> None:
     (its model's own loss) trains it, with and without checkpointing."""
     version = version_of(setup.versions, "trl")
     if setup.stack == "trl" and (not version or in_range(version, TRL_FUSED_HEAD)):
-        raise EstimateError(f"--llama-adapter cannot run on TRL {version or ''}'s SFTTrainer: its fused LM head patches the "
-                            "model's forward, which peft's AdaptionPromptModel has already bound (compute_loss fails on "
-                            "`log_probs`); price the HF Trainer, --stack hf-trainer (or axolotl, llama-factory), or TRL "
-                            "before 1.15 (--versions trl=1.14)")
+        raise EstimateError(
+            f"--llama-adapter cannot run on TRL {version or ''}'s SFTTrainer: its fused LM head patches the "
+            "model's forward, which peft's AdaptionPromptModel has already bound (compute_loss fails on "
+            "`log_probs`); price the HF Trainer, --stack hf-trainer (or axolotl, llama-factory), or TRL "
+            "before 1.15 (--versions trl=1.14)"
+        )
 
 
 def check_model(m: ModelSpec) -> None:
     """One-line refusals for models peft's AdaptedAttention does not run (or that are not priced)."""
     if m.model_type not in PRICED_MODEL_TYPES:
         extra = " (peft also has GPT-2, not priced)" if m.model_type == "gpt2" else ""
-        raise EstimateError(f"--llama-adapter: peft's AdaptionPrompt supports model types {', '.join(PEFT_MODEL_TYPES)}; "
-                            f"{m.name} is {m.model_type or 'of an unknown type'}; priced: {', '.join(PRICED_MODEL_TYPES)}{extra}")
+        raise EstimateError(
+            f"--llama-adapter: peft's AdaptionPrompt supports model types {', '.join(PEFT_MODEL_TYPES)}; "
+            f"{m.name} is {m.model_type or 'of an unknown type'}; priced: {', '.join(PRICED_MODEL_TYPES)}{extra}"
+        )
     factor = m.hidden_size // max(1, m.kv_width)  # layer.py:171 `k_proj.in_features // k_proj.out_features`
     heads = m.num_heads // max(1, factor)
     if heads * m.head_size != m.kv_width or heads * factor != m.num_heads:
-        raise EstimateError(f"--llama-adapter: peft's AdaptedAttention views the prompt keys as num_heads // (hidden / kv width) "
-                            f"= {heads} heads of {m.head_size} (layer.py:171-184), not {m.name}'s kv width {m.kv_width}: the run "
-                            "fails (RuntimeError in view); models whose hidden / kv width divides the heads into the kv heads run")
+        raise EstimateError(
+            f"--llama-adapter: peft's AdaptedAttention views the prompt keys as num_heads // (hidden / kv width) "
+            f"= {heads} heads of {m.head_size} (layer.py:171-184), not {m.name}'s kv width {m.kv_width}: the run "
+            "fails (RuntimeError in view); models whose hidden / kv width divides the heads into the kv heads run"
+        )
 
 
 def adapted_layers(m: ModelSpec, setup: Setup) -> int:
@@ -207,20 +213,44 @@ def llama_adapter(m: ModelSpec, setup: Setup) -> list:
         Change("set", "optimizer states", states, f"{setup.optimizer} on the prompts and gates"),
         Change("set", "foreach AdamW scratch", grads, "torch._foreach_sqrt(exp_avg_sqs) of the prompts' and gates' states"),  # older stacks
         Change("set", "gradients", grads, "the prompts' and gates'", phases=grad_phases),
-        Change("set", "gradients", grads - (per_layer if adapted_layers(m, setup) == m.num_layers else 0),
-               "the prompts' and gates' (the lowest adapted layer's being computed)", phases=_with_twins("backward (layers)")),
-        Change("set", ACCUMULATED, grads, "the prompts' and gates' gradients, kept until the optimizer step",
-               phases=tuple(p + SUFFIX for p in ("forward", "backward (loss)", "backward (top layer)"))),
-        Change("set", ACCUMULATED, per_layer if adapted_layers(m, setup) == m.num_layers else 0,
-               "the lowest adapted layer's, kept until the optimizer step", phases=("backward (layers)" + SUFFIX,)),
-        Change("set", "saved activations", stack_saved(m, setup), f"{note}: " + (
-            "checkpointed (layer inputs)" if setup.checkpointing else "only the adapted layers keep tensors"),
-            phases=_with_twins("forward", "backward (loss)")),
-        Change("set", "saved activations", top_layer(m, setup), f"{note}: the top layer " + (
-            "recomputed with its adapter" if setup.checkpointing else "and every adapted layer's tensors"),
-            phases=_with_twins("backward (top layer)")),
-        Change("set", "layer activations", bottom_layer(m, setup), f"{note}: the lowest layer differentiated",
-               phases=_with_twins("backward (layers)")),
+        Change(
+            "set",
+            "gradients",
+            grads - (per_layer if adapted_layers(m, setup) == m.num_layers else 0),
+            "the prompts' and gates' (the lowest adapted layer's being computed)",
+            phases=_with_twins("backward (layers)"),
+        ),
+        Change(
+            "set",
+            ACCUMULATED,
+            grads,
+            "the prompts' and gates' gradients, kept until the optimizer step",
+            phases=tuple(p + SUFFIX for p in ("forward", "backward (loss)", "backward (top layer)")),
+        ),
+        Change(
+            "set",
+            ACCUMULATED,
+            per_layer if adapted_layers(m, setup) == m.num_layers else 0,
+            "the lowest adapted layer's, kept until the optimizer step",
+            phases=("backward (layers)" + SUFFIX,),
+        ),
+        Change(
+            "set",
+            "saved activations",
+            stack_saved(m, setup),
+            f"{note}: " + ("checkpointed (layer inputs)" if setup.checkpointing else "only the adapted layers keep tensors"),
+            phases=_with_twins("forward", "backward (loss)"),
+        ),
+        Change(
+            "set",
+            "saved activations",
+            top_layer(m, setup),
+            f"{note}: the top layer " + ("recomputed with its adapter" if setup.checkpointing else "and every adapted layer's tensors"),
+            phases=_with_twins("backward (top layer)"),
+        ),
+        Change(
+            "set", "layer activations", bottom_layer(m, setup), f"{note}: the lowest layer differentiated", phases=_with_twins("backward (layers)")
+        ),
     ]
 
 
@@ -231,9 +261,13 @@ def finish(est):
     setup, m = est.setup, est.model
     warnings = est.warnings
     if setup.adapter_layers > m.num_layers:
-        warnings += (f"adapter_layers {setup.adapter_layers} is more than {m.name}'s {m.num_layers} layers: priced with all "
-                     f"{m.num_layers} adapted, as a run must set them (peft refuses more; --adapter-layers {m.num_layers})",)
+        warnings += (
+            f"adapter_layers {setup.adapter_layers} is more than {m.name}'s {m.num_layers} layers: priced with all "
+            f"{m.num_layers} adapted, as a run must set them (peft refuses more; --adapter-layers {m.num_layers})",
+        )
     paged = adapter_states(m, setup) if est.paged_bytes else 0
-    phases = {name: tuple(t.TermValue(TERM, v.category, v.bytes, v.note) if v.name == "LoRA adapters" else v for v in values)
-              for name, values in est.phases.items()}
+    phases = {
+        name: tuple(t.TermValue(TERM, v.category, v.bytes, v.note) if v.name == "LoRA adapters" else v for v in values)
+        for name, values in est.phases.items()
+    }
     return replace(est, phases=phases, trainable=adapter_params(m, setup), paged_bytes=paged, warnings=warnings)

@@ -108,8 +108,9 @@ def context_model_text(torch_version: str, world_size: int = 1) -> str:
     return text
 
 
-def on_card(allocated: int, persistent: int, gradients: int, checkpointing: bool, torch_version: str = "",
-            world_size: int = 1, model: dict | None = None) -> tuple[int, int]:
+def on_card(
+    allocated: int, persistent: int, gradients: int, checkpointing: bool, torch_version: str = "", world_size: int = 1, model: dict | None = None
+) -> tuple[int, int]:
     """(reserved, device) bytes for an allocated peak of which `persistent` are weights, gradients and optimizer
     states (`gradients` of them gradients)."""
     reserved = reserved_bytes(allocated, allocated - persistent, gradients, checkpointing, model)
@@ -145,6 +146,11 @@ def band_for(method: str, stack: str, point_bytes: int, statistic: str = "device
     return Band(
         low_bytes=int(point_bytes * entry["low"]),
         high_bytes=int(point_bytes * max(entry["high"], 1.0)),  # the upper end never undercuts the point figure
-        klass=name, n_rows=entry["n"], source=source, statistic=statistic, asked=asked,
-        low_ratio=entry["low"], high_ratio=entry["high"],
+        klass=name,
+        n_rows=entry["n"],
+        source=source,
+        statistic=statistic,
+        asked=asked,
+        low_ratio=entry["low"],
+        high_ratio=entry["high"],
     )

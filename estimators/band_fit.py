@@ -65,15 +65,22 @@ def fit_rows(rows: list[dict] | None = None) -> list[dict]:
             multi = False  # reserved excludes NCCL's buffers
         else:
             continue
-        out.append({"row_id": row["row_id"], "source": row["source_name"].split(" (")[0], "target": target,
-                    "gc": est.setup.checkpointing, "transient": max(base - persistent, 0), "gradients": grads,
-                    "multi": multi})
+        out.append(
+            {
+                "row_id": row["row_id"],
+                "source": row["source_name"].split(" (")[0],
+                "target": target,
+                "gc": est.setup.checkpointing,
+                "transient": max(base - persistent, 0),
+                "gradients": grads,
+                "multi": multi,
+            }
+        )
     return out
 
 
 def _features(r: dict) -> list[float]:
-    return [r["transient"] / GIB if r["gc"] else 0.0, 0.0 if r["gc"] else r["transient"] / GIB, r["gradients"] / GIB,
-            1.0 if r["multi"] else 0.0]
+    return [r["transient"] / GIB if r["gc"] else 0.0, 0.0 if r["gc"] else r["transient"] / GIB, r["gradients"] / GIB, 1.0 if r["multi"] else 0.0]
 
 
 def least_squares_nonneg(xs: list[list[float]], ys: list[float]) -> list[float]:
@@ -108,8 +115,12 @@ def _solve(xs: list[list[float]], ys: list[float]) -> list[float]:
 
 def fit_constants(rows: list[dict]) -> dict:
     coef = least_squares_nonneg([_features(r) for r in rows], [r["target"] / GIB for r in rows])
-    used = {"frag_checkpointed": [r for r in rows if r["gc"]], "frag_saved": [r for r in rows if not r["gc"]],
-            "grad_frag": [r for r in rows if r["gradients"]], "multi_gpu_gib": [r for r in rows if r["multi"]]}
+    used = {
+        "frag_checkpointed": [r for r in rows if r["gc"]],
+        "frag_saved": [r for r in rows if not r["gc"]],
+        "grad_frag": [r for r in rows if r["gradients"]],
+        "multi_gpu_gib": [r for r in rows if r["multi"]],
+    }
     return {name: {"value": round(value, 4), "rows": [r["row_id"] for r in used[name]]} for name, value in zip(FITTED, coef, strict=False)}
 
 
@@ -133,9 +144,13 @@ def band_table(ratios: list[tuple[str, str, str, float, str]]) -> dict:
     for name, items in sorted(groups.items()):
         values = [v for v, _ in items]
         sources = sorted({s for _, s in items})
-        out[name] = {"low": round(percentile(values, 0.1), 4), "high": round(percentile(values, 0.9), 4),
-                     "median": round(statistics.median(values), 4), "n": len(values),
-                     "source": f"{len(values)} published rows ({', '.join(sources)}); measured / estimated"}
+        out[name] = {
+            "low": round(percentile(values, 0.1), 4),
+            "high": round(percentile(values, 0.9), 4),
+            "median": round(statistics.median(values), 4),
+            "n": len(values),
+            "source": f"{len(values)} published rows ({', '.join(sources)}); measured / estimated",
+        }
     return out
 
 
@@ -143,8 +158,7 @@ def build(rows: list[dict] | None = None) -> dict:
     """The whole device_model.json: constants with the rows they were fitted on, and the band table."""
     rows = pub.read_published() if rows is None else rows
     constants = fit_constants(fit_rows(rows))
-    model = {"schema": "advisor.device_model/1", "min_rows": MIN_ROWS,
-             "constants": {**constants, "context": CONTEXT}, "bands": {}}
+    model = {"schema": "advisor.device_model/1", "min_rows": MIN_ROWS, "constants": {**constants, "context": CONTEXT}, "bands": {}}
     ratios = []
     for c in pub.compare_published(rows, model=model):
         if c.error is not None and c.measured and c.estimate and c.statistic in ("device", "reserved"):

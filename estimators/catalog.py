@@ -117,8 +117,16 @@ def _how(spec: ModelSpec, where: str) -> str:
 TINY = "tiny"  # a 2-layer random Llama built locally by the generated script: the offline default
 # What the memory model prices for TINY: a 2-layer Llama of hidden size 64 (its memory is negligible either way).
 TINY_SPEC = ModelSpec(
-    name="tiny random Llama (2 layers, built locally)", model_type="llama", hidden_size=64, intermediate_size=256,
-    num_layers=2, num_heads=4, num_kv_heads=4, vocab_size=1024, max_positions=2048, source="built by the script",
+    name="tiny random Llama (2 layers, built locally)",
+    model_type="llama",
+    hidden_size=64,
+    intermediate_size=256,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=4,
+    vocab_size=1024,
+    max_positions=2048,
+    source="built by the script",
 )
 
 
@@ -167,5 +175,6 @@ def resolve_model(text: str) -> Resolved:
     hits = _suggest(raw)
     if hits:
         raise EstimateError(f"unknown model '{raw}'; did you mean: {', '.join(hits)}? (see `advisor models`)")
-    raise EstimateError(f"unknown model '{raw}': not in the catalog, not a local config.json, not in the local "
-                        "Hugging Face cache (see `advisor models`)")
+    raise EstimateError(
+        f"unknown model '{raw}': not in the catalog, not a local config.json, not in the local Hugging Face cache (see `advisor models`)"
+    )

@@ -50,30 +50,35 @@ def lora_target_problem(m: ModelSpec, setup: Setup) -> str | None:
         return None
     presets = ", ".join(LORA_PRESETS)
     if not names:
-        return (f"--lora-targets is empty; name modules (e.g. q_proj,v_proj) or a preset ({presets}); "
-                "all-linear adapts every linear layer")
+        return f"--lora-targets is empty; name modules (e.g. q_proj,v_proj) or a preset ({presets}); all-linear adapts every linear layer"
     valid = valid_target_names(m)
     unknown = [n for n in names if n not in valid]
     if unknown:
         word = "name" if len(unknown) == 1 else "names"
-        return (f"--lora-targets: unknown module {word} {', '.join(repr(n)[:40] for n in unknown[:5])} for {m.name}; "
-                f"valid: {', '.join(valid)}, or a preset ({presets})")
+        return (
+            f"--lora-targets: unknown module {word} {', '.join(repr(n)[:40] for n in unknown[:5])} for {m.name}; "
+            f"valid: {', '.join(valid)}, or a preset ({presets})"
+        )
     return None
 
 
 def rank_problem(m: ModelSpec, setup: Setup) -> str | None:
     if setup.adaptation == "full" or setup.lora_r <= m.hidden_size:
         return None
-    return (f"--lora-r {setup.lora_r} is larger than {m.name}'s hidden size {m.hidden_size}: a LoRA update has rank "
-            f"at most min(in, out) of its layer, so use r <= {m.hidden_size} (8-64 is usual)")
+    return (
+        f"--lora-r {setup.lora_r} is larger than {m.name}'s hidden size {m.hidden_size}: a LoRA update has rank "
+        f"at most min(in, out) of its layer, so use r <= {m.hidden_size} (8-64 is usual)"
+    )
 
 
 def response_problem(setup: Setup) -> str | None:
     if setup.train not in ("ppo", "grpo") or setup.response_len + PROMPT_ROOM <= setup.seq_len:
         return None
-    return (f"--response-len {setup.response_len} leaves no room for a prompt in --seq-len {setup.seq_len} "
-            f"({setup.train.upper()} sequences are prompt + response): use a response of at most "
-            f"{max(1, setup.seq_len - PROMPT_ROOM)} tokens or a longer --seq-len")
+    return (
+        f"--response-len {setup.response_len} leaves no room for a prompt in --seq-len {setup.seq_len} "
+        f"({setup.train.upper()} sequences are prompt + response): use a response of at most "
+        f"{max(1, setup.seq_len - PROMPT_ROOM)} tokens or a longer --seq-len"
+    )
 
 
 def check_setup(m: ModelSpec, setup: Setup) -> None:
@@ -94,12 +99,17 @@ def qlora_costs_more(m: ModelSpec, setup: Setup) -> str | None:
     lora = t.base_weights(m, setup.with_(adaptation="lora"))
     if qlora <= lora:
         return None
-    why = ("peft's prepare_model_for_kbit_training upcasts every unquantised weight to fp32"
-           if setup.kbit_upcast else "the unquantised weights stay in the compute dtype")
+    why = (
+        "peft's prepare_model_for_kbit_training upcasts every unquantised weight to fp32"
+        if setup.kbit_upcast
+        else "the unquantised weights stay in the compute dtype"
+    )
     experts = " (transformers 5 keeps the fused MoE experts as raw parameters, which bitsandbytes does not quantise)" if m.is_moe else ""
-    return (f"QLoRA costs more than LoRA on {m.name}: {qlora / GIB:.1f} GiB of base weights against {lora / GIB:.1f}, "
-            f"because only nn.Linear layers are quantised{experts} and {why}; use --method lora"
-            + (" or --no-kbit-upcast (keeps them in the compute dtype)" if setup.kbit_upcast else ""))
+    return (
+        f"QLoRA costs more than LoRA on {m.name}: {qlora / GIB:.1f} GiB of base weights against {lora / GIB:.1f}, "
+        f"because only nn.Linear layers are quantised{experts} and {why}; use --method lora"
+        + (" or --no-kbit-upcast (keeps them in the compute dtype)" if setup.kbit_upcast else "")
+    )
 
 
 def setup_warnings(m: ModelSpec, setup: Setup) -> list[str]:

@@ -59,8 +59,7 @@ def check_model_text(text: str) -> None:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
         raise EstimateError(f"model name {shown(text)} contains control characters")
     if any(len(part.encode("utf-8", "surrogatepass")) > _MAX_PATH_PART for part in text.split("/")):
-        raise EstimateError(f"model name {shown(text)} is {len(text)} characters long: not a catalog key, "
-                            "hub id or path (see `advisor models`)")
+        raise EstimateError(f"model name {shown(text)} is {len(text)} characters long: not a catalog key, hub id or path (see `advisor models`)")
 
 
 def parse_config_text(text: str, path: Path | str) -> Any:

@@ -37,8 +37,9 @@ def generic_spec(config: dict, name: str, where: str, refused: UnknownFamily) ->
     import importlib.util
 
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
-        raise EstimateError(f"{refused}; with the train extra installed (pip install 'advisor[train]') it is priced "
-                            "from a meta-device build") from None
+        raise EstimateError(
+            f"{refused}; with the train extra installed (pip install 'advisor[train]') it is priced from a meta-device build"
+        ) from None
     from advisor.measure.census import census_spec
 
     return census_spec(config, name, where)

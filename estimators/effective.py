@@ -43,9 +43,12 @@ def adjustments(given: Setup, effective: Setup) -> list[str]:
     """What `effective_setup` changed in `given`, in words worth a warning line (the user asked for something else)."""
     out = []
     if given.adaptation == "qlora" and given.kbit_upcast and not effective.kbit_upcast:
-        out.append(f"QLoRA under --parallel {given.parallel} runs without peft's fp32 upcast (FSDP flattens each layer into "
-                   "one dtype): priced so, and the script skips it")
+        out.append(
+            f"QLoRA under --parallel {given.parallel} runs without peft's fp32 upcast (FSDP flattens each layer into "
+            "one dtype): priced so, and the script skips it"
+        )
     if "lm_head" in save_module_names(given) and "lm_head" not in save_module_names(effective):
-        out.append("a reward model has no lm_head (its score head is trained already): modules_to_save keeps "
-                   f"{effective.modules_to_save or 'nothing'} there")
+        out.append(
+            f"a reward model has no lm_head (its score head is trained already): modules_to_save keeps {effective.modules_to_save or 'nothing'} there"
+        )
     return out

@@ -136,50 +136,121 @@ def _options(model: ModelSpec, setup: Setup) -> list[list[Option]]:
     keep = Option("", "", "", 0.0, {})
     dims: list[list[Option]] = []
     if setup.optimizer in ("adamw", "lion", "sgd_momentum"):
-        dims.append([
-            keep,
-            Option("adamw8bit", "8-bit AdamW", "optimizer states in 8 bits; quality on par in published runs", KNOB_WEIGHTS["adamw8bit"],
-                   {"optimizer": "adamw8bit"}),
-            Option("paged_adamw8bit", "paged 8-bit AdamW", "8-bit states that may page to host RAM; slower when they do",
-                   KNOB_WEIGHTS["paged_adamw8bit"], {"optimizer": "paged_adamw8bit"}),
-        ])
+        dims.append(
+            [
+                keep,
+                Option(
+                    "adamw8bit",
+                    "8-bit AdamW",
+                    "optimizer states in 8 bits; quality on par in published runs",
+                    KNOB_WEIGHTS["adamw8bit"],
+                    {"optimizer": "adamw8bit"},
+                ),
+                Option(
+                    "paged_adamw8bit",
+                    "paged 8-bit AdamW",
+                    "8-bit states that may page to host RAM; slower when they do",
+                    KNOB_WEIGHTS["paged_adamw8bit"],
+                    {"optimizer": "paged_adamw8bit"},
+                ),
+            ]
+        )
     if setup.train == "grpo" and not grpo_divides_well(setup):
         # lcm(G, batch) completions per round: a micro-batch that divides well shrinks the KV cache first
         target = setup.micro_batch * setup.grad_accum * setup.world_size
-        good = [b for b in range(setup.micro_batch, 0, -1)
-                if grpo_divides_well(setup.with_(micro_batch=b, grad_accum=_accum_for(target, b, setup.world_size)))]
+        good = [
+            b
+            for b in range(setup.micro_batch, 0, -1)
+            if grpo_divides_well(setup.with_(micro_batch=b, grad_accum=_accum_for(target, b, setup.world_size)))
+        ]
         if good:
             b, accum = good[0], _accum_for(target, good[0], setup.world_size)
-            dims.append([keep, Option("grpo_round", f"micro-batch {b} x gradient accumulation {accum} (its generation round divides num_generations {setup.num_generations})",
-                                      f"a generation round of fewer completions; effective batch {b * accum * setup.world_size}", 0.5,
-                                      {"micro_batch": b, "grad_accum": accum})])
+            dims.append(
+                [
+                    keep,
+                    Option(
+                        "grpo_round",
+                        f"micro-batch {b} x gradient accumulation {accum} (its generation round divides num_generations {setup.num_generations})",
+                        f"a generation round of fewer completions; effective batch {b * accum * setup.world_size}",
+                        0.5,
+                        {"micro_batch": b, "grad_accum": accum},
+                    ),
+                ]
+            )
     precision = "fp16" if setup.precision.startswith("fp16") else "bf16"
     adaptations = [keep]
     if setup.adaptation == "full":
-        adaptations.append(Option("lora", "LoRA instead of full fine-tuning", "trains adapters only; slightly lower ceiling (§5)", 4, {"adaptation": "lora", "precision": precision, "grad_ckpt": setup.checkpointing}))
+        adaptations.append(
+            Option(
+                "lora",
+                "LoRA instead of full fine-tuning",
+                "trains adapters only; slightly lower ceiling (§5)",
+                4,
+                {"adaptation": "lora", "precision": precision, "grad_ckpt": setup.checkpointing},
+            )
+        )
     if setup.adaptation in ("full", "lora"):
         weight = 6 if setup.adaptation == "full" else 3
-        adaptations.append(Option("qlora", "QLoRA (4-bit base weights)", "4-bit base; somewhat slower, small quality loss (§5)", weight, {"adaptation": "qlora", "precision": precision, "grad_ckpt": setup.checkpointing}))
+        adaptations.append(
+            Option(
+                "qlora",
+                "QLoRA (4-bit base weights)",
+                "4-bit base; somewhat slower, small quality loss (§5)",
+                weight,
+                {"adaptation": "qlora", "precision": precision, "grad_ckpt": setup.checkpointing},
+            )
+        )
     if len(adaptations) > 1:
         dims.append(adaptations)
     if wrapped_parameters(model, setup):
         # LoRA on fused MoE experts builds a merged copy of each layer's experts (and of their gradient)
-        dims.append([keep, Option("lora_attention", "LoRA on attention only (router and experts frozen)",
-                                  "adapts fewer weights; no merged expert copies", 2, {"lora_targets": "attention"})])
+        dims.append(
+            [
+                keep,
+                Option(
+                    "lora_attention",
+                    "LoRA on attention only (router and experts frozen)",
+                    "adapts fewer weights; no merged expert copies",
+                    2,
+                    {"lora_targets": "attention"},
+                ),
+            ]
+        )
     if setup.adaptation == "qlora" and setup.kbit_upcast and not setup.parallel.startswith("fsdp"):
         # peft's k-bit preparation upcasts every unquantised weight to fp32: little for a dense model, but
         # transformers 5 keeps MoE experts unquantised (raw parameters), so there it doubles most of the model
-        dims.append([keep, Option("no_kbit_upcast", "keep unquantised weights in the compute dtype (no fp32 upcast)",
-                                  "skips peft's fp32 copies of norms, embeddings and unquantised experts; slightly less stable",
-                                  1, {"kbit_upcast": False})])
+        dims.append(
+            [
+                keep,
+                Option(
+                    "no_kbit_upcast",
+                    "keep unquantised weights in the compute dtype (no fp32 upcast)",
+                    "skips peft's fp32 copies of norms, embeddings and unquantised experts; slightly less stable",
+                    1,
+                    {"kbit_upcast": False},
+                ),
+            ]
+        )
     if not setup.offload_optimizer:
         label, cost, changes = offload_option(setup)  # estimators/parallel.py: a layout that can offload
         dims.append([keep, Option("offload_optimizer", label, cost, 5, changes)])
     if not setup.checkpointing:  # last: its change must win over the adaptation's "keep checkpointing as it is"
-        dims.append([keep, Option("grad_ckpt", "gradient checkpointing on", "about 20-30 % slower steps (the forward is recomputed)",
-                                  KNOB_WEIGHTS["grad_ckpt"], {"grad_ckpt": True})])
+        dims.append(
+            [
+                keep,
+                Option(
+                    "grad_ckpt",
+                    "gradient checkpointing on",
+                    "about 20-30 % slower steps (the forward is recomputed)",
+                    KNOB_WEIGHTS["grad_ckpt"],
+                    {"grad_ckpt": True},
+                ),
+            ]
+        )
     if setup.world_size == 1:
-        dims.append([keep, Option("more_gpus", "2 GPUs with FSDP full shard", "a second GPU; communication overhead", 6, {"gpus": 2, "parallel": "fsdp"})])
+        dims.append(
+            [keep, Option("more_gpus", "2 GPUs with FSDP full shard", "a second GPU; communication overhead", 6, {"gpus": 2, "parallel": "fsdp"})]
+        )
     return dims
 
 
@@ -209,8 +280,15 @@ def _cut_micro_batch(model: ModelSpec, new: Setup, capacity: float, margin: Marg
     return best
 
 
-def _fix_for(model: ModelSpec, setup: Setup, capacity: float, combo: tuple[Option, ...],
-             margin: Margin | None = None, target: int | None = None, reward_model: ModelSpec | None = None) -> Fix | None:
+def _fix_for(
+    model: ModelSpec,
+    setup: Setup,
+    capacity: float,
+    combo: tuple[Option, ...],
+    margin: Margin | None = None,
+    target: int | None = None,
+    reward_model: ModelSpec | None = None,
+) -> Fix | None:
     """The combination applied; if it still does not fit, with the micro-batch cut. The effective batch
     (micro-batch x accumulation x GPUs) stays at the set-up's own whenever the batch or the GPU count changes;
     a `target` from the caller (the wizard: what advise recommended) is restored by every fix."""
@@ -260,8 +338,15 @@ def _weight(fix: Fix, combo: tuple[Option, ...]) -> float:
     return sum(o.weight for o in combo) + (1 if cut else 0) + (3 if "seq_len" in fix.changes else 0)
 
 
-def suggest_fixes(model: ModelSpec, setup: Setup, capacity: float, limit: int = 5,
-                  margin: Margin | None = None, effective_batch: int | None = None, reward_model: ModelSpec | None = None) -> tuple[Fix, ...]:
+def suggest_fixes(
+    model: ModelSpec,
+    setup: Setup,
+    capacity: float,
+    limit: int = 5,
+    margin: Margin | None = None,
+    effective_batch: int | None = None,
+    reward_model: ModelSpec | None = None,
+) -> tuple[Fix, ...]:
     """The cheapest combinations of changes that make the run fit, ranked by cost then memory. A combination
     that contains a cheaper fitting one is left out (it costs more and adds nothing)."""
     ranked = []
@@ -283,13 +368,25 @@ def suggest_fixes(model: ModelSpec, setup: Setup, capacity: float, limit: int = 
     return tuple(fix for _, fix in chosen)
 
 
-def fit_report(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None,
-               effective_batch: int | None = None, reward_model: ModelSpec | None = None) -> FitReport:
+def fit_report(
+    model: ModelSpec,
+    setup: Setup,
+    capacity: float,
+    margin: Margin | None = None,
+    effective_batch: int | None = None,
+    reward_model: ModelSpec | None = None,
+) -> FitReport:
     """`margin`: what to keep free besides the estimate (estimators/margin.py; None: the estimate's own band).
     `effective_batch`: the micro-batch x accumulation x GPUs a fix keeps (default: the set-up's own).
     `reward_model`: the reward/value architecture when it is not the policy's (estimators/pricing.py estimate)."""
     est = estimate(model, setup, reward_model)
     fits = _judge(est, capacity, margin)
     fixes = () if fits else suggest_fixes(model, setup, capacity, margin=margin, effective_batch=effective_batch, reward_model=reward_model)
-    return FitReport(est, capacity, max_micro_batch(model, setup, capacity, margin, reward_model), max_seq_len(model, setup, capacity, margin, reward_model),
-                     fixes, margin)
+    return FitReport(
+        est,
+        capacity,
+        max_micro_batch(model, setup, capacity, margin, reward_model),
+        max_seq_len(model, setup, capacity, margin, reward_model),
+        fixes,
+        margin,
+    )

@@ -121,12 +121,21 @@ class StepFlops:
 
     @property
     def total(self) -> float:
-        return (self.linear_forward + self.linear_backward_input + self.linear_backward_weight + self.lora
-                + self.attention_forward + self.attention_backward + self.recompute + self.head)
+        return (
+            self.linear_forward
+            + self.linear_backward_input
+            + self.linear_backward_weight
+            + self.lora
+            + self.attention_forward
+            + self.attention_backward
+            + self.recompute
+            + self.head
+        )
 
 
-def step_flops(m: ModelSpec, setup: Setup, batch: int | None = None, seq: int | None = None,
-               scored: int | None = None, causal: bool = True) -> StepFlops:
+def step_flops(
+    m: ModelSpec, setup: Setup, batch: int | None = None, seq: int | None = None, scored: int | None = None, causal: bool = True
+) -> StepFlops:
     """FLOPs of forward + backward of one micro-batch (`batch` x `seq`, default the setup's), `scored` tokens through
     the head (default all)."""
     b = setup.micro_batch if batch is None else batch
@@ -148,5 +157,6 @@ def forward_flops(m: ModelSpec, setup: Setup, batch: int, seq: int, scored: int 
     """FLOPs of a forward pass alone (a frozen reference model, reward scoring, a prefill)."""
     tokens = batch * seq
     lora = sum(mm.flops for mm in lora_matmuls(m, setup, tokens))
-    return m.num_layers * (layer_linear_flops(m, tokens) + lora + attention_flops(m, batch, seq)) + \
-        head_flops(m, tokens if scored is None else scored)
+    return m.num_layers * (layer_linear_flops(m, tokens) + lora + attention_flops(m, batch, seq)) + head_flops(
+        m, tokens if scored is None else scored
+    )

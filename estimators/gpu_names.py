@@ -33,9 +33,35 @@ from .gpu_card import Gpu
 
 # Words that name a vendor, brand or form factor but not which chip (and so not how much memory): dropped before
 # matching. "nvl" and "laptop" are kept on purpose: an H100 NVL (94 GB) and a laptop RTX 4090 (16 GB) are other cards.
-_NOISE = frozenset({"nvidia", "geforce", "tesla", "quadro", "amd", "instinct", "radeon", "rtx", "gpu", "graphics",
-                    "card", "sxm", "sxm2", "sxm3", "sxm4", "sxm5", "pcie", "hbm2", "hbm2e", "hbm3", "hbm3e", "gddr6",
-                    "gddr6x", "gddr7", "ecc"})
+_NOISE = frozenset(
+    {
+        "nvidia",
+        "geforce",
+        "tesla",
+        "quadro",
+        "amd",
+        "instinct",
+        "radeon",
+        "rtx",
+        "gpu",
+        "graphics",
+        "card",
+        "sxm",
+        "sxm2",
+        "sxm3",
+        "sxm4",
+        "sxm5",
+        "pcie",
+        "hbm2",
+        "hbm2e",
+        "hbm3",
+        "hbm3e",
+        "gddr6",
+        "gddr6x",
+        "gddr7",
+        "ecc",
+    }
+)
 _SIZE_TOKEN = re.compile(r"^(\d+(?:\.\d+)?)(gib|gb|g)$")
 _SIZE_TEXT = re.compile(r"^\s*([0-9.eE+\-_]+|nan|inf|infinity)\s*(gib|gb|g|)\s*$", re.IGNORECASE)
 _MAX_NAME = 100  # longer than any GPU name nvidia-smi prints; longer input is refused before any matching
@@ -96,13 +122,17 @@ def _sized_card(text: str, table: dict):
     if not math.isfinite(value) or value <= 0 or value > _MAX_SIZE_GB:
         raise EstimateError(f"GPU memory {shown(text, 24)} must be above 0 and at most {_MAX_SIZE_GB:g} GB")
     if unit == "gib":
-        return Gpu(id=f"{value:g}GiB", name=f"{value:g} GiB card", memory_gib=value, bf16=True,
-                   source="usable memory given by the user")
+        return Gpu(id=f"{value:g}GiB", name=f"{value:g} GiB card", memory_gib=value, bf16=True, source="usable memory given by the user")
     share = usable_share(table)
     usable = round(value * share, 2)
-    return Gpu(id=f"{value:g}GB", name=f"{value:g} GB card", memory_gib=usable, bf16=True,
-               source=f"sold as {value:g} GB: {value:g} GiB of chips x {share:.3f}, the median usable share of the "
-                      "GPU table's cards (estimators/gpu_names.py)")
+    return Gpu(
+        id=f"{value:g}GB",
+        name=f"{value:g} GB card",
+        memory_gib=usable,
+        bf16=True,
+        source=f"sold as {value:g} GB: {value:g} GiB of chips x {share:.3f}, the median usable share of the "
+        "GPU table's cards (estimators/gpu_names.py)",
+    )
 
 
 def _variants(gpus: list) -> str:

@@ -19,8 +19,7 @@ from .toml_cache import load_toml
 
 _REQUIRED = ("id", "name", "memory_gib", "bf16", "source")
 _TYPES = {f.name: f.type for f in fields(Gpu)}
-_POSITIVE = ("memory_gib", "bf16_tflops", "fp16_tflops", "fp32_tflops", "memory_gbs", "interconnect_gbs", "pcie_gbs",
-             "price_usd_per_hour")
+_POSITIVE = ("memory_gib", "bf16_tflops", "fp16_tflops", "fp32_tflops", "memory_gbs", "interconnect_gbs", "pcie_gbs", "price_usd_per_hour")
 _BOOLS = ("bf16", "consumer", "fp8", "flash_attention")
 _STRINGS = ("id", "name", "source", "interconnect", "perf_source", "price_date", "price_source")
 

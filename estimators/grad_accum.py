@@ -46,9 +46,11 @@ def with_accumulation(phases: dict[str, list[t.TermValue]], grad_accum: int) -> 
     for name, values in phases.items():
         missing = full - _gradients(values)
         if accumulates(name) and missing > 0:
-            out[name + SUFFIX] = list(values) + [t.TermValue(
-                ACCUMULATED, "gradients", missing,
-                f"kept from micro-steps 1..{grad_accum - 1} until the optimizer step (zero_grad after it)")]
+            out[name + SUFFIX] = list(values) + [
+                t.TermValue(
+                    ACCUMULATED, "gradients", missing, f"kept from micro-steps 1..{grad_accum - 1} until the optimizer step (zero_grad after it)"
+                )
+            ]
     return out
 
 

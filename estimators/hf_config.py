@@ -15,12 +15,15 @@ from .model import ModelSpec
 # not a real checkpoint's: better to say so than to price a made-up model).
 _REQUIRED = {
     "dense": ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"),
-    "moe": ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
-            "num_experts_per_tok"),
+    "moe": ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size", "num_experts_per_tok"),
     "gpt2": ("n_embd", "n_layer", "n_head", "vocab_size"),
 }
-_GPT2_ALIASES = {"n_embd": "hidden_size", "n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
-                 "n_positions": "max_position_embeddings"}  # GPT2Config.attribute_map
+_GPT2_ALIASES = {
+    "n_embd": "hidden_size",
+    "n_layer": "num_hidden_layers",
+    "n_head": "num_attention_heads",
+    "n_positions": "max_position_embeddings",
+}  # GPT2Config.attribute_map
 
 
 class UnknownFamily(EstimateError):
@@ -70,8 +73,7 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
     check_config(config, where)  # values no real model has, one line each (estimators/config_checks.py)
     fam = FAMILIES.get(mt)
     if fam is None:
-        raise UnknownFamily(f"{where}: unsupported model_type '{mt}' (supported: {', '.join(sorted(FAMILIES))}, gemma3)",
-                            mt)
+        raise UnknownFamily(f"{where}: unsupported model_type '{mt}' (supported: {', '.join(sorted(FAMILIES))}, gemma3)", mt)
 
     if fam.kind == "gpt2":  # GPT2Config's attribute_map: hidden_size -> n_embd, ...
         config = dict(config)
@@ -79,8 +81,7 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
             if k not in config and v in config:
                 config[k] = config[v]
     if mt == "falcon":  # FalconConfig's backward-compatible name
-        config = {**{new: config[old] for old, new in _FALCON_ALIASES.items() if old in config and new not in config},
-                  **config}
+        config = {**{new: config[old] for old, new in _FALCON_ALIASES.items() if old in config and new not in config}, **config}
     required = fam.required or _REQUIRED[fam.kind]
     if fam.kind == "moe":
         experts_key, width_key = MOE_KEYS[mt]
@@ -147,11 +148,20 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
             raise EstimateError(f"{where}: {fam.act_key} must name an activation function, got {act!r}")
         values["mlp_act"] = act
     if mt == "falcon":
-        values.update(_falcon_layout(bool(get("new_decoder_architecture")), bool(get("parallel_attn")),
-                                     get("num_ln_in_parallel_attn")))
-    values.update(name=name, model_type=mt, hidden_size=h, intermediate_size=inter, num_layers=layers, num_heads=heads,
-                  num_kv_heads=kv, vocab_size=vocab, head_dim=head_dim, max_positions=max_pos,
-                  tie_embeddings=bool(get("tie_word_embeddings")))
+        values.update(_falcon_layout(bool(get("new_decoder_architecture")), bool(get("parallel_attn")), get("num_ln_in_parallel_attn")))
+    values.update(
+        name=name,
+        model_type=mt,
+        hidden_size=h,
+        intermediate_size=inter,
+        num_layers=layers,
+        num_heads=heads,
+        num_kv_heads=kv,
+        vocab_size=vocab,
+        head_dim=head_dim,
+        max_positions=max_pos,
+        tie_embeddings=bool(get("tie_word_embeddings")),
+    )
     if "attention_bias" in fam.defaults:  # one switch for q, k, v and o
         values["qkv_bias"] = values["o_bias"] = bool(get("attention_bias"))
     if "mlp_bias" in fam.defaults:
@@ -169,14 +179,14 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
     if fam.kind == "moe":
         if config.get("mlp_only_layers") or (config.get("decoder_sparse_step") or 1) != 1:
             # the table prices one layer kind; the resolver's meta-device build counts mixed layers exactly
-            raise UnknownFamily(f"{where}: {mt} configs that mix dense and expert layers (mlp_only_layers, "
-                                "decoder_sparse_step) have no table here", mt)
+            raise UnknownFamily(
+                f"{where}: {mt} configs that mix dense and expert layers (mlp_only_layers, decoder_sparse_step) have no table here", mt
+            )
         experts = config.get(experts_key, config.get("num_experts", config.get("num_local_experts")))
         values["num_experts"] = pos_int(experts_key, experts)
         values["experts_per_token"] = pos_int("num_experts_per_tok", config["num_experts_per_tok"])
         if values["experts_per_token"] > values["num_experts"]:
-            raise EstimateError(f"{where}: num_experts_per_tok {values['experts_per_token']} exceeds the "
-                                f"{values['num_experts']} experts")
+            raise EstimateError(f"{where}: num_experts_per_tok {values['experts_per_token']} exceeds the {values['num_experts']} experts")
         if width_key:
             values["moe_intermediate_size"] = pos_int(width_key, config[width_key])
         if mt == "qwen2_moe":
@@ -195,11 +205,20 @@ def _falcon_config(spec: ModelSpec) -> dict:
     """FalconConfig keys for `spec`: the old architecture when one of its two layouts fits (multi-query or full
     attention, parallel or sequential), else the new decoder architecture (grouped kv heads, 1 or 2 norms)."""
     new = spec.num_kv_heads not in (1, spec.num_heads) or (spec.parallel_block and spec.norms_per_layer == 2)
-    c = {"hidden_size": spec.hidden_size, "ffn_hidden_size": spec.intermediate_size,
-         "num_hidden_layers": spec.num_layers, "num_attention_heads": spec.num_heads, "num_kv_heads": spec.num_kv_heads,
-         "vocab_size": spec.vocab_size, "max_position_embeddings": spec.max_positions,
-         "tie_word_embeddings": spec.tie_embeddings, "new_decoder_architecture": new, "alibi": False,
-         "parallel_attn": spec.parallel_block, "multi_query": not new and spec.num_kv_heads == 1}
+    c = {
+        "hidden_size": spec.hidden_size,
+        "ffn_hidden_size": spec.intermediate_size,
+        "num_hidden_layers": spec.num_layers,
+        "num_attention_heads": spec.num_heads,
+        "num_kv_heads": spec.num_kv_heads,
+        "vocab_size": spec.vocab_size,
+        "max_position_embeddings": spec.max_positions,
+        "tie_word_embeddings": spec.tie_embeddings,
+        "new_decoder_architecture": new,
+        "alibi": False,
+        "parallel_attn": spec.parallel_block,
+        "multi_query": not new and spec.num_kv_heads == 1,
+    }
     if new:
         c["num_ln_in_parallel_attn"] = spec.norms_per_layer
     if spec.qkv_bias != spec.o_bias or spec.o_bias != spec.mlp_bias:
@@ -222,17 +241,31 @@ def hf_config_from_spec(spec: ModelSpec) -> dict:
     mt = spec.model_type
     c: dict = {"model_type": mt, "architectures": [fam.arch]}
     if fam.kind == "gpt2":
-        c.update(n_embd=spec.hidden_size, n_layer=spec.num_layers, n_head=spec.num_heads, n_positions=spec.max_positions,
-                 n_inner=spec.intermediate_size, vocab_size=spec.vocab_size, tie_word_embeddings=spec.tie_embeddings)
+        c.update(
+            n_embd=spec.hidden_size,
+            n_layer=spec.num_layers,
+            n_head=spec.num_heads,
+            n_positions=spec.max_positions,
+            n_inner=spec.intermediate_size,
+            vocab_size=spec.vocab_size,
+            tie_word_embeddings=spec.tie_embeddings,
+        )
         if "multi_query" in fam.defaults:
             c["multi_query"] = spec.num_kv_heads == 1
     elif mt == "falcon":
         c.update(_falcon_config(spec))
     else:
-        c.update(hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
-                 num_hidden_layers=spec.num_layers, num_attention_heads=spec.num_heads,
-                 num_key_value_heads=spec.num_kv_heads, head_dim=spec.head_size, vocab_size=spec.vocab_size,
-                 max_position_embeddings=spec.max_positions, tie_word_embeddings=spec.tie_embeddings)
+        c.update(
+            hidden_size=spec.hidden_size,
+            intermediate_size=spec.intermediate_size,
+            num_hidden_layers=spec.num_layers,
+            num_attention_heads=spec.num_heads,
+            num_key_value_heads=spec.num_kv_heads,
+            head_dim=spec.head_size,
+            vocab_size=spec.vocab_size,
+            max_position_embeddings=spec.max_positions,
+            tie_word_embeddings=spec.tie_embeddings,
+        )
     d = fam.defaults
     for key, flag in fam.flags.items():  # the written value whose Flag matches the spec (checked below)
         c[key] = flag.written[0] if all(getattr(spec, k) == v for k, v in flag.on.items()) else flag.written[1]
@@ -263,8 +296,11 @@ def hf_config_from_spec(spec: ModelSpec) -> dict:
             c["shared_expert_intermediate_size"] = spec.shared_expert_intermediate_size
     c.update(spec.extra.get("hf", {}) if isinstance(spec.extra, dict) else {})
     back = spec_from_hf_config(c, spec.name)
-    diff = [f.name for f in fields(ModelSpec) if f.compare and f.name not in ("name", "hf_id", "source")
-            and getattr(back, f.name) != getattr(spec, f.name)]
+    diff = [
+        f.name
+        for f in fields(ModelSpec)
+        if f.compare and f.name not in ("name", "hf_id", "source") and getattr(back, f.name) != getattr(spec, f.name)
+    ]
     if diff:
         raise EstimateError(f"{spec.name}: a {mt} config.json cannot express {', '.join(diff)} as the spec sets them")
     return c

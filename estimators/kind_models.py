@@ -47,8 +47,10 @@ def reward_value_spec(policy: ModelSpec, setup: Setup, reward: ModelSpec | None)
     if setup.train not in REWARD_VALUE_KINDS:
         raise EstimateError(f"--reward-value-model applies to --train reward or ppo, not {setup.train}")
     if reward.vocab_size != policy.vocab_size:
-        raise EstimateError(f"reward/value model {reward.name} has {reward.vocab_size:,} tokens in its vocabulary, the policy {policy.name} "
-                            f"{policy.vocab_size:,}: PPO scores the policy's token ids, so pick a model of the policy's family with its tokenizer")
+        raise EstimateError(
+            f"reward/value model {reward.name} has {reward.vocab_size:,} tokens in its vocabulary, the policy {policy.name} "
+            f"{policy.vocab_size:,}: PPO scores the policy's token ids, so pick a model of the policy's family with its tokenizer"
+        )
     return reward
 
 
@@ -85,8 +87,12 @@ def headless_gradients(phase: str, values: list[t.TermValue], m: ModelSpec, setu
     if phase == "backward (end)":
         return [v for v in values if v.name != "embedding gradient"]
     if phase in ("backward (top layer)", "backward (layers)"):
-        return [t.TermValue(v.name, v.category, max(0, v.bytes - emb), f"{v.note}; the embedding's comes last (no LM head)")
-                if v.category == "gradients" else v for v in values]
+        return [
+            t.TermValue(v.name, v.category, max(0, v.bytes - emb), f"{v.note}; the embedding's comes last (no LM head)")
+            if v.category == "gradients"
+            else v
+            for v in values
+        ]
     return values
 
 

@@ -35,26 +35,61 @@ def plan_ppo(m: ModelSpec, setup: Setup, reward: ModelSpec | None = None) -> Kin
     value_states = t.optimizer_states(rm, sv)
     paged = setup.optimizer == "paged_adamw8bit"
     extra = reference_terms(m, setup, mode) + [
-        term("reward model", "parameters", t.base_weights(rm, sr) + r.hidden_size * sr.compute_bytes, f"frozen seq-cls model, compute dtype (4-bit linears for QLoRA){at}"),
-        term("value model", "parameters", t.base_weights(rm, sv) + r.hidden_size * t.weight_bytes_per_param(sv),
-              f"seq-cls model trained in full, compute dtype (trl 1.12 never adapts it){at}"),
+        term(
+            "reward model",
+            "parameters",
+            t.base_weights(rm, sr) + r.hidden_size * sr.compute_bytes,
+            f"frozen seq-cls model, compute dtype (4-bit linears for QLoRA){at}",
+        ),
+        term(
+            "value model",
+            "parameters",
+            t.base_weights(rm, sv) + r.hidden_size * t.weight_bytes_per_param(sv),
+            f"seq-cls model trained in full, compute dtype (trl 1.12 never adapts it){at}",
+        ),
     ]
     if not paged:
         extra.append(term("value model optimizer states", "optimizer", value_states, f"{setup.optimizer}, all value-model parameters{at}"))
-    logits = term("rollout logits", "activations", rollout_logits(m, local, resp), f"fp32 scores of {local} rollouts x {resp} tokens, kept through the PPO epochs")
+    logits = term(
+        "rollout logits",
+        "activations",
+        rollout_logits(m, local, resp),
+        f"fp32 scores of {local} rollouts x {resp} tokens, kept through the PPO epochs",
+    )
     value_acts = term("value model activations", "activations", t.stack_activations(rm, sv), f"no gradient checkpointing on the value model{at}")
     value_grads = term("value model gradients", "gradients", t.gradients(rm, sv), f"one per value-model parameter{at}")
     fwd = forward_name(base.phases)
     steady = steady_terms(base.phases[fwd]) + extra
     phases: dict[str, list[t.TermValue]] = {
-        "generation": steady + [
-            term("KV cache", "activations", kv_cache(m, setup, chunk, seq), f"{chunk} rollouts x {seq} tokens (local_rollout_forward_batch_size = micro-batch)"),
-            term("generation working set", "temporaries", generation_working_set(m, setup, chunk, prompt_len(setup), resp), "prefill layer / sampling logits"),
+        "generation": steady
+        + [
+            term(
+                "KV cache",
+                "activations",
+                kv_cache(m, setup, chunk, seq),
+                f"{chunk} rollouts x {seq} tokens (local_rollout_forward_batch_size = micro-batch)",
+            ),
+            term(
+                "generation working set",
+                "temporaries",
+                generation_working_set(m, setup, chunk, prompt_len(setup), resp),
+                "prefill layer / sampling logits",
+            ),
             logits,
             term("rollout logits stacking", "temporaries", rollout_logits(m, chunk, resp), "torch.stack of the chunk's per-step scores"),
         ],
-        "generation (pad logits)": steady + [logits, term("rollout logits padded copy", "temporaries", logits.bytes, "pad() of the chunk list into one tensor")],
-        "rollout scoring": steady + [logits, term("reference and value forwards", "temporaries", ppo_scoring(m, setup, chunk, seq), "no_grad full logits + all hidden states of one chunk")],
+        "generation (pad logits)": steady
+        + [logits, term("rollout logits padded copy", "temporaries", logits.bytes, "pad() of the chunk list into one tensor")],
+        "rollout scoring": steady
+        + [
+            logits,
+            term(
+                "reference and value forwards",
+                "temporaries",
+                ppo_scoring(m, setup, chunk, seq),
+                "no_grad full logits + all hidden states of one chunk",
+            ),
+        ],
     }
     policy_grads = [v for vals in base.phases.values() for v in vals if v.category == "gradients"][:1]
     last_backward = ([n for n in base.phases if "backward" in n] or [fwd])[-1]
@@ -67,8 +102,11 @@ def plan_ppo(m: ModelSpec, setup: Setup, reward: ModelSpec | None = None) -> Kin
         phases[name] = list(vals) + add
         if name == last_backward:
             bottom = t.layer_saved(rm, sv) + t.layer_backward_scratch(rm, sv)
-            phases["backward (value model)"] = steady + policy_grads + [
-                logits, value_grads, term("value layer activations", "activations", bottom, f"bottom value layer and its backward scratch{at}")]
+            phases["backward (value model)"] = (
+                steady
+                + policy_grads
+                + [logits, value_grads, term("value layer activations", "activations", bottom, f"bottom value layer and its backward scratch{at}")]
+            )
     value_params = count_params(rm).total + r.hidden_size
     trainable = base.trainable + value_params
     master = master_params(setup, base.trainable) + (value_params if t.weight_bytes_per_param(sv) == 2 else 0)
@@ -77,6 +115,12 @@ def plan_ppo(m: ModelSpec, setup: Setup, reward: ModelSpec | None = None) -> Kin
         f"PPO is priced on trl 1.12 (trl.experimental.ppo; removed in trl 1.16): reward and value models {sized}, the value model fully trained"
     ]
     return KindPlan(
-        m, base.params, trainable, phases, base.paged_bytes + (value_states if paged else 0), master,
-        frozen_sharded=setup.parallel not in layouts.FSDP, warnings=warnings,
+        m,
+        base.params,
+        trainable,
+        phases,
+        base.paged_bytes + (value_states if paged else 0),
+        master,
+        frozen_sharded=setup.parallel not in layouts.FSDP,
+        warnings=warnings,
     )

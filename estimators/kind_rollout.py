@@ -53,9 +53,11 @@ def grpo_round_warning(setup: Setup) -> str | None:
     per_step = setup.micro_batch * world * setup.grad_accum
     round_ = math.lcm(g, per_step)
     friendly = grpo_friendly_micro_batches(setup, max(2 * g, setup.micro_batch))
-    return (f"GRPO generates lcm(num_generations {g}, micro-batch {setup.micro_batch} x {world} GPU x grad-accum {setup.grad_accum} = {per_step}) "
-            f"= {round_} completions per round, {round_ // max(g, per_step)}x what a well-dividing batch needs; "
-            f"micro-batch {', '.join(map(str, friendly[:6]))} keeps the round (and its KV cache) at its smallest")
+    return (
+        f"GRPO generates lcm(num_generations {g}, micro-batch {setup.micro_batch} x {world} GPU x grad-accum {setup.grad_accum} = {per_step}) "
+        f"= {round_} completions per round, {round_ // max(g, per_step)}x what a well-dividing batch needs; "
+        f"micro-batch {', '.join(map(str, friendly[:6]))} keeps the round (and its KV cache) at its smallest"
+    )
 
 
 def kv_cache(m: ModelSpec, setup: Setup, sequences: int, tokens: int) -> int:

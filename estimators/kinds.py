@@ -98,8 +98,7 @@ def plan_reward(m: ModelSpec, setup: Setup) -> KindPlan:
     pairs2 = setup.with_(micro_batch=TRAINED_SEQUENCES["reward"] * setup.micro_batch)
     base = sft_phases(rm, setup, micro_batch=pairs2.micro_batch)
     head = term("score head", "parameters", score_head(m, setup), "Linear(h, 1) with its gradient and states; scalar outputs")
-    phases = {k: headless_gradients(k, [v for v in vals if not is_logits(v, rm, pairs2)], m, setup) + [head]
-              for k, vals in base.phases.items()}
+    phases = {k: headless_gradients(k, [v for v in vals if not is_logits(v, rm, pairs2)], m, setup) + [head] for k, vals in base.phases.items()}
     trainable = base.trainable + m.hidden_size
     full = count_params(rm).total if setup.adaptation == "full" else 0
     return KindPlan(rm, seqcls_params(m), trainable, phases, base.paged_bytes, master_params(setup, full), warnings=list(base.warnings))
@@ -141,15 +140,23 @@ def plan_grpo(m: ModelSpec, setup: Setup) -> KindPlan:
     ref = reference_terms(m, setup, mode)
     steady = steady_terms(base.phases[forward_name(base.phases)]) + ref
     phases: dict[str, list[t.TermValue]] = {
-        "generation": steady + [
+        "generation": steady
+        + [
             term("KV cache", "activations", kv_cache(m, setup, gen_seqs, seq), f"{gen_seqs} completions x {seq} tokens (one generation round)"),
-            term("generation working set", "temporaries", generation_working_set(m, setup, gen_seqs, prompt_len(setup), resp), "prefill layer / sampling logits"),
+            term(
+                "generation working set",
+                "temporaries",
+                generation_working_set(m, setup, gen_seqs, prompt_len(setup), resp),
+                "prefill layer / sampling logits",
+            ),
         ],
     }
     s_all = setup.with_(seq_len=seq)
     if mode != "none":
         work = inference_layer(m, s_all, train_seqs, seq) + fused_logprob(m, s_all, train_seqs * resp)
-        phases["reference forward"] = steady + [term("reference forward", "temporaries", work, f"no_grad per-token log-probs of {train_seqs} completions (beta > 0)")]
+        phases["reference forward"] = steady + [
+            term("reference forward", "temporaries", work, f"no_grad per-token log-probs of {train_seqs} completions (beta > 0)")
+        ]
     s_scored = setup.with_(seq_len=resp)
     for name, vals in base.phases.items():
         phases[name] = [scored_logits(v, m, s_all, s_scored) for v in vals] + ref
@@ -173,20 +180,28 @@ def estimate_kind(model: ModelSpec, setup: Setup, reward: ModelSpec | None = Non
     layouts.check(setup)
     plan = plan_ppo(model, setup, reward) if setup.train == "ppo" else PLANS[setup.train](model, setup)
     gpu = parallel.per_gpu(
-        plan.spec, setup, with_accumulation(plan.phases, setup.grad_accum), trainable=plan.trainable, master_params=plan.master_params,
-        paged_bytes=plan.paged, frozen_sharded=plan.frozen_sharded,
+        plan.spec,
+        setup,
+        with_accumulation(plan.phases, setup.grad_accum),
+        trainable=plan.trainable,
+        master_params=plan.master_params,
+        paged_bytes=plan.paged,
+        frozen_sharded=plan.frozen_sharded,
     )
     phases = {k: tuple(v) for k, v in gpu.phases.items()}
     peak = max(phases, key=lambda name: phase_total(phases[name]))
-    return apply_stack(Estimate(  # the behaviours of the layout itself (rules/stacks.toml after_layout rows)
-        model=model,
-        setup=setup,
-        params=plan.params,
-        trainable=plan.trainable,
-        phases=phases,
-        peak_phase=peak,
-        paged_bytes=gpu.paged_bytes,
-        warnings=tuple(dict.fromkeys(plan.warnings + layouts.warnings(setup))),
-        host_offload_bytes=gpu.host_bytes_per_gpu * setup.gpus,
-        reward_model=reward,
-    ), after_layout=True)
+    return apply_stack(
+        Estimate(  # the behaviours of the layout itself (rules/stacks.toml after_layout rows)
+            model=model,
+            setup=setup,
+            params=plan.params,
+            trainable=plan.trainable,
+            phases=phases,
+            peak_phase=peak,
+            paged_bytes=gpu.paged_bytes,
+            warnings=tuple(dict.fromkeys(plan.warnings + layouts.warnings(setup))),
+            host_offload_bytes=gpu.host_bytes_per_gpu * setup.gpus,
+            reward_model=reward,
+        ),
+        after_layout=True,
+    )

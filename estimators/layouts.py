@@ -53,15 +53,11 @@ def check(setup: Setup) -> None:
             "(or --parallel zero2 --offload-optimizer for ZeRO-Offload)"
         )
     if world > 1 and p == "none":
-        raise EstimateError(
-            f"{world} GPUs need a data-parallel layout: --parallel ddp, zero1, zero2, zero3, fsdp, fsdp_grad_op or fsdp_hybrid"
-        )
+        raise EstimateError(f"{world} GPUs need a data-parallel layout: --parallel ddp, zero1, zero2, zero3, fsdp, fsdp_grad_op or fsdp_hybrid")
     if setup.offload_params and p not in PARAM_SHARDING:
         raise EstimateError(f"--offload-params needs a layout that shards the weights: --parallel zero3, fsdp or fsdp_hybrid (got {p})")
     if setup.offload_optimizer and p in ("none", "ddp"):
-        raise EstimateError(
-            f"--offload-optimizer needs DeepSpeed ZeRO (--parallel zero1, zero2 or zero3) or FSDP with --offload-params (got {p})"
-        )
+        raise EstimateError(f"--offload-optimizer needs DeepSpeed ZeRO (--parallel zero1, zero2 or zero3) or FSDP with --offload-params (got {p})")
     if setup.offload_optimizer and p in FSDP and not setup.offload_params:
         raise EstimateError(
             "FSDP offloads weights, gradients and optimizer states together: add --offload-params, or use --parallel zero2/zero3 to offload only the optimizer"

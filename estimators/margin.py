@@ -156,14 +156,18 @@ class Paged:
             if not self.spilled:
                 return head + ": 카드의 남는 메모리에 모두 들어가 페이징이 없습니다"
             cost = f", 스텝당 최소 {self.seconds_per_step:.2f}초" if self.seconds_per_step else ""
-            return head + (f": 카드에 {self.on_card / GIB:.2f} GiB, 나머지 {self.spilled / GIB:.2f} GiB는 매 옵티마이저 스텝마다 "
-                           f"PCIe로 호스트 RAM과 오가며 느려집니다{cost}")
+            return head + (
+                f": 카드에 {self.on_card / GIB:.2f} GiB, 나머지 {self.spilled / GIB:.2f} GiB는 매 옵티마이저 스텝마다 "
+                f"PCIe로 호스트 RAM과 오가며 느려집니다{cost}"
+            )
         head = f"paged optimizer states: {g:.2f} GiB live in CUDA unified memory, outside the on-card figure"
         if not self.spilled:
             return head + "; the card's free memory holds all of them, so nothing pages"
         cost = f" (at least {self.seconds_per_step:.2f} s per step over PCIe)" if self.seconds_per_step else ""
-        return head + (f"; the card holds {self.on_card / GIB:.2f} GiB of them and the other {self.spilled / GIB:.2f} GiB page "
-                       f"between host RAM and the card over PCIe every optimizer step{cost}")
+        return head + (
+            f"; the card holds {self.on_card / GIB:.2f} GiB of them and the other {self.spilled / GIB:.2f} GiB page "
+            f"between host RAM and the card over PCIe every optimizer step{cost}"
+        )
 
 
 def paged_placement(est, capacity: float, margin: Margin | None = None, pcie_gbs: float | None = None) -> Paged | None:

@@ -70,7 +70,7 @@ def _dora_transient_one(m: ModelSpec, setup: Setup, lin) -> int:
     base_cast = x * w if stored != x else 0
     lora_weight = x * w  # `lora_weight.to(x.dtype)` (the compute-dtype product itself when x is that dtype)
     norm_terms = 2 * x * w  # scaling * lora_weight, and weight + that
-    eye = a * lin.in_features ** 2 if t.uses_autocast(setup) else 0
+    eye = a * lin.in_features**2 if t.uses_autocast(setup) else 0
     return dequant + base_cast + lora_weight + norm_terms + eye
 
 
@@ -123,19 +123,32 @@ def dora(m: ModelSpec, setup: Setup) -> list:
         Change("delta", "LoRA adapters", mag * 4, "A and B in fp32, DoRA magnitude vectors"),
         Change("delta", "optimizer states", states, "incl. the DoRA magnitudes'"),
         Change("delta", "gradients", mag * 4, "incl. the DoRA magnitudes'", phases=("optimizer step",)),
-        Change("delta", "layer activations", extra, "DoRA: base and LoRA outputs, weight copies / weight-norm working set",
-               phases=("backward (layers)",)),
+        Change(
+            "delta", "layer activations", extra, "DoRA: base and LoRA outputs, weight copies / weight-norm working set", phases=("backward (layers)",)
+        ),
     ]
     if setup.checkpointing:
-        out.append(Change("delta", "saved activations", extra, "DoRA: the recomputed layer's outputs and weight-norm working set",
-                          phases=("backward (top layer)",)))
+        out.append(
+            Change(
+                "delta",
+                "saved activations",
+                extra,
+                "DoRA: the recomputed layer's outputs and weight-norm working set",
+                phases=("backward (top layer)",),
+            )
+        )
         return out
     kept = dora_saved_per_token(m, setup) * setup.tokens + dora_weight_copies(m, setup)  # per layer, all layers keep it
     tail = max(0, dora_forward_transient(m, setup) - t.layer_saved(m, setup) - kept)
     out += [
         Change("delta", "saved activations", m.num_layers * kept + tail, "DoRA: every layer's outputs (and weight copies)", phases=("forward",)),
-        Change("delta", "saved activations", m.num_layers * kept, "DoRA: every layer's outputs (and weight copies)",
-               phases=("backward (loss)", "backward (top layer)")),
+        Change(
+            "delta",
+            "saved activations",
+            m.num_layers * kept,
+            "DoRA: every layer's outputs (and weight copies)",
+            phases=("backward (loss)", "backward (top layer)"),
+        ),
     ]
     return out
 
@@ -181,11 +194,21 @@ def modules_to_save(m: ModelSpec, setup: Setup) -> list:
     if head:
         out += [Change("delta", "gradients", head * wb, "incl. the lm_head copy's", phases=("backward (top layer)", "backward (layers)"))]
         if t.fused_head(setup):
-            out.append(Change("delta", "fused head: backward", head * (4 + (wb if wb != 4 else 0)),
-                              "fp32 weight-gradient accumulator of the trained head copy and its cast", phases=("backward (loss)",)))
+            out.append(
+                Change(
+                    "delta",
+                    "fused head: backward",
+                    head * (4 + (wb if wb != 4 else 0)),
+                    "fp32 weight-gradient accumulator of the trained head copy and its cast",
+                    phases=("backward (loss)",),
+                )
+            )
         else:
-            out.append(Change("add", "head weight gradient", head * setup.compute_bytes, "the trained head copy's V x h gradient",
-                              phases=("backward (loss)",)))
+            out.append(
+                Change(
+                    "add", "head weight gradient", head * setup.compute_bytes, "the trained head copy's V x h gradient", phases=("backward (loss)",)
+                )
+            )
     return out
 
 
@@ -202,8 +225,10 @@ def act_offload(m: ModelSpec, setup: Setup) -> list:
         return []
     offloaded = (m.num_layers - 2) * per
     phases = ("forward", "backward (loss)", "backward (top layer)")
-    return [Change("delta", "saved activations", -offloaded, "two layers' saved tensors on the GPU, the rest in host RAM", phases=phases),
-            Change("host", "", offloaded, "")]
+    return [
+        Change("delta", "saved activations", -offloaded, "two layers' saved tensors on the GPU, the rest in host RAM", phases=phases),
+        Change("host", "", offloaded, ""),
+    ]
 
 
 def optim_in_bwd(m: ModelSpec, setup: Setup) -> list:
@@ -280,10 +305,16 @@ def galore_layerwise(m: ModelSpec, setup: Setup) -> list:
     gradient accumulation and DDP with it."""
     if not setup.galore or setup.adaptation != "full":
         return []
-    return [one_gradient_at_a_time(m, setup),
-            Change("add", "GaLore SVD scratch", galore_step_scratch(m, setup),
-                   "fp32 gradient copy and its SVD factors (largest matrix), stepped in backward",
-                   phases=("backward (top layer)", "backward (layers)"))]
+    return [
+        one_gradient_at_a_time(m, setup),
+        Change(
+            "add",
+            "GaLore SVD scratch",
+            galore_step_scratch(m, setup),
+            "fp32 gradient copy and its SVD factors (largest matrix), stepped in backward",
+            phases=("backward (top layer)", "backward (layers)"),
+        ),
+    ]
 
 
 def galore(m: ModelSpec, setup: Setup) -> list:
@@ -292,9 +323,24 @@ def galore(m: ModelSpec, setup: Setup) -> list:
     Gradients stay full size (the layer-wise variant, which frees them in backward, is not priced)."""
     if setup.adaptation != "full" or setup.optimizer != "adamw":
         return []
-    return [Change("set", "optimizer states", galore_states(m, setup), f"GaLore AdamW: rank-{GALORE_RANK} states and projectors"),
-            Change("add", "GaLore SVD scratch", galore_step_scratch(m, setup), "fp32 gradient copy and its SVD factors (largest matrix)",
-                   phases=("optimizer step",))]
+    return [
+        Change("set", "optimizer states", galore_states(m, setup), f"GaLore AdamW: rank-{GALORE_RANK} states and projectors"),
+        Change(
+            "add",
+            "GaLore SVD scratch",
+            galore_step_scratch(m, setup),
+            "fp32 gradient copy and its SVD factors (largest matrix)",
+            phases=("optimizer step",),
+        ),
+    ]
 
 
-PRICES = {"dora": dora, "modules-to-save": modules_to_save, "act-offload": act_offload, "optim-in-bwd": optim_in_bwd, "galore": galore, "galore-layerwise": galore_layerwise, "llama-adapter": llama_adapter}
+PRICES = {
+    "dora": dora,
+    "modules-to-save": modules_to_save,
+    "act-offload": act_offload,
+    "optim-in-bwd": optim_in_bwd,
+    "galore": galore,
+    "galore-layerwise": galore_layerwise,
+    "llama-adapter": llama_adapter,
+}

@@ -182,7 +182,9 @@ def per_gpu(
     grads_offloaded = states_offloaded
     host: dict[str, int] = {}  # per GPU, by what is offloaded (max over phases: each is resident the whole step)
     gradient_total = max((sum(v.bytes for v in vals if v.category == "gradients") for vals in phases.values()), default=0)
-    params_total = max((sum(v.bytes for v in vals if v.category == "parameters" and v.name not in FROZEN_MODELS) for vals in phases.values()), default=0)
+    params_total = max(
+        (sum(v.bytes for v in vals if v.category == "parameters" and v.name not in FROZEN_MODELS) for vals in phases.values()), default=0
+    )
 
     out: dict[str, list[t.TermValue]] = {}
     for name, values in phases.items():
@@ -231,12 +233,21 @@ def _shard_term(v, lay: Layout, params_off: bool, grads_off: bool, states_off: b
     return v
 
 
-def _layout_terms(m, setup, lay: Layout, kind: str, gradient_total: int, params_total: int, master_params: int, trainable: int, states_off: bool, host: dict) -> list[t.TermValue]:
+def _layout_terms(
+    m, setup, lay: Layout, kind: str, gradient_total: int, params_total: int, master_params: int, trainable: int, states_off: bool, host: dict
+) -> list[t.TermValue]:
     """Buffers and gathered weights a layout adds to one phase."""
     n = lay.shards
     out: list[t.TermValue] = []
     if lay.engine == "ddp":
-        out.append(t.TermValue("DDP gradient buckets", "other", ddp_buckets(gradient_total), f"flat {DDP_BUCKET_CAP_MB} MiB buckets holding every gradient for all-reduce"))
+        out.append(
+            t.TermValue(
+                "DDP gradient buckets",
+                "other",
+                ddp_buckets(gradient_total),
+                f"flat {DDP_BUCKET_CAP_MB} MiB buckets holding every gradient for all-reduce",
+            )
+        )
         return out
     if lay.engine == "deepspeed":
         if master_params:
@@ -248,25 +259,58 @@ def _layout_terms(m, setup, lay: Layout, kind: str, gradient_total: int, params_
                 out.append(t.TermValue("fp32 master weights (ZeRO)", "optimizer", master, f"fp32 copy of the 16-bit weights, 1/{n} partition"))
             if kind == "step" and not states_off:
                 fp32_grads = min(master, 4 * ZERO3_SUB_GROUP) if lay.params_sharded else master
-                out.append(t.TermValue("fp32 gradient partition (ZeRO)", "temporaries", fp32_grads, "averaged 16-bit gradients converted to fp32 for the step"))
+                out.append(
+                    t.TermValue(
+                        "fp32 gradient partition (ZeRO)", "temporaries", fp32_grads, "averaged 16-bit gradients converted to fp32 for the step"
+                    )
+                )
         if states_off and trainable:
             host["fp32 grads"] = _div(4 * trainable, n)  # the fp32 gradient partition DeepSpeedCPUAdam steps on
         if kind == "backward":
-            out.append(t.TermValue("ZeRO reduce buckets", "other", zero_reduce_buckets(m, setup), f"{ZERO_REDUCE_BUFFERS} x reduce_bucket_size (hidden^2) 16-bit"))
+            out.append(
+                t.TermValue(
+                    "ZeRO reduce buckets", "other", zero_reduce_buckets(m, setup), f"{ZERO_REDUCE_BUFFERS} x reduce_bucket_size (hidden^2) 16-bit"
+                )
+            )
         if lay.params_sharded:
             if kind == "generation":
                 gathered = params_total - _div(params_total, n) if not setup.offload_params else params_total
-                out.append(t.TermValue("gathered parameters (ZeRO-3)", "temporaries", gathered, "whole model gathered for generate (TRL ds3_gather_for_generation)"))
+                out.append(
+                    t.TermValue(
+                        "gathered parameters (ZeRO-3)", "temporaries", gathered, "whole model gathered for generate (TRL ds3_gather_for_generation)"
+                    )
+                )
             elif kind != "step":
-                out.append(t.TermValue("gathered parameters (ZeRO-3)", "temporaries", zero3_working_set(m, setup, n), "largest module being computed + prefetch bucket + unpartitioned norms/biases"))
+                out.append(
+                    t.TermValue(
+                        "gathered parameters (ZeRO-3)",
+                        "temporaries",
+                        zero3_working_set(m, setup, n),
+                        "largest module being computed + prefetch bucket + unpartitioned norms/biases",
+                    )
+                )
         return out
     # FSDP
     if lay.gathered_through_backward:
         if kind != "step":
-            out.append(t.TermValue("gathered parameters (FSDP)", "temporaries", params_total, "SHARD_GRAD_OP: every unit stays gathered from its forward to the end of backward"))
+            out.append(
+                t.TermValue(
+                    "gathered parameters (FSDP)",
+                    "temporaries",
+                    params_total,
+                    "SHARD_GRAD_OP: every unit stays gathered from its forward to the end of backward",
+                )
+            )
     elif kind != "step":
         units = FSDP_BACKWARD_UNITS if kind == "backward" else 1
-        out.append(t.TermValue("gathered parameters (FSDP)", "temporaries", fsdp_working_set(m, setup, units), f"root unit (embeddings, head) + {units} decoder layer unit(s)"))
+        out.append(
+            t.TermValue(
+                "gathered parameters (FSDP)",
+                "temporaries",
+                fsdp_working_set(m, setup, units),
+                f"root unit (embeddings, head) + {units} decoder layer unit(s)",
+            )
+        )
     if kind == "backward":
         out.append(t.TermValue("unsharded unit gradients (FSDP)", "other", layer_grad_bytes(m, setup), "one unit's gradients before reduce-scatter"))
     return out

@@ -59,12 +59,27 @@ class ParamCounts:
 # "fc_in"/"fc_out", the MoE router, the attention block's own attribute "attn" (peft matches a target against the
 # end of a module's path, so "attn.c_proj" names GPT-2's attention output and not its MLP's c_proj), and the token
 # embedding "embed" and output head "head" that peft's modules_to_save copies. Read from each family's modeling_*.py.
-_DEFAULT = {"qkv": "qkv_proj", "o": "o_proj", "fc_in": "fc1", "fc_out": "fc2", "router": "gate", "attn": "self_attn",
-            "embed": "embed_tokens", "head": "lm_head"}
+_DEFAULT = {
+    "qkv": "qkv_proj",
+    "o": "o_proj",
+    "fc_in": "fc1",
+    "fc_out": "fc2",
+    "router": "gate",
+    "attn": "self_attn",
+    "embed": "embed_tokens",
+    "head": "lm_head",
+}
 _GPT2 = {**_DEFAULT, "qkv": "c_attn", "o": "c_proj", "fc_in": "c_fc", "fc_out": "c_proj", "attn": "attn", "embed": "wte"}
 # GPT-NeoX: transformers 5 renames the head embed_out -> lm_head when loading (conversion_mapping.py)
-_NEOX = {**_DEFAULT, "qkv": "query_key_value", "o": "dense", "fc_in": "dense_h_to_4h", "fc_out": "dense_4h_to_h",
-         "attn": "attention", "embed": "embed_in"}
+_NEOX = {
+    **_DEFAULT,
+    "qkv": "query_key_value",
+    "o": "dense",
+    "fc_in": "dense_h_to_4h",
+    "fc_out": "dense_4h_to_h",
+    "attn": "attention",
+    "embed": "embed_in",
+}
 LINEAR_NAMES: dict[str, dict[str, str]] = {
     "gpt2": _GPT2,
     "gpt_bigcode": _GPT2,
@@ -214,9 +229,7 @@ def count_params(m: ModelSpec) -> ParamCounts:
     active = total
     if m.is_moe:
         routed = layer_linears(m, m.experts_per_token)
-        active = total - L * sum(x.weight_params + x.bias_params for x in linears) + L * sum(
-            x.weight_params + x.bias_params for x in routed
-        )
+        active = total - L * sum(x.weight_params + x.bias_params for x in linears) + L * sum(x.weight_params + x.bias_params for x in routed)
     return ParamCounts(total, embedding, lm_head, linear, linear_bias, norm, active, raw_linear)
 
 

@@ -85,8 +85,14 @@ class Estimate:
         """(reserved, device) for this estimate's peak, or for another allocated figure of the same step."""
         cats = self.categories()
         persistent = cats["parameters"] + cats["gradients"] + cats["optimizer"]
-        return on_card(self.peak_allocated if allocated is None else allocated, persistent, cats["gradients"],
-                       self.setup.checkpointing, version_of(self.setup.versions, "torch"), self.setup.world_size)
+        return on_card(
+            self.peak_allocated if allocated is None else allocated,
+            persistent,
+            cats["gradients"],
+            self.setup.checkpointing,
+            version_of(self.setup.versions, "torch"),
+            self.setup.world_size,
+        )
 
     @cached_property
     def band(self) -> Band:

@@ -52,8 +52,16 @@ SAVE_MODULES = ("embed_tokens", "lm_head")
 # AdaptedAttention as it is (Unsloth patches the attention it wraps; LitGPT and torchtune have their own adapters).
 _HF = ("trl", "hf-trainer", "axolotl", "llama-factory")
 _PEFT = _HF + ("unsloth",)
-OPTION_STACKS = {"dora": _PEFT, "modules_to_save": _PEFT, "act_offload": ("trl", "axolotl", "torchtune"), "optim_in_bwd": ("torchtune",),
-                 "galore": _HF, "galore_layerwise": _HF, "torch_compile": _HF + ("torchtune",), "llama_adapter": _HF}
+OPTION_STACKS = {
+    "dora": _PEFT,
+    "modules_to_save": _PEFT,
+    "act_offload": ("trl", "axolotl", "torchtune"),
+    "optim_in_bwd": ("torchtune",),
+    "galore": _HF,
+    "galore_layerwise": _HF,
+    "torch_compile": _HF + ("torchtune",),
+    "llama_adapter": _HF,
+}
 # The training kinds whose TRL config has `activation_offloading` (trl 1.16 SFTConfig, RewardConfig, DPOConfig); GRPOConfig,
 # RLOOConfig and trl 1.12's PPOConfig have none, so --act-offload on the trl stack is refused there (nothing would run it).
 TRL_OFFLOAD_KINDS = ("sft", "reward", "dpo")
@@ -170,18 +178,24 @@ class Setup:
             raise EstimateError("--dora and --modules-to-save are LoRA/QLoRA options; full fine-tuning trains every module already")
         bad = sorted(set(save_module_names(self)) - set(SAVE_MODULES))
         if bad:
-            raise EstimateError(f"unknown --modules-to-save '{','.join(bad)}'; valid: {', '.join(SAVE_MODULES)} (the token "
-                                "embedding and the output head, whatever the model calls them: GPT-2's wte is embed_tokens)")
+            raise EstimateError(
+                f"unknown --modules-to-save '{','.join(bad)}'; valid: {', '.join(SAVE_MODULES)} (the token "
+                "embedding and the output head, whatever the model calls them: GPT-2's wte is embed_tokens)"
+            )
         for option, where in OPTION_STACKS.items():
             if getattr(self, option) and self.stack not in where:
                 flag = "--" + option.replace("_", "-")
                 raise EstimateError(f"{flag} is not an option of --stack {self.stack}; stacks that have it: {', '.join(where)}")
         if self.act_offload and self.stack == "trl" and self.train not in TRL_OFFLOAD_KINDS:
-            raise EstimateError(f"--act-offload is not an option of TRL's {self.train} trainer (it has no activation_offloading); "
-                                f"kinds that have it: {', '.join(TRL_OFFLOAD_KINDS)}")
+            raise EstimateError(
+                f"--act-offload is not an option of TRL's {self.train} trainer (it has no activation_offloading); "
+                f"kinds that have it: {', '.join(TRL_OFFLOAD_KINDS)}"
+            )
         if self.torch_compile and self.stack == "trl" and self.train == "ppo":
-            raise EstimateError("--torch-compile is not an option of TRL's ppo trainer (it builds its own Accelerator without "
-                                "the dynamo plugin, so torch_compile does nothing); kinds that have it: sft, reward, dpo, grpo")
+            raise EstimateError(
+                "--torch-compile is not an option of TRL's ppo trainer (it builds its own Accelerator without "
+                "the dynamo plugin, so torch_compile does nothing); kinds that have it: sft, reward, dpo, grpo"
+            )
         if self.galore and (self.adaptation != "full" or self.optimizer != "adamw"):
             raise EstimateError("--galore is GaLore AdamW for full fine-tuning: use --method full --optimizer adamw")
         if self.galore and self.parallel not in ("none", "ddp"):
@@ -189,8 +203,10 @@ class Setup:
         if self.galore_layerwise and not self.galore:
             raise EstimateError("--galore-layerwise is the layer-wise variant of GaLore AdamW: use --galore --galore-layerwise")
         if self.galore_layerwise and (self.grad_accum > 1 or self.world_size > 1):
-            raise EstimateError("--galore-layerwise steps each parameter inside backward: transformers refuses it with gradient "
-                                "accumulation and with DDP; use --grad-accum 1 on one GPU")
+            raise EstimateError(
+                "--galore-layerwise steps each parameter inside backward: transformers refuses it with gradient "
+                "accumulation and with DDP; use --grad-accum 1 on one GPU"
+            )
         if self.optim_in_bwd and self.grad_accum > 1:
             raise EstimateError("--optim-in-bwd steps the optimizer inside backward, so it cannot accumulate gradients; use --grad-accum 1")
         for name in ("micro_batch", "seq_len", "grad_accum", "lora_r", "lora_alpha", "gpus", "nodes", "num_generations", "response_len"):
@@ -209,8 +225,10 @@ class Setup:
             if getattr(self, name) < 1:
                 raise EstimateError(f"--{name.replace('_', '-')} must be a positive whole number, got {getattr(self, name)}")
         if self.adaptation != "lora":
-            raise EstimateError(f"--llama-adapter trains prompts on a frozen bf16/fp16 base: use --method lora (the default; its LoRA "
-                                f"settings are then unused), not {self.adaptation}")
+            raise EstimateError(
+                f"--llama-adapter trains prompts on a frozen bf16/fp16 base: use --method lora (the default; its LoRA "
+                f"settings are then unused), not {self.adaptation}"
+            )
         if self.mixed:
             raise EstimateError(f"--llama-adapter is priced on a pure base: --precision bf16, fp16 or fp32, not {self.precision}")
         if self.train != "sft" or self.parallel != "none" or self.world_size != 1 or self.offload_optimizer or self.offload_params:
@@ -257,8 +275,10 @@ def lora_target_names(m: ModelSpec | None, setup: Setup) -> tuple[str, ...]:
     names = preset(m)
     if not names:
         valid = ", ".join(dict.fromkeys(x.name for x in layer_linears(m) if x.module))
-        raise EstimateError(f"--lora-targets {setup.lora_targets} means {LORA_PRESETS[setup.lora_targets]}, and {m.name} has none "
-                            f"known by name; list its modules instead (valid: {valid}) or use all-linear")
+        raise EstimateError(
+            f"--lora-targets {setup.lora_targets} means {LORA_PRESETS[setup.lora_targets]}, and {m.name} has none "
+            f"known by name; list its modules instead (valid: {valid}) or use all-linear"
+        )
     return names
 
 

@@ -29,8 +29,14 @@ def _term(name: str, category: str, nbytes: float, note: str) -> t.TermValue:
 
 
 def is_single_gpu_sft(setup: Setup) -> bool:
-    return (setup.train == "sft" and setup.parallel == "none" and setup.world_size == 1 and not setup.offload_optimizer
-            and not setup.offload_params and setup.ref_model == "auto")
+    return (
+        setup.train == "sft"
+        and setup.parallel == "none"
+        and setup.world_size == 1
+        and not setup.offload_optimizer
+        and not setup.offload_params
+        and setup.ref_model == "auto"
+    )
 
 
 def estimate_sft(model: ModelSpec, setup: Setup) -> Estimate:
@@ -46,50 +52,78 @@ def estimate_sft(model: ModelSpec, setup: Setup) -> Estimate:
         steady.append(_term("optimizer states", "optimizer", states, setup.optimizer))
     head_copy = _optional("output head copy", "activations", t.head_weight_copy(m, setup), "compute-dtype copy of the fp32 head, kept for backward")
     casts = _optional("autocast weight copies", "temporaries", t.autocast_weight_copies(m, setup), "bf16/fp16 copies of fp32 weights") + head_copy
-    casts_bwd = _optional("autocast weight copies", "temporaries", t.autocast_copies_in_backward(m, setup), "copies the backward still needs") + head_copy
+    casts_bwd = (
+        _optional("autocast weight copies", "temporaries", t.autocast_copies_in_backward(m, setup), "copies the backward still needs") + head_copy
+    )
     acts = _term("saved activations", "activations", t.stack_activations(m, setup), _acts_note(m, setup))
     grads = _term("gradients", "gradients", t.gradients(m, setup), "one per trainable parameter")
     dequant = _optional("4-bit dequantisation buffer", "temporaries", t.dequant_scratch(m, setup), "largest weight, compute dtype")
 
     full_untied = setup.adaptation == "full" and not m.tie_embeddings
-    layer_casts = _optional("autocast weight copies", "temporaries", t.autocast_copies_in_layers(m, setup),
-                            "compute-dtype weight copies the layers' backward needs")
-    merged_grad = _optional("merged expert weight gradient", "temporaries", t.merged_weight_gradient(m, setup),
-                            "LoRA on fused experts: the gradient of one layer's merged expert weights")
+    layer_casts = _optional(
+        "autocast weight copies", "temporaries", t.autocast_copies_in_layers(m, setup), "compute-dtype weight copies the layers' backward needs"
+    )
+    merged_grad = _optional(
+        "merged expert weight gradient",
+        "temporaries",
+        t.merged_weight_gradient(m, setup),
+        "LoRA on fused experts: the gradient of one layer's merged expert weights",
+    )
     grad_buffers = _term("hidden-state gradients", "temporaries", t.backward_grad_buffers(m, setup), "flowing between layers")
     phases = {
         "forward": steady + casts + [acts] + _head_forward(m, setup),
         "backward (loss)": steady + casts_bwd + [acts] + _head_backward(m, setup),
-        "backward (top layer)": steady + layer_casts + [
+        "backward (top layer)": steady
+        + layer_casts
+        + [
             _term("saved activations", "activations", _top_layer(m, setup), "all layers' checkpoints or saved tensors, the top layer rebuilt"),
             grad_buffers,
             *merged_grad,
             _term("gradients", "gradients", t.head_gradients(m, setup), "output head and final norm"),
         ],
-        "backward (layers)": steady + dequant + (layer_casts if setup.checkpointing else []) + [
+        "backward (layers)": steady
+        + dequant
+        + (layer_casts if setup.checkpointing else [])
+        + [
             _term("layer activations", "activations", _bottom_layer(m, setup), "checkpoints and the layer being differentiated"),
             _term("layer backward scratch", "temporaries", t.layer_backward_scratch(m, setup), "MLP gradients"),
             *merged_grad,
-            _term("gradients", "gradients", t.gradients(m, setup) - t.embedding_gradient(m, setup) - t.layer_gradients(m, setup),
-                  "all but the first layer's (being computed)" + (" and the input embedding's" if full_untied else "")),
+            _term(
+                "gradients",
+                "gradients",
+                t.gradients(m, setup) - t.embedding_gradient(m, setup) - t.layer_gradients(m, setup),
+                "all but the first layer's (being computed)" + (" and the input embedding's" if full_untied else ""),
+            ),
         ],
-        "optimizer step": steady + [grads] + _optional("optimizer scratch", "temporaries", t.optimizer_step_temporaries(m, setup), "per-parameter update copies"),
+        "optimizer step": steady
+        + [grads]
+        + _optional("optimizer scratch", "temporaries", t.optimizer_step_temporaries(m, setup), "per-parameter update copies"),
     }
     if setup.adaptation == "full" and m.tie_embeddings:
-        phases["backward (end)"] = steady + [grads, _term("embedding gradient", "temporaries", t.tied_embedding_transient(m, setup), "the embedding's V x h gradient and its sum with the tied head's")]
+        phases["backward (end)"] = steady + [
+            grads,
+            _term(
+                "embedding gradient",
+                "temporaries",
+                t.tied_embedding_transient(m, setup),
+                "the embedding's V x h gradient and its sum with the tied head's",
+            ),
+        ]
         phases["optimizer step"] = phases.pop("optimizer step")
     phases = with_accumulation(phases, setup.grad_accum)  # micro-steps 2+ hold the gradients (grad_accum.py)
     peak = max(phases, key=lambda name: phase_total(phases[name]))
-    return apply_stack(Estimate(  # stack- and version-dependent terms: estimators/stack_terms.py
-        model=m,
-        setup=setup,
-        params=count_params(m),
-        trainable=t.trainable_params(m, setup) + option_trainable(m, setup),  # what peft reports trainable
-        phases={k: tuple(v) for k, v in phases.items()},
-        peak_phase=peak,
-        paged_bytes=states if paged else 0,
-        warnings=tuple(_warnings(m, setup)),
-    ))
+    return apply_stack(
+        Estimate(  # stack- and version-dependent terms: estimators/stack_terms.py
+            model=m,
+            setup=setup,
+            params=count_params(m),
+            trainable=t.trainable_params(m, setup) + option_trainable(m, setup),  # what peft reports trainable
+            phases={k: tuple(v) for k, v in phases.items()},
+            peak_phase=peak,
+            paged_bytes=states if paged else 0,
+            warnings=tuple(_warnings(m, setup)),
+        )
+    )
 
 
 def _head_forward(m: ModelSpec, setup: Setup) -> list[t.TermValue]:
@@ -156,17 +190,23 @@ def _warnings(m: ModelSpec, setup: Setup) -> list[str]:
     if setup.adaptation != "full" and not t.lora_linears(m, setup):
         out.append(f"LoRA targets '{setup.lora_targets}' match no linear layer of {m.name}")
     if m.attn_softcap and setup.attention == "sdpa":
-        out.append(f"{m.name} uses attention soft-capping, which sdpa cannot do: transformers runs eager attention "
-                   "(priced so; --attention flash keeps no S x S scores)")
+        out.append(
+            f"{m.name} uses attention soft-capping, which sdpa cannot do: transformers runs eager attention "
+            "(priced so; --attention flash keeps no S x S scores)"
+        )
     wrapped = [lin.name for lin in t.wrapped_parameters(m, setup)]
     if wrapped:
-        out.append(f"LoRA also adapts {m.name}'s {', '.join(wrapped)} (peft lora.ParamWrapper on transformers 5's fused "
-                   "parameters): every forward builds a merged copy of each layer's experts, and dropout is off "
-                   "(lora_dropout 0); --lora-targets attention leaves them frozen")
+        out.append(
+            f"LoRA also adapts {m.name}'s {', '.join(wrapped)} (peft lora.ParamWrapper on transformers 5's fused "
+            "parameters): every forward builds a merged copy of each layer's experts, and dropout is off "
+            "(lora_dropout 0); --lora-targets attention leaves them frozen"
+        )
     if setup.torch_compile and not t.compile_priced(m, setup):
-        out.append(f"torch.compile is priced as eager for this set-up ({m.name}, {setup.adaptation}, {setup.precision}): its "
-                   "saved set was measured on Llama-style layers with full fine-tuning or LoRA in bf16/fp16 only, so "
-                   "the layer activations are an over-estimate")
+        out.append(
+            f"torch.compile is priced as eager for this set-up ({m.name}, {setup.adaptation}, {setup.precision}): its "
+            "saved set was measured on Llama-style layers with full fine-tuning or LoRA in bf16/fp16 only, so "
+            "the layer activations are an over-estimate"
+        )
     from .checks import setup_warnings  # QLoRA that costs more than LoRA (estimators/checks.py)
 
     out += setup_warnings(m, setup)

@@ -94,8 +94,10 @@ def hf_loss_shift_copy(m: ModelSpec, setup: Setup) -> list[Change]:
     a = setup.compute_bytes
     up = 4 if a != 4 else 0
     nbytes = (a + up) * _tokens_vocab(m, setup) + _shift_copy(m, setup) + 4 * _shifted(m, setup) + t.logit_softcap_saved(m, setup)
-    return [Change("set", LOGITS_FORWARD, nbytes, "B x S x V: logits, fp32 upcast, shifted fp32 copy (micro-batch > 1), fp32 log-softmax"),
-            _shifted_backward(m, setup)]
+    return [
+        Change("set", LOGITS_FORWARD, nbytes, "B x S x V: logits, fp32 upcast, shifted fp32 copy (micro-batch > 1), fp32 log-softmax"),
+        _shifted_backward(m, setup),
+    ]
 
 
 def _shifted_backward(m: ModelSpec, setup: Setup) -> Change:
@@ -118,8 +120,10 @@ def hf_loss_fp32_logits(m: ModelSpec, setup: Setup) -> list[Change]:
     if setup.loss != "full" or hf_loss_code(m, setup) != "fp32-in-model":
         return []
     nbytes = 4 * _tokens_vocab(m, setup) + _shift_copy(m, setup) + 4 * _shifted(m, setup) + t.logit_softcap_saved(m, setup)
-    return [Change("set", LOGITS_FORWARD, nbytes, "B x S x V: fp32 logits in the outputs, shifted fp32 copy (micro-batch > 1), fp32 log-softmax"),
-            _shifted_backward(m, setup)]
+    return [
+        Change("set", LOGITS_FORWARD, nbytes, "B x S x V: fp32 logits in the outputs, shifted fp32 copy (micro-batch > 1), fp32 log-softmax"),
+        _shifted_backward(m, setup),
+    ]
 
 
 def hf_loss_compute_dtype(m: ModelSpec, setup: Setup) -> list[Change]:
@@ -143,8 +147,10 @@ def hf_loss_compute_dtype(m: ModelSpec, setup: Setup) -> list[Change]:
     lsm = 4 if amp else a
     forward = a * _tokens_vocab(m, setup) + copy + (4 * shifted if amp else 0) + lsm * shifted + t.logit_softcap_saved(m, setup)
     backward = 3 * lsm * shifted + t.logit_softcap_saved(m, setup)  # saved log-softmax, its incoming and outgoing gradients
-    return [Change("set", LOGITS_FORWARD, forward, "B x S x V: compute-dtype logits, shifted copy (micro-batch > 1), log-softmax, no fp32 upcast"),
-            Change("set", LOGITS_BACKWARD, backward, "three B x (S-1) x V tensors in the loss dtype")]
+    return [
+        Change("set", LOGITS_FORWARD, forward, "B x S x V: compute-dtype logits, shifted copy (micro-batch > 1), log-softmax, no fp32 upcast"),
+        Change("set", LOGITS_BACKWARD, backward, "three B x (S-1) x V tensors in the loss dtype"),
+    ]
 
 
 def liger_head(m: ModelSpec, setup: Setup) -> tuple[int, int]:
@@ -216,12 +222,21 @@ def unsloth_full_head(m: ModelSpec, setup: Setup) -> list[Change]:
     if setup.loss != "full":
         return []
     n, a = _tokens_vocab(m, setup), setup.compute_bytes
-    return [Change("set", LOGITS_FORWARD, a * n + 4 * setup.tokens, "B x S x V logits, fp32 log-sum-exp (Unsloth's CE kernel)"),
-            Change("set", LOGITS_BACKWARD, a * n + 4 * setup.tokens, "the logits' gradient written in place")]
+    return [
+        Change("set", LOGITS_FORWARD, a * n + 4 * setup.tokens, "B x S x V logits, fp32 log-sum-exp (Unsloth's CE kernel)"),
+        Change("set", LOGITS_BACKWARD, a * n + 4 * setup.tokens, "the logits' gradient written in place"),
+    ]
 
 
-CHUNKED_HEADS = {"trl": liger_head, "hf-trainer": liger_head, "axolotl": liger_head, "llama-factory": liger_head,
-                 "torchtune": torchtune_head, "litgpt": litgpt_head, "unsloth": unsloth_head}
+CHUNKED_HEADS = {
+    "trl": liger_head,
+    "hf-trainer": liger_head,
+    "axolotl": liger_head,
+    "llama-factory": liger_head,
+    "torchtune": torchtune_head,
+    "litgpt": litgpt_head,
+    "unsloth": unsloth_head,
+}
 CHUNKED_NOTES = {
     liger_head: ("Liger fused linear CE: hidden-state gradient, [chunk x V] tile", "Liger: the hidden-state gradient computed in the forward"),
     torchtune_head: ("8 logit chunks, fp32 log-softmax of each, one fp32 upcast", "saved fp32 log-softmax, one chunk's fp32 gradients"),

@@ -52,8 +52,19 @@ class Behaviour:
 
 @cache
 def behaviours() -> tuple[Behaviour, ...]:
-    rows = tuple(Behaviour(r["id"], r.get("package", ""), r.get("versions", ""), tuple(r["stacks"]), r["summary"], r["source"],
-                           r.get("option", ""), r.get("after_layout", False)) for r in read_table("stacks.toml").get("behaviour", []))
+    rows = tuple(
+        Behaviour(
+            r["id"],
+            r.get("package", ""),
+            r.get("versions", ""),
+            tuple(r["stacks"]),
+            r["summary"],
+            r["source"],
+            r.get("option", ""),
+            r.get("after_layout", False),
+        )
+        for r in read_table("stacks.toml").get("behaviour", [])
+    )
     missing = [b.id for b in rows if b.id not in PRICES]
     if missing:
         raise EstimateError(f"rules/stacks.toml behaviours without a pricing function: {', '.join(missing)}")
@@ -83,8 +94,7 @@ def changes_for(m: ModelSpec, setup: Setup, after_layout: bool | None = None) ->
 
 def applied(m: ModelSpec, setup: Setup) -> list[dict]:
     """The behaviours that changed an estimate, for its output."""
-    return [{"id": b.id, "summary": b.summary, "package": b.package, "versions": b.versions, "source": b.source}
-            for b, _ in changes_for(m, setup)]
+    return [{"id": b.id, "summary": b.summary, "package": b.package, "versions": b.versions, "source": b.source} for b, _ in changes_for(m, setup)]
 
 
 def apply(est, after_layout: bool = False):

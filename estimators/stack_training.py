@@ -67,8 +67,7 @@ def foreach_adamw(m: ModelSpec, setup: Setup) -> list[Change]:
     if setup.optimizer != "adamw":
         return []
     scratch = t.foreach_adamw_scratch(m, setup) * trainable_bytes(setup) // t.trainable_bytes_per_param(setup)
-    return [Change("add", "foreach AdamW scratch", scratch, "torch._foreach_sqrt(exp_avg_sqs): one state-sized copy",
-                   phases=("optimizer step",))]
+    return [Change("add", "foreach AdamW scratch", scratch, "torch._foreach_sqrt(exp_avg_sqs): one state-sized copy", phases=("optimizer step",))]
 
 
 def adapters_in_weight_dtype(setup: Setup) -> bool:
@@ -111,8 +110,10 @@ def unsloth_offloaded_checkpoints(m: ModelSpec, setup: Setup) -> list[Change]:
     staging = UNSLOTH_GPU_STAGING * m.hidden_size * setup.tokens * 2  # GPU_BUFFER_DTYPE: bf16 (fp16 without bf16)
     delta = staging - offloaded
     note = "checkpoints in host RAM but the last layer's, two GPU staging buffers"
-    return [Change("delta", "saved activations", delta, note, phases=("forward", "backward (loss)", "backward (top layer)")),
-            Change("host", "", offloaded, "")]
+    return [
+        Change("delta", "saved activations", delta, note, phases=("forward", "backward (loss)", "backward (top layer)")),
+        Change("host", "", offloaded, ""),
+    ]
 
 
 def fsdp_frozen_unit_held_checkpoints(m: ModelSpec, setup: Setup) -> list[Change]:
@@ -136,5 +137,13 @@ def fsdp_frozen_unit_held_checkpoints(m: ModelSpec, setup: Setup) -> list[Change
     if not sequences or not setup.checkpointing or setup.adaptation == "full" or layout(setup).engine != "fsdp" or m.num_layers < 2:
         return []
     held = (2 * m.num_layers - 3) * t.checkpoint_saved(m, setup.with_(micro_batch=sequences))
-    return [Change("add", "checkpoints held by FSDP", held, "every other layer's checkpoint and input gradient, held by FSDP's "
-                   "reshard hook until the backward ends", phases=("backward (layers)",), category="activations")]
+    return [
+        Change(
+            "add",
+            "checkpoints held by FSDP",
+            held,
+            "every other layer's checkpoint and input gradient, held by FSDP's reshard hook until the backward ends",
+            phases=("backward (layers)",),
+            category="activations",
+        )
+    ]

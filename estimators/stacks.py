@@ -26,9 +26,12 @@ def applied(model, setup):
 def is_default_stack(setup) -> bool:
     """The pinned stack with no option: estimators/terms.py alone prices it (no behaviour of rules/stacks.toml applies;
     tests/test_stack_terms.py checks that)."""
-    return (setup.stack == "trl" and not setup.versions and setup.loss != "chunked"
-            and not (setup.dora or setup.modules_to_save or setup.act_offload or setup.optim_in_bwd or setup.galore
-                     or setup.llama_adapter))
+    return (
+        setup.stack == "trl"
+        and not setup.versions
+        and setup.loss != "chunked"
+        and not (setup.dora or setup.modules_to_save or setup.act_offload or setup.optim_in_bwd or setup.galore or setup.llama_adapter)
+    )
 
 
 def apply_stack(est, after_layout: bool = False):
@@ -118,9 +121,11 @@ def layer_options(model, setup: Setup) -> list[dict]:
         return []
     from .terms import LAYER_OPTIONS
 
-    return [{"id": r["id"], "summary": r["summary"], "package": "", "versions": "", "source": r["source"]}
-            for r in read_table("stacks.toml").get("layer_option", [])
-            if getattr(setup, r["option"]) and setup.stack in r["stacks"] and LAYER_OPTIONS[r["id"]](model, setup)]
+    return [
+        {"id": r["id"], "summary": r["summary"], "package": "", "versions": "", "source": r["source"]}
+        for r in read_table("stacks.toml").get("layer_option", [])
+        if getattr(setup, r["option"]) and setup.stack in r["stacks"] and LAYER_OPTIONS[r["id"]](model, setup)
+    ]
 
 
 def stack_line(summary: dict) -> str:
@@ -144,6 +149,8 @@ def installed_mismatch(setup: Setup, version_of=None) -> str | None:
         except importlib.metadata.PackageNotFoundError:
             have = ""
         if not have or not in_range(have, f"=={want}") and not have.startswith(want + "."):
-            return (f"--versions {name}={want} but {name} {have or 'is not installed'} here: measuring runs what is installed "
-                    "(use --versions detect, or run in an environment with that version)")
+            return (
+                f"--versions {name}={want} but {name} {have or 'is not installed'} here: measuring runs what is installed "
+                "(use --versions detect, or run in an environment with that version)"
+            )
     return None

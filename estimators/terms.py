@@ -36,8 +36,14 @@ TWO_CENTRED_COPIES = {"cohere"}
 # so every op stays in the input's dtype; its products and tanh keep seven input-sized tensors: x, 0.044715 x,
 # x * 0.797..., the (1 + ...) factor, tanh's output, 0.5 x and 1 + tanh). Activations not listed are priced as
 # one op.
-MLP_ACTIVATIONS = {"gelu": "one op", "gelu_pytorch_tanh": "one op", "gelu_new": "gelu_new", "gelu_fast": "gelu_fast",
-                   "relu": "one op", "silu": "one op"}
+MLP_ACTIVATIONS = {
+    "gelu": "one op",
+    "gelu_pytorch_tanh": "one op",
+    "gelu_new": "gelu_new",
+    "gelu_fast": "gelu_fast",
+    "relu": "one op",
+    "silu": "one op",
+}
 GELU_FAST_SAVED = 7
 
 # Families whose attention takes q, k and v as views of the fused projection's output (GPT-NeoX's
@@ -127,9 +133,11 @@ def lora_linears(m: ModelSpec, setup: Setup) -> list[Linear]:
     if setup.adaptation == "full":
         return []
     names = lora_target_names(m, setup)
-    return [lin for lin in layer_linears(m)
-            if (lin.module and (not names or any(targets_linear(m, n, lin) for n in names)))
-            or (not lin.module and _wraps_parameter(m, lin, names))]
+    return [
+        lin
+        for lin in layer_linears(m)
+        if (lin.module and (not names or any(targets_linear(m, n, lin) for n in names))) or (not lin.module and _wraps_parameter(m, lin, names))
+    ]
 
 
 def wrapped_parameter(lin: Linear) -> bool:
@@ -156,8 +164,7 @@ def check_lora_targets(m: ModelSpec, setup: Setup) -> str | None:
     for new, olds in by_param.items():
         hit = [n for n in olds if n in names]
         if 0 < len(hit) < len(olds):
-            return (f"{m.name} fuses {' and '.join(olds)} into {new}: LoRA targets must name all of them or none "
-                    f"(got {', '.join(hit)})")
+            return f"{m.name} fuses {' and '.join(olds)} into {new}: LoRA targets must name all of them or none (got {', '.join(hit)})"
     return None
 
 
@@ -371,8 +378,7 @@ def attention_kernel(m: ModelSpec, setup: Setup) -> str:
     so SDPA's math path runs, which keeps what eager keeps)."""
     if setup.attention == "eager":
         return "eager"
-    if setup.attention == "sdpa" and (m.attn_softcap or (setup.precision == "fp32" and m.num_kv_heads != m.num_heads)
-                                      or falcon_mqa_sdpa(m)):
+    if setup.attention == "sdpa" and (m.attn_softcap or (setup.precision == "fp32" and m.num_kv_heads != m.num_heads) or falcon_mqa_sdpa(m)):
         return "eager"
     return "flash"
 
@@ -563,8 +569,7 @@ def layer_saved(m: ModelSpec, setup: Setup) -> int:
     if compile_priced(m, setup):
         per_token = compiled_layer_saved(m, setup)
     else:
-        per_token = (layer_norms_saved(m, setup) + attention_saved(m, setup) + mlp_saved(m, setup)
-                     + lora_saved(m, setup) + dropout_saved(m, setup))
+        per_token = layer_norms_saved(m, setup) + attention_saved(m, setup) + mlp_saved(m, setup) + lora_saved(m, setup) + dropout_saved(m, setup)
     return per_token * setup.tokens + setup.micro_batch * eager_scores_saved(m, setup) + merged_weights_saved(m, setup)
 
 
@@ -575,10 +580,22 @@ def compile_priced(m: ModelSpec, setup: Setup) -> bool:
     blocks of two plain RMSNorms, a flash/SDPA attention with separate q/k/v, a gated MLP with separate gate/up, no
     MoE, no residual dropout; full fine-tuning or LoRA with the weights in the compute dtype. Elsewhere a compiled run
     is priced as eager (sft.py says so), an over-estimate of its layer activations."""
-    return (setup.torch_compile and setup.adaptation in ("full", "lora") and setup.precision in ("bf16", "fp16")
-            and m.norm == "rms" and m.norms_per_layer == 2 and not m.parallel_block and m.model_type not in FP32_WEIGHT_NORMS
-            and m.gated_mlp and not m.is_moe and not m.fused_qkv and not m.fused_gate_up and not m.resid_dropout
-            and attention_kernel(m, setup) == "flash" and not falcon_expands_kv(m))
+    return (
+        setup.torch_compile
+        and setup.adaptation in ("full", "lora")
+        and setup.precision in ("bf16", "fp16")
+        and m.norm == "rms"
+        and m.norms_per_layer == 2
+        and not m.parallel_block
+        and m.model_type not in FP32_WEIGHT_NORMS
+        and m.gated_mlp
+        and not m.is_moe
+        and not m.fused_qkv
+        and not m.fused_gate_up
+        and not m.resid_dropout
+        and attention_kernel(m, setup) == "flash"
+        and not falcon_expands_kv(m)
+    )
 
 
 # rules/stacks.toml [[layer_option]] id -> whether it changes this estimate (estimators/stacks.py layer_options lists it)

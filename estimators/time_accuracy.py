@@ -89,8 +89,7 @@ def _gpu_id(row: dict) -> str:
 
 
 def _skip(row: dict, why: str) -> Row:
-    return Row(row["row_id"], _group(row), row["model"], row["method"], "", float(row["tokens_per_s_per_gpu"] or 0) or None,
-               skipped=why)
+    return Row(row["row_id"], _group(row), row["model"], row["method"], "", float(row["tokens_per_s_per_gpu"] or 0) or None, skipped=why)
 
 
 def map_row(row: dict) -> Row:
@@ -105,8 +104,11 @@ def map_row(row: dict) -> Row:
         if not any(tag.endswith(f"llama-3.2-3B-{k}") for k in PLAIN_LORA_TAGS):
             return _skip(row, f"LoRA variant ({tag.split('-')[-1]}): not plain LoRA")
     if "moe" in row["source_name"]:
-        return _skip(row, "plain HF MoE with a per-expert Python loop and unpacked, extrapolated token counts "
-                          "(the source's own sanity flag): not the batched expert matmuls the model prices")
+        return _skip(
+            row,
+            "plain HF MoE with a per-expert Python loop and unpacked, extrapolated token counts "
+            "(the source's own sanity flag): not the batched expert matmuls the model prices",
+        )
     packed = row["seq_len_kind"].startswith("packed")
     if not packed and not row["source_name"].startswith("PEFT"):
         return _skip(row, "unpacked orca-math rows: the per-batch lengths (and so the padding) are not published")
@@ -135,9 +137,12 @@ def map_row(row: dict) -> Row:
         # peft adapts the listed names the model has (fms lists c_attn for SantaCoder next to q/k/v/o for the rest)
         names = {lin.name for lin in layer_linears(spec)}
         targets = ",".join(n for n in row["lora_targets"].split(",") if n in names) or "all-linear"
-        changes.update(lora_r=int(row["lora_r"]), lora_alpha=int(row["lora_alpha"] or 2 * int(row["lora_r"])),
-                       lora_targets=targets,
-                       lora_dropout=0.0 if "dropout 0.0" in row["notes"] or row["source_name"].startswith("PEFT") else 0.05)
+        changes.update(
+            lora_r=int(row["lora_r"]),
+            lora_alpha=int(row["lora_alpha"] or 2 * int(row["lora_r"])),
+            lora_targets=targets,
+            lora_dropout=0.0 if "dropout 0.0" in row["notes"] or row["source_name"].startswith("PEFT") else 0.05,
+        )
     if method == "qlora":  # fms baseline-peft-bnb: peft's k-bit preparation upcasts; accelerated-peft-bnb does not
         changes["kbit_upcast"] = "baseline-peft-bnb" in row["framework"]
     if row["n_gpus"] != "1":
@@ -148,11 +153,12 @@ def map_row(row: dict) -> Row:
         setup = Setup(**changes)
     except EstimateError as exc:
         return _skip(row, str(exc))
-    config = f"{method} b{changes['micro_batch']}x{seq} gc {row['grad_ckpt']}" + (
-        f" fsdp x{row['n_gpus']}" if row["n_gpus"] != "1" else "") + (
-        " baseline-bnb" if changes.get("kbit_upcast") else "")
-    return Row(row["row_id"], _group(row), spec.name, method, config, float(row["tokens_per_s_per_gpu"]),
-               spec=spec, setup=setup, gpu=_gpu_id(row))
+    config = (
+        f"{method} b{changes['micro_batch']}x{seq} gc {row['grad_ckpt']}"
+        + (f" fsdp x{row['n_gpus']}" if row["n_gpus"] != "1" else "")
+        + (" baseline-bnb" if changes.get("kbit_upcast") else "")
+    )
+    return Row(row["row_id"], _group(row), spec.name, method, config, float(row["tokens_per_s_per_gpu"]), spec=spec, setup=setup, gpu=_gpu_id(row))
 
 
 def mapped_rows(path: Path | str = THROUGHPUT_PATH) -> list[Row]:
@@ -177,9 +183,15 @@ def compare(rows: list[Row] | None = None, constants: Constants = DEFAULT) -> li
 # ------------------------------------------------------------------------------------------------ the fit
 # matmul_half_tokens, dispatch_s and attention_efficiency stay fixed (estimators/roofline.py says why for each).
 FITTED = ("matmul_efficiency", "bandwidth_efficiency", "link_efficiency", "fsdp_unit_s")
-BOUNDS = {"matmul_efficiency": (0.3, 0.95), "matmul_half_tokens": (1.0, 4096.0), "bandwidth_efficiency": (0.4, 0.95),
-          "attention_efficiency": (0.2, 0.8), "dispatch_s": (1e-6, 60e-6), "link_efficiency": (0.1, 0.95),
-          "fsdp_unit_s": (1e-5, 2e-2)}
+BOUNDS = {
+    "matmul_efficiency": (0.3, 0.95),
+    "matmul_half_tokens": (1.0, 4096.0),
+    "bandwidth_efficiency": (0.4, 0.95),
+    "attention_efficiency": (0.2, 0.8),
+    "dispatch_s": (1e-6, 60e-6),
+    "link_efficiency": (0.1, 0.95),
+    "fsdp_unit_s": (1e-5, 2e-2),
+}
 
 
 LOSS_CAP = math.log(1.3)  # rows off by more than 30 % count as 30 %: a few unexplained outliers cannot steer the fit
@@ -232,8 +244,12 @@ def stats(results: list[Result]) -> dict:
         return {"compared": 0}
     errs.sort()
     p90 = errs[min(len(errs) - 1, math.ceil(0.9 * len(errs)) - 1)]
-    return {"compared": len(errs), "median_abs_error": statistics.median(errs), "p90_abs_error": p90,
-            "within_25pct": sum(e <= 0.25 for e in errs) / len(errs)}
+    return {
+        "compared": len(errs),
+        "median_abs_error": statistics.median(errs),
+        "p90_abs_error": p90,
+        "within_25pct": sum(e <= 0.25 for e in errs) / len(errs),
+    }
 
 
 def throughput_band(results: list[Result]) -> tuple[int, float, float]:
@@ -254,8 +270,10 @@ def by(results: list[Result], key) -> dict[str, dict]:
 def _fmt(s: dict) -> str:
     if not s.get("compared"):
         return "no rows"
-    return (f"{s['compared']:3d} rows  median {100 * s['median_abs_error']:5.1f} %  p90 {100 * s['p90_abs_error']:5.1f} %  "
-            f"within 25 % {100 * s['within_25pct']:5.1f} %")
+    return (
+        f"{s['compared']:3d} rows  median {100 * s['median_abs_error']:5.1f} %  p90 {100 * s['p90_abs_error']:5.1f} %  "
+        f"within 25 % {100 * s['within_25pct']:5.1f} %"
+    )
 
 
 def report_lines(results: list[Result], constants: Constants = DEFAULT) -> list[str]:
@@ -271,8 +289,9 @@ def report_lines(results: list[Result], constants: Constants = DEFAULT) -> list[
         f"all compared     {_fmt(everything)}",
         f"fit set          {_fmt(stats(fit))}",
         f"held out         {_fmt(stats(held))}",
-        "band (measured / predicted, 10th-90th percentile over all compared rows): {1:.2f}-{2:.2f} ({0} rows)".format(
-            *throughput_band(results)) if any(r.error is not None for r in results) else "",
+        "band (measured / predicted, 10th-90th percentile over all compared rows): {1:.2f}-{2:.2f} ({0} rows)".format(*throughput_band(results))
+        if any(r.error is not None for r in results)
+        else "",
         "",
         "by source and GPU:",
     ]
@@ -281,17 +300,22 @@ def report_lines(results: list[Result], constants: Constants = DEFAULT) -> list[
     lines += [f"  {k:<14} {_fmt(v)}" for k, v in by(results, lambda r: r.row.method).items()]
     what_if = l40_at_l40s_peak(results, constants)
     if what_if is not None:
-        lines += ["", "note on the fms L40 rows: they imply more than the L40's datasheet 181.05 TFLOPS allows (the file is",
-                  "labelled 'L40-40GB', which no L40 is). Timed at the L40S's 362.05 TFLOPS instead, their median abs error",
-                  f"would be {100 * what_if:.1f} %. The table keeps the datasheet figure; the rows stay held out."]
+        lines += [
+            "",
+            "note on the fms L40 rows: they imply more than the L40's datasheet 181.05 TFLOPS allows (the file is",
+            "labelled 'L40-40GB', which no L40 is). Timed at the L40S's 362.05 TFLOPS instead, their median abs error",
+            f"would be {100 * what_if:.1f} %. The table keeps the datasheet figure; the rows stay held out.",
+        ]
     lines += ["", "constants (estimators/roofline.py):"]
     lines += [f"  {f.name} = {getattr(constants, f.name):.4g}" for f in fields(constants)]
     lines += ["", f"{'row':<6} {'group':<10} {'model':<26} {'config':<36} {'measured':>9} {'predicted':>9} {'error':>7}"]
     for r in results:
         if r.error is None:
             continue
-        lines.append(f"{r.row.row_id:<6} {r.row.group:<10} {r.row.model[:26]:<26} {r.row.config[:36]:<36} "
-                     f"{r.row.measured:9.0f} {r.predicted:9.0f} {100 * r.error:+6.1f}%")
+        lines.append(
+            f"{r.row.row_id:<6} {r.row.group:<10} {r.row.model[:26]:<26} {r.row.config[:36]:<36} "
+            f"{r.row.measured:9.0f} {r.predicted:9.0f} {100 * r.error:+6.1f}%"
+        )
     skipped: dict[str, int] = {}
     for r in results:
         if r.row.skipped:

@@ -133,10 +133,11 @@ def lora_elementwise_bytes(m: ModelSpec, setup: Setup) -> float:
 def layer_kernels(m: ModelSpec, setup: Setup) -> float:
     """Kernels one decoder layer launches in forward (LoRA branches, 4-bit dequantisation and dtype casts included)."""
     n = LAYER_KERNELS + (4 if m.qk_norm else 0) + (6 + 4 * m.experts_per_token if m.is_moe else 0)
-    n += LORA_KERNELS * sum(1 if t.wrapped_parameter(lin) else lin.count for lin in t.lora_linears(m, setup)
-                            if not (lin.group == "expert" and not t.wrapped_parameter(lin))) \
-        + LORA_KERNELS * m.experts_per_token * sum(1 for lin in t.lora_linears(m, setup)
-                                                   if lin.group == "expert" and not t.wrapped_parameter(lin))
+    n += LORA_KERNELS * sum(
+        1 if t.wrapped_parameter(lin) else lin.count
+        for lin in t.lora_linears(m, setup)
+        if not (lin.group == "expert" and not t.wrapped_parameter(lin))
+    ) + LORA_KERNELS * m.experts_per_token * sum(1 for lin in t.lora_linears(m, setup) if lin.group == "expert" and not t.wrapped_parameter(lin))
     if setup.adaptation == "qlora":
         n += DEQUANT_KERNELS * sum(1 for lin in fl.active_linears(m) if lin.module)
     return n + len(layer_casts(m, setup, Dtypes.of(m, setup)))
@@ -161,8 +162,7 @@ def _weight_read_bytes(m: ModelSpec, setup: Setup, lin) -> float:
     return lin.in_features * lin.out_features * lin.count * setup.compute_bytes
 
 
-def _linears_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, tokens: int, weight_grad: bool,
-                  backward: bool) -> float:
+def _linears_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, tokens: int, weight_grad: bool, backward: bool) -> float:
     a = setup.compute_bytes
     fp32 = setup.precision == "fp32"
     total = 0.0
@@ -192,8 +192,7 @@ def _dequant_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants) -> float
     return memory_time(roof, c, params * (four_bit_bytes_per_param(setup.double_quant) + setup.compute_bytes))
 
 
-def layer_pass(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int, seq: int,
-               backward: bool, lora: bool = True) -> Pass:
+def layer_pass(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int, seq: int, backward: bool, lora: bool = True) -> Pass:
     """One decoder layer's forward (backward=False) or backward over `batch` x `seq` tokens."""
     tokens = batch * seq
     trained = setup.adaptation == "full"
@@ -211,8 +210,10 @@ def layer_pass(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int,
     else:  # eager: S x S scores written, fp32 softmax read and written, cast, read by P·V
         keys = min(seq, m.sliding_window) if m.sliding_window else seq
         scores = batch * m.num_heads * seq * keys * (a + 4 + 4 + a + a)
-        attn = max(aflops * (2 if backward else 1) / (roof.peak_flops * c.matmul_efficiency),
-                   memory_time(roof, c, scores * (BACKWARD_ELEMENTWISE if backward else 1)))
+        attn = max(
+            aflops * (2 if backward else 1) / (roof.peak_flops * c.matmul_efficiency),
+            memory_time(roof, c, scores * (BACKWARD_ELEMENTWISE if backward else 1)),
+        )
     elem = tokens * layer_elementwise_bytes(m, setup)
     if lora and setup.adaptation != "full":
         elem += tokens * lora_elementwise_bytes(m, setup)
@@ -228,8 +229,7 @@ def _bounded(p: Pass, c: Constants, layers: int) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------------------------------------ a micro-batch
-def _head_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, tokens: int, scored: int,
-               backward: bool, vocab: int | None = None) -> float:
+def _head_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, tokens: int, scored: int, backward: bool, vocab: int | None = None) -> float:
     """The output head and the loss over `scored` tokens: the logits matmul (and its backward: input gradient,
     weight gradient when trained) and the loss's elementwise bytes per logit."""
     v = m.vocab_size if vocab is None else vocab
@@ -247,8 +247,9 @@ def _head_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, tokens: int
     return one * passes + loss + norm
 
 
-def train_micro_batch(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int, seq: int,
-                      scored: int | None = None, vocab: int | None = None) -> dict[str, tuple[float, str]]:
+def train_micro_batch(
+    m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int, seq: int, scored: int | None = None, vocab: int | None = None
+) -> dict[str, tuple[float, str]]:
     """Forward and backward of one micro-batch of `batch` x `seq` tokens, by term: {name: (seconds, bound)}."""
     L = m.num_layers
     tokens = batch * seq
@@ -276,8 +277,9 @@ def train_micro_batch(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batc
     return out
 
 
-def forward_only(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int, seq: int, lora: bool = True,
-                 scored: int | None = None, vocab: int | None = None) -> float:
+def forward_only(
+    m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int, seq: int, lora: bool = True, scored: int | None = None, vocab: int | None = None
+) -> float:
     """A no-grad forward (reference model, reward/value scoring, a prefill): layers, head, launch floor."""
     p = layer_pass(m, setup, roof, c, batch, seq, backward=False, lora=lora)
     gpu, launch = _bounded(p, c, m.num_layers)

@@ -49,6 +49,7 @@ def time_or_none(model: ModelSpec, setup: Setup, gpu: Gpu, reward_model: ModelSp
 
 def _why(base: StepTime, new: StepTime) -> str:
     """The term whose growth (per token) explains most of a slow-down, in words."""
+
     def per_token(st: StepTime) -> dict[str, float]:
         n = st.tokens * st.setup.world_size
         return {x.name: x.seconds / n for x in st.terms}
@@ -83,8 +84,12 @@ def change_time(model: ModelSpec, base: Setup, changed: Setup, gpu: Gpu, reward_
     pct = 100 * (ratio - 1)
     why = _why(before, after) if ratio > 1.005 else ""
     text = "about the same time" if abs(pct) < 0.5 else f"{pct:+.0f} % time" + (f" ({why})" if why else "")
-    return {"tokens_per_s_per_gpu": round(after.tokens_per_s, 1), "before_tokens_per_s_per_gpu": round(before.tokens_per_s, 1),
-            "time_ratio": round(ratio, 3), "text": text}
+    return {
+        "tokens_per_s_per_gpu": round(after.tokens_per_s, 1),
+        "before_tokens_per_s_per_gpu": round(before.tokens_per_s, 1),
+        "time_ratio": round(ratio, 3),
+        "text": text,
+    }
 
 
 def rank_by_time(model: ModelSpec, setups: list[Setup], gpu: Gpu, reward_model: ModelSpec | None = None) -> list[tuple[Setup, float | None]]:
@@ -122,9 +127,17 @@ def plan_time(stages: list[Stage], gpu: Gpu, price: float | None = None) -> dict
             continue
         h = block.get("hours", {}).get("total")
         cost = block.get("cost", {}).get("usd")
-        out.append({"name": stage.name, "gpus": block["gpus"], "tokens_per_s_per_gpu": block["tokens_per_s_per_gpu"],
-                    "hours": h, "hours_low": block.get("hours", {}).get("low"), "hours_high": block.get("hours", {}).get("high"),
-                    "usd": cost})
+        out.append(
+            {
+                "name": stage.name,
+                "gpus": block["gpus"],
+                "tokens_per_s_per_gpu": block["tokens_per_s_per_gpu"],
+                "hours": h,
+                "hours_low": block.get("hours", {}).get("low"),
+                "hours_high": block.get("hours", {}).get("high"),
+                "usd": cost,
+            }
+        )
         hours += h or 0.0
         if cost is None:
             unpriced = True
@@ -132,8 +145,12 @@ def plan_time(stages: list[Stage], gpu: Gpu, price: float | None = None) -> dict
             usd += cost
     return {
         "stages": out,
-        "total": {"hours": round(hours, 3), "hours_low": round(hours / BAND_HIGH, 3), "hours_high": round(hours / BAND_LOW, 3),
-                  "usd": None if unpriced else round(usd, 2)},
+        "total": {
+            "hours": round(hours, 3),
+            "hours_low": round(hours / BAND_HIGH, 3),
+            "hours_high": round(hours / BAND_LOW, 3),
+            "usd": None if unpriced else round(usd, 2),
+        },
         "price_usd_per_gpu_hour": rate,
         "price_source": "given" if price is not None else gpu.price_source,
         "units": {"hours": "h (wall clock)", "usd": "USD"},
@@ -141,7 +158,7 @@ def plan_time(stages: list[Stage], gpu: Gpu, price: float | None = None) -> dict
 
 
 def plan_line(plan: dict, gpu: Gpu) -> str:
-    """"3 stages, ~41 h, ~$330 on 1x NVIDIA A100 80GB" (the issue's wording), from plan_time's result."""
+    """ "3 stages, ~41 h, ~$330 on 1x NVIDIA A100 80GB" (the issue's wording), from plan_time's result."""
     total = plan["total"]
     gpus = max((s.get("gpus") or 1) for s in plan["stages"]) if plan["stages"] else 1
     n = len(plan["stages"])
@@ -158,13 +175,17 @@ def readme_lines(stages: list[Stage], gpu: Gpu, price: float | None = None) -> l
             lines.append(f"| {s['name']} | | | not timed: {s.get('why', 'no data-set size')} | | |")
             continue
         cost = "" if s["usd"] is None else f"${s['usd']:,.2f}"
-        lines.append(f"| {s['name']} | {s['gpus']} | {s['tokens_per_s_per_gpu']:,.0f} | {s['hours']:.1f} h | "
-                     f"{s['hours_low']:.1f}-{s['hours_high']:.1f} h | {cost} |")
+        lines.append(
+            f"| {s['name']} | {s['gpus']} | {s['tokens_per_s_per_gpu']:,.0f} | {s['hours']:.1f} h | "
+            f"{s['hours_low']:.1f}-{s['hours_high']:.1f} h | {cost} |"
+        )
     rate = plan["price_usd_per_gpu_hour"]
     lines.append("")
-    lines.append(f"Predicted by the advisor's time model (estimators/timing.py) on {gpu.name}; the range is the 10th-90th "
-                 f"percentile of published runs against the model. Price: "
-                 + (f"${rate:g} per GPU-hour ({plan['price_source']})." if rate is not None else "none (pass --price)."))
+    lines.append(
+        f"Predicted by the advisor's time model (estimators/timing.py) on {gpu.name}; the range is the 10th-90th "
+        f"percentile of published runs against the model. Price: "
+        + (f"${rate:g} per GPU-hour ({plan['price_source']})." if rate is not None else "none (pass --price).")
+    )
     return lines
 
 

@@ -21,8 +21,7 @@ from .timing import StepTime, step_time
 # (estimators/time_accuracy.py throughput_band; bench/results/time_accuracy.txt). The wide upper end is mostly the
 # fms L40 rows, which ran faster than the L40's datasheet peak allows (see that file).
 BAND_ROWS, BAND_LOW, BAND_HIGH = 71, 0.92, 1.49
-BAND_SOURCE = (f"10th-90th percentile of measured / predicted tokens/s over {BAND_ROWS} published runs "
-               "(bench/results/time_accuracy.txt)")
+BAND_SOURCE = f"10th-90th percentile of measured / predicted tokens/s over {BAND_ROWS} published runs (bench/results/time_accuracy.txt)"
 TOP_TERMS = 8  # terms shown in the terminal table (all are in --json)
 
 
@@ -53,8 +52,7 @@ class Dataset:
 def check_dataset(d: Dataset) -> None:
     if d.examples is not None and d.tokens is not None:
         raise EstimateError("give --examples (with --mean-tokens) or --tokens, not both")
-    for name, value in (("--examples", d.examples), ("--tokens", d.tokens), ("--mean-tokens", d.mean_tokens),
-                        ("--epochs", d.epochs)):
+    for name, value in (("--examples", d.examples), ("--tokens", d.tokens), ("--mean-tokens", d.mean_tokens), ("--epochs", d.epochs)):
         if value is not None and value <= 0:
             raise EstimateError(f"{name} must be positive, got {value:g}")
     if d.mean_tokens is not None and d.examples is None:
@@ -65,8 +63,15 @@ def _hours(seconds: float) -> float:
     return seconds / 3600.0
 
 
-def time_dict(model: ModelSpec, setup: Setup, gpu: Gpu, dataset: Dataset | None = None,
-              price: float | None = None, st: StepTime | None = None, reward_model: ModelSpec | None = None) -> dict:
+def time_dict(
+    model: ModelSpec,
+    setup: Setup,
+    gpu: Gpu,
+    dataset: Dataset | None = None,
+    price: float | None = None,
+    st: StepTime | None = None,
+    reward_model: ModelSpec | None = None,
+) -> dict:
     """The `time` block: one step term by term, throughput, and (with a data set) hours and cost, each with a band.
     `reward_model`: the reward/value architecture when it is not the policy's (estimators/timing.py step_time)."""
     dataset = dataset or Dataset()
@@ -79,16 +84,18 @@ def time_dict(model: ModelSpec, setup: Setup, gpu: Gpu, dataset: Dataset | None 
     out: dict = {
         "gpu": gpu.id,
         "gpus": world,
-        "units": {"seconds": "s", "throughput": "tokens/s", "hours": "h (wall clock)", "cost": "USD",
-                  "price": "USD per GPU-hour"},
+        "units": {"seconds": "s", "throughput": "tokens/s", "hours": "h (wall clock)", "cost": "USD", "price": "USD per GPU-hour"},
         "step_seconds": round(st.seconds, 4),
         "tokens_per_step_per_gpu": st.tokens,
         "examples_per_step_per_gpu": st.sequences,
         "tokens_per_s_per_gpu": round(tps, 1),
         "tokens_per_s_total": round(tps * world, 1),
         "hfu": round(st.hfu, 3),  # hardware FLOPs utilisation (recompute counted) of the training passes
-        "band": {"tokens_per_s_per_gpu": {"low": round(tps * BAND_LOW, 1), "high": round(tps * BAND_HIGH, 1)},
-                 "ratio": {"low": BAND_LOW, "high": BAND_HIGH}, "source": BAND_SOURCE},
+        "band": {
+            "tokens_per_s_per_gpu": {"low": round(tps * BAND_LOW, 1), "high": round(tps * BAND_HIGH, 1)},
+            "ratio": {"low": BAND_LOW, "high": BAND_HIGH},
+            "source": BAND_SOURCE,
+        },
         "terms": [{"name": x.name, "seconds": round(x.seconds, 5), "bound": x.bound, "note": x.note} for x in st.terms],
         "model": "roofline per term (estimators/timing.py, constants in estimators/roofline.py)",
     }
@@ -98,20 +105,32 @@ def time_dict(model: ModelSpec, setup: Setup, gpu: Gpu, dataset: Dataset | None 
     steps = total / (st.tokens * world)
     seconds = steps * st.seconds
     hours = _hours(seconds)
-    out["dataset"] = {"examples": dataset.examples, "mean_tokens": dataset.mean_tokens, "tokens": dataset.tokens,
-                      "epochs": dataset.epochs, "training_tokens": int(total), "optimizer_steps": round(steps, 1)}
+    out["dataset"] = {
+        "examples": dataset.examples,
+        "mean_tokens": dataset.mean_tokens,
+        "tokens": dataset.tokens,
+        "epochs": dataset.epochs,
+        "training_tokens": int(total),
+        "optimizer_steps": round(steps, 1),
+    }
     epoch_hours = hours / dataset.epochs
     # A faster-than-predicted run (high tokens/s) is the short end of the time band.
-    out["hours"] = {"total": round(hours, 3), "per_epoch": round(epoch_hours, 3),
-                    "low": round(hours / BAND_HIGH, 3), "high": round(hours / BAND_LOW, 3)}
+    out["hours"] = {
+        "total": round(hours, 3),
+        "per_epoch": round(epoch_hours, 3),
+        "low": round(hours / BAND_HIGH, 3),
+        "high": round(hours / BAND_LOW, 3),
+    }
     rate = gpu.price_usd_per_hour if price is None else price
     if rate is None:
         out["cost"] = {"usd": None, "why": gpu.price_source or "no price for this GPU: pass --price USD_PER_GPU_HOUR"}
         return out
     gpu_hours = hours * world
     out["cost"] = {
-        "usd": round(gpu_hours * rate, 2), "low": round(gpu_hours * rate / BAND_HIGH, 2),
-        "high": round(gpu_hours * rate / BAND_LOW, 2), "gpu_hours": round(gpu_hours, 2),
+        "usd": round(gpu_hours * rate, 2),
+        "low": round(gpu_hours * rate / BAND_HIGH, 2),
+        "high": round(gpu_hours * rate / BAND_LOW, 2),
+        "gpu_hours": round(gpu_hours, 2),
         "price_usd_per_gpu_hour": rate,
         "price_source": "given with --price" if price is not None else gpu.price_source,
         "price_date": "" if price is not None else gpu.price_date,
@@ -133,28 +152,36 @@ def time_lines(block: dict) -> list[str]:
     """The time block for the terminal (rich markup): the largest terms, throughput, hours and cost with bands."""
     terms = sorted(block["terms"], key=lambda x: -x["seconds"])
     step = block["step_seconds"]
-    lines = [f"[bold]time on {block['gpus']}x {block['gpu']}[/bold] (per optimizer step, per GPU; "
-             f"largest {min(TOP_TERMS, len(terms))} of {len(terms)} terms)"]
+    lines = [
+        f"[bold]time on {block['gpus']}x {block['gpu']}[/bold] (per optimizer step, per GPU; "
+        f"largest {min(TOP_TERMS, len(terms))} of {len(terms)} terms)"
+    ]
     for x in terms[:TOP_TERMS]:
         note = f"  [dim]{x['note']}[/dim]" if x["note"] else ""
         lines.append(f"  {x['name']:<40} {x['seconds']:9.3f} s  {100 * x['seconds'] / step:5.1f} %  {x['bound']}{note}")
     band = block["band"]["tokens_per_s_per_gpu"]
-    lines.append(f"  step {step:.3f} s, {block['tokens_per_step_per_gpu']:,} tokens per GPU: "
-                 f"[bold]{block['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU[/bold] "
-                 f"({band['low']:,.0f}-{band['high']:,.0f}), {100 * block['hfu']:.0f} % of peak")
+    lines.append(
+        f"  step {step:.3f} s, {block['tokens_per_step_per_gpu']:,} tokens per GPU: "
+        f"[bold]{block['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU[/bold] "
+        f"({band['low']:,.0f}-{band['high']:,.0f}), {100 * block['hfu']:.0f} % of peak"
+    )
     if "hours" in block:
         h, d = block["hours"], block["dataset"]
-        lines.append(f"  {d['training_tokens']:,} training tokens ({d['epochs']:g} epoch{'s' if d['epochs'] != 1 else ''}, "
-                     f"{d['optimizer_steps']:,.0f} optimizer steps): [bold]{_duration(h['total'])}[/bold] "
-                     f"({_duration(h['low'])}-{_duration(h['high'])}), {_duration(h['per_epoch'])} per epoch")
+        lines.append(
+            f"  {d['training_tokens']:,} training tokens ({d['epochs']:g} epoch{'s' if d['epochs'] != 1 else ''}, "
+            f"{d['optimizer_steps']:,.0f} optimizer steps): [bold]{_duration(h['total'])}[/bold] "
+            f"({_duration(h['low'])}-{_duration(h['high'])}), {_duration(h['per_epoch'])} per epoch"
+        )
         cost = block["cost"]
         if cost.get("usd") is None:
             lines.append(f"  cost: not priced ({cost['why']})")
         else:
             when = f", {cost['price_date']}" if cost["price_date"] else ""
-            lines.append(f"  cost: [bold]${cost['usd']:,.2f}[/bold] (${cost['low']:,.2f}-${cost['high']:,.2f}) for "
-                         f"{cost['gpu_hours']:,.1f} GPU-hours at ${cost['price_usd_per_gpu_hour']:g}/GPU-hour "
-                         f"[dim]({cost['price_source']}{when})[/dim]")
+            lines.append(
+                f"  cost: [bold]${cost['usd']:,.2f}[/bold] (${cost['low']:,.2f}-${cost['high']:,.2f}) for "
+                f"{cost['gpu_hours']:,.1f} GPU-hours at ${cost['price_usd_per_gpu_hour']:g}/GPU-hour "
+                f"[dim]({cost['price_source']}{when})[/dim]"
+            )
     else:
         lines.append("  [dim]give --examples N (with --mean-tokens) or --tokens N for hours and cost[/dim]")
     lines.append(f"  [dim]band: {block['band']['source']}[/dim]")

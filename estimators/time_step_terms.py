@@ -81,8 +81,11 @@ def comm_bytes(m: ModelSpec, setup: Setup) -> dict[str, float]:
         return {"weight all-gather": ga * _ring(weights, n), "gradient reduce-scatter": ga * _ring(grads, n)}
     if setup.parallel == "fsdp_hybrid":
         g = setup.gpus
-        return {"weight all-gather (in node)": 2 * ga * _ring(weights, g), "gradient reduce-scatter (in node)": ga * _ring(grads, g),
-                "gradient all-reduce (across nodes)": 2 * _ring(grads / g, setup.nodes)}
+        return {
+            "weight all-gather (in node)": 2 * ga * _ring(weights, g),
+            "gradient reduce-scatter (in node)": ga * _ring(grads, g),
+            "gradient all-reduce (across nodes)": 2 * _ring(grads / g, setup.nodes),
+        }
     return {"weight all-gather": 2 * ga * _ring(weights, n), "gradient reduce-scatter": ga * _ring(grads, n)}
 
 

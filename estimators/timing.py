@@ -71,8 +71,7 @@ def roof_for(gpu: Gpu, setup: Setup) -> Roof:
     """The card's roofs for the run's compute dtype: the bf16 peak for bf16 on a card that has it, else the fp16
     peak (a card without bf16 runs fp16: advisor/advice/hardware.py's Hw.precision), plain FP32 for fp32 runs."""
     if not gpu.timed:
-        raise EstimateError(f"no speed figures for '{gpu.name}' in rules/gpus.toml: name a GPU from `advisor gpus` "
-                            "to get a time estimate")
+        raise EstimateError(f"no speed figures for '{gpu.name}' in rules/gpus.toml: name a GPU from `advisor gpus` to get a time estimate")
     half, bandwidth = gpu.peak_flops, gpu.memory_bytes_per_s
     assert half is not None and bandwidth is not None  # gpu.timed
     fp32 = (gpu.fp32_tflops or (half / 8e12)) * 1e12
@@ -85,8 +84,9 @@ def roof_for(gpu: Gpu, setup: Setup) -> Roof:
     return Roof(peak_flops=peak, fp32_flops=fp32, bandwidth=bandwidth)
 
 
-def _sft_like(m: ModelSpec, setup: Setup, gpu: Gpu, c: Constants, batch: int, seq: int, scored: int | None = None,
-              vocab: int | None = None) -> tuple[dict[str, tuple[float, str]], float]:
+def _sft_like(
+    m: ModelSpec, setup: Setup, gpu: Gpu, c: Constants, batch: int, seq: int, scored: int | None = None, vocab: int | None = None
+) -> tuple[dict[str, tuple[float, str]], float]:
     """grad_accum micro-batches of forward + backward: {term: (seconds per step, bound)}, FLOPs per step."""
     roof = roof_for(gpu, setup)
     one = train_micro_batch(m, setup, roof, c, batch, seq, scored, vocab)
@@ -95,16 +95,20 @@ def _sft_like(m: ModelSpec, setup: Setup, gpu: Gpu, c: Constants, batch: int, se
     return terms, f.total * setup.grad_accum
 
 
-def _generation(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, sequences: int, prompt: int,
-                response: int, chunk: int | None = None) -> dict[str, tuple[float, str]]:
+def _generation(
+    m: ModelSpec, setup: Setup, roof: Roof, c: Constants, sequences: int, prompt: int, response: int, chunk: int | None = None
+) -> dict[str, tuple[float, str]]:
     """`generate` with a KV cache: the prefill of the prompts (compute-bound, a forward) and `response` decoding
     steps, each reading every weight and the cache once (bandwidth-bound) and launching a forward's kernels."""
     chunk = chunk or sequences
     rounds = -(-sequences // chunk)
     prefill = rounds * forward_only(m, setup, roof, c, chunk, prompt, vocab=m.vocab_size, scored=chunk)
     pc = count_params(m)
-    weights = t.base_weights(m, setup) if setup.adaptation != "qlora" else \
-        pc.linear * (four_bit_bytes_per_param(setup.double_quant) + setup.compute_bytes) + pc.non_linear * setup.compute_bytes
+    weights = (
+        t.base_weights(m, setup)
+        if setup.adaptation != "qlora"
+        else pc.linear * (four_bit_bytes_per_param(setup.double_quant) + setup.compute_bytes) + pc.non_linear * setup.compute_bytes
+    )
     if m.is_moe:  # a decoding batch touches up to all experts; with few sequences only the routed ones
         frac = min(1.0, chunk * m.experts_per_token / m.num_experts)
         weights *= (pc.active + frac * (pc.total - pc.active)) / pc.total
@@ -113,8 +117,7 @@ def _generation(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, sequences:
     per_step_bytes = weights + chunk * mean_ctx * kv_per_token
     per_step_flops = 2.0 * pc.active * chunk + m.num_layers * 4.0 * chunk * mean_ctx * m.q_width
     kernels = m.num_layers * layer_kernels(m, setup) + HEAD_KERNELS
-    step = max(memory_time(roof, c, per_step_bytes), per_step_flops / (roof.peak_flops * c.matmul_efficiency),
-               dispatch_time(c, kernels))
+    step = max(memory_time(roof, c, per_step_bytes), per_step_flops / (roof.peak_flops * c.matmul_efficiency), dispatch_time(c, kernels))
     return {"generation: prefill": (prefill, "compute"), "generation: decode": (rounds * response * step, "memory")}
 
 

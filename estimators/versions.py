@@ -17,12 +17,28 @@ from .tables import read_table
 
 # Packages whose versions change what a run allocates (each has rows in rules/stacks.toml or is a stack itself).
 PACKAGES = (
-    "torch", "transformers", "peft", "bitsandbytes", "trl", "accelerate", "deepspeed", "liger-kernel",
-    "unsloth", "torchtune", "litgpt", "axolotl", "llamafactory",
+    "torch",
+    "transformers",
+    "peft",
+    "bitsandbytes",
+    "trl",
+    "accelerate",
+    "deepspeed",
+    "liger-kernel",
+    "unsloth",
+    "torchtune",
+    "litgpt",
+    "axolotl",
+    "llamafactory",
 )
 # Names users type for the same distribution (pip normalises "_" and "-"; LLaMA-Factory's distribution is llamafactory).
-ALIASES = {"liger_kernel": "liger-kernel", "liger": "liger-kernel", "llama-factory": "llamafactory", "llama_factory": "llamafactory",
-           "bnb": "bitsandbytes"}
+ALIASES = {
+    "liger_kernel": "liger-kernel",
+    "liger": "liger-kernel",
+    "llama-factory": "llamafactory",
+    "llama_factory": "llamafactory",
+    "bnb": "bitsandbytes",
+}
 DETECT = "detect"
 _VERSION = re.compile(r"^\d+(\.\d+)*([a-z0-9.+\-]*)$", re.IGNORECASE)
 
@@ -42,7 +58,7 @@ def package_name(text: str) -> str:
 
 
 def parse_versions(text: str) -> dict[str, str]:
-    """"transformers=4.44,bitsandbytes=0.43" -> {"bitsandbytes": "0.43", "transformers": "4.44"}. One-line errors."""
+    """ "transformers=4.44,bitsandbytes=0.43" -> {"bitsandbytes": "0.43", "transformers": "4.44"}. One-line errors."""
     out: dict[str, str] = {}
     for item in (part.strip() for part in text.split(",")):
         if not item:
@@ -65,7 +81,7 @@ def format_versions(versions: dict[str, str]) -> str:
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """"2.4.0+cu121" -> (2, 4, 0); "0.43" -> (0, 43); "4.45.0.dev0" -> (4, 45, 0). Pre-release tags are ignored."""
+    """ "2.4.0+cu121" -> (2, 4, 0); "0.43" -> (0, 43); "4.45.0.dev0" -> (4, 45, 0). Pre-release tags are ignored."""
     parts = []
     for piece in version.split("+")[0].split("."):
         digits = re.match(r"\d+", piece)
@@ -85,7 +101,7 @@ def in_range(version: str, spec: str) -> bool:
         op = re.match(r"(>=|<=|==|!=|<|>)", clause)
         if not op:
             raise EstimateError(f"bad version range '{clause}' (use >=, <, ==)")
-        want = version_tuple(clause[op.end():].strip())
+        want = version_tuple(clause[op.end() :].strip())
         width = max(len(have), len(want))
         a, b = have + (0,) * (width - len(have)), want + (0,) * (width - len(want))
         ok = {">=": a >= b, "<=": a <= b, "==": a == b, "!=": a != b, "<": a < b, ">": a > b}[op.group()]

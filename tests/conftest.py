@@ -27,9 +27,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 def run_advisor(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the real `advisor` entry point in a fresh process."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "advisor", *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout
-    )
+    return subprocess.run([sys.executable, "-m", "advisor", *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout)
 
 
 @pytest.fixture
@@ -74,6 +72,7 @@ def launch_here(advisor_main, monkeypatch):
 
 # --------------------------------------------------------------------------------------------- PPO, trl 1.12.0
 
+
 @pytest.fixture(scope="session")
 def ppo_python() -> str:
     """A venv under /tmp with trl 1.12.0 of its own (the PPO script's pin), the rest of the stack seen through a .pth
@@ -87,14 +86,21 @@ def ppo_python() -> str:
     if not ready.is_file():
         shutil.rmtree(env, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
-        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         pip = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site, f"trl=={PPO_TRL}"], capture_output=True, text=True, timeout=180
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site, f"trl=={PPO_TRL}"],
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         if pip.returncode != 0:
             shutil.rmtree(env, ignore_errors=True)
             pytest.skip(f"trl=={PPO_TRL} cannot be installed here (no PyPI?): {pip.stderr.strip().splitlines()[-1:]}")
-        base = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
+        base = subprocess.run(
+            [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         Path(site, "_advisor_base_env.pth").write_text(base + "\n")
         subprocess.run([str(python), "-m", "compileall", "-q", str(Path(site) / "trl")], capture_output=True)
         ready.write_text(PPO_TRL)

@@ -19,10 +19,15 @@ STRICT = (
 )
 
 CORPUS = [
-    "The capital of France is Paris.", "Give me three tips for staying focused while studying.",
-    "Put your phone in another room and work in short blocks.", "What is a prime number? A number with two divisors.",
-    "좋은 아침입니다. 오늘 날씨가 좋네요.", "한국어 문장도 토큰으로 나뉩니다.", "def add(a, b):\n    return a + b\n",
-    "The quick brown fox jumps over the lazy dog.", "Explain why exercise is good for health.",
+    "The capital of France is Paris.",
+    "Give me three tips for staying focused while studying.",
+    "Put your phone in another room and work in short blocks.",
+    "What is a prime number? A number with two divisors.",
+    "좋은 아침입니다. 오늘 날씨가 좋네요.",
+    "한국어 문장도 토큰으로 나뉩니다.",
+    "def add(a, b):\n    return a + b\n",
+    "The quick brown fox jumps over the lazy dog.",
+    "Explain why exercise is good for health.",
 ] * 20
 
 
@@ -38,16 +43,31 @@ def tiny_tokenizer(folder: Path, template: str = CHATML) -> Path:
     tok.train_from_iterator(CORPUS, trainer)
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.token_to_id("<s>"))])
     tok.save(str(folder / "tokenizer.json"))
-    config = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "chat_template": template,
-              "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 4096}
+    config = {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "chat_template": template,
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": 4096,
+    }
     (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     return folder
 
 
 TINY_LLAMA = {  # a small llama config.json, so --model can point at a folder with the tokenizer beside it
-    "architectures": ["LlamaForCausalLM"], "hidden_size": 256, "intermediate_size": 688, "max_position_embeddings": 2048,
-    "model_type": "llama", "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 4,
-    "rms_norm_eps": 1e-05, "tie_word_embeddings": False, "vocab_size": 400, "torch_dtype": "bfloat16",
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 256,
+    "intermediate_size": 688,
+    "max_position_embeddings": 2048,
+    "model_type": "llama",
+    "num_attention_heads": 4,
+    "num_hidden_layers": 2,
+    "num_key_value_heads": 4,
+    "rms_norm_eps": 1e-05,
+    "tie_word_embeddings": False,
+    "vocab_size": 400,
+    "torch_dtype": "bfloat16",
 }
 
 

@@ -156,16 +156,17 @@ def test_readme_accuracy_block_is_what_the_tool_generates():
 
 
 def test_accuracy_command_checks_without_torch():
-    code = ("import sys, contextlib, io\nfrom advisor.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n    rc = main(['accuracy', '--check'])\n"
-            "print(rc, 'torch' in sys.modules)")
+    code = (
+        "import sys, contextlib, io\nfrom advisor.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n    rc = main(['accuracy', '--check'])\n"
+        "print(rc, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "0 False"
 
 
 def test_accuracy_json():
-    out = subprocess.run([sys.executable, "-m", "advisor", "accuracy", "--json", "--out", "/dev/null"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "advisor", "accuracy", "--json", "--out", "/dev/null"], capture_output=True, text=True, check=True)
     data = json.loads(out.stdout)
     assert data["traces"]["summary"]["compared"] == len(TRACES)
     assert {"measured", "estimate", "error", "skipped"} <= set(data["published"]["rows"][0])

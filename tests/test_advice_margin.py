@@ -65,8 +65,9 @@ def test_the_a100_80gb_rlhf_plan_no_longer_peaks_at_the_card():
     assert plan.estimate.margin_gib > 0 and plan.estimate.device_gib + plan.estimate.margin_gib <= find_gpu("a100-80gb").memory_gib
 
 
-@pytest.mark.parametrize("text, size, share", [("2GiB", 2 * GIB, None), ("1.5", 1.5 * GIB, None), ("800MiB", 800 * MIB, None),
-                                               ("10%", None, 0.10), ("0", 0, None)])
+@pytest.mark.parametrize(
+    "text, size, share", [("2GiB", 2 * GIB, None), ("1.5", 1.5 * GIB, None), ("800MiB", 800 * MIB, None), ("10%", None, 0.10), ("0", 0, None)]
+)
 def test_margin_sizes_parse(text, size, share):
     m = parse_margin(text)
     assert m.user_bytes == size and m.user_fraction == share

@@ -239,7 +239,9 @@ def test_too_little_data_is_warned():
     plan = plan_for(goal="chat_format", data="instruction_pairs", gpu="h100", model="1b", data_count=300)
     assert any("too little data" in w.en for w in plan.warnings)
     assert any("§2" in w.en for w in plan.warnings)
-    assert not any("too little" in w.en for w in plan_for(goal="chat_format", data="instruction_pairs", gpu="h100", model="1b", data_count=50_000).warnings)
+    assert not any(
+        "too little" in w.en for w in plan_for(goal="chat_format", data="instruction_pairs", gpu="h100", model="1b", data_count=50_000).warnings
+    )
 
 
 def test_hyper_parameters_come_from_the_table():
@@ -295,12 +297,29 @@ def _anything_fits(plan: Plan) -> bool:
         every_stage = True
         for _, train, *_ in PIPELINES[plan.pipeline]:
             stage_fits = any(
-                margin.fits(estimate(spec, Setup(train=train, adaptation=adaptation, precision=precision, optimizer=opt, grad_ckpt=ckpt,
-                                     micro_batch=1, seq_len=seq, gpus=count, parallel=layout,
-                                     grad_accum=1 if train in ("ppo", "grpo") else math.ceil(EFFECTIVE_BATCH / count),
-                                     # PPO/GRPO sequences hold prompt + response: the estimator refuses less
-                                     response_len=min(Setup().response_len, seq // 2))), gpu.memory_bytes)
-                for opt in ("adamw", "adamw8bit", "paged_adamw8bit") for ckpt in (False, True) for layout in layouts
+                margin.fits(
+                    estimate(
+                        spec,
+                        Setup(
+                            train=train,
+                            adaptation=adaptation,
+                            precision=precision,
+                            optimizer=opt,
+                            grad_ckpt=ckpt,
+                            micro_batch=1,
+                            seq_len=seq,
+                            gpus=count,
+                            parallel=layout,
+                            grad_accum=1 if train in ("ppo", "grpo") else math.ceil(EFFECTIVE_BATCH / count),
+                            # PPO/GRPO sequences hold prompt + response: the estimator refuses less
+                            response_len=min(Setup().response_len, seq // 2),
+                        ),
+                    ),
+                    gpu.memory_bytes,
+                )
+                for opt in ("adamw", "adamw8bit", "paged_adamw8bit")
+                for ckpt in (False, True)
+                for layout in layouts
             )
             every_stage = every_stage and stage_fits
         if every_stage:
@@ -374,8 +393,20 @@ def test_shortened_sequence_is_said():
 def test_answers_fields_are_the_question_ids():
     from dataclasses import fields
 
-    assert [f.name for f in fields(Answers) if f.name != "extra"] == ["goal", "data", "gpu", "data_count", "priority", "gpu_count",
-                                                                      "time_budget_hours", "budget_usd", "price", "reward", "model", "seq_len"]
+    assert [f.name for f in fields(Answers) if f.name != "extra"] == [
+        "goal",
+        "data",
+        "gpu",
+        "data_count",
+        "priority",
+        "gpu_count",
+        "time_budget_hours",
+        "budget_usd",
+        "price",
+        "reward",
+        "model",
+        "seq_len",
+    ]
     assert {f.name for f in fields(Answers)} - {"extra"} == {q.id for q in QUESTIONS}
 
 
@@ -506,8 +537,16 @@ def test_wizard_and_advise_read_the_locale_the_same_way(advisor_main):
 def test_english_output_has_reasons_alternatives_estimate_and_comparison(advisor_main):
     out = advisor_main("advise", "--goal", "quality_safety", "--data", "preference_pairs", "--gpu", "rtx4090", "--lang", "en", env=WIDE)
     assert out.returncode == 0, out.stderr
-    for needle in ("Recommendation: DPO with LoRA", "Why", "Alternatives considered", "RLHF vs DPO (§6)", "Implementation difficulty",
-                   "allocated peak", "Rule of thumb", "sel.limited_simple"):
+    for needle in (
+        "Recommendation: DPO with LoRA",
+        "Why",
+        "Alternatives considered",
+        "RLHF vs DPO (§6)",
+        "Implementation difficulty",
+        "allocated peak",
+        "Rule of thumb",
+        "sel.limited_simple",
+    ):
         assert needle in out.stdout, needle
 
 
@@ -567,8 +606,11 @@ def stage_table_lines(stdout: str, lang: str) -> list[str]:
 @pytest.mark.parametrize(
     "args, answers, lrs",
     [
-        (RLHF_ARGS, dict(goal="quality_safety", data="instruction_pairs,preference_pairs", gpu="h100", model="8b"),
-         {"sft": "2e-04", "reward": "1e-04", "ppo": "1.41e-05"}),
+        (
+            RLHF_ARGS,
+            dict(goal="quality_safety", data="instruction_pairs,preference_pairs", gpu="h100", model="8b"),
+            {"sft": "2e-04", "reward": "1e-04", "ppo": "1.41e-05"},
+        ),
         (SINGLE_ARGS, dict(goal="domain", data="raw_text", gpu="24GB"), {"sft": "2e-04"}),
     ],
     ids=["rlhf", "single"],
@@ -584,8 +626,11 @@ def test_stage_table_is_readable_in_a_narrow_terminal(args, answers, lrs, lang, 
     assert table[0].startswith(f"{STAGE_TITLE[lang]} (GiB") and table[-1].startswith(STAGE_LEGEND[lang]), text
     # title, header, rule, one line per stage, legend: no header or cell wrapped onto a second line
     assert len(table) == 3 + len(plan.stages) + 1, text
-    headers = ("stage", "data", "inputs", "batch", "tokens", "lr", "epochs", "GiB", "fits") if lang == "en" else \
-              ("단계", "데이터", "입력", "배치", "토큰", "학습률", "에폭", "GiB", "들어감")
+    headers = (
+        ("stage", "data", "inputs", "batch", "tokens", "lr", "epochs", "GiB", "fits")
+        if lang == "en"
+        else ("단계", "데이터", "입력", "배치", "토큰", "학습률", "에폭", "GiB", "들어감")
+    )
     assert table[1].split() == list(headers), text
     spec, _ = model_spec(plan.answers["model"])
     for stage, row in zip(plan.stages, table[3:-1], strict=False):

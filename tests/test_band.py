@@ -16,8 +16,10 @@ SPEC = resolve_model("7b").spec
 MODEL = {  # a hand-made device model: the arithmetic below is checked against it, not against the fitted numbers
     "min_rows": 8,
     "constants": {
-        "frag_checkpointed": {"value": 0.25, "rows": []}, "frag_saved": {"value": 0.1, "rows": []},
-        "grad_frag": {"value": 0.5, "rows": []}, "multi_gpu_gib": {"value": 3.0, "rows": []},
+        "frag_checkpointed": {"value": 0.25, "rows": []},
+        "frag_saved": {"value": 0.1, "rows": []},
+        "grad_frag": {"value": 0.5, "rows": []},
+        "multi_gpu_gib": {"value": 3.0, "rows": []},
         "context": [{"torch_from": [2, 0], "mib": 512}, {"torch_from": [0, 0], "mib": 1343}],
     },
     "bands": {

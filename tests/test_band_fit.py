@@ -17,8 +17,9 @@ PUBLISHED = compare_published()
 
 
 def test_shipped_device_model_is_what_the_fit_produces_now():
-    assert band.MODEL_PATH.read_text(encoding="utf-8") == bf.render(bf.build()), \
+    assert band.MODEL_PATH.read_text(encoding="utf-8") == bf.render(bf.build()), (
         "estimators/calibration/device_model.json is stale: run `advisor accuracy`"
+    )
 
 
 def test_every_fitted_constant_cites_the_published_rows_it_was_fitted_on():

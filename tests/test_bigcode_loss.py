@@ -49,14 +49,24 @@ def test_autocast_runs_the_old_bigcode_loss_in_fp32():
     assert term(est, "backward (loss)", LOGITS_BACKWARD).bytes == 12 * shifted
 
 
-@pytest.mark.parametrize("key,version,expected", [
-    ("santacoder", "4.45", "compute-dtype"), ("santacoder", "4.48.2", "compute-dtype"), ("santacoder", "4.48.3", "loss-function"),
-    ("gpt2", "4.44.2", "compute-dtype"), ("pythia-160m", "4.48.3", "compute-dtype"), ("pythia-160m", "4.49", "loss-function"),
-    ("7b", "4.45", "fp32-in-model"), ("7b", "4.46", "loss-function"),
-    ("mistral-7b-v0.1", "4.47.1", "fp32-in-model"), ("mistral-7b-v0.1", "4.48", "loss-function"),
-    ("granite-3.0-1b-a400m", "4.48.2", "fp32-in-model"), ("granite-3.0-1b-a400m", "4.48.3", "loss-function"),
-    ("santacoder", "", "loss-function"),
-])
+@pytest.mark.parametrize(
+    "key,version,expected",
+    [
+        ("santacoder", "4.45", "compute-dtype"),
+        ("santacoder", "4.48.2", "compute-dtype"),
+        ("santacoder", "4.48.3", "loss-function"),
+        ("gpt2", "4.44.2", "compute-dtype"),
+        ("pythia-160m", "4.48.3", "compute-dtype"),
+        ("pythia-160m", "4.49", "loss-function"),
+        ("7b", "4.45", "fp32-in-model"),
+        ("7b", "4.46", "loss-function"),
+        ("mistral-7b-v0.1", "4.47.1", "fp32-in-model"),
+        ("mistral-7b-v0.1", "4.48", "loss-function"),
+        ("granite-3.0-1b-a400m", "4.48.2", "fp32-in-model"),
+        ("granite-3.0-1b-a400m", "4.48.3", "loss-function"),
+        ("santacoder", "", "loss-function"),
+    ],
+)
 def test_the_loss_code_by_family_and_version(key, version, expected):
     versions = f"transformers={version}" if version else ""
     assert hf_loss_code(resolve_model(key).spec, Setup(stack="hf-trainer", versions=versions)) == expected

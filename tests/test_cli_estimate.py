@@ -84,8 +84,14 @@ def test_malformed_and_partial_config_json(advisor_main, tmp_path):
 
 def test_local_config_json_is_estimated(advisor_main, tmp_path):
     config = {
-        "model_type": "llama", "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000, "max_position_embeddings": 2048,
+        "model_type": "llama",
+        "hidden_size": 256,
+        "intermediate_size": 688,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 1000,
+        "max_position_embeddings": 2048,
     }
     (tmp_path / "config.json").write_text(json.dumps(config))
     out = advisor_main("estimate", "--model", str(tmp_path), "--json")

@@ -27,15 +27,15 @@ def _measured() -> list[dict]:
 def _spec(row: dict):
     fields = ("hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads", "head_dim")
     config = {k: row[k] for k in fields if k in row}
-    config.update(model_type=row["model_type"], num_hidden_layers=1, vocab_size=256, max_position_embeddings=row["tokens"],
-                  hidden_act="silu")
+    config.update(model_type=row["model_type"], num_hidden_layers=1, vocab_size=256, max_position_embeddings=row["tokens"], hidden_act="silu")
     return spec_from_hf_config(config, row["config"])
 
 
 def _setup(row: dict) -> Setup:
     adaptation = "full" if row["mode"] == "full" else "lora"
-    return Setup(adaptation=adaptation, lora_r=16, lora_dropout=row["lora_dropout"] or 0.0, torch_compile=True,
-                 seq_len=row["tokens"], grad_ckpt=False)
+    return Setup(
+        adaptation=adaptation, lora_r=16, lora_dropout=row["lora_dropout"] or 0.0, torch_compile=True, seq_len=row["tokens"], grad_ckpt=False
+    )
 
 
 # ------------------------------------------------------------------------------------------------ by hand
@@ -90,15 +90,19 @@ def test_the_formula_is_what_the_compiled_layer_saved(row):
 
 def test_the_recording_covers_both_families_and_every_mode():
     rows = _measured()
-    assert {(r["config"], r["mode"]) for r in rows} >= {(c, m) for c in ("llama-mha", "llama-gqa", "qwen3-gqa")
-                                                        for m in ("full", "lora", "lora-dropout")}
+    assert {(r["config"], r["mode"]) for r in rows} >= {
+        (c, m) for c in ("llama-mha", "llama-gqa", "qwen3-gqa") for m in ("full", "lora", "lora-dropout")
+    }
 
 
 # ------------------------------------------------------------------------------------------------ where it is not priced
-@pytest.mark.parametrize("changes, why", [
-    ({"adaptation": "qlora"}, "qlora"),
-    ({"precision": "bf16-mixed"}, "bf16-mixed"),
-])
+@pytest.mark.parametrize(
+    "changes, why",
+    [
+        ({"adaptation": "qlora"}, "qlora"),
+        ({"precision": "bf16-mixed"}, "bf16-mixed"),
+    ],
+)
 def test_unmeasured_set_ups_are_priced_as_eager_and_say_so(changes, why):
     s = LORA.with_(**changes)
     assert not t.compile_priced(L7, s)
@@ -111,10 +115,13 @@ def test_an_unmeasured_family_is_priced_as_eager():
     assert not t.compile_priced(gpt2, LORA)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"stack": "litgpt"}, "--torch-compile is not an option of --stack litgpt"),
-    ({"train": "ppo"}, "--torch-compile is not an option of TRL's ppo trainer"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"stack": "litgpt"}, "--torch-compile is not an option of --stack litgpt"),
+        ({"train": "ppo"}, "--torch-compile is not an option of TRL's ppo trainer"),
+    ],
+)
 def test_refused_where_nothing_would_compile(changes, message):
     with pytest.raises(EstimateError, match=message):
         Setup(torch_compile=True, **changes)
@@ -133,8 +140,18 @@ def test_estimate_lists_it_as_priced(advisor_main):
 def test_the_script_compiles_what_was_priced():
     from advisor.scriptgen import readme_words, trl_names
 
-    hyper = {"learning_rate": 2e-4, "epochs": 1.0, "max_steps": -1, "warmup_ratio": 0.03, "lr_scheduler": "cosine",
-             "weight_decay": 0.0, "seed": 42, "logging_steps": 1, "save_steps": 2, "beta": 0.1}
+    hyper = {
+        "learning_rate": 2e-4,
+        "epochs": 1.0,
+        "max_steps": -1,
+        "warmup_ratio": 0.03,
+        "lr_scheduler": "cosine",
+        "weight_decay": 0.0,
+        "seed": 42,
+        "logging_steps": 1,
+        "save_steps": 2,
+        "beta": 0.1,
+    }
     assert trl_names.training(Setup(torch_compile=True), hyper, "sft")["torch_compile"] is True
     assert "torch_compile" not in trl_names.training(Setup(), hyper, "sft")
     assert "compiled with torch.compile (Inductor)" in readme_words.optimizer_words(Setup(torch_compile=True))

@@ -107,12 +107,15 @@ def test_folder_without_data(tmp_path):
     _check_fails(tmp_path / "nodata", expect="no data files")
 
 
-@pytest.mark.parametrize("blob, expect", [
-    (bytes(range(256)) * 40, "holds binary data"),
-    ("{\"text\": \"hi\"}\n".encode("utf-16"), "UTF-16"),
-    (b"\x1f\x8b\x08\x00" + b"\x00" * 50, "compressed"),
-    (b"PAR1" + b"\x00" * 50, "is a parquet file"),
-])
+@pytest.mark.parametrize(
+    "blob, expect",
+    [
+        (bytes(range(256)) * 40, "holds binary data"),
+        ('{"text": "hi"}\n'.encode("utf-16"), "UTF-16"),
+        (b"\x1f\x8b\x08\x00" + b"\x00" * 50, "compressed"),
+        (b"PAR1" + b"\x00" * 50, "is a parquet file"),
+    ],
+)
 def test_binary_garbage_named_jsonl(tmp_path, blob, expect):
     (tmp_path / "g.jsonl").write_bytes(blob)
     _check_fails(tmp_path / "g.jsonl", expect=expect)

@@ -166,8 +166,15 @@ def test_loader_spec_tells_a_script_how_to_load_the_same_rows(tmp_path):
     f = tmp_path / "d.csv"
     f.write_text("prompt;completion\na;b\n", encoding="utf-8-sig")
     spec = loader_spec(sources.resolve(str(f)), ("prompt", "completion"))
-    assert spec == {"call": "load_dataset", "builder": "csv", "data_files": [str(f)], "split": "train", "sep": ";",
-                    "keep_default_na": False, "features": {"prompt": "string", "completion": "string"}}
+    assert spec == {
+        "call": "load_dataset",
+        "builder": "csv",
+        "data_files": [str(f)],
+        "split": "train",
+        "sep": ";",
+        "keep_default_na": False,
+        "features": {"prompt": "string", "completion": "string"},
+    }
     _save_to_disk_layout(tmp_path / "saved", PREFERENCE)
     assert loader_spec(sources.resolve(str(tmp_path / "saved"))) == {"call": "load_from_disk", "path": str(tmp_path / "saved")}
 

@@ -51,8 +51,10 @@ def test_counts_match_what_trl_tokenizes(tok_dir):
     hf.chat_template = CHATML
     counter = TokenizerCounter(tok_dir)
     conv_pc = [{"prompt": turns(("user", f"Q {i}?")), "completion": turns(("assistant", f"A {i}."))} for i in range(5)]
-    conv_pref = [{"prompt": turns(("user", f"Q {i}?")), "chosen": turns(("assistant", "Yes.")), "rejected": turns(("assistant", "No, never."))}
-                 for i in range(5)]
+    conv_pref = [
+        {"prompt": turns(("user", f"Q {i}?")), "chosen": turns(("assistant", "Yes.")), "rejected": turns(("assistant", "No, never."))}
+        for i in range(5)
+    ]
     for rows in (PROMPT_COMPLETION[:5], conv_pc):
         det = detect(rows)
         m = measure([to_trl(r, det) for r in rows], det, counter)
@@ -143,8 +145,12 @@ def test_summaries_by_hand():
     assert summary(Counter(many)) == summary(many) and (summary(many)["p90"], summary(many)["p99"]) == (7, 100)
     assert [summary(values)[f"p{q}"] for q in (50, 90, 99)] == [percentile(sorted(values), q) for q in (50, 90, 99)]
     assert histogram([10, 40, 40, 300]) == [
-        {"from": 0, "to": 32, "rows": 1}, {"from": 32, "to": 64, "rows": 2}, {"from": 64, "to": 128, "rows": 0},
-        {"from": 128, "to": 256, "rows": 0}, {"from": 256, "to": 512, "rows": 1}]
+        {"from": 0, "to": 32, "rows": 1},
+        {"from": 32, "to": 64, "rows": 2},
+        {"from": 64, "to": 128, "rows": 0},
+        {"from": 128, "to": 256, "rows": 0},
+        {"from": 256, "to": 512, "rows": 1},
+    ]
 
 
 def test_truncation_padding_and_packing_by_hand():
@@ -225,7 +231,8 @@ def test_time_and_cost_from_the_real_token_count(advisor_main, tmp_path):
     time = data["time"]
     assert time["dataset"]["training_tokens"] == data["tokens"]["tokens_per_epoch"] * 3  # packed: the tokens themselves
     assert time["hours"]["total"] > 0 and time["from_data"].startswith("packed")
-    unpacked = json.loads(advisor_main("data", "check", str(f), "--model", "8b", "--gpu", "rtx4090", "--no-packed", "--micro-batch", "4",
-                                      "--json").stdout)
+    unpacked = json.loads(
+        advisor_main("data", "check", str(f), "--model", "8b", "--gpu", "rtx4090", "--no-packed", "--micro-batch", "4", "--json").stdout
+    )
     tok = unpacked["tokens"]
     assert unpacked["time"]["dataset"]["training_tokens"] == pytest.approx(tok["tokens_per_epoch"] + tok["unpacked"]["padding_tokens"], abs=1)

@@ -62,7 +62,9 @@ def test_which_kinds_each_type_feeds(key):
 def test_alpaca_input_joins_the_instruction():
     det = detect([{"instruction": "Translate.", "input": "hello", "output": "안녕"}])
     assert to_trl({"instruction": "Translate.", "input": "hello", "output": "안녕"}, det) == {
-        "prompt": [{"role": "user", "content": "Translate.\n\nhello"}], "completion": [{"role": "assistant", "content": "안녕"}]}
+        "prompt": [{"role": "user", "content": "Translate.\n\nhello"}],
+        "completion": [{"role": "assistant", "content": "안녕"}],
+    }
     assert to_trl({"instruction": "Say hi.", "input": "", "output": "hi"}, det)["prompt"][0]["content"] == "Say hi."
 
 

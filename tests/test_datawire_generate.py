@@ -13,8 +13,10 @@ from advisor.cli import main
 from advisor.plan import load_plan
 
 ALPACA = [{"instruction": f"Say {i} twice", "input": "" if i % 2 else "loudly", "output": f"{i} {i}"} for i in range(12)]
-SHAREGPT = [{"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": f"hi {i}"},
-                               {"from": "gpt", "value": f"hello {i}"}]} for i in range(12)]
+SHAREGPT = [
+    {"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": f"hi {i}"}, {"from": "gpt", "value": f"hello {i}"}]}
+    for i in range(12)
+]
 PAIRS = [{"prompt": f"Q{i}?", "chosen": f"A good answer {i}.", "rejected": "No."} for i in range(12)]
 
 
@@ -44,8 +46,12 @@ def loading_code(script: str, common: str = "") -> dict:
     executed without their torch imports."""
     body = ast.parse(common).body + ast.parse(script).body
     wanted = {"CONFIG", "to_trl", "keep_row", "load_checked", "load_data", "normalise", "DATA_BUILDERS"}
-    nodes = [n for n in body if (isinstance(n, ast.FunctionDef) and n.name in wanted)
-             or (isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id in wanted for t in n.targets))]
+    nodes = [
+        n
+        for n in body
+        if (isinstance(n, ast.FunctionDef) and n.name in wanted)
+        or (isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id in wanted for t in n.targets))
+    ]
     import sys
 
     from datasets import load_dataset
@@ -66,8 +72,7 @@ def test_alpaca_jsonl_is_mapped_to_prompt_completion(tmp_path, capsys):
     assert "alpaca" in capsys.readouterr().out
     rows = rows_of(run)
     assert len(rows) == len(ALPACA)
-    assert rows[0] == {"prompt": [{"role": "user", "content": "Say 0 twice\n\nloudly"}],
-                       "completion": [{"role": "assistant", "content": "0 0"}]}
+    assert rows[0] == {"prompt": [{"role": "user", "content": "Say 0 twice\n\nloudly"}], "completion": [{"role": "assistant", "content": "0 0"}]}
     assert rows[1]["prompt"][0]["content"] == "Say 1 twice"  # empty input: no blank line added
     plan = load_plan(run / "plan.toml")
     data = plan.stage("sft").data
@@ -81,8 +86,9 @@ def test_sharegpt_json_roles_are_renamed(tmp_path):
     chats = SHAREGPT + [{"conversations": [{"from": "human", "value": "and you?"}, {"from": "chatgpt", "value": "fine"}]}]
     run = generate(tmp_path, write(tmp_path, "chats.json", chats))
     rows = rows_of(run)
-    assert rows[3] == {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi 3"},
-                                    {"role": "assistant", "content": "hello 3"}]}
+    assert rows[3] == {
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi 3"}, {"role": "assistant", "content": "hello 3"}]
+    }
     assert rows[-1]["messages"][1] == {"role": "assistant", "content": "fine"}  # every sharegpt speaker name the check knows
     assert load_plan(run / "plan.toml").stage("sft").data.format == "sharegpt"
 
@@ -139,16 +145,43 @@ def test_per_stage_flags_are_checked_for_their_stage(tmp_path, advisor_main):
     """rlhf: sft takes instruction data, reward and ppo preference data; each flag's file is checked for its stages."""
     alpaca, pairs = write(tmp_path, "alpaca.jsonl", ALPACA), write(tmp_path, "pairs.jsonl", PAIRS)
     out = tmp_path / "rlhf"
-    assert main(["generate", "--model", "tiny", "--method-kind", "rlhf", "--out", str(out),
-                 "--instruction-dataset", str(alpaca), "--preference-dataset", str(pairs)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                "tiny",
+                "--method-kind",
+                "rlhf",
+                "--out",
+                str(out),
+                "--instruction-dataset",
+                str(alpaca),
+                "--preference-dataset",
+                str(pairs),
+            ]
+        )
+        == 0
+    )
     plan = load_plan(out / "plan.toml")
     assert plan.stage("sft").data.format == "alpaca"
     assert (plan.stage("reward").data.type, plan.stage("reward").data.kind) == ("preference", "reward")
     # ppo takes prompt data (--prompt-dataset): on the sample, unchecked, so the length stays the default one, room for the response
     assert plan.stage("ppo").data is None and plan.stage("ppo").setup.seq_len == 2048 > plan.stage("sft").data.seq_len
     # instruction pairs under the preference flag: refused for the reward stage
-    r = advisor_main("generate", "--model", "tiny", "--method-kind", "rlhf", "--out", str(tmp_path / "r"),
-                    "--instruction-dataset", str(alpaca), "--preference-dataset", str(alpaca))
+    r = advisor_main(
+        "generate",
+        "--model",
+        "tiny",
+        "--method-kind",
+        "rlhf",
+        "--out",
+        str(tmp_path / "r"),
+        "--instruction-dataset",
+        str(alpaca),
+        "--preference-dataset",
+        str(alpaca),
+    )
     assert r.returncode == 2 and "cannot feed the reward stage 'reward'" in r.stderr and "Traceback" not in r.stderr
 
 

@@ -30,15 +30,29 @@ for _key, _spec in CATALOG.items():
 
 # Families with no table, as small configs (transformers 5.24 builds each as a causal LM).
 UNKNOWN = {
-    "opt": {"hidden_size": 64, "ffn_dim": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100,
-            "word_embed_proj_dim": 64},
+    "opt": {"hidden_size": 64, "ffn_dim": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100, "word_embed_proj_dim": 64},
     "bloom": {"hidden_size": 64, "n_layer": 2, "n_head": 4, "vocab_size": 100},
     "gptj": {"n_embd": 64, "n_layer": 2, "n_head": 4, "vocab_size": 100, "rotary_dim": 8},
-    "deepseek_v3": {"hidden_size": 64, "intermediate_size": 128, "moe_intermediate_size": 32, "num_hidden_layers": 3,
-                    "num_attention_heads": 4, "num_key_value_heads": 4, "n_routed_experts": 4,
-                    "num_experts_per_tok": 2, "n_shared_experts": 1, "first_k_dense_replace": 1, "vocab_size": 100,
-                    "q_lora_rank": 16, "kv_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8,
-                    "v_head_dim": 8, "n_group": 1, "topk_group": 1},
+    "deepseek_v3": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "moe_intermediate_size": 32,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "n_routed_experts": 4,
+        "num_experts_per_tok": 2,
+        "n_shared_experts": 1,
+        "first_k_dense_replace": 1,
+        "vocab_size": 100,
+        "q_lora_rank": 16,
+        "kv_lora_rank": 16,
+        "qk_rope_head_dim": 8,
+        "qk_nope_head_dim": 8,
+        "v_head_dim": 8,
+        "n_group": 1,
+        "topk_group": 1,
+    },
 }
 
 
@@ -54,8 +68,21 @@ def test_census_equals_the_family_tables(key):
     generic = census_spec(hf_config_from_spec(spec), key, "test")
     assert count_params(generic) == count_params(spec)
     assert _rows(layer_linears(generic)) == _rows(layer_linears(spec))
-    for f in ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "vocab_size", "tie_embeddings", "gated_mlp",
-              "fused_qkv", "num_experts", "experts_per_token", "experts_fused", "learned_positions", "head_size"):
+    for f in (
+        "hidden_size",
+        "num_layers",
+        "num_heads",
+        "num_kv_heads",
+        "vocab_size",
+        "tie_embeddings",
+        "gated_mlp",
+        "fused_qkv",
+        "num_experts",
+        "experts_per_token",
+        "experts_fused",
+        "learned_positions",
+        "head_size",
+    ):
         assert getattr(generic, f) == getattr(spec, f), f
 
 
@@ -121,8 +148,7 @@ print(json.dumps(["torch" in sys.modules, "transformers" in sys.modules, r.how])
 
 def test_known_family_config_json_loads_no_torch(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(hf_config_from_spec(CATALOG["falcon-7b"])))
-    out = subprocess.run([sys.executable, "-c", PROBE.format(path=str(tmp_path))], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", PROBE.format(path=str(tmp_path))], capture_output=True, text=True, check=True)
     torch_loaded, transformers_loaded, how = json.loads(out.stdout.strip().splitlines()[-1])
     assert not torch_loaded and not transformers_loaded and "meta-device" not in how
 
@@ -138,9 +164,20 @@ def test_unknown_family_probe_does_load_torch(tmp_path):
 
 def test_moe_mixing_dense_layers_goes_to_the_meta_build(tmp_path):
     """Qwen3-MoE with mlp_only_layers: the table prices one layer kind, so the resolver counts the build instead."""
-    config = {"model_type": "qwen3_moe", "hidden_size": 64, "intermediate_size": 128, "moe_intermediate_size": 32,
-              "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
-              "num_experts": 4, "num_experts_per_tok": 2, "vocab_size": 100, "mlp_only_layers": [0]}
+    config = {
+        "model_type": "qwen3_moe",
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "moe_intermediate_size": 32,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "vocab_size": 100,
+        "mlp_only_layers": [0],
+    }
     (tmp_path / "config.json").write_text(json.dumps(config))
     r = resolve_model(str(tmp_path))
     assert is_generic(r.spec) and "meta-device build" in r.how

@@ -46,8 +46,9 @@ def _peft_trainable(spec: ModelSpec, setup: Setup) -> int:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.for_model(cfg.pop("model_type"), **cfg))
     names = lora_target_names(spec, setup)
-    config = LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout,
-                        target_modules=list(names) if names else "all-linear")
+    config = LoraConfig(
+        r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout, target_modules=list(names) if names else "all-linear"
+    )
     model = get_peft_model(model, config)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

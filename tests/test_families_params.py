@@ -22,10 +22,8 @@ from estimators.families import FAMILIES  # noqa: E402
 from estimators.hf_config import hf_config_from_spec, spec_from_hf_config  # noqa: E402
 from estimators.params import count_params, layer_linears  # noqa: E402
 
-NEW_FAMILIES = ("phi", "gpt_neox", "falcon", "stablelm", "olmo", "cohere", "starcoder2", "granite", "gpt_bigcode",
-                "granitemoe", "olmoe")
-SMALL = {"hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2, "num_attention_heads": 4,
-         "vocab_size": 100}
+NEW_FAMILIES = ("phi", "gpt_neox", "falcon", "stablelm", "olmo", "cohere", "starcoder2", "granite", "gpt_bigcode", "granitemoe", "olmoe")
+SMALL = {"hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100}
 GPT2_SMALL = {"n_embd": 64, "n_layer": 2, "n_head": 4, "vocab_size": 100}
 
 # (model_type, config overrides): each family at its defaults and with the flags the table reads switched.
@@ -117,9 +115,14 @@ def census(model) -> dict[str, int]:
         norm_params = {id(p) for m in layer.modules() if "norm" in type(m).__name__.lower() for p in m.parameters()}
         raw += sum(p.numel() for p in layer.parameters() if id(p) not in in_linear | norm_params and p.dim() >= 2)
     positions = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.weight is not emb)
-    return {"total": sum(p.numel() for p in model.parameters()), "embedding": emb.numel() + positions,
-            "lm_head": sum(p.numel() for p in head.parameters() if p is not emb), "linear": linear,
-            "linear_bias": bias, "raw_linear": raw}
+    return {
+        "total": sum(p.numel() for p in model.parameters()),
+        "embedding": emb.numel() + positions,
+        "lm_head": sum(p.numel() for p in head.parameters() if p is not emb),
+        "linear": linear,
+        "linear_bias": bias,
+        "raw_linear": raw,
+    }
 
 
 def _label(case) -> str:
@@ -172,16 +175,19 @@ def test_architecture_traits_read_from_the_modeling_code(mt):
     5.24; a flag read the wrong way round would price the other layout)."""
     spec = spec_from_hf_config(small_config(mt, {"num_key_value_heads": 4} if mt == "stablelm" else {}), mt)
     expected = {
-        "phi": dict(parallel_block=True, norms_per_layer=1, norm="layer", gated_mlp=False, lm_head_bias=True,
-                    mlp_act="gelu_new", qkv_bias=True, mlp_bias=True),
+        "phi": dict(
+            parallel_block=True, norms_per_layer=1, norm="layer", gated_mlp=False, lm_head_bias=True, mlp_act="gelu_new", qkv_bias=True, mlp_bias=True
+        ),
         "gpt_neox": dict(parallel_block=True, norms_per_layer=2, fused_qkv=True, gated_mlp=False, mlp_act="gelu"),
-        "falcon": dict(parallel_block=True, norms_per_layer=1, fused_qkv=True, num_kv_heads=1, qkv_bias=False,
-                       tie_embeddings=True, intermediate_size=4 * 64),
+        "falcon": dict(
+            parallel_block=True, norms_per_layer=1, fused_qkv=True, num_kv_heads=1, qkv_bias=False, tie_embeddings=True, intermediate_size=4 * 64
+        ),
         "stablelm": dict(norm="layer", gated_mlp=True, qkv_bias=False, parallel_block=False),
         "cohere": dict(norm="layer_nobias", norms_per_layer=1, parallel_block=True, tie_embeddings=True),
         "starcoder2": dict(norm="layer", gated_mlp=False, mlp_act="gelu_pytorch_tanh", qkv_bias=True, mlp_bias=True),
-        "gpt_bigcode": dict(num_kv_heads=1, learned_positions=True, fused_qkv=True, resid_dropout=True,
-                            embed_dropout=True, mlp_act="gelu_pytorch_tanh"),
+        "gpt_bigcode": dict(
+            num_kv_heads=1, learned_positions=True, fused_qkv=True, resid_dropout=True, embed_dropout=True, mlp_act="gelu_pytorch_tanh"
+        ),
     }[mt]
     assert {k: getattr(spec, k) for k in expected} == expected
 

@@ -18,18 +18,56 @@ from estimators.model import ModelSpec
 from estimators.params import count_params
 from estimators.setup import Setup
 
-NEOX = ModelSpec(name="neox", model_type="gpt_neox", hidden_size=8, intermediate_size=32, num_layers=2, num_heads=2,
-                 num_kv_heads=2, vocab_size=32, **{**flag_defaults(FAMILIES["gpt_neox"]), **FAMILIES["gpt_neox"].switches})
-PHI = ModelSpec(name="phi", model_type="phi", hidden_size=8, intermediate_size=32, num_layers=2, num_heads=2,
-                num_kv_heads=2, vocab_size=32, **{**flag_defaults(FAMILIES["phi"]), **FAMILIES["phi"].switches})
-FALCON7 = ModelSpec(name="falcon7", model_type="falcon", hidden_size=8, intermediate_size=32, num_layers=2, num_heads=2,
-                    num_kv_heads=1, vocab_size=32, norms_per_layer=1, parallel_block=True,
-                    **{**flag_defaults(FAMILIES["falcon"]), **FAMILIES["falcon"].switches})
+NEOX = ModelSpec(
+    name="neox",
+    model_type="gpt_neox",
+    hidden_size=8,
+    intermediate_size=32,
+    num_layers=2,
+    num_heads=2,
+    num_kv_heads=2,
+    vocab_size=32,
+    **{**flag_defaults(FAMILIES["gpt_neox"]), **FAMILIES["gpt_neox"].switches},
+)
+PHI = ModelSpec(
+    name="phi",
+    model_type="phi",
+    hidden_size=8,
+    intermediate_size=32,
+    num_layers=2,
+    num_heads=2,
+    num_kv_heads=2,
+    vocab_size=32,
+    **{**flag_defaults(FAMILIES["phi"]), **FAMILIES["phi"].switches},
+)
+FALCON7 = ModelSpec(
+    name="falcon7",
+    model_type="falcon",
+    hidden_size=8,
+    intermediate_size=32,
+    num_layers=2,
+    num_heads=2,
+    num_kv_heads=1,
+    vocab_size=32,
+    norms_per_layer=1,
+    parallel_block=True,
+    **{**flag_defaults(FAMILIES["falcon"]), **FAMILIES["falcon"].switches},
+)
 FALCON40 = FALCON7.with_(num_heads=4, num_kv_heads=2, hidden_size=16, norms_per_layer=2)
-COHERE = ModelSpec(name="cohere", model_type="cohere", hidden_size=8, intermediate_size=16, num_layers=2, num_heads=2,
-                   num_kv_heads=2, vocab_size=32, **FAMILIES["cohere"].switches)
-OLMO = ModelSpec(name="olmo", model_type="olmo", hidden_size=8, intermediate_size=16, num_layers=2, num_heads=2,
-                 num_kv_heads=2, vocab_size=32, norm="none")
+COHERE = ModelSpec(
+    name="cohere",
+    model_type="cohere",
+    hidden_size=8,
+    intermediate_size=16,
+    num_layers=2,
+    num_heads=2,
+    num_kv_heads=2,
+    vocab_size=32,
+    **FAMILIES["cohere"].switches,
+)
+OLMO = ModelSpec(
+    name="olmo", model_type="olmo", hidden_size=8, intermediate_size=16, num_layers=2, num_heads=2, num_kv_heads=2, vocab_size=32, norm="none"
+)
 FULL = Setup(adaptation="full", micro_batch=1, seq_len=4, loss="full")  # bf16 under autocast
 LORA = Setup(adaptation="lora", lora_r=2, micro_batch=1, seq_len=4, loss="full")
 QLORA = Setup(adaptation="qlora", lora_r=2, micro_batch=1, seq_len=4, loss="full")  # fp32 residual after the upcast
@@ -119,11 +157,23 @@ SMALL = {"hidden_size": 256, "intermediate_size": 1024, "num_attention_heads": 8
 SHAPES = {  # one per new block shape
     "gpt_neox": ({"model_type": "gpt_neox", **SMALL}, "sdpa"),
     "falcon-7b-layout": ({"model_type": "falcon", **{k: v for k, v in SMALL.items() if k != "intermediate_size"}}, "flash"),
-    "falcon-40b-layout": ({"model_type": "falcon", "new_decoder_architecture": True, "num_kv_heads": 2,
-                           **{k: v for k, v in SMALL.items() if k != "intermediate_size"}}, "flash"),
+    "falcon-40b-layout": (
+        {"model_type": "falcon", "new_decoder_architecture": True, "num_kv_heads": 2, **{k: v for k, v in SMALL.items() if k != "intermediate_size"}},
+        "flash",
+    ),
     "cohere": ({"model_type": "cohere", "num_key_value_heads": 2, **SMALL}, "sdpa"),
-    "santacoder-gelu_fast": ({"model_type": "gpt_bigcode", "n_embd": 256, "n_layer": 2, "n_head": 8, "n_inner": 1024,
-                              "vocab_size": 1000, "activation_function": "gelu_fast"}, "sdpa"),
+    "santacoder-gelu_fast": (
+        {
+            "model_type": "gpt_bigcode",
+            "n_embd": 256,
+            "n_layer": 2,
+            "n_head": 8,
+            "n_inner": 1024,
+            "vocab_size": 1000,
+            "activation_function": "gelu_fast",
+        },
+        "sdpa",
+    ),
 }
 
 
@@ -146,8 +196,7 @@ def test_per_layer_forward_equals_the_trace(tmp_path, shape, adaptation):
         path = tmp_path / f"l{layers}.json"
         path.write_text(json.dumps({**config, key: layers}))
         spec = read_config_json(path)
-        setup = for_model(spec, Setup(adaptation=adaptation, seq_len=512, micro_batch=2, grad_ckpt=False,
-                                        attention=attention))
+        setup = for_model(spec, Setup(adaptation=adaptation, seq_len=512, micro_batch=2, grad_ckpt=False, attention=attention))
         peaks[layers] = (trace(spec, setup).phase_peaks["forward"], sum(v.bytes for v in estimate(spec, setup).phases["forward"]))
     traced = (peaks[4][0] - peaks[2][0]) / 2
     estimated = (peaks[4][1] - peaks[2][1]) / 2

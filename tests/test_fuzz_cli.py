@@ -33,13 +33,82 @@ WRITERS = {"--out", "--save"}  # given a path inside the temporary folder, never
 SKIPPED_FLAGS = {"--write-readme", "--check", "--help", "-h"}
 
 HOSTILE = [
-    "", " ", "-", "--", "-1", "0", "1", "2", "3", "8k", "32K", "1.5", "-0.5", "1e9", "nan", "inf", "-inf", "1e309",
-    "9" * 410, "x" * 400, "a\nb", "line\r\nbreak", "\x1b[31mred\x1b[0m", "tab\there", "\x7f", "'; rm -rf ~ #",
-    "$(touch pwned)", "`id`", "../../etc/passwd", "/proc/self/mem", "/dev/null", "/", ".", "~", "학습", "日本語",
-    "\udcff", "NaN GB", "infGB", "-5GB", "0GB", "24", "24GB", "23.5GiB", "a100", "4090", "3060ti",
-    "NVIDIA GeForce RTX 4090", "rtx4090", "h100", "qv", "all-linear", "q_proj,foo", "transformers=4.44", "detect",
-    "torch=abc", "=", ",", "7b", "tiny", "llama-2-7b", "mixtral-8x7b", "org/name", "x/y/z", "sft", "dpo", "grpo",
-    "instruction_pairs", "raw_text,preference_pairs", "domain", "quality", "cost", "ko", "en", "12,000", "1_000",
+    "",
+    " ",
+    "-",
+    "--",
+    "-1",
+    "0",
+    "1",
+    "2",
+    "3",
+    "8k",
+    "32K",
+    "1.5",
+    "-0.5",
+    "1e9",
+    "nan",
+    "inf",
+    "-inf",
+    "1e309",
+    "9" * 410,
+    "x" * 400,
+    "a\nb",
+    "line\r\nbreak",
+    "\x1b[31mred\x1b[0m",
+    "tab\there",
+    "\x7f",
+    "'; rm -rf ~ #",
+    "$(touch pwned)",
+    "`id`",
+    "../../etc/passwd",
+    "/proc/self/mem",
+    "/dev/null",
+    "/",
+    ".",
+    "~",
+    "학습",
+    "日本語",
+    "\udcff",
+    "NaN GB",
+    "infGB",
+    "-5GB",
+    "0GB",
+    "24",
+    "24GB",
+    "23.5GiB",
+    "a100",
+    "4090",
+    "3060ti",
+    "NVIDIA GeForce RTX 4090",
+    "rtx4090",
+    "h100",
+    "qv",
+    "all-linear",
+    "q_proj,foo",
+    "transformers=4.44",
+    "detect",
+    "torch=abc",
+    "=",
+    ",",
+    "7b",
+    "tiny",
+    "llama-2-7b",
+    "mixtral-8x7b",
+    "org/name",
+    "x/y/z",
+    "sft",
+    "dpo",
+    "grpo",
+    "instruction_pairs",
+    "raw_text,preference_pairs",
+    "domain",
+    "quality",
+    "cost",
+    "ko",
+    "en",
+    "12,000",
+    "1_000",
 ]
 CHOICES = [*TRAIN_KINDS, *ADAPTATIONS, *PRECISIONS, *OPTIMIZERS, *ATTENTIONS, *QUANT_TYPES, *PARALLEL, *LOSSES]
 
@@ -198,8 +267,14 @@ def draw_argv(rng: random.Random, command: str, files: dict[str, list[str]], tmp
     start = {
         "estimate": ["--model", rng.choice(["7b", "tiny", "qwen2.5-7b", rng.choice(files["configs"])])],
         "fit": ["--model", rng.choice(["7b", "tiny"]), "--gpu", rng.choice(["rtx4090", "24GB", "4090", "t4"])],
-        "advise": ["--goal", rng.choice(["domain", "chat_format", "simple"]), "--data", "instruction_pairs",
-                   "--gpu", rng.choice(["rtx4090", "24GB", "a100-80gb"])],
+        "advise": [
+            "--goal",
+            rng.choice(["domain", "chat_format", "simple"]),
+            "--data",
+            "instruction_pairs",
+            "--gpu",
+            rng.choice(["rtx4090", "24GB", "a100-80gb"]),
+        ],
         "generate": ["--model", "tiny"],
         "launch": [rng.choice(files["runs"] + HOSTILE[:20]), "--dry-run"],
         "data": ["check", rng.choice(files["data"] + files["configs"] + HOSTILE[:30])],
@@ -250,8 +325,13 @@ def test_fuzzed_cli_never_tracebacks(command, fuzz_root, monkeypatch):
     monkeypatch.chdir(root)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
-    @settings(max_examples=min(EXAMPLES, FEWER.get(command, EXAMPLES)), deadline=None, database=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=min(EXAMPLES, FEWER.get(command, EXAMPLES)),
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(seed=st.integers(0, 2**32 - 1))
     def check(seed: int) -> None:
         argv = draw_argv(random.Random(seed), command, files, root)
@@ -284,8 +364,21 @@ def test_the_cases_the_issue_names(argv, fuzz_root, monkeypatch):
     assert "\x1b" not in outcome.err  # an escape sequence in a value is shown escaped, not sent to the terminal
 
 
-@pytest.mark.parametrize("name", ["digits.json", "nested.json", "nested_obj.json", "head_dim.json", "layers.json",
-                                  "vocab.json", "kv0.json", "tie.json", "newline.json", "nan.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "digits.json",
+        "nested.json",
+        "nested_obj.json",
+        "head_dim.json",
+        "layers.json",
+        "vocab.json",
+        "kv0.json",
+        "tie.json",
+        "newline.json",
+        "nan.json",
+    ],
+)
 def test_malformed_config_files(name, fuzz_root, monkeypatch):
     root, files = fuzz_root
     monkeypatch.chdir(root)

@@ -43,12 +43,15 @@ def test_nothing_without_galore_itself():
     assert galore_layerwise(L7, Setup(adaptation="full")) == []
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"galore": False}, "use --galore --galore-layerwise"),
-    ({"grad_accum": 4}, "refuses it with gradient accumulation and with DDP"),
-    ({"gpus": 2, "parallel": "ddp"}, "refuses it with gradient accumulation and with DDP"),
-    ({"stack": "torchtune"}, "--galore is not an option of --stack torchtune"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"galore": False}, "use --galore --galore-layerwise"),
+        ({"grad_accum": 4}, "refuses it with gradient accumulation and with DDP"),
+        ({"gpus": 2, "parallel": "ddp"}, "refuses it with gradient accumulation and with DDP"),
+        ({"stack": "torchtune"}, "--galore is not an option of --stack torchtune"),
+    ],
+)
 def test_refused_as_transformers_refuses_it(changes, message):
     with pytest.raises(EstimateError, match=message):
         LAYERWISE.with_(**changes)
@@ -57,8 +60,18 @@ def test_refused_as_transformers_refuses_it(changes, message):
 def test_the_script_runs_the_layerwise_optimizer():
     from advisor.scriptgen import readme_words, trl_names
 
-    hyper = {"learning_rate": 2e-5, "epochs": 1.0, "max_steps": -1, "warmup_ratio": 0.03, "lr_scheduler": "cosine",
-             "weight_decay": 0.0, "seed": 42, "logging_steps": 1, "save_steps": 2, "beta": 0.1}
+    hyper = {
+        "learning_rate": 2e-5,
+        "epochs": 1.0,
+        "max_steps": -1,
+        "warmup_ratio": 0.03,
+        "lr_scheduler": "cosine",
+        "weight_decay": 0.0,
+        "seed": 42,
+        "logging_steps": 1,
+        "save_steps": 2,
+        "beta": 0.1,
+    }
     kwargs = trl_names.training(LAYERWISE, hyper, "sft")
     assert (kwargs["optim"], kwargs["optim_target_modules"]) == ("galore_adamw_layerwise", "all-linear")
     assert trl_names.training(FULL, hyper, "sft")["optim"] == "galore_adamw"

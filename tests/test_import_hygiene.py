@@ -92,8 +92,15 @@ def _started(argv: list[str], watch: tuple[str, ...] = ()) -> list[str]:
 
 def test_top_level_help_imports_no_command_module_and_no_estimator():
     """`advisor --help` lists the commands from their summaries: no command module, no knobs, no estimator."""
-    commands = ("advisor.commands.estimate", "advisor.commands.advise", "advisor.commands.wizard", "advisor.knobs",
-                "estimators.setup", "estimators.catalog", "dataclasses")
+    commands = (
+        "advisor.commands.estimate",
+        "advisor.commands.advise",
+        "advisor.commands.wizard",
+        "advisor.knobs",
+        "estimators.setup",
+        "estimators.catalog",
+        "dataclasses",
+    )
     assert _started(["--help"], commands) == []
     assert _started(["--version"], commands) == []
 
@@ -107,8 +114,7 @@ def test_estimate_json_and_piped_table_import_no_rich_nor_pydantic():
 def test_advise_on_a_pipe_imports_no_rich_nor_pydantic():
     """`advisor advise | less`: the plan is written as plain text (advisor/compact_table.py, advisor/plaintext.py),
     and the Plan is plain dataclasses (advisor/plan.py): pydantic only validates plan files read back."""
-    loaded = _started(["advise", "--goal", "chat_format", "--data", "instruction_pairs", "--gpu", "rtx3060ti", "--model", "7b"],
-                      ("advisor.plan",))
+    loaded = _started(["advise", "--goal", "chat_format", "--data", "instruction_pairs", "--gpu", "rtx3060ti", "--model", "7b"], ("advisor.plan",))
     assert loaded == ["advisor.plan"]  # the probe sees what was imported: the plan, and neither rich nor pydantic
 
 
@@ -124,13 +130,14 @@ def test_reading_a_plan_file_back_validates_it_with_pydantic(tmp_path):
 def test_the_model_catalog_is_read_back_without_a_parse(tmp_path):
     """A second run reads the parsed catalog from the cache (estimators/toml_cache.py): it never calls tomllib on
     rules/models.toml. XDG_CACHE_HOME points into tmp_path, so the real home is not written."""
-    code = ("import os, tomllib\nfrom pathlib import Path\nparsed = []\nreal = tomllib.loads\n"
-            "tomllib.loads = lambda s, **k: parsed.append(len(s)) or real(s, **k)\n"
-            "from estimators.catalog import CATALOG_PATH, catalog\ncatalog()\n"
-            "print(len(CATALOG_PATH.read_text(encoding='utf-8')) in parsed)\n")
+    code = (
+        "import os, tomllib\nfrom pathlib import Path\nparsed = []\nreal = tomllib.loads\n"
+        "tomllib.loads = lambda s, **k: parsed.append(len(s)) or real(s, **k)\n"
+        "from estimators.catalog import CATALOG_PATH, catalog\ncatalog()\n"
+        "print(len(CATALOG_PATH.read_text(encoding='utf-8')) in parsed)\n"
+    )
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.strip()
-            for _ in range(2)]
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.strip() for _ in range(2)]
     assert runs == ["True", "False"]
 
 

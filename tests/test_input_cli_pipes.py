@@ -31,8 +31,7 @@ def _closed_reader(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
     read, write = os.pipe()
     os.close(read)
     try:
-        return subprocess.run([sys.executable, "-m", "advisor", *argv], stdout=write, stderr=subprocess.PIPE,
-                              text=True, cwd=cwd, timeout=300)
+        return subprocess.run([sys.executable, "-m", "advisor", *argv], stdout=write, stderr=subprocess.PIPE, text=True, cwd=cwd, timeout=300)
     finally:
         os.close(write)
 
@@ -47,8 +46,12 @@ def test_closed_pipe_ends_quietly(tmp_path, argv):
 
 def test_generate_and_launch_dry_run_into_a_closed_pipe(tmp_path):
     run = tmp_path / "run"
-    assert subprocess.run([sys.executable, "-m", "advisor", "generate", "--model", "tiny", "--out", str(run)],
-                          capture_output=True, cwd=tmp_path, timeout=300).returncode == 0
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "advisor", "generate", "--model", "tiny", "--out", str(run)], capture_output=True, cwd=tmp_path, timeout=300
+        ).returncode
+        == 0
+    )
     for argv in (["launch", str(run), "--dry-run"], ["generate", "--model", "tiny", "--out", str(run), "--force"]):
         proc = _closed_reader(*argv, cwd=tmp_path)
         assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr

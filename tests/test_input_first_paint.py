@@ -34,8 +34,17 @@ def test_wizard_start_defers_the_estimator_and_the_other_commands():
     assert raw["gpu"] == "NVIDIA GeForce RTX 4090"  # the name was checked (find_gpu ran) ...
     assert "estimators.gpus" in modules and "estimators.gpu_names" in modules
     # ... without the estimator itself, the other commands or pydantic
-    for heavy in ("estimators.pricing", "estimators.sft", "estimators.terms", "advisor.knobs", "advisor.advice", "pydantic",
-                  "advisor.commands.estimate", "advisor.commands.generate", "advisor.commands.accuracy"):
+    for heavy in (
+        "estimators.pricing",
+        "estimators.sft",
+        "estimators.terms",
+        "advisor.knobs",
+        "advisor.advice",
+        "pydantic",
+        "advisor.commands.estimate",
+        "advisor.commands.generate",
+        "advisor.commands.accuracy",
+    ):
         assert heavy not in modules, heavy
 
 

@@ -130,8 +130,9 @@ def test_advise_seq_len_in_k(capsys):
     assert plan["answers"]["seq_len"] == 4096
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--budget-usd", "nan"), ("--time-budget-hours", "inf"),
-                                             ("--gpu-count", "9" * 30), ("--data-count", "9" * 5000)])
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--budget-usd", "nan"), ("--time-budget-hours", "inf"), ("--gpu-count", "9" * 30), ("--data-count", "9" * 5000)]
+)
 def test_advise_refuses_non_finite_and_huge_numbers(flag, value, capsys):
     code = main(["advise", "--goal", "domain", "--data", "raw_text", "--gpu", "24GB", flag, value, "--json"])
     out, err = capsys.readouterr()

@@ -22,15 +22,26 @@ from estimators.setup import Setup
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # English words of the solver's and estimator's texts that must not be left in Korean output
-ENGLISH = re.compile(r"\b(instead|micro-batch|gradient|accumulation|sequences|tokens|slower|effective|states|"
-                     r"offloaded|forward|backward|layer|step|shorthand|saved|nothing|closed|run it)\b", re.IGNORECASE)
+ENGLISH = re.compile(
+    r"\b(instead|micro-batch|gradient|accumulation|sequences|tokens|slower|effective|states|"
+    r"offloaded|forward|backward|layer|step|shorthand|saved|nothing|closed|run it)\b",
+    re.IGNORECASE,
+)
 
 
 def _phases() -> set[str]:
     spec = resolve_model("7b").spec
     names: set[str] = set()
-    for setup in (Setup(), Setup(grad_accum=4), Setup(adaptation="lora"), Setup(adaptation="qlora"), Setup(train="dpo", adaptation="lora"),
-                  Setup(train="ppo", adaptation="lora"), Setup(train="grpo", adaptation="lora"), Setup(train="reward", adaptation="lora")):
+    for setup in (
+        Setup(),
+        Setup(grad_accum=4),
+        Setup(adaptation="lora"),
+        Setup(adaptation="qlora"),
+        Setup(train="dpo", adaptation="lora"),
+        Setup(train="ppo", adaptation="lora"),
+        Setup(train="grpo", adaptation="lora"),
+        Setup(train="reward", adaptation="lora"),
+    ):
         names |= set(estimate(spec, setup).phases)
     names |= set(estimate(resolve_model("gemma-2-2b").spec, Setup()).phases)  # tied embeddings: backward (end)
     return names
@@ -48,8 +59,11 @@ def test_every_phase_has_a_korean_name():
 def _fixes():
     spec = resolve_model("7b").spec
     card = find_gpu("rtx3060").memory_bytes
-    cases = [Setup(adaptation="full", micro_batch=4, seq_len=4096), Setup(adaptation="lora", micro_batch=8, seq_len=4096),
-             Setup(adaptation="qlora", micro_batch=16, seq_len=8192, grad_ckpt=False)]
+    cases = [
+        Setup(adaptation="full", micro_batch=4, seq_len=4096),
+        Setup(adaptation="lora", micro_batch=8, seq_len=4096),
+        Setup(adaptation="qlora", micro_batch=16, seq_len=8192, grad_ckpt=False),
+    ]
     for setup in cases:
         yield from suggest_fixes(spec, setup, card, limit=6)
 
@@ -92,8 +106,19 @@ def test_exit_lines_in_korean_and_quoted(tmp_path):
 
 # ---- glossary -----------------------------------------------------------------------------------------------
 
-NEW_TERMS = {"sft": "§2", "lora": "§5", "qlora": "§5", "dpo": "§4", "ppo": "§3", "grpo": None, "micro_batch": None,
-             "gradient_accumulation": None, "gradient_checkpointing": None, "zero_fsdp": None, "paged_optimizer": None}
+NEW_TERMS = {
+    "sft": "§2",
+    "lora": "§5",
+    "qlora": "§5",
+    "dpo": "§4",
+    "ppo": "§3",
+    "grpo": None,
+    "micro_batch": None,
+    "gradient_accumulation": None,
+    "gradient_checkpointing": None,
+    "zero_fsdp": None,
+    "paged_optimizer": None,
+}
 
 
 def test_glossary_has_the_memory_screens_words():

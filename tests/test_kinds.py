@@ -179,7 +179,15 @@ def test_grpo_scores_only_completion_tokens():
 def test_ppo_prices_every_extra_model_as_its_own_term():
     full = estimate(LLAMA8, Setup(train="ppo", adaptation="full"))
     got = all_names(full)
-    for name in ("reference model", "reward model", "value model", "value model optimizer states", "value model gradients", "KV cache", "rollout logits"):
+    for name in (
+        "reference model",
+        "reward model",
+        "value model",
+        "value model optimizer states",
+        "value model gradients",
+        "KV cache",
+        "rollout logits",
+    ):
         assert name in got, name
     rm = km.seqcls_spec(LLAMA8)
     assert term(full, "value model").bytes == t.base_weights(rm, Setup(adaptation="full")) + 4096 * 2
@@ -204,25 +212,31 @@ def test_ppo_kv_cache_by_hand():
 
 # ---------------------------------------------------------------------------------------------- properties
 KINDS = ("reward", "dpo", "ppo", "grpo")
-kind_setups = st.fixed_dictionaries(dict(
-    train=st.sampled_from(KINDS),
-    adaptation=st.sampled_from(("full", "lora", "qlora")),
-    precision=st.sampled_from(("bf16", "fp16", "bf16-mixed", "fp32")),
-    optimizer=st.sampled_from(("adamw", "adamw8bit", "paged_adamw8bit", "adafactor", "sgd")),
-    micro_batch=st.integers(1, 8),
-    seq_len=st.integers(1, 8192),
-    grad_ckpt=st.sampled_from([None, True, False]),
-    grad_accum=st.integers(1, 8),
-    num_generations=st.integers(1, 16),
-    response_len=st.integers(1, 2048),
-    attention=st.sampled_from(("sdpa", "eager")),
-    ref_model=st.sampled_from(("auto", "copy")),
-)).filter(lambda d: not (d["adaptation"] == "qlora" and d["precision"] == "fp32")).map(  # a Setup refuses it when built
-    lambda d: Setup(**d)
-).map(
-    lambda s: s if s.train != "reward" else s.with_(ref_model="auto")
-).map(  # PPO/GRPO sequences are prompt + response: the estimator refuses a response with no room for a prompt
-    lambda s: s if s.train not in ("ppo", "grpo") or s.response_len + 8 <= s.seq_len else s.with_(seq_len=s.response_len + 8)
+kind_setups = (
+    st.fixed_dictionaries(
+        dict(
+            train=st.sampled_from(KINDS),
+            adaptation=st.sampled_from(("full", "lora", "qlora")),
+            precision=st.sampled_from(("bf16", "fp16", "bf16-mixed", "fp32")),
+            optimizer=st.sampled_from(("adamw", "adamw8bit", "paged_adamw8bit", "adafactor", "sgd")),
+            micro_batch=st.integers(1, 8),
+            seq_len=st.integers(1, 8192),
+            grad_ckpt=st.sampled_from([None, True, False]),
+            grad_accum=st.integers(1, 8),
+            num_generations=st.integers(1, 16),
+            response_len=st.integers(1, 2048),
+            attention=st.sampled_from(("sdpa", "eager")),
+            ref_model=st.sampled_from(("auto", "copy")),
+        )
+    )
+    .filter(lambda d: not (d["adaptation"] == "qlora" and d["precision"] == "fp32"))
+    .map(  # a Setup refuses it when built
+        lambda d: Setup(**d)
+    )
+    .map(lambda s: s if s.train != "reward" else s.with_(ref_model="auto"))
+    .map(  # PPO/GRPO sequences are prompt + response: the estimator refuses a response with no room for a prompt
+        lambda s: s if s.train not in ("ppo", "grpo") or s.response_len + 8 <= s.seq_len else s.with_(seq_len=s.response_len + 8)
+    )
 )
 
 

@@ -28,7 +28,7 @@ from advisor.plan_priced import EstimateSummary
 from advisor.planning import build_plan
 from estimators.setup import Setup
 
-FAKE_TRAIN = r'''
+FAKE_TRAIN = r"""
 import argparse, json, os, signal, sys, time
 from pathlib import Path
 
@@ -90,7 +90,7 @@ while step < TOTAL:
         save(step)
 (out / "config.json").write_text("{}")
 emit(event="end", status="completed", step=step, output_dir=str(out))
-'''
+"""
 
 
 def fake_run(tmp_path: Path, pipeline: str = "sft+dpo", setup: Setup | None = None, device_gib: float | None = None) -> Path:
@@ -98,8 +98,12 @@ def fake_run(tmp_path: Path, pipeline: str = "sft+dpo", setup: Setup | None = No
     plan = build_plan("tiny", setup or Setup(), pipeline=pipeline, gpu="rtx4090", output_dir="out")
     if device_gib is not None:
         plan.estimate = EstimateSummary(
-            peak_allocated_gib=device_gib - 1, peak_reserved_gib=device_gib - 0.5, device_gib=device_gib,
-            peak_phase="backward", fits=True, headroom_gib=1.0,
+            peak_allocated_gib=device_gib - 1,
+            peak_reserved_gib=device_gib - 0.5,
+            device_gib=device_gib,
+            peak_phase="backward",
+            fits=True,
+            headroom_gib=1.0,
         )
     save_plan(plan, run_dir / "plan.toml")
     for stage in plan.stages:
@@ -119,16 +123,22 @@ def starts_of(run_dir: Path, stage: str) -> list[dict]:
 
 # `advisor launch` in a process of its own whose GPU probe answers "no CUDA", as the launch_here fixture does in
 # process: the real probe imports torch in a child interpreter (3-6 s a launch), and the fake script needs no device.
-NO_CUDA_ADVISOR = ("import sys; import advisor.launch.environment as env; env.probe_gpus = lambda *a, **k: env.GpuFacts(count=0); "
-                   "from advisor.cli import main; sys.exit(main(sys.argv[1:]))")
+NO_CUDA_ADVISOR = (
+    "import sys; import advisor.launch.environment as env; env.probe_gpus = lambda *a, **k: env.GpuFacts(count=0); "
+    "from advisor.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def launcher(run_dir: Path, *flags: str, env: dict | None = None, probe: bool = True) -> subprocess.Popen:
     """`advisor launch RUN_DIR --no-progress FLAGS` as a child to send signals to; `probe=False` skips the GPU probe."""
     entry = ["-m", "advisor"] if probe else ["-c", NO_CUDA_ADVISOR]
     return subprocess.Popen(
-        [sys.executable, *entry, "launch", str(run_dir), "--no-progress", *flags], cwd=ROOT,
-        env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, *entry, "launch", str(run_dir), "--no-progress", *flags],
+        cwd=ROOT,
+        env=dict(os.environ, **(env or {})),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -110,16 +110,19 @@ def test_capped_layers_warn():
 
 
 # ------------------------------------------------------------------------------------------------ refusals
-@pytest.mark.parametrize("kwargs, needle", [
-    ({"adaptation": "qlora"}, "use --method lora (the default; its LoRA settings are then unused), not qlora"),
-    ({"adaptation": "full"}, "not full"),
-    ({"precision": "bf16-mixed"}, "--precision bf16, fp16 or fp32, not bf16-mixed"),
-    ({"train": "dpo"}, "priced for single-GPU SFT"),
-    ({"gpus": 2, "parallel": "ddp"}, "priced for single-GPU SFT"),
-    ({"dora": True}, "not priced with --dora"),
-    ({"stack": "unsloth"}, "stacks that have it: trl, hf-trainer, axolotl, llama-factory"),
-    ({"adapter_len": 0}, "--adapter-len must be a positive whole number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"adaptation": "qlora"}, "use --method lora (the default; its LoRA settings are then unused), not qlora"),
+        ({"adaptation": "full"}, "not full"),
+        ({"precision": "bf16-mixed"}, "--precision bf16, fp16 or fp32, not bf16-mixed"),
+        ({"train": "dpo"}, "priced for single-GPU SFT"),
+        ({"gpus": 2, "parallel": "ddp"}, "priced for single-GPU SFT"),
+        ({"dora": True}, "not priced with --dora"),
+        ({"stack": "unsloth"}, "stacks that have it: trl, hf-trainer, axolotl, llama-factory"),
+        ({"adapter_len": 0}, "--adapter-len must be a positive whole number"),
+    ],
+)
 def test_wrong_combinations_name_the_valid_choices(kwargs, needle):
     with pytest.raises(EstimateError, match=re.escape(needle)):
         Setup(llama_adapter=True, **kwargs)
@@ -142,8 +145,10 @@ def test_trl_with_its_fused_head_cannot_train_it(advisor_main):
 def test_a_model_peft_refuses_is_one_line(advisor_main):
     out = advisor_main("estimate", "--model", "qwen2.5-7b", "--llama-adapter")
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.splitlines()[-1] == ("advisor: error: --llama-adapter: peft's AdaptionPrompt supports model types llama, "
-                                           "mistral, gpt2; Qwen2.5 7B is qwen2; priced: llama, mistral")
+    assert out.stderr.splitlines()[-1] == (
+        "advisor: error: --llama-adapter: peft's AdaptionPrompt supports model types llama, "
+        "mistral, gpt2; Qwen2.5 7B is qwen2; priced: llama, mistral"
+    )
 
 
 def test_a_shape_peft_cannot_view_is_refused():
@@ -182,8 +187,7 @@ SPECS = {
     "llama": dict(model_type="llama", hidden_size=512, intermediate_size=1376, num_layers=6, num_heads=8, num_kv_heads=8),
     "llama-gqa": dict(model_type="llama", hidden_size=512, intermediate_size=1376, num_layers=6, num_heads=8, num_kv_heads=2),
     "mistral": dict(model_type="mistral", hidden_size=512, intermediate_size=1792, num_layers=6, num_heads=16, num_kv_heads=4),
-    "mistral-narrow-q": dict(model_type="mistral", hidden_size=640, intermediate_size=1792, num_layers=6, num_heads=8, num_kv_heads=4,
-                             head_dim=64),
+    "mistral-narrow-q": dict(model_type="mistral", hidden_size=640, intermediate_size=1792, num_layers=6, num_heads=8, num_kv_heads=4, head_dim=64),
 }
 
 
@@ -209,7 +213,7 @@ def _recorded():
     head = re.compile(r"^(\S+) B=(\d+) S=(\d+) adapter_len=(\d+) adapter_layers=(\d+)/\d+:$", re.M)
     rows = []
     for match in head.finditer(text):
-        block = text[match.end():].split("\n", 5)[1:5]
+        block = text[match.end() :].split("\n", 5)[1:5]
         lists = [json.loads(re.search(r"\[[^\]]*\]", line).group(0)) for line in (block[0], block[1], block[3])]
         rows.append((match.group(1), *map(int, match.groups()[1:]), *lists))
     return rows
@@ -228,8 +232,10 @@ def test_live_measurement_matches_the_terms():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     for name, batch, seq, alen, nlay in (("llama-gqa", 2, 64, 10, 4), ("mistral-narrow-q", 1, 128, 6, 6)):
-        runs = [bench.saved_per_layer(bench.build(name, alen, nlay, peft), batch, seq, grads)
-                for peft, grads in ((False, True), (True, True), (True, False))]
+        runs = [
+            bench.saved_per_layer(bench.build(name, alen, nlay, peft), batch, seq, grads)
+            for peft, grads in ((False, True), (True, True), (True, False))
+        ]
         _check(name, batch, seq, alen, nlay, *(r[:-1] for r in runs))
 
 
@@ -260,20 +266,37 @@ def test_hf_trainer_trains_it_and_trl_sft_trainer_cannot(tmp_path):
 
     def tiny():
         torch.manual_seed(0)
-        return LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                            num_key_value_heads=4, vocab_size=300))
+        return LlamaForCausalLM(
+            LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, vocab_size=300)
+        )
 
     config = dict(task_type="CAUSAL_LM", adapter_len=4, adapter_layers=2)
     ids = [[1 + (i * 7 + j) % 290 for j in range(32)] for i in range(8)]
-    common = dict(max_steps=3, per_device_train_batch_size=2, report_to="none", use_cpu=True, save_strategy="no",
-                  activation_checkpointing=True, disable_tqdm=True)
+    common = dict(
+        max_steps=3,
+        per_device_train_batch_size=2,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        activation_checkpointing=True,
+        disable_tqdm=True,
+    )
     model = get_peft_model(tiny(), AdaptionPromptConfig(**config))
-    Trainer(model=model, args=TrainingArguments(output_dir=str(tmp_path / "hf"), learning_rate=1e-2, **common),
-            train_dataset=Dataset.from_dict({"input_ids": ids, "labels": ids}), data_collator=default_data_collator).train()
+    Trainer(
+        model=model,
+        args=TrainingArguments(output_dir=str(tmp_path / "hf"), learning_rate=1e-2, **common),
+        train_dataset=Dataset.from_dict({"input_ids": ids, "labels": ids}),
+        data_collator=default_data_collator,
+    ).train()
     assert all(p.abs().sum() > 0 for n, p in model.named_parameters() if n.endswith("adaption_gate"))
     words = Tokenizer(models.WordLevel({"a": 0, "<pad>": 1, "<eos>": 2}, unk_token="a"))  # no hub: a local tokenizer
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, pad_token="<pad>", eos_token="<eos>")
-    trainer = SFTTrainer(model=tiny(), args=SFTConfig(output_dir=str(tmp_path / "trl"), **common), processing_class=tokenizer,
-                         train_dataset=Dataset.from_dict({"input_ids": ids}), peft_config=AdaptionPromptConfig(**config))
+    trainer = SFTTrainer(
+        model=tiny(),
+        args=SFTConfig(output_dir=str(tmp_path / "trl"), **common),
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_dict({"input_ids": ids}),
+        peft_config=AdaptionPromptConfig(**config),
+    )
     with pytest.raises(AttributeError, match="log_probs"):
         trainer.train()

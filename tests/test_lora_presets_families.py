@@ -25,8 +25,17 @@ from estimators.setup import Setup, lora_target_names, lora_target_text, modules
 
 CATALOG = catalog()
 # One catalog row per family of params.LINEAR_NAMES, plus Llama (the default names) and Phi-3 (default names, fused q/k/v).
-ROWS = {"llama": "llama-3.2-1b", "gpt2": "gpt2", "gpt_bigcode": "santacoder", "gpt_neox": "pythia-160m", "falcon": "falcon-7b",
-        "phi": "phi-1_5", "starcoder2": "starcoder2-3b", "granitemoe": "granite-3.0-1b-a400m", "phi3": "phi-3-mini-4k"}
+ROWS = {
+    "llama": "llama-3.2-1b",
+    "gpt2": "gpt2",
+    "gpt_bigcode": "santacoder",
+    "gpt_neox": "pythia-160m",
+    "falcon": "falcon-7b",
+    "phi": "phi-1_5",
+    "starcoder2": "starcoder2-3b",
+    "granitemoe": "granite-3.0-1b-a400m",
+    "phi3": "phi-3-mini-4k",
+}
 LLAMA_QV, LLAMA_ATTENTION = ("q_proj", "v_proj"), ("q_proj", "k_proj", "v_proj", "o_proj")
 # family -> (qv, attention, modules_to_save of "embed_tokens,lm_head"), read from transformers 5's modeling_*.py
 RESOLVED = {
@@ -111,25 +120,32 @@ def _census_spec(linears: list[dict], names: dict | None = None) -> ModelSpec:
 
 
 def test_a_census_family_resolves_by_the_usual_spellings():
-    spec = _census_spec([
-        {"name": "query", "in_features": 64, "out_features": 64, "group": "attention"},
-        {"name": "key", "in_features": 64, "out_features": 64, "group": "attention"},
-        {"name": "value", "in_features": 64, "out_features": 64, "group": "attention"},
-        {"name": "out", "in_features": 64, "out_features": 64, "group": "attention"},
-        {"name": "up", "in_features": 64, "out_features": 256, "group": "mlp"},
-    ], names={"embed": "tok_embeddings", "head": "output"})
+    spec = _census_spec(
+        [
+            {"name": "query", "in_features": 64, "out_features": 64, "group": "attention"},
+            {"name": "key", "in_features": 64, "out_features": 64, "group": "attention"},
+            {"name": "value", "in_features": 64, "out_features": 64, "group": "attention"},
+            {"name": "out", "in_features": 64, "out_features": 64, "group": "attention"},
+            {"name": "up", "in_features": 64, "out_features": 256, "group": "mlp"},
+        ],
+        names={"embed": "tok_embeddings", "head": "output"},
+    )
     assert lora_target_names(spec, _setup("qv")) == ("query", "value")
     assert lora_target_names(spec, _setup("attention")) == ("query", "key", "value", "out")
     assert modules_to_save_names(spec, _setup("qv", BOTH)) == ("tok_embeddings", "output")
 
 
 def test_a_preset_the_model_cannot_resolve_names_the_valid_modules():
-    spec = _census_spec([
-        {"name": "Wqkv_a", "in_features": 64, "out_features": 64, "group": "attention"},
-        {"name": "Wqkv_b", "in_features": 64, "out_features": 128, "group": "attention"},
-        {"name": "up", "in_features": 64, "out_features": 256, "group": "mlp"},
-    ])
-    with pytest.raises(EstimateError, match=r"--lora-targets qv means the query and value projections, .* \(valid: Wqkv_a, Wqkv_b, up\) or use all-linear"):
+    spec = _census_spec(
+        [
+            {"name": "Wqkv_a", "in_features": 64, "out_features": 64, "group": "attention"},
+            {"name": "Wqkv_b", "in_features": 64, "out_features": 128, "group": "attention"},
+            {"name": "up", "in_features": 64, "out_features": 256, "group": "mlp"},
+        ]
+    )
+    with pytest.raises(
+        EstimateError, match=r"--lora-targets qv means the query and value projections, .* \(valid: Wqkv_a, Wqkv_b, up\) or use all-linear"
+    ):
         lora_target_names(spec, _setup("qv"))
     from estimators.checks import lora_target_problem
 
@@ -169,8 +185,13 @@ def _wrap(key: str, setup: Setup):
 
     spec = CATALOG[key]
     names = lora_target_names(spec, setup)
-    config = LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout,
-                        target_modules=list(names) or "all-linear", modules_to_save=list(modules_to_save_names(spec, setup)) or None)
+    config = LoraConfig(
+        r=setup.lora_r,
+        lora_alpha=setup.lora_alpha,
+        lora_dropout=setup.lora_dropout,
+        target_modules=list(names) or "all-linear",
+        modules_to_save=list(modules_to_save_names(spec, setup)) or None,
+    )
     return get_peft_model(_meta_model(key), config)
 
 
@@ -217,8 +238,13 @@ def test_the_estimates_trainable_count_is_peft_s_with_dora_and_saved_modules():
 
     key = "pythia-160m"
     spec, setup = CATALOG[key], _setup("qv", BOTH).with_(dora=True)
-    config = LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, target_modules=list(lora_target_names(spec, setup)),
-                        modules_to_save=list(modules_to_save_names(spec, setup)), use_dora=True)
+    config = LoraConfig(
+        r=setup.lora_r,
+        lora_alpha=setup.lora_alpha,
+        target_modules=list(lora_target_names(spec, setup)),
+        modules_to_save=list(modules_to_save_names(spec, setup)),
+        use_dora=True,
+    )
     model = get_peft_model(_meta_model(key), config)
     assert estimate(spec, setup).trainable == _trainable(model) > t.lora_params(spec, setup)
 

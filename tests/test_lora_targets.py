@@ -31,8 +31,19 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserW
 
 CATALOG = catalog()
 # One row per family, the MoE rows all (their wrapping differs by model type).
-KEYS = ["llama-3.2-1b", "mistral-7b-v0.3", "qwen2.5-0.5b", "qwen3-0.6b", "gemma-2-2b", "phi-3-mini-4k", "gpt2",
-        "olmo-2-7b", "mixtral-8x7b", "qwen1.5-moe-a2.7b", "qwen3-30b-a3b"]
+KEYS = [
+    "llama-3.2-1b",
+    "mistral-7b-v0.3",
+    "qwen2.5-0.5b",
+    "qwen3-0.6b",
+    "gemma-2-2b",
+    "phi-3-mini-4k",
+    "gpt2",
+    "olmo-2-7b",
+    "mixtral-8x7b",
+    "qwen1.5-moe-a2.7b",
+    "qwen3-30b-a3b",
+]
 
 
 def shallow(key: str) -> ModelSpec:
@@ -50,8 +61,9 @@ def _meta_model(spec: ModelSpec):
 
 def _peft_trainable(spec: ModelSpec, setup: Setup) -> int:
     names = lora_target_names(spec, setup)
-    config = LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout,
-                        target_modules=list(names) if names else "all-linear")
+    config = LoraConfig(
+        r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout, target_modules=list(names) if names else "all-linear"
+    )
     model = get_peft_model(_meta_model(spec), config)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -71,13 +83,16 @@ def test_lora_params_equal_peft(key, targets):
     assert _peft_trainable(spec, setup) == t.lora_params(spec, setup)
 
 
-@pytest.mark.parametrize("key, targets", [
-    ("mixtral-8x7b", "w1,w2,w3"),  # the transformers-4 expert names: both halves of gate_up_proj, and down_proj
-    ("mixtral-8x7b", "q_proj,v_proj,gate"),  # the router alone
-    ("qwen3-30b-a3b", "q_proj,gate_proj,up_proj"),  # gate_up_proj only
-    ("qwen3-30b-a3b", "down_proj"),
-    ("qwen1.5-moe-a2.7b", "gate_proj,up_proj,down_proj"),  # Qwen2-MoE: only the shared expert's nn.Linear layers
-])
+@pytest.mark.parametrize(
+    "key, targets",
+    [
+        ("mixtral-8x7b", "w1,w2,w3"),  # the transformers-4 expert names: both halves of gate_up_proj, and down_proj
+        ("mixtral-8x7b", "q_proj,v_proj,gate"),  # the router alone
+        ("qwen3-30b-a3b", "q_proj,gate_proj,up_proj"),  # gate_up_proj only
+        ("qwen3-30b-a3b", "down_proj"),
+        ("qwen1.5-moe-a2.7b", "gate_proj,up_proj,down_proj"),  # Qwen2-MoE: only the shared expert's nn.Linear layers
+    ],
+)
 def test_moe_target_lists_equal_peft(key, targets):
     spec = shallow(key)
     setup = for_model(spec, Setup(adaptation="lora", lora_r=4, lora_targets=targets))

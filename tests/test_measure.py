@@ -18,8 +18,17 @@ from advisor.measure.tracker import BLOCK, MemoryTracker, rounded  # noqa: E402
 from estimators.model import ModelSpec  # noqa: E402
 from estimators.setup import Setup  # noqa: E402
 
-TINY = ModelSpec(name="tiny", model_type="llama", hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4,
-                 num_kv_heads=2, vocab_size=256, max_positions=512)
+TINY = ModelSpec(
+    name="tiny",
+    model_type="llama",
+    hidden_size=64,
+    intermediate_size=128,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    vocab_size=256,
+    max_positions=512,
+)
 
 
 # ------------------------------------------------------------------------------------------------ tracker
@@ -62,7 +71,7 @@ def test_cuda_autocast_policies_on_cpu():
         assert torch.is_autocast_enabled()  # the no-device question peft asks answers for the active autocast
         assert F.linear(x, w).dtype == torch.bfloat16  # lower-precision list (CPU autocast itself)
         assert torch.pow(x, 2).dtype == torch.float32  # CUDA fp32 list (CPU would stay bf16)
-        assert (x ** 3).dtype == torch.float32
+        assert (x**3).dtype == torch.float32
         assert torch.softmax(x, -1).dtype == torch.float32  # fp32_set_opt_dtype
         assert F.layer_norm(x, (8,)).dtype == torch.float32
         assert x.sum().dtype == torch.float32
@@ -90,7 +99,7 @@ def test_flash_attention_keeps_output_and_logsumexp_in_gpu_layout():
     q = torch.randn(b, s, h, d).transpose(1, 2).requires_grad_()  # [B, H, S, D] view of [B, S, H, D]
     k = torch.randn(b, s, kv, d).transpose(1, 2).requires_grad_()
     v = torch.randn(b, s, kv, d).transpose(1, 2).requires_grad_()
-    out = FlashAttention.apply(q, k, v, 0.0, d ** -0.5, True)
+    out = FlashAttention.apply(q, k, v, 0.0, d**-0.5, True)
     assert out.shape == (b, h, s, d) and out.transpose(1, 2).is_contiguous()  # o_proj reads it through a view
     saved = out.grad_fn.saved_tensors
     assert [tuple(x.shape) for x in saved][-1] == (b, h, s)  # log-sum-exp per head and row, fp32
@@ -113,12 +122,16 @@ def traced_alike(spec, setup: Setup):
     return fake
 
 
-@pytest.mark.parametrize("setup", [
-    Setup(adaptation="lora", micro_batch=2, seq_len=64, loss="full"),
-    Setup(adaptation="lora", micro_batch=2, seq_len=64, grad_ckpt=False, loss="full"),
-    Setup(adaptation="full", micro_batch=2, seq_len=64, loss="full"),
-    Setup(adaptation="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="full"),
-], ids=["lora-gc", "lora", "full", "full-mixed-gc"])
+@pytest.mark.parametrize(
+    "setup",
+    [
+        Setup(adaptation="lora", micro_batch=2, seq_len=64, loss="full"),
+        Setup(adaptation="lora", micro_batch=2, seq_len=64, grad_ckpt=False, loss="full"),
+        Setup(adaptation="full", micro_batch=2, seq_len=64, loss="full"),
+        Setup(adaptation="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="full"),
+    ],
+    ids=["lora-gc", "lora", "full", "full-mixed-gc"],
+)
 def test_fake_trace_equals_a_real_cpu_run(setup):
     """The tracer itself: the fake-tensor step and a real CPU step of the same tiny model count the same bytes
     (both with the CPU flash kernel, the only piece that differs from the GPU emulation)."""
@@ -145,12 +158,17 @@ def small_fused_tiles(monkeypatch):
     monkeypatch.setattr(ck, "TOKEN_CHUNK_SIZE", 48)
 
 
-@pytest.mark.parametrize("spec,setup", [
-    pytest.param(TINY, Setup(adaptation="lora", micro_batch=2, seq_len=64, loss="fused"), marks=pytest.mark.slow),
-    (TINY.with_(tie_embeddings=True), Setup(adaptation="full", micro_batch=1, seq_len=64, grad_ckpt=False, loss="fused")),
-    pytest.param(TINY, Setup(adaptation="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="fused"),
-                 marks=pytest.mark.slow),
-], ids=["lora-gc", "full-tied", "full-mixed-gc"])  # full-tied stays in the fast suite; the others take 5-9 s each
+@pytest.mark.parametrize(
+    "spec,setup",
+    [
+        pytest.param(TINY, Setup(adaptation="lora", micro_batch=2, seq_len=64, loss="fused"), marks=pytest.mark.slow),
+        (TINY.with_(tie_embeddings=True), Setup(adaptation="full", micro_batch=1, seq_len=64, grad_ckpt=False, loss="fused")),
+        pytest.param(
+            TINY, Setup(adaptation="full", micro_batch=2, seq_len=64, grad_ckpt=True, precision="bf16-mixed", loss="fused"), marks=pytest.mark.slow
+        ),
+    ],
+    ids=["lora-gc", "full-tied", "full-mixed-gc"],
+)  # full-tied stays in the fast suite; the others take 5-9 s each
 def test_fused_head_trace_equals_a_real_cpu_run(spec, setup, small_fused_tiles):
     """TRL's fused LM head (add_fused_lm_head + ChunkedLogProbFunction) on its CUDA path: the fake-tensor step and a
     real CPU step of TRL's own code count the same bytes (the boolean-mask ops emulated under fake tensors only)."""
@@ -167,11 +185,15 @@ def test_fused_head_trace_equals_a_real_cpu_run(spec, setup, small_fused_tiles):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("setup", [
-    Setup(train="dpo", adaptation="lora", micro_batch=1, seq_len=64),
-    Setup(train="dpo", adaptation="full", micro_batch=1, seq_len=64, grad_ckpt=True),
-    Setup(train="reward", adaptation="lora", micro_batch=2, seq_len=64),
-], ids=["dpo-lora-gc", "dpo-full-gc", "reward-lora-gc"])
+@pytest.mark.parametrize(
+    "setup",
+    [
+        Setup(train="dpo", adaptation="lora", micro_batch=1, seq_len=64),
+        Setup(train="dpo", adaptation="full", micro_batch=1, seq_len=64, grad_ckpt=True),
+        Setup(train="reward", adaptation="lora", micro_batch=2, seq_len=64),
+    ],
+    ids=["dpo-lora-gc", "dpo-full-gc", "reward-lora-gc"],
+)
 def test_preference_trace_equals_a_real_cpu_run(setup, small_fused_tiles):
     """DPO (policy + no_grad reference forward through TRL's fused head: LoRA adapter disabled, full a frozen copy)
     and the reward model (seq-cls, chosen + rejected): the fake-tensor step and a real CPU step count the same."""
@@ -238,11 +260,15 @@ GRPO_TINY = dict(train="grpo", micro_batch=2, seq_len=64, response_len=16, num_g
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("setup", [
-    Setup(adaptation="lora", **GRPO_TINY),
-    Setup(adaptation="full", ref_model="none", **GRPO_TINY),
-    Setup(adaptation="full", grad_ckpt=True, precision="bf16-mixed", grad_accum=2, **GRPO_TINY),
-], ids=["lora-beta", "full-ref-none", "full-copy-mixed-gc-accum"])
+@pytest.mark.parametrize(
+    "setup",
+    [
+        Setup(adaptation="lora", **GRPO_TINY),
+        Setup(adaptation="full", ref_model="none", **GRPO_TINY),
+        Setup(adaptation="full", grad_ckpt=True, precision="bf16-mixed", grad_accum=2, **GRPO_TINY),
+    ],
+    ids=["lora-beta", "full-ref-none", "full-copy-mixed-gc-accum"],
+)
 def test_grpo_trace_equals_a_real_cpu_run(setup, small_fused_tiles):
     """GRPOTrainer: a generation round (HF generate: prefill and decode with a DynamicCache), the no_grad old-policy
     and reference log-prob forwards, training steps scoring the completion tokens through the fused head: the
@@ -310,9 +336,18 @@ def test_full_size_trace_matches_its_stored_row():
 def test_trace_row_has_provenance_and_round_trips(tmp_path):
     from advisor.measure.trace import TraceResult
 
-    result = TraceResult(peak=1024, categories={"parameters": 512, "activations": 512}, peak_phase="backward",
-                         phase_peaks={"forward": 1000, "backward": 1024}, attention="flash", quantization="",
-                         mode="fake", seconds=1.0, trainable=10, params=100)
+    result = TraceResult(
+        peak=1024,
+        categories={"parameters": 512, "activations": 512},
+        peak_phase="backward",
+        phase_peaks={"forward": 1000, "backward": 1024},
+        attention="flash",
+        quantization="",
+        mode="fake",
+        seconds=1.0,
+        trainable=10,
+        params=100,
+    )
     setup = Setup(adaptation="lora").to_dict()
     row = record.trace_row("llama-3.2-1b", setup, result, date="2025-01-01")
     for key in ("date", "device", "mode", "attention", "setup", "model", "categories", "peak_phase", "versions"):
@@ -349,8 +384,19 @@ def test_cuda_phase_stats_and_row():
     stats.add("optimizer step", 20, 32, 35)
     assert stats.peak() == ("backward", 30, 32, 35)
     assert stats.allocated["forward"] == 11
-    row = cuda_row("llama-3.2-1b", Setup(), stats, categories={"parameters": 5}, device_name="H100", attention="sdpa",
-                   quantization="", params=1, trainable=1, seconds=1.0, baseline={"total": 80})
+    row = cuda_row(
+        "llama-3.2-1b",
+        Setup(),
+        stats,
+        categories={"parameters": 5},
+        device_name="H100",
+        attention="sdpa",
+        quantization="",
+        params=1,
+        trainable=1,
+        seconds=1.0,
+        baseline={"total": 80},
+    )
     assert row["mode"] == "cuda" and row["peak"] == {"allocated": 30, "reserved": 32, "device": 35}
     assert row["phase_reserved"]["backward"] == 32 and json.loads(json.dumps(row)) == row
 
@@ -375,10 +421,12 @@ def test_cuda_mode_on_a_small_model():
 
 # ------------------------------------------------------------------------------------------------ command
 def test_measure_help_does_not_import_torch():
-    code = ("import sys, contextlib, io\nfrom advisor.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n"
-            "    try:\n        main(['measure', '--help'])\n    except SystemExit:\n        pass\n"
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, contextlib, io\nfrom advisor.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main(['measure', '--help'])\n    except SystemExit:\n        pass\n"
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
 
@@ -390,9 +438,28 @@ def test_measure_command_traces_a_config_json(tmp_path):
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps(hf_config_from_spec(TINY)))
     out = tmp_path / "rows.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "advisor", "measure", "--model", str(cfg), "--method", "lora",
-                           "--seq-len", "32", "--micro-batch", "2", "--out", str(out), "--json"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "advisor",
+            "measure",
+            "--model",
+            str(cfg),
+            "--method",
+            "lora",
+            "--seq-len",
+            "32",
+            "--micro-batch",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout)
     assert row["mode"] == "fake" and row["peak"]["allocated"] > 0

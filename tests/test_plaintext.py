@@ -59,8 +59,11 @@ def test_wrapping_and_tables_at_the_edges():
         f"[bold]a[/bold] {long_word} tail  with  double  spaces   at the end of a line that is long enough to wrap here",
         "trailing spaces   ",
         "",
-        TableSpec("a title far longer than the table it belongs to, so that it has to wrap onto a second line",
-                  ("h", "col"), [("1", "2"), None, ("[bold]3[/bold]", "a cell " * 30)]),
+        TableSpec(
+            "a title far longer than the table it belongs to, so that it has to wrap onto a second line",
+            ("h", "col"),
+            [("1", "2"), None, ("[bold]3[/bold]", "a cell " * 30)],
+        ),
         TableSpec("ellipsis", ("a", "b", "c"), [(long_word, long_word, "z")]),
         TableSpec("section at the end", ("a",), [("1",), None]),
         TableSpec("", ("empty", ""), [("", "")]),
@@ -69,8 +72,7 @@ def test_wrapping_and_tables_at_the_edges():
         assert "".join(line + "\n" for line in plain_lines(items, width)) == rich_text(items, width), width
 
 
-@pytest.mark.parametrize("markup", ["name [with] brackets", "한국어 모델", "smile :smile: please", "[italic]x[/italic]",
-                                    "tab\there", "back\\slash"])
+@pytest.mark.parametrize("markup", ["name [with] brackets", "한국어 모델", "smile :smile: please", "[italic]x[/italic]", "tab\there", "back\\slash"])
 def test_what_only_rich_knows_is_refused(markup):
     with pytest.raises(plaintext.Unsupported):
         plain_lines([markup], 80)

@@ -46,13 +46,16 @@ def test_a_stage_of_another_adaptation_is_refused_in_code_too():
         plan.with_(adaptation="lora")
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda d: d["hardware"].update(bogus=1), "plan.toml: hardware.bogus: unknown key (check its spelling and its table)"),
-    (lambda d: d["hardware"].update(memory_gib="lots"), "plan.toml: hardware.memory_gib: Input should be a valid number"),
-    (lambda d: d["model"].pop("name"), "plan.toml: model.name: Field required"),
-    (lambda d: d["stages"][0].update(data_format="xml"), "plan.toml: stages.0.data_format: Input should be 'instruction'"),
-    (lambda d: d.update(adaptation="lora"), "plan.toml: Value error, stage 'sft' uses qlora, the plan lora"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["hardware"].update(bogus=1), "plan.toml: hardware.bogus: unknown key (check its spelling and its table)"),
+        (lambda d: d["hardware"].update(memory_gib="lots"), "plan.toml: hardware.memory_gib: Input should be a valid number"),
+        (lambda d: d["model"].pop("name"), "plan.toml: model.name: Field required"),
+        (lambda d: d["stages"][0].update(data_format="xml"), "plan.toml: stages.0.data_format: Input should be 'instruction'"),
+        (lambda d: d.update(adaptation="lora"), "plan.toml: Value error, stage 'sft' uses qlora, the plan lora"),
+    ],
+)
 def test_a_hand_edited_plan_file_gets_one_line_and_exit_2(tmp_path, capsys, edit, message):
     data = _data()
     edit(data)

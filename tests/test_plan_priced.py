@@ -17,15 +17,25 @@ from estimators.effective import effective_setup
 from estimators.setup import Setup
 
 FSDP_QLORA = Setup(adaptation="qlora", parallel="fsdp", gpus=2)
-LLAMA_CONFIG = {"model_type": "llama", "hidden_size": 512, "intermediate_size": 1376, "num_hidden_layers": 4,
-                "num_attention_heads": 8, "num_key_value_heads": 8, "vocab_size": 32000, "max_position_embeddings": 2048}
+LLAMA_CONFIG = {
+    "model_type": "llama",
+    "hidden_size": 512,
+    "intermediate_size": 1376,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 8,
+    "vocab_size": 32000,
+    "max_position_embeddings": 2048,
+}
 
 
 def _script_setup(path) -> dict:
     """The SETUP a generated script runs, read from its CONFIG literal."""
     text = path.read_text(encoding="utf-8")
-    return {"kbit_upcast": re.search(r"'kbit_upcast': (True|False)", text).group(1) == "True",
-            "parallel": re.search(r"'parallel': '([a-z_0-9]+)'", text).group(1)}
+    return {
+        "kbit_upcast": re.search(r"'kbit_upcast': (True|False)", text).group(1) == "True",
+        "parallel": re.search(r"'parallel': '([a-z_0-9]+)'", text).group(1),
+    }
 
 
 def test_the_stage_stores_what_runs_and_the_estimate_priced():

@@ -64,10 +64,13 @@ def test_the_users_price_scales_every_dollar_by_the_ratio_and_leaves_the_hours(t
     assert f"~${t.usd:,.0f} on 1x NVIDIA H100 80GB" in t.line
 
 
-@pytest.mark.parametrize("price_factor, budget_factor, table_method, user_method", [
-    (0.5, 0.75, "dpo", "rlhf"),  # a budget under RLHF's table cost: the user's cheaper price fits it in
-    (2.0, 1.25, "rlhf", "dpo"),  # a budget over RLHF's table cost: the user's dearer price puts it over
-])
+@pytest.mark.parametrize(
+    "price_factor, budget_factor, table_method, user_method",
+    [
+        (0.5, 0.75, "dpo", "rlhf"),  # a budget under RLHF's table cost: the user's cheaper price fits it in
+        (2.0, 1.25, "rlhf", "dpo"),  # a budget over RLHF's table cost: the user's dearer price puts it over
+    ],
+)
 def test_the_users_price_flips_the_money_budget_decision(table, price_factor, budget_factor, table_method, user_method):
     budget = round(table.time.usd * budget_factor)
     at_table = plan_for(**BASE, budget_usd=budget)
@@ -180,15 +183,39 @@ def test_fit_prices_ppo_with_the_smaller_reward_value_model(advisor_main):
     setup = Setup(train="ppo", adaptation="lora", seq_len=1024, response_len=256)
     assert small["estimate"]["peak"]["allocated"]["bytes"] == estimate(policy, setup, rm).peak_allocated
     assert small["reward_value_model"] | {"resolved_from": ""} == {
-        "name": "Llama 3.2 1B", "key": "llama-3.2-1b", "hf_id": "meta-llama/Llama-3.2-1B", "resolved_from": "",
-        "params_total": small["reward_value_model"]["params_total"], "vocab_size": 128_256, "separate": True}
+        "name": "Llama 3.2 1B",
+        "key": "llama-3.2-1b",
+        "hf_id": "meta-llama/Llama-3.2-1B",
+        "resolved_from": "",
+        "params_total": small["reward_value_model"]["params_total"],
+        "vocab_size": 128_256,
+        "separate": True,
+    }
     text = advisor_main(*FIT[:-1], "--reward-value-model", "llama-3.2-1b").stdout
     assert "reward and value models priced at Llama 3.2 1B" in text
 
 
 def test_fit_fastest_times_the_fixes_with_the_smaller_model(advisor_main):
-    base = ("fit", "--model", "8b", "--gpu", "h100", "--train", "ppo", "--method", "lora", "--seq-len", "1024", "--response-len", "256",
-            "--micro-batch", "8", "--goal", "fastest", "--json")
+    base = (
+        "fit",
+        "--model",
+        "8b",
+        "--gpu",
+        "h100",
+        "--train",
+        "ppo",
+        "--method",
+        "lora",
+        "--seq-len",
+        "1024",
+        "--response-len",
+        "256",
+        "--micro-batch",
+        "8",
+        "--goal",
+        "fastest",
+        "--json",
+    )
     same = json.loads(advisor_main(*base).stdout)["fixes"]
     small = json.loads(advisor_main(*base, "--reward-value-model", "llama-3.2-1b").stdout)["fixes"]
     assert small and same
@@ -199,16 +226,20 @@ def test_fit_fastest_times_the_fixes_with_the_smaller_model(advisor_main):
 
 
 def test_fit_of_a_reward_stage_sizes_the_smaller_model(advisor_main):
-    out = json.loads(advisor_main("fit", "--model", "70b", "--gpu", "h100", "--train", "reward", "--method", "lora",
-                                  "--reward-value-model", "8b", "--json").stdout)
+    out = json.loads(
+        advisor_main("fit", "--model", "70b", "--gpu", "h100", "--train", "reward", "--method", "lora", "--reward-value-model", "8b", "--json").stdout
+    )
     assert out["estimate"]["model"]["name"] == "Llama 3.1 8B" and out["reward_value_model"]["separate"] is True
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--reward-value-model", "qwen2.5-7b"], "PPO scores the policy's token ids"),
-    (["--reward-value-model", "no-such-model"], "--reward-value-model: unknown model 'no-such-model'"),
-    (["--train", "dpo", "--reward-value-model", "1b"], "applies to --train reward or ppo, not dpo"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--reward-value-model", "qwen2.5-7b"], "PPO scores the policy's token ids"),
+        (["--reward-value-model", "no-such-model"], "--reward-value-model: unknown model 'no-such-model'"),
+        (["--train", "dpo", "--reward-value-model", "1b"], "applies to --train reward or ppo, not dpo"),
+    ],
+)
 def test_fit_refuses_a_bad_reward_value_model(advisor_main, args, needle):
     kind = [] if "--train" in args else ["--train", "ppo"]
     one_line_exit_2(advisor_main("fit", "--model", "8b", "--gpu", "h100", *kind, *args), needle)
@@ -216,8 +247,21 @@ def test_fit_refuses_a_bad_reward_value_model(advisor_main, args, needle):
 
 # ------------------------------------------------------------------------------------------------ generate --reward-value-model
 def test_generate_rlhf_trains_and_scores_with_the_smaller_model(advisor_main, tmp_path):
-    out = advisor_main("generate", "--model", "70b", "--method-kind", "rlhf", "--method", "lora", "--gpu", "h100",
-                       "--reward-value-model", "8b", "--out", str(tmp_path / "run"))
+    out = advisor_main(
+        "generate",
+        "--model",
+        "70b",
+        "--method-kind",
+        "rlhf",
+        "--method",
+        "lora",
+        "--gpu",
+        "h100",
+        "--reward-value-model",
+        "8b",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert out.returncode == 0, out.stderr
     run = tmp_path / "run"
     reward = config_of((run / "train_reward.py").read_text())
@@ -240,8 +284,21 @@ def test_generate_rlhf_trains_and_scores_with_the_smaller_model(advisor_main, tm
 
 
 def test_generate_reward_kind_trains_the_smaller_model(advisor_main, tmp_path):
-    out = advisor_main("generate", "--model", "70b", "--method-kind", "reward", "--method", "lora", "--gpu", "h100",
-                       "--reward-value-model", "8b", "--out", str(tmp_path / "run"))
+    out = advisor_main(
+        "generate",
+        "--model",
+        "70b",
+        "--method-kind",
+        "reward",
+        "--method",
+        "lora",
+        "--gpu",
+        "h100",
+        "--reward-value-model",
+        "8b",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert out.returncode == 0, out.stderr
     assert config_of((tmp_path / "run" / "train_reward.py").read_text())["model"] == "meta-llama/Llama-3.1-8B"
     default = advisor_main("generate", "--model", "70b", "--method-kind", "reward", "--method", "lora", "--gpu", "h100", "--out", str(tmp_path / "d"))
@@ -256,9 +313,13 @@ def test_generate_refuses_it_on_a_kind_without_a_reward_model(advisor_main, tmp_
 
 
 def test_generate_refuses_another_vocabulary_and_a_plan_file(advisor_main, tmp_path):
-    one_line_exit_2(advisor_main("generate", "--model", "70b", "--method-kind", "rlhf", "--reward-value-model", "qwen2.5-7b",
-                                 "--out", str(tmp_path / "run")), "PPO scores the policy's token ids")
+    one_line_exit_2(
+        advisor_main("generate", "--model", "70b", "--method-kind", "rlhf", "--reward-value-model", "qwen2.5-7b", "--out", str(tmp_path / "run")),
+        "PPO scores the policy's token ids",
+    )
     plan = tmp_path / "plan.toml"
     assert advisor_main("advise", *sum(([f"--{k.replace('_', '-')}", v] for k, v in BASE.items()), []), "--save", str(plan)).returncode == 0
-    one_line_exit_2(advisor_main("generate", "--plan", str(plan), "--reward-value-model", "1b", "--out", str(tmp_path / "r")),
-                    "--plan fixes the model and set-up; drop --reward-value-model")
+    one_line_exit_2(
+        advisor_main("generate", "--plan", str(plan), "--reward-value-model", "1b", "--out", str(tmp_path / "r")),
+        "--plan fixes the model and set-up; drop --reward-value-model",
+    )

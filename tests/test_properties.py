@@ -11,21 +11,27 @@ from estimators.setup import ADAPTATIONS, ATTENTIONS, LORA_PRESETS, OPTIMIZERS, 
 
 MODELS = sorted(catalog())
 
-setups = st.fixed_dictionaries(dict(
-    adaptation=st.sampled_from(ADAPTATIONS),
-    precision=st.sampled_from(PRECISIONS),
-    optimizer=st.sampled_from(OPTIMIZERS),
-    micro_batch=st.integers(1, 64),
-    seq_len=st.integers(1, 32768),
-    grad_ckpt=st.sampled_from([None, True, False]),
-    attention=st.sampled_from(ATTENTIONS),
-    lora_r=st.integers(1, 512),
-    lora_targets=st.sampled_from(sorted(LORA_PRESETS) + ["q_proj,v_proj", "down_proj"]),
-    lora_dropout=st.sampled_from([0.0, 0.05, 0.1]),
-    quant_type=st.sampled_from(QUANT_TYPES),
-    double_quant=st.booleans(),
-    kbit_upcast=st.booleans(),
-)).filter(lambda d: not (d["adaptation"] == "qlora" and d["precision"] == "fp32")).map(lambda d: Setup(**d))  # refused when built
+setups = (
+    st.fixed_dictionaries(
+        dict(
+            adaptation=st.sampled_from(ADAPTATIONS),
+            precision=st.sampled_from(PRECISIONS),
+            optimizer=st.sampled_from(OPTIMIZERS),
+            micro_batch=st.integers(1, 64),
+            seq_len=st.integers(1, 32768),
+            grad_ckpt=st.sampled_from([None, True, False]),
+            attention=st.sampled_from(ATTENTIONS),
+            lora_r=st.integers(1, 512),
+            lora_targets=st.sampled_from(sorted(LORA_PRESETS) + ["q_proj,v_proj", "down_proj"]),
+            lora_dropout=st.sampled_from([0.0, 0.05, 0.1]),
+            quant_type=st.sampled_from(QUANT_TYPES),
+            double_quant=st.booleans(),
+            kbit_upcast=st.booleans(),
+        )
+    )
+    .filter(lambda d: not (d["adaptation"] == "qlora" and d["precision"] == "fp32"))
+    .map(lambda d: Setup(**d))
+)  # refused when built
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 

@@ -22,13 +22,16 @@ def test_the_wizard_asks_for_the_reward_on_the_data_step():
     assert "reward" in [q.id for q in questions_for("data")]
 
 
-@pytest.mark.parametrize("typed, field, value", [
-    ("check:answer", "reward_check", "answer"),
-    ("answer", "reward_check", "answer"),
-    ("rewards.py:score", "reward_fn", "rewards.py:score"),
-    ("OpenAssistant/reward-model-deberta", "reward_model", "OpenAssistant/reward-model-deberta"),
-    ("model:rm", "reward_model", "rm"),
-])
+@pytest.mark.parametrize(
+    "typed, field, value",
+    [
+        ("check:answer", "reward_check", "answer"),
+        ("answer", "reward_check", "answer"),
+        ("rewards.py:score", "reward_fn", "rewards.py:score"),
+        ("OpenAssistant/reward-model-deberta", "reward_model", "OpenAssistant/reward-model-deberta"),
+        ("model:rm", "reward_model", "rm"),
+    ],
+)
 def test_a_given_reward_goes_on_the_grpo_stage(typed, field, value):
     plan = advise(Answers.from_mapping({**GRPO, "reward": typed}))
     stage = _grpo_stage(plan)

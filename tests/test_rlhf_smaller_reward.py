@@ -126,8 +126,14 @@ def test_estimate_flag_prices_it_and_json_says_which(advisor_main):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["reward_value_model"] | {"resolved_from": ""} == {
-        "name": "Llama 3.1 8B", "key": "llama-3.1-8b", "hf_id": "meta-llama/Llama-3.1-8B", "resolved_from": "",
-        "params_total": SEQCLS_8B + H, "vocab_size": 128_256, "separate": True}
+        "name": "Llama 3.1 8B",
+        "key": "llama-3.1-8b",
+        "hf_id": "meta-llama/Llama-3.1-8B",
+        "resolved_from": "",
+        "params_total": SEQCLS_8B + H,
+        "vocab_size": 128_256,
+        "separate": True,
+    }
     assert data["model"]["name"] == "Llama 3.1 70B"
     default = json.loads(advisor_main("estimate", "--model", "70b", "--train", "ppo", "--json").stdout)
     assert default["reward_value_model"]["name"] == "Llama 3.1 70B" and default["reward_value_model"]["separate"] is False
@@ -152,11 +158,14 @@ def test_help_shows_the_flag_with_an_example(advisor_main):
     assert "advisor estimate --model 70b --train ppo --reward-value-model 8b" in out.stdout
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--reward-value-model", "no-such-model"], "--reward-value-model: unknown model 'no-such-model'"),
-    (["--reward-value-model", "qwen2.5-7b"], "PPO scores the policy's token ids"),
-    (["--train", "sft", "--reward-value-model", "8b"], "applies to --train reward or ppo, not sft"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--reward-value-model", "no-such-model"], "--reward-value-model: unknown model 'no-such-model'"),
+        (["--reward-value-model", "qwen2.5-7b"], "PPO scores the policy's token ids"),
+        (["--train", "sft", "--reward-value-model", "8b"], "applies to --train reward or ppo, not sft"),
+    ],
+)
 def test_bad_reward_value_model_is_one_line_exit_2(advisor_main, args, needle):
     full = ["estimate", "--model", "70b"] + (["--train", "ppo"] if "--train" not in args else []) + args
     out = advisor_main(*full)
@@ -234,7 +243,10 @@ def test_generated_scripts_train_and_load_the_smaller_model(small_rlhf, tmp_path
     assert ppo["model"] == "meta-llama/Llama-3.1-70B" and ppo["base_from"] == "outputs/sft" and ppo["reward_model"] == "outputs/reward"
     readme = (tmp_path / "run" / "README.md").read_text()
     assert "**The reward model is smaller than the policy**: stage reward trains `meta-llama/Llama-3.1-8B`" in readme
-    assert "InstructGPT" in readme and "| 2 | reward | `train_reward.py` | reward (preference data) | bundled sample (`data/`) | `meta-llama/Llama-3.1-8B` |" in readme
+    assert (
+        "InstructGPT" in readme
+        and "| 2 | reward | `train_reward.py` | reward (preference data) | bundled sample (`data/`) | `meta-llama/Llama-3.1-8B` |" in readme
+    )
 
 
 # ------------------------------------------------------------------------------------------------ a real run
@@ -242,7 +254,9 @@ _ENV = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_
 
 
 def _run(run_dir: Path, python: str, script: str) -> subprocess.CompletedProcess:
-    return subprocess.run([python, script, "--max-steps", "2"], cwd=run_dir, capture_output=True, text=True, env=dict(os.environ, **_ENV), timeout=300)
+    return subprocess.run(
+        [python, script, "--max-steps", "2"], cwd=run_dir, capture_output=True, text=True, env=dict(os.environ, **_ENV), timeout=300
+    )
 
 
 @pytest.mark.slow
@@ -264,9 +278,18 @@ def test_tiny_ppo_with_a_smaller_tiny_reward_model_trains(tmp_path, ppo_python):
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM  # the smaller model, with the run's tokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "tiny-model")
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                         num_key_value_heads=2, max_position_embeddings=2048, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     LlamaForCausalLM(config).save_pretrained(small_dir)
     tokenizer.save_pretrained(small_dir)
     reward = _run(run_dir, sys.executable, "train_reward.py")

@@ -51,7 +51,8 @@ def test_estimate_and_generate_share_one_model_resolver():
     resolved = resolve_model("tiny")
     spec, ref = model_spec("tiny")
     assert resolved.spec == spec and resolved.key == ref.key == "tiny"
-    out = subprocess.run([sys.executable, "-m", "advisor", "estimate", "--model", "tiny", "--json"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "advisor", "estimate", "--model", "tiny", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert '"key": "tiny"' in out.stdout and '"resolved_from": "built by the script"' in out.stdout

@@ -43,6 +43,7 @@ def _replace_once(root: Path, name: str, old: str, new: str) -> None:
 
 # ---- the shipped tables ----------------------------------------------------------------------
 
+
 def test_shipped_tables_are_valid():
     assert rules_check.validate_all() == []
     rules_check.check()  # does not raise

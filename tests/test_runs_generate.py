@@ -67,8 +67,19 @@ def test_every_rlhf_stage_gets_the_data_of_its_kind(tmp_path, capsys):
     data = _rows(tmp_path)
     out = tmp_path / "r"
     code, _out, err = _generate(
-        capsys, "--model", "tiny", "--method-kind", "rlhf", "--out", str(out), "--instruction-dataset", str(data["instruction"]),
-        "--preference-dataset", str(data["preference"]), "--prompt-dataset", str(data["prompt"]),
+        capsys,
+        "--model",
+        "tiny",
+        "--method-kind",
+        "rlhf",
+        "--out",
+        str(out),
+        "--instruction-dataset",
+        str(data["instruction"]),
+        "--preference-dataset",
+        str(data["preference"]),
+        "--prompt-dataset",
+        str(data["prompt"]),
     )
     assert code == 0, err
     assert config_of((out / "train_sft.py").read_text())["dataset"] == str(data["instruction"])
@@ -81,11 +92,15 @@ def test_every_rlhf_stage_gets_the_data_of_its_kind(tmp_path, capsys):
 def test_a_stage_left_on_the_sample_is_said_and_a_flag_no_stage_uses_is_refused(tmp_path, capsys):
     data = _rows(tmp_path)
     out = tmp_path / "r"
-    code, _out, err = _generate(capsys, "--model", "tiny", "--method-kind", "sft+dpo", "--out", str(out), "--preference-dataset", str(data["preference"]))
+    code, _out, err = _generate(
+        capsys, "--model", "tiny", "--method-kind", "sft+dpo", "--out", str(out), "--preference-dataset", str(data["preference"])
+    )
     assert code == 0, err
     assert "stage 'sft' trains on the bundled sample instruction data; give --instruction-dataset" in err
     assert config_of((out / "train_dpo.py").read_text())["dataset"] == str(data["preference"])
-    code, _out, err = _generate(capsys, "--model", "tiny", "--method-kind", "sft", "--out", str(tmp_path / "s"), "--prompt-dataset", str(data["prompt"]))
+    code, _out, err = _generate(
+        capsys, "--model", "tiny", "--method-kind", "sft", "--out", str(tmp_path / "s"), "--prompt-dataset", str(data["prompt"])
+    )
     assert code == 2 and "--prompt-dataset: no stage of the sft run takes that data" in err
 
 
@@ -95,8 +110,17 @@ def test_a_plan_file_gets_the_per_kind_flags_too(tmp_path, capsys):
     (tmp_path / "plan.toml").write_text(plan.to_toml())
     code, _out, err = _generate(capsys, "--plan", str(tmp_path / "plan.toml"), "--out", str(tmp_path / "a"), "--dataset", str(data["preference"]))
     assert code == 2 and "take different data" in err  # the old code put the preference file under the SFT stage too
-    code, _out, err = _generate(capsys, "--plan", str(tmp_path / "plan.toml"), "--out", str(tmp_path / "b"),
-                                "--instruction-dataset", str(data["instruction"]), "--preference-dataset", str(data["preference"]))
+    code, _out, err = _generate(
+        capsys,
+        "--plan",
+        str(tmp_path / "plan.toml"),
+        "--out",
+        str(tmp_path / "b"),
+        "--instruction-dataset",
+        str(data["instruction"]),
+        "--preference-dataset",
+        str(data["preference"]),
+    )
     assert code == 0, err
     assert config_of((tmp_path / "b" / "train_sft.py").read_text())["dataset"] == str(data["instruction"])
 
@@ -122,9 +146,18 @@ def test_next_hint_is_shell_quoted(tmp_path, capsys):
 def _config_json(tmp_path: Path) -> Path:
     folder = tmp_path / "my-model"
     folder.mkdir()
-    cfg = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
-           "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000,
-           "max_position_embeddings": 512, "tie_word_embeddings": False}
+    cfg = {
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": 256,
+        "intermediate_size": 512,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 1000,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": False,
+    }
     (folder / "config.json").write_text(json.dumps(cfg))
     return folder / "config.json"
 
@@ -148,8 +181,9 @@ def test_a_config_json_path_makes_the_script_load_its_folder(tmp_path, capsys):
 
 def test_readme_names_the_card_and_the_need_apart():
     plan = build_plan("tiny", Setup(adaptation="lora"), pipeline="sft", gpu="rtx4090")
-    plan.estimate = EstimateSummary(peak_allocated_gib=15.5, peak_reserved_gib=16.71, device_gib=17.21, peak_phase="sft: backward",
-                                    fits=True, headroom_gib=6.44)
+    plan.estimate = EstimateSummary(
+        peak_allocated_gib=15.5, peak_reserved_gib=16.71, device_gib=17.21, peak_phase="sft: backward", fits=True, headroom_gib=6.44
+    )
     readme = render(plan, versions=FALLBACK_PINS)["README.md"]
     assert "GiB device" not in readme
     assert "about 17.21 GiB, what nvidia-smi shows" in readme

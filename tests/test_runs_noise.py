@@ -16,7 +16,7 @@ from advisor.scriptgen import render
 from advisor.scriptgen.pins import FALLBACK_PINS
 from estimators.setup import Setup
 
-NOISY = textwrap.dedent('''
+NOISY = textwrap.dedent("""
     import sys
     print("Failed to load CPU gemm_4bit_forward from kernels-community: No module named 'kernels'. Please make sure you already `pip install kernels`", flush=True)
     print("/x/site-packages/transformers/modeling_utils.py:3312: FutureWarning: `is_gradient_checkpointing` is deprecated and will be removed in v6.", file=sys.stderr, flush=True)
@@ -26,7 +26,7 @@ NOISY = textwrap.dedent('''
         print(row, flush=True)
     print("/x/train.py:9: UserWarning: a REAL warning the user must see", file=sys.stderr, flush=True)
     print("  warnings.warn(", file=sys.stderr, flush=True)
-''')
+""")
 
 
 def test_known_noise_goes_to_the_log_only_and_real_warnings_stay(tmp_path, launch_here):

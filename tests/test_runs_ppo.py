@@ -44,7 +44,9 @@ def test_plan_estimate_readme_and_launch_all_say_ppo(tmp_path, monkeypatch):
     assert cmd.script.name == "train_ppo.py"
     text = cmd.script.read_text()
     assert "from trl.experimental.ppo import PPOConfig, PPOTrainer" in text
-    config = next(ast.literal_eval(n.value) for n in ast.parse(text).body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "CONFIG")
+    config = next(
+        ast.literal_eval(n.value) for n in ast.parse(text).body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "CONFIG"
+    )
     assert config["train"] == "ppo"
     # ... in an interpreter whose trl is the one the block pins (here trl is newer, so the launcher's overlay)
     assert scriptenv.exact_pins(cmd.script) == {"trl": PPO_TRL}
@@ -57,9 +59,11 @@ def test_plan_estimate_readme_and_launch_all_say_ppo(tmp_path, monkeypatch):
 
 def _wheel(folder: Path, name: str, version: str) -> Path:
     """A minimal pure-Python wheel, so the environment build runs pip for real without an index."""
-    files = {f"{name}/__init__.py": f"VERSION = {version!r}\n",
-             f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-             f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files = {
+        f"{name}/__init__.py": f"VERSION = {version!r}\n",
+        f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
     record = []
     for rel, text in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
@@ -73,7 +77,7 @@ def _wheel(folder: Path, name: str, version: str) -> Path:
     return path
 
 
-BLOCK = '''# /// script
+BLOCK = """# /// script
 # dependencies = [
 #     "advisorfakepin==1.0",
 # ]
@@ -83,7 +87,7 @@ BLOCK = '''# /// script
 import importlib.metadata, pathlib, sys
 _out = pathlib.Path(sys.argv[sys.argv.index("--output-dir") + 1]); _out.mkdir(parents=True, exist_ok=True)
 (_out / "seen.txt").write_text(importlib.metadata.version("advisorfakepin") + " " + __import__("torch").__name__)
-'''
+"""
 
 
 @pytest.mark.slow  # two launches and a venv build: ~45 s on a 2-core machine
@@ -95,8 +99,14 @@ def test_launch_builds_the_environment_a_block_asks_for_once_then_reuses_it(tmp_
     plan = build_plan("tiny", Setup(), pipeline="sft", gpu="rtx4090", output_dir="out")
     save_plan(plan, run_dir / "plan.toml")
     (run_dir / "train_sft.py").write_text(BLOCK + FAKE_TRAIN)
-    env = {"ADVISOR_ENV_DIR": str(tmp_path / "envs"), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels),
-           "UV_NO_INDEX": "1", "UV_FIND_LINKS": str(wheels), "FAKE_STEPS": "2"}
+    env = {
+        "ADVISOR_ENV_DIR": str(tmp_path / "envs"),
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheels),
+        "UV_NO_INDEX": "1",
+        "UV_FIND_LINKS": str(wheels),
+        "FAKE_STEPS": "2",
+    }
     first = run_advisor("launch", str(run_dir), "--no-progress", env=env, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "building the environment train_sft.py asks for (advisorfakepin==1.0), once" in first.stdout

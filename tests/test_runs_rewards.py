@@ -48,10 +48,13 @@ def test_each_reward_kind_reaches_the_script_config_and_the_readme(tmp_path, cap
     assert code == 0 and config_of(tmp_path / "d" / "train_grpo.py")["reward_model"] == str(tmp_path)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--method-kind", "rlhf", "--reward-check", "answer"], "--reward-check: the rlhf run has no GRPO stage"),
-    (["--method-kind", "grpo", "--reward-fn", "score"], "write it as FILE.py:FUNCTION"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--method-kind", "rlhf", "--reward-check", "answer"], "--reward-check: the rlhf run has no GRPO stage"),
+        (["--method-kind", "grpo", "--reward-fn", "score"], "write it as FILE.py:FUNCTION"),
+    ],
+)
 def test_reward_flags_that_cannot_apply_are_refused(tmp_path, capsys, args, message):
     code, err = generate(capsys, *args, "--out", str(tmp_path / "r"))
     assert code == 2 and message in err and err.count("\n") == 1
@@ -93,13 +96,35 @@ def test_grpo_trains_with_the_users_reward_function(tmp_path, capsys):
     data = tmp_path / "math.jsonl"
     data.write_text(PROMPTS)
     fn = tmp_path / "my_reward.py"
-    fn.write_text("from pathlib import Path\n"
-                  "def score(completions, **kw):\n"
-                  "    Path(__file__).with_suffix('.called').write_text(','.join(sorted(kw)))\n"
-                  "    return [float(len(str(c)) % 2) for c in completions]\n")
+    fn.write_text(
+        "from pathlib import Path\n"
+        "def score(completions, **kw):\n"
+        "    Path(__file__).with_suffix('.called').write_text(','.join(sorted(kw)))\n"
+        "    return [float(len(str(c)) % 2) for c in completions]\n"
+    )
     run_dir = tmp_path / "run"
-    assert main(["generate", "--model", "tiny", "--method-kind", "grpo", "--prompt-dataset", str(data), "--reward-fn", f"{fn}:score",
-                 "--seq-len", "256", "--response-len", "32", "--out", str(run_dir)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                "tiny",
+                "--method-kind",
+                "grpo",
+                "--prompt-dataset",
+                str(data),
+                "--reward-fn",
+                f"{fn}:score",
+                "--seq-len",
+                "256",
+                "--response-len",
+                "32",
+                "--out",
+                str(run_dir),
+            ]
+        )
+        == 0
+    )
     result = run_script(run_dir, "train_grpo.py", "--max-steps", "1")
     check_run(result, run_dir / "outputs" / "grpo", 0, first=0, last=1, final="adapter_config.json")
     assert "answer" in fn.with_suffix(".called").read_text().split(",")  # TRL passed the dataset column

@@ -79,7 +79,9 @@ def golden_plans() -> dict[str, Plan]:
             model="llama-3.1-8b",
             hf_id="meta-llama/Llama-3.1-8B-Instruct",
             pipeline="rlhf",
-            estimate=EstimateSummary(peak_allocated_gib=14.2, peak_reserved_gib=15.9, device_gib=16.4, peak_phase="backward", fits=True, headroom_gib=7.25),
+            estimate=EstimateSummary(
+                peak_allocated_gib=14.2, peak_reserved_gib=15.9, device_gib=16.4, peak_phase="backward", fits=True, headroom_gib=7.25
+            ),
         ),
         "llama-dpo-full-zero3-2nodes": make_plan(
             [("dpo", "dpo", "preference", "", "", "trl-lib/ultrafeedback_binarized")],
@@ -169,7 +171,10 @@ def test_every_script_parses_and_has_the_shape_of_trl_scripts(kind, adaptation):
     assert "@@" not in files["common.py"]
     for rel, text in scripts.items():
         tree = ast.parse(text, filename=rel)
-        assert re.match(r"# /// script\n# requires-python = \">=3.11\"\n# dependencies = \[\n(#     \"[a-z]+==[0-9.]+\",\n)+# \]\n(# \[tool\.advisor\]\n# exact = \[\"trl\"\].*\n)?# ///\n", text), rel
+        assert re.match(
+            r"# /// script\n# requires-python = \">=3.11\"\n# dependencies = \[\n(#     \"[a-z]+==[0-9.]+\",\n)+# \]\n(# \[tool\.advisor\]\n# exact = \[\"trl\"\].*\n)?# ///\n",
+            text,
+        ), rel
         docstring = ast.get_docstring(tree)
         assert f"python {rel}" in docstring and "--resume" in docstring and "common.py" in docstring
         names = [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
@@ -202,7 +207,11 @@ def test_priced_equals_the_plan_setup_and_the_blocks_its_translation(kind, adapt
         hyper = stage.hyper.to_data()
         assert training == trl_names.training(setup, hyper, setup.train)
         assert (training["per_device_train_batch_size"], training["gradient_accumulation_steps"]) == (setup.micro_batch, setup.grad_accum) == (3, 5)
-        assert (training["learning_rate"], training["num_train_epochs"], training["save_steps"]) == (hyper["learning_rate"], hyper["epochs"], hyper["save_steps"])
+        assert (training["learning_rate"], training["num_train_epochs"], training["save_steps"]) == (
+            hyper["learning_rate"],
+            hyper["epochs"],
+            hyper["save_steps"],
+        )
         assert training["activation_checkpointing"] == setup.checkpointing
         if setup.train in ("sft", "reward", "dpo"):
             assert training["max_length"] == setup.seq_len == 777 and "max_length" not in config
@@ -213,11 +222,21 @@ def test_priced_equals_the_plan_setup_and_the_blocks_its_translation(kind, adapt
             assert blocks["LORA"] is None
         else:
             task = "SEQ_CLS" if setup.train == "reward" else "CAUSAL_LM"
-            assert blocks["LORA"] == {"r": 8, "lora_alpha": 24, "lora_dropout": 0.1, "target_modules": list(lora_target_names(plan_spec(plan), setup)), "task_type": task}
+            assert blocks["LORA"] == {
+                "r": 8,
+                "lora_alpha": 24,
+                "lora_dropout": 0.1,
+                "target_modules": list(lora_target_names(plan_spec(plan), setup)),
+                "task_type": task,
+            }
             assert blocks["LORA"]["target_modules"] == ["q_proj", "v_proj"]
         if adaptation == "qlora":
-            assert blocks["QUANT"] == {"load_in_4bit": True, "bnb_4bit_quant_type": setup.quant_type, "bnb_4bit_use_double_quant": setup.double_quant,
-                                       "bnb_4bit_compute_dtype": "bfloat16"}
+            assert blocks["QUANT"] == {
+                "load_in_4bit": True,
+                "bnb_4bit_quant_type": setup.quant_type,
+                "bnb_4bit_use_double_quant": setup.double_quant,
+                "bnb_4bit_compute_dtype": "bfloat16",
+            }
             assert config["kbit_upcast"] == setup.kbit_upcast and config["kbit_device_map"] is True
         else:
             assert blocks["QUANT"] is None and "kbit_upcast" not in config
@@ -287,7 +306,15 @@ def test_script_functions_turn_the_setup_into_trainer_arguments(sft_module, setu
         assert kw["gradient_accumulation_steps"] == setup.grad_accum
         assert kw["activation_checkpointing"] == setup.checkpointing
         assert kw["use_cpu"] is (not cuda)
-        optim = {"adamw": "adamw_torch_fused", "adamw8bit": "adamw_bnb_8bit", "paged_adamw8bit": "paged_adamw_8bit", "adafactor": "adafactor", "sgd": "sgd", "sgd_momentum": "sgd", "lion": "lion_32bit"}
+        optim = {
+            "adamw": "adamw_torch_fused",
+            "adamw8bit": "adamw_bnb_8bit",
+            "paged_adamw8bit": "paged_adamw_8bit",
+            "adafactor": "adafactor",
+            "sgd": "sgd",
+            "sgd_momentum": "sgd",
+            "lion": "lion_32bit",
+        }
         assert kw["optim"] == ("adamw_torch" if not cuda and setup.optimizer == "adamw" else optim[setup.optimizer])
         assert kw.get("optim_args") == ("momentum=0.9" if setup.optimizer == "sgd_momentum" else None)
         # Pure fp16 full fine-tuning gets no GradScaler (it cannot unscale fp16 gradients).
@@ -302,7 +329,12 @@ def test_script_functions_turn_the_setup_into_trainer_arguments(sft_module, setu
         assert mkw["trust_remote_code"] is False
         if setup.adaptation == "qlora":
             q = mkw["quantization_config"]
-            assert (q.load_in_4bit, q.bnb_4bit_quant_type, q.bnb_4bit_use_double_quant, q.bnb_4bit_compute_dtype) == (True, setup.quant_type, setup.double_quant, compute)
+            assert (q.load_in_4bit, q.bnb_4bit_quant_type, q.bnb_4bit_use_double_quant, q.bnb_4bit_compute_dtype) == (
+                True,
+                setup.quant_type,
+                setup.double_quant,
+                compute,
+            )
             assert mkw["dtype"] == compute
             if setup.parallel.startswith("fsdp"):
                 assert q.bnb_4bit_quant_storage == compute and "device_map" not in mkw  # FSDP places the shards
@@ -316,7 +348,13 @@ def test_script_functions_turn_the_setup_into_trainer_arguments(sft_module, setu
         assert lora is None
     else:
         targets = list(lora_target_names(plan_spec(plan), setup)) or "all-linear"
-        assert lora == {"r": setup.lora_r, "lora_alpha": setup.lora_alpha, "lora_dropout": setup.lora_dropout, "target_modules": targets, "task_type": "CAUSAL_LM"}
+        assert lora == {
+            "r": setup.lora_r,
+            "lora_alpha": setup.lora_alpha,
+            "lora_dropout": setup.lora_dropout,
+            "target_modules": targets,
+            "task_type": "CAUSAL_LM",
+        }
     # The real TRL config accepts every argument (on this CPU-only machine).
     cpu, _, _ = m.for_device(training, model, quant, lora is None, False, False)
     sft_config = m.SFTConfig(**cpu, output_dir="/tmp/unused")
@@ -329,7 +367,28 @@ def test_script_resolves_paths_and_applies_flag_overrides(sft_module, tmp_path, 
     m = sft_module
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine.jsonl").write_text("{}\n")
-    args = m.parse_args("sft", "", ["--dataset", "mine.jsonl", "--output-dir", "out", "--max-steps", "7", "--batch-size", "3", "--learning-rate", "0.5", "--seq-len", "99", "--epochs", "2", "--save-steps", "4"])
+    args = m.parse_args(
+        "sft",
+        "",
+        [
+            "--dataset",
+            "mine.jsonl",
+            "--output-dir",
+            "out",
+            "--max-steps",
+            "7",
+            "--batch-size",
+            "3",
+            "--learning-rate",
+            "0.5",
+            "--seq-len",
+            "99",
+            "--epochs",
+            "2",
+            "--save-steps",
+            "4",
+        ],
+    )
     cfg, training = m.apply_overrides(m.CONFIG, m.TRAINING, args, m.HERE)
     assert cfg["dataset"] == str(tmp_path / "mine.jsonl") and cfg["output_dir"] == str(tmp_path / "out")
     assert (training["max_steps"], training["per_device_train_batch_size"], training["learning_rate"], training["max_length"]) == (7, 3, 0.5, 99)
@@ -380,7 +439,7 @@ def test_hostile_strings_stay_data():
         assert "__import__" not in ast.unparse(tree).replace(repr(HOSTILE), "")
         assert ast.get_docstring(tree).count("PWNED") == 0
     readme = files["README.md"]
-    assert "\n\"\"\"" not in readme and json.dumps(HOSTILE, ensure_ascii=False).replace("`", "\\u0060") in readme
+    assert '\n"""' not in readme and json.dumps(HOSTILE, ensure_ascii=False).replace("`", "\\u0060") in readme
     assert Plan.from_data(tomllib.loads(files["plan.toml"])).model.hf_id == HOSTILE
 
 
@@ -428,7 +487,14 @@ def test_existing_folder_is_not_overwritten_without_force(tmp_path):
 def test_run_folder_contents(tmp_path):
     plan = golden_plans()["llama-rlhf-qlora"]
     files = render(plan)
-    assert {"plan.toml", "README.md", "accelerate_config.yaml", "data/sample_instruction.jsonl", "data/sample_preference.jsonl", "data/sample_prompt.jsonl"} <= set(files)
+    assert {
+        "plan.toml",
+        "README.md",
+        "accelerate_config.yaml",
+        "data/sample_instruction.jsonl",
+        "data/sample_preference.jsonl",
+        "data/sample_prompt.jsonl",
+    } <= set(files)
     assert Plan.from_data(tomllib.loads(files["plan.toml"])) == plan
     for fmt, columns in (("instruction", {"messages"}), ("preference", {"prompt", "chosen", "rejected"}), ("prompt", {"prompt"})):
         rows = [json.loads(line) for line in files[f"data/sample_{fmt}.jsonl"].splitlines()]
@@ -445,7 +511,11 @@ def test_run_folder_contents(tmp_path):
 
 def test_bundled_data_has_english_and_korean_rows_in_trl_formats():
     data = resources.files("advisor") / "data"
-    expected = {"instructions.jsonl": (35, {"messages"}), "preferences.jsonl": (25, {"prompt", "chosen", "rejected"}), "prompts.jsonl": (25, {"prompt"})}
+    expected = {
+        "instructions.jsonl": (35, {"messages"}),
+        "preferences.jsonl": (25, {"prompt", "chosen", "rejected"}),
+        "prompts.jsonl": (25, {"prompt"}),
+    }
     for name, (at_least, columns) in expected.items():
         rows = [json.loads(line) for line in (data / name).read_text(encoding="utf-8").splitlines()]
         assert len(rows) >= at_least and all(set(row) == columns for row in rows), name
@@ -504,10 +574,33 @@ def test_fallback_pins_equal_pyproject_train_extra():
 
 def test_generate_command_writes_a_run_and_refuses_to_overwrite(tmp_path):
     out = tmp_path / "run"
-    r = run_advisor("generate", "--model", "tiny", "--method-kind", "rlhf", "--method", "qlora", "--seq-len", "256", "--response-len", "64", "--out", str(out), "--json")
+    r = run_advisor(
+        "generate",
+        "--model",
+        "tiny",
+        "--method-kind",
+        "rlhf",
+        "--method",
+        "qlora",
+        "--seq-len",
+        "256",
+        "--response-len",
+        "64",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     written = json.loads(r.stdout)
-    assert {Path(p).name for p in written} >= {"common.py", "train_sft.py", "train_reward.py", "train_ppo.py", "train_ppo_rloo.py", "README.md", "plan.toml"}
+    assert {Path(p).name for p in written} >= {
+        "common.py",
+        "train_sft.py",
+        "train_reward.py",
+        "train_ppo.py",
+        "train_ppo_rloo.py",
+        "README.md",
+        "plan.toml",
+    }
     blocks = blocks_of((out / "train_reward.py").read_text())
     assert blocks["PRICED"]["adaptation"] == "qlora" and blocks["PRICED"]["seq_len"] == 256 and blocks["CONFIG"]["base_from"] == "outputs/sft"
     assert blocks["TRAINING"]["max_length"] == 256 and blocks["QUANT"]["load_in_4bit"] is True
@@ -558,4 +651,3 @@ def test_plans_turn_lora_dropout_off_where_peft_wraps_fused_experts():
     assert attention.stages[0].setup.lora_dropout == 0.05
     dense = build_plan("8b", Setup(adaptation="lora", lora_targets="all-linear"), gpu="h100")
     assert dense.stages[0].setup.lora_dropout == 0.05
-

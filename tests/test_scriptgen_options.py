@@ -23,8 +23,18 @@ from estimators import estimate
 from estimators.catalog import TINY_SPEC, resolve_model
 from estimators.setup import TRL_OFFLOAD_KINDS, Setup
 
-HYPER = {"learning_rate": 2e-4, "epochs": 1.0, "max_steps": -1, "warmup_ratio": 0.03, "lr_scheduler": "cosine", "weight_decay": 0.0,
-         "seed": 42, "logging_steps": 1, "save_steps": 2, "beta": 0.1}
+HYPER = {
+    "learning_rate": 2e-4,
+    "epochs": 1.0,
+    "max_steps": -1,
+    "warmup_ratio": 0.03,
+    "lr_scheduler": "cosine",
+    "weight_decay": 0.0,
+    "seed": 42,
+    "logging_steps": 1,
+    "save_steps": 2,
+    "beta": 0.1,
+}
 BOTH = "embed_tokens,lm_head"
 
 
@@ -41,14 +51,20 @@ def _generate(advisor_main, tmp_path, *flags: str) -> dict[str, dict]:
 def test_dora_modules_to_save_and_offloading_reach_the_sft_script(advisor_main, tmp_path):
     files = _generate(advisor_main, tmp_path, "--dora", "--modules-to-save", BOTH, "--act-offload")
     blocks = files["train_sft.py"]
-    assert blocks["LORA"] == {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear", "task_type": "CAUSAL_LM",
-                              "use_dora": True, "modules_to_save": ["embed_tokens", "lm_head"]}
+    assert blocks["LORA"] == {
+        "r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "target_modules": "all-linear",
+        "task_type": "CAUSAL_LM",
+        "use_dora": True,
+        "modules_to_save": ["embed_tokens", "lm_head"],
+    }
     assert blocks["TRAINING"]["activation_offloading"] is True
     assert blocks["TRAINING"]["activation_checkpointing"] is True  # offloading moves the checkpoints, it does not replace them
     priced = blocks["PRICED"]
     assert (priced["dora"], priced["modules_to_save"], priced["act_offload"], priced["galore"]) == (True, BOTH, True, False)
-    assert ("DoRA (use_dora: a trained magnitude per output feature); embed_tokens, lm_head trained in full (modules_to_save)"
-            in files["README"])
+    assert "DoRA (use_dora: a trained magnitude per output feature); embed_tokens, lm_head trained in full (modules_to_save)" in files["README"]
     assert "activation offloading to host RAM (on a GPU)" in files["README"]
 
 
@@ -85,8 +101,9 @@ def test_a_hand_edited_plan_is_told_why_its_reward_stage_saves_no_lm_head():
     plan = build_plan("tiny", Setup(seq_len=64, response_len=8), pipeline="rlhf", output_dir="outputs")
     reward = next(s for s in plan.stages if s.setup.train == "reward")
     reward.setup = reward.setup.with_(modules_to_save="embed_tokens,lm_head")  # as a plan file edited by hand may say
-    assert stages_as_run(plan) == [f"stage '{reward.name}': a reward model has no lm_head (its score head is trained already): "
-                                   "modules_to_save keeps embed_tokens there"]
+    assert stages_as_run(plan) == [
+        f"stage '{reward.name}': a reward model has no lm_head (its score head is trained already): modules_to_save keeps embed_tokens there"
+    ]
     assert reward.setup.modules_to_save == "embed_tokens"
 
 
@@ -161,16 +178,21 @@ def test_offloading_is_dropped_on_a_cpu_only(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ refusals: one line, exit 2
-@pytest.mark.parametrize("args, needle", [
-    (("generate", "--model", "tiny", "--method-kind", "grpo", "--act-offload"),
-     "--act-offload is not an option of TRL's grpo trainer (it has no activation_offloading); kinds that have it: sft, reward, dpo"),
-    (("generate", "--model", "tiny", "--method-kind", "rlhf", "--act-offload"), "TRL's ppo trainer"),
-    (("estimate", "--model", "7b", "--train", "grpo", "--act-offload"), "kinds that have it: sft, reward, dpo"),
-    (("generate", "--model", "tiny", "--method", "full", "--dora"), "--dora and --modules-to-save are LoRA/QLoRA options"),
-    (("generate", "--model", "tiny", "--modules-to-save", "wte"), "unknown --modules-to-save 'wte'; valid: embed_tokens, lm_head"),
-    (("generate", "--model", "tiny", "--galore"), "--galore is GaLore AdamW for full fine-tuning: use --method full --optimizer adamw"),
-    (("generate", "--model", "tiny", "--optim-in-bwd"), "unrecognized arguments: --optim-in-bwd"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (
+            ("generate", "--model", "tiny", "--method-kind", "grpo", "--act-offload"),
+            "--act-offload is not an option of TRL's grpo trainer (it has no activation_offloading); kinds that have it: sft, reward, dpo",
+        ),
+        (("generate", "--model", "tiny", "--method-kind", "rlhf", "--act-offload"), "TRL's ppo trainer"),
+        (("estimate", "--model", "7b", "--train", "grpo", "--act-offload"), "kinds that have it: sft, reward, dpo"),
+        (("generate", "--model", "tiny", "--method", "full", "--dora"), "--dora and --modules-to-save are LoRA/QLoRA options"),
+        (("generate", "--model", "tiny", "--modules-to-save", "wte"), "unknown --modules-to-save 'wte'; valid: embed_tokens, lm_head"),
+        (("generate", "--model", "tiny", "--galore"), "--galore is GaLore AdamW for full fine-tuning: use --method full --optimizer adamw"),
+        (("generate", "--model", "tiny", "--optim-in-bwd"), "unrecognized arguments: --optim-in-bwd"),
+    ],
+)
 def test_options_a_script_cannot_run_are_refused_in_one_line(advisor_main, args, needle):
     out = advisor_main(*args)
     assert out.returncode == 2, out.stdout

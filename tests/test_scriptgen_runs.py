@@ -72,8 +72,7 @@ def check_run(result: subprocess.CompletedProcess, output_dir: Path, before: int
         assert (output_dir / final).is_file()
 
 
-def train_and_resume(run_dir: Path, script: str, stage: str, adaptation: str, python: str = sys.executable,
-                     resume: bool = True) -> list[float]:
+def train_and_resume(run_dir: Path, script: str, stage: str, adaptation: str, python: str = sys.executable, resume: bool = True) -> list[float]:
     """`python <script> --max-steps 2`, then (with `resume`) `--max-steps 3 --resume` from its checkpoint-2.
     Returns the first run's two logged losses."""
     out = run_dir / "outputs" / stage
@@ -159,7 +158,12 @@ def test_sigterm_saves_a_checkpoint_and_exits_130(tmp_path):
     out = tmp_path / "outputs" / "sft"
     env = dict(os.environ, **_ENV)
     child = subprocess.Popen(
-        [sys.executable, "train_sft.py", "--max-steps", "400", "--save-steps", "1000"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "train_sft.py", "--max-steps", "400", "--save-steps", "1000"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         for line in child.stdout:
@@ -187,7 +191,20 @@ def test_every_kind_runs_through_accelerate_launch_on_cpu(adaptation, tmp_path):
     """The same scripts under `accelerate launch --cpu`: every kind, chained as a run would chain them."""
     write_run(tiny_plan(adaptation), tmp_path)
     env = dict(os.environ, **_ENV)
-    argv = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    argv = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--cpu",
+        "--num_processes",
+        "1",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]
     for kind in ("sft", "reward", "ppo_rloo", "dpo", "grpo"):
         out = tmp_path / "outputs" / ("ppo" if kind == "ppo_rloo" else kind)
         result = subprocess.run([*argv, f"train_{kind}.py", "--max-steps", "2"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)

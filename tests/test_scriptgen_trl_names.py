@@ -42,8 +42,12 @@ def _setup(adaptation: str) -> Setup:
 
 
 def _blocks(setup: Setup, kind: str) -> dict:
-    return {"training": trl_names.training(setup, _hyper(), kind), "model": trl_names.model(setup, False), "lora": trl_names.lora(setup, kind, TINY_SPEC),
-            "quant": trl_names.quant(setup)}
+    return {
+        "training": trl_names.training(setup, _hyper(), kind),
+        "model": trl_names.model(setup, False),
+        "lora": trl_names.lora(setup, kind, TINY_SPEC),
+        "quant": trl_names.quant(setup),
+    }
 
 
 def translations() -> dict:
@@ -108,7 +112,9 @@ def test_every_ppo_name_is_a_field_of_trl_1_12s_ppo_config(ppo_python):
     for adaptation in ADAPTATIONS:
         written |= set(trl_names.training(_setup(adaptation).with_(train="ppo"), _hyper(), "ppo"))
     written = (written - {"max_steps"}) | {"total_episodes", "output_dir", "use_cpu"}  # ppo_config() swaps max_steps for total_episodes
-    code = "import dataclasses, json\nfrom trl.experimental.ppo import PPOConfig\nprint(json.dumps([f.name for f in dataclasses.fields(PPOConfig)]))\n"
+    code = (
+        "import dataclasses, json\nfrom trl.experimental.ppo import PPOConfig\nprint(json.dumps([f.name for f in dataclasses.fields(PPOConfig)]))\n"
+    )
     out = subprocess.run([ppo_python, "-c", code], capture_output=True, text=True, timeout=300, env=dict(os.environ, TRL_EXPERIMENTAL_SILENCE="1"))
     assert out.returncode == 0, out.stderr[-2000:]
     fields = set(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -169,7 +175,11 @@ def test_common_py_is_written_once_per_run_folder_and_the_same_for_every_plan(tm
     plan = make_plan(RLHF, Setup(adaptation="qlora"))
     files = render(plan)
     assert [rel for rel in files if rel.endswith("common.py")] == ["common.py"]
-    assert files["common.py"] == render_common() == render(make_plan([("dpo", "dpo", "preference", "", "", "bundled")], Setup(adaptation="full")))["common.py"]
+    assert (
+        files["common.py"]
+        == render_common()
+        == render(make_plan([("dpo", "dpo", "preference", "", "", "bundled")], Setup(adaptation="full")))["common.py"]
+    )
     written = write_run(plan, tmp_path / "run")
     assert [p.name for p in written].count("common.py") == 1
     assert (tmp_path / "run" / "common.py").read_text(encoding="utf-8") == render_common()

@@ -48,8 +48,10 @@ def _plan(**answers):
 def test_a_rows_methods_decide_the_pipeline(edited_rules):
     answers = dict(goal="chat_format", data="instruction_pairs,preference_pairs", gpu="h100", model="7b")
     assert _plan(**answers).pipeline == "sft"
-    edited_rules('recommend_en = "SFT"\nrecommend = { methods = ["sft"], adaptations = [] }',
-                 'recommend_en = "DPO"\nrecommend = { methods = ["dpo"], adaptations = [] }')
+    edited_rules(
+        'recommend_en = "SFT"\nrecommend = { methods = ["sft"], adaptations = [] }',
+        'recommend_en = "DPO"\nrecommend = { methods = ["dpo"], adaptations = [] }',
+    )
     plan = _plan(**answers)
     assert plan.pipeline == "sft+dpo"  # DPO, after an SFT stage on the instruction pairs
     assert any(r.rule == "sel.chat_format" and "→ DPO" in r.en for r in plan.reasons)  # the row's own text
@@ -58,8 +60,7 @@ def test_a_rows_methods_decide_the_pipeline(edited_rules):
 def test_a_rows_adaptations_decide_the_adaptation(edited_rules):
     answers = dict(goal="domain", data="instruction_pairs", gpu="h100", model="7b")
     assert _plan(**answers).adaptation == "lora"
-    edited_rules('recommend = { methods = ["sft"], adaptations = ["lora", "qlora"] }',
-                 'recommend = { methods = ["sft"], adaptations = ["qlora"] }')
+    edited_rules('recommend = { methods = ["sft"], adaptations = ["lora", "qlora"] }', 'recommend = { methods = ["sft"], adaptations = ["qlora"] }')
     assert _plan(**answers).adaptation == "qlora"
 
 
@@ -91,8 +92,9 @@ def test_a_table_without_a_goals_row_says_so_in_one_line(edited_rules, capsys):
     from advisor.cli import main
 
     assert main(["advise", "--goal", "reasoning", "--data", "preference_pairs", "--gpu", "h100", "--model", "7b"]) == 2
-    assert capsys.readouterr().err == ("advisor: error: selection.toml: no [[situation]] row has goal = 'quality_safety', "
-                                       "which the advice reads from the table\n")
+    assert capsys.readouterr().err == (
+        "advisor: error: selection.toml: no [[situation]] row has goal = 'quality_safety', which the advice reads from the table\n"
+    )
     goal = next(q for q in QUESTIONS if q.id == "goal")
     with pytest.raises(rules.RulesError, match="goal = 'quality_safety'"):
         goal.choice("quality_safety").text("explain", "en")

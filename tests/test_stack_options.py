@@ -89,14 +89,17 @@ def test_optimizer_in_backward_frees_every_gradient_but_one():
 
 
 # ------------------------------------------------------------------------------------------------ validation
-@pytest.mark.parametrize("kwargs, needle", [
-    ({"dora": True, "adaptation": "full"}, "LoRA/QLoRA options"),
-    ({"dora": True, "stack": "litgpt"}, "--dora is not an option of --stack litgpt"),
-    ({"modules_to_save": "wte"}, "unknown --modules-to-save 'wte'; valid: embed_tokens, lm_head"),
-    ({"optim_in_bwd": True}, "--optim-in-bwd is not an option of --stack trl; stacks that have it: torchtune"),
-    ({"optim_in_bwd": True, "stack": "torchtune", "grad_accum": 4}, "cannot accumulate gradients"),
-    ({"act_offload": True, "stack": "hf-trainer"}, "--act-offload is not an option of --stack hf-trainer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"dora": True, "adaptation": "full"}, "LoRA/QLoRA options"),
+        ({"dora": True, "stack": "litgpt"}, "--dora is not an option of --stack litgpt"),
+        ({"modules_to_save": "wte"}, "unknown --modules-to-save 'wte'; valid: embed_tokens, lm_head"),
+        ({"optim_in_bwd": True}, "--optim-in-bwd is not an option of --stack trl; stacks that have it: torchtune"),
+        ({"optim_in_bwd": True, "stack": "torchtune", "grad_accum": 4}, "cannot accumulate gradients"),
+        ({"act_offload": True, "stack": "hf-trainer"}, "--act-offload is not an option of --stack hf-trainer"),
+    ],
+)
 def test_option_errors_name_the_fix(kwargs, needle):
     with pytest.raises(EstimateError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         Setup(**kwargs)

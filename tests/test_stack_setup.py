@@ -28,12 +28,15 @@ def test_parse_versions_is_canonical_and_accepts_aliases():
     assert parse_versions("") == {}
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("transformer=4.44", "unknown package 'transformer'"),
-    ("transformers", "package=version"),
-    ("transformers=abc", "not a version number"),
-    ("detect", "resolved by the command line"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("transformer=4.44", "unknown package 'transformer'"),
+        ("transformers", "package=version"),
+        ("transformers=abc", "not a version number"),
+        ("detect", "resolved by the command line"),
+    ],
+)
 def test_parse_versions_errors_are_one_line_and_name_the_fix(text, needle):
     with pytest.raises(EstimateError) as err:
         parse_versions(text)
@@ -58,6 +61,7 @@ def _fake_metadata(installed: dict):
         if name not in installed:
             raise importlib.metadata.PackageNotFoundError(name)
         return installed[name]
+
     return version
 
 
@@ -106,8 +110,18 @@ def test_the_stack_table_matches_setup():
     assert {st.id for st in stacks().values() if st.trainer == "hf"} >= {"hf-trainer", "axolotl", "llama-factory"}
 
 
-@pytest.mark.parametrize("stack, head", [("trl", "fused"), ("hf-trainer", "full"), ("axolotl", "full"), ("llama-factory", "full"),
-                                         ("litgpt", "chunked"), ("torchtune", "chunked"), ("unsloth", "chunked")])
+@pytest.mark.parametrize(
+    "stack, head",
+    [
+        ("trl", "fused"),
+        ("hf-trainer", "full"),
+        ("axolotl", "full"),
+        ("llama-factory", "full"),
+        ("litgpt", "chunked"),
+        ("torchtune", "chunked"),
+        ("unsloth", "chunked"),
+    ],
+)
 def test_default_loss_means_the_stacks_own_head(stack, head):
     assert for_stack(Setup(stack=stack)).loss == head
     assert for_stack(Setup(stack=stack, loss="full")).loss == "full"  # a head given explicitly is kept
@@ -150,11 +164,14 @@ def test_versions_detect_on_the_command_line(advisor_main):
     assert versions["transformers"] == importlib.metadata.version("transformers").split("+")[0]
 
 
-@pytest.mark.parametrize("args, needle", [
-    (("--stack", "deepspeed"), "unknown stack 'deepspeed'; valid: trl, hf-trainer"),
-    (("--versions", "transformerz=4.4"), "unknown package 'transformerz'"),
-    (("--versions", "torch=two"), "not a version number"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("--stack", "deepspeed"), "unknown stack 'deepspeed'; valid: trl, hf-trainer"),
+        (("--versions", "transformerz=4.4"), "unknown package 'transformerz'"),
+        (("--versions", "torch=two"), "not a version number"),
+    ],
+)
 def test_bad_stack_input_is_one_line_exit_2(advisor_main, args, needle):
     out = advisor_main("estimate", "--model", "7b", *args)
     assert out.returncode == 2

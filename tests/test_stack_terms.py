@@ -87,8 +87,9 @@ def test_the_hf_loss_terms_match_the_measured_heads(row):
     # the row's family (`--family`, the first word of "model"): its own loss code is what was measured
     spec = resolve_model("santacoder").spec.with_(vocab_size=row["vocab"]) if row["model"].startswith("gpt_bigcode") else L7
     assert spec.vocab_size == row["vocab"]
-    setup = Setup(stack="hf-trainer", versions=f"transformers={row['versions']['transformers']}", micro_batch=row["micro_batch"],
-                  seq_len=row["tokens"])
+    setup = Setup(
+        stack="hf-trainer", versions=f"transformers={row['versions']['transformers']}", micro_batch=row["micro_batch"], seq_len=row["tokens"]
+    )
     est = estimate(spec, setup)
     tv = row["micro_batch"] * row["tokens"] * row["vocab"]
     assert term(est, "forward", LOGITS_FORWARD).bytes / tv == pytest.approx(row["head_forward_per_logit"], abs=0.01)
@@ -163,14 +164,17 @@ def test_torchtune_and_litgpt_lora_are_in_the_model_dtype():
     assert term(mixed, "optimizer step", "LoRA adapters").bytes == LORA_7B * 4
 
 
-@pytest.mark.parametrize("stack, versions, foreach", [
-    ("hf-trainer", "", False),  # transformers 5.24 + torch 2.13: adamw_torch_fused
-    ("hf-trainer", "transformers=4.52.4", True),  # adamw_torch: foreach
-    ("hf-trainer", "torch=2.7", True),  # transformers 5 keeps adamw_torch below torch 2.8
-    ("hf-trainer", "transformers=4.52,torch=2.7", True),  # counted once
-    ("litgpt", "", True),
-    ("torchtune", "", False),  # its configs set fused: True
-])
+@pytest.mark.parametrize(
+    "stack, versions, foreach",
+    [
+        ("hf-trainer", "", False),  # transformers 5.24 + torch 2.13: adamw_torch_fused
+        ("hf-trainer", "transformers=4.52.4", True),  # adamw_torch: foreach
+        ("hf-trainer", "torch=2.7", True),  # transformers 5 keeps adamw_torch below torch 2.8
+        ("hf-trainer", "transformers=4.52,torch=2.7", True),  # counted once
+        ("litgpt", "", True),
+        ("torchtune", "", False),  # its configs set fused: True
+    ],
+)
 def test_foreach_adamw_scratch_by_stack_and_version(stack, versions, foreach):
     est = estimate(L7, Setup(stack=stack, versions=versions))
     scratch = [v for v in est.phases["optimizer step"] if v.name == "foreach AdamW scratch"]
@@ -205,14 +209,17 @@ def test_fsdp_holds_every_layer_input_and_its_gradient_on_transformers_before_4_
     assert "fsdp-frozen-unit-held-checkpoints" in [b["id"] for b in applied(L7, setup)]
 
 
-@pytest.mark.parametrize("change", [
-    {"versions": "transformers=4.52.1"},  # GradientCheckpointingLayer: the checkpoint is inside the FSDP unit
-    {"adaptation": "full"},  # trainable flat parameters: the ordinary post-backward hook frees them
-    {"grad_ckpt": False},  # no recompute, no detached inputs
-    {"parallel": "zero3"},  # DeepSpeed has no FSDP hook
-    {"stack": "unsloth", "loss": "full"},  # its own checkpointing
-    {"train": "grpo"},  # generation and training alternate: not priced
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"versions": "transformers=4.52.1"},  # GradientCheckpointingLayer: the checkpoint is inside the FSDP unit
+        {"adaptation": "full"},  # trainable flat parameters: the ordinary post-backward hook frees them
+        {"grad_ckpt": False},  # no recompute, no detached inputs
+        {"parallel": "zero3"},  # DeepSpeed has no FSDP hook
+        {"stack": "unsloth", "loss": "full"},  # its own checkpointing
+        {"train": "grpo"},  # generation and training alternate: not priced
+    ],
+)
 def test_nothing_is_held_outside_that_case(change):
     setup = Setup(gpus=2, parallel="fsdp", micro_batch=2, versions=OLD_HF, stack="hf-trainer").with_(**change)
     est = estimate(L7, setup)
@@ -232,8 +239,20 @@ def test_the_held_inputs_move_the_peak_of_the_70b_fsdp_row_that_ran_out_of_memor
     """fms-acceleration r0274: Llama-2-70B QLoRA, FSDP x2 on A100 80GB, 4 x 4096 tokens per GPU, out of memory.
     Without the held inputs the estimate was 46.0 GiB allocated (it "fitted"); its b2 sibling r0272 measured 43.48 GiB."""
     spec = resolve_model("llama-2-70b").spec
-    base = Setup(adaptation="qlora", gpus=2, parallel="fsdp", seq_len=4096, attention="flash", lora_r=16, lora_alpha=16,
-                 lora_targets="q_proj,k_proj,v_proj,o_proj", lora_dropout=0.0, versions=OLD_HF, stack="trl", loss="full")
+    base = Setup(
+        adaptation="qlora",
+        gpus=2,
+        parallel="fsdp",
+        seq_len=4096,
+        attention="flash",
+        lora_r=16,
+        lora_alpha=16,
+        lora_targets="q_proj,k_proj,v_proj,o_proj",
+        lora_dropout=0.0,
+        versions=OLD_HF,
+        stack="trl",
+        loss="full",
+    )
     b2, b4 = estimate(spec, base.with_(micro_batch=2)), estimate(spec, base.with_(micro_batch=4))
     assert b2.peak_phase == b4.peak_phase == "backward (layers)"
     assert abs(b2.peak_allocated / 2**30 - 43.48) / 43.48 < 0.05
@@ -241,8 +260,10 @@ def test_the_held_inputs_move_the_peak_of_the_70b_fsdp_row_that_ran_out_of_memor
 
 
 def test_estimate_stays_torch_free_with_a_stack():
-    code = ("import sys\nfrom estimators import estimate\nfrom estimators.catalog import resolve_model\n"
-            "from estimators.setup import Setup\nestimate(resolve_model('8b').spec, Setup(stack='unsloth', versions='peft=0.11'))\n"
-            "print(sorted(m for m in ('torch', 'transformers', 'peft', 'unsloth', 'trl') if m in sys.modules))")
+    code = (
+        "import sys\nfrom estimators import estimate\nfrom estimators.catalog import resolve_model\n"
+        "from estimators.setup import Setup\nestimate(resolve_model('8b').spec, Setup(stack='unsloth', versions='peft=0.11'))\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'peft', 'unsloth', 'trl') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -17,8 +17,7 @@ from estimators import terms as t
 from estimators.model import ModelSpec
 from estimators.setup import Setup
 
-TINY = ModelSpec(name="tiny", model_type="llama", hidden_size=8, intermediate_size=16, num_layers=2, num_heads=2,
-                 num_kv_heads=1, vocab_size=32)
+TINY = ModelSpec(name="tiny", model_type="llama", hidden_size=8, intermediate_size=16, num_layers=2, num_heads=2, num_kv_heads=1, vocab_size=32)
 TIED = TINY.with_(tie_embeddings=True)
 LORA = Setup(adaptation="lora", lora_r=2, micro_batch=1, seq_len=4, loss="full")  # bf16, dropout 0.05, checkpointing on
 FULL = Setup(adaptation="full", micro_batch=1, seq_len=4, loss="full")  # bf16, checkpointing off
@@ -302,8 +301,11 @@ def test_autocast_copies():
 
 def test_every_term_says_what_it_models():
     public = [f for name, f in inspect.getmembers(t, inspect.isfunction) if f.__module__ == t.__name__ and not name.startswith("_")]
-    missing = [f.__name__ for f in public if not (f.__doc__ or "").strip()
-               and f.__name__ not in ("residual_bytes", "activation_bytes", "trainable_params", "trainable_bytes_per_param")]
+    missing = [
+        f.__name__
+        for f in public
+        if not (f.__doc__ or "").strip() and f.__name__ not in ("residual_bytes", "activation_bytes", "trainable_params", "trainable_bytes_per_param")
+    ]
     assert missing == []
 
 

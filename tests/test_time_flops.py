@@ -21,10 +21,26 @@ from estimators.setup import Setup  # noqa: E402
 B, S = 2, 12
 
 CONFIGS = {
-    "llama-gqa": dict(model_type="llama", hidden_size=64, intermediate_size=112, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, vocab_size=160, max_position_embeddings=64),
-    "qwen2-bias": dict(model_type="qwen2", hidden_size=48, intermediate_size=96, num_hidden_layers=3,
-                       num_attention_heads=4, num_key_value_heads=4, vocab_size=128, max_position_embeddings=64),
+    "llama-gqa": dict(
+        model_type="llama",
+        hidden_size=64,
+        intermediate_size=112,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=160,
+        max_position_embeddings=64,
+    ),
+    "qwen2-bias": dict(
+        model_type="qwen2",
+        hidden_size=48,
+        intermediate_size=96,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        vocab_size=128,
+        max_position_embeddings=64,
+    ),
     "gpt2": dict(model_type="gpt2", n_embd=32, n_layer=2, n_head=4, vocab_size=100, n_positions=64),
 }
 
@@ -53,8 +69,7 @@ def test_forward_flops_match_flop_counter(key):
     ids = torch.randint(0, spec.vocab_size, (B, S))
     with torch.no_grad():
         counted = _count(lambda: model(input_ids=ids))
-    ours = spec.num_layers * (layer_linear_flops(spec, B * S) + attention_flops(spec, B, S, causal=False)) \
-        + head_flops(spec, B * S)
+    ours = spec.num_layers * (layer_linear_flops(spec, B * S) + attention_flops(spec, B, S, causal=False)) + head_flops(spec, B * S)
     assert counted == ours
 
 
@@ -79,13 +94,22 @@ def test_lora_step_flops_match_flop_counter():
     gradient checkpointing in HF does), so the first layer's input gradient is counted too."""
     peft = pytest.importorskip("peft")
     model, spec = _build(CONFIGS["llama-gqa"])
-    lora = peft.get_peft_model(model, peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
-                                                      lora_dropout=0.0))
+    lora = peft.get_peft_model(model, peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], lora_dropout=0.0))
     lora.enable_input_require_grads()
     ids = torch.randint(0, spec.vocab_size, (B, S))
     counted = _count(lambda: lora(input_ids=ids, labels=ids).loss.backward())
-    setup = Setup(adaptation="lora", lora_r=4, lora_alpha=8, lora_targets="q_proj,v_proj,down_proj", lora_dropout=0.0,
-                  micro_batch=B, seq_len=S, grad_ckpt=False, attention="eager", precision="fp32")
+    setup = Setup(
+        adaptation="lora",
+        lora_r=4,
+        lora_alpha=8,
+        lora_targets="q_proj,v_proj,down_proj",
+        lora_dropout=0.0,
+        micro_batch=B,
+        seq_len=S,
+        grad_ckpt=False,
+        attention="eager",
+        precision="fp32",
+    )
     ours = step_flops(spec, setup, causal=False)
     assert ours.linear_backward_weight == 0 and ours.lora > 0
     assert counted == ours.total

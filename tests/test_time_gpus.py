@@ -49,14 +49,21 @@ def test_loader_is_tolerant_of_missing_optional_columns(tmp_path):
 
 
 def test_loader_reports_every_problem(tmp_path):
-    body = ("[[gpu]]\n" + GOOD + 'consumer = "yes"\nbf16_tflops = -1\nwarp = 3\n'
-            '[[gpu]]\nid = "y"\nname = "Y"\nbf16 = true\nsource = "s"\nprice_usd_per_hour = 1.0\n')
+    body = (
+        "[[gpu]]\n" + GOOD + 'consumer = "yes"\nbf16_tflops = -1\nwarp = 3\n'
+        '[[gpu]]\nid = "y"\nname = "Y"\nbf16 = true\nsource = "s"\nprice_usd_per_hour = 1.0\n'
+    )
     with pytest.raises(EstimateError) as err:
         load_gpus(_write(tmp_path, body))
     msg = str(err.value)
-    for part in ("x: 'consumer' must be true or false", "x: 'bf16_tflops' must be a positive number",
-                 "x: unknown key 'warp'", "x: speed figures need a perf_source", "y: missing 'memory_gib'",
-                 "y: a price needs price_date and price_source"):
+    for part in (
+        "x: 'consumer' must be true or false",
+        "x: 'bf16_tflops' must be a positive number",
+        "x: unknown key 'warp'",
+        "x: speed figures need a perf_source",
+        "y: missing 'memory_gib'",
+        "y: a price needs price_date and price_source",
+    ):
         assert part in msg
 
 

@@ -27,8 +27,13 @@ def test_timed_estimate_loads_no_heavy_package():
 
 
 def test_time_modules_load_no_heavy_package():
-    assert _loaded("import estimators.timing, estimators.flops, estimators.roofline, estimators.time_report, "
-                   "estimators.time_accuracy, advisor.timeflags, advisor.throughput") == []
+    assert (
+        _loaded(
+            "import estimators.timing, estimators.flops, estimators.roofline, estimators.time_report, "
+            "estimators.time_accuracy, advisor.timeflags, advisor.throughput"
+        )
+        == []
+    )
 
 
 def test_probe_detects_a_heavy_import():

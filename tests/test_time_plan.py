@@ -48,8 +48,10 @@ def test_fastest_fixes_are_sorted_by_time_per_token():
 
 
 def test_plan_time_adds_up_stages_and_prices_them():
-    stages = [tp.Stage("SFT", M8, Setup(adaptation="lora", micro_batch=4), Dataset(examples=10000, mean_tokens=500)),
-              tp.Stage("DPO", M8, Setup(train="dpo", adaptation="lora"), Dataset(examples=5000, mean_tokens=400))]
+    stages = [
+        tp.Stage("SFT", M8, Setup(adaptation="lora", micro_batch=4), Dataset(examples=10000, mean_tokens=500)),
+        tp.Stage("DPO", M8, Setup(train="dpo", adaptation="lora"), Dataset(examples=5000, mean_tokens=400)),
+    ]
     plan = tp.plan_time(stages, A100)
     hours = [s["hours"] for s in plan["stages"]]
     assert plan["total"]["hours"] == pytest.approx(sum(hours), abs=2e-3)
@@ -67,8 +69,7 @@ def test_readme_lines_are_a_markdown_table():
 
 
 def test_fit_goal_fastest_cli(capsys):
-    assert main(["fit", "--model", "8b", "--method", "lora", "--micro-batch", "4", "--gpu", "rtx4090",
-                 "--goal", "fastest", "--json"]) == 0
+    assert main(["fit", "--model", "8b", "--method", "lora", "--micro-batch", "4", "--gpu", "rtx4090", "--goal", "fastest", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["goal"] == "fastest" and data["fixes"]
     ratios = [f["time"]["time_ratio"] for f in data["fixes"]]

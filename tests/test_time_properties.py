@@ -60,9 +60,16 @@ def test_more_tokens_never_take_less_time(s, m, tokens, factor):
 
 def _dominated(a, b) -> bool:
     """Card a is nowhere faster than card b: tensor peak, bandwidth, fp32, links."""
-    return (a.peak_flops <= b.peak_flops and a.memory_gbs <= b.memory_gbs and a.fp32_tflops and b.fp32_tflops
-            and a.fp32_tflops <= b.fp32_tflops and a.interconnect_gbs <= b.interconnect_gbs and a.pcie_gbs <= b.pcie_gbs
-            and (a.bf16 <= b.bf16))
+    return (
+        a.peak_flops <= b.peak_flops
+        and a.memory_gbs <= b.memory_gbs
+        and a.fp32_tflops
+        and b.fp32_tflops
+        and a.fp32_tflops <= b.fp32_tflops
+        and a.interconnect_gbs <= b.interconnect_gbs
+        and a.pcie_gbs <= b.pcie_gbs
+        and (a.bf16 <= b.bf16)
+    )
 
 
 PAIRS = [(a, b) for a, b in itertools.permutations(gpus().values(), 2) if _dominated(a, b) and a.id != b.id]

@@ -48,12 +48,15 @@ def test_price_override_and_missing_price():
     assert unpriced["cost"]["usd"] is None and "pass --price" in unpriced["cost"]["why"]
 
 
-@pytest.mark.parametrize("bad, match", [
-    (tr.Dataset(examples=10, tokens=10), "not both"),
-    (tr.Dataset(tokens=-5), "--tokens must be positive"),
-    (tr.Dataset(mean_tokens=300), "--mean-tokens needs --examples"),
-    (tr.Dataset(tokens=10, epochs=0), "--epochs must be positive"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (tr.Dataset(examples=10, tokens=10), "not both"),
+        (tr.Dataset(tokens=-5), "--tokens must be positive"),
+        (tr.Dataset(mean_tokens=300), "--mean-tokens needs --examples"),
+        (tr.Dataset(tokens=10, epochs=0), "--epochs must be positive"),
+    ],
+)
 def test_bad_dataset_values_are_one_line_errors(bad, match):
     with pytest.raises(EstimateError, match=match):
         tr.time_dict(M8, Setup(), H100, bad)
@@ -91,9 +94,29 @@ def test_fit_recovers_a_perturbed_constant():
 
 # ---- the CLI ----------------------------------------------------------------------------------
 
+
 def test_estimate_json_has_a_time_block_with_units(capsys):
-    assert main(["estimate", "--model", "8b", "--method", "qlora", "--gpu", "rtx4090", "--examples", "20000",
-                 "--mean-tokens", "350", "--epochs", "3", "--json"]) == 0
+    assert (
+        main(
+            [
+                "estimate",
+                "--model",
+                "8b",
+                "--method",
+                "qlora",
+                "--gpu",
+                "rtx4090",
+                "--examples",
+                "20000",
+                "--mean-tokens",
+                "350",
+                "--epochs",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     t = json.loads(capsys.readouterr().out)["time"]
     assert t["units"]["throughput"] == "tokens/s" and t["units"]["cost"] == "USD"
     assert t["dataset"]["training_tokens"] == 20000 * 350 * 3
@@ -112,12 +135,15 @@ def test_estimate_text_shows_throughput_hours_and_cost(capsys):
     assert "tokens/s per GPU" in out and "training tokens" in out and "$1.5/GPU-hour" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--tokens", "1000"], "need --gpu"),
-    (["--gpu", "24GB", "--tokens", "1000"], "a named card"),
-    (["--gpu", "h100", "--tokens", "1000", "--examples", "5"], "not both"),
-    (["--gpu", "h100", "--tokens", "1000", "--price", "-1"], "--price: must be at least 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--tokens", "1000"], "need --gpu"),
+        (["--gpu", "24GB", "--tokens", "1000"], "a named card"),
+        (["--gpu", "h100", "--tokens", "1000", "--examples", "5"], "not both"),
+        (["--gpu", "h100", "--tokens", "1000", "--price", "-1"], "--price: must be at least 0"),
+    ],
+)
 def test_estimate_time_flag_errors_exit_2(capsys, argv, message):
     assert main(["estimate", "--model", "8b", *argv]) == 2
     err = capsys.readouterr().err
@@ -140,5 +166,6 @@ def test_recorded_throughput_table_is_current():
     from advisor.throughput import recorded_text, table_lines
 
     path = Path(__file__).resolve().parent.parent / "bench" / "results" / "time_accuracy.txt"
-    assert path.read_text(encoding="utf-8") == recorded_text(True, table_lines(True)), \
+    assert path.read_text(encoding="utf-8") == recorded_text(True, table_lines(True)), (
         "run: advisor accuracy --throughput --fit --throughput-out bench/results/time_accuracy.txt"
+    )

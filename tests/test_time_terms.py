@@ -22,8 +22,9 @@ from estimators.setup import Setup
 A100 = find_gpu("a100-80gb")
 M7 = resolve_model("mistral-7b-v0.1").spec
 ROOF = Roof(peak_flops=100e12, fp32_flops=10e12, bandwidth=1e12)
-C = Constants(matmul_efficiency=0.5, matmul_half_tokens=0.0, bandwidth_efficiency=0.5, attention_efficiency=0.5,
-              dispatch_s=10e-6, link_efficiency=0.5)
+C = Constants(
+    matmul_efficiency=0.5, matmul_half_tokens=0.0, bandwidth_efficiency=0.5, attention_efficiency=0.5, dispatch_s=10e-6, link_efficiency=0.5
+)
 
 
 def _terms(st) -> dict[str, float]:

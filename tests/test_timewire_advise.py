@@ -120,5 +120,7 @@ def test_adaptations_are_weighed_against_the_budget_with_their_times():
     budget = round((faster + lora_h) / 2, 1)
     tight = plan_for(**domain, time_budget_hours=budget)
     assert tight.adaptation == "lora"  # the order the priority promised is kept ...
-    assert any(w.en.startswith("LoRA is predicted at ~") and f"over your budget of {budget:g} h" in w.en
-               and "full fine-tuning fits too" in w.en for w in tight.warnings)  # ... and the faster one is named
+    assert any(
+        w.en.startswith("LoRA is predicted at ~") and f"over your budget of {budget:g} h" in w.en and "full fine-tuning fits too" in w.en
+        for w in tight.warnings
+    )  # ... and the faster one is named

@@ -37,8 +37,15 @@ def test_launch_compares_with_the_prediction_and_appends_one_line_per_stage(tmp_
     monkeypatch.setenv("FAKE_STEPS", "6")
     run_dir, plan = real_model_run(tmp_path)
     out = io.StringIO()
-    rc = launch.run(plan, run_dir, force=True, progress=False, gpu_facts=H100, console=Console(file=out, width=200),
-                    err_console=Console(file=io.StringIO(), width=200))
+    rc = launch.run(
+        plan,
+        run_dir,
+        force=True,
+        progress=False,
+        gpu_facts=H100,
+        console=Console(file=out, width=200),
+        err_console=Console(file=io.StringIO(), width=200),
+    )
     assert rc == 0
     text = out.getvalue()
     spec = model_spec("7b")[0]
@@ -62,8 +69,9 @@ def test_a_crashed_stage_is_still_recorded_and_earlier_lines_kept(tmp_path, monk
     monkeypatch.setenv("FAKE_CRASH_AT", "5")
     monkeypatch.setenv("FAKE_CRASH_STAGE", "sft")
     run_dir, plan = real_model_run(tmp_path)
-    rc = launch.run(plan, run_dir, force=True, progress=False, gpu_facts=H100, console=Console(file=io.StringIO()),
-                    err_console=Console(file=io.StringIO()))
+    rc = launch.run(
+        plan, run_dir, force=True, progress=False, gpu_facts=H100, console=Console(file=io.StringIO()), err_console=Console(file=io.StringIO())
+    )
     assert rc == 3
     lines = log.read_text().splitlines()
     assert json.loads(lines[0]) == {"earlier": True}
@@ -75,8 +83,18 @@ def test_cpu_and_tiny_runs_are_not_recorded(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV, str(log))
     monkeypatch.setenv("FAKE_STEPS", "3")
     run_dir, plan = real_model_run(tmp_path, pipeline="sft")
-    assert launch.run(plan, run_dir, force=True, progress=False, gpu_facts=launch.GpuFacts(count=0),
-                      console=Console(file=io.StringIO()), err_console=Console(file=io.StringIO())) == 0
+    assert (
+        launch.run(
+            plan,
+            run_dir,
+            force=True,
+            progress=False,
+            gpu_facts=launch.GpuFacts(count=0),
+            console=Console(file=io.StringIO()),
+            err_console=Console(file=io.StringIO()),
+        )
+        == 0
+    )
     assert not log.exists()  # a CPU run says nothing about the GPU prediction
     tiny = build_plan("tiny", Setup(), pipeline="sft", gpu="h100")
     assert predict(tiny, tiny.stages[0], ["NVIDIA H100 80GB HBM3"]) is None
@@ -91,8 +109,12 @@ def test_meter_eta_and_median_leave_out_the_warm_up():
     assert m.measured == 1000.0  # median of 900, 1000, 1100: the first interval (50) is start-up
     assert m.eta_seconds() == 12.0  # (4 - 1) steps in 6 s, 6 steps left
     assert m.text() == "vs 1,000 predicted (+10 %), eta 0:00:12"  # 2 GPUs x 500 per GPU
-    assert m.record(build_plan("7b", Setup(), pipeline="sft", gpu="h100"), build_plan("7b", Setup(), pipeline="sft", gpu="h100").stages[0],
-                    "completed", None)["measured_tokens_per_s_per_gpu"] == 1000.0  # one GPU in this setup
+    assert (
+        m.record(
+            build_plan("7b", Setup(), pipeline="sft", gpu="h100"), build_plan("7b", Setup(), pipeline="sft", gpu="h100").stages[0], "completed", None
+        )["measured_tokens_per_s_per_gpu"]
+        == 1000.0
+    )  # one GPU in this setup
 
 
 def test_log_path_default_and_override(tmp_path):

@@ -11,14 +11,17 @@ from estimators.setup import Setup
 
 def section(readme: str) -> str:
     start = readme.index("## Expected time and cost")
-    return readme[start:readme.index("\n## ", start + 1)]
+    return readme[start : readme.index("\n## ", start + 1)]
 
 
 def test_readme_has_each_stages_time_and_cost_as_the_plan_was_priced():
     plan = advise(Answers.from_mapping(dict(goal="quality_safety", data="preference_pairs", gpu="h100", model="7b", data_count=20000)))
     text = section(render(plan)["README.md"])
     for stage in plan.time.stages:  # the same figures `advisor advise` showed
-        assert f"| {stage.name} | 1 | {stage.tokens_per_s_per_gpu:,.0f} | {stage.hours:.1f} h | {stage.hours_low:.1f}-{stage.hours_high:.1f} h | ${stage.usd:,.2f} |" in text
+        assert (
+            f"| {stage.name} | 1 | {stage.tokens_per_s_per_gpu:,.0f} | {stage.hours:.1f} h | {stage.hours_low:.1f}-{stage.hours_high:.1f} h | ${stage.usd:,.2f} |"
+            in text
+        )
     assert "Priced for 20,000 examples per stage, each up to 2,048 tokens" in text and "assumed" not in text
     assert "$2.99 per GPU-hour" in text
 

@@ -39,6 +39,7 @@ def test_memory_step_time_follows_the_what_if():
     assert before.startswith("sft: ~") and "tokens/s per GPU" in before and "$" in before
     sft.setup = sft.setup.with_(grad_ckpt=not sft.setup.checkpointing)  # what the what-if checkbox does
     after = stage_time_words(plan, spec, "sft")
+
     def hours(words: str) -> float:
         return float(words.split("~", 1)[1].split(" h", 1)[0])
 

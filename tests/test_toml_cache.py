@@ -25,6 +25,7 @@ def cache_home(tmp_path, monkeypatch):
 
 def no_parser(monkeypatch):
     """From here on a parse fails the test: what is returned must come from the cache."""
+
     def boom(*args, **kwargs):
         raise AssertionError("tomllib.loads called: the cache was not used")
 

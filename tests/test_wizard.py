@@ -87,6 +87,7 @@ def run(coro):
 
 # ---- the main paths ------------------------------------------------------------------------------------
 
+
 def test_sft_qlora_on_a_small_card_typed_from_scratch(tmp_path):
     """Nothing pre-filled: pick the goal and data with the keyboard, type the GPU's memory, save the run."""
     run_dir = tmp_path / "run"
@@ -230,6 +231,7 @@ def test_a_setup_that_does_not_fit_is_fixed_with_make_it_fit(tmp_path):
 
 # ---- the rest ----------------------------------------------------------------------------------------------
 
+
 def test_going_back_keeps_every_answer():
     """Answers survive Back and Next: the widgets are rebuilt from the state."""
 
@@ -332,6 +334,7 @@ def test_state_keeps_invalid_text_and_reports_it():
 
 
 # ---- the command ------------------------------------------------------------------------------------------
+
 
 def _args(**kw) -> argparse.Namespace:
     base = {q.id: None for q in questions()} | {"answers": None, "lang": None, "out": None}

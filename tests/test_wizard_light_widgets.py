@@ -37,8 +37,7 @@ class _Choices(App):
 
     def compose(self):
         if self.light:
-            yield ChoiceSet(*(ChoiceRow(Content(label), value=i == self.pressed, id=f"c-{i}") for i, label in enumerate(LABELS)),
-                            id="set")
+            yield ChoiceSet(*(ChoiceRow(Content(label), value=i == self.pressed, id=f"c-{i}") for i, label in enumerate(LABELS)), id="set")
         else:
             with compact(RadioSet(id="set")):
                 for i, label in enumerate(LABELS):
@@ -71,8 +70,26 @@ async def _drive(app, steps) -> list:
     return shots
 
 
-STEPS = ["focus", "down", "down", "down", "enter", "up", "space", "space", "tab", ("hover", 5, 2), ("hover", 5, 0),
-         ("click", 5, 2), ("click", 5, 2), ("hover", 5, 1), "left", "right", "enter", "tab"]
+STEPS = [
+    "focus",
+    "down",
+    "down",
+    "down",
+    "enter",
+    "up",
+    "space",
+    "space",
+    "tab",
+    ("hover", 5, 2),
+    ("hover", 5, 0),
+    ("click", 5, 2),
+    ("click", 5, 2),
+    ("hover", 5, 1),
+    "left",
+    "right",
+    "enter",
+    "tab",
+]
 
 
 def test_the_choice_set_behaves_and_looks_as_a_compact_radio_set():
@@ -101,8 +118,12 @@ def test_a_choice_row_value_presses_it_as_a_radio_button_would():
 
 class _Frame(App):
     ENABLE_COMMAND_PALETTE = False  # as the wizard (the Footer would show its key; the KeyBar has none)
-    BINDINGS = [Binding("ctrl+n", "hit('next')", "Next"), Binding("escape", "hit('back')", "Back"),
-                Binding("ctrl+g", "hit('glossary')", "Glossary"), Binding("x", "hit('hidden')", "Hidden", show=False)]
+    BINDINGS = [
+        Binding("ctrl+n", "hit('next')", "Next"),
+        Binding("escape", "hit('back')", "Back"),
+        Binding("ctrl+g", "hit('glossary')", "Glossary"),
+        Binding("x", "hit('hidden')", "Hidden", show=False),
+    ]
     CSS = "#nav { height: 1; } #nav Button, #nav NavButton { min-width: 10; margin: 0 1; }"
 
     def __init__(self, light: bool) -> None:
@@ -124,8 +145,19 @@ class _Frame(App):
         self.pressed.append(event.button.id)
 
 
-FRAME_STEPS = ["tab", "tab", "enter", ("hover", 3, 0), ("hover", 25, 0), ("hover", 3, 7), ("hover", 12, 7),
-               ("click", 12, 7), ("click", 25, 0), ("hover", 39, 7), "shift+tab"]
+FRAME_STEPS = [
+    "tab",
+    "tab",
+    "enter",
+    ("hover", 3, 0),
+    ("hover", 25, 0),
+    ("hover", 3, 7),
+    ("hover", 12, 7),
+    ("click", 12, 7),
+    ("click", 25, 0),
+    ("hover", 39, 7),
+    "shift+tab",
+]
 
 
 async def _drive_frame(app) -> list:

@@ -18,8 +18,9 @@ from advisor.tui.app import WizardApp
 from advisor.tui.state import questions_for
 
 # alpaca rows (mapped to conversational prompt-completion): the chat template adds its tokens to every turn
-ROWS = [{"instruction": f"Explain why exercise is good for health, point {i}.", "input": "", "output": "좋은 아침입니다. " * (i + 1)}
-        for i in range(12)]
+ROWS = [
+    {"instruction": f"Explain why exercise is good for health, point {i}.", "input": "", "output": "좋은 아침입니다. " * (i + 1)} for i in range(12)
+]
 
 
 def _counts(path, counter) -> dict:

@@ -71,7 +71,9 @@ def test_wizard_in_tmux_from_answers_file_to_saved_run(tmp_path):
     answers = tmp_path / "answers.toml"
     answers.write_text('goal = "domain"\ndata = ["instruction_pairs"]\ngpu = "rtx3060"\nmodel = "7b"\n', encoding="utf-8")
     run_dir = tmp_path / "run"
-    cmd = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "advisor", "wizard", "--answers", str(answers), "--lang", "en", "--out", str(run_dir)])
+    cmd = " ".join(
+        shlex.quote(a) for a in [sys.executable, "-m", "advisor", "wizard", "--answers", str(answers), "--lang", "en", "--out", str(run_dir)]
+    )
     pane = Pane("main")
     pane.start(f"{cmd}; echo EXIT=$?; sleep 60")
     try:

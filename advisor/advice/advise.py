@@ -84,8 +84,16 @@ def advise(answers: Answers, margin: str | None = None) -> Plan:
     if not chosen.fits:
         warns += nothing_fits_warnings(ctx, d.pipeline, order, found)
     setups = {s.name: s.setup for s in chosen.stages}
-    plan = build_plan(answers.model, chosen.stages[0].setup, pipeline=d.pipeline, gpu=answers.gpu,
-                      stage_setups=setups, data_formats=d.data_formats, resolved=(ctx.spec, ref), reward_value=d.reward_value)
+    plan = build_plan(
+        answers.model,
+        chosen.stages[0].setup,
+        pipeline=d.pipeline,
+        gpu=answers.gpu,
+        stage_setups=setups,
+        data_formats=d.data_formats,
+        resolved=(ctx.spec, ref),
+        reward_value=d.reward_value,
+    )
     priced = {fit.name: fit for fit in chosen.stages}
     for stage in plan.stages:
         stage.memory = stage_memory(priced[stage.name].estimate, priced[stage.name].fits)
@@ -93,8 +101,7 @@ def advise(answers: Answers, margin: str | None = None) -> Plan:
     plan.reasons = d.reasons + a_reasons + knob_reasons(ctx, chosen) + hyper_reasons(plan)
     plan.alternatives = d.alternatives + a_alts
     rot_gib, note = rule_of_thumb_note(chosen.adaptation, ref.params_total, chosen.peak)
-    plan.estimate = estimate_summary({st.name: st.estimate for st in chosen.stages}, ctx.hw.capacity, rot_gib, note,
-                                     ctx.hw.keep, ctx.hw.gpu.pcie_gbs)
+    plan.estimate = estimate_summary({st.name: st.estimate for st in chosen.stages}, ctx.hw.capacity, rot_gib, note, ctx.hw.keep, ctx.hw.gpu.pcie_gbs)
     plan.time = time_summary(ctx, chosen) if chosen.fits else None
     warns += _over_budget(ctx, plan.time)
     if answers.price is not None and plan.time is None:  # a card without speed figures, or a plan that does not fit

@@ -100,18 +100,32 @@ def _resources(ctx: Context, wants_rlhf: bool) -> tuple[bool, list[Pair], Search
             rlhf, smaller = found[0], found[1:]
         else:
             family = family_reward_models(ctx.spec) if wants_rlhf and not ctx.hw.personal else []
-            limits.append(join([both("part.rlhf_does_not_fit", gpu=ctx.hw.label),
-                                both("part.no_smaller_reward_fits", smallest=family[-1]) if family else ""], sep=""))
+            limits.append(
+                join(
+                    [both("part.rlhf_does_not_fit", gpu=ctx.hw.label), both("part.no_smaller_reward_fits", smallest=family[-1]) if family else ""],
+                    sep="",
+                )
+            )
     rt = candidate_time(ctx, rlhf.chosen) if rlhf.chosen.fits else None
     dpo_rt = None
     if rt is not None:
-        dpo = search(ctx.spec, "sft+dpo" if "instruction_pairs" in ctx.data else "dpo",
-                     QUALITY_ORDER if a.priority == "quality" else COST_ORDER, ctx.hw, ctx.seq_len)
+        dpo = search(
+            ctx.spec,
+            "sft+dpo" if "instruction_pairs" in ctx.data else "dpo",
+            QUALITY_ORDER if a.priority == "quality" else COST_ORDER,
+            ctx.hw,
+            ctx.seq_len,
+        )
         dpo_rt = candidate_time(ctx, dpo.chosen) if dpo.chosen.fits else None
     quote = ("", "")
     if rt is not None:
-        quote = both("part.rlhf_reward_quote" if smaller else "part.rlhf_quote", line=rt.words, dpo=join(["; DPO: ", dpo_rt.short], sep="") if dpo_rt else "",
-                     size=data_size(a)[1], reward=smaller[0].name if smaller else "")
+        quote = both(
+            "part.rlhf_reward_quote" if smaller else "part.rlhf_quote",
+            line=rt.words,
+            dpo=join(["; DPO: ", dpo_rt.short], sep="") if dpo_rt else "",
+            size=data_size(a)[1],
+            reward=smaller[0].name if smaller else "",
+        )
     if a.time_budget_hours is not None:
         if rt is not None:
             if rt.hours > a.time_budget_hours:
@@ -146,9 +160,18 @@ def _rlhf_or_dpo(ctx: Context, d: Decision, row: dict) -> None:
         d.pipeline = "rlhf"
         budget = budget_words(ctx)
         quoted = both("part.ample_quote", quote=quote, budget=both("part.within_budget", budget=budget) if budget[0] else "") if quote[0] else ""
-        d.reasons.append(row_reason(AMPLE_ROW, both(
-            "part.ample", gpu=ctx.hw.label, adaptation=adaptation_name(rlhf.chosen.adaptation),
-            quality=both("part.and_quality_priority") if a.priority == "quality" else "", quote=quoted)))
+        d.reasons.append(
+            row_reason(
+                AMPLE_ROW,
+                both(
+                    "part.ample",
+                    gpu=ctx.hw.label,
+                    adaptation=adaptation_name(rlhf.chosen.adaptation),
+                    quality=both("part.and_quality_priority") if a.priority == "quality" else "",
+                    quote=quoted,
+                ),
+            )
+        )
         steps = method_rows()["rlhf"].get("steps", [])
         reward = row_text(steps[1], "name") if len(steps) > 1 else both("part.reward_model")
         d.reasons.append(reason("rlhf", both("reason.rlhf_stages", reward=reward)))
@@ -156,15 +179,31 @@ def _rlhf_or_dpo(ctx: Context, d: Decision, row: dict) -> None:
             d.reward_value = smaller
             d.reasons.append(reason("rlhf", both("reason.rlhf_smaller_reward", policy=ctx.spec.name, reward=smaller[0].name, gpu=ctx.hw.label)))
         _sft_data(ctx, d)
-        d.alternatives.append(alternative("dpo", "cmp.choose_when", both(
-            "alt.dpo_simpler", difficulty=comparison_text("cmp.difficulty", "dpo"), cost=comparison_text("cmp.cost", "dpo"),
-            when=choose_when("rlhf"), performance=comparison_text("cmp.performance", "dpo"))))
+        d.alternatives.append(
+            alternative(
+                "dpo",
+                "cmp.choose_when",
+                both(
+                    "alt.dpo_simpler",
+                    difficulty=comparison_text("cmp.difficulty", "dpo"),
+                    cost=comparison_text("cmp.cost", "dpo"),
+                    when=choose_when("rlhf"),
+                    performance=comparison_text("cmp.performance", "dpo"),
+                ),
+            )
+        )
     else:
         d.pipeline = "sft+dpo" if "instruction_pairs" in data else "dpo"
         why = both("part.keep_simple") if not offers_rlhf else (limited if limits else both("part.cost_priority"))
         d.reasons.append(row_reason(LIMITED_ROW, why))
-        d.reasons.append(reason("dpo", both("reason.dpo", concept=row_text(method_rows()["dpo"], "concept"),
-                                            then=both("part.sft_then_dpo") if d.pipeline == "sft+dpo" else "")))
+        d.reasons.append(
+            reason(
+                "dpo",
+                both(
+                    "reason.dpo", concept=row_text(method_rows()["dpo"], "concept"), then=both("part.sft_then_dpo") if d.pipeline == "sft+dpo" else ""
+                ),
+            )
+        )
         if only_rlhf:  # the row's premise, ample resources, does not hold
             d.warnings.append(both("warn.rlhf_needs_ample", why=why))
         rlhf_why = [comparison_text("cmp.cost", "rlhf"), comparison_text("cmp.difficulty", "rlhf"), comparison_text("cmp.stability", "rlhf"), limited]
@@ -172,10 +211,19 @@ def _rlhf_or_dpo(ctx: Context, d: Decision, row: dict) -> None:
             rlhf_why.append(quote)
         d.alternatives.append(alternative("rlhf", "cmp.cost", join(rlhf_why)))
     if close:
-        d.reasons.append(reason("cmp.choose_when", both(
-            "reason.close_call", want=both("part.close_wants_quality" if wants_best else "part.close_wants_cost"),
-            resources=both("part.close_ample" if ample else "part.close_limited"),
-            rlhf_when=choose_when("rlhf"), dpo_when=choose_when("dpo"), side="RLHF" if choose_rlhf else "DPO")))
+        d.reasons.append(
+            reason(
+                "cmp.choose_when",
+                both(
+                    "reason.close_call",
+                    want=both("part.close_wants_quality" if wants_best else "part.close_wants_cost"),
+                    resources=both("part.close_ample" if ample else "part.close_limited"),
+                    rlhf_when=choose_when("rlhf"),
+                    dpo_when=choose_when("dpo"),
+                    side="RLHF" if choose_rlhf else "DPO",
+                ),
+            )
+        )
     _personal(ctx, d, with_method=False)  # never with RLHF: a personal GPU is not 'ample'
 
 

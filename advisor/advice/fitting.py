@@ -71,8 +71,9 @@ def base_setup(train: str, adaptation: str, hw: Hw, seq_len: int) -> Setup:
     # the estimator prices that), except GRPO and PPO, whose rollouts grow with accumulation (GRPO's round, PPO's
     # stored rollout logits): _micro_batch raises it there as far as it fits.
     accum = 1 if train in ROLLOUT_KINDS else _accum(1, world)
-    setup = Setup(train=train, adaptation=adaptation, precision=hw.precision(adaptation), seq_len=seq_len, gpus=world,
-                  parallel=parallel, grad_accum=accum)
+    setup = Setup(
+        train=train, adaptation=adaptation, precision=hw.precision(adaptation), seq_len=seq_len, gpus=world, parallel=parallel, grad_accum=accum
+    )
     if train in ("ppo", "grpo") and setup.response_len + PROMPT_ROOM > seq_len:
         # PPO/GRPO sequences are prompt + response: a short sequence gets half of it as the response
         setup = setup.with_(response_len=max(1, seq_len // 2))

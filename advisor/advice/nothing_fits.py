@@ -60,8 +60,11 @@ def _smaller_models(ctx: Context, pipeline: str, order: tuple[str, ...], limit: 
 
 def nothing_fits_warnings(ctx: Context, pipeline: str, order: tuple[str, ...], found: Search) -> list[Pair]:
     c = found.chosen
-    out = [both("warn.nothing_fits", adaptation=adaptation_name(c.adaptation), gib=gib(c.base_bytes), stage=c.peak.name, gpu=ctx.hw.label,
-                min_seq=MIN_SEQ)]
+    out = [
+        both(
+            "warn.nothing_fits", adaptation=adaptation_name(c.adaptation), gib=gib(c.base_bytes), stage=c.peak.name, gpu=ctx.hw.label, min_seq=MIN_SEQ
+        )
+    ]
     more = _more_gpus(ctx, pipeline, order)
     if more:
         n, cand = more
@@ -69,12 +72,26 @@ def nothing_fits_warnings(ctx: Context, pipeline: str, order: tuple[str, ...], f
     card = _smallest_card(ctx, pipeline, order)
     if card:
         gpu, cand = card
-        out.append(both("warn.larger_card", count=ctx.hw.count, gpu=gpu.name, memory=gpu.memory_gib, adaptation=adaptation_name(cand.adaptation),
-                        gib=gib(cand.base_bytes), gpu_id=gpu.id))
+        out.append(
+            both(
+                "warn.larger_card",
+                count=ctx.hw.count,
+                gpu=gpu.name,
+                memory=gpu.memory_gib,
+                adaptation=adaptation_name(cand.adaptation),
+                gib=gib(cand.base_bytes),
+                gpu_id=gpu.id,
+            )
+        )
     smaller = _smaller_models(ctx, pipeline, order)
     if smaller:
-        listed = join([both("part.smaller_model", short=short, name=name, adaptation=adaptation_name(c.adaptation), gib=gib(c.base_bytes))
-                       for short, name, c in smaller], sep=", ")
+        listed = join(
+            [
+                both("part.smaller_model", short=short, name=name, adaptation=adaptation_name(c.adaptation), gib=gib(c.base_bytes))
+                for short, name, c in smaller
+            ],
+            sep=", ",
+        )
         out.append(both("warn.smaller_models", gpu=ctx.hw.label, models=listed, first=smaller[0][0]))
     if len(out) == 1:
         out.append(both("warn.nothing_helps"))

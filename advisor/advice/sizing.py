@@ -42,16 +42,32 @@ def adaptation_reasons(ctx: Context, d: Decision, found: Search) -> tuple[list[R
         peak_est = chosen.peak.estimate
         kept = ctx.hw.keep.kept(peak_est, ctx.hw.capacity)
         paged = max((s.estimate.paged_bytes for s in chosen.stages), default=0)
-        fit = both("part.fits", need=gib(chosen.device_bytes), stage=chosen.peak.name, cap=cap,
-                   spare=gib(ctx.hw.keep.spare(peak_est, ctx.hw.capacity)), kept=(kept.describe("en"), kept.describe("ko")),
-                   paged=both("part.fits_paged", gib=gib(paged)) if paged else "")
+        fit = both(
+            "part.fits",
+            need=gib(chosen.device_bytes),
+            stage=chosen.peak.name,
+            cap=cap,
+            spare=gib(ctx.hw.keep.spare(peak_est, ctx.hw.capacity)),
+            kept=(kept.describe("en"), kept.describe("ko")),
+            paged=both("part.fits_paged", gib=gib(paged)) if paged else "",
+        )
         if a == first:
             why = both(NAMED_BY.get(d.adapt_rule) or ("part.quality_priority" if ctx.answers.priority == "quality" else "part.cost_priority"))
         else:
-            skipped = join([both("part.also_needs", adaptation=adaptation_name(s), gib=gib(found.tried[s].base_bytes))
-                            for s in found.order[1:found.order.index(a)]], sep="")
-            why = both("part.first_needs", adaptation=adaptation_name(first), gib=gib(found.tried[first].base_bytes), skipped=skipped,
-                       chosen=adaptation_name(a))
+            skipped = join(
+                [
+                    both("part.also_needs", adaptation=adaptation_name(s), gib=gib(found.tried[s].base_bytes))
+                    for s in found.order[1 : found.order.index(a)]
+                ],
+                sep="",
+            )
+            why = both(
+                "part.first_needs",
+                adaptation=adaptation_name(first),
+                gib=gib(found.tried[first].base_bytes),
+                skipped=skipped,
+                chosen=adaptation_name(a),
+            )
         reasons.append(reason(a, both("reason.adaptation", name=row["name"], feature=row_text(row, "feature"), why=why, fit=fit)))
         if found.shortened:
             warns.append(both("warn.shortened", asked=ctx.seq_len, seq=chosen.seq_len, adaptation=adaptation_name(a)))
@@ -64,8 +80,19 @@ def adaptation_reasons(ctx: Context, d: Decision, found: Search) -> tuple[list[R
         if not cand.fits:
             alts.append(alternative(other, "estimate", both("alt.does_not_fit", gib=gib(cand.base_bytes), stage=cand.peak.name, cap=cap)))
         elif found.order.index(other) > found.order.index(a):
-            alts.append(alternative(other, other, both("alt.fits_later", gib=gib(cand.base_bytes), time=_time_versus(ctx, cand, chosen),
-                                                       order=_order_text(found.order), feature=row_text(orow, "feature"))))
+            alts.append(
+                alternative(
+                    other,
+                    other,
+                    both(
+                        "alt.fits_later",
+                        gib=gib(cand.base_bytes),
+                        time=_time_versus(ctx, cand, chosen),
+                        order=_order_text(found.order),
+                        feature=row_text(orow, "feature"),
+                    ),
+                )
+            )
             warns += _faster_within_budget(ctx, cand, chosen)
         else:  # earlier in the order and fits: only when the chosen one was cut to a shorter sequence (not possible) or tied
             alts.append(alternative(other, other, both("alt.feature", feature=row_text(orow, "feature"))))
@@ -73,7 +100,7 @@ def adaptation_reasons(ctx: Context, d: Decision, found: Search) -> tuple[list[R
 
 
 def _time_versus(ctx: Context, other: Candidate, chosen: Candidate) -> Pair | str:
-    """", ~2.1 h, ~$4 against ~3.0 h for full fine-tuning": an alternative adaptation's predicted time next to the
+    """ ", ~2.1 h, ~$4 against ~3.0 h for full fine-tuning": an alternative adaptation's predicted time next to the
     chosen one's; empty when either cannot be timed."""
     o, c = candidate_time(ctx, other), candidate_time(ctx, chosen)
     if o is None or c is None:
@@ -98,8 +125,16 @@ def _faster_within_budget(ctx: Context, other: Candidate, chosen: Candidate) -> 
 
     if within(c) or not within(o):
         return []
-    return [both("warn.faster_within_budget", chosen=adaptation_name(chosen.adaptation), chosen_time=c.short, budget=budget_words(ctx),
-                 other=adaptation_name(other.adaptation), other_time=o.short)]
+    return [
+        both(
+            "warn.faster_within_budget",
+            chosen=adaptation_name(chosen.adaptation),
+            chosen_time=c.short,
+            budget=budget_words(ctx),
+            other=adaptation_name(other.adaptation),
+            other_time=o.short,
+        )
+    ]
 
 
 def _order_text(order: tuple[str, ...]) -> str:
@@ -120,17 +155,30 @@ def knob_reasons(ctx: Context, chosen: Candidate) -> list[Reason]:
         knobs.append(both("part.checkpointing" if st.checkpointing else "part.no_checkpointing"))
         if st.world_size > 1:
             knobs.append(both("part.gpus_parallel", gpus=st.world_size, parallel=st.parallel))
-        out.append(reason("estimate", both(
-            "reason.stage_batch", stage=s.name, micro_batch=st.micro_batch, accum=st.grad_accum, gpus=st.world_size,
-            effective=st.micro_batch * st.grad_accum * st.world_size, seq=st.seq_len, knobs=join(knobs, ", "),
-            largest=both("part.largest_micro_batch", n=s.max_micro_batch) if s.fits else "")))
+        out.append(
+            reason(
+                "estimate",
+                both(
+                    "reason.stage_batch",
+                    stage=s.name,
+                    micro_batch=st.micro_batch,
+                    accum=st.grad_accum,
+                    gpus=st.world_size,
+                    effective=st.micro_batch * st.grad_accum * st.world_size,
+                    seq=st.seq_len,
+                    knobs=join(knobs, ", "),
+                    largest=both("part.largest_micro_batch", n=s.max_micro_batch) if s.fits else "",
+                ),
+            )
+        )
     adaptation = chosen.adaptation
     if adaptation != "full":
         st = chosen.stages[0].setup
         double = " + double quant" if st.double_quant else ""
         quant = both("part.qlora_base", quant_type=st.quant_type, double=double) if adaptation == "qlora" else ""
-        out.append(reason(adaptation, both("reason.lora", r=st.lora_r, alpha=st.lora_alpha, targets=st.lora_targets, dropout=st.lora_dropout,
-                                           quant=quant)))
+        out.append(
+            reason(adaptation, both("reason.lora", r=st.lora_r, alpha=st.lora_alpha, targets=st.lora_targets, dropout=st.lora_dropout, quant=quant))
+        )
     return out
 
 

@@ -23,8 +23,14 @@ def gib(nbytes: float) -> float:
     return round(nbytes / GIB, 2)
 
 
-def estimate_summary(stages: dict[str, Estimate], capacity: float, rule_of_thumb_gib: float | None, note: tuple[str, str | None],
-                     margin: Margin | None = None, pcie_gbs: float | None = None) -> EstimateSummary:
+def estimate_summary(
+    stages: dict[str, Estimate],
+    capacity: float,
+    rule_of_thumb_gib: float | None,
+    note: tuple[str, str | None],
+    margin: Margin | None = None,
+    pcie_gbs: float | None = None,
+) -> EstimateSummary:
     """A plan's EstimateSummary from each stage's estimate: the stage needing the most memory is the peak, and
     the plan fits when every stage does with the margin kept (estimators/margin.py: the estimate's measured error
     and, on a consumer card, the display). Headroom is what is left after the margin. Paged optimizer states
@@ -62,8 +68,13 @@ def estimate_summary(stages: dict[str, Estimate], capacity: float, rule_of_thumb
 
 def stage_memory(est: Estimate, fits: bool) -> StageMemory:
     """What a plan keeps of one stage's estimate: the figures the printer and the README show."""
-    return StageMemory(peak_allocated_gib=gib(est.peak_allocated), peak_reserved_gib=gib(est.peak_reserved),
-                       device_gib=gib(est.device_bytes), peak_phase=est.peak_phase, fits=fits)
+    return StageMemory(
+        peak_allocated_gib=gib(est.peak_allocated),
+        peak_reserved_gib=gib(est.peak_reserved),
+        device_gib=gib(est.device_bytes),
+        peak_phase=est.peak_phase,
+        fits=fits,
+    )
 
 
 def judged_memory(plan: Plan, est: Estimate) -> StageMemory:
@@ -117,12 +128,30 @@ def rule_of_thumb_note(adaptation: str, params: int, peak: StageFit) -> tuple[fl
     else:
         cats = est.categories()
         st = est.setup
-        parts = both("part.thumb_parts", weights=gib(cats["parameters"]), optimizer=gib(cats["optimizer"]),
-                     paged=both("part.thumb_paged", gib=gib(est.paged_bytes)) if est.paged_bytes else "", gradients=gib(cats["gradients"]),
-                     activations=gib(cats["activations"] + cats["temporaries"]))
-        setting = both("part.thumb_setting", stage=peak.name, optimizer=st.optimizer, micro_batch=st.micro_batch, seq=st.seq_len,
-                       checkpointing="on" if st.checkpointing else "off")
+        parts = both(
+            "part.thumb_parts",
+            weights=gib(cats["parameters"]),
+            optimizer=gib(cats["optimizer"]),
+            paged=both("part.thumb_paged", gib=gib(est.paged_bytes)) if est.paged_bytes else "",
+            gradients=gib(cats["gradients"]),
+            activations=gib(cats["activations"] + cats["temporaries"]),
+        )
+        setting = both(
+            "part.thumb_setting",
+            stage=peak.name,
+            optimizer=st.optimizer,
+            micro_batch=st.micro_batch,
+            seq=st.seq_len,
+            checkpointing="on" if st.checkpointing else "off",
+        )
         at_one = both("part.at_micro_batch_one", gib=gib(peak.base_bytes)) if est.setup.micro_batch > 1 else ""
-        tail = both("note.thumb_differs", ours=ours, gap=abs(gap), direction=both("part.higher" if gap > 0 else "part.lower"),
-                    setting=setting, parts=parts, at_one=at_one)
+        tail = both(
+            "note.thumb_differs",
+            ours=ours,
+            gap=abs(gap),
+            direction=both("part.higher" if gap > 0 else "part.lower"),
+            setting=setting,
+            parts=parts,
+            at_one=at_one,
+        )
     return round(doc_gib, 2), join([basis, tail])

@@ -49,7 +49,7 @@ class RunTime:
 
     @property
     def short(self) -> Pair:
-        """"~9.0 h, ~$72" / "약 9.0시간, ~$72": the second side of a comparison."""
+        """ "~9.0 h, ~$72" / "약 9.0시간, ~$72": the second side of a comparison."""
         return both("time.short", hours=self.hours, cost=self._cost)
 
     @property
@@ -75,10 +75,16 @@ def candidate_time(ctx: Context, cand: Candidate) -> RunTime | None:
     if not gpu.timed:
         return None
     n, _ = data_size(ctx.answers)
-    stages = [TimeStage(s.name, ctx.spec, s.setup,
-                        Dataset(examples=n, mean_tokens=float(ctx.answers.seq_len), epochs=default_hyper(s.train, cand.adaptation).epochs),
-                        stage_reward(s.train, cand.reward_model))
-              for s in cand.stages]
+    stages = [
+        TimeStage(
+            s.name,
+            ctx.spec,
+            s.setup,
+            Dataset(examples=n, mean_tokens=float(ctx.answers.seq_len), epochs=default_hyper(s.train, cand.adaptation).epochs),
+            stage_reward(s.train, cand.reward_model),
+        )
+        for s in cand.stages
+    ]
     try:
         plan = plan_time(stages, gpu, ctx.answers.price)
     except EstimateError:
@@ -96,24 +102,52 @@ def time_summary(ctx: Context, cand: Candidate) -> TimeSummary | None:
     n, (en, ko) = data_size(ctx.answers)
     p = rt.plan
     return TimeSummary(
-        stages=[StageTime(name=s["name"], gpus=s["gpus"], tokens_per_s_per_gpu=s["tokens_per_s_per_gpu"], hours=s["hours"],
-                          hours_low=s["hours_low"], hours_high=s["hours_high"], usd=s["usd"]) for s in p["stages"]],
-        hours=p["total"]["hours"], hours_low=p["total"]["hours_low"], hours_high=p["total"]["hours_high"], usd=p["total"]["usd"],
-        price_usd_per_gpu_hour=p["price_usd_per_gpu_hour"], price_source=USER_PRICE if ctx.answers.price is not None else p["price_source"] or "",
-        examples=n, examples_assumed=not ctx.answers.data_count, mean_tokens=ctx.answers.seq_len,
-        gpu_name=ctx.hw.gpu.name, line=rt.line, assumption=en, assumption_ko=ko,
+        stages=[
+            StageTime(
+                name=s["name"],
+                gpus=s["gpus"],
+                tokens_per_s_per_gpu=s["tokens_per_s_per_gpu"],
+                hours=s["hours"],
+                hours_low=s["hours_low"],
+                hours_high=s["hours_high"],
+                usd=s["usd"],
+            )
+            for s in p["stages"]
+        ],
+        hours=p["total"]["hours"],
+        hours_low=p["total"]["hours_low"],
+        hours_high=p["total"]["hours_high"],
+        usd=p["total"]["usd"],
+        price_usd_per_gpu_hour=p["price_usd_per_gpu_hour"],
+        price_source=USER_PRICE if ctx.answers.price is not None else p["price_source"] or "",
+        examples=n,
+        examples_assumed=not ctx.answers.data_count,
+        mean_tokens=ctx.answers.seq_len,
+        gpu_name=ctx.hw.gpu.name,
+        line=rt.line,
+        assumption=en,
+        assumption_ko=ko,
     )
 
 
 def stage_count(n: int) -> Pair:
-    """"1 stage" / "3 stages" in both languages."""
+    """ "1 stage" / "3 stages" in both languages."""
     return both("time.one_stage") if n == 1 else both("time.stages", n=n)
 
 
 def time_words(t: TimeSummary, lang: str = "en") -> str:
     """The plan's time in one line for the wizard: "3 stages, ~41.0 h (27.5-53.2 h), ~$330 on 1x NVIDIA A100 80GB"."""
-    return text("time.plan", lang, stages=stage_count(len(t.stages)), hours=t.hours, low=t.hours_low, high=t.hours_high,
-                cost=f", ~${t.usd:,.0f}" if t.usd is not None else "", gpus=max((s.gpus for s in t.stages), default=1), gpu=t.gpu_name)
+    return text(
+        "time.plan",
+        lang,
+        stages=stage_count(len(t.stages)),
+        hours=t.hours,
+        low=t.hours_low,
+        high=t.hours_high,
+        cost=f", ~${t.usd:,.0f}" if t.usd is not None else "",
+        gpus=max((s.gpus for s in t.stages), default=1),
+        gpu=t.gpu_name,
+    )
 
 
 def stage_time_words(plan: Plan, spec: ModelSpec, stage_name: str, lang: str = "en") -> str:
@@ -140,8 +174,17 @@ def stage_time_words(plan: Plan, spec: ModelSpec, stage_name: str, lang: str = "
     if h.get("total") is None:
         return ""
     usd = (block.get("cost") or {}).get("usd")
-    return text("time.stage", lang, stage=stage_name, hours=h["total"], low=h["low"], high=h["high"],
-                cost=f", ~${usd:,.2f}" if usd is not None else "", tps=block["tokens_per_s_per_gpu"], n=n)
+    return text(
+        "time.stage",
+        lang,
+        stage=stage_name,
+        hours=h["total"],
+        low=h["low"],
+        high=h["high"],
+        cost=f", ~${usd:,.2f}" if usd is not None else "",
+        tps=block["tokens_per_s_per_gpu"],
+        n=n,
+    )
 
 
 def plan_price(plan: Plan) -> float | None:

@@ -11,8 +11,10 @@ SUMMARIES = {
     "generate": "write ready-to-run training scripts (TRL), an accelerate config and a README for a plan",
     "launch": "run the training scripts `advisor generate` wrote, stage by stage, with live progress and resume",
     "measure": "measure a training step's GPU memory: a fake-tensor trace on CPU, or a real run on a CUDA GPU",
-    "accuracy": ("compare the memory estimate with the traced and published measurements (refits the device model and its "
-                 "error bands, writes docs/accuracy.md)"),
+    "accuracy": (
+        "compare the memory estimate with the traced and published measurements (refits the device model and its "
+        "error bands, writes docs/accuracy.md)"
+    ),
     "models": "list the bundled model catalog (exact parameter counts) and the size shorthands",
     "gpus": "list the GPUs the advisor knows, with the memory a training process can use",
     "data": "check your training data: type, column mapping, problems, token lengths, the sequence length to plan with",

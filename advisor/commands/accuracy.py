@@ -10,13 +10,17 @@ from ..throughput import EXAMPLES as THROUGHPUT_EXAMPLES
 from ..throughput import add_throughput_flags, run_throughput
 
 NAME = "accuracy"
-EXAMPLES = """examples:
+EXAMPLES = (
+    """examples:
   advisor accuracy                 # summary; refit estimators/calibration/device_model.json, rewrite docs/accuracy.md
   advisor accuracy --write-readme  # also rewrite the summary between README.md's accuracy markers
   advisor accuracy --check         # exit 1 if docs/accuracy.md or README.md's block differs from what the tool generates now
   advisor accuracy --json          # every comparison as JSON
   advisor accuracy --worst 10      # the largest errors
-""" + THROUGHPUT_EXAMPLES + "\n"
+"""
+    + THROUGHPUT_EXAMPLES
+    + "\n"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,8 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the comparisons and summaries as JSON")
     p.add_argument("--worst", type=int, default=0, metavar="N", help="list the N largest errors")
     p.add_argument("--out", help="write the markdown here instead of docs/accuracy.md")
-    p.add_argument("--write-readme", action="store_true",
-                   help="also rewrite the summary between <!-- accuracy:start --> and <!-- accuracy:end --> in README.md")
+    p.add_argument(
+        "--write-readme", action="store_true", help="also rewrite the summary between <!-- accuracy:start --> and <!-- accuracy:end --> in README.md"
+    )
     add_throughput_flags(p)
 
 
@@ -59,16 +64,22 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         ts, ps = acc.summary(traces), acc.summary(published)
-        print(f"traces:    {ts['compared']} rows, {ts['models']} models, median |error| {_p(ts['median_abs_error'])},"
-              f" max {_p(ts['max_abs_error'])} (targets {acc.TRACE_MEDIAN:.0%} / {acc.TRACE_MAX:.0%})")
-        print(f"published: {ps['compared']} figures compared ({ps['skipped']} rows not expressible), median |error|"
-              f" {_p(ps['median_abs_error'])}, p90 {_p(ps['p90_abs_error'])}, within 20 %: {ps['within_20pct']}/{ps['compared']}"
-              f" (targets {acc.PUBLISHED_MEDIAN:.0%} / {acc.PUBLISHED_WITHIN20:.0%});"
-              f" OOM rows refused by fits: {ps['oom_refused']}/{ps['oom_rows']}")
+        print(
+            f"traces:    {ts['compared']} rows, {ts['models']} models, median |error| {_p(ts['median_abs_error'])},"
+            f" max {_p(ts['max_abs_error'])} (targets {acc.TRACE_MEDIAN:.0%} / {acc.TRACE_MAX:.0%})"
+        )
+        print(
+            f"published: {ps['compared']} figures compared ({ps['skipped']} rows not expressible), median |error|"
+            f" {_p(ps['median_abs_error'])}, p90 {_p(ps['p90_abs_error'])}, within 20 %: {ps['within_20pct']}/{ps['compared']}"
+            f" (targets {acc.PUBLISHED_MEDIAN:.0%} / {acc.PUBLISHED_WITHIN20:.0%});"
+            f" OOM rows refused by fits: {ps['oom_refused']}/{ps['oom_rows']}"
+        )
         for (source, stack, stat), comps in sorted(acc.published_groups(published).items()):
             g = acc.summary(comps)
-            print(f"  {source} / {stack} / {stat}: n {g['compared']}, median {_p(g['median_abs_error'])},"
-                  f" p90 {_p(g['p90_abs_error'])}, within 20 %: {g['within_20pct']}")
+            print(
+                f"  {source} / {stack} / {stat}: n {g['compared']}, median {_p(g['median_abs_error'])},"
+                f" p90 {_p(g['p90_abs_error'])}, within 20 %: {g['within_20pct']}"
+            )
         if args.worst:
             worst = sorted(((c.error, c) for c in traces + published if c.error is not None), key=lambda pair: -abs(pair[0]))
             for error, c in worst[: args.worst]:
@@ -85,8 +96,7 @@ def run(args: argparse.Namespace) -> int:
             stale = 1
         if readme.is_file() and acc.README_START in (current := readme.read_text(encoding="utf-8")):
             if acc.readme_with_block(current, block) != current:
-                print(f"advisor: the accuracy block of {readme} is out of date: run `advisor accuracy --write-readme`",
-                      file=sys.stderr)
+                print(f"advisor: the accuracy block of {readme} is out of date: run `advisor accuracy --write-readme`", file=sys.stderr)
                 stale = 1
         return stale
     if args.write_readme:
@@ -110,9 +120,24 @@ def _p(x) -> str:
 
 def _row(c) -> dict:
     return {
-        "source": c.source, "row_id": c.row_id, "model": c.model, "config": c.config, "statistic": c.statistic,
-        "measured": c.measured, "estimate": c.estimate, "error": c.error, "capacity": c.capacity,
-        "above_capacity": c.oom_ok, "measured_phase": c.measured_phase, "estimate_phase": c.estimate_phase,
-        "skipped": c.skipped, "note": c.note, "method": c.adaptation, "stack": c.stack, "source_name": c.source_name,
-        "band_high": c.high, "refused_by_fits": c.oom_refused, "unit": "bytes",
+        "source": c.source,
+        "row_id": c.row_id,
+        "model": c.model,
+        "config": c.config,
+        "statistic": c.statistic,
+        "measured": c.measured,
+        "estimate": c.estimate,
+        "error": c.error,
+        "capacity": c.capacity,
+        "above_capacity": c.oom_ok,
+        "measured_phase": c.measured_phase,
+        "estimate_phase": c.estimate_phase,
+        "skipped": c.skipped,
+        "note": c.note,
+        "method": c.adaptation,
+        "stack": c.stack,
+        "source_name": c.source_name,
+        "band_high": c.high,
+        "refused_by_fits": c.oom_refused,
+        "unit": "bytes",
     }

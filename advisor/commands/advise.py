@@ -28,15 +28,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_question_flags(p)
     out = p.add_argument_group("output")
     out.add_argument("--answers", type=Path, metavar="FILE", help="read the answers from a TOML file (question ids as keys); flags override it")
-    out.add_argument("--lang", choices=("ko", "en"), default=None, help="language of the explanation (default: ko when LC_ALL/LANG is Korean, else en)")
+    out.add_argument(
+        "--lang", choices=("ko", "en"), default=None, help="language of the explanation (default: ko when LC_ALL/LANG is Korean, else en)"
+    )
     out.add_argument("--json", action="store_true", help="print the plan as JSON (schema advisor.plan/2)")
     out.add_argument("--save", type=Path, metavar="PLAN.toml", help="write the plan to a TOML file (`advisor generate --plan` reads it)")
     out.add_argument("--force", action="store_true", help="overwrite the --save file if it exists")
-    p.add_argument("--dataset", metavar="PATH", help="your training data (see `advisor data check`): its type, rows and token "
-                   "lengths answer --data, --data-count and --seq-len where they are not given")
-    p.add_argument("--margin", metavar="SIZE", default=None,
-                   help="memory to keep free on each card besides the estimate: 1.5GiB, 800MiB, 10%% (of the card) or 0; "
-                        "default auto = the estimate's measured error for its class, plus 0.5 GiB on a consumer card for the display")
+    p.add_argument(
+        "--dataset",
+        metavar="PATH",
+        help="your training data (see `advisor data check`): its type, rows and token "
+        "lengths answer --data, --data-count and --seq-len where they are not given",
+    )
+    p.add_argument(
+        "--margin",
+        metavar="SIZE",
+        default=None,
+        help="memory to keep free on each card besides the estimate: 1.5GiB, 800MiB, 10%% (of the card) or 0; "
+        "default auto = the estimate's measured error for its class, plus 0.5 GiB on a consumer card for the display",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,8 +96,10 @@ UI = {
     "with": ("with", "+"),
     "on": ("on", "하드웨어"),
     "stages": ("stages (GiB: on each card)", "단계 (GiB: 카드당 사용량)"),
-    "stages_legend": ("batch: micro-batch × gradient accumulation · inputs: start model, reward model",
-                      "배치: 마이크로 배치 × 그래디언트 누적 · 입력: 시작 모델, 보상 모델"),
+    "stages_legend": (
+        "batch: micro-batch × gradient accumulation · inputs: start model, reward model",
+        "배치: 마이크로 배치 × 그래디언트 누적 · 입력: 시작 모델, 보상 모델",
+    ),
     "stage": ("stage", "단계"),
     "data": ("data", "데이터"),
     "inputs": ("inputs", "입력"),
@@ -116,8 +128,10 @@ UI = {
     "cost": ("cost", "비용"),
     "total": ("total", "합계"),
     "user_price": ("your price", "입력한 가격"),  # TimeSummary.price_source USER_PRICE (advisor/advice/timecost.py)
-    "no_time": ("time not predicted: the card has no speed figures in rules/gpus.toml (give a GPU by name)",
-                "시간 예측 없음: 이 카드는 rules/gpus.toml에 속도 정보가 없습니다 (GPU 이름으로 지정하세요)"),
+    "no_time": (
+        "time not predicted: the card has no speed figures in rules/gpus.toml (give a GPU by name)",
+        "시간 예측 없음: 이 카드는 rules/gpus.toml에 속도 정보가 없습니다 (GPU 이름으로 지정하세요)",
+    ),
 }
 
 
@@ -159,8 +173,19 @@ def plan_blocks(plan, answers, lang: str = "en") -> list:
         inputs = stage.base_from or (stage.reward_value_model.name if stage.reward_value_model and s.train == "reward" else "-")
         if stage.reward_from:
             inputs += f", {stage.reward_from}"
-        stage_rows.append((name, stage.data_format, inputs, f"{s.micro_batch}×{s.grad_accum}", str(s.seq_len), _lr(stage.hyper.learning_rate),
-                           f"{stage.hyper.epochs:g}", f"{device_gib:.1f}", mark))
+        stage_rows.append(
+            (
+                name,
+                stage.data_format,
+                inputs,
+                f"{s.micro_batch}×{s.grad_accum}",
+                str(s.seq_len),
+                _lr(stage.hyper.learning_rate),
+                f"{stage.hyper.epochs:g}",
+                f"{device_gib:.1f}",
+                mark,
+            )
+        )
     out.append(_stage_table(lang, stage_rows))
     out.append(f"[dim]{_t('stages_legend', lang)}[/dim]")  # below, not a caption: a caption wraps at the table's width
 
@@ -176,8 +201,9 @@ def plan_blocks(plan, answers, lang: str = "en") -> list:
         out.append(TableSpec(_t("alternatives", lang), (_t("option", lang), _t("why_not", lang), _t("rule", lang)), alt_rows))
 
     if comparison_close(plan):
-        cmp_rows = [(rules.text(row, "label", lang), rules.text(row, "rlhf", lang), rules.text(row, "dpo", lang), row["id"])
-                    for row in rules.rlhf_vs_dpo()]
+        cmp_rows = [
+            (rules.text(row, "label", lang), rules.text(row, "rlhf", lang), rules.text(row, "dpo", lang), row["id"]) for row in rules.rlhf_vs_dpo()
+        ]
         out.append(TableSpec(_t("comparison", lang), (_t("criterion", lang), "RLHF", "DPO", _t("rule", lang)), cmp_rows))
 
     if plan.estimate:
@@ -188,9 +214,12 @@ def plan_blocks(plan, answers, lang: str = "en") -> list:
         est = estimate(spec, peak.setup, reward)  # its terms, once
         data = estimate_dict(est, plan.model.resolved_from, plan.model.key, None)  # the verdict below keeps the margin
         out.append(f"[bold]{_t('estimate', lang)} ({peak_stage})[/bold]")
-        out += [item for item in estimate_blocks(data)
-                if not (isinstance(item, TableSpec) and item.title.startswith("fits on one of"))
-                and not (isinstance(item, str) and item.startswith("[dim]paged optimizer states"))]  # said with its placement below
+        out += [
+            item
+            for item in estimate_blocks(data)
+            if not (isinstance(item, TableSpec) and item.title.startswith("fits on one of"))
+            and not (isinstance(item, str) and item.startswith("[dim]paged optimizer states"))
+        ]  # said with its placement below
         margin_note, paged_note, thumb_note = (plan.estimate.note(name, lang) for name in ("margin_note", "paged_note", "rule_of_thumb_note"))
         if margin_note:
             colour = "green" if plan.estimate.fits else "red"
@@ -232,7 +261,8 @@ def time_blocks(plan, lang: str = "en") -> list:
         return "-" if v is None else f"${v:,.2f}"
 
     rows: list[tuple[str, ...]] = [
-        (s.name, f"{s.tokens_per_s_per_gpu:,.0f}", f"{s.hours:.1f} h", f"{s.hours_low:.1f}-{s.hours_high:.1f} h", usd(s.usd)) for s in t.stages]
+        (s.name, f"{s.tokens_per_s_per_gpu:,.0f}", f"{s.hours:.1f} h", f"{s.hours_low:.1f}-{s.hours_high:.1f} h", usd(s.usd)) for s in t.stages
+    ]
     if len(t.stages) > 1:
         rows.append((f"[bold]{_t('total', lang)}[/bold]", "", f"[bold]{t.hours:.1f} h[/bold]", f"{t.hours_low:.1f}-{t.hours_high:.1f} h", usd(t.usd)))
     keys = ("stage", "tps", "hours", "range", "cost")
@@ -240,8 +270,11 @@ def time_blocks(plan, lang: str = "en") -> list:
     from ..advice.timecost import USER_PRICE, time_words
 
     source = _t("user_price", lang) if t.price_source == USER_PRICE else t.price_source
-    price = (f"${t.price_usd_per_gpu_hour:g}/GPU-hour ({source})" if t.price_usd_per_gpu_hour is not None
-             else ("가격 없음" if lang == "ko" else "no price"))
+    price = (
+        f"${t.price_usd_per_gpu_hour:g}/GPU-hour ({source})"
+        if t.price_usd_per_gpu_hour is not None
+        else ("가격 없음" if lang == "ko" else "no price")
+    )
     return [table, f"[dim]{_escape(time_words(t, lang))}; {_escape(in_lang(t.assumption, t.assumption_ko, lang))}; {_escape(price)}[/dim]"]
 
 
@@ -252,8 +285,9 @@ def _stage_table(lang: str, rows: list):
     from ..compact_table import CompactSpec
 
     keys = ("stage", "data", "inputs", "batch", "seq", "lr", "epochs", "card", "fits")
-    return CompactSpec(_t("stages", lang), tuple(_t(key, lang) for key in keys),
-                       tuple(key in ("batch", "seq", "epochs", "card") for key in keys), rows)
+    return CompactSpec(
+        _t("stages", lang), tuple(_t(key, lang) for key in keys), tuple(key in ("batch", "seq", "epochs", "card") for key in keys), rows
+    )
 
 
 def _lr(value: float) -> str:

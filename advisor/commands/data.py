@@ -45,10 +45,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..knobs import add_knob_flags
 
     sub = p.add_subparsers(dest="data_command", metavar="ACTION")
-    c = sub.add_parser("check", help="check a data file, folder or cached hub dataset", description=p.description, epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("path", metavar="PATH", help=".jsonl/.json/.csv/.parquet (text formats also .gz), a folder, a saved `datasets` "
-                   "folder, or a dataset id in the local Hugging Face cache (never downloaded)")
+    c = sub.add_parser(
+        "check",
+        help="check a data file, folder or cached hub dataset",
+        description=p.description,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument(
+        "path",
+        metavar="PATH",
+        help=".jsonl/.json/.csv/.parquet (text formats also .gz), a folder, a saved `datasets` "
+        "folder, or a dataset id in the local Hugging Face cache (never downloaded)",
+    )
     c.add_argument("--split", help="the split to read where there are several (default: train, else the first)")
     c.add_argument("--sample", type=_positive, metavar="N", help="check only the first N rows (quick)")
     c.add_argument("--model", help="model for the tokenizer (when local) and the memory estimate: catalog key, hub id in the cache, or a folder")
@@ -59,7 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--price", type=float, metavar="USD", help="US dollars per GPU-hour (default: the GPU table's on-demand price)")
     c.add_argument("--json", action="store_true", help="print the whole check as JSON (schema advisor.data/1)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    add_knob_flags(c, only=("train", "adaptation", "precision", "micro_batch", "seq_len", "grad_ckpt", "lora_r", "response_len", "num_generations", "packed"))
+    add_knob_flags(
+        c, only=("train", "adaptation", "precision", "micro_batch", "seq_len", "grad_ckpt", "lora_r", "response_len", "num_generations", "packed")
+    )
     for action in c._actions:  # here the data decides these two defaults, not Setup
         if action.dest == "train":
             action.help = "training kind to plan for (default: what the data type is usually for: sft, dpo for pairs, grpo for prompts)"
@@ -105,8 +116,13 @@ def check_from_args(args: argparse.Namespace) -> dict:
 
     setup = setup_from_args(args)
     options = Options(
-        sample=args.sample, seq_len=args.seq_len, keep=args.keep, micro_batch=setup.micro_batch, kind=args.train,
-        response_len=setup.response_len, max_positions=resolved.spec.max_positions if resolved else 0,
+        sample=args.sample,
+        seq_len=args.seq_len,
+        keep=args.keep,
+        micro_batch=setup.micro_batch,
+        kind=args.train,
+        response_len=setup.response_len,
+        max_positions=resolved.spec.max_positions if resolved else 0,
     )
     data = _with_progress(source, counter, options, show=not args.no_progress and not args.json)
     if data["tokens"]:
@@ -141,8 +157,9 @@ def time_verdict(resolved, setup, data: dict, gpu_text: str, epochs: float, pric
         block = time_dict(resolved.spec, planned, find_gpu(gpu_text), dataset, price)
     except EstimateError as exc:  # a GPU given by its memory size has no speed figures: memory only
         return {"skipped": str(exc)}
-    block["from_data"] = ("packed: the data's tokens" if packed else "unpacked: the data's tokens plus the padding of each batch") + \
-        f" at --seq-len {rec['planned_seq_len']:,}"
+    block["from_data"] = (
+        "packed: the data's tokens" if packed else "unpacked: the data's tokens plus the padding of each batch"
+    ) + f" at --seq-len {rec['planned_seq_len']:,}"
     return block
 
 
@@ -156,8 +173,13 @@ def memory_verdict(resolved, setup, data: dict, gpu_text: str | None) -> dict:
     longest = data["tokens"]["sequence"]["max"]
     planned = setup.with_(train=rec["kind"], seq_len=rec["planned_seq_len"])
     out = memory_at(resolved.spec, planned, longest, gpu.memory_bytes if gpu else None)
-    return {"model": resolved.spec.name, "gpu": gpu.name if gpu else None, "micro_batch": setup.micro_batch, **out,
-            "note": "unpacked batches peak on the longest row (padded to it, cut at --seq-len): that is the step that runs out of memory mid-epoch"}
+    return {
+        "model": resolved.spec.name,
+        "gpu": gpu.name if gpu else None,
+        "micro_batch": setup.micro_batch,
+        **out,
+        "note": "unpacked batches peak on the longest row (padded to it, cut at --seq-len): that is the step that runs out of memory mid-epoch",
+    }
 
 
 def _with_progress(source, counter, options, show: bool) -> dict:

@@ -12,7 +12,8 @@ from ..reward_value_flag import add_reward_value_flag, resolve_reward_value, rew
 from ..timeflags import TIME_HELP, add_time_flags, time_block
 
 NAME = "estimate"
-EXAMPLES = """examples:
+EXAMPLES = (
+    """examples:
   advisor estimate --model 7b --method qlora
   advisor estimate --model llama-3.1-8b --method full --precision bf16-mixed --gpu h100
   advisor estimate --model ./my-model/config.json --micro-batch 4 --seq-len 4096 --json
@@ -21,11 +22,16 @@ EXAMPLES = """examples:
   advisor estimate --model 8b --llama-adapter --adapter-len 10 --adapter-layers 30 --stack hf-trainer   # LLaMA-Adapter (peft), priced only
   advisor estimate --model 8b --torch-compile --no-grad-ckpt   # what Inductor's partitioner saves per layer
   advisor estimate --model 70b --train ppo --reward-value-model 8b --gpus 8 --parallel fsdp
-""" + TIME_HELP + "\n"
+"""
+    + TIME_HELP
+    + "\n"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="7b", help="catalog key, shorthand (7b, 8b, 70b), hub id in the local cache, or a config.json path (default: 7b)")
+    p.add_argument(
+        "--model", default="7b", help="catalog key, shorthand (7b, 8b, 70b), hub id in the local cache, or a config.json path (default: 7b)"
+    )
     p.add_argument("--gpu", help="a GPU id or name from `advisor gpus`, or a memory size like 24GB: says whether it fits and by how much")
     p.add_argument("--json", action="store_true", help="print the estimate as JSON (schema advisor.estimate/1)")
     add_reward_value_flag(p, "--train ppo / reward")
@@ -68,4 +74,3 @@ def run(args: argparse.Namespace) -> int:
     for warning in list(est.warnings) + card_warnings:
         print(f"advisor: warning: {warning}", file=sys.stderr)
     return 0
-

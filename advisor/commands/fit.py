@@ -24,11 +24,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="7b", help="catalog key, shorthand, local config.json or cached hub id (default: 7b)")
     p.add_argument("--gpu", required=True, help="a GPU id or name from `advisor gpus`, or a memory size like 24GB")
     p.add_argument("--json", action="store_true", help="print the report as JSON (schema advisor.fit/1)")
-    p.add_argument("--margin", metavar="SIZE", default=None,
-                   help="memory to keep free besides the estimate: 1.5GiB, 800MiB, 10%% (of the card) or 0; default auto = "
-                        "the estimate's measured error for its class, plus 0.5 GiB on a consumer card for the display")
-    p.add_argument("--goal", choices=("simplest", "fastest"), default="simplest",
-                   help="rank the set-ups that fit by simplicity (default) or by predicted time on --gpu (fastest first)")
+    p.add_argument(
+        "--margin",
+        metavar="SIZE",
+        default=None,
+        help="memory to keep free besides the estimate: 1.5GiB, 800MiB, 10%% (of the card) or 0; default auto = "
+        "the estimate's measured error for its class, plus 0.5 GiB on a consumer card for the display",
+    )
+    p.add_argument(
+        "--goal",
+        choices=("simplest", "fastest"),
+        default="simplest",
+        help="rank the set-ups that fit by simplicity (default) or by predicted time on --gpu (fastest first)",
+    )
     add_reward_value_flag(p, "--train ppo / reward")
     add_knob_flags(p)
 
@@ -55,10 +63,20 @@ def fit_dict(report, gpu, resolved, reward=None) -> dict:
         "schema": "advisor.fit/1",
         "gpu": {"id": gpu.id, "name": gpu.name, "memory_gib": gpu.memory_gib, "consumer": gpu.consumer},
         "estimate": estimate,
-        "margin": {"kept": size(kept.total), "estimate_error": size(kept.error), "display": size(kept.display),
-                   "asked": margin.text, "spare": size(margin.spare(est, capacity)), "verdict": margin.verdict(est, capacity)},
-        "paged_optimizer_states": None if paged is None else {
-            "total": size(paged.total), "on_card": size(paged.on_card), "spilled": size(paged.spilled),
+        "margin": {
+            "kept": size(kept.total),
+            "estimate_error": size(kept.error),
+            "display": size(kept.display),
+            "asked": margin.text,
+            "spare": size(margin.spare(est, capacity)),
+            "verdict": margin.verdict(est, capacity),
+        },
+        "paged_optimizer_states": None
+        if paged is None
+        else {
+            "total": size(paged.total),
+            "on_card": size(paged.on_card),
+            "spilled": size(paged.spilled),
             "where": "CUDA unified memory (bitsandbytes paged optimizer), outside the on-card figure",
             "seconds_per_step": None if paged.seconds_per_step is None else round(paged.seconds_per_step, 3),
             "note": paged.describe(),
@@ -68,8 +86,15 @@ def fit_dict(report, gpu, resolved, reward=None) -> dict:
         "max_micro_batch": report.max_micro_batch,
         "max_seq_len": report.max_seq_len,
         "fixes": [
-            {"change": fix.label, "cost": fix.cost, "set": public_names(fix.changes), "fits": fix.fits, "device": size(fix.device_bytes), "peak_allocated": size(fix.estimate.peak_allocated),
-             "time": change_time(resolved.spec, est.setup, fix.setup, gpu, est.reward_model)}  # estimators/time_plan.py; None: not timed
+            {
+                "change": fix.label,
+                "cost": fix.cost,
+                "set": public_names(fix.changes),
+                "fits": fix.fits,
+                "device": size(fix.device_bytes),
+                "peak_allocated": size(fix.estimate.peak_allocated),
+                "time": change_time(resolved.spec, est.setup, fix.setup, gpu, est.reward_model),
+            }  # estimators/time_plan.py; None: not timed
             for fix in report.fixes
         ],
     }
@@ -122,8 +147,10 @@ def print_fit(data: dict) -> None:
     if rv and rv["separate"]:
         console.print(f"[dim]reward and value models priced at {escape(rv['name'])}[/dim]")
     colour = "green" if data["fits"] else "red"
-    console.print(f"[{colour}]{escape(data['margin']['verdict'])}[/{colour}] (peak {est['peak']['device']['gib']:.1f} GiB on the card, "
-                  f"{data['gpu']['memory_gib']:g} GiB card)")
+    console.print(
+        f"[{colour}]{escape(data['margin']['verdict'])}[/{colour}] (peak {est['peak']['device']['gib']:.1f} GiB on the card, "
+        f"{data['gpu']['memory_gib']:g} GiB card)"
+    )
     if data["paged_optimizer_states"]:
         console.print(f"[yellow]{escape(data['paged_optimizer_states']['note'])}[/yellow]")
     seq = est["setup"]["seq_len"]
@@ -134,9 +161,18 @@ def print_fit(data: dict) -> None:
     if data["fits"] and data.get("goal") != "fastest":
         return
     if not data["fixes"]:
-        console.print("[red]no combination of the changes the advisor knows makes this fit[/red]: choose a smaller model or a larger GPU (`advisor gpus`)")
+        console.print(
+            "[red]no combination of the changes the advisor knows makes this fit[/red]: choose a smaller model or a larger GPU (`advisor gpus`)"
+        )
         return
-    table = Table("#", "change", "on the card GiB", "cost", title="fastest set-ups that fit (predicted time)" if data.get("goal") == "fastest" else "cheapest changes that make it fit", title_justify="left")
+    table = Table(
+        "#",
+        "change",
+        "on the card GiB",
+        "cost",
+        title="fastest set-ups that fit (predicted time)" if data.get("goal") == "fastest" else "cheapest changes that make it fit",
+        title_justify="left",
+    )
     for i, fix in enumerate(data["fixes"], 1):
         time = f"; {fix['time']['text']}" if fix.get("time") else ""
         table.add_row(str(i), fix["change"], f"{fix['device']['gib']:.1f}", fix["cost"] + time)

@@ -39,16 +39,25 @@ KNOB_FIELDS = tuple(k.field for k in GENERATE_KNOBS)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plan", type=Path, help="a plan file (advisor advise --save plan.toml); otherwise build one from --model and the flags")
     p.add_argument("--model", help="catalog key, shorthand (7b, 8b), hub id, local folder, or 'tiny' (offline smoke test)")
-    p.add_argument("--method-kind", choices=METHOD_KINDS, default="sft", help="what to train: stages of the run (default: sft; rlhf = sft, reward model, PPO)")
+    p.add_argument(
+        "--method-kind", choices=METHOD_KINDS, default="sft", help="what to train: stages of the run (default: sft; rlhf = sft, reward model, PPO)"
+    )
     p.add_argument("--gpu", default="rtx4090", help="GPU id or name from `advisor gpus`, or a size like 24GB (default: rtx4090)")
-    p.add_argument("--dataset", help="local .json/.jsonl/.csv/.parquet file, folder or hub id for a run whose stages take one kind of data "
-                   "(default: the bundled sample data); checked as `advisor data check` does: the script loads it with the "
-                   "column mapping found, at the length it needs unless --seq-len is given, and data that cannot feed a stage is refused")
+    p.add_argument(
+        "--dataset",
+        help="local .json/.jsonl/.csv/.parquet file, folder or hub id for a run whose stages take one kind of data "
+        "(default: the bundled sample data); checked as `advisor data check` does: the script loads it with the "
+        "column mapping found, at the length it needs unless --seq-len is given, and data that cannot feed a stage is refused",
+    )
     for data_format, (flag, what) in DATA_FLAGS.items():
         p.add_argument(flag, dest=f"{data_format}_dataset", metavar="DATA", help=f"data for the stages that take {what}")
     reward = p.add_mutually_exclusive_group()
     reward.add_argument("--reward-check", metavar="FIELD", help="GRPO: reward 1 when the completion equals this dataset field (e.g. answer), else 0")
-    reward.add_argument("--reward-fn", metavar="FILE.py:FUNCTION", help="GRPO: your Python reward function (TRL's signature: completions, **columns -> list of floats)")
+    reward.add_argument(
+        "--reward-fn",
+        metavar="FILE.py:FUNCTION",
+        help="GRPO: your Python reward function (TRL's signature: completions, **columns -> list of floats)",
+    )
     reward.add_argument("--reward-model", metavar="MODEL", help="GRPO: a trained reward model (folder or hub id) that scores the completions")
     add_reward_value_flag(p, "--method-kind rlhf / reward (the reward stage trains it, PPO scores with it and starts its value model from it)")
     p.add_argument("--out", type=Path, help="run folder to write (default: runs/<model>-<method-kind>)")
@@ -82,7 +91,9 @@ def assign_datasets(plan, args: argparse.Namespace) -> list[str]:
             stage.dataset = absolute(given[stage.data_format])
             warnings += check_stage_data(plan, stage, packing_given=getattr(args, "packed", None) is not None)
         elif given and stage.dataset in ("", "bundled"):
-            warnings.append(f"stage '{stage.name}' trains on the bundled sample {stage.data_format} data; give {DATA_FLAGS[stage.data_format][0]} for yours")
+            warnings.append(
+                f"stage '{stage.name}' trains on the bundled sample {stage.data_format} data; give {DATA_FLAGS[stage.data_format][0]} for yours"
+            )
     return warnings
 
 
@@ -105,8 +116,10 @@ def check_stage_data(plan, stage, packing_given: bool = False) -> list[str]:
         if path.exists() or file_format(path)[0] or not _looks_like_dataset_id(stage.dataset):  # a file name: a typo, not a hub id
             raise
         stage.data = None
-        return [f"stage '{stage.name}': {stage.dataset} is not on this machine: the script downloads it and maps only alpaca/sharegpt columns; "
-                "fetch it first (`hf download ... --repo-type dataset`) to have it checked"]
+        return [
+            f"stage '{stage.name}': {stage.dataset} is not on this machine: the script downloads it and maps only alpaca/sharegpt columns; "
+            "fetch it first (`hf download ... --repo-type dataset`) to have it checked"
+        ]
     give_data(stage, stage_data(data, stage.name, stage.dataset), packing_given)
     return []
 
@@ -135,9 +148,11 @@ def assign_reward(plan, args: argparse.Namespace) -> list[str]:
     except AdvisorError as exc:
         flag = f"--reward-{given[0][0]}" if given else "--reward-check"
         raise AdvisorError(f"{flag}: {exc}") from None
-    return [f"stage '{name}' has no reward: its script uses the PLACEHOLDER length reward (prefers ~200-character answers, which "
-            "teaches length, not correctness); give --reward-check FIELD, --reward-fn FILE.py:FUNCTION or --reward-model MODEL"
-            for name in left]
+    return [
+        f"stage '{name}' has no reward: its script uses the PLACEHOLDER length reward (prefers ~200-character answers, which "
+        "teaches length, not correctness); give --reward-check FIELD, --reward-fn FILE.py:FUNCTION or --reward-model MODEL"
+        for name in left
+    ]
 
 
 def weights_warning(plan) -> list[str]:
@@ -150,7 +165,9 @@ def weights_warning(plan) -> list[str]:
     folder = Path(model_location(plan.model.hf_id))
     if not folder.is_dir() or any(next(folder.glob(pattern), None) for pattern in ("*.safetensors", "*.bin", "*.safetensors.index.json")):
         return []
-    return [f"{folder} holds no weights (*.safetensors, *.bin): the memory estimate needs only its config.json, but the script loads the model from there"]
+    return [
+        f"{folder} holds no weights (*.safetensors, *.bin): the memory estimate needs only its config.json, but the script loads the model from there"
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -187,8 +204,9 @@ def run(args: argparse.Namespace) -> int:
         from ..planning import build_plan
 
         args.seq_len = seq_len
-        plan = build_plan(absolute(args.model), setup_from_args(args), pipeline=args.method_kind, gpu=args.gpu, output_dir="outputs",
-                          reward_value=reward_value)
+        plan = build_plan(
+            absolute(args.model), setup_from_args(args), pipeline=args.method_kind, gpu=args.gpu, output_dir="outputs", reward_value=reward_value
+        )
         warnings = assign_datasets(plan, args)
     for warning in warnings + assign_reward(plan, args) + weights_warning(plan):
         print(f"advisor: warning: {warning}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import json
 
 NAME = "gpus"
-EXAMPLES = ("examples:\n  advisor gpus\n  advisor gpus --json   # every column, with the datasheet and price sources\n")
+EXAMPLES = "examples:\n  advisor gpus\n  advisor gpus --json   # every column, with the datasheet and price sources\n"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,7 +27,14 @@ def run(args: argparse.Namespace) -> int:
     for g in rows:
         peak = g["bf16_tflops"] if g["bf16"] and g["bf16_tflops"] else g["fp16_tflops"]  # what training runs at
         price = f"{g['price_usd_per_hour']:.2f}" if g["price_usd_per_hour"] is not None else "-"
-        table.add_row(g["id"], g["name"], f"{g['memory_gib']:.2f}", "yes" if g["bf16"] else "no",
-                      f"{peak:g}" if peak else "-", f"{g['memory_gbs']:g}" if g["memory_gbs"] else "-", price)
+        table.add_row(
+            g["id"],
+            g["name"],
+            f"{g['memory_gib']:.2f}",
+            "yes" if g["bf16"] else "no",
+            f"{peak:g}" if peak else "-",
+            f"{g['memory_gbs']:g}" if g["memory_gbs"] else "-",
+            price,
+        )
     Console().print(table)
     return 0

@@ -28,7 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="the directory `advisor generate` wrote (it holds plan.toml and train_<stage>.py)")
     p.add_argument("--resume", action="store_true", help="skip stages that completed, resume the others from their last checkpoint-*")
     p.add_argument("--dry-run", action="store_true", help="print the command of every stage and exit (no checks, nothing runs)")
-    p.add_argument("--force", action="store_true", help="launch even when the GPUs are too few, lack bf16, or have less free memory than the estimate")
+    p.add_argument(
+        "--force", action="store_true", help="launch even when the GPUs are too few, lack bf16, or have less free memory than the estimate"
+    )
     p.add_argument("--max-steps", type=int, metavar="N", help="stop every stage after N optimizer steps (passed to each script)")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of the live progress bar")
 

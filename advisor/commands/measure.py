@@ -36,8 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--write", action="store_true", help="store the row in estimators/calibration/traces.jsonl")
     p.add_argument("--out", help="JSONL file to store the row in instead of the bundled traces.jsonl")
     p.add_argument("--json", action="store_true", help="print the row as JSON")
-    p.add_argument("--breakdown", type=int, default=0, metavar="N",
-                   help="trace modes: also list the N largest groups of tensors live at the peak")
+    p.add_argument("--breakdown", type=int, default=0, metavar="N", help="trace modes: also list the N largest groups of tensors live at the peak")
     add_knob_flags(p)
 
 
@@ -72,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             from ..measure.trace import trace
 
-            result = trace(resolved.spec, setup, real=args.mode == "real-cpu", steps=args.steps,
-                           describe=args.breakdown > 0)
+            result = trace(resolved.spec, setup, real=args.mode == "real-cpu", steps=args.steps, describe=args.breakdown > 0)
             row = record.trace_row(resolved.key, setup.public_dict(), result)  # keyed as traces.jsonl rows are (method)
     except (ValueError, NotImplementedError) as e:
         raise RunFailed(f"cannot measure this set-up: {e}") from None
@@ -98,8 +96,10 @@ def _print(row: dict, est) -> None:
     print(f"{row['model']}  {row['mode']}  attention: {row['attention']}")
     if row.get("quantization"):
         print(f"quantization: {row['quantization']}")
-    print(f"peak allocated  {measured / gib:8.3f} GiB  in {row['peak_phase']}   (estimate {est.peak_allocated / gib:.3f} GiB,"
-          f" {100 * (est.peak_allocated - measured) / measured:+.1f} %, peak in {est.peak_phase})")
+    print(
+        f"peak allocated  {measured / gib:8.3f} GiB  in {row['peak_phase']}   (estimate {est.peak_allocated / gib:.3f} GiB,"
+        f" {100 * (est.peak_allocated - measured) / measured:+.1f} %, peak in {est.peak_phase})"
+    )
     for key in ("reserved", "device"):
         if key in row["peak"]:
             print(f"peak {key:10s} {row['peak'][key] / gib:8.3f} GiB")

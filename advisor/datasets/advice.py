@@ -42,12 +42,22 @@ def summary(data: dict) -> dict:
     """The few lines of a check that a plan shows."""
     rec, tok = data.get("recommendation") or {}, data.get("tokens") or {}
     return {
-        "path": data["source"]["path"], "type": (data.get("type") or {}).get("label"), "rows": data["rows"]["read"],
-        "usable_rows": data["rows"]["usable"], "verdict": data["verdict"], "usable": data["usable"],
-        "seq_len": rec.get("seq_len"), "keep": rec.get("keep"), "rows_whole": rec.get("rows_whole"),
-        "longest": (tok.get("sequence") or {}).get("max"), "tokens_per_epoch": tok.get("tokens_per_epoch"),
-        "packing": rec.get("packing"), "packing_reason": rec.get("packing_reason"),
-        "counter": (tok.get("counter") or {}).get("note"), "prompt_p99": ((tok.get("fields") or {}).get("prompt") or {}).get("p99"), "schema_of_the_full_check": "advisor.data/1 (`advisor data check --json`)",
+        "path": data["source"]["path"],
+        "type": (data.get("type") or {}).get("label"),
+        "rows": data["rows"]["read"],
+        "usable_rows": data["rows"]["usable"],
+        "verdict": data["verdict"],
+        "usable": data["usable"],
+        "seq_len": rec.get("seq_len"),
+        "keep": rec.get("keep"),
+        "rows_whole": rec.get("rows_whole"),
+        "longest": (tok.get("sequence") or {}).get("max"),
+        "tokens_per_epoch": tok.get("tokens_per_epoch"),
+        "packing": rec.get("packing"),
+        "packing_reason": rec.get("packing_reason"),
+        "counter": (tok.get("counter") or {}).get("note"),
+        "prompt_p99": ((tok.get("fields") or {}).get("prompt") or {}).get("p99"),
+        "schema_of_the_full_check": "advisor.data/1 (`advisor data check --json`)",
     }
 
 
@@ -135,11 +145,15 @@ def summary_lines(s: dict, lang: str = "en") -> list[str]:
     lines = [f"[bold]{head}[/bold]: {s['path']}: {s['type']}, {s['usable_rows']:,}/{s['rows']:,} " + ("행 사용 가능" if ko else "rows usable")]
     if s["seq_len"]:
         if ko:
-            lines.append(f"  시퀀스 길이 {s['seq_len']:,} 토큰 (행의 {s['rows_whole']:.1%}가 잘리지 않음, 최장 {s['longest']:,} 토큰); "
-                         f"패킹 {'켜기' if s['packing'] else '끄기'}: {s['packing_reason']}")
+            lines.append(
+                f"  시퀀스 길이 {s['seq_len']:,} 토큰 (행의 {s['rows_whole']:.1%}가 잘리지 않음, 최장 {s['longest']:,} 토큰); "
+                f"패킹 {'켜기' if s['packing'] else '끄기'}: {s['packing_reason']}"
+            )
         else:
-            lines.append(f"  sequence length {s['seq_len']:,} tokens (keeps {s['rows_whole']:.1%} of rows whole, longest {s['longest']:,}); "
-                         f"packing {'on' if s['packing'] else 'off'}: {s['packing_reason']}")
+            lines.append(
+                f"  sequence length {s['seq_len']:,} tokens (keeps {s['rows_whole']:.1%} of rows whole, longest {s['longest']:,}); "
+                f"packing {'on' if s['packing'] else 'off'}: {s['packing_reason']}"
+            )
         if s.get("raised_for"):
             lines.append(f"  [dim]{'시퀀스 길이를 늘림' if ko else 'sequence length raised'}: {s['raised_for']}[/dim]")
         lines.append(f"  [dim]{s['counter']}[/dim]")

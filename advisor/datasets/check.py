@@ -133,10 +133,22 @@ def _unreadable(source: Source, head: list[Row], rest, log: Log, options: Option
 def _base(source: Source, n_read: int, usable_rows: int, log: Log, options: Options) -> dict:
     return {
         "schema": SCHEMA,
-        "source": {"path": source.label, "format": source.format + (".gz" if source.compressed else ""), "files": len(source.files),
-                   "bytes": source.size_bytes, "how": source.how, "split": source.split or None},
-        "rows": {"read": n_read, "usable": usable_rows, "with_errors": log.error_rows, "with_warnings": log.warning_rows,
-                 "sample": options.sample, "complete": options.sample is None or n_read < options.sample},
+        "source": {
+            "path": source.label,
+            "format": source.format + (".gz" if source.compressed else ""),
+            "files": len(source.files),
+            "bytes": source.size_bytes,
+            "how": source.how,
+            "split": source.split or None,
+        },
+        "rows": {
+            "read": n_read,
+            "usable": usable_rows,
+            "with_errors": log.error_rows,
+            "with_warnings": log.warning_rows,
+            "sample": options.sample,
+            "complete": options.sample is None or n_read < options.sample,
+        },
         "type": None,
         "kinds": {},
         "problems": [p.to_data() for p in log.sorted()],
@@ -156,8 +168,16 @@ def _report(source: Source, det: Detection, log: Log, lengths: tuple, n_read: in
     from .spec import formatting_spec, loader_spec
 
     data = _base(source, n_read, counted, log, options)
-    data["type"] = {"name": det.type, "label": det.label, "form": det.form, "format": det.format, "columns": list(det.columns),
-                    "mapping": det.source_columns, "extra_columns": list(det.extra_columns), "notes": list(det.notes)}
+    data["type"] = {
+        "name": det.type,
+        "label": det.label,
+        "form": det.form,
+        "format": det.format,
+        "columns": list(det.columns),
+        "mapping": det.source_columns,
+        "extra_columns": list(det.extra_columns),
+        "notes": list(det.notes),
+    }
     data["kinds"] = kinds_fed(det)
     kind = options.kind or DEFAULT_KIND[det.type]
     data["kind"] = kind
@@ -181,15 +201,26 @@ def _report(source: Source, det: Detection, log: Log, lengths: tuple, n_read: in
     at = at_seq_len(totals, supervised, seq_len, options.micro_batch)
     packing, reason = packing_for(kind, at)
     data["tokens"] = {
-        "counter": {"name": counter.name, "exact": counter.exact, "note": counter.note,
-                    "template": bool(getattr(counter, "template", "")), "approximation": None if counter.exact else APPROX},
+        "counter": {
+            "name": counter.name,
+            "exact": counter.exact,
+            "note": counter.note,
+            "template": bool(getattr(counter, "template", "")),
+            "approximation": None if counter.exact else APPROX,
+        },
         "fields": fields,
         "sequence": summary(Counter(totals)),
         "histogram": histogram(totals),
         **at,
     }
-    data["recommendation"] = {**rec, "kind": kind, "packing": packing, "packing_reason": reason, "planned_seq_len": seq_len,
-                              "longest_batch_tokens": min(max(totals), seq_len) * options.micro_batch}
+    data["recommendation"] = {
+        **rec,
+        "kind": kind,
+        "packing": packing,
+        "packing_reason": reason,
+        "planned_seq_len": seq_len,
+        "longest_batch_tokens": min(max(totals), seq_len) * options.micro_batch,
+    }
     data["usable"] = fed and not errors
     if not fed:
         data["verdict"] = f"unusable for {kind}: {why}"

@@ -22,8 +22,7 @@ APPROX: dict[str, Any] = {  # also written as it is into `advisor data check --j
     "weights": {"letter": 0.24, "digit": 2.04, "punct": 0.45, "space": 0.13, "non_ascii": 0.78},
     "turn_overhead": 5,  # tokens a chat template adds per turn: ChatML's <|im_start|>role\n ... <|im_end|>\n
     "generation_prompt": 3,  # <|im_start|>assistant\n
-    "error_note": "approximation (no tokenizer): per row within about ±20 % (p90 of |error|, ±27 % for Korean), "
-                  "totals within about ±15 %",
+    "error_note": "approximation (no tokenizer): per row within about ±20 % (p90 of |error|, ±27 % for Korean), totals within about ±15 %",
     "source": "bench/data_speed.py, bench/results/data_speed.md",
 }
 _LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
@@ -110,8 +109,10 @@ class TokenizerCounter:
 
     def count_chat(self, conversations: list[list[dict]], generation_prompt: bool) -> tuple[list[int | None], list[str]]:
         if not self.template:
-            raise AdvisorError(f"{self.name} has no chat template (tokenizer_config.json 'chat_template' or chat_template.jinja), "
-                               "and the data is conversational: the trainer would refuse it; give a tokenizer with one")
+            raise AdvisorError(
+                f"{self.name} has no chat template (tokenizer_config.json 'chat_template' or chat_template.jinja), "
+                "and the data is conversational: the trainer would refuse it; give a tokenizer with one"
+            )
         rendered: list[str | None] = []
         errors: list[str] = []
         for turns in conversations:

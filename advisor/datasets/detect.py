@@ -23,9 +23,20 @@ from ..errors import AdvisorError
 DETECT_ROWS = 200  # rows looked at to decide the type (the validator then checks every row against it)
 
 ROLES = ("system", "user", "assistant", "tool", "function", "developer", "ipython")
-SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                  "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "tool": "tool", "function_call": "assistant",
-                  "observation": "tool", "function": "tool"}
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+    "tool": "tool",
+    "function_call": "assistant",
+    "observation": "tool",
+    "function": "tool",
+}
 
 # type -> (label, the columns TRL reads)
 TYPES = {
@@ -38,8 +49,14 @@ TYPES = {
 }
 KINDS = ("sft", "reward", "dpo", "grpo", "ppo")
 # the kind a type is usually brought for: what the plan is priced for unless --train says otherwise
-DEFAULT_KIND = {"language_modeling": "sft", "prompt_only": "grpo", "prompt_completion": "sft", "preference": "dpo",
-                "preference_implicit": "dpo", "unpaired_preference": "sft"}
+DEFAULT_KIND = {
+    "language_modeling": "sft",
+    "prompt_only": "grpo",
+    "prompt_completion": "sft",
+    "preference": "dpo",
+    "preference_implicit": "dpo",
+    "unpaired_preference": "sft",
+}
 
 # (type, kind) -> (feeds?, how or why not). The mapping that `how` names is what formatting_spec() returns.
 FEEDS = {
@@ -160,38 +177,80 @@ def detect(rows: list[dict], label: str = "the data") -> Detection:
         return Detection(kind, form_of(*used), "trl", tuple(columns), {c: c for c in used}, extras(used), {c: shape[c] for c in used})
     if {"prompt", "completion", "label"} <= has:
         used = ["prompt", "completion", "label"]
-        return Detection("unpaired_preference", form_of("prompt", "completion"), "trl", tuple(columns), {c: c for c in used}, extras(used),
-                         {c: shape[c] for c in used})
+        return Detection(
+            "unpaired_preference",
+            form_of("prompt", "completion"),
+            "trl",
+            tuple(columns),
+            {c: c for c in used},
+            extras(used),
+            {c: shape[c] for c in used},
+        )
     if {"prompt", "completion"} <= has:
         used = ["prompt", "completion"]
         return Detection("prompt_completion", form_of(*used), "trl", tuple(columns), {c: c for c in used}, extras(used), {c: shape[c] for c in used})
     conv = pick("messages", "conversations", "conversation", "chat")
     if conv and seen[conv] in ("turns", "sharegpt_turns"):
         sharegpt = seen[conv] == "sharegpt_turns"
-        notes: tuple[str, ...] = (f"'{conv}' turns use from/value (sharegpt): mapped to role/content, human->user, gpt->assistant (trl's own "
-                 "maybe_convert_to_chatml renames the keys but keeps 'human'/'gpt' as roles, which chat templates do not know)",) if sharegpt else ()
+        notes: tuple[str, ...] = (
+            (
+                f"'{conv}' turns use from/value (sharegpt): mapped to role/content, human->user, gpt->assistant (trl's own "
+                "maybe_convert_to_chatml renames the keys but keeps 'human'/'gpt' as roles, which chat templates do not know)",
+            )
+            if sharegpt
+            else ()
+        )
         if conv != "messages":
             notes += (f"'{conv}' is renamed to 'messages', the column TRL reads",)
-        return Detection("language_modeling", "conversational", "sharegpt" if sharegpt else "trl", tuple(columns),
-                         {"messages": conv}, extras({conv}), {conv: shape[conv]}, notes)
+        return Detection(
+            "language_modeling",
+            "conversational",
+            "sharegpt" if sharegpt else "trl",
+            tuple(columns),
+            {"messages": conv},
+            extras({conv}),
+            {conv: shape[conv]},
+            notes,
+        )
     instruction, output = pick("instruction"), pick("output", "response")
     if instruction and output:
         extra_in = pick("input", "context")
         used = [instruction] + ([extra_in] if extra_in else []) + [output]
         recipe = f"{instruction} + blank line + {extra_in} (when not empty)" if extra_in else instruction
-        notes = ("alpaca rows become conversational prompt-completion (one user turn, one assistant turn), so the chat "
-                 "template is applied and the loss covers the answer only",)
-        return Detection("prompt_completion", "conversational", "alpaca", tuple(columns), {"prompt": recipe, "completion": output},
-                         extras(used), {c: shape[c] for c in used}, notes)
+        notes = (
+            "alpaca rows become conversational prompt-completion (one user turn, one assistant turn), so the chat "
+            "template is applied and the loss covers the answer only",
+        )
+        return Detection(
+            "prompt_completion",
+            "conversational",
+            "alpaca",
+            tuple(columns),
+            {"prompt": recipe, "completion": output},
+            extras(used),
+            {c: shape[c] for c in used},
+            notes,
+        )
     question, answer = pick("question", "query", "problem"), pick("answer", "solution")
     if question and answer:
         used = [question, answer]
-        return Detection("prompt_completion", "standard", "question_answer", tuple(columns), {"prompt": question, "completion": answer},
-                         extras(used), {c: shape[c] for c in used})
+        return Detection(
+            "prompt_completion",
+            "standard",
+            "question_answer",
+            tuple(columns),
+            {"prompt": question, "completion": answer},
+            extras(used),
+            {c: shape[c] for c in used},
+        )
     if "prompt" in has:
-        return Detection("prompt_only", form_of("prompt"), "trl", tuple(columns), {"prompt": "prompt"}, extras({"prompt"}), {"prompt": shape["prompt"]})
+        return Detection(
+            "prompt_only", form_of("prompt"), "trl", tuple(columns), {"prompt": "prompt"}, extras({"prompt"}), {"prompt": shape["prompt"]}
+        )
     if question:
-        return Detection("prompt_only", "standard", "question_answer", tuple(columns), {"prompt": question}, extras({question}), {question: shape[question]})
+        return Detection(
+            "prompt_only", "standard", "question_answer", tuple(columns), {"prompt": question}, extras({question}), {question: shape[question]}
+        )
     if "text" in has:
         return Detection("language_modeling", "standard", "trl", tuple(columns), {"text": "text"}, extras({"text"}), {"text": shape["text"]})
     if conv:
@@ -219,7 +278,9 @@ def to_trl(row: dict, det: Detection) -> dict:
         return {"prompt": [{"role": "user", "content": prompt}], "completion": [{"role": "assistant", "content": str(row.get(answer) or "")}]}
     if det.format == "sharegpt":
         turns = row.get(det.source_columns["messages"]) or []
-        return {"messages": [{"role": SHAREGPT_ROLES.get(str(t.get("from", "")).lower(), str(t.get("from"))), "content": t.get("value")} for t in turns]}
+        return {
+            "messages": [{"role": SHAREGPT_ROLES.get(str(t.get("from", "")).lower(), str(t.get("from"))), "content": t.get("value")} for t in turns]
+        }
     return {trl: row.get(src) for trl, src in det.source_columns.items()}
 
 

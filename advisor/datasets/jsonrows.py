@@ -69,7 +69,9 @@ def json_rows(path: Path, source: Source, on_bytes: OnBytes, max_row_bytes: int)
             yield from _json_object_or_lines(path, source, max_row_bytes)
             return
         if first != "[":
-            raise AdvisorError(f"{path} is not JSON: it starts with {first!r}, expected '[' (a list of rows) or '{{'" if first else f"{path} holds only whitespace")
+            raise AdvisorError(
+                f"{path} is not JSON: it starts with {first!r}, expected '[' (a list of rows) or '{{'" if first else f"{path} holds only whitespace"
+            )
         pos += 1
         number = 0
         while True:
@@ -129,8 +131,10 @@ def _json_object_or_lines(path: Path, source: Source, max_row_bytes: int) -> Ite
     rows = _rows_in_object(data)
     if rows is None:
         keys = ", ".join(list(data)[:6])
-        raise AdvisorError(f"{path}: a JSON object, but not of rows (keys: {keys}); expected a list of objects, "
-                           "an object with one list of rows (e.g. {\"train\": [...]}), or columns of equal length")
+        raise AdvisorError(
+            f"{path}: a JSON object, but not of rows (keys: {keys}); expected a list of objects, "
+            'an object with one list of rows (e.g. {"train": [...]}), or columns of equal length'
+        )
     for number, value in enumerate(rows, 1):
         if isinstance(value, dict):
             yield Row(number, value)

@@ -93,8 +93,9 @@ def measure(rows: list[dict], det: Detection, counter) -> Measured:
             chosen = minus(with_eos([_text(r["prompt"]) + _text(r["chosen"]) for r in rows]), prompt)
             rejected = minus(with_eos([_text(r["prompt"]) + _text(r["rejected"]) for r in rows]), prompt)
         longer = [max(a, b) if a is not None and b is not None else None for a, b in zip(chosen, rejected, strict=False)]
-        return Measured({"prompt": prompt, "chosen": chosen, "rejected": rejected, "total": plus(prompt, longer),
-                         "supervised": plus(chosen, rejected)}, errors)
+        return Measured(
+            {"prompt": prompt, "chosen": chosen, "rejected": rejected, "total": plus(prompt, longer), "supervised": plus(chosen, rejected)}, errors
+        )
     # implicit preference: each answer carries the prompt
     if conv:
         chosen = chat([r["chosen"] for r in rows], False)

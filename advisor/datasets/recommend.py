@@ -33,8 +33,15 @@ def seq_len_for(totals: Sequence[int], keep: float, max_positions: int = 0) -> d
     if capped:
         chosen = max_positions
     whole = sum(c for t, c in counts.items() if t <= chosen) / n if n else 1.0
-    return {"seq_len": chosen, "keep": keep, "needed": need, "rows_whole": whole, "capped_at_model": capped,
-            "max_positions": max_positions or None, "rounding": "multiple of 64 up to 1,024 tokens, of 128 above"}
+    return {
+        "seq_len": chosen,
+        "keep": keep,
+        "needed": need,
+        "rows_whole": whole,
+        "capped_at_model": capped,
+        "max_positions": max_positions or None,
+        "rounding": "multiple of 64 up to 1,024 tokens, of 128 above",
+    }
 
 
 def packing_for(kind: str, at: dict) -> tuple[bool, str]:
@@ -47,7 +54,10 @@ def packing_for(kind: str, at: dict) -> tuple[bool, str]:
         return True, f"unpacked batches of {at['micro_batch']} would be {pad:.0%} padding; packing removes it ({steps})"
     if fill < PACKING_MIN_FILL:
         return True, f"the mean row fills {fill:.0%} of a {at['seq_len']}-token sequence; packing fills them ({steps})"
-    return False, f"rows already fill {fill:.0%} of a sequence and padding is {pad:.0%}: packing gains little, and unpacked rows keep their own attention"
+    return (
+        False,
+        f"rows already fill {fill:.0%} of a sequence and padding is {pad:.0%}: packing gains little, and unpacked rows keep their own attention",
+    )
 
 
 def memory_at(spec, setup, longest: int, capacity_bytes: float | None) -> dict:

@@ -16,10 +16,15 @@ def renderables(data: dict) -> list:
     out: list = []
     src, rows = data["source"], data["rows"]
     sample = f" (first {rows['sample']:,} rows only: --sample)" if rows["sample"] and not rows["complete"] else ""
-    out.append(f"[bold]{src['path']}[/bold]: {src['format']}, {src['files']} file(s), {src['bytes']:,} bytes"
-               + (f", split {src['split']}" if src["split"] else "") + f"\n[dim]{src['how']}[/dim]")
-    out.append(f"rows: {_n(rows['read'])} read{sample}, {_n(rows['usable'])} usable, {_n(rows['with_errors'])} with errors, "
-               f"{_n(rows['with_warnings'])} with warnings only")
+    out.append(
+        f"[bold]{src['path']}[/bold]: {src['format']}, {src['files']} file(s), {src['bytes']:,} bytes"
+        + (f", split {src['split']}" if src["split"] else "")
+        + f"\n[dim]{src['how']}[/dim]"
+    )
+    out.append(
+        f"rows: {_n(rows['read'])} read{sample}, {_n(rows['usable'])} usable, {_n(rows['with_errors'])} with errors, "
+        f"{_n(rows['with_warnings'])} with warnings only"
+    )
     t = data.get("type")
     if t:
         out.append(f"[bold]type[/bold]: {t['label']}")
@@ -76,8 +81,11 @@ def renderables(data: dict) -> list:
             e = mem[name]
             fit = ""
             if "fits" in e:
-                fit = (f" [green]fits[/green] {mem['gpu']} ({e['headroom_gib']:+.2f} GiB)" if e["fits"]
-                       else f" [red]does not fit[/red] {mem['gpu']} ({e['headroom_gib']:+.2f} GiB)")
+                fit = (
+                    f" [green]fits[/green] {mem['gpu']} ({e['headroom_gib']:+.2f} GiB)"
+                    if e["fits"]
+                    else f" [red]does not fit[/red] {mem['gpu']} ({e['headroom_gib']:+.2f} GiB)"
+                )
             band = f" ({e['band_gib'][0]:.2f}-{e['band_gib'][1]:.2f} on real GPUs)" if e.get("band_gib") else ""
             out.append(f"memory ({mem['model']}, {label}: micro-batch {mem['micro_batch']} × {e['seq_len']:,} tokens): {e['gib']:.2f} GiB{band}{fit}")
     if data.get("time") and "skipped" in data["time"]:

@@ -90,7 +90,7 @@ def _folder(path: Path, raw: str, split: str | None, how: str) -> Source:
         try:
             splits = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
         except (OSError, ValueError, KeyError, TypeError):
-            raise AdvisorError(f"{raw}: dataset_dict.json is unreadable (expected {{\"splits\": [...]}})") from None
+            raise AdvisorError(f'{raw}: dataset_dict.json is unreadable (expected {{"splits": [...]}})') from None
         chosen = _pick_split(list(splits), split, raw)
         return _folder(path / chosen, raw, None, f"saved datasets folder {path}, split {chosen}").with_split(chosen)
     if any((path / m).is_file() for m in SAVED_MARKERS) and list(path.glob("*.arrow")):
@@ -195,5 +195,3 @@ def _from_cache(repo_id: str, split: str | None) -> Source | None:
     files = by_split[chosen]
     newest = max(files, key=lambda p: p.stat().st_mtime).parent  # one processed copy, the newest
     return Source(tuple(f for f in files if f.parent == newest), "arrow", repo_id, f"local datasets cache ({newest})", split=chosen)
-
-

@@ -24,14 +24,18 @@ def formatting_spec(det: Detection, kind: str) -> dict:
         lines += ["    prompt = row['instruction'] or ''"]
         if extra:
             lines += [f"    if row.get({extra!r}):", f"        prompt = prompt + '\\n\\n' + row[{extra!r}]"]
-        lines += ["    prompt = [{'role': 'user', 'content': prompt}]",
-                  f"    completion = [{{'role': 'assistant', 'content': row[{out_col!r}] or ''}}]"]
+        lines += [
+            "    prompt = [{'role': 'user', 'content': prompt}]",
+            f"    completion = [{{'role': 'assistant', 'content': row[{out_col!r}] or ''}}]",
+        ]
         body = {"sft": "{'prompt': prompt, 'completion': completion}", "grpo": "{'prompt': prompt}", "ppo": "{'prompt': prompt}"}[kind]
         trl_type = "prompt_completion" if kind == "sft" else "prompt_only"
     elif det.format == "sharegpt":
         col = det.source_columns["messages"]
-        lines += [f"    roles = {dict(sorted(SHAREGPT_ROLES.items()))!r}",
-                  f"    messages = [{{'role': roles.get(str(t['from']).lower(), t['from']), 'content': t['value']}} for t in row[{col!r}]]"]
+        lines += [
+            f"    roles = {dict(sorted(SHAREGPT_ROLES.items()))!r}",
+            f"    messages = [{{'role': roles.get(str(t['from']).lower(), t['from']), 'content': t['value']}} for t in row[{col!r}]]",
+        ]
         body, trl_type = _messages_body(kind)
     elif t == "language_modeling" and det.form == "conversational":
         col = det.source_columns["messages"]
@@ -70,8 +74,10 @@ def formatting_spec(det: Detection, kind: str) -> dict:
 def _messages_body(kind: str) -> tuple[str, str]:
     if kind == "sft":
         return "{'messages': messages}", "language_modeling"
-    return ("{'prompt': next((messages[:i] for i in range(len(messages) - 1, -1, -1) if messages[i]['role'] == 'assistant'), messages)}",
-            "prompt_only")
+    return (
+        "{'prompt': next((messages[:i] for i in range(len(messages) - 1, -1, -1) if messages[i]['role'] == 'assistant'), messages)}",
+        "prompt_only",
+    )
 
 
 def _trl_columns(trl_type: str) -> list[str]:
@@ -88,9 +94,17 @@ def loader_spec(source, columns: tuple[str, ...] = ()) -> dict:
         folder = str(source.files[0].parent.resolve())
         # a save_to_disk folder loads with load_from_disk; the library's own cache files with the "arrow" builder
         saved = any((source.files[0].parent / m).is_file() for m in ("state.json", "dataset_info.json"))
-        return {"call": "load_from_disk", "path": folder} if saved else {"call": "load_dataset", "builder": "arrow", "data_files": files, "split": "train"}
-    out: dict[str, Any] = {"call": "load_dataset", "builder": {"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet"}[source.format],
-           "data_files": files, "split": "train"}
+        return (
+            {"call": "load_from_disk", "path": folder}
+            if saved
+            else {"call": "load_dataset", "builder": "arrow", "data_files": files, "split": "train"}
+        )
+    out: dict[str, Any] = {
+        "call": "load_dataset",
+        "builder": {"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet"}[source.format],
+        "data_files": files,
+        "split": "train",
+    }
     if source.format == "csv":
         from .csvrows import csv_delimiter
 

@@ -91,8 +91,16 @@ def at_seq_len(totals: Sequence[int], supervised: int, seq_len: int, micro_batch
         "truncated_share": truncated / n if n else 0.0,
         "tokens_per_epoch": tokens,
         "supervised_tokens_per_epoch": sup_kept,
-        "unpacked": {"sequences": n, "steps": math.ceil(n / micro_batch), "padding_tokens": padded,
-                     "padding_share": padded / (padded + tokens) if tokens else 0.0},
-        "packed": {"sequences": packed_sequences, "steps": math.ceil(packed_sequences / micro_batch), "padding_tokens": packed_sequences * seq_len - tokens,
-                   "fill": tokens / (packed_sequences * seq_len) if packed_sequences else 0.0},
+        "unpacked": {
+            "sequences": n,
+            "steps": math.ceil(n / micro_batch),
+            "padding_tokens": padded,
+            "padding_share": padded / (padded + tokens) if tokens else 0.0,
+        },
+        "packed": {
+            "sequences": packed_sequences,
+            "steps": math.ceil(packed_sequences / micro_batch),
+            "padding_tokens": packed_sequences * seq_len - tokens,
+            "fill": tokens / (packed_sequences * seq_len) if packed_sequences else 0.0,
+        },
     }

@@ -51,8 +51,14 @@ class Problem:
         return KINDS[self.kind][0]
 
     def to_data(self) -> dict:
-        return {"kind": self.kind, "severity": self.severity, "count": self.count, "first_rows": self.first_rows,
-                "example": self.example, "what": KINDS[self.kind][1]}
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "count": self.count,
+            "first_rows": self.first_rows,
+            "example": self.example,
+            "what": KINDS[self.kind][1],
+        }
 
 
 class Log:

@@ -66,14 +66,35 @@ def stage_data(data: dict, stage_name: str, path: str) -> dict:
     rec, tok, t = data["recommendation"], data["tokens"], data["type"]
     seq = tok["sequence"]
     return {
-        "path": path, "type": t["name"], "label": t["label"], "form": t["form"], "format": t["format"] or "",
-        "mapping": dict(t["mapping"]), "kind": kind, "trl_type": spec["trl_type"], "columns": list(spec["columns"]),
-        "function": function, "filter": keep_row, "remove_columns": remove, "load": dict(spec["load"]),
-        "rows": data["rows"]["usable"], "seq_len": rec["seq_len"], "keep": rec["keep"], "packing": bool(rec["packing"]),
+        "path": path,
+        "type": t["name"],
+        "label": t["label"],
+        "form": t["form"],
+        "format": t["format"] or "",
+        "mapping": dict(t["mapping"]),
+        "kind": kind,
+        "trl_type": spec["trl_type"],
+        "columns": list(spec["columns"]),
+        "function": function,
+        "filter": keep_row,
+        "remove_columns": remove,
+        "load": dict(spec["load"]),
+        "rows": data["rows"]["usable"],
+        "seq_len": rec["seq_len"],
+        "keep": rec["keep"],
+        "packing": bool(rec["packing"]),
         "packing_reason": rec["packing_reason"],
-        "tokens": {"p50": seq["p50"], "p90": seq["p90"], "p99": seq["p99"], "max": seq["max"], "tokens_per_epoch": tok["tokens_per_epoch"],
-                   "supervised_tokens_per_epoch": tok["supervised_tokens_per_epoch"], "truncated_rows": tok["truncated_rows"],
-                   "counter": tok["counter"]["note"], "exact": bool(tok["counter"]["exact"])},
+        "tokens": {
+            "p50": seq["p50"],
+            "p90": seq["p90"],
+            "p99": seq["p99"],
+            "max": seq["max"],
+            "tokens_per_epoch": tok["tokens_per_epoch"],
+            "supervised_tokens_per_epoch": tok["supervised_tokens_per_epoch"],
+            "truncated_rows": tok["truncated_rows"],
+            "counter": tok["counter"]["note"],
+            "exact": bool(tok["counter"]["exact"]),
+        },
         "verdict": data["verdict"],
     }
 
@@ -116,8 +137,10 @@ def summary_line(data) -> str:
     """One line for the terminal: what was found and what the script will do."""
     how = data.label
     mapped = "mapped by to_trl()" if data.function else "columns used as they are"
-    return (f"{data.path}: {how}, {data.rows:,} rows, {mapped} -> {data.trl_type} for {data.kind}; "
-            f"recommended seq len {data.seq_len:,} tokens (p99 {data.tokens.get('p99', 0):,}, max {data.tokens.get('max', 0):,} tokens)")
+    return (
+        f"{data.path}: {how}, {data.rows:,} rows, {mapped} -> {data.trl_type} for {data.kind}; "
+        f"recommended seq len {data.seq_len:,} tokens (p99 {data.tokens.get('p99', 0):,}, max {data.tokens.get('max', 0):,} tokens)"
+    )
 
 
 # the wizard's `data` answer -> the stages' data_format it fills (advisor/planning.py)

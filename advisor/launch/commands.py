@@ -77,7 +77,9 @@ def build_commands(plan: "Plan", run_dir: Path, resume: bool = False, extra: Seq
         note = ""
         if pyenv.path is not None:
             built = "" if pyenv.ready else "; built on the first launch"
-            note = f"stage '{stage.name}' runs {script.name} in the environment its dependency block asks for ({pyenv.describe()}): {pyenv.path}{built}"
+            note = (
+                f"stage '{stage.name}' runs {script.name} in the environment its dependency block asks for ({pyenv.describe()}): {pyenv.path}{built}"
+            )
         out = _stage_dir(run_dir, stage)
         setup = stage.setup
         distributed = not cpu and (setup.world_size > 1 or setup.parallel != "none")
@@ -101,6 +103,9 @@ def build_commands(plan: "Plan", run_dir: Path, resume: bool = False, extra: Seq
                 if resume_from is not None:
                     argv.append("--resume")
         argv += list(extra)
-        commands.append(StageCommand(stage.name, argv, run_dir, script, out, distributed, resume_from, skip, note=note,
-                                     pyenv=pyenv if pyenv.path is not None else None))
+        commands.append(
+            StageCommand(
+                stage.name, argv, run_dir, script, out, distributed, resume_from, skip, note=note, pyenv=pyenv if pyenv.path is not None else None
+            )
+        )
     return commands

@@ -43,9 +43,15 @@ class Display:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self.progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
-                console=self.console, transient=False,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(bar_width=24),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[metrics]}"),
+                console=self.console,
+                transient=False,
             )
             self.progress.start()
         return self
@@ -87,7 +93,9 @@ class Display:
             self.print(f"[{stage}] step {ev.get('step')}/{ev.get('total_steps')}  {plain}", markup=False, highlight=False)
 
     def checkpoint(self, stage: str, ev: dict) -> None:
-        self.print(f"[{stage}] checkpoint at step {ev.get('step')}: {ev.get('path')}", markup=False, highlight=False, style="dim" if self.live else None)
+        self.print(
+            f"[{stage}] checkpoint at step {ev.get('step')}: {ev.get('path')}", markup=False, highlight=False, style="dim" if self.live else None
+        )
 
     def end(self, stage: str, ev: dict) -> None:
         self.print(f"[{stage}] end: {ev.get('status')} at step {ev.get('step')}", markup=False, highlight=False)

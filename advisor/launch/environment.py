@@ -155,7 +155,9 @@ def check_environment(plan: "Plan", force: bool = False, gpu_facts: GpuFacts | N
         for i in range(used):
             free = facts.free_gib[i] if i < len(facts.free_gib) else 0.0
             if free < need:
-                problems.append(f"the run needs about {need:.1f} GiB per GPU (the plan's estimate on the card) but {facts.name(i)} (GPU {i}) has {free:.1f} GiB free")
+                problems.append(
+                    f"the run needs about {need:.1f} GiB per GPU (the plan's estimate on the card) but {facts.name(i)} (GPU {i}) has {free:.1f} GiB free"
+                )
     else:
         warnings.append("the plan has no memory estimate, so free GPU memory was not checked")
     if not facts.bf16 and any(s.setup.precision.startswith("bf16") for s in plan.stages):

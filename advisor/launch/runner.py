@@ -56,7 +56,10 @@ def run(
     remember_arguments(run_dir, extra)
     if resume and extra:
         console.print(f"resuming with the arguments of the launch: {shlex.join(extra)}", markup=False, highlight=False)
-    console.print(f"[bold]launching[/bold] {plan.pipeline} ({plan.adaptation}) in {escape(str(run_dir))}: stages {' -> '.join(c.stage for c in commands)}", highlight=False)
+    console.print(
+        f"[bold]launching[/bold] {plan.pipeline} ({plan.adaptation}) in {escape(str(run_dir))}: stages {' -> '.join(c.stage for c in commands)}",
+        highlight=False,
+    )
     console.print(report.summary(), markup=False, highlight=False, style="dim")
     if resume and all(c.skip for c in commands):
         console.print(f"every stage completed earlier; final model in {commands[-1].output_dir}", highlight=False)
@@ -73,7 +76,11 @@ def run(
                 err.print(f"advisor: interrupted before stage '{cmd.stage}'; resume with: {resume_hint}", markup=False, highlight=False)
                 return EXIT_INTERRUPTED
             if not resume and latest_checkpoint(cmd.output_dir) is not None:
-                err.print(f"advisor: warning: {cmd.output_dir} holds checkpoints of an earlier run; starting '{cmd.stage}' over (use --resume to continue from them)", markup=False, highlight=False)
+                err.print(
+                    f"advisor: warning: {cmd.output_dir} holds checkpoints of an earlier run; starting '{cmd.stage}' over (use --resume to continue from them)",
+                    markup=False,
+                    highlight=False,
+                )
             if cmd.pyenv is not None and not cmd.pyenv.ready:
                 _build_env(cmd, console, log_dir)
             how = f"resuming from {cmd.resume_from}" if cmd.resume_from else "from the start"
@@ -81,28 +88,52 @@ def run(
             meter = _throughput(plan, cmd, report, extra)
             if meter.prediction is not None:
                 p = meter.prediction
-                console.print(f"{cmd.stage}: the time model predicts {p.tokens_per_s_per_gpu:,.0f} tokens/s per GPU on {p.gpu_name}"
-                              + (f" ({p.tokens_per_s:,.0f} on {p.world} GPUs)" if p.world > 1 else ""), markup=False, highlight=False, style="dim")
+                console.print(
+                    f"{cmd.stage}: the time model predicts {p.tokens_per_s_per_gpu:,.0f} tokens/s per GPU on {p.gpu_name}"
+                    + (f" ({p.tokens_per_s:,.0f} on {p.world} GPUs)" if p.world > 1 else ""),
+                    markup=False,
+                    highlight=False,
+                    style="dim",
+                )
             result = None
             with Display(console, live, est, meter) as display:
                 try:
                     result = run_stage(cmd, log_dir, fwd, display)
                 finally:  # a crash of the stage or of the launcher itself: what was measured is still recorded
-                    status = ("interrupted" if fwd.interrupted else "launcher stopped" if result is None
-                              else "completed" if result.returncode == 0 else "failed")
+                    status = (
+                        "interrupted"
+                        if fwd.interrupted
+                        else "launcher stopped"
+                        if result is None
+                        else "completed"
+                        if result.returncode == 0
+                        else "failed"
+                    )
                     _record_throughput(plan, cmd, meter, status, report, extra, err)
             if result.interrupted:
                 return _report_interrupt(result, err, resume_hint)
             if result.returncode != 0:
                 return _report_crash(result, err)
             if not has_final_output(cmd.output_dir):
-                err.print(f"advisor: warning: stage '{cmd.stage}' exited 0 but {cmd.output_dir} has no saved model ({', '.join(FINAL_FILES[:2])}, ...)", markup=False, highlight=False)
+                err.print(
+                    f"advisor: warning: stage '{cmd.stage}' exited 0 but {cmd.output_dir} has no saved model ({', '.join(FINAL_FILES[:2])}, ...)",
+                    markup=False,
+                    highlight=False,
+                )
             mem = ""
             if result.peak_mem_gib is not None:
                 mem = f"; peak GPU memory {result.peak_mem_gib:.2f} GiB" + (f" (estimate {est:.2f} GiB allocated)" if est is not None else "")
-            console.print(f"[green]stage {cmd.stage} completed[/green] at step {result.last_step}; output in {escape(str(cmd.output_dir))}{mem}; log {escape(str(result.log_path))}", highlight=False)
+            console.print(
+                f"[green]stage {cmd.stage} completed[/green] at step {result.last_step}; output in {escape(str(cmd.output_dir))}{mem}; log {escape(str(result.log_path))}",
+                highlight=False,
+            )
             if result.noise:
-                console.print(f"({result.noise} known library warning(s) of stage {cmd.stage} not shown; they are in its log)", markup=False, highlight=False, style="dim")
+                console.print(
+                    f"({result.noise} known library warning(s) of stage {cmd.stage} not shown; they are in its log)",
+                    markup=False,
+                    highlight=False,
+                    style="dim",
+                )
     console.print(f"[green]done[/green]: final model in {escape(str(commands[-1].output_dir))}", highlight=False)
     return 0
 
@@ -145,8 +176,10 @@ def _build_env(cmd: StageCommand, console, log_dir: Path) -> None:
     """Build the stage's own environment once, with its progress on the console and in logs/<stage>-env.log."""
     assert cmd.pyenv is not None
     log = log_dir / f"{cmd.stage}-env.log"
-    console.print(f"[bold]stage {cmd.stage}[/bold]: building the environment {cmd.script.name} asks for ({cmd.pyenv.describe()}), once; log {log}",
-                  highlight=False)
+    console.print(
+        f"[bold]stage {cmd.stage}[/bold]: building the environment {cmd.script.name} asks for ({cmd.pyenv.describe()}), once; log {log}",
+        highlight=False,
+    )
     start = time.monotonic()
     build(cmd.pyenv, say=lambda line: console.print(line, markup=False, highlight=False, style="dim"), log=log)
     console.print(f"environment for {cmd.script.name} ready in {time.monotonic() - start:.0f} s", highlight=False)
@@ -169,5 +202,9 @@ def _report_crash(result: StageResult, err) -> int:
     for line in result.tail:
         err.print(line, markup=False, highlight=False, soft_wrap=True)
     err.print("---", markup=False, highlight=False)
-    err.print(f"advisor: error: stage '{result.stage}' failed with exit code {result.returncode}; full log: {result.log_path}", markup=False, highlight=False)
+    err.print(
+        f"advisor: error: stage '{result.stage}' failed with exit code {result.returncode}; full log: {result.log_path}",
+        markup=False,
+        highlight=False,
+    )
     return result.returncode

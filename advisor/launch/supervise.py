@@ -97,7 +97,9 @@ def run_stage(cmd: StageCommand, log_dir: Path, fwd: Forwarder, display: Display
         log.write(f"=== {stamp} advisor launch: {cmd.display()}\n".encode())
         log.flush()
         try:
-            child = subprocess.Popen(cmd.argv, cwd=cmd.cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            child = subprocess.Popen(
+                cmd.argv, cwd=cmd.cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            )
         except OSError as exc:
             raise AdvisorError(f"could not start stage '{cmd.stage}': {exc}") from None
         fwd.child = child
@@ -146,6 +148,8 @@ def run_stage(cmd: StageCommand, log_dir: Path, fwd: Forwarder, display: Display
     result.tail = list(tail)
     result.noise = noise.count
     on_disk = latest_checkpoint(cmd.output_dir)
-    if on_disk is not None and (result.checkpoint is None or not result.checkpoint.is_dir() or checkpoint_step(on_disk) >= checkpoint_step(result.checkpoint)):
+    if on_disk is not None and (
+        result.checkpoint is None or not result.checkpoint.is_dir() or checkpoint_step(on_disk) >= checkpoint_step(result.checkpoint)
+    ):
         result.checkpoint = on_disk
     return result

@@ -77,24 +77,42 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     spec = resolve_model(args.model).spec
-    setup = Setup(llama_adapter=True, seq_len=args.seq_len, micro_batch=args.micro_batch, adapter_len=args.adapter_len,
-                  adapter_layers=args.adapter_layers, grad_ckpt=args.grad_ckpt, stack=args.stack)
+    setup = Setup(
+        llama_adapter=True,
+        seq_len=args.seq_len,
+        micro_batch=args.micro_batch,
+        adapter_len=args.adapter_len,
+        adapter_layers=args.adapter_layers,
+        grad_ckpt=args.grad_ckpt,
+        stack=args.stack,
+    )
     result = trace_adapter(spec, setup)
     est = estimate(spec, setup)
-    row = {"model": args.model, "setup": {k: v for k, v in setup.public_dict().items() if v != Setup().public_dict()[k]},
-           "traced": result.peak, "traced_phase": result.peak_phase, "categories": result.categories,
-           "trainable": result.trainable, "estimate": est.peak_allocated, "estimate_phase": est.peak_phase,
-           "estimate_trainable": est.trainable, "error": round((est.peak_allocated - result.peak) / result.peak, 4),
-           "seconds": result.seconds, "traced_phases": result.phase_peaks,
-           "estimate_phases": {name: sum(v.bytes for v in values) for name, values in est.phases.items()}}
+    row = {
+        "model": args.model,
+        "setup": {k: v for k, v in setup.public_dict().items() if v != Setup().public_dict()[k]},
+        "traced": result.peak,
+        "traced_phase": result.peak_phase,
+        "categories": result.categories,
+        "trainable": result.trainable,
+        "estimate": est.peak_allocated,
+        "estimate_phase": est.peak_phase,
+        "estimate_trainable": est.trainable,
+        "error": round((est.peak_allocated - result.peak) / result.peak, 4),
+        "seconds": result.seconds,
+        "traced_phases": result.phase_peaks,
+        "estimate_phases": {name: sum(v.bytes for v in values) for name, values in est.phases.items()},
+    }
     if args.json:
         json.dump(row, sys.stdout, sort_keys=True)
         print()
         return 0
     gib = 2**30
-    print(f"{args.model} {row['setup']}: traced {result.peak / gib:.3f} GiB in {result.peak_phase}, estimate "
-          f"{est.peak_allocated / gib:.3f} GiB in {est.peak_phase} ({100 * row['error']:+.2f} %); trainable {result.trainable} "
-          f"(estimate {est.trainable}); {result.seconds} s")
+    print(
+        f"{args.model} {row['setup']}: traced {result.peak / gib:.3f} GiB in {result.peak_phase}, estimate "
+        f"{est.peak_allocated / gib:.3f} GiB in {est.peak_phase} ({100 * row['error']:+.2f} %); trainable {result.trainable} "
+        f"(estimate {est.trainable}); {result.seconds} s"
+    )
     return 0
 
 

@@ -62,14 +62,15 @@ class FlashAttention(torch.autograd.Function):
         if ctx.cpu_kernel:
             kr, vr = _repeat(k, h), _repeat(v, h)
             dq, dk, dv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-                grad_out, q, kr, vr, out, lse, 0.0, True, scale=ctx.scale)
+                grad_out, q, kr, vr, out, lse, 0.0, True, scale=ctx.scale
+            )
             if kv != h:
                 dk = dk.view(b, kv, h // kv, s, d).sum(2)
                 dv = dv.view(b, kv, h // kv, s, d).sum(2)
         else:
             dq, dk, dv = torch.ops.aten._scaled_dot_product_flash_attention_backward(
-                grad_out, q, k, v, out, lse, None, None, s, k.shape[2], ctx.dropout_p, True, ctx.seed, ctx.offset,
-                scale=ctx.scale)
+                grad_out, q, k, v, out, lse, None, None, s, k.shape[2], ctx.dropout_p, True, ctx.seed, ctx.offset, scale=ctx.scale
+            )
         del work
         return dq, dk, dv, None, None, None
 
@@ -150,7 +151,6 @@ def _sdpa_as_gpu(sdpa):
                 query, key, value = query.to(low), key.to(low), value.to(low)
             s = scale if scale is not None else query.shape[-1] ** -0.5
             return FlashAttention.apply(query, key, value, float(dropout_p), s, _CPU_KERNEL[0])
-        return sdpa(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale,
-                    enable_gqa=enable_gqa)
+        return sdpa(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
 
     return call

@@ -30,12 +30,50 @@ LOW = (torch.float16, torch.bfloat16)
 
 # CUDA autocast `fp32` policy (autocast_mode.cpp): every floating input is cast to float32.
 FP32_OPS = (
-    "acos", "asin", "cosh", "erfinv", "exp", "expm1", "log", "log10", "log2", "log1p", "reciprocal", "rsqrt",
-    "sinh", "tan", "pow", "__pow__", "__rpow__", "softplus", "layer_norm", "group_norm", "norm", "frobenius_norm",
-    "nuclear_norm", "cosine_similarity", "poisson_nll_loss", "cosine_embedding_loss", "nll_loss",
-    "hinge_embedding_loss", "kl_div", "l1_loss", "smooth_l1_loss", "huber_loss", "mse_loss", "margin_ranking_loss",
-    "multilabel_margin_loss", "soft_margin_loss", "triplet_margin_loss", "multi_margin_loss",
-    "binary_cross_entropy_with_logits", "dist", "pdist", "cdist", "renorm", "logsumexp",
+    "acos",
+    "asin",
+    "cosh",
+    "erfinv",
+    "exp",
+    "expm1",
+    "log",
+    "log10",
+    "log2",
+    "log1p",
+    "reciprocal",
+    "rsqrt",
+    "sinh",
+    "tan",
+    "pow",
+    "__pow__",
+    "__rpow__",
+    "softplus",
+    "layer_norm",
+    "group_norm",
+    "norm",
+    "frobenius_norm",
+    "nuclear_norm",
+    "cosine_similarity",
+    "poisson_nll_loss",
+    "cosine_embedding_loss",
+    "nll_loss",
+    "hinge_embedding_loss",
+    "kl_div",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "mse_loss",
+    "margin_ranking_loss",
+    "multilabel_margin_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+    "multi_margin_loss",
+    "binary_cross_entropy_with_logits",
+    "dist",
+    "pdist",
+    "cdist",
+    "renorm",
+    "logsumexp",
 )
 # CUDA autocast `fp32_set_opt_dtype` policy: run in fp32 unless the caller names an output dtype.
 FP32_SET_DTYPE_OPS = ("prod", "softmax", "log_softmax", "cumprod", "cumsum", "sum", "vector_norm", "matrix_norm")
@@ -91,8 +129,13 @@ class CudaAutocastOps(TorchFunctionMode):
             return func(*tree_map(_cast(torch.float32), args), **tree_map(_cast(torch.float32), kwargs))
         if func in _SET_DTYPE:
             first = _first_tensor(args, kwargs)
-            if (first is not None and first.is_floating_point() and first.dtype != torch.float64
-                    and kwargs.get("dtype") is None and not _dtype_positional(func, args)):
+            if (
+                first is not None
+                and first.is_floating_point()
+                and first.dtype != torch.float64
+                and kwargs.get("dtype") is None
+                and not _dtype_positional(func, args)
+            ):
                 kwargs = dict(kwargs, dtype=torch.float32)
             return func(*args, **kwargs)
         if func in _CROSS_ENTROPY:
@@ -119,14 +162,12 @@ def _dropout(input, p=0.5, training=True, inplace=False):
     return torch.native_dropout(input, p, True)[0]
 
 
-def _cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                   reduction="mean", label_smoothing=0.0):
+def _cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", label_smoothing=0.0):
     """CUDA autocast has no entry for cross_entropy_loss: the composite runs log_softmax (fp32_set_opt_dtype, so
     the low-precision input is converted to fp32 first) and nll_loss (fp32)."""
     if label_smoothing or input.dtype not in LOW or target.is_floating_point():
         return F.cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
-    return F.nll_loss(F.log_softmax(input, 1, dtype=torch.float32), target, weight, size_average, ignore_index,
-                      reduce, reduction)
+    return F.nll_loss(F.log_softmax(input, 1, dtype=torch.float32), target, weight, size_average, ignore_index, reduce, reduction)
 
 
 @contextlib.contextmanager

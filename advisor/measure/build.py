@@ -31,8 +31,16 @@ def _lora_config(setup: Setup, spec):
     targets = list(names) if names else "all-linear"
     task = "SEQ_CLS" if setup.train == "reward" else "CAUSAL_LM"  # SEQ_CLS: modules_to_save trains a copy of `score`
     saved = list(modules_to_save_names(spec, setup)) or None  # --modules-to-save (issue 15 §2): fully trained copies
-    return LoraConfig(r=setup.lora_r, lora_alpha=setup.lora_alpha, lora_dropout=setup.lora_dropout,
-                      target_modules=targets, bias="none", task_type=task, use_dora=setup.dora, modules_to_save=saved)
+    return LoraConfig(
+        r=setup.lora_r,
+        lora_alpha=setup.lora_alpha,
+        lora_dropout=setup.lora_dropout,
+        target_modules=targets,
+        bias="none",
+        task_type=task,
+        use_dora=setup.dora,
+        modules_to_save=saved,
+    )
 
 
 def _decoder_linears(model) -> list[tuple[torch.nn.Module, str, torch.nn.Linear]]:
@@ -53,12 +61,24 @@ def _swap_in_linear4bit(model, setup: Setup, cdtype, device: str) -> None:
     import bitsandbytes as bnb
 
     for parent, name, lin in _decoder_linears(model):
-        q = bnb.nn.Linear4bit(lin.in_features, lin.out_features, bias=lin.bias is not None, compute_dtype=cdtype,
-                              compress_statistics=setup.double_quant, quant_type=setup.quant_type,
-                              quant_storage=torch.uint8, device=device)
-        q.weight = bnb.nn.Params4bit(lin.weight.data,
-                                     requires_grad=False, compress_statistics=setup.double_quant,
-                                     quant_type=setup.quant_type, quant_storage=torch.uint8, module=q)
+        q = bnb.nn.Linear4bit(
+            lin.in_features,
+            lin.out_features,
+            bias=lin.bias is not None,
+            compute_dtype=cdtype,
+            compress_statistics=setup.double_quant,
+            quant_type=setup.quant_type,
+            quant_storage=torch.uint8,
+            device=device,
+        )
+        q.weight = bnb.nn.Params4bit(
+            lin.weight.data,
+            requires_grad=False,
+            compress_statistics=setup.double_quant,
+            quant_type=setup.quant_type,
+            quant_storage=torch.uint8,
+            module=q,
+        )
         if lin.bias is not None:
             q.bias = torch.nn.Parameter(torch.empty_like(lin.bias), requires_grad=False)
         setattr(parent, name, q)
@@ -76,23 +96,34 @@ def _quantize_all(model, setup: Setup) -> None:
             w = module.weight
             if getattr(w, "bnb_quantized", False):
                 continue
-            packed, state = BF.quantize_4bit(w.data.to(compute_dtype(setup) or torch.bfloat16), blocksize=64, compress_statistics=setup.double_quant,
-                                             quant_type=setup.quant_type, quant_storage=torch.uint8)
-            module.weight = bnb.nn.Params4bit(packed, requires_grad=False, quant_state=state, blocksize=64,
-                                              compress_statistics=setup.double_quant, quant_type=setup.quant_type,
-                                              quant_storage=torch.uint8, module=module, bnb_quantized=True)
+            packed, state = BF.quantize_4bit(
+                w.data.to(compute_dtype(setup) or torch.bfloat16),
+                blocksize=64,
+                compress_statistics=setup.double_quant,
+                quant_type=setup.quant_type,
+                quant_storage=torch.uint8,
+            )
+            module.weight = bnb.nn.Params4bit(
+                packed,
+                requires_grad=False,
+                quant_state=state,
+                blocksize=64,
+                compress_statistics=setup.double_quant,
+                quant_type=setup.quant_type,
+                quant_storage=torch.uint8,
+                module=module,
+                bnb_quantized=True,
+            )
 
 
-_PARAMS4BIT_ATTRS = ("quant_state", "blocksize", "compress_statistics", "quant_type", "quant_storage", "bnb_quantized",
-                     "module")
+_PARAMS4BIT_ATTRS = ("quant_state", "blocksize", "compress_statistics", "quant_type", "quant_storage", "bnb_quantized", "module")
 
 
 def _quant_states(model) -> list:
     """(module, Params4bit attributes) of every Linear4bit, taken before to_empty drops the Params4bit class."""
     import bitsandbytes as bnb
 
-    return [(m, {a: getattr(m.weight, a, None) for a in _PARAMS4BIT_ATTRS})
-            for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    return [(m, {a: getattr(m.weight, a, None) for a in _PARAMS4BIT_ATTRS}) for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
 
 
 def _materialise_quant_states(states) -> None:
@@ -136,12 +167,22 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
     materialised as fake CPU tensors inside that mode."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    if setup.stack not in ("trl", "hf-trainer", "axolotl", "llama-factory") or setup.loss == "chunked" or setup.act_offload or setup.optim_in_bwd or setup.galore or setup.torch_compile:
-        raise NotImplementedError("the tracer runs the HF Trainer stacks' own model code only, eager (no --stack litgpt/torchtune/unsloth, "
-                                  "--loss chunked, --act-offload, --optim-in-bwd, --galore or --torch-compile)")  # issue 15 §2: never record what did not run
+    if (
+        setup.stack not in ("trl", "hf-trainer", "axolotl", "llama-factory")
+        or setup.loss == "chunked"
+        or setup.act_offload
+        or setup.optim_in_bwd
+        or setup.galore
+        or setup.torch_compile
+    ):
+        raise NotImplementedError(
+            "the tracer runs the HF Trainer stacks' own model code only, eager (no --stack litgpt/torchtune/unsloth, "
+            "--loss chunked, --act-offload, --optim-in-bwd, --galore or --torch-compile)"
+        )  # issue 15 §2: never record what did not run
     if setup.llama_adapter:  # it would build LoRA: never record what did not run
-        raise NotImplementedError("advisor measure builds LoRA adapters, not LLaMA-Adapter: trace --llama-adapter with "
-                                  "python -m advisor.measure.adapter_trace")
+        raise NotImplementedError(
+            "advisor measure builds LoRA adapters, not LLaMA-Adapter: trace --llama-adapter with python -m advisor.measure.adapter_trace"
+        )
     config = hf_config(spec, setup)
     auto = AutoModelForCausalLM
     if setup.train == "reward":  # the generated reward script: a scalar `score` head, pad token for the pooling
@@ -156,8 +197,10 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
     quant = ""
     if setup.adaptation == "qlora":
         _swap_in_linear4bit(model, setup, cdtype, device)
-        quant = f"bitsandbytes Linear4bit ({setup.quant_type}{', double quant' if setup.double_quant else ''}) " \
-                "run through bitsandbytes' own code; gemm_4bit as its CUDA dequant+F.linear path"
+        quant = (
+            f"bitsandbytes Linear4bit ({setup.quant_type}{', double quant' if setup.double_quant else ''}) "
+            "run through bitsandbytes' own code; gemm_4bit as its CUDA dequant+F.linear path"
+        )
         if fake_mode is None:
             _quantize_all(model, setup)
         if setup.kbit_upcast:

@@ -71,8 +71,17 @@ def _layer_linears(layer, experts: int) -> list[dict]:
     for path, mod in layer.named_modules():
         if _is_linear(mod):
             fin, fout = _linear_shape(mod)
-            found.append({"name": path.rsplit(".", 1)[-1], "in_features": int(fin), "out_features": int(fout),
-                          "bias": mod.bias is not None, "count": 1, "group": _group(path, fout, experts), "module": True})
+            found.append(
+                {
+                    "name": path.rsplit(".", 1)[-1],
+                    "in_features": int(fin),
+                    "out_features": int(fout),
+                    "bias": mod.bias is not None,
+                    "count": 1,
+                    "group": _group(path, fout, experts),
+                    "module": True,
+                }
+            )
             in_module.update(id(p) for p in mod.parameters(recurse=False))
     for path, p in layer.named_parameters():
         if id(p) in in_module or p.dim() < 2:
@@ -81,12 +90,30 @@ def _layer_linears(layer, experts: int) -> list[dict]:
         if name == "weight":  # a module holding a raw weight (a MoE router): name it by the module
             name = path.rsplit(".", 2)[-2]
         if p.dim() == 3:  # transformers 5 stacked experts: [experts, out, in], applied with F.linear
-            found.append({"name": name, "in_features": int(p.shape[2]), "out_features": int(p.shape[1]), "bias": False,
-                          "count": int(p.shape[0]), "group": "expert", "module": False})
+            found.append(
+                {
+                    "name": name,
+                    "in_features": int(p.shape[2]),
+                    "out_features": int(p.shape[1]),
+                    "bias": False,
+                    "count": int(p.shape[0]),
+                    "group": "expert",
+                    "module": False,
+                }
+            )
         else:
             out, fin = int(p.shape[0]), int(p.numel() // p.shape[0])
-            found.append({"name": name, "in_features": fin, "out_features": out, "bias": False, "count": 1,
-                          "group": _group(path, out, experts), "module": False})
+            found.append(
+                {
+                    "name": name,
+                    "in_features": fin,
+                    "out_features": out,
+                    "bias": False,
+                    "count": 1,
+                    "group": _group(path, out, experts),
+                    "module": False,
+                }
+            )
     return found
 
 
@@ -117,15 +144,17 @@ def census_spec(config: dict, name: str, where: str) -> ModelSpec:
     try:
         hf_config = AutoConfig.for_model(mt, **kwargs)
     except (ValueError, KeyError) as e:
-        raise EstimateError(f"{where}: transformers {transformers.__version__} does not know model_type '{mt}' "
-                            f"either ({str(e).splitlines()[0][:120]})") from None
+        raise EstimateError(
+            f"{where}: transformers {transformers.__version__} does not know model_type '{mt}' either ({str(e).splitlines()[0][:120]})"
+        ) from None
     hf_config = getattr(hf_config, "get_text_config", lambda: hf_config)()
     try:
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(hf_config)
     except Exception as e:  # noqa: BLE001 - any failure to build is one line for the user
-        raise EstimateError(f"{where}: transformers could not build a causal LM for model_type '{mt}' "
-                            f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+        raise EstimateError(
+            f"{where}: transformers could not build a causal LM for model_type '{mt}' ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
+        ) from None
     return _spec_from_model(model, hf_config, config, name, where)
 
 
@@ -196,8 +225,9 @@ def _spec_from_model(model, hf_config, config: dict, name: str, where: str) -> M
     if qk:
         w = next(iter(qk[0].parameters()), None)
         if w is not None:
-            qk_norm = "per_head" if w.dim() == 2 or w.numel() == heads * hd and len(list(qk[0].children())) else (
-                "head" if w.numel() == hd else "full")
+            qk_norm = (
+                "per_head" if w.dim() == 2 or w.numel() == heads * hd and len(list(qk[0].children())) else ("head" if w.numel() == hd else "full")
+            )
     window = _first(hf_config, "sliding_window", default=0) or 0
     if getattr(hf_config, "use_sliding_window", True) is False:
         window = 0
@@ -206,8 +236,16 @@ def _spec_from_model(model, hf_config, config: dict, name: str, where: str) -> M
     act = _first(hf_config, "hidden_act", "activation_function", "activation", default="gelu_new")
     positions = [m for m in model.modules() if isinstance(m, torch.nn.Embedding) and m is not emb]
     census = {
-        "counts": {"total": total, "embedding": embedding, "lm_head": lm_head, "linear": linear, "linear_bias": bias,
-                   "norm": norm, "active": active, "raw_linear": raw},
+        "counts": {
+            "total": total,
+            "embedding": embedding,
+            "lm_head": lm_head,
+            "linear": linear,
+            "linear_bias": bias,
+            "norm": norm,
+            "active": active,
+            "raw_linear": raw,
+        },
         "linears": linears,
         "layer_kinds": len(set(_signature(x) for x in per_layer)),
         # what modules_to_save's roles are called here (estimators/params.py embedding_modules)
@@ -215,21 +253,39 @@ def _spec_from_model(model, hf_config, config: dict, name: str, where: str) -> M
         "norm_classes": sorted(norm_kinds),
     }
     return ModelSpec(
-        name=name, model_type=str(config.get("model_type")), hidden_size=h, intermediate_size=int(inter),
-        num_layers=len(layers), num_heads=heads, num_kv_heads=kv if heads % kv == 0 else heads,
-        vocab_size=int(emb.weight.shape[0]), head_dim=head_dim,
+        name=name,
+        model_type=str(config.get("model_type")),
+        hidden_size=h,
+        intermediate_size=int(inter),
+        num_layers=len(layers),
+        num_heads=heads,
+        num_kv_heads=kv if heads % kv == 0 else heads,
+        vocab_size=int(emb.weight.shape[0]),
+        head_dim=head_dim,
         max_positions=int(_first(hf_config, "max_position_embeddings", "n_positions", default=4096)),
-        tie_embeddings=tied, gated_mlp=gated, norm=norm_kind, norms_per_layer=max(1, len(norm_mods)),
-        parallel_block=len(norm_mods) == 1, fused_qkv=fused_qkv, fused_gate_up=fused_gate_up, qkv_bias=biases["attention"],
-        o_bias=biases["attention"], mlp_bias=biases["mlp"], qk_norm=qk_norm,
-        learned_positions=bool(positions), sliding_window=int(window) if isinstance(window, int) else 0,
+        tie_embeddings=tied,
+        gated_mlp=gated,
+        norm=norm_kind,
+        norms_per_layer=max(1, len(norm_mods)),
+        parallel_block=len(norm_mods) == 1,
+        fused_qkv=fused_qkv,
+        fused_gate_up=fused_gate_up,
+        qkv_bias=biases["attention"],
+        o_bias=biases["attention"],
+        mlp_bias=biases["mlp"],
+        qk_norm=qk_norm,
+        learned_positions=bool(positions),
+        sliding_window=int(window) if isinstance(window, int) else 0,
         logit_softcap=float(_first(hf_config, "final_logit_softcapping", default=0.0) or 0.0),
         attn_softcap=float(_first(hf_config, "attn_logit_softcapping", default=0.0) or 0.0),
         lm_head_bias=head is not None and getattr(head, "bias", None) is not None,
-        resid_dropout=drop > 0, embed_dropout=embed_drop > 0,
+        resid_dropout=drop > 0,
+        embed_dropout=embed_drop > 0,
         mlp_act="gelu_new" if gated else str(act),  # ModelSpec's default: unused by gated MLPs
-        num_experts=experts if top_k else 0, experts_per_token=top_k if experts else 0,
+        num_experts=experts if top_k else 0,
+        experts_per_token=top_k if experts else 0,
         moe_intermediate_size=max(expert_in, default=0) if experts and top_k and max(expert_in, default=0) != inter else 0,
         experts_fused=any(not x["module"] and x["group"] == "expert" for x in linears),
-        source=where, extra={"census": census, "hf_config": dict(config)},
+        source=where,
+        extra={"census": census, "hf_config": dict(config)},
     )

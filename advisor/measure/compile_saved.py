@@ -12,6 +12,7 @@ lora_dropout 0 and 0.05. Families: Llama (multi-head and grouped-query) and Qwen
     .venv/bin/python -m advisor.measure.compile_saved     # recorded output: bench/compile_saved.txt (~10-25 min)
     .venv/bin/python -m advisor.measure.compile_saved qwen3-gqa lora-dropout     # one layer
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,7 @@ TOKENS = 1000  # equal to no width below, so a tensor with a dimension of 1000 i
 CONFIGS = {  # name: (model_type, config fields)
     "llama-mha": ("llama", {"hidden_size": 512, "intermediate_size": 1376, "num_attention_heads": 8, "num_key_value_heads": 8}),
     "llama-gqa": ("llama", {"hidden_size": 768, "intermediate_size": 2048, "num_attention_heads": 12, "num_key_value_heads": 4}),
-    "qwen3-gqa": ("qwen3", {"hidden_size": 512, "intermediate_size": 1376, "num_attention_heads": 8, "num_key_value_heads": 4,
-                            "head_dim": 64}),
+    "qwen3-gqa": ("qwen3", {"hidden_size": 512, "intermediate_size": 1376, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 64}),
 }
 MODES = {"full": None, "lora": 0.0, "lora-dropout": 0.05}  # mode: lora_dropout (None = no adapters, every weight trained)
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -33,8 +33,10 @@ LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 def _classes(model_type: str):
     if model_type == "qwen3":
         from transformers.models.qwen3.modeling_qwen3 import Qwen3DecoderLayer, Qwen3RotaryEmbedding
+
         return Qwen3DecoderLayer, Qwen3RotaryEmbedding
     from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
+
     return LlamaDecoderLayer, LlamaRotaryEmbedding
 
 
@@ -101,16 +103,27 @@ def measure(name: str, mode: str) -> dict:
     compiled_layer = torch.compile(_layer(model_type, cfg, MODES[mode]))
     saved(compiled_layer, model_type, cfg)  # compiles
     compiled = saved(compiled_layer, model_type, cfg)
-    return {"config": name, "model_type": model_type, **fields, "mode": mode, "lora_dropout": MODES[mode], "tokens": TOKENS,
-            "eager_per_token": eager["per_token"], "compiled_per_token": compiled["per_token"],
-            "compiled_other_bytes": compiled["other_bytes"], "compiled_tensors": compiled["tensors"]}
+    return {
+        "config": name,
+        "model_type": model_type,
+        **fields,
+        "mode": mode,
+        "lora_dropout": MODES[mode],
+        "tokens": TOKENS,
+        "eager_per_token": eager["per_token"],
+        "compiled_per_token": compiled["per_token"],
+        "compiled_other_bytes": compiled["other_bytes"],
+        "compiled_tensors": compiled["tensors"],
+    }
 
 
 def main() -> None:
     import transformers
 
-    print(f"# .venv/bin/python -m advisor.measure.compile_saved   (CPU, torch {torch.__version__}, transformers "
-          f"{transformers.__version__}, bf16 autocast, {TOKENS} tokens; bytes per token of one decoder layer)")
+    print(
+        f"# .venv/bin/python -m advisor.measure.compile_saved   (CPU, torch {torch.__version__}, transformers "
+        f"{transformers.__version__}, bf16 autocast, {TOKENS} tokens; bytes per token of one decoder layer)"
+    )
     only = sys.argv[1:]  # e.g. `qwen3-gqa lora-dropout`: one config and mode
     for name in [only[0]] if only else CONFIGS:
         for mode in [only[1]] if len(only) > 1 else MODES:

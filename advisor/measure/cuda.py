@@ -41,8 +41,20 @@ class PhaseStats:
         return phase, self.allocated[phase], max(self.reserved.values()), max(self.device.values())
 
 
-def cuda_row(model_key: str, setup: Setup, stats: PhaseStats, *, categories: dict, device_name: str, attention: str,
-             quantization: str, params: int, trainable: int, seconds: float, baseline: dict) -> dict:
+def cuda_row(
+    model_key: str,
+    setup: Setup,
+    stats: PhaseStats,
+    *,
+    categories: dict,
+    device_name: str,
+    attention: str,
+    quantization: str,
+    params: int,
+    trainable: int,
+    seconds: float,
+    baseline: dict,
+) -> dict:
     """The JSONL row of a CUDA measurement (see record.trace_row for the common fields)."""
     from . import record
 
@@ -119,15 +131,17 @@ def measure_cuda(spec, setup: Setup, model_key: str, steps: int = 3) -> dict:
             if p.requires_grad:
                 p.register_post_accumulate_grad_hook(lambda p: tracker.track(p.grad, "gradients"))
         for _ in range(steps):
-            train_step(model, optimizer, batch, compute_dtype(setup), tracker, setup.grad_accum, phase=phase,
-                       device_type="cuda", loss=setup.loss)
+            train_step(model, optimizer, batch, compute_dtype(setup), tracker, setup.grad_accum, phase=phase, device_type="cuda", loss=setup.loss)
     return cuda_row(
-        model_key, setup, stats,
+        model_key,
+        setup,
+        stats,
         categories={k: tracker.peak_categories.get(k, 0) for k in CATEGORIES},
         device_name=f"{torch.cuda.get_device_name()} ({total / GIB:.0f} GiB), CUDA {torch.version.cuda}",
         attention=cuda_attn_implementation(spec, setup),
         quantization=quant.split(" run through")[0] + " (bitsandbytes CUDA kernels)" if quant else "",
         params=sum(p.numel() for p in model.parameters()),
         trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
-        seconds=time.time() - t0, baseline=baseline,
+        seconds=time.time() - t0,
+        baseline=baseline,
     )

@@ -30,8 +30,10 @@ import torch
 
 # trl/trainer/sft_trainer.py: add_fused_lm_head(..., outputs=("log_probs", "entropy", "is_top1"))
 SFT_OUTPUTS = ("log_probs", "entropy", "is_top1")
-NOTE = ("fused LM head: TRL's add_fused_lm_head + ChunkedLogProbFunction on its CUDA (Triton) path: compact "
-        "hidden_states[mask] scoring, Triton fold kernels and fp32-out addmm allocation-free; every label valid")
+NOTE = (
+    "fused LM head: TRL's add_fused_lm_head + ChunkedLogProbFunction on its CUDA (Triton) path: compact "
+    "hidden_states[mask] scoring, Triton fold kernels and fp32-out addmm allocation-free; every label valid"
+)
 
 
 def add_head(model, outputs=SFT_OUTPUTS) -> None:
@@ -74,8 +76,7 @@ def cuda_path(tracker):
     import trl.kernels.chunked_logprob as ck
     import trl.trainer.utils as tu
 
-    saved = {(ck, name): getattr(ck, name, None) for name in ("_use_triton", "_forward_kernel", "_backward_kernel",
-                                                                 "_addmm_fp32", "triton")}
+    saved = {(ck, name): getattr(ck, name, None) for name in ("_use_triton", "_forward_kernel", "_backward_kernel", "_addmm_fp32", "triton")}
     saved[(tu, "_use_triton")] = tu._use_triton
     addmm = ck._addmm_fp32
 
@@ -126,7 +127,7 @@ def _index(tracker, self, indices):
     """aten.index.Tensor: a boolean mask over the leading dims selects mask.numel() rows under fake tensors."""
     if _is_fake(self) and len(indices) == 1 and indices[0] is not None and indices[0].dtype == torch.bool:
         mask = indices[0]
-        return self.new_empty((_SELECTED.get(tuple(mask.shape), mask.numel()), *self.shape[mask.dim():]))
+        return self.new_empty((_SELECTED.get(tuple(mask.shape), mask.numel()), *self.shape[mask.dim() :]))
     return torch.ops.aten.index.Tensor(self, indices)
 
 

@@ -57,9 +57,11 @@ from .tracker import MemoryTracker
 GRPO_OUTPUTS = ("log_probs", "entropy")  # GRPOTrainer.__init__: add_fused_lm_head(..., outputs=...)
 EPSILON = 0.2  # GRPOConfig.epsilon; epsilon_high defaults to it
 PAD, BOS, EOS = 0, 1, 2  # token ids for the generation config (memory-neutral)
-NOTE = ("GRPOTrainer round: generate (prefill + decode with a DynamicCache to max_new_tokens, no_grad, "
-        "checkpointing off), the old-policy / reference log-prob forwards (no_grad, micro-batch chunks), then "
-        "training steps scoring the completion tokens through the fused head, loss 'dapo'; last round generates")
+NOTE = (
+    "GRPOTrainer round: generate (prefill + decode with a DynamicCache to max_new_tokens, no_grad, "
+    "checkpointing off), the old-policy / reference log-prob forwards (no_grad, micro-batch chunks), then "
+    "training steps scoring the completion tokens through the fused head, loss 'dapo'; last round generates"
+)
 
 
 def beta(setup) -> float:
@@ -79,13 +81,14 @@ def selected_positions(setup) -> dict[tuple, int]:
     return {(setup.micro_batch, p + c - 1): setup.micro_batch * c}
 
 
-def per_token_logps(model, input_ids, attention_mask, keep: int, cdtype, device_type: str = "cpu",
-                    batch_size: int | None = None, entropy: bool = False):
+def per_token_logps(
+    model, input_ids, attention_mask, keep: int, cdtype, device_type: str = "cpu", batch_size: int | None = None, entropy: bool = False
+):
     """GRPOTrainer._get_per_token_logps_and_entropies (text only, no MoE aux loss)."""
     batch_size = batch_size or input_ids.size(0)
     logps, entropies = [], []
     for start in range(0, input_ids.size(0), batch_size):
-        ids, mask = input_ids[start:start + batch_size], attention_mask[start:start + batch_size]
+        ids, mask = input_ids[start : start + batch_size], attention_mask[start : start + batch_size]
         labels = ids.masked_fill(mask == 0, -100)
         labels[:, :-keep] = -100
         with autocast_region(cdtype, device_type):
@@ -97,8 +100,7 @@ def per_token_logps(model, input_ids, attention_mask, keep: int, cdtype, device_
     return torch.cat(logps, dim=0), torch.cat(entropies, dim=0) if entropy else None
 
 
-def grpo_loss(model, inputs: dict, cdtype, device_type: str = "cpu", *, beta: float, grad_accum: int,
-              steps_per_generation: int) -> torch.Tensor:
+def grpo_loss(model, inputs: dict, cdtype, device_type: str = "cpu", *, beta: float, grad_accum: int, steps_per_generation: int) -> torch.Tensor:
     """GRPOTrainer._compute_loss with its defaults: loss_type "dapo", importance_sampling_level "token",
     use_bias_correction_kl=True, no entropy bonus or masks; the metrics' reductions without `.item()`."""
     input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
@@ -167,12 +169,16 @@ def rollout(model, ref, spec, setup, cdtype, tracker, *, generate: bool = True, 
                         ref_logps, _ = per_token_logps(ref, ids, mask, c, cdtype, device_type, batch_size=setup.micro_batch)
                     else:
                         with use_adapter(model, adapter_name=None):
-                            ref_logps, _ = per_token_logps(model, ids, mask, c, cdtype, device_type,
-                                                           batch_size=setup.micro_batch)
+                            ref_logps, _ = per_token_logps(model, ids, mask, c, cdtype, device_type, batch_size=setup.micro_batch)
         del ids, mask
-        output = {"prompt_ids": prompt_ids, "prompt_mask": prompt_mask, "completion_ids": completion_ids,
-                  "completion_mask": completion_mask, "advantages": torch.randn(gen),
-                  "num_items_in_batch": num_items_in_batch}
+        output = {
+            "prompt_ids": prompt_ids,
+            "prompt_mask": prompt_mask,
+            "completion_ids": completion_ids,
+            "completion_mask": completion_mask,
+            "advantages": torch.randn(gen),
+            "num_items_in_batch": num_items_in_batch,
+        }
         if old is not None:
             output["old_per_token_logps"] = old
         if ref_logps is not None:
@@ -192,11 +198,28 @@ def _generate(model, ids, mask, new_tokens: int, cdtype, device_type, tracker, g
 
     # GRPOTrainer's GenerationConfig; use_cache=True is what it inherits from a hub model's generation_config (the
     # traced model, built with config.use_cache=False, would pass False on: no KV cache)
-    config = GenerationConfig(max_new_tokens=new_tokens, do_sample=True, pad_token_id=PAD, bos_token_id=BOS,
-                              eos_token_id=[EOS], temperature=1.0, top_p=1.0, top_k=0, min_p=None,
-                              repetition_penalty=1.0, cache_implementation=None, disable_compile=True, use_cache=True)
-    with (disable_gradient_checkpointing(model, gc_kwargs), torch.no_grad(),
-          _accelerate_forward(model, cdtype, device_type), _decode_to(ids.shape[1] + new_tokens), _answers(tracker)):
+    config = GenerationConfig(
+        max_new_tokens=new_tokens,
+        do_sample=True,
+        pad_token_id=PAD,
+        bos_token_id=BOS,
+        eos_token_id=[EOS],
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        min_p=None,
+        repetition_penalty=1.0,
+        cache_implementation=None,
+        disable_compile=True,
+        use_cache=True,
+    )
+    with (
+        disable_gradient_checkpointing(model, gc_kwargs),
+        torch.no_grad(),
+        _accelerate_forward(model, cdtype, device_type),
+        _decode_to(ids.shape[1] + new_tokens),
+        _answers(tracker),
+    ):
         out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
     del out
 
@@ -255,6 +278,7 @@ def _answers(tracker: MemoryTracker) -> Iterator[None]:
             if isinstance(out, FakeTensor) and out.dim() == 0:
                 known[id(out)] = (weakref.ref(out), value)
             return out
+
         return run
 
     def scalar(_tracker, t):
@@ -263,9 +287,11 @@ def _answers(tracker: MemoryTracker) -> Iterator[None]:
             return value
         return torch.ops.aten._local_scalar_dense.default(t)
 
-    ops = {getattr(packet, name): recording(getattr(packet, name), value)
-           for packet, value in ((torch.ops.aten.any, False), (torch.ops.aten.all, True))
-           for name in packet.overloads()}
+    ops = {
+        getattr(packet, name): recording(getattr(packet, name), value)
+        for packet, value in ((torch.ops.aten.any, False), (torch.ops.aten.all, True))
+        for name in packet.overloads()
+    }
     ops[torch.ops.aten._local_scalar_dense.default] = scalar
     saved = {op: tracker.emulated[op] for op in ops if op in tracker.emulated}
     tracker.emulated.update(ops)

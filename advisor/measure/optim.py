@@ -35,8 +35,7 @@ class EmulatedBnbOptimizer(torch.optim.Optimizer):
             state["state2"] = torch.zeros_like(p, dtype=torch.float32, device=device)
             return
         if self.qmaps is None:
-            self.qmaps = (torch.zeros(256, dtype=torch.float32, device=p.device),
-                          torch.zeros(256, dtype=torch.float32, device=p.device))
+            self.qmaps = (torch.zeros(256, dtype=torch.float32, device=p.device), torch.zeros(256, dtype=torch.float32, device=p.device))
         blocks = -(-p.numel() // BLOCK)
         state["state1"] = torch.zeros_like(p, dtype=torch.uint8, device=device)
         state["state2"] = torch.zeros_like(p, dtype=torch.uint8, device=device)

@@ -28,9 +28,9 @@ DPO_OUTPUTS = ("log_probs", "entropy", "mean_logits", "is_top1")
 DPO_BETA = 0.1  # DPOConfig.beta default (memory-neutral)
 NOTE = {
     "reward": "RewardTrainer step: seq-cls model (num_labels=1) on chosen + rejected (2 x micro-batch sequences), "
-              "Bradley-Terry loss; dropout disabled",
+    "Bradley-Terry loss; dropout disabled",
     "dpo": "DPOTrainer step: policy on chosen + rejected (2 x micro-batch sequences) with the fused head, then the "
-           "no_grad reference forward (LoRA: adapter disabled; full: frozen copy), sigmoid loss; dropout disabled",
+    "no_grad reference forward (LoRA: adapter disabled; full: frozen copy), sigmoid loss; dropout disabled",
 }
 
 
@@ -106,8 +106,7 @@ def build_reference(spec, setup, fake_mode=None):
 
     config = hf_config(spec, setup)
     with torch.device("meta" if fake_mode is not None else "cpu"):
-        ref = AutoModelForCausalLM.from_config(config, dtype=storage_dtype(setup),
-                                               attn_implementation=attn_implementation(spec, setup))
+        ref = AutoModelForCausalLM.from_config(config, dtype=storage_dtype(setup), attn_implementation=attn_implementation(spec, setup))
     if fake_mode is not None:
         with fake_mode:
             ref.to_empty(device="cpu")

@@ -20,8 +20,7 @@ import torch
 CUSTOM_MAX_M = 1536  # bitsandbytes/backends/cuda/ops.py: _gemm_4bit_custom_max_m
 
 
-def gemm_4bit_as_cuda(tracker, A, B, shapeB, absmax, blocksize, quant_type, bias=None, absmax_8bit=None,
-                      absmax_code=None, absmax_offset=None):
+def gemm_4bit_as_cuda(tracker, A, B, shapeB, absmax, blocksize, quant_type, bias=None, absmax_8bit=None, absmax_code=None, absmax_offset=None):
     """bitsandbytes.backends.cuda.ops._dequant_linear_fallback, allocation by allocation (values are not
     computed: this runs inside the tracker, on fake tensors; the weight is zeros, not garbage, so that real CPU runs
     stay finite where GRPO's generate samples from them)."""

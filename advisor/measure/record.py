@@ -12,8 +12,7 @@ from pathlib import Path
 TRACES_PATH = Path(__file__).resolve().parents[2] / "estimators" / "calibration" / "traces.jsonl"
 SCHEMA = "advisor.trace/1"
 LIBRARIES = ("torch", "transformers", "peft", "bitsandbytes", "accelerate")
-FAKE_DEVICE = ("CPU, FakeTensorMode (no weights): CUDA autocast op lists, flash-attention kernel, "
-               "CUDA caching-allocator 512-byte blocks")
+FAKE_DEVICE = "CPU, FakeTensorMode (no weights): CUDA autocast op lists, flash-attention kernel, CUDA caching-allocator 512-byte blocks"
 
 
 def versions() -> dict[str, str]:

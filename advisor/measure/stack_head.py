@@ -34,14 +34,20 @@ def _build(family: str, vocab: int, tokens: int, hidden: int):
     if family == "gpt_bigcode":  # SantaCoder / StarCoder: multi-query attention, its own causal-LM loss code
         from transformers import GPTBigCodeConfig, GPTBigCodeForCausalLM
 
-        config = GPTBigCodeConfig(vocab_size=vocab, n_embd=hidden, n_inner=2 * hidden, n_layer=1, n_head=4,
-                                  n_positions=tokens, multi_query=True)
+        config = GPTBigCodeConfig(vocab_size=vocab, n_embd=hidden, n_inner=2 * hidden, n_layer=1, n_head=4, n_positions=tokens, multi_query=True)
         model = GPTBigCodeForCausalLM(config)
         return model, model.transformer.ln_f
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=1,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=tokens)
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=tokens,
+    )
     model = LlamaForCausalLM(config)
     return model, model.model.norm
 
@@ -111,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vocab", type=int, default=32000)
     p.add_argument("--tokens", type=int, default=2048)
     p.add_argument("--batch", type=int, default=1, help="sequences per micro-batch (the shifted copy exists only for 2 or more)")
-    p.add_argument("--family", choices=FAMILIES, default="llama",
-                   help="model family: its ForCausalLM's own loss code is what is measured (default: llama)")
+    p.add_argument(
+        "--family", choices=FAMILIES, default="llama", help="model family: its ForCausalLM's own loss code is what is measured (default: llama)"
+    )
     p.add_argument("--out", help="append the row to this JSONL file")
     args = p.parse_args(argv)
     row = measure(args.vocab, args.tokens, args.batch, family=args.family)

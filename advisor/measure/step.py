@@ -1,13 +1,13 @@
 """One training step as the Hugging Face Trainer (with accelerate) runs it, with the memory tracker's phases.
 
-  forward   accelerate wraps model.forward in autocast (bf16/fp16) and converts the outputs to fp32
-            (`convert_outputs_to_fp32`). loss "full": the model computes the causal-LM loss itself (labels
-            passed, logits upcast to fp32 in `ForCausalLMLoss`). loss "fused": TRL's SFTTrainer.compute_loss,
-            `model(**inputs, fused_lm_head=True)` through the head `add_fused_lm_head` patched in (fused.py), the
-            loss summed from the per-token log-probs. The Trainer keeps only the loss: outputs are dropped before
-            backward (TRACING.md, item 5).
-  backward  loss.backward() outside autocast, then clip_grad_norm_(max_norm=1.0), the Trainer default.
-  optimizer step  optimizer.step(), then zero_grad(set_to_none=True).
+forward   accelerate wraps model.forward in autocast (bf16/fp16) and converts the outputs to fp32
+          (`convert_outputs_to_fp32`). loss "full": the model computes the causal-LM loss itself (labels
+          passed, logits upcast to fp32 in `ForCausalLMLoss`). loss "fused": TRL's SFTTrainer.compute_loss,
+          `model(**inputs, fused_lm_head=True)` through the head `add_fused_lm_head` patched in (fused.py), the
+          loss summed from the per-token log-probs. The Trainer keeps only the loss: outputs are dropped before
+          backward (TRACING.md, item 5).
+backward  loss.backward() outside autocast, then clip_grad_norm_(max_norm=1.0), the Trainer default.
+optimizer step  optimizer.step(), then zero_grad(set_to_none=True).
 """
 
 from __future__ import annotations
@@ -43,8 +43,18 @@ def forward_loss(model, batch: dict, cdtype, device_type: str = "cpu", loss: str
     return value
 
 
-def train_step(model, optimizer, batch: dict, cdtype, tracker=None, grad_accum: int = 1, phase=None,
-               device_type: str = "cpu", loss: str = "full", compute_loss=None) -> None:
+def train_step(
+    model,
+    optimizer,
+    batch: dict,
+    cdtype,
+    tracker=None,
+    grad_accum: int = 1,
+    phase=None,
+    device_type: str = "cpu",
+    loss: str = "full",
+    compute_loss=None,
+) -> None:
     """One optimizer step over `grad_accum` micro-batches (the same batch reused). `phase(name)` is a context
     manager around each phase (default: the tracker's). `compute_loss(model, batch, cdtype, device_type)`: another
     trainer's compute_loss (prefs.py) instead of the SFT one."""

@@ -42,8 +42,7 @@ class TraceResult:
     events: int = 0  # the tracker event at which the peak was reached
 
 
-def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = None, steps: int = 2,
-          describe=False) -> TraceResult:
+def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = None, steps: int = 2, describe=False) -> TraceResult:
     """Measure one set-up. `real`: real CPU tensors instead of fake ones. `cpu_kernel`: use the CPU flash kernel
     (default: only for real runs, which cannot run the CUDA kernel). `describe`: also return what is live at the
     peak, grouped (slower)."""
@@ -56,8 +55,7 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
     if setup.train not in TRACED_KINDS:
         raise ValueError(f"advisor measure traces {', '.join(TRACED_KINDS)}; '{setup.train}' is not traced yet")
     if setup.train in ("dpo", "grpo") and setup.loss != "fused":
-        raise ValueError(f"{setup.train.upper()}Trainer always scores through TRL's fused LM head: trace --train "
-                         f"{setup.train} with --loss fused")
+        raise ValueError(f"{setup.train.upper()}Trainer always scores through TRL's fused LM head: trace --train {setup.train} with --loss fused")
     if setup.train == "dpo" and setup.ref_model != "auto":
         raise ValueError("advisor measure traces DPO with --ref-model auto only")
     if setup.train == "grpo" and setup.ref_model == "precomputed":
@@ -104,10 +102,8 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
                 _grad_hooks(model, tracker)
                 for i in range(steps):
                     if setup.train == "grpo":
-                        batch = grpo.rollout(model, extra[0] if extra else None, spec, setup, cdtype, tracker,
-                                             generate=i == steps - 1)
-                    train_step(model, optimizer, batch, cdtype, tracker, setup.grad_accum, loss=setup.loss,
-                               compute_loss=compute_loss)
+                        batch = grpo.rollout(model, extra[0] if extra else None, spec, setup, cdtype, tracker, generate=i == steps - 1)
+                    train_step(model, optimizer, batch, cdtype, tracker, setup.grad_accum, loss=setup.loss, compute_loss=compute_loss)
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     kernel = KERNEL if attn_implementation(spec, setup) != "eager" else "eager (transformers eager_attention_forward)"

@@ -79,8 +79,14 @@ def stage_config(plan, stage) -> dict:
     config["data_format"] = stage.data_format
     if stage.data is not None and stage.data.path == dataset:  # checked by advisor generate --dataset (issue 17)
         d = stage.data
-        config["data"] = {"path": d.path, "found": d.label, "trl_type": d.trl_type, "columns": d.columns,
-                          "load": d.load, "remove_columns": d.remove_columns}
+        config["data"] = {
+            "path": d.path,
+            "found": d.label,
+            "trl_type": d.trl_type,
+            "columns": d.columns,
+            "load": d.load,
+            "remove_columns": d.remove_columns,
+        }
     config["output_dir"] = stage.output_dir
     config["save_merged"] = any(s.base_from == stage.name or s.reward_from == stage.name for s in plan.stages)
     if setup.train in ("grpo", "ppo"):

@@ -28,7 +28,7 @@ def train_pins() -> dict[str, str]:
     if path.is_file():  # a source tree, installed editable or not
         requires = tomllib.loads(path.read_text(encoding="utf-8"))["project"]["optional-dependencies"]["train"]
     else:
-        requires = [r for r in importlib.metadata.requires("advisor") or [] if "extra == \"train\"" in r or "extra == 'train'" in r]
+        requires = [r for r in importlib.metadata.requires("advisor") or [] if 'extra == "train"' in r or "extra == 'train'" in r]
     pins = {m[1]: m[2] for r in requires if (m := _PIN.match(r))}
     return {name: pins[name] for name in STACK if name in pins}
 

@@ -51,7 +51,9 @@ def readme(plan, files: dict[str, str], versions: dict[str, str]) -> str:
         start = f"stage {stage.base_from}" if stage.base_from else ("the model" if own is plan.model else show(own.hf_id or own.key))
         if stage.reward_from:
             start += f"; rewards from stage {stage.reward_from}"
-        out.append(f"| {i} | {stage.name} | {scripts} | {stage.setup.train} ({stage.data_format} data) | {data} | {start} | {show(stage.output_dir)} |")
+        out.append(
+            f"| {i} | {stage.name} | {scripts} | {stage.setup.train} ({stage.data_format} data) | {data} | {start} | {show(stage.output_dir)} |"
+        )
     out += reward_lines(plan)
     out += smaller_reward_lines(plan)
     out += [

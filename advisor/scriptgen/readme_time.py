@@ -37,14 +37,18 @@ def time_lines(plan) -> list[str]:
     count = (t.examples if t is not None else None) or (plan.answers or {}).get("data_count")
     n = int(count) if count else ASSUMED_EXAMPLES
     means = [float(t.mean_tokens if t is not None else stage.setup.seq_len) for stage in plan.stages]  # tokens per example
-    stages = [Stage(stage.name, spec, stage.setup, Dataset(examples=n, mean_tokens=mean, epochs=stage.hyper.epochs), stage_models(plan, stage)[1])
-              for stage, mean in zip(plan.stages, means, strict=True)]
+    stages = [
+        Stage(stage.name, spec, stage.setup, Dataset(examples=n, mean_tokens=mean, epochs=stage.hyper.epochs), stage_models(plan, stage)[1])
+        for stage, mean in zip(plan.stages, means, strict=True)
+    ]
     try:
         table = readme_lines(stages, gpu, plan_price(plan))  # the user's price when the plan was advised with one
     except EstimateError:
         return []
     assumed = "" if count else f" (assumed: {n:,} is the low end of the source document's §2 scale; give `--data-count`)"
-    size = (f"Priced for {n:,} examples per stage{assumed}, each up to {int(means[0]):,} tokens "
-            "(an upper bound when examples are shorter), for the epochs of the plan. `advisor launch` prints the measured "
-            "tokens/s next to this prediction.")
+    size = (
+        f"Priced for {n:,} examples per stage{assumed}, each up to {int(means[0]):,} tokens "
+        "(an upper bound when examples are shorter), for the epochs of the plan. `advisor launch` prints the measured "
+        "tokens/s next to this prediction."
+    )
     return ["", "## Expected time and cost", "", *table, "", size]

@@ -65,14 +65,20 @@ def oom_advice(setup) -> list[str]:
             f"and `gradient_accumulation_steps={setup.grad_accum * 2}` in TRAINING."
         )
     if not setup.checkpointing:
-        tips.append("Turn on gradient checkpointing: `activation_checkpointing=True` in TRAINING (about 30% slower, activations shrink to one per layer).")
+        tips.append(
+            "Turn on gradient checkpointing: `activation_checkpointing=True` in TRAINING (about 30% slower, activations shrink to one per layer)."
+        )
     tips.append(f"Shorten sequences: `--seq-len {max(128, setup.seq_len // 2)}` (activations and logits scale with it).")
     if setup.attention == "eager":
-        tips.append('Use `attn_implementation="sdpa"` in MODEL (or "flash_attention_2" with flash-attn installed): eager attention keeps the S x S scores.')
+        tips.append(
+            'Use `attn_implementation="sdpa"` in MODEL (or "flash_attention_2" with flash-attn installed): eager attention keeps the S x S scores.'
+        )
     if setup.optimizer in ("adamw", "lion") and setup.adaptation == "full":
         tips.append('Use an 8-bit optimizer: `optim="paged_adamw_8bit"` in TRAINING (needs bitsandbytes) cuts optimizer state by ~75%.')
     if setup.adaptation == "full":
-        tips.append("Train LoRA adapters instead of every weight: `advisor generate ... --method lora` (optimizer state and gradients only for the adapters).")
+        tips.append(
+            "Train LoRA adapters instead of every weight: `advisor generate ... --method lora` (optimizer state and gradients only for the adapters)."
+        )
     elif setup.adaptation == "lora":
         tips.append("Quantize the frozen weights to 4 bits: `advisor generate ... --method qlora`.")
     if setup.world_size > 1 and setup.parallel in ("none", "ddp", "zero1", "zero2"):

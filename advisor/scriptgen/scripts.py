@@ -28,20 +28,27 @@ TEMPLATES = resources.files(__package__) / "templates"
 # In the PPO script's PEP 723 block: the pin it cannot run without. `advisor launch` (advisor/scriptenv.py) runs
 # the script in an environment with that pin, built once, when the launcher's own trl differs.
 PPO_TOOL_BLOCK = (
-    "# [tool.advisor]\n"
-    f"# exact = [\"trl\"]  # trl.experimental.ppo exists up to trl {PPO_TRL}: advisor launch builds an environment with it\n"
+    f'# [tool.advisor]\n# exact = ["trl"]  # trl.experimental.ppo exists up to trl {PPO_TRL}: advisor launch builds an environment with it\n'
 )
 MARKER = re.compile(r"@@[A-Z_]+@@")
 
 KINDS = {
     # train kind -> (template, title, description)
-    "sft": ("sft", "Supervised fine-tuning (SFT) with TRL's SFTTrainer.", "Trains the model on instruction/answer conversations; TRL applies the tokenizer's chat template."),
+    "sft": (
+        "sft",
+        "Supervised fine-tuning (SFT) with TRL's SFTTrainer.",
+        "Trains the model on instruction/answer conversations; TRL applies the tokenizer's chat template.",
+    ),
     "reward": (
         "reward",
         "Reward model training with TRL's RewardTrainer.",
         "A scalar head (AutoModelForSequenceClassification, num_labels=1) learns to score the chosen answer above the\nrejected one.",
     ),
-    "dpo": ("dpo", "Direct preference optimisation (DPO) with TRL's DPOTrainer.", "Learns from chosen/rejected pairs without a reward model; the reference is the frozen starting model."),
+    "dpo": (
+        "dpo",
+        "Direct preference optimisation (DPO) with TRL's DPOTrainer.",
+        "Learns from chosen/rejected pairs without a reward model; the reference is the frozen starting model.",
+    ),
     "grpo": (
         "grpo",
         "Group relative policy optimisation (GRPO) with TRL's GRPOTrainer.",
@@ -59,7 +66,10 @@ KINDS = {
         "trl==1.12.0: `advisor launch` runs it in an environment with that trl, built once (README.md: 'PPO: its own environment').",
     ),
 }
-RL_CLASSES = {"grpo": ("GRPOConfig", "GRPOTrainer", "online RL with a group baseline (GRPO)"), "rloo": ("RLOOConfig", "RLOOTrainer", "online RL with a leave-one-out baseline (RLOO)")}
+RL_CLASSES = {
+    "grpo": ("GRPOConfig", "GRPOTrainer", "online RL with a group baseline (GRPO)"),
+    "rloo": ("RLOOConfig", "RLOOTrainer", "online RL with a leave-one-out baseline (RLOO)"),
+}
 TRAINING_NOTES = {"warmup_steps": "below 1: a fraction of the steps", "disable_tqdm": "progress goes out as JSON lines (common.py Progress)"}
 MODEL_CLASS = {"reward": "AutoModelForSequenceClassification"}  # the rest: AutoModelForCausalLM
 COMMON_SNIPPETS = ("common_header", "runtime", "model", "data", "progress", "fit", "rewards")
@@ -111,22 +121,25 @@ def render_script(plan, stage, kind: str, versions: dict[str, str]) -> str:
 
         checked = _template("checked_data.py.tmpl").replace("@@FUNCTIONS@@", pasted_code(stage.data))
     text = _template("stage_header.py.tmpl") + body + "@@CHECKED_DATA@@" + _template("priced.py.tmpl")
-    text = _fill(text, {
-        "DEPENDENCIES": "\n".join(f'#     "{dep}",' for dep in deps),
-        "TOOL_BLOCK": PPO_TOOL_BLOCK if kind == "ppo" else "",
-        "TITLE": title,
-        "DESCRIPTION": description,
-        "SCRIPT": name,
-        "LAUNCH": launch,
-        "IMPORTS": imports.rstrip("\n"),
-        "COMMON": common.strip(),
-        "TRL_CONFIG": trl_names.TRL_CONFIG[kind],
-        "MODEL_CLASS": MODEL_CLASS.get(kind, "AutoModelForCausalLM"),
-        "CHECKED": ', cfg["data"], load_checked' if "data" in config else "",
-        "RL_CONFIG": rl[0],
-        "RL_TRAINER": rl[1],
-        "RL_TITLE": rl[2],
-    })
+    text = _fill(
+        text,
+        {
+            "DEPENDENCIES": "\n".join(f'#     "{dep}",' for dep in deps),
+            "TOOL_BLOCK": PPO_TOOL_BLOCK if kind == "ppo" else "",
+            "TITLE": title,
+            "DESCRIPTION": description,
+            "SCRIPT": name,
+            "LAUNCH": launch,
+            "IMPORTS": imports.rstrip("\n"),
+            "COMMON": common.strip(),
+            "TRL_CONFIG": trl_names.TRL_CONFIG[kind],
+            "MODEL_CLASS": MODEL_CLASS.get(kind, "AutoModelForCausalLM"),
+            "CHECKED": ', cfg["data"], load_checked' if "data" in config else "",
+            "RL_CONFIG": rl[0],
+            "RL_TRAINER": rl[1],
+            "RL_TITLE": rl[2],
+        },
+    )
     blocks = {"CONFIG", "TRAINING", "MODEL", "LORA", "QUANT", "PRICED", "CHECKED_DATA"}
     left = {m.strip("@") for m in MARKER.findall(text)} - blocks
     if left:

@@ -143,8 +143,10 @@ def lora(setup: Setup, kind: str, spec: ModelSpec | None) -> dict | None:
     target_modules are the names the estimate priced: a preset resolved to `spec`'s family (query_key_value on GPT-NeoX),
     and so are modules_to_save (GPT-NeoX: embed_in). DoRA and modules_to_save appear only when set."""
     if setup.llama_adapter:  # priced only (estimators/adapter_prompt_terms.py): no script trains it, so none is written
-        raise EstimateError("--llama-adapter is priced only: generated scripts train LoRA (TRL with peft's LoraConfig), so "
-                            "`advisor generate` does not write a LLaMA-Adapter run; plan without --llama-adapter")
+        raise EstimateError(
+            "--llama-adapter is priced only: generated scripts train LoRA (TRL with peft's LoraConfig), so "
+            "`advisor generate` does not write a LLaMA-Adapter run; plan without --llama-adapter"
+        )
     if setup.adaptation == "full":
         return None
     targets = lora_target_names(spec, setup)

@@ -34,8 +34,7 @@ class WizardApp(App["Plan"]):
         Binding("ctrl+q", "quit_wizard", "Quit", priority=True),
     ]
 
-    def __init__(self, answers: Mapping[str, Any] | None = None, lang: str = "en", run_dir: str = DEFAULT_RUN_DIR,
-                 step: str = STEPS[0]) -> None:
+    def __init__(self, answers: Mapping[str, Any] | None = None, lang: str = "en", run_dir: str = DEFAULT_RUN_DIR, step: str = STEPS[0]) -> None:
         super().__init__()
         self.state = WizardState(lang=lang, raw=dict(answers or {}), run_dir=run_dir)
         for qid, raw in list(self.state.raw.items()):
@@ -101,9 +100,16 @@ class WizardApp(App["Plan"]):
         """Import the advisor, estimator and generator while the user reads the first screen."""
         import importlib
 
-        for name in ("advisor.tui.widgets.later_fields", "advisor.advice.advise", "estimators.fit", "advisor.scriptgen",
-                     "advisor.tui.screens.recommend", "advisor.tui.screens.memory", "advisor.tui.screens.script",
-                     "advisor.tui.screens.finish"):
+        for name in (
+            "advisor.tui.widgets.later_fields",
+            "advisor.advice.advise",
+            "estimators.fit",
+            "advisor.scriptgen",
+            "advisor.tui.screens.recommend",
+            "advisor.tui.screens.memory",
+            "advisor.tui.screens.script",
+            "advisor.tui.screens.finish",
+        ):
             try:
                 importlib.import_module(name)
             except ImportError:

@@ -34,15 +34,25 @@ TEXT: dict[str, tuple[str, str]] = {
     "model_params": ("{name}: 파라미터 {params}개", "{name}: {params} parameters"),
     "model_from": ("출처: {how}", "from {how}"),
     # the data step's file field (advisor/tui/widgets/data_step.py)
-    "data_label": ("학습 데이터 (.jsonl/.json/.csv/.parquet 파일, 폴더 또는 캐시된 허브 데이터셋 id) 입력 후 Enter",
-                   "Your training data (a .jsonl/.json/.csv/.parquet file, a folder or a cached hub dataset id), then Enter"),
+    "data_label": (
+        "학습 데이터 (.jsonl/.json/.csv/.parquet 파일, 폴더 또는 캐시된 허브 데이터셋 id) 입력 후 Enter",
+        "Your training data (a .jsonl/.json/.csv/.parquet file, a folder or a cached hub dataset id), then Enter",
+    ),
     "data_reading": ("{path} 읽는 중: {pct} ({mb:,.1f} MB)", "reading {path}: {pct} ({mb:,.1f} MB)"),
     "data_tokenizer": ("토큰 수: {model}의 토크나이저로 셈", "tokens counted with {model}'s own tokenizer"),
-    "data_tokenizer_template": ("토큰 수: {model}의 토크나이저와 채팅 템플릿으로 셈", "tokens counted with {model}'s own tokenizer and chat template"),
-    "data_approx_model": ("토큰 수: 근사치 (이 컴퓨터에 {model}의 토크나이저가 없음)", "tokens approximated: no tokenizer of {model} on this machine"),
+    "data_tokenizer_template": (
+        "토큰 수: {model}의 토크나이저와 채팅 템플릿으로 셈",
+        "tokens counted with {model}'s own tokenizer and chat template",
+    ),
+    "data_approx_model": (
+        "토큰 수: 근사치 (이 컴퓨터에 {model}의 토크나이저가 없음)",
+        "tokens approximated: no tokenizer of {model} on this machine",
+    ),
     "data_approx": ("토큰 수: 근사치 (모델이 없음)", "tokens approximated: no model given"),
-    "data_remeasure": ("모델이 {old}에서 {new}(으)로 바뀌어 {new}의 토크나이저로 다시 잽니다",
-                       "the model changed from {old} to {new}: measuring the data again with {new}'s tokenizer"),
+    "data_remeasure": (
+        "모델이 {old}에서 {new}(으)로 바뀌어 {new}의 토크나이저로 다시 잽니다",
+        "the model changed from {old} to {new}: measuring the data again with {new}'s tokenizer",
+    ),
     "data_busy": ("데이터를 읽는 중 (끝나면 다음으로)", "the data is still being read (Next when it is done)"),
     "thinking": ("추천을 계산하는 중…", "working out the advice…"),
     "recommend_head": ("추천: {pipeline} + {adaptation}", "Recommended: {pipeline} + {adaptation}"),
@@ -62,19 +72,30 @@ TEXT: dict[str, tuple[str, str]] = {
     "stage": ("단계", "Stage"),
     "fits": ("{gpu}에 들어갑니다: {gib:.1f} GiB 여유", "fits on {gpu}: {gib:.1f} GiB to spare"),
     "no_fit": ("{gpu}에 들어가지 않습니다: {gib:.1f} GiB 초과", "does not fit on {gpu}: {gib:.1f} GiB over"),
-    "bar_scale": ("카드 메모리 {cap:.1f} GiB (│ 표시) · 필요 {need:.1f} GiB · 단계 {phase}", "card {cap:.1f} GiB (at │) · needs {need:.1f} GiB · peak in {phase}"),
+    "bar_scale": (
+        "카드 메모리 {cap:.1f} GiB (│ 표시) · 필요 {need:.1f} GiB · 단계 {phase}",
+        "card {cap:.1f} GiB (at │) · needs {need:.1f} GiB · peak in {phase}",
+    ),
     "whatif": ("만약에… (바꾸면 바로 다시 계산)", "What if… (changes re-estimate at once)"),
     "fitting": ("맞추는 방법 찾는 중…", "looking for the cheapest fix…"),
     "fit_applied": ("적용함: {label} ({cost})", "applied: {label} ({cost})"),
-    "fit_none": ("아는 변경으로는 맞출 수 없습니다: 더 작은 모델이나 큰 GPU를 고르세요", "no change the advisor knows makes it fit: pick a smaller model or a larger GPU"),
+    "fit_none": (
+        "아는 변경으로는 맞출 수 없습니다: 더 작은 모델이나 큰 GPU를 고르세요",
+        "no change the advisor knows makes it fit: pick a smaller model or a larger GPU",
+    ),
     "fit_already": ("이미 들어갑니다", "it already fits"),
     "files": ("생성될 파일", "Files that will be written"),
     "write_to": ("저장 위치", "Written to"),
     "will_write_to": ("저장될 위치", "Will be written to"),
-    "folder_taken": ("{path}에 이미 파일이 있습니다: '덮어쓰기'를 선택하거나 다른 폴더를 입력하세요", "{path} already holds files: tick 'overwrite' or type another folder"),
+    "folder_taken": (
+        "{path}에 이미 파일이 있습니다: '덮어쓰기'를 선택하거나 다른 폴더를 입력하세요",
+        "{path} already holds files: tick 'overwrite' or type another folder",
+    ),
     "folder_empty": ("저장할 폴더를 입력하세요", "type the folder to write to"),
-    "placeholder_reward": ("GRPO 보상이 없어 임시 길이 보상(약 200자 답변 선호)을 씁니다: 데이터 단계의 보상 질문에 답하거나 advisor generate에 --reward-check, --reward-fn, --reward-model을 주세요",
-                           "GRPO has no reward: its script uses the PLACEHOLDER length reward (~200-character answers); answer the Data step's reward question, or pass --reward-check, --reward-fn or --reward-model to advisor generate"),
+    "placeholder_reward": (
+        "GRPO 보상이 없어 임시 길이 보상(약 200자 답변 선호)을 씁니다: 데이터 단계의 보상 질문에 답하거나 advisor generate에 --reward-check, --reward-fn, --reward-model을 주세요",
+        "GRPO has no reward: its script uses the PLACEHOLDER length reward (~200-character answers); answer the Data step's reward question, or pass --reward-check, --reward-fn or --reward-model to advisor generate",
+    ),
     "rendering": ("스크립트 생성 중…", "generating the scripts…"),
     "no_scriptgen": ("스크립트 생성기가 아직 없습니다", "the script generator is not available"),
     "finish_head": ("무엇을 할까요?", "What now?"),
@@ -119,17 +140,25 @@ PHASE_WORDS = {
 FIX_TEXT_KO = {
     "adamw8bit": ("8비트 AdamW", "옵티마이저 상태를 8비트로 저장; 공개된 실험에서 품질은 비슷"),
     "paged_adamw8bit": ("페이지드 8비트 AdamW", "8비트 상태가 호스트 RAM으로 페이지될 수 있음; 그때는 느려짐"),
-    "grpo_round": ("마이크로 배치 {micro_batch} × 그래디언트 누적 {grad_accum} (생성 라운드가 num_generations로 나누어떨어짐)",
-                   "한 라운드의 생성 수가 줄어듦; 유효 배치 {effective}"),
+    "grpo_round": (
+        "마이크로 배치 {micro_batch} × 그래디언트 누적 {grad_accum} (생성 라운드가 num_generations로 나누어떨어짐)",
+        "한 라운드의 생성 수가 줄어듦; 유효 배치 {effective}",
+    ),
     "lora": ("Full fine-tuning 대신 LoRA", "어댑터만 학습; 성능 상한이 약간 낮음 (§5)"),
     "qlora": ("QLoRA (4비트 기본 가중치)", "4비트 베이스; 조금 느리고 품질 손실이 작음 (§5)"),
     "lora_attention": ("어텐션에만 LoRA (라우터와 전문가는 고정)", "적응하는 가중치가 적음; 전문가 병합 사본 없음"),
-    "no_kbit_upcast": ("양자화하지 않은 가중치를 계산 dtype으로 유지 (fp32 업캐스트 없음)",
-                       "norm, 임베딩, 양자화하지 않은 전문가의 fp32 사본을 만들지 않음; 약간 덜 안정적"),
-    "offload_optimizer": ("옵티마이저 상태를 CPU로 오프로드 (DeepSpeed ZeRO-Offload, --parallel {parallel})",
-                          "스텝이 느려짐 (옵티마이저가 CPU에서 실행); 상태, fp32 마스터, 그래디언트를 호스트 RAM에 둠"),
-    "offload_all": ("가중치, 그래디언트, 옵티마이저 상태를 CPU로 오프로드 (FSDP CPUOffload)",
-                    "스텝이 훨씬 느려짐 (층마다 복사해 옴); 샤딩된 상태를 호스트 RAM에 둠"),
+    "no_kbit_upcast": (
+        "양자화하지 않은 가중치를 계산 dtype으로 유지 (fp32 업캐스트 없음)",
+        "norm, 임베딩, 양자화하지 않은 전문가의 fp32 사본을 만들지 않음; 약간 덜 안정적",
+    ),
+    "offload_optimizer": (
+        "옵티마이저 상태를 CPU로 오프로드 (DeepSpeed ZeRO-Offload, --parallel {parallel})",
+        "스텝이 느려짐 (옵티마이저가 CPU에서 실행); 상태, fp32 마스터, 그래디언트를 호스트 RAM에 둠",
+    ),
+    "offload_all": (
+        "가중치, 그래디언트, 옵티마이저 상태를 CPU로 오프로드 (FSDP CPUOffload)",
+        "스텝이 훨씬 느려짐 (층마다 복사해 옴); 샤딩된 상태를 호스트 RAM에 둠",
+    ),
     "grad_ckpt": ("그래디언트 체크포인팅 켜기", "스텝이 약 20-30 % 느려짐 (순전파를 다시 계산)"),
     "more_gpus": ("GPU 2개에 FSDP 전체 샤딩", "GPU 한 장 추가; 통신 오버헤드"),
     "micro_batch": ("마이크로 배치 {micro_batch} × 그래디언트 누적 {grad_accum}", "유효 배치 {effective}; 스텝당 토큰이 줄어 느려짐"),
@@ -170,8 +199,17 @@ CATEGORY_LABELS = {
 
 
 # Footer descriptions of the key bindings, by action name.
-BINDING_TEXT = {"next": "next", "back": "back", "glossary": "glossary", "quit_wizard": "quit", "make_fit": "make_fit",
-                "save": "save_key", "launch": "launch_key", "quit_plan": "quit", "dismiss": "close"}
+BINDING_TEXT = {
+    "next": "next",
+    "back": "back",
+    "glossary": "glossary",
+    "quit_wizard": "quit",
+    "make_fit": "make_fit",
+    "save": "save_key",
+    "launch": "launch_key",
+    "quit_plan": "quit",
+    "dismiss": "close",
+}
 
 
 def pick(pair: tuple[str, str], lang: str) -> str:
@@ -210,8 +248,13 @@ def fix_text(fix, lang: str) -> tuple[str, str]:
     if lang == "en":
         return fix.label, fix.cost
     setup = fix.setup
-    values = {"micro_batch": setup.micro_batch, "grad_accum": setup.grad_accum, "seq_len": setup.seq_len,
-              "effective": setup.micro_batch * setup.grad_accum * setup.world_size, "parallel": setup.parallel}
+    values = {
+        "micro_batch": setup.micro_batch,
+        "grad_accum": setup.grad_accum,
+        "seq_len": setup.seq_len,
+        "effective": setup.micro_batch * setup.grad_accum * setup.world_size,
+        "parallel": setup.parallel,
+    }
     en_labels, en_costs = fix.label.split(" + "), fix.cost.split("; ")
     labels, costs = [], []
     for i, part in enumerate(k for k in fix.key.split("+") if k):
@@ -233,7 +276,7 @@ def model_source(how: str, lang: str) -> str:
         return how
     for en, ko in MODEL_SOURCE_KO:
         if how.startswith(en):
-            rest = how[len(en):].replace(" has the architecture of ", "의 구조: ")
+            rest = how[len(en) :].replace(" has the architecture of ", "의 구조: ")
             return ko + rest
     return how
 

@@ -101,9 +101,18 @@ def memory_view(plan: "Plan", stage: str) -> MemoryView:
     capacity = capacity_bytes(plan)
     margin = plan_margin(plan)
     kept = margin.kept(est, capacity)
-    return MemoryView(stage, segments, est.device_bytes, capacity, est.peak_phase,
-                      plan.hardware.gpu_name or plan.hardware.gpu, est.warnings, kept.total, kept,
-                      paged_placement(est, capacity, margin, _pcie(plan)))
+    return MemoryView(
+        stage,
+        segments,
+        est.device_bytes,
+        capacity,
+        est.peak_phase,
+        plan.hardware.gpu_name or plan.hardware.gpu,
+        est.warnings,
+        kept.total,
+        kept,
+        paged_placement(est, capacity, margin, _pcie(plan)),
+    )
 
 
 def _pcie(plan: "Plan") -> float | None:
@@ -155,8 +164,7 @@ def summarize(plan: "Plan", keep_note: bool = True, ests: dict | None = None):
     old = plan.estimate
     rot = rule_of_thumb(plan.adaptation, plan.model.params_total)[1] if plan.model.params_total else None
     note = (old.rule_of_thumb_note, old.rule_of_thumb_note_ko) if old is not None and keep_note else ("", "")
-    return estimate_summary(ests, capacity_bytes(plan), round(rot, 2) if rot is not None else None, note,
-                            plan_margin(plan), pcie_gbs=_pcie(plan))
+    return estimate_summary(ests, capacity_bytes(plan), round(rot, 2) if rot is not None else None, note, plan_margin(plan), pcie_gbs=_pcie(plan))
 
 
 def capped_knob(plan: "Plan", field_name: str, value: Any, lang: str) -> tuple[Any, str]:

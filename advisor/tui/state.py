@@ -178,14 +178,14 @@ class WizardState:
 
 # ---- rule lookups (for citing) ----------------------------------------------------------------------------
 
+
 @cache
 def rule_sources() -> dict[str, str]:
     """Rule id -> its source (a document section like §6, or a paper), over every rule table."""
     from .. import rules
 
     out: dict[str, str] = {}
-    for row in [*rules.methods().values(), *rules.adaptations().values(), *rules.selection_rows(),
-                *rules.rlhf_vs_dpo(), *rules.glossary().values()]:
+    for row in [*rules.methods().values(), *rules.adaptations().values(), *rules.selection_rows(), *rules.rlhf_vs_dpo(), *rules.glossary().values()]:
         out[row["id"]] = row.get("source", "")
     try:
         from ..planning import hyper_defaults

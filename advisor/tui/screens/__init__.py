@@ -13,7 +13,11 @@ def screen_for(step: str):
 
 # step -> (module, class); a step's module is imported when the step is first shown (the first paint stays fast)
 SCREENS = {
-    "goal": ("questions", "GoalScreen"), "data": ("questions", "DataScreen"), "resources": ("questions", "ResourcesScreen"),
-    "recommend": ("recommend", "RecommendScreen"), "memory": ("memory", "MemoryScreen"), "script": ("script", "ScriptScreen"),
+    "goal": ("questions", "GoalScreen"),
+    "data": ("questions", "DataScreen"),
+    "resources": ("questions", "ResourcesScreen"),
+    "recommend": ("recommend", "RecommendScreen"),
+    "memory": ("memory", "MemoryScreen"),
+    "script": ("script", "ScriptScreen"),
     "finish": ("finish", "FinishScreen"),
 }

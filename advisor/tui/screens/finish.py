@@ -52,8 +52,10 @@ class FinishScreen(StepScreen):
         pipeline, adapt = method_label(plan.pipeline, plan.adaptation, self.lang)
         hw = plan.hardware
         yield Label(t("finish_head", self.lang), classes="section")
-        yield Static(escape(t("summary", self.lang, pipeline=pipeline, adaptation=adapt, model=plan.model.name,
-                                gpu=hw.gpu_name or hw.gpu, count=hw.count)), id="summary")
+        yield Static(
+            escape(t("summary", self.lang, pipeline=pipeline, adaptation=adapt, model=plan.model.name, gpu=hw.gpu_name or hw.gpu, count=hw.count)),
+            id="summary",
+        )
         fits = plan.estimate.fits if plan.estimate else True
         if plan.estimate is not None:
             line = t("estimate_line", self.lang, gib=plan.estimate.device_gib, cap=hw.memory_gib)

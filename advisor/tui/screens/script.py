@@ -18,8 +18,18 @@ from ..i18n import t
 from ..plan_calls import render_files
 from .base import StepScreen
 
-LEXERS = {".py": "python", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".md": "markdown", ".sh": "bash",
-          ".json": "json", ".jsonl": "json", ".txt": "text", ".cfg": "ini"}
+LEXERS = {
+    ".py": "python",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".toml": "toml",
+    ".md": "markdown",
+    ".sh": "bash",
+    ".json": "json",
+    ".jsonl": "json",
+    ".txt": "text",
+    ".cfg": "ini",
+}
 
 
 def file_rank(path: str) -> tuple[int, int]:

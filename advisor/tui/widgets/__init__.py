@@ -15,4 +15,3 @@ def compact(widget: W) -> W:
     widget.set_reactive(type(widget).compact, True)  # type: ignore[attr-defined]
     widget.add_class("-textual-compact", update=False)  # type: ignore[attr-defined]
     return widget
-

@@ -147,7 +147,7 @@ class ChoiceSet(Widget):
         self.rows = list(rows)
         self.cursor = 0 if rows else None  # RadioSet starts with its cursor on the first button
         self.pressed_index = next((i for i, row in enumerate(rows) if row.value), -1)
-        for row in self.rows[self.pressed_index + 1:] if self.pressed_index >= 0 else ():
+        for row in self.rows[self.pressed_index + 1 :] if self.pressed_index >= 0 else ():
             row._set_value(False)  # one pressed at most, the first (as RadioSet keeps it)
 
     @property

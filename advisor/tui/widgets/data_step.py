@@ -149,7 +149,9 @@ def compact(data: dict, lang: str = "en", model: str | None = None) -> list:
         fed = [k for k, v in data["kinds"].items() if v["ok"]]
         out.append(f"can train: {', '.join(fed) or 'nothing'}")
     for p in data["problems"][:3]:
-        out.append(f"[{'red' if p['severity'] == 'error' else 'yellow'}]{p['kind']}[/]: {p['count']:,} rows (first {', '.join(map(str, p['first_rows']))})")
+        out.append(
+            f"[{'red' if p['severity'] == 'error' else 'yellow'}]{p['kind']}[/]: {p['count']:,} rows (first {', '.join(map(str, p['first_rows']))})"
+        )
     tok, rec = data.get("tokens"), data.get("recommendation")
     if tok:
         out.append(f"[dim]{counted_with(data, model, lang)}[/dim]")

@@ -55,7 +55,6 @@ class CheckList(Vertical):
         boxes[(i + step) % len(boxes)].focus()
 
 
-
 class CheckListField(QuestionField):
     """A several-choice question (the data step): one checkbox per choice, the answer is the ones ticked."""
 

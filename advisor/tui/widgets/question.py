@@ -74,8 +74,9 @@ class QuestionField(Vertical):
         q, value = self.q, self.state.value(self.q)
         cid = f"q-{q.id}"
         if q.kind == "choice":  # one of several (several of several: later_fields.CheckListField)
-            yield ChoiceSet(*(ChoiceRow(choice_prompt(q, c.value, self.lang), value=c.value == value, id=f"{cid}-{c.value}")
-                              for c in q.choices), id=cid)
+            yield ChoiceSet(
+                *(ChoiceRow(choice_prompt(q, c.value, self.lang), value=c.value == value, id=f"{cid}-{c.value}") for c in q.choices), id=cid
+            )
         elif q.kind == "bool":
             from textual.widgets import Checkbox
 
@@ -83,10 +84,16 @@ class QuestionField(Vertical):
         else:
             input_type = {"int": "integer", "float": "number"}.get(q.kind, "text")
             raw = self.state.raw.get(q.id)
-            yield compact(Input(
-                value=_display(raw), placeholder=_display(q.default), type=input_type, id=cid, valid_empty=True,
-                select_on_focus=False,
-            ))
+            yield compact(
+                Input(
+                    value=_display(raw),
+                    placeholder=_display(q.default),
+                    type=input_type,
+                    id=cid,
+                    valid_empty=True,
+                    select_on_focus=False,
+                )
+            )
 
     # ---- changes -> state ----------------------------------------------------------------------------
     def store(self, raw: Any) -> None:
