@@ -34,6 +34,7 @@ def table_lines(fit: bool) -> list[str]:
 
     from estimators import time_accuracy as ta
     from estimators.roofline import DEFAULT
+    from estimators.time_accuracy_report import report_lines
 
     rows = ta.mapped_rows()
     constants, lines = DEFAULT, []
@@ -42,7 +43,7 @@ def table_lines(fit: bool) -> list[str]:
         lines += ["refitted on the fit set (estimators/time_accuracy.py fit_constants):"]
         lines += [f"  {k} = {v:.4g}  (shipped {getattr(DEFAULT, k):.4g})" for k, v in asdict(constants).items()]
         lines.append("")
-    return lines + ta.report_lines(ta.compare(rows, constants), constants)
+    return lines + report_lines(ta.compare(rows, constants), constants)
 
 
 def run_throughput(args: argparse.Namespace) -> int:
@@ -50,6 +51,7 @@ def run_throughput(args: argparse.Namespace) -> int:
 
     from estimators import time_accuracy as ta
     from estimators.roofline import DEFAULT
+    from estimators.time_accuracy_report import by, stats
 
     lines = table_lines(args.fit)
     if args.json:
@@ -63,9 +65,9 @@ def run_throughput(args: argparse.Namespace) -> int:
         data = {
             "constants": asdict(constants),
             "fit_source": ta.FIT_SOURCE,
-            "summary": {"all": ta.stats(results), "fit": ta.stats(fit), "held_out": ta.stats(held)},
-            "by_group": ta.by(results, lambda r: r.row.group),
-            "by_method": ta.by(results, lambda r: r.row.method),
+            "summary": {"all": stats(results), "fit": stats(fit), "held_out": stats(held)},
+            "by_group": by(results, lambda r: r.row.group),
+            "by_method": by(results, lambda r: r.row.method),
             "rows": [
                 {
                     "row_id": r.row.row_id,

@@ -1,60 +1,19 @@
 """The model families the estimator has a table for: per transformers `model_type`, the *ForCausalLM class, the
 ModelSpec switches its modeling code fixes, its config class's defaults and the config keys that set switches.
-Read by the config.json mapping (estimators/hf_config.py) and the catalog (estimators/catalog.py)."""
+Read by the config.json mapping (estimators/hf_config.py) and the catalog (estimators/catalog.py). The MoE rows are
+in estimators/families_moe.py, the types and constructors the rows are written with in estimators/family_types.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from .families_moe import MOE_FAMILIES
+from .family_types import ALL_BIASES, FUSED_LN_FC, LN_FC, Family, Flag, dropout, family, switch
 
-
-@dataclass(frozen=True)
-class Flag:
-    """A config.json key that sets ModelSpec fields: `on` when its value is truthy (a dropout > 0, a True switch),
-    `off` otherwise. `written` is what hf_config_from_spec writes for on / off (0.1 for a dropout probability:
-    any p > 0 keeps the same masks)."""
-
-    on: dict
-    off: dict
-    written: tuple = (True, False)
-
-
-def _switch(field_: str, on=True, off=False) -> Flag:
-    return Flag({field_: on}, {field_: off})
-
-
-def _dropout(field_: str) -> Flag:
-    return Flag({field_: True}, {field_: False}, (0.1, 0.0))
-
-
-_ALL_BIASES = Flag({"qkv_bias": True, "o_bias": True, "mlp_bias": True}, {"qkv_bias": False, "o_bias": False, "mlp_bias": False})
-
-
-@dataclass(frozen=True)
-class Family:
-    arch: str  # the *ForCausalLM class transformers builds for the model_type
-    switches: dict  # ModelSpec fields the modeling code fixes for every model of the family
-    defaults: dict  # transformers 5.24 config-class defaults for keys a config.json may omit
-    kind: str = "dense"  # dense | moe | gpt2 (GPT-2's n_embd / n_layer / n_head keys)
-    flags: dict = field(default_factory=dict)  # config key -> Flag
-    required: tuple = ()  # config keys this family needs, when not its kind's (Falcon has no intermediate_size)
-    act_key: str = ""  # non-gated MLPs: the config key naming the activation (ModelSpec.mlp_act)
-
-
-def _F(
-    arch: str, switches: dict | None = None, kind: str = "dense", flags: dict | None = None, required: tuple = (), act_key: str = "", **defaults
-) -> Family:
-    return Family(arch, switches or {}, defaults, kind, flags or {}, required, act_key)
-
-
-# Non-gated MLP, LayerNorm with bias: the GPT-2 / GPT-NeoX layout.
-_LN_FC = {"norm": "layer", "gated_mlp": False}
-_FUSED_LN_FC = {**_LN_FC, "fused_qkv": True}
-_PHI_SWITCHES = {**_LN_FC, "norms_per_layer": 1, "parallel_block": True, "qkv_bias": True, "o_bias": True, "mlp_bias": True, "lm_head_bias": True}
+_PHI_SWITCHES = {**LN_FC, "norms_per_layer": 1, "parallel_block": True, "qkv_bias": True, "o_bias": True, "mlp_bias": True, "lm_head_bias": True}
 
 # `num_key_value_heads: None` means "same as num_attention_heads", `head_dim: None` means hidden // heads: that is
 # what the config classes do. Other values are the class defaults (e.g. Qwen2Config's 32 kv heads).
 FAMILIES: dict[str, Family] = {
-    "llama": _F(
+    "llama": family(
         "LlamaForCausalLM",
         num_key_value_heads=None,
         head_dim=None,
@@ -63,20 +22,10 @@ FAMILIES: dict[str, Family] = {
         attention_bias=False,
         mlp_bias=False,
     ),
-    "mistral": _F(
+    "mistral": family(
         "MistralForCausalLM", num_key_value_heads=8, head_dim=None, max_position_embeddings=131072, tie_word_embeddings=False, sliding_window=4096
     ),
-    "mixtral": _F(
-        "MixtralForCausalLM",
-        {"experts_fused": True},
-        "moe",
-        num_key_value_heads=8,
-        head_dim=None,
-        max_position_embeddings=131072,
-        tie_word_embeddings=False,
-        sliding_window=None,
-    ),
-    "qwen2": _F(
+    "qwen2": family(
         "Qwen2ForCausalLM",
         {"qkv_bias": True},
         num_key_value_heads=32,
@@ -86,20 +35,7 @@ FAMILIES: dict[str, Family] = {
         use_sliding_window=False,
         sliding_window=None,
     ),
-    "qwen2_moe": _F(
-        "Qwen2MoeForCausalLM",
-        {"experts_fused": True},
-        "moe",
-        num_key_value_heads=16,
-        head_dim=None,
-        max_position_embeddings=32768,
-        tie_word_embeddings=False,
-        use_sliding_window=False,
-        sliding_window=None,
-        qkv_bias=True,
-        shared_expert_intermediate_size=0,
-    ),
-    "qwen3": _F(
+    "qwen3": family(
         "Qwen3ForCausalLM",
         {"qk_norm": "head"},
         num_key_value_heads=32,
@@ -110,22 +46,10 @@ FAMILIES: dict[str, Family] = {
         use_sliding_window=False,
         sliding_window=None,
     ),
-    "qwen3_moe": _F(
-        "Qwen3MoeForCausalLM",
-        {"qk_norm": "head", "experts_fused": True},
-        "moe",
-        num_key_value_heads=4,
-        head_dim=None,
-        max_position_embeddings=32768,
-        tie_word_embeddings=False,
-        attention_bias=False,
-        use_sliding_window=False,
-        sliding_window=None,
-    ),
-    "gemma": _F(
+    "gemma": family(
         "GemmaForCausalLM", num_key_value_heads=16, head_dim=256, max_position_embeddings=8192, tie_word_embeddings=True, attention_bias=False
     ),
-    "gemma2": _F(
+    "gemma2": family(
         "Gemma2ForCausalLM",
         {"norms_per_layer": 4},
         num_key_value_heads=4,
@@ -137,7 +61,7 @@ FAMILIES: dict[str, Family] = {
         final_logit_softcapping=30.0,
         attn_logit_softcapping=50.0,
     ),
-    "gemma3_text": _F(
+    "gemma3_text": family(
         "Gemma3ForCausalLM",
         {"norms_per_layer": 4, "qk_norm": "head"},
         num_key_value_heads=4,
@@ -149,7 +73,7 @@ FAMILIES: dict[str, Family] = {
         final_logit_softcapping=None,
         attn_logit_softcapping=None,
     ),
-    "phi3": _F(
+    "phi3": family(
         "Phi3ForCausalLM",
         {"fused_qkv": True, "fused_gate_up": True},
         num_key_value_heads=None,
@@ -158,7 +82,7 @@ FAMILIES: dict[str, Family] = {
         tie_word_embeddings=False,
         sliding_window=None,
     ),
-    "olmo2": _F(
+    "olmo2": family(
         "Olmo2ForCausalLM",
         {"qk_norm": "full"},
         num_key_value_heads=None,
@@ -167,11 +91,11 @@ FAMILIES: dict[str, Family] = {
         tie_word_embeddings=False,
         attention_bias=False,
     ),
-    "gpt2": _F(
+    "gpt2": family(
         "GPT2LMHeadModel",
         {"gated_mlp": False, "qkv_bias": True, "o_bias": True, "mlp_bias": True, "norm": "layer", "learned_positions": True, "fused_qkv": True},
         "gpt2",
-        {"resid_pdrop": _dropout("resid_dropout"), "embd_pdrop": _dropout("embed_dropout")},
+        {"resid_pdrop": dropout("resid_dropout"), "embd_pdrop": dropout("embed_dropout")},
         act_key="activation_function",
         n_positions=1024,
         n_inner=None,
@@ -183,10 +107,10 @@ FAMILIES: dict[str, Family] = {
     # ---- issue 15: the families below were read from transformers 5.24's modeling_*.py / configuration_*.py
     # Phi 1 / 1.5 / 2: one LayerNorm feeding attention and MLP in parallel, biases everywhere (lm_head too),
     # partial rotary (no parameters), gelu_new MLP; resid_pdrop is 0.1 in Phi-2's config.
-    "phi": _F(
+    "phi": family(
         "PhiForCausalLM",
         _PHI_SWITCHES,
-        flags={"qk_layernorm": _switch("qk_norm", "head", ""), "resid_pdrop": _dropout("resid_dropout"), "embd_pdrop": _dropout("embed_dropout")},
+        flags={"qk_layernorm": switch("qk_norm", "head", ""), "resid_pdrop": dropout("resid_dropout"), "embd_pdrop": dropout("embed_dropout")},
         act_key="hidden_act",
         num_key_value_heads=None,
         head_dim=None,
@@ -199,10 +123,10 @@ FAMILIES: dict[str, Family] = {
     ),
     # GPT-NeoX (Pythia, StableLM-alpha, GPT-NeoX-20B): fused query_key_value (3 x hidden, no GQA), two LayerNorms
     # per layer also under the parallel residual, MLP biases always, gelu.
-    "gpt_neox": _F(
+    "gpt_neox": family(
         "GPTNeoXForCausalLM",
-        {**_FUSED_LN_FC, "mlp_bias": True},
-        flags={"use_parallel_residual": _switch("parallel_block"), "hidden_dropout": _dropout("resid_dropout")},
+        {**FUSED_LN_FC, "mlp_bias": True},
+        flags={"use_parallel_residual": switch("parallel_block"), "hidden_dropout": dropout("resid_dropout")},
         act_key="hidden_act",
         head_dim=None,
         max_position_embeddings=2048,
@@ -214,10 +138,10 @@ FAMILIES: dict[str, Family] = {
     ),
     # Falcon: fused query_key_value (multi-query for 7B, grouped for the new decoder architecture of 40B/180B), one
     # `bias` switch for every linear, parallel attention; see _falcon_values for the norms and kv heads.
-    "falcon": _F(
+    "falcon": family(
         "FalconForCausalLM",
-        _FUSED_LN_FC,
-        flags={"bias": _ALL_BIASES, "hidden_dropout": _dropout("resid_dropout")},
+        FUSED_LN_FC,
+        flags={"bias": ALL_BIASES, "hidden_dropout": dropout("resid_dropout")},
         required=("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"),
         act_key="activation",
         activation="gelu",
@@ -234,14 +158,14 @@ FAMILIES: dict[str, Family] = {
     ),
     # StableLM 2 / StableLM-3B-4E1T: LayerNorm with bias, gated SiLU MLP, q/k/v bias switch, optional per-head
     # q/k LayerNorms and parallel residual (StableLM 2 12B).
-    "stablelm": _F(
+    "stablelm": family(
         "StableLmForCausalLM",
         {"norm": "layer"},
         flags={
-            "use_qkv_bias": _switch("qkv_bias"),
-            "qk_layernorm": _switch("qk_norm", "per_head", ""),
+            "use_qkv_bias": switch("qkv_bias"),
+            "qk_layernorm": switch("qk_norm", "per_head", ""),
             "use_parallel_residual": Flag({"parallel_block": True, "norms_per_layer": 1}, {"parallel_block": False, "norms_per_layer": 2}),
-            "hidden_dropout": _dropout("resid_dropout"),
+            "hidden_dropout": dropout("resid_dropout"),
         },
         num_key_value_heads=32,
         head_dim=None,
@@ -253,7 +177,7 @@ FAMILIES: dict[str, Family] = {
         hidden_dropout=0.0,
     ),
     # OLMo (1): LayerNorm without parameters, Llama-style otherwise.
-    "olmo": _F(
+    "olmo": family(
         "OlmoForCausalLM",
         {"norm": "none"},
         num_key_value_heads=None,
@@ -263,10 +187,10 @@ FAMILIES: dict[str, Family] = {
         attention_bias=False,
     ),
     # Cohere (Command R, Aya): one weight-only LayerNorm feeding attention and MLP in parallel, tied head.
-    "cohere": _F(
+    "cohere": family(
         "CohereForCausalLM",
         {"norm": "layer_nobias", "norms_per_layer": 1, "parallel_block": True},
-        flags={"use_qk_norm": _switch("qk_norm", "per_head", "")},
+        flags={"use_qk_norm": switch("qk_norm", "per_head", "")},
         num_key_value_heads=None,
         head_dim=None,
         max_position_embeddings=8192,
@@ -275,10 +199,10 @@ FAMILIES: dict[str, Family] = {
         use_qk_norm=False,
     ),
     # StarCoder 2: LayerNorm with bias, `use_bias` on every linear, c_fc / c_proj MLP with gelu (tanh), GQA.
-    "starcoder2": _F(
+    "starcoder2": family(
         "Starcoder2ForCausalLM",
-        _LN_FC,
-        flags={"use_bias": _ALL_BIASES, "residual_dropout": _dropout("resid_dropout"), "embedding_dropout": _dropout("embed_dropout")},
+        LN_FC,
+        flags={"use_bias": ALL_BIASES, "residual_dropout": dropout("resid_dropout"), "embedding_dropout": dropout("embed_dropout")},
         act_key="hidden_act",
         hidden_act="gelu_pytorch_tanh",
         num_key_value_heads=2,
@@ -291,7 +215,7 @@ FAMILIES: dict[str, Family] = {
         sliding_window=None,
     ),
     # Granite 3.x / PowerLM: Llama's layout plus scalar multipliers (no parameters).
-    "granite": _F(
+    "granite": family(
         "GraniteForCausalLM",
         num_key_value_heads=None,
         head_dim=None,
@@ -302,11 +226,11 @@ FAMILIES: dict[str, Family] = {
     ),
     # SantaCoder / StarCoder 1: GPT-2's layout with multi-query attention (c_attn = h + 2 head_dim), nn.Linear
     # modules (not Conv1D), gelu (tanh).
-    "gpt_bigcode": _F(
+    "gpt_bigcode": family(
         "GPTBigCodeForCausalLM",
         {"gated_mlp": False, "qkv_bias": True, "o_bias": True, "mlp_bias": True, "norm": "layer", "learned_positions": True, "fused_qkv": True},
         "gpt2",
-        {"resid_pdrop": _dropout("resid_dropout"), "embd_pdrop": _dropout("embed_dropout")},
+        {"resid_pdrop": dropout("resid_dropout"), "embd_pdrop": dropout("embed_dropout")},
         act_key="activation_function",
         activation_function="gelu_pytorch_tanh",
         n_positions=1024,
@@ -316,39 +240,7 @@ FAMILIES: dict[str, Family] = {
         embd_pdrop=0.1,
         multi_query=True,
     ),
-    # Granite MoE (granite-3.0-1b-a400m / 3b-a800m, PowerMoE): transformers 5 stacks the experts as raw
-    # parameters and the router (block_sparse_moe.router) is a raw [E, h] weight.
-    "granitemoe": _F(
-        "GraniteMoeForCausalLM",
-        {"experts_fused": True},
-        "moe",
-        num_key_value_heads=None,
-        head_dim=None,
-        max_position_embeddings=2048,
-        tie_word_embeddings=False,
-        attention_bias=False,
-    ),
-    # OLMoE: OLMo 2's full-width q/k RMSNorms over a 64-expert MoE, experts stacked as raw parameters.
-    "olmoe": _F(
-        "OlmoeForCausalLM",
-        {"qk_norm": "full", "experts_fused": True},
-        "moe",
-        num_key_value_heads=None,
-        head_dim=None,
-        max_position_embeddings=4096,
-        tie_word_embeddings=False,
-        attention_bias=False,
-    ),
-}
-
-# MoE families: the config key holding the expert count, and the one holding one expert's width (None: the
-# config's intermediate_size is the expert width, as in Mixtral).
-MOE_KEYS = {
-    "mixtral": ("num_local_experts", None),
-    "granitemoe": ("num_local_experts", None),
-    "olmoe": ("num_experts", None),
-    "qwen2_moe": ("num_experts", "moe_intermediate_size"),
-    "qwen3_moe": ("num_experts", "moe_intermediate_size"),
+    **MOE_FAMILIES,
 }
 
 

@@ -8,7 +8,9 @@ from dataclasses import fields
 
 from .config_checks import check_config
 from .errors import EstimateError
-from .families import FAMILIES, GEMMA3_TEXT_DEFAULTS, MOE_KEYS, Family
+from .families import FAMILIES, GEMMA3_TEXT_DEFAULTS
+from .families_moe import MOE_KEYS
+from .family_types import Family
 from .model import ModelSpec
 
 # Keys spec_from_hf_config requires (transformers has defaults for them too, but a config.json without them is

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from advisor.advice.advise import advise
-from advisor.questions import Answers
+from advisor.answers import Answers
 from estimators import Setup, estimate
 from estimators.catalog import resolve_model
 from estimators.fit import SEQ_STEP, fit_report

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from advisor.advice.advise import advise
-from advisor.questions import Answers
+from advisor.answers import Answers
 from estimators import Setup, estimate
 from estimators.catalog import resolve_model
 from estimators.dtypes import GIB

@@ -23,7 +23,7 @@ CANDIDATES = [("a100-40gb", "7b"), ("l40s", "7b"), ("a100-80gb", "13b"), ("h100"
 
 def _paged_plan() -> tuple[str, str]:
     from advisor.advice.advise import advise
-    from advisor.questions import Answers
+    from advisor.answers import Answers
 
     for gpu, model in CANDIDATES:
         plan = advise(Answers.from_mapping(dict(goal="chat_format", data=["instruction_pairs"], gpu=gpu, model=model)))

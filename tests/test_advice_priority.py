@@ -13,8 +13,9 @@ from advisor.advice.decision import Decision
 from advisor.advice.fitting import QUALITY_ORDER, fit_candidate
 from advisor.advice.hardware import Hw
 from advisor.advice.sizing import fit_order
+from advisor.answers import Answers
 from advisor.planning import model_spec
-from advisor.questions import Answers, question
+from advisor.questions import question
 from estimators.gpus import find_gpu
 
 ANSWERS = dict(goal="chat_format", data=["instruction_pairs"], gpu="rtx3090", model="7b", priority="quality")

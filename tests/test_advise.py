@@ -17,10 +17,11 @@ from advisor.advice.advise import advise
 from advisor.advice.fitting import EFFECTIVE_BATCH, MIN_SEQ
 from advisor.advice.rows import comparison_close
 from advisor.advice.summary import RULE_OF_THUMB_GAP
+from advisor.answers import Answers, load_answers
 from advisor.errors import AdvisorError
 from advisor.plan import Plan, load_plan
 from advisor.planning import PIPELINES, build_plan, model_spec, stage_models
-from advisor.questions import QUESTIONS, Answers, load_answers, questions
+from advisor.questions import QUESTIONS, questions
 from estimators import Setup, estimate
 from estimators.gpus import find_gpu
 from estimators.margin import Margin

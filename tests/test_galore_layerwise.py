@@ -1,5 +1,5 @@
 """`--galore --galore-layerwise` (HF optim="galore_adamw_layerwise"): one GaLoreAdamW per parameter, stepped by its
-gradient hook inside backward (estimators/option_terms.py galore_layerwise). By hand on Llama 2 7B (V 32000, h 4096,
+gradient hook inside backward (estimators/galore_terms.py galore_layerwise). By hand on Llama 2 7B (V 32000, h 4096,
 i 11008), the refusals transformers makes, and what the script runs."""
 
 import pytest
@@ -7,7 +7,7 @@ import pytest
 from estimators import estimate
 from estimators.catalog import resolve_model
 from estimators.errors import EstimateError
-from estimators.option_terms import galore_layerwise, galore_step_scratch
+from estimators.galore_terms import galore_layerwise, galore_step_scratch
 from estimators.setup import Setup
 
 L7 = resolve_model("7b").spec

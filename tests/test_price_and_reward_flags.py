@@ -15,9 +15,10 @@ from rich.console import Console
 
 from advisor.advice.advise import advise
 from advisor.advice.timecost import USER_PRICE, stage_time_words
+from advisor.answers import Answers
 from advisor.commands.advise import print_plan
 from advisor.planning import model_spec
-from advisor.questions import Answers, question
+from advisor.questions import question
 from advisor.scriptgen import write_run
 from advisor.tui.state import questions_for
 from estimators import Setup, estimate

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from advisor.advice.advise import advise
+from advisor.answers import Answers
 from advisor.errors import AdvisorError
-from advisor.questions import Answers
 from advisor.rewards import reward_parts
 from advisor.tui.state import questions_for
 

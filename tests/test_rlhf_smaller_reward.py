@@ -18,9 +18,9 @@ import pytest
 from advisor.advice.advise import advise
 from advisor.advice.hardware import Hw
 from advisor.advice.reward_size import family_reward_models
+from advisor.answers import Answers
 from advisor.plan import ModelRef, load_plan, save_plan
 from advisor.planning import build_plan, model_spec, stage_models, stages_as_run
-from advisor.questions import Answers
 from advisor.scriptgen import write_run
 from estimators import Setup, estimate
 from estimators.catalog import TINY_SPEC

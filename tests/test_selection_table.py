@@ -12,7 +12,8 @@ import pytest
 from advisor import rules, rules_check
 from advisor.advice import rows
 from advisor.advice.advise import advise
-from advisor.questions import QUESTIONS, Answers
+from advisor.answers import Answers
+from advisor.questions import QUESTIONS
 
 SHIPPED = Path(rules.__file__).resolve().parent.parent / "rules"
 

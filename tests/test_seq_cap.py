@@ -10,7 +10,7 @@ import pytest
 
 from advisor.advice.advise import advise
 from advisor.advice.context import capped_seq
-from advisor.questions import Answers
+from advisor.answers import Answers
 from estimators.catalog import resolve_model
 
 ANSWERS = {"goal": "chat_format", "data": ["instruction_pairs"], "gpu": "a100-80gb", "model": "7b"}

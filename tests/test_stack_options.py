@@ -141,7 +141,7 @@ def test_there_are_option_traces():
 
 # ------------------------------------------------------------------------------------------------ GaLore by hand
 def test_galore_states_by_hand():
-    from estimators.option_terms import galore_states, galore_step_scratch
+    from estimators.galore_terms import galore_states, galore_step_scratch
 
     setup = Setup(adaptation="full", galore=True)
     r = 128

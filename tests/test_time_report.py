@@ -1,5 +1,5 @@
 """The time block of `advisor estimate` (estimators/time_report.py, advisor/timeflags.py) and the throughput
-accuracy table (estimators/time_accuracy.py, `advisor accuracy --throughput`)."""
+accuracy table (estimators/time_accuracy.py, estimators/time_accuracy_report.py, `advisor accuracy --throughput`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from advisor.cli import main
 from estimators import time_accuracy as ta
+from estimators import time_accuracy_report as tar
 from estimators import time_report as tr
 from estimators.catalog import resolve_model
 from estimators.errors import EstimateError
@@ -63,7 +64,7 @@ def test_bad_dataset_values_are_one_line_errors(bad, match):
 
 
 def test_shipped_band_is_what_the_published_rows_give():
-    rows, low, high = ta.throughput_band(ta.compare())
+    rows, low, high = tar.throughput_band(ta.compare())
     assert (rows, low, high) == (tr.BAND_ROWS, tr.BAND_LOW, tr.BAND_HIGH)
 
 
@@ -71,9 +72,9 @@ def test_accuracy_table_separates_fit_and_held_out_rows():
     results = ta.compare()
     groups = {r.row.group for r in results if r.error is not None}
     assert {"fms a100", "fms l40", "PEFT l40s"} <= groups
-    fit = ta.stats([r for r in results if r.row.group.startswith(ta.FIT_SOURCE)])
+    fit = tar.stats([r for r in results if r.row.group.startswith(ta.FIT_SOURCE)])
     assert fit["compared"] >= 40
-    lines = ta.report_lines(results)
+    lines = tar.report_lines(results)
     assert any(line.startswith("held out") for line in lines) and any("not expressible" in x for x in lines)
     # custom-kernel rows are never compared
     assert all(r.error is None for r in results if "custom kernels" in r.row.skipped)

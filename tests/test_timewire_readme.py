@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from advisor.advice.advise import advise
+from advisor.answers import Answers
 from advisor.planning import build_plan
-from advisor.questions import Answers
 from advisor.scriptgen import render
 from estimators.setup import Setup
 

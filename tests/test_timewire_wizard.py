@@ -8,8 +8,8 @@ from rich.console import Console
 
 from advisor.advice.advise import advise
 from advisor.advice.timecost import stage_time_words
+from advisor.answers import Answers
 from advisor.planning import model_spec
-from advisor.questions import Answers
 from advisor.tui.screens.recommend import advice_renderable
 
 ANSWERS = dict(goal="quality_safety", data="preference_pairs", gpu="a100-80gb", model="7b")

@@ -10,7 +10,7 @@ from textual.widgets import Input, Static
 
 from advisor.advice.advise import advise
 from advisor.advice.timecost import time_words
-from advisor.questions import Answers
+from advisor.answers import Answers
 from advisor.tui.app import WizardApp
 from advisor.tui.widgets.plan_quote import quote_text
 

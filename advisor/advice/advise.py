@@ -16,11 +16,11 @@ Every reason carries the rule id it follows (rules/*.toml) or "estimate" for mem
 
 from __future__ import annotations
 
+from ..answers import Answers
 from ..messages import Pair, both
 from ..plan import Plan
 from ..plan_priced import Note, TimeSummary
 from ..planning import PIPELINES, assign_reward, build_plan, rewarded_stages
-from ..questions import Answers
 from ..rewards import reward_parts
 from .context import Context, build_context, capped_seq
 from .decision import Decision, decide_method

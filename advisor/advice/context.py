@@ -10,11 +10,11 @@ from estimators.gpus import find_gpu
 from estimators.margin import parse_margin
 from estimators.model import ModelSpec
 
+from ..answers import Answers
 from ..errors import AdvisorError
 from ..messages import Pair, both
 from ..plan import ModelRef
 from ..planning import model_spec
-from ..questions import Answers
 from .hardware import Hw
 
 

@@ -8,7 +8,8 @@ import math
 from dataclasses import dataclass
 
 from estimators.checks import PROMPT_ROOM
-from estimators.fit import SEQ_STEP, knob_weight, largest, max_micro_batch, max_seq_len
+from estimators.fit import SEQ_STEP, largest, max_micro_batch, max_seq_len
+from estimators.fit_options import knob_weight
 from estimators.kind_models import REWARD_VALUE_KINDS
 from estimators.model import ModelSpec
 from estimators.pricing import estimate
@@ -82,7 +83,7 @@ def base_setup(train: str, adaptation: str, hw: Hw, seq_len: int) -> Setup:
 
 def knob_variants(base: Setup) -> list[Setup]:
     """The knob sets tried for one stage, cheapest in speed and quality first as `advisor fit` ranks them
-    (estimators/fit.py KNOB_WEIGHTS); the last saves the most memory. (Offloading and more GPUs are left to
+    (estimators/fit_options.py KNOB_WEIGHTS); the last saves the most memory. (Offloading and more GPUs are left to
     `advisor fit`: they change the launcher or the hardware.)"""
     if base.adaptation == "full":
         out = [

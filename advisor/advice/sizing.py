@@ -3,11 +3,11 @@ adaptation and not the others, each stage's knobs and batch, and where the hyper
 
 from __future__ import annotations
 
+from ..answers import Answers
 from ..messages import Pair, both, join
 from ..names import ADAPTATION_NAME_KO
 from ..plan import Alternative, Plan, Reason
 from ..planning import hyper_rule
-from ..questions import Answers
 from .context import Context
 from .decision import Decision
 from .fitting import COST_ORDER, QUALITY_ORDER, Candidate, Search

@@ -12,12 +12,12 @@ from estimators.time_plan import Stage as TimeStage
 from estimators.time_plan import plan_line, plan_time
 from estimators.time_report import Dataset
 
+from ..answers import Answers
 from ..errors import AdvisorError
 from ..messages import Pair, both, text
 from ..plan import Plan
 from ..plan_priced import StageTime, TimeSummary
 from ..planning import default_hyper
-from ..questions import Answers
 from .context import Context
 from .fitting import Candidate, stage_reward
 

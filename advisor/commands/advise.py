@@ -23,7 +23,7 @@ EXAMPLES = """examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..questions import add_question_flags  # here, so other commands' start-up skips it
+    from ..answers import add_question_flags  # here, so other commands' start-up skips it
 
     add_question_flags(p)
     out = p.add_argument_group("output")
@@ -51,9 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..advice.advise import advise
+    from ..answers import answers_from_args, load_answers
     from ..errors import AdvisorError
     from ..plan import save_plan
-    from ..questions import answers_from_args, load_answers
 
     lang = args.lang or default_lang()
     if args.save and args.save.exists() and not args.force:

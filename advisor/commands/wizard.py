@@ -19,7 +19,7 @@ keys: Ctrl+N next, Esc back, Ctrl+G glossary, Ctrl+Q quit (Tab moves between fie
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..questions import add_question_flags  # here, so other commands' start-up skips it
+    from ..answers import add_question_flags  # here, so other commands' start-up skips it
 
     p.add_argument("--answers", type=Path, metavar="FILE", help="pre-fill the answers from a TOML file (question ids as keys); flags override it")
     p.add_argument("--lang", choices=("ko", "en"), default=None, help="language of the wizard (default: ko when the locale is Korean, else en)")
@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def prefilled(args: argparse.Namespace) -> dict:
     """The answers file, then the flags, checked by the question declarations (missing ones are asked)."""
-    from ..questions import load_answers, questions
+    from ..answers import load_answers
+    from ..questions import questions
     from ..tui.state import check_answers
 
     raw = dict(load_answers(args.answers)) if args.answers else {}

@@ -52,7 +52,7 @@ COMPUTED_NAMES = {
 }
 # estimator name -> LoraConfig name of the options written only when set (a LoraConfig without them is peft's default)
 LORA_OPTION_NAMES = {"dora": "use_dora", "modules_to_save": "modules_to_save"}
-GALORE = {"optim": "galore_adamw", "optim_target_modules": "all-linear"}  # every nn.Linear, as estimators/option_terms.py galore prices
+GALORE = {"optim": "galore_adamw", "optim_target_modules": "all-linear"}  # every nn.Linear, as estimators/galore_terms.py galore prices
 GALORE_LAYERWISE = "galore_adamw_layerwise"  # --galore-layerwise: transformers' per-parameter GaLore in backward
 OPTIM = {  # Setup.optimizer -> TrainingArguments.optim (on a CPU common.py swaps the fused AdamW for the plain one)
     "adamw": "adamw_torch_fused",

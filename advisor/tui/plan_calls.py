@@ -20,7 +20,7 @@ PLAN_WIDE = ("adaptation", "precision", "quant_type", "double_quant", "gpus", "n
 
 def make_plan(raw: Mapping[str, Any]) -> "Plan":
     from ..advice.advise import advise
-    from ..questions import Answers
+    from ..answers import Answers
 
     return advise(Answers.from_mapping(dict(raw), origin="wizard"))
 

@@ -54,7 +54,7 @@ def _blank(raw: Any) -> bool:
 def check_answers(raw: Mapping[str, Any], origin: str = "answers") -> dict[str, Any]:
     """Pre-filled answers (a TOML file, flags): unknown ids and invalid values raise AdvisorError; missing
     required ones are fine (the wizard asks for them)."""
-    from ..questions import given_answers
+    from ..answers import given_answers
 
     known = {q.id: q for q in questions()}
     given = given_answers(raw, origin)
@@ -135,7 +135,7 @@ class WizardState:
         return {k: v for k, v in self.raw.items() if not _blank(v)}
 
     def answers(self):
-        from ..questions import Answers
+        from ..answers import Answers
 
         return Answers.from_mapping(self.clean_answers(), origin="wizard")
 
