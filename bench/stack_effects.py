@@ -1,4 +1,4 @@
-"""What each stack-, version- and option-dependent term (estimators/stack_terms.py, option_terms.py) changes on a
+"""What each stack-, version- and option-dependent term (estimators/stack_terms.py, option_terms.py, galore_terms.py) changes on a
 7B and an 8B run: the allocated peak of `advisor estimate` with and without it. Pure Python, no torch.
 
     .venv/bin/python bench/stack_effects.py            # table; recorded output in bench/stack_effects.txt

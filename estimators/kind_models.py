@@ -118,7 +118,7 @@ def frozen_setup(setup: Setup) -> Setup:
     4-bit linears for QLoRA plans, without peft's fp32 upcast of the other weights."""
     if setup.adaptation == "qlora":
         return setup.with_(kbit_upcast=False)
-    return setup.with_(adaptation="full", precision=_compute_precision(setup))
+    return setup.without_adapter(precision=_compute_precision(setup))
 
 
 def value_setup(setup: Setup) -> Setup:
@@ -126,7 +126,7 @@ def value_setup(setup: Setup) -> Setup:
     (the generated script); no gradient checkpointing: PolicyAndValueWrapper.gradient_checkpointing_enable reaches
     the policy only, and trl 1.12's PPOTrainer.train() (which replaces Trainer.train) never calls it, so the
     policy is checkpointed only when the script enables it (priced from --grad-ckpt) and the value model never."""
-    return setup.with_(adaptation="full", precision=_compute_precision(setup), grad_ckpt=False)
+    return setup.without_adapter(precision=_compute_precision(setup), grad_ckpt=False)
 
 
 def reference_mode(setup: Setup) -> str:

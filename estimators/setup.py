@@ -139,6 +139,11 @@ class Setup:
     def with_(self, **changes) -> "Setup":
         return replace(self, **changes)
 
+    def without_adapter(self, **changes) -> "Setup":
+        """This set-up with no adapter: `adaptation="full"` and the adapter-only options off, for a forward with the
+        adapter disabled (DPO/GRPO's reference) and for the fully trained or frozen models beside a policy (PPO)."""
+        return self.with_(adaptation="full", dora=False, modules_to_save="", llama_adapter=False, **changes)
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -1,6 +1,6 @@
 """What a stack-, version- or option-dependent behaviour does to an estimate: a list of `Change`s.
 
-The pricers (estimators/stack_heads.py, stack_training.py, option_terms.py) return them and
+The pricers (estimators/stack_heads.py, stack_training.py, option_terms.py, galore_terms.py) return them and
 estimators/stack_terms.apply runs them over an Estimate's phases: "set" a term's bytes, "delta" add to a term, "add"
 a new term to some phases, or "host" move bytes to host RAM.
 """

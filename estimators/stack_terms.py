@@ -4,7 +4,7 @@ estimators/terms.py prices what the pinned stack allocates (TRL 1.16 on transfor
 bitsandbytes 0.50, torch 2.13). Each behaviour is a row of rules/stacks.toml ([[behaviour]]: the package, the
 version range, the stacks, the source line) and a function that re-prices the SFT phases where that stack or
 version allocates differently: the LM heads in estimators/stack_heads.py, the adapters, optimizer and checkpoints in
-stack_training.py, the options users add in option_terms.py. Every function's docstring gives the range and the line
+stack_training.py, the options users add in option_terms.py (GaLore in galore_terms.py). Every function's docstring gives the range and the line
 of the library source it was read from (wheels downloaded with `pip download <pkg>==<version> --no-deps`, read,
 never installed).
 

@@ -97,8 +97,8 @@ def map_row(row: dict) -> Row:
     if row["kernels"] != "plain":
         return _skip(row, f"custom kernels ({row['kernels']}): the model prices stock Hugging Face code")
     method = row["method"]
-    if method not in ("full", "lora", "qlora"):
-        return _skip(row, f"PEFT method '{method}' is not modelled (full, LoRA and QLoRA only)")
+    if method not in ("full", "lora", "qlora", "dora"):
+        return _skip(row, f"PEFT method '{method}' is not modelled (full, LoRA, DoRA and QLoRA only)")
     if row["source_name"].startswith("PEFT") and method == "lora":
         tag = row["notes"].split("Experiment ", 1)[-1].split(";")[0].split(" (")[0]
         if not any(tag.endswith(f"llama-3.2-3B-{k}") for k in PLAIN_LORA_TAGS):
@@ -124,7 +124,8 @@ def map_row(row: dict) -> Row:
     fp16 = "float16" in row["precision"] and "bfloat16" not in row["precision"]
     changes = {
         "loss": "full",
-        "adaptation": method,  # the CSV's method column: full, lora or qlora by now
+        "adaptation": "lora" if method == "dora" else method,  # the CSV's method column: full, lora, dora or qlora by now
+        "dora": method == "dora",
         "micro_batch": int(row["micro_batch_size"]),
         "seq_len": seq,
         "grad_accum": int(row["grad_accum"] or 1),

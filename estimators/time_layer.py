@@ -17,7 +17,8 @@ from .dtypes import four_bit_bytes_per_param
 from .model import ModelSpec
 from .params import count_params
 from .roofline import Constants, Roof, attention_time, dispatch_time, matmul_time, memory_time
-from .setup import Setup
+from .setup import Setup, save_module_names
+from .time_dora import dora_pass
 from .time_step_terms import fsdp_units
 
 BACKWARD_ELEMENTWISE = 2.0  # backward elementwise bytes per forward byte (reads saved input + gradient, writes one)
@@ -196,7 +197,7 @@ def layer_pass(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int,
     """One decoder layer's forward (backward=False) or backward over `batch` x `seq` tokens."""
     tokens = batch * seq
     trained = setup.adaptation == "full"
-    s = setup if lora else setup.with_(adaptation="full")  # a reference forward with the adapter disabled
+    s = setup if lora else setup.without_adapter()  # a reference forward with the adapter disabled
     mat = _linears_time(m, setup, roof, c, tokens, trained, backward)
     if lora and setup.adaptation != "full":
         mat += _lora_time(m, setup, roof, c, tokens, backward)
@@ -219,7 +220,8 @@ def layer_pass(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int,
         elem += tokens * lora_elementwise_bytes(m, setup)
     elem = memory_time(roof, c, elem * (BACKWARD_ELEMENTWISE if backward else 1))
     kernels = layer_kernels(m, setup if lora else s) * (BACKWARD_KERNELS if backward else 1)
-    return Pass(mat, attn, elem, kernels)
+    d_mat, d_elem, d_kernels = dora_pass(m, s, roof, c, tokens, backward, BACKWARD_ELEMENTWISE)  # zeros without DoRA
+    return Pass(mat + d_mat, attn, elem + d_elem, kernels + d_kernels)
 
 
 def _bounded(p: Pass, c: Constants, layers: int) -> tuple[float, float]:
@@ -231,7 +233,8 @@ def _bounded(p: Pass, c: Constants, layers: int) -> tuple[float, float]:
 # ------------------------------------------------------------------------------------------------ a micro-batch
 def _head_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, tokens: int, scored: int, backward: bool, vocab: int | None = None) -> float:
     """The output head and the loss over `scored` tokens: the logits matmul (and its backward: input gradient,
-    weight gradient when trained) and the loss's elementwise bytes per logit."""
+    weight gradient when the head trains: full fine-tuning, or its modules_to_save copy) and the loss's elementwise
+    bytes per logit."""
     v = m.vocab_size if vocab is None else vocab
     a = setup.compute_bytes
     h = m.hidden_size
@@ -239,7 +242,8 @@ def _head_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, tokens: int
     flops = 2.0 * scored * h * v
     nbytes = (scored * h + h * v + scored * v) * a
     one = matmul_time(roof, c, flops, scored, nbytes, fp32)
-    passes = 1 + ((2 if setup.adaptation == "full" else 1) if backward else 0)
+    trained = setup.adaptation == "full" or "lm_head" in save_module_names(setup)  # modules_to_save trains a copy
+    passes = 1 + ((2 if trained else 1) if backward else 0)
     # the HF loss materialises fp32 logits; TRL's fused head and the stacks' chunked losses work in tiles
     per_logit = (FULL_LOSS_BYTES + 3 * a) if setup.loss == "full" else 4 * a
     loss = memory_time(roof, c, scored * v * per_logit * (1 if backward else 0.5)) if v > 1 else 0.0

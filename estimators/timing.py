@@ -168,12 +168,12 @@ def step_time(model: ModelSpec, setup: Setup, gpu: Gpu, constants: Constants = D
         seq = prompt + resp
         batch = setup.micro_batch * ga
         policy, flops = _sft_like(m, setup, gpu, c, setup.micro_batch, seq, scored=setup.micro_batch * resp)
-        value, vflops = _sft_like(rv, setup.with_(adaptation="full", grad_ckpt=False), gpu, c, setup.micro_batch, seq, vocab=1)
+        value, vflops = _sft_like(rv, setup.without_adapter(grad_ckpt=False), gpu, c, setup.micro_batch, seq, vocab=1)
         terms = {f"policy {k}": (v * PPO_EPOCHS, b) for k, (v, b) in policy.items()}
         terms["value model train"] = (PPO_EPOCHS * sum(v for v, _ in value.values()), "compute")
         flops = PPO_EPOCHS * (flops + vflops)
         terms.update(_generation(m, setup, roof, c, batch, prompt, resp, chunk=setup.micro_batch))
-        frozen = setup.with_(adaptation="full", grad_ckpt=False) if setup.adaptation == "full" else setup
+        frozen = setup.without_adapter(grad_ckpt=False) if setup.adaptation == "full" else setup
         scoring = forward_only(m, frozen, roof, c, setup.micro_batch, seq, lora=False)  # the reference (the policy's)
         # The reward forward is timed with an LM head like the reference's (as it always was: an upper bound), the value
         # forward with its scalar head; both on the reward/value architecture.
