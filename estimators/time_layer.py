@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 from . import flops as fl
 from . import terms as t
+from .adapter_prompt_terms import adapted_layers
 from .dtypes import four_bit_bytes_per_param
 from .model import ModelSpec
-from .params import count_params
 from .roofline import Constants, Roof, attention_time, dispatch_time, matmul_time, memory_time
 from .setup import Setup, save_module_names
+from .time_adapter_prompt import adapter_pass, backward_layers
 from .time_dora import dora_pass
-from .time_step_terms import fsdp_units
+from .time_step_terms import autocast_casts, fsdp_units
 
 BACKWARD_ELEMENTWISE = 2.0  # backward elementwise bytes per forward byte (reads saved input + gradient, writes one)
 BACKWARD_KERNELS = 2.0  # autograd launches about two kernels per forward op (grad of each input, accumulation)
@@ -157,6 +158,11 @@ class Pass:
     def gpu(self) -> float:
         return self.matmul + self.attention + self.elementwise
 
+    def plus(self, extra: tuple[float, float, float], share: float = 1.0) -> "Pass":
+        """This pass with an option's (matmul s, elementwise s, kernels) added, `share` of it per layer."""
+        mat, elem, kernels = extra
+        return Pass(self.matmul + share * mat, self.attention, self.elementwise + share * elem, self.kernels + share * kernels)
+
 
 def _weight_read_bytes(m: ModelSpec, setup: Setup, lin) -> float:
     """Bytes of one linear's weight a matmul reads: the compute-dtype copy (for QLoRA the dequantised one)."""
@@ -220,8 +226,7 @@ def layer_pass(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int,
         elem += tokens * lora_elementwise_bytes(m, setup)
     elem = memory_time(roof, c, elem * (BACKWARD_ELEMENTWISE if backward else 1))
     kernels = layer_kernels(m, setup if lora else s) * (BACKWARD_KERNELS if backward else 1)
-    d_mat, d_elem, d_kernels = dora_pass(m, s, roof, c, tokens, backward, BACKWARD_ELEMENTWISE)  # zeros without DoRA
-    return Pass(mat + d_mat, attn, elem + d_elem, kernels + d_kernels)
+    return Pass(mat, attn, elem, kernels).plus(dora_pass(m, s, roof, c, tokens, backward, BACKWARD_ELEMENTWISE))  # 0 without DoRA
 
 
 def _bounded(p: Pass, c: Constants, layers: int) -> tuple[float, float]:
@@ -251,6 +256,17 @@ def _head_time(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, tokens: int
     return one * passes + loss + norm
 
 
+def _layer_passes(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int, seq: int) -> tuple[Pass, Pass, int]:
+    """A layer's forward and backward (the mean over the layers) and how many layers backward runs over: all, or for
+    LLaMA-Adapter the frozen base with the adapter's work in its layers (estimators/time_adapter_prompt.py)."""
+    if not setup.llama_adapter:
+        return layer_pass(m, setup, roof, c, batch, seq, False), layer_pass(m, setup, roof, c, batch, seq, True), m.num_layers
+    n, back = adapted_layers(m, setup), backward_layers(m, setup)
+    fwd = layer_pass(m, setup, roof, c, batch, seq, False, lora=False).plus(adapter_pass(m, setup, roof, c, batch, seq, False), n / m.num_layers)
+    bwd = layer_pass(m, setup, roof, c, batch, seq, True, lora=False).plus(adapter_pass(m, setup, roof, c, batch, seq, True), n / back)
+    return fwd, bwd, back
+
+
 def train_micro_batch(
     m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int, seq: int, scored: int | None = None, vocab: int | None = None
 ) -> dict[str, tuple[float, str]]:
@@ -258,26 +274,25 @@ def train_micro_batch(
     L = m.num_layers
     tokens = batch * seq
     scored = tokens if scored is None else scored
-    fwd = layer_pass(m, setup, roof, c, batch, seq, backward=False)
-    bwd = layer_pass(m, setup, roof, c, batch, seq, backward=True)
-    passes = [("forward", fwd), ("backward", bwd)]
+    fwd, bwd, back = _layer_passes(m, setup, roof, c, batch, seq)
+    passes = [("forward", fwd, L), ("backward", bwd, back)]
     if setup.checkpointing:
-        passes.append(("checkpoint recompute", fwd))
+        passes.append(("checkpoint recompute", fwd, L))
     out: dict[str, tuple[float, str]] = {}
     launch_total = 0.0
-    for name, p in passes:
-        gpu, launch = _bounded(p, c, L)
+    for name, p, layers in passes:
+        gpu, launch = _bounded(p, c, layers)
         launch_total += launch
-        out[f"{name}: matmuls"] = (L * p.matmul, "compute")
-        out[f"{name}: attention"] = (L * p.attention, "compute")
-        out[f"{name}: elementwise"] = (L * p.elementwise, "memory")
+        out[f"{name}: matmuls"] = (layers * p.matmul, "compute")
+        out[f"{name}: attention"] = (layers * p.attention, "compute")
+        out[f"{name}: elementwise"] = (layers * p.elementwise, "memory")
     head = _head_time(m, setup, roof, c, tokens, scored, True, vocab) if vocab != 0 else 0.0
     out["LM head and loss"] = (head, "compute")
     launch_total += dispatch_time(c, HEAD_KERNELS * (1 + BACKWARD_KERNELS))
     launch_total += fsdp_units(m, setup) * len(passes) * c.fsdp_unit_s  # FSDP's per-unit hooks run on the host too
     gpu_total = sum(s for s, _ in out.values())
     out["host-bound stalls (kernel launches, FSDP hooks)"] = (max(0.0, launch_total - gpu_total), "launch")
-    out.update(_autocast_casts(m, setup, roof, c))
+    out.update(autocast_casts(m, setup, roof, c))
     return out
 
 
@@ -290,14 +305,3 @@ def forward_only(
     tokens = batch * seq
     head = 0.0 if vocab == 0 else _head_time(m, setup, roof, c, tokens, tokens if scored is None else scored, False, vocab)
     return max(gpu + head, launch + dispatch_time(c, HEAD_KERNELS) + fsdp_units(m, setup) * c.fsdp_unit_s)
-
-
-def _autocast_casts(m: ModelSpec, setup: Setup, roof: Roof, c: Constants) -> dict[str, tuple[float, str]]:
-    """Mixed precision keeps fp32 weights: autocast casts each to the compute dtype on every forward (recompute
-    included), reading 4 and writing 2 bytes per parameter."""
-    if not setup.mixed and not (setup.adaptation == "qlora" and setup.kbit_upcast):
-        return {}
-    pc = count_params(m)
-    params = pc.total if setup.mixed else pc.non_linear - pc.embedding  # QLoRA: the fp32-upcast head and norms
-    uses = 2 if setup.checkpointing else 1
-    return {"autocast weight casts": (memory_time(roof, c, params * (4 + setup.compute_bytes) * uses), "memory")}

@@ -9,6 +9,7 @@ from . import terms as t
 from .gpus import Gpu
 from .layouts import FSDP
 from .model import ModelSpec
+from .params import count_params
 from .roofline import CPU_ADAM_PARAMS_PER_S, INTER_NODE_GBS, Constants, Roof, memory_time
 from .setup import Setup
 
@@ -112,3 +113,14 @@ def offload_terms(m: ModelSpec, setup: Setup, gpu: Gpu, c: Constants) -> dict[st
         weights = t.base_weights(m, setup) / shards
         out["parameter offload: PCIe"] = (2 * setup.grad_accum * weights / pcie, "pcie")
     return out
+
+
+def autocast_casts(m: ModelSpec, setup: Setup, roof: Roof, c: Constants) -> dict[str, tuple[float, str]]:
+    """Mixed precision keeps fp32 weights: autocast casts each to the compute dtype on every forward (recompute
+    included), reading 4 and writing 2 bytes per parameter."""
+    if not setup.mixed and not (setup.adaptation == "qlora" and setup.kbit_upcast):
+        return {}
+    pc = count_params(m)
+    params = pc.total if setup.mixed else pc.non_linear - pc.embedding  # QLoRA: the fp32-upcast head and norms
+    uses = 2 if setup.checkpointing else 1
+    return {"autocast weight casts": (memory_time(roof, c, params * (4 + setup.compute_bytes) * uses), "memory")}
