@@ -12,6 +12,7 @@ from .catalog import resolve_model
 from .dtypes import GIB
 from .errors import EstimateError
 from .gpus import find_gpu
+from .option_terms import option_trainable
 from .pricing import estimate
 from .result import Estimate, phase_total
 from .setup import Setup
@@ -39,6 +40,9 @@ SOURCE_STACKS = {
 }
 # Plain LoRA variants whose memory is LoRA's (rsLoRA only changes the scaling).
 PLAIN_LORA_TAGS = ("rank32", "rank64", "rank10-target-mlp", "rank64-rslora")
+# PEFT's DoRA experiment: rank-32 q/v LoRA with use_dora (9,289,728 trained: the LoRA's 9,175,040 and 28 x (3072 + 1024)
+# magnitudes), priced with --dora.
+DORA_TAGS = ("rank32-dora",)
 # Stack of each published source (estimators/setup.py STACKS): fms-hf-tuning runs TRL's SFTTrainer on the HF
 # Trainer (calibration README "How each source measured"); the PEFT comparison is its own plain PyTorch loop.
 SOURCE_STACK = (("fms-acceleration", "trl"), ("PEFT method comparison", "pytorch"), ("transformers docs", "hf-trainer"))
@@ -96,7 +100,8 @@ def published_setup(row: dict) -> tuple[str, Setup, str] | str:
     source = row["source_name"]
     if source.startswith("PEFT method comparison"):
         tag = row["notes"].split("Experiment ", 1)[-1].split(";")[0].rsplit("-", 0)[0]
-        if method == "lora" and not any(tag.endswith(f"llama-3.2-3B-{k}") for k in PLAIN_LORA_TAGS):
+        dora = method == "lora" and any(tag.endswith(f"llama-3.2-3B-{k}") for k in DORA_TAGS)
+        if method == "lora" and not dora and not any(tag.endswith(f"llama-3.2-3B-{k}") for k in PLAIN_LORA_TAGS):
             return f"LoRA variant ({tag.split('/')[0]}/{tag.split('-')[-1]}): not plain LoRA"
         notes.append("variable lengths up to 768 tokens priced at 768; eval/generation not modelled; no AMP")
     changes: dict = {
@@ -113,6 +118,9 @@ def published_setup(row: dict) -> tuple[str, Setup, str] | str:
         changes.update(
             lora_r=int(row["lora_r"]), lora_alpha=int(row["lora_alpha"] or 2 * int(row["lora_r"])), lora_targets=row["lora_targets"] or "all-linear"
         )
+        if source.startswith("PEFT method comparison") and dora:
+            changes["dora"] = True
+            notes.append("DoRA (use_dora)")
     if row["n_gpus"] != "1":
         if "FSDP" not in row["sharding"]:
             return f"sharding '{row['sharding']}' not modelled"
@@ -192,7 +200,8 @@ def foreach_adamw_peak(est: Estimate, m, setup: Setup) -> tuple[int, str]:
         return est.peak_allocated, est.peak_phase
     states = sum(v.bytes for v in est.phases["optimizer step"] if v.category == "optimizer" and v.name == "optimizer states")
     if setup.world_size == 1 and setup.parallel == "none":
-        assert states == 2 * t.foreach_adamw_scratch(m, setup)
+        trained_by_options = option_trainable(m, setup) * t.trainable_bytes_per_param(setup)  # DoRA's magnitudes
+        assert states == 2 * (t.foreach_adamw_scratch(m, setup) + trained_by_options)
     step = phase_total(est.phases["optimizer step"]) + states // 2
     if step > est.peak_allocated:
         return step, "optimizer step"
