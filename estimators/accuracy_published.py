@@ -43,6 +43,19 @@ PLAIN_LORA_TAGS = ("rank32", "rank64", "rank10-target-mlp", "rank64-rslora")
 # PEFT's DoRA experiment: rank-32 q/v LoRA with use_dora (9,289,728 trained: the LoRA's 9,175,040 and 28 x (3072 + 1024)
 # magnitudes), priced with --dora.
 DORA_TAGS = ("rank32-dora",)
+
+
+def peft_experiment(row: dict) -> str:
+    """A PEFT method-comparison row's experiment, from its notes ("lora/llama-3.2-3B-rank32"; the throughput file's
+    " (variant ...)" suffix dropped)."""
+    return row["notes"].split("Experiment ", 1)[-1].split(";")[0].split(" (")[0]
+
+
+def peft_tag_in(tag: str, tags: tuple[str, ...]) -> bool:
+    """Whether the experiment is one of `tags` (PLAIN_LORA_TAGS, DORA_TAGS) on the comparison's Llama 3.2 3B."""
+    return any(tag.endswith(f"llama-3.2-3B-{k}") for k in tags)
+
+
 # Stack of each published source (estimators/setup.py STACKS): fms-hf-tuning runs TRL's SFTTrainer on the HF
 # Trainer (calibration README "How each source measured"); the PEFT comparison is its own plain PyTorch loop.
 SOURCE_STACK = (("fms-acceleration", "trl"), ("PEFT method comparison", "pytorch"), ("transformers docs", "hf-trainer"))
@@ -98,10 +111,11 @@ def published_setup(row: dict) -> tuple[str, Setup, str] | str:
         return f"model {row['model']} is not in the catalog (architecture not modelled)"
     notes = []
     source = row["source_name"]
+    dora = False
     if source.startswith("PEFT method comparison"):
-        tag = row["notes"].split("Experiment ", 1)[-1].split(";")[0].rsplit("-", 0)[0]
-        dora = method == "lora" and any(tag.endswith(f"llama-3.2-3B-{k}") for k in DORA_TAGS)
-        if method == "lora" and not dora and not any(tag.endswith(f"llama-3.2-3B-{k}") for k in PLAIN_LORA_TAGS):
+        tag = peft_experiment(row)
+        dora = method == "lora" and peft_tag_in(tag, DORA_TAGS)
+        if method == "lora" and not dora and not peft_tag_in(tag, PLAIN_LORA_TAGS):
             return f"LoRA variant ({tag.split('/')[0]}/{tag.split('-')[-1]}): not plain LoRA"
         notes.append("variable lengths up to 768 tokens priced at 768; eval/generation not modelled; no AMP")
     changes: dict = {
@@ -118,7 +132,7 @@ def published_setup(row: dict) -> tuple[str, Setup, str] | str:
         changes.update(
             lora_r=int(row["lora_r"]), lora_alpha=int(row["lora_alpha"] or 2 * int(row["lora_r"])), lora_targets=row["lora_targets"] or "all-linear"
         )
-        if source.startswith("PEFT method comparison") and dora:
+        if dora:
             changes["dora"] = True
             notes.append("DoRA (use_dora)")
     if row["n_gpus"] != "1":

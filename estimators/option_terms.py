@@ -45,6 +45,12 @@ def dora_x_bytes(m: ModelSpec, setup: Setup, lin) -> int:
     return 4
 
 
+def dora_weight_bytes(setup: Setup) -> int:
+    """dtype of the frozen weight DoraLinearLayer casts to x's dtype (`dequantize_module_weight`, dora.py:137): QLoRA's
+    dequantised compute-dtype copy, else the stored weight."""
+    return t.activation_bytes(setup) if setup.adaptation == "qlora" else t.weight_bytes_per_param(setup)
+
+
 def dora_saved_per_token(m: ModelSpec, setup: Setup) -> int:
     """What DoRA keeps for backward per decoder layer beyond LoRA, per token (peft 0.21 dora.py:155-165):
     `(mag_norm_scale - 1) * base_result + mag_norm_scale * lora_result * scaling` keeps the base output and the
@@ -68,8 +74,7 @@ def _dora_transient_one(m: ModelSpec, setup: Setup, lin) -> int:
     x = dora_x_bytes(m, setup, lin)
     w = lin.in_features * lin.out_features
     dequant = a * w if setup.adaptation == "qlora" else 0
-    stored = a if setup.adaptation == "qlora" else t.weight_bytes_per_param(setup)
-    base_cast = x * w if stored != x else 0
+    base_cast = x * w if dora_weight_bytes(setup) != x else 0
     lora_weight = x * w  # `lora_weight.to(x.dtype)` (the compute-dtype product itself when x is that dtype)
     norm_terms = 2 * x * w  # scaling * lora_weight, and weight + that
     eye = a * lin.in_features**2 if t.uses_autocast(setup) else 0

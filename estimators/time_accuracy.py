@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .accuracy_published import MODEL_IDS, SPEC_CHANGES
+from .accuracy_published import MODEL_IDS, PLAIN_LORA_TAGS, SPEC_CHANGES, peft_experiment, peft_tag_in
 from .catalog import resolve_model
 from .errors import EstimateError
 from .gpus import find_gpu
@@ -30,7 +30,6 @@ THROUGHPUT_PATH = Path(__file__).resolve().parent / "calibration" / "published_t
 FIT_SOURCE = "fms a100"  # rows whose group starts with this are the fit set; the rest are held out
 TARGET_MEDIAN, TARGET_WITHIN = 0.15, 0.80  # issue 16: median abs error <= 15 %, >= 80 % of rows within 25 %
 
-PLAIN_LORA_TAGS = ("rank32", "rank64", "rank10-target-mlp", "rank64-rslora")
 MEAN_TOKENS = {"PEFT": 209.9}  # MetaMathQA: 4,198,051 tokens / 20,000 samples (published_throughput README)
 
 
@@ -100,8 +99,8 @@ def map_row(row: dict) -> Row:
     if method not in ("full", "lora", "qlora", "dora"):
         return _skip(row, f"PEFT method '{method}' is not modelled (full, LoRA, DoRA and QLoRA only)")
     if row["source_name"].startswith("PEFT") and method == "lora":
-        tag = row["notes"].split("Experiment ", 1)[-1].split(";")[0].split(" (")[0]
-        if not any(tag.endswith(f"llama-3.2-3B-{k}") for k in PLAIN_LORA_TAGS):
+        tag = peft_experiment(row)
+        if not peft_tag_in(tag, PLAIN_LORA_TAGS):
             return _skip(row, f"LoRA variant ({tag.split('-')[-1]}): not plain LoRA")
     if "moe" in row["source_name"]:
         return _skip(

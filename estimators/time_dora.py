@@ -18,8 +18,9 @@ Checked against PEFT's MetaMathQA runs: Llama-3.2-3B rank 32 on q/v, DoRA agains
 from __future__ import annotations
 
 from . import terms as t
+from .dtypes import four_bit_bytes_per_param
 from .model import ModelSpec
-from .option_terms import dora_linears, dora_x_bytes
+from .option_terms import dora_linears, dora_weight_bytes, dora_x_bytes
 from .roofline import Constants, Roof, matmul_time, memory_time
 from .setup import Setup
 
@@ -41,10 +42,9 @@ def weight_norm_bytes(m: ModelSpec, setup: Setup) -> float:
         identity = ADAPTER_BYTES * eye + ((ADAPTER_BYTES + a) * eye + a * eye if autocast else ADAPTER_BYTES * eye)
         product = a if autocast else ADAPTER_BYTES  # lora_B's output dtype
         cast_update = (product + x) * w if product != x else 0
-        if setup.adaptation == "qlora":
-            stored, dequant = a, (0.5 + a) * w  # 4-bit weight read, compute-dtype copy written
-        else:
-            stored, dequant = t.weight_bytes_per_param(setup), 0.0
+        # QLoRA: the packed 4-bit weight read and its compute-dtype copy written (as time_layer._dequant_time)
+        dequant = (four_bit_bytes_per_param(setup.double_quant) + a) * w if setup.adaptation == "qlora" else 0.0
+        stored = dora_weight_bytes(setup)
         cast_weight = (stored + x) * w if stored != x else 0
         norm_passes = 2 * x * w + 3 * x * w + x * w  # scaling * update (r, w); weight + that (r, r, w); the norm (r)
         total += lin.count * (identity + product * w + cast_update + dequant + cast_weight + norm_passes)

@@ -8,6 +8,7 @@ from estimators import time_dora as td
 from estimators import time_layer as tl
 from estimators import timing as tm
 from estimators.catalog import resolve_model
+from estimators.dtypes import four_bit_bytes_per_param
 from estimators.gpus import find_gpu
 from estimators.roofline import Constants, Roof
 from estimators.setup import Setup
@@ -32,10 +33,10 @@ def test_weight_norm_bytes_under_autocast():
 
 def test_weight_norm_bytes_of_qlora_under_autocast():
     # QLoRA under autocast keeps x's own dtype, bf16 (2 bytes) when the norms are not upcast to fp32: the product
-    # needs no cast, the 4-bit weight is dequantised (0.5 read, 2 written) and is bf16 already; scaling * update
-    # (2 + 2), the add (2 + 2 + 2), the norm (2).
+    # needs no cast, the 4-bit weight is dequantised (the packed weight and its constants read, 2 written) and is
+    # bf16 already; scaling * update (2 + 2), the add (2 + 2 + 2), the norm (2).
     s = QV.with_(adaptation="qlora", kbit_upcast=False)
-    per_w = 2 + 0 + 2.5 + 0 + 4 + 6 + 2
+    per_w = 2 + 0 + (four_bit_bytes_per_param(True) + 2) + 0 + 4 + 6 + 2
     assert td.weight_norm_bytes(M7, s) == pytest.approx(2 * 12 * EYE + per_w * (Q_W + V_W))
 
 
