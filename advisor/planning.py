@@ -57,6 +57,13 @@ def model_spec(text: str) -> tuple[ModelSpec, ModelRef]:
 
     resolved = resolve_model(text)
     spec = resolved.spec
+    if spec.encoder:  # the plans and scripts train causal LMs (SFT, DPO, RLHF); an encoder is a classifier
+        from estimators.errors import EstimateError
+
+        raise EstimateError(
+            f"{spec.name} is an encoder ({spec.model_type}): plans and generated scripts train causal language models; "
+            f"price its classification fine-tuning with `advisor estimate --model {resolved.key}`"
+        )
     ref = ModelRef(
         key=resolved.key,
         name=spec.name,

@@ -37,7 +37,14 @@ SPEC_CHANGES = {"mixtral-8x7b": ({"experts_fused": False}, "transformers 4.x Mix
 # shifted fp32 copy (rules/stacks.toml hf-loss-shift-copy), which the single-GPU LoRA/QLoRA rows confirm.
 SOURCE_STACKS = {
     "fms-acceleration benchmark refs (a100_80gb.csv, 2025-02-07)": ("trl", "transformers=4.48.1,trl=0.13.0,peft=0.13.2,torch=2.4.1"),
+    # The transformers docs' single-GPU guide at 0016acf7 (2022) ran the HF Trainer of its day; the guide names no
+    # versions. transformers 4.18 (April 2022) is priced: eager-only BERT attention and the `adamw_hf` default
+    # optimizer hold for every 4.x before 4.32. torch 1.10.2, the release current in early 2022 (1.11: 2022-03-10), is
+    # an assumption: it decides terms.softmax_keeps_input, and the guide's rows were not used to choose it (docs/status.md).
+    "transformers docs: efficient training on a single GPU (2022)": ("hf-trainer", "transformers=4.18.0,torch=1.10.2"),
 }
+# The published optimizer column -> Setup.optimizer (rows naming another are not expressible).
+OPTIMIZERS = {"adamw (Trainer default at the time)": "adamw", "Adafactor": "adafactor", "bitsandbytes Adam8bit": "adamw8bit"}
 # Plain LoRA variants whose memory is LoRA's (rsLoRA only changes the scaling).
 PLAIN_LORA_TAGS = ("rank32", "rank64", "rank10-target-mlp", "rank64-rslora")
 # PEFT's DoRA experiment: rank-32 q/v LoRA with use_dora (9,289,728 trained: the LoRA's 9,175,040 and 28 x (3072 + 1024)
@@ -125,9 +132,13 @@ def published_setup(row: dict) -> tuple[str, Setup, str] | str:
         "seq_len": int(row["seq_len"]),
         "grad_accum": int(row["grad_accum"] or 1),
         "grad_ckpt": row["grad_ckpt"] == "on",
-        "precision": "fp16" if "float16" in row["precision"] and "bfloat16" not in row["precision"] else "bf16",
+        "precision": _precision(row["precision"]),
         "attention": "flash" if row["attn_impl"] == "flash_attention_2" else "sdpa",
     }
+    if source.startswith("transformers docs"):  # transformers 4.18's BertSelfAttention: eager only
+        changes["attention"] = "eager"
+    if row["optimizer"] in OPTIMIZERS:
+        changes["optimizer"] = OPTIMIZERS[row["optimizer"]]
     if method != "full":
         changes.update(
             lora_r=int(row["lora_r"]), lora_alpha=int(row["lora_alpha"] or 2 * int(row["lora_r"])), lora_targets=row["lora_targets"] or "all-linear"
@@ -183,6 +194,16 @@ def _adaption_prompt_setup(row: dict) -> tuple[str, Setup, str] | str:
             "to 768 tokens priced at 768; eval/generation not modelled; no AMP"
         ),
     )
+
+
+def _precision(text: str) -> str:
+    """The published precision column -> Setup.precision: fp32, fp16 mixed (fp32 master weights under autocast),
+    otherwise the 16-bit weights the row names (bf16 unless it says float16)."""
+    if text == "fp32":
+        return "fp32"
+    if text.startswith("fp16 mixed"):
+        return "fp16-mixed"
+    return "fp16" if "float16" in text and "bfloat16" not in text else "bf16"
 
 
 def _stack_prices_foreach(setup: Setup) -> bool:

@@ -9,6 +9,7 @@ Errors, raised by `check_setup` (effective.for_model calls it, so `estimate()` a
 - a LoRA rank above the hidden size: the update B @ A of a layer has rank at most min(in, out), so r beyond it
   only adds parameters (peft builds them anyway).
 - a PPO / GRPO response that does not leave room for a prompt in the sequence (seq_len = prompt + response).
+- an encoder (BERT, RoBERTa) under a training kind other than classification fine-tuning, or with LLaMA-Adapter.
 
 Warnings, from `setup_warnings` (appended to Estimate.warnings) and `gpu_warnings` (needs the card):
 - QLoRA that costs more than LoRA: bitsandbytes quantises nn.Linear only, transformers 5 stores MoE experts as
@@ -81,9 +82,24 @@ def response_problem(setup: Setup) -> str | None:
     )
 
 
+def encoder_problem(m: ModelSpec, setup: Setup) -> str | None:
+    """An encoder (BERT, RoBERTa) is priced fine-tuned for sequence classification, the one training it is used
+    for: no preference or RL kind (they score a causal LM's tokens), no LLaMA-Adapter (a decoder's attention)."""
+    if not m.encoder:
+        return None
+    if setup.train != "sft":
+        return (
+            f"{m.name} is an encoder ({m.model_type}): it is priced fine-tuned for sequence classification (--train sft); "
+            f"--train {setup.train} needs a causal language model"
+        )
+    if setup.llama_adapter:
+        return f"--llama-adapter adapts a decoder's attention; {m.name} is an encoder ({m.model_type}): use --method lora or full"
+    return None
+
+
 def check_setup(m: ModelSpec, setup: Setup) -> None:
     """Raise EstimateError (one line) for a set-up that cannot be what the user meant."""
-    for problem in (lora_target_problem(m, setup), rank_problem(m, setup), response_problem(setup)):
+    for problem in (encoder_problem(m, setup), lora_target_problem(m, setup), rank_problem(m, setup), response_problem(setup)):
         if problem:
             raise EstimateError(problem)
 

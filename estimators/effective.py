@@ -20,7 +20,10 @@ from .terms import check_lora_targets, wrapped_parameters
 def effective_setup(spec: ModelSpec, setup: Setup) -> Setup:
     """`setup` as it runs on `spec`: peft's limits (for_model, which also refuses set-ups that cannot run), the
     stack's LM head, and the parallel layout's dtype rule (layouts.priced_setup)."""
-    return priced_setup(for_stack(for_model(spec, setup)))
+    runs = priced_setup(for_stack(for_model(spec, setup)))
+    if spec.encoder and runs.loss != "full":  # a classification head on the first token: no LM head to fuse or chunk
+        runs = runs.with_(loss="full")
+    return runs
 
 
 def for_model(m: ModelSpec, setup: Setup) -> Setup:

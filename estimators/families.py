@@ -5,6 +5,7 @@ in estimators/families_moe.py, the types and constructors the rows are written w
 
 from __future__ import annotations
 
+from .families_encoder import ENCODER_FAMILIES
 from .families_moe import MOE_FAMILIES
 from .family_types import ALL_BIASES, FUSED_LN_FC, LN_FC, Family, Flag, dropout, family, switch
 
@@ -95,13 +96,14 @@ FAMILIES: dict[str, Family] = {
         "GPT2LMHeadModel",
         {"gated_mlp": False, "qkv_bias": True, "o_bias": True, "mlp_bias": True, "norm": "layer", "learned_positions": True, "fused_qkv": True},
         "gpt2",
-        {"resid_pdrop": dropout("resid_dropout"), "embd_pdrop": dropout("embed_dropout")},
+        {"resid_pdrop": dropout("resid_dropout"), "embd_pdrop": dropout("embed_dropout"), "attn_pdrop": dropout("attn_dropout")},
         act_key="activation_function",
         n_positions=1024,
         n_inner=None,
         tie_word_embeddings=True,
         resid_pdrop=0.1,
         embd_pdrop=0.1,
+        attn_pdrop=0.1,
         activation_function="gelu_new",
     ),
     # ---- issue 15: the families below were read from transformers 5.24's modeling_*.py / configuration_*.py
@@ -230,7 +232,7 @@ FAMILIES: dict[str, Family] = {
         "GPTBigCodeForCausalLM",
         {"gated_mlp": False, "qkv_bias": True, "o_bias": True, "mlp_bias": True, "norm": "layer", "learned_positions": True, "fused_qkv": True},
         "gpt2",
-        {"resid_pdrop": dropout("resid_dropout"), "embd_pdrop": dropout("embed_dropout")},
+        {"resid_pdrop": dropout("resid_dropout"), "embd_pdrop": dropout("embed_dropout"), "attn_pdrop": dropout("attn_dropout")},
         act_key="activation_function",
         activation_function="gelu_pytorch_tanh",
         n_positions=1024,
@@ -238,9 +240,11 @@ FAMILIES: dict[str, Family] = {
         tie_word_embeddings=True,
         resid_pdrop=0.1,
         embd_pdrop=0.1,
+        attn_pdrop=0.1,
         multi_query=True,
     ),
     **MOE_FAMILIES,
+    **ENCODER_FAMILIES,
 }
 
 

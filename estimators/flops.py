@@ -134,10 +134,17 @@ class StepFlops:
 
 
 def step_flops(
-    m: ModelSpec, setup: Setup, batch: int | None = None, seq: int | None = None, scored: int | None = None, causal: bool = True
+    m: ModelSpec,
+    setup: Setup,
+    batch: int | None = None,
+    seq: int | None = None,
+    scored: int | None = None,
+    causal: bool = True,
+    flash: bool | None = None,
 ) -> StepFlops:
     """FLOPs of forward + backward of one micro-batch (`batch` x `seq`, default the setup's), `scored` tokens through
-    the head (default all)."""
+    the head (default all). `causal`: half the S x S scores; `flash`: the flash kernel's backward (recomputes the
+    scores), by default causal's (an encoder runs flash without the causal half)."""
     b = setup.micro_batch if batch is None else batch
     s = setup.seq_len if seq is None else seq
     tokens = b * s
@@ -149,7 +156,7 @@ def step_flops(
     attn = L * attention_flops(m, b, s, causal)
     recompute = (fwd + lora / 3 + attn) if setup.checkpointing else 0.0
     head = head_flops(m, scored) * (3 if trained else 2)
-    ratio = FLASH_BACKWARD_RATIO if causal else EAGER_BACKWARD_RATIO
+    ratio = FLASH_BACKWARD_RATIO if (causal if flash is None else flash) else EAGER_BACKWARD_RATIO
     return StepFlops(fwd, fwd, fwd if trained else 0.0, lora, attn, attn * ratio, recompute, head)
 
 

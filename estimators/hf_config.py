@@ -164,6 +164,8 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
         max_positions=max_pos,
         tie_embeddings=bool(get("tie_word_embeddings")),
     )
+    if values.get("encoder"):  # no LM head to tie the embedding to: its gradient is its own (terms.embedding_gradient)
+        values.update(_encoder_values(config, get, pos_int), tie_embeddings=False)
     if "attention_bias" in fam.defaults:  # one switch for q, k, v and o
         values["qkv_bias"] = values["o_bias"] = bool(get("attention_bias"))
     if "mlp_bias" in fam.defaults:
@@ -195,6 +197,13 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
             shared = config["shared_expert_intermediate_size"] or 0
             values["shared_expert_intermediate_size"] = pos_int("shared_expert_intermediate_size", shared) if shared else 0
     return ModelSpec(**values)
+
+
+def _encoder_values(config: dict, get, pos_int) -> dict:
+    """An encoder's token types and classifier width: PretrainedConfig takes `num_labels`, or as many labels as
+    `id2label` names (what a fine-tuned checkpoint's config.json stores), else 2."""
+    labels = config.get("num_labels") or len(config.get("id2label") or {}) or 2
+    return {"token_types": pos_int("type_vocab_size", get("type_vocab_size")), "num_labels": pos_int("num_labels", labels)}
 
 
 def _check_expressible(spec: ModelSpec, fam: Family) -> None:
@@ -273,6 +282,8 @@ def hf_config_from_spec(spec: ModelSpec) -> dict:
         c[key] = flag.written[0] if all(getattr(spec, k) == v for k, v in flag.on.items()) else flag.written[1]
     if fam.act_key:
         c[fam.act_key] = spec.mlp_act
+    if spec.encoder:
+        c.update(type_vocab_size=spec.token_types, num_labels=spec.num_labels)
     if "attention_bias" in d:
         if spec.qkv_bias != spec.o_bias:
             raise EstimateError(f"{spec.name}: {mt} has one attention_bias switch for q/k/v and o; qkv_bias and o_bias differ")

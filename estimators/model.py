@@ -1,4 +1,5 @@
-"""The architecture numbers of a decoder-only language model: what the memory model needs, nothing more.
+"""The architecture numbers of a language model (decoders, and BERT-style encoders for classification): what the
+memory model needs, nothing more.
 
 One `ModelSpec` describes every supported family through a few switches (gated MLP, biases, norms, fused
 projections, experts). It is built from a catalog row or a Hugging Face `config.json`; it never needs torch.
@@ -64,6 +65,16 @@ class ModelSpec:
     # (so QLoRA leaves experts and router in the compute dtype) and peft's "all-linear" only wraps nn.Linear
     # (so LoRA cannot adapt them). True for mixtral, qwen2_moe and qwen3_moe under transformers 5.x.
     experts_fused: bool = False
+    # Encoders fine-tuned for sequence classification (BERT, RoBERTa: AutoModelForSequenceClassification):
+    # bidirectional attention with a [B, 1, 1, S] padding mask instead of a causal one, post-LayerNorm blocks, a
+    # LayerNorm after the embeddings instead of a final one, and a two-layer head on the first token (BERT's pooler
+    # dense + tanh and classifier, RoBERTa's dense + tanh and out_proj) instead of an LM head: no B x S x V logits.
+    encoder: bool = False
+    token_types: int = 0  # type_vocab_size: BERT's token-type embedding rows (2; RoBERTa 1)
+    num_labels: int = 2  # the classifier's outputs (transformers' default config has 2 labels)
+    # nn.Dropout on the attention probabilities with p > 0 (BERT's attention_probs_dropout_prob, GPT-2's attn_pdrop):
+    # eager attention keeps its mask and dropped S x S copy; the flash kernel drops inside (nothing extra kept)
+    attn_dropout: bool = False
     hf_id: str = ""
     source: str = ""
     extra: dict = field(default_factory=dict, compare=False, hash=False)

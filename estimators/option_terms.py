@@ -12,7 +12,7 @@ from . import terms as t
 from .adapter_prompt_terms import llama_adapter
 from .galore_terms import galore, galore_layerwise, one_gradient_at_a_time
 from .model import ModelSpec
-from .params import embedding_modules
+from .params import embedding_modules, encoder_head_params
 from .setup import Setup, save_module_names
 from .stack_change import Change
 
@@ -172,8 +172,15 @@ def saved_module_params(m: ModelSpec, setup: Setup) -> dict[str, int]:
     if "embed_tokens" in names:
         out["embed_tokens"] = table
     if "lm_head" in names:
-        out["lm_head"] = table + (m.vocab_size if m.lm_head_bias else 0)
+        out["lm_head"] = _classifier_params(m) if m.encoder else table + (m.vocab_size if m.lm_head_bias else 0)
     return out
+
+
+def _classifier_params(m: ModelSpec) -> int:
+    """An encoder's `classifier`, the module the head role names (params.LINEAR_NAMES): BERT's Linear(h, num_labels)
+    (its pooler is a module of its own), RoBERTa's RobertaClassificationHead (dense and out_proj: the whole head)."""
+    labels = m.hidden_size * m.num_labels + m.num_labels
+    return encoder_head_params(m) if m.model_type == "roberta" else labels
 
 
 def modules_to_save(m: ModelSpec, setup: Setup) -> list:

@@ -39,7 +39,7 @@ class Linear:
 class ParamCounts:
     total: int
     embedding: int  # token (and learned position) embeddings
-    lm_head: int  # 0 when tied to the embedding (its bias, Phi's, counts here)
+    lm_head: int  # 0 when tied to the embedding (its bias, Phi's, counts here); an encoder's classification head
     linear: int  # weights of the linear layers in all decoder layers (quantizable by bitsandbytes)
     linear_bias: int
     norm: int
@@ -60,6 +60,9 @@ class ParamCounts:
 # end of a module's path, so "attn.c_proj" names GPT-2's attention output and not its MLP's c_proj), and the token
 # embedding "embed" and output head "head" that peft's modules_to_save copies. Read from each family's modeling_*.py.
 _DEFAULT = {
+    "q": "q_proj",
+    "k": "k_proj",
+    "v": "v_proj",
     "qkv": "qkv_proj",
     "o": "o_proj",
     "fc_in": "fc1",
@@ -80,7 +83,24 @@ _NEOX = {
     "attn": "attention",
     "embed": "embed_in",
 }
+# BERT / RoBERTa: attention.self.{query,key,value}, attention.output.dense, intermediate.dense, output.dense. The three
+# "dense" linears share a leaf name, so a bare "dense" target wraps them all (and the pooler's, outside the layers);
+# "attention.output.dense" names the attention's alone. The head peft's SEQ_CLS task trains in full is `classifier`.
+_ENCODER = {
+    **_DEFAULT,
+    "q": "query",
+    "k": "key",
+    "v": "value",
+    "o": "dense",
+    "fc_in": "dense",
+    "fc_out": "dense",
+    "attn": "attention.output",
+    "embed": "word_embeddings",
+    "head": "classifier",
+}
 LINEAR_NAMES: dict[str, dict[str, str]] = {
+    "bert": _ENCODER,
+    "roberta": _ENCODER,
     "gpt2": _GPT2,
     "gpt_bigcode": _GPT2,
     "gpt_neox": _NEOX,
@@ -113,7 +133,7 @@ def attention_linears(m: ModelSpec) -> list[Linear]:
     if m.fused_qkv:
         proj = [Linear(n["qkv"], h, q + 2 * kv, m.qkv_bias)]
     else:
-        proj = [Linear("q_proj", h, q, m.qkv_bias), Linear("k_proj", h, kv, m.qkv_bias), Linear("v_proj", h, kv, m.qkv_bias)]
+        proj = [Linear(n["q"], h, q, m.qkv_bias), Linear(n["k"], h, kv, m.qkv_bias), Linear(n["v"], h, kv, m.qkv_bias)]
     return proj + [Linear(n["o"], q, h, m.o_bias)]
 
 
@@ -213,13 +233,21 @@ def _layer_norm_params(m: ModelSpec) -> int:
     return m.norms_per_layer * _norm_params(m, m.hidden_size) + _qk_norm_params(m)
 
 
+def encoder_head_params(m: ModelSpec) -> int:
+    """An encoder's sequence-classification head, in the head slot of ParamCounts: BERT's pooler Linear(h, h) and
+    classifier Linear(h, num_labels), RoBERTa's RobertaClassificationHead dense Linear(h, h) and out_proj
+    Linear(h, num_labels); both with biases."""
+    h = m.hidden_size
+    return h * h + h + h * m.num_labels + m.num_labels
+
+
 def count_params(m: ModelSpec) -> ParamCounts:
     census = m.extra.get("census") if isinstance(m.extra, dict) else None
     if census is not None:  # a meta-device build (advisor.measure.census): its counts, exactly
         return ParamCounts(**census["counts"])
     h, L = m.hidden_size, m.num_layers
-    embedding = m.vocab_size * h + (m.max_positions * h if m.learned_positions else 0)
-    lm_head = (0 if m.tie_embeddings else m.vocab_size * h) + (m.vocab_size if m.lm_head_bias else 0)
+    embedding = (m.vocab_size + (m.max_positions if m.learned_positions else 0) + m.token_types) * h
+    lm_head = encoder_head_params(m) if m.encoder else (0 if m.tie_embeddings else m.vocab_size * h) + (m.vocab_size if m.lm_head_bias else 0)
     linears = layer_linears(m)
     linear = L * sum(x.weight_params for x in linears if x.module)
     raw_linear = L * sum(x.weight_params for x in linears if not x.module)

@@ -25,6 +25,7 @@ from .setup import Setup
 from .stack_change import Change
 from .stack_heads import chunked_head, hf_loss_compute_dtype, hf_loss_fp32_logits, hf_loss_shift_copy, unsloth_full_head
 from .stack_training import (
+    adamw_hf_loop,
     foreach_adamw,
     fsdp_frozen_unit_held_checkpoints,
     native_adapter_dtype,
@@ -85,6 +86,8 @@ def changes_for(m: ModelSpec, setup: Setup, after_layout: bool | None = None) ->
     """The behaviours that change `setup`'s estimate (`after_layout`: only those priced before / after the layout)."""
     out = []
     for b in behaviours():
+        if m.encoder and b.id in LM_HEAD_BEHAVIOURS:
+            continue  # an encoder's loss is CrossEntropyLoss over B x num_labels (terms.logit_count): no LM head
         if applies(b, setup) and after_layout in (None, b.after_layout):
             changes = PRICES[b.id](m, setup)
             if changes:
@@ -126,6 +129,8 @@ def apply(est, after_layout: bool = False):
     return replace(est, phases=frozen, peak_phase=peak, host_offload_bytes=host)
 
 
+# The behaviours of a causal LM's head and loss (B x S x V logits, their copies and chunks).
+LM_HEAD_BEHAVIOURS = ("hf-loss-shift-copy", "hf-loss-fp32-logits", "hf-loss-compute-dtype", "chunked-head", "unsloth-full-head")
 PRICES = {
     **OPTION_PRICES,
     "hf-loss-shift-copy": hf_loss_shift_copy,
@@ -136,6 +141,7 @@ PRICES = {
     "peft-adapter-base-dtype": peft_adapter_base_dtype,
     "native-adapter-dtype": native_adapter_dtype,
     "hf-default-foreach-adamw": foreach_adamw,
+    "hf-adamw-hf-default": adamw_hf_loop,
     "torch-before-fused-default": old_torch_foreach,
     "litgpt-foreach-adamw": foreach_adamw,
     "unsloth-offloaded-checkpoints": unsloth_offloaded_checkpoints,

@@ -6,6 +6,7 @@ applied by estimators/stack_terms.apply.
 from __future__ import annotations
 
 from . import terms as t
+from .galore_terms import largest_trainable
 from .kind_models import TRAINED_SEQUENCES
 from .layouts import layout
 from .model import ModelSpec
@@ -68,6 +69,17 @@ def foreach_adamw(m: ModelSpec, setup: Setup) -> list[Change]:
         return []
     scratch = t.foreach_adamw_scratch(m, setup) * trainable_bytes(setup) // t.trainable_bytes_per_param(setup)
     return [Change("add", "foreach AdamW scratch", scratch, "torch._foreach_sqrt(exp_avg_sqs): one state-sized copy", phases=("optimizer step",))]
+
+
+def adamw_hf_loop(m: ModelSpec, setup: Setup) -> list[Change]:
+    """The HF Trainer's default optimizer before transformers 4.32 is `adamw_hf`, transformers.optimization.AdamW:
+    a Python loop over the parameters whose step builds `denom = exp_avg_sq.sqrt().add_(eps)`, one state-sized
+    tensor of the parameter being updated; the largest (the token embedding for full fine-tuning) is the step's
+    scratch. Read in transformers 4.18.0 optimization.py:335-369 and 4.31.0 training_args.py:1026."""
+    if setup.optimizer != "adamw":
+        return []
+    scratch = largest_trainable(m, setup) * trainable_bytes(setup)
+    return [Change("add", "transformers AdamW scratch", scratch, "`denom` of the largest parameter, one at a time", phases=("optimizer step",))]
 
 
 def adapters_in_weight_dtype(setup: Setup) -> bool:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from .dtypes import OPT8_BLOCK, four_bit_bytes_per_param
 from .model import ModelSpec
-from .params import Linear, count_params, layer_linears, linear_names, targets_linear
+from .params import Linear, count_params, encoder_head_params, layer_linears, linear_names, targets_linear
 from .setup import Setup, lora_target_names
+from .versions import in_range, version_of
 
 # Families whose norm computes in fp32 and multiplies by an fp32 weight before casting back (Gemma's
 # `x * (1 + w)`, OLMo 2, Cohere's weight-only LayerNorm), so an fp32 input-sized tensor and, when the weight
@@ -383,6 +384,12 @@ def attention_kernel(m: ModelSpec, setup: Setup) -> str:
     return "flash"
 
 
+def causal_attention(m: ModelSpec, setup: Setup) -> bool:
+    """Whether the kernel computes about half the S x S scores: a causal flash kernel skips the masked ones; eager
+    attention computes them all and masks afterwards, and an encoder's every query sees every key."""
+    return not m.encoder and attention_kernel(m, setup) != "eager"
+
+
 def attention_saved(m: ModelSpec, setup: Setup) -> int:
     """Bytes per token the attention block keeps (its norm and LoRA branches excluded).
 
@@ -418,12 +425,30 @@ def qk_norm_saved(m: ModelSpec, setup: Setup) -> int:
 def eager_scores_saved(m: ModelSpec, setup: Setup) -> int:
     """Bytes per sequence of eager attention's S x S terms kept for backward: the fp32 softmax output (CUDA
     autocast runs softmax in fp32) and its cast to the compute dtype; Gemma 2's attention soft-capping adds the
-    tanh output. Zero for flash, which never stores the scores."""
+    tanh output. Zero for flash, which never stores the scores.
+    Dropout on the probabilities (ModelSpec.attn_dropout: BERT's attention_probs_dropout_prob, GPT-2's attn_pdrop)
+    keeps its one-byte mask, and the dropped copy becomes what the matmul with V keeps: in place of the cast copy
+    (GPT-2 casts before dropout; BERT drops the fp32 probabilities and autocast casts them for the matmul, the
+    same bytes), and in fp32 as a tensor of its own (without dropout the matmul shares the softmax output).
+    transformers 5.24 modeling_bert.py / modeling_gpt2.py eager_attention_forward; BERT's 4.x BertSelfAttention
+    has the same softmax -> dropout -> matmul order."""
     if attention_kernel(m, setup) != "eager":
         return 0
     a = activation_bytes(setup)
     per = 4 + (a if a != 4 else 0) + (a if m.attn_softcap else 0)
+    if m.attn_dropout:
+        per += 1 + (4 if a == 4 else 0)
+    if softmax_keeps_input(setup):
+        per += 4
     return m.num_heads * setup.seq_len * setup.seq_len * per
+
+
+def softmax_keeps_input(setup: Setup) -> bool:
+    """torch < 1.11: softmax's backward took its input as well as its output (derivatives.yaml
+    `self: _softmax_backward_data(grad, result, dim, self)`; 1.11 passes `self.scalar_type()` instead), so autograd
+    kept the fp32 S x S scores of every eager softmax too (under autocast the fp32 copy it casts them to)."""
+    torch = version_of(setup.versions, "torch")
+    return bool(torch) and in_range(torch, "<1.11")
 
 
 def eager_mask(m: ModelSpec, setup: Setup) -> int:
@@ -715,6 +740,18 @@ def backward_grad_buffers(m: ModelSpec, setup: Setup) -> int:
     return (residual_bytes(setup) + 4) * m.hidden_size * setup.tokens
 
 
+def head_weights(m: ModelSpec) -> int:
+    """Weight elements of the output head: a decoder's V x h LM head (tied or not: the matrix the head multiplies
+    by), an encoder's classification head (params.encoder_head_params, biases included)."""
+    return encoder_head_params(m) if m.encoder else m.vocab_size * m.hidden_size
+
+
+def logit_count(m: ModelSpec, setup: Setup) -> int:
+    """Logits one micro-batch's loss computes: every token's V of a causal LM; an encoder classifies the first
+    token of each sequence into num_labels (no B x S x V tensor)."""
+    return setup.micro_batch * m.num_labels if m.encoder else setup.tokens * m.vocab_size
+
+
 def head_gradients(m: ModelSpec, setup: Setup) -> int:
     """Full fine-tuning: gradients that exist once the head's backward has run (output head and final norm;
     for tied embeddings the shared matrix, whose embedding contribution is added at the very end)."""
@@ -722,7 +759,7 @@ def head_gradients(m: ModelSpec, setup: Setup) -> int:
         return 0
     norm = m.hidden_size * m.norm_params_per_width
     head_bias = m.vocab_size if m.lm_head_bias else 0
-    return (m.vocab_size * m.hidden_size + norm + head_bias) * trainable_bytes_per_param(setup)
+    return (head_weights(m) + norm + head_bias) * trainable_bytes_per_param(setup)
 
 
 def embedding_gradient(m: ModelSpec, setup: Setup) -> int:
@@ -730,8 +767,8 @@ def embedding_gradient(m: ModelSpec, setup: Setup) -> int:
     last gradients backward produces; until then they do not exist."""
     if setup.adaptation != "full" or m.tie_embeddings:
         return 0
-    extra = m.max_positions * m.hidden_size if m.learned_positions else 0
-    return (m.vocab_size * m.hidden_size + extra) * trainable_bytes_per_param(setup)
+    extra = (m.max_positions if m.learned_positions else 0) + m.token_types  # GPT-2's position table, BERT's two
+    return (m.vocab_size + extra) * m.hidden_size * trainable_bytes_per_param(setup)
 
 
 def layer_gradients(m: ModelSpec, setup: Setup) -> int:
@@ -772,7 +809,7 @@ def logit_softcap_saved(m: ModelSpec, setup: Setup) -> int:
 def logits_forward(m: ModelSpec, setup: Setup) -> int:
     """Logits in the compute dtype, their fp32 upcast in the loss, and log-softmax's fp32 output (plus Gemma 2's
     soft-capping tensor). NB: the vocabulary-sized terms of the loss dominate for 128k-256k vocabularies."""
-    n = setup.tokens * m.vocab_size
+    n = logit_count(m, setup)
     upcast = 4 if activation_bytes(setup) == 2 else 0
     return n * (activation_bytes(setup) + upcast + 4) + logit_softcap_saved(m, setup)
 
@@ -780,7 +817,7 @@ def logits_forward(m: ModelSpec, setup: Setup) -> int:
 def logits_backward(m: ModelSpec, setup: Setup) -> int:
     """At the start of backward: the saved fp32 log-softmax output, the incoming fp32 gradient and the
     gradient log-softmax produces (three fp32 B x S x V tensors), plus Gemma 2's saved soft-capping tensor."""
-    return 12 * setup.tokens * m.vocab_size + logit_softcap_saved(m, setup)
+    return 12 * logit_count(m, setup) + logit_softcap_saved(m, setup)
 
 
 # ---------------------------------------------------------------------------------------------- the fused LM head
@@ -870,7 +907,7 @@ def head_weight_copy(m: ModelSpec, setup: Setup) -> int:
     the matmul keeps that copy for the input gradient until the head's backward (tied or not)."""
     if setup.adaptation != "qlora" or not setup.kbit_upcast or not uses_autocast(setup) or fused_head(setup):
         return 0  # the fused head casts one vocabulary chunk at a time (fused_chunk_casts)
-    return m.vocab_size * m.hidden_size * setup.compute_bytes
+    return head_weights(m) * setup.compute_bytes
 
 
 def autocast_weight_copies(m: ModelSpec, setup: Setup) -> int:
@@ -880,7 +917,7 @@ def autocast_weight_copies(m: ModelSpec, setup: Setup) -> int:
     use."""
     if not setup.mixed:
         return 0
-    head = 0 if fused_head(setup) else m.vocab_size * m.hidden_size
+    head = 0 if fused_head(setup) else head_weights(m)
     return (count_params(m).linear + head) * setup.compute_bytes
 
 
@@ -910,7 +947,7 @@ def autocast_copies_in_backward(m: ModelSpec, setup: Setup) -> int:
     if not setup.mixed:
         return 0
     if setup.checkpointing:
-        return 0 if fused_head(setup) else m.vocab_size * m.hidden_size * setup.compute_bytes
+        return 0 if fused_head(setup) else head_weights(m) * setup.compute_bytes
     return autocast_weight_copies(m, setup)
 
 

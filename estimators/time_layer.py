@@ -209,9 +209,8 @@ def layer_pass(m: ModelSpec, setup: Setup, roof: Roof, c: Constants, batch: int,
         mat += _lora_time(m, setup, roof, c, tokens, backward)
     mat += _dequant_time(m, setup, roof, c)
     a = setup.compute_bytes
-    causal = t.attention_kernel(m, setup) != "eager"
-    aflops = fl.attention_flops(m, batch, seq, causal)
-    if causal:
+    aflops = fl.attention_flops(m, batch, seq, t.causal_attention(m, setup))
+    if t.attention_kernel(m, setup) != "eager":
         io = tokens * (2 * m.q_width + 2 * m.kv_width) * a
         attn = attention_time(roof, c, aflops * (fl.FLASH_BACKWARD_RATIO if backward else 1), io * (2 if backward else 1))
     else:  # eager: S x S scores written, fp32 softmax read and written, cast, read by P·V

@@ -91,7 +91,7 @@ def _sft_like(
     roof = roof_for(gpu, setup)
     one = train_micro_batch(m, setup, roof, c, batch, seq, scored, vocab)
     terms = {k: (v * setup.grad_accum, b) for k, (v, b) in one.items()}
-    f = fl.step_flops(m, setup, batch, seq, scored, causal=t.attention_kernel(m, setup) != "eager")
+    f = fl.step_flops(m, setup, batch, seq, scored, causal=t.causal_attention(m, setup), flash=t.attention_kernel(m, setup) != "eager")
     return terms, f.total * setup.grad_accum
 
 
@@ -135,7 +135,10 @@ def step_time(model: ModelSpec, setup: Setup, gpu: Gpu, constants: Constants = D
     seq = setup.seq_len
     ga = setup.grad_accum
     notes: dict[str, str] = {}
-    if setup.train == "sft":
+    if setup.train == "sft" and m.encoder:  # the classifier scores each sequence's first token into num_labels
+        terms, flops = _sft_like(m, setup, gpu, c, setup.micro_batch, seq, scored=setup.micro_batch, vocab=m.num_labels)
+        tokens, sequences = setup.micro_batch * seq * ga, setup.micro_batch * ga
+    elif setup.train == "sft":
         terms, flops = _sft_like(m, setup, gpu, c, setup.micro_batch, seq)
         tokens, sequences = setup.micro_batch * seq * ga, setup.micro_batch * ga
     elif setup.train == "reward":  # chosen and rejected in one forward; a score head instead of the vocabulary

@@ -26,7 +26,8 @@ from advisor.measure.census import census_spec  # noqa: E402
 CATALOG = catalog()
 ONE_PER_FAMILY = {}
 for _key, _spec in CATALOG.items():
-    ONE_PER_FAMILY.setdefault(_spec.model_type, _key)
+    if not _spec.encoder:  # the census builds a causal LM; encoders are priced as classifiers from their table
+        ONE_PER_FAMILY.setdefault(_spec.model_type, _key)
 
 # Families with no table, as small configs (transformers 5.24 builds each as a causal LM).
 UNKNOWN = {

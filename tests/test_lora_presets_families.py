@@ -35,6 +35,8 @@ ROWS = {
     "starcoder2": "starcoder2-3b",
     "granitemoe": "granite-3.0-1b-a400m",
     "phi3": "phi-3-mini-4k",
+    "bert": "bert-base-uncased",
+    "roberta": "roberta-base",
 }
 LLAMA_QV, LLAMA_ATTENTION = ("q_proj", "v_proj"), ("q_proj", "k_proj", "v_proj", "o_proj")
 # family -> (qv, attention, modules_to_save of "embed_tokens,lm_head"), read from transformers 5's modeling_*.py
@@ -48,6 +50,9 @@ RESOLVED = {
     "starcoder2": (LLAMA_QV, LLAMA_ATTENTION, ("embed_tokens", "lm_head")),
     "granitemoe": (LLAMA_QV, LLAMA_ATTENTION, ("embed_tokens", "lm_head")),
     "phi3": (("qkv_proj",), ("qkv_proj", "o_proj"), ("embed_tokens", "lm_head")),
+    # encoders: attention.self.{query,key,value}, attention.output.dense; the head role is the classifier
+    "bert": (("query", "value"), ("query", "key", "value", "attention.output.dense"), ("word_embeddings", "classifier")),
+    "roberta": (("query", "value"), ("query", "key", "value", "attention.output.dense"), ("word_embeddings", "classifier")),
 }
 BOTH = "embed_tokens,lm_head"
 
@@ -169,14 +174,15 @@ def test_generated_script_and_readme_name_what_was_priced(key, targets):
 # ------------------------------------------------------------------------------------------------ against peft
 def _meta_model(key: str):
     torch = pytest.importorskip("torch")
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     from estimators.hf_config import hf_config_from_spec
 
     cfg = dict(hf_config_from_spec(CATALOG[key]))
     cfg.pop("architectures")
+    auto = AutoModelForSequenceClassification if CATALOG[key].encoder else AutoModelForCausalLM  # what an encoder is priced as
     with torch.device("meta"):
-        return AutoModelForCausalLM.from_config(AutoConfig.for_model(cfg.pop("model_type"), **cfg))
+        return auto.from_config(AutoConfig.for_model(cfg.pop("model_type"), **cfg))
 
 
 def _wrap(key: str, setup: Setup):
@@ -208,7 +214,7 @@ def test_peft_wraps_what_the_preset_priced(family, preset):
     model = _wrap(key, setup)  # peft raises "Target modules ... not found" for a name the model does not have
     assert _trainable(model) == t.lora_params(CATALOG[key], setup) > 0
     wrapped = {name for name, module in model.named_modules() if hasattr(module, "lora_A") and not name.endswith(("lora_A", "lora_B"))}
-    scope = f".{linear_names(CATALOG[key])['attn']}."
+    scope = ".attention." if CATALOG[key].encoder else f".{linear_names(CATALOG[key])['attn']}."  # BERT: attention.self / .output
     assert all(scope in name for name in wrapped), sorted(wrapped)[:4]  # attention linears only (never GPT-2's mlp.c_proj)
     per_layer = {"qv": len(RESOLVED[family][0]), "attention": len(RESOLVED[family][1])}[preset]
     assert len(wrapped) == per_layer * CATALOG[key].num_layers

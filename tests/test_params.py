@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification  # noqa: E402
 from transformers.pytorch_utils import Conv1D  # noqa: E402
 
 from estimators.catalog import catalog  # noqa: E402
@@ -34,15 +34,19 @@ _BUILT: dict = {}
 
 
 def build(key):
-    """The meta-device model transformers builds for a catalog row (cached: several tests read it)."""
+    """The meta-device model transformers builds for a catalog row (cached: several tests read it): the causal LM, or
+    for an encoder the sequence classifier it is priced as."""
     if key not in _BUILT:
+        auto = AutoModelForSequenceClassification if CATALOG[key].encoder else AutoModelForCausalLM
         with torch.device("meta"):
-            _BUILT[key] = AutoModelForCausalLM.from_config(_hf_config(CATALOG[key]))
+            _BUILT[key] = auto.from_config(_hf_config(CATALOG[key]))
     return _BUILT[key]
 
 
 def decoder_layers(model):
     base = model.base_model  # model.model, model.transformer (GPT-2, Falcon, SantaCoder) or model.gpt_neox
+    if hasattr(base, "encoder"):  # BERT, RoBERTa
+        return base.encoder.layer
     return base.h if hasattr(base, "h") else base.layers
 
 
@@ -88,6 +92,13 @@ def test_linear_split_matches_transformers(key):
     assert bool(raw) == spec.experts_fused
 
     emb = model.get_input_embeddings().weight.numel()
+    if spec.encoder:  # word, position and token-type tables; the head is the classifier on the first token
+        emb += model.base_model.embeddings.position_embeddings.weight.numel() + model.base_model.embeddings.token_type_embeddings.weight.numel()
+        assert pc.embedding == emb
+        assert model.get_output_embeddings() is None
+        head_modules = [model.classifier] + ([model.base_model.pooler] if getattr(model.base_model, "pooler", None) is not None else [])
+        assert pc.lm_head == sum(p.numel() for mod in head_modules for p in mod.parameters())
+        return
     if spec.learned_positions:
         emb += model.transformer.wpe.weight.numel()
     assert pc.embedding == emb
@@ -156,6 +167,10 @@ KNOWN_TOTALS = {
     "gemma-3-1b": 999_885_952,
     "phi-3-mini-4k": 3_821_079_552,
     "smollm2-135m": 134_515_008,
+    # BertForSequenceClassification / RobertaForSequenceClassification with 2 labels: the base models' published
+    # 109,482,240 (BERT base, pooler included) and 124,055,040 (RoBERTa base, no pooler) plus the heads
+    "bert-base-uncased": 109_483_778,
+    "roberta-base": 124_647_170,
 }
 
 
