@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from estimators import Setup, estimate  # noqa: E402
-from estimators.accuracy_published import SOURCE_STACKS  # noqa: E402
+from estimators.accuracy_setups import SOURCE_STACKS  # noqa: E402
 from estimators.catalog import catalog  # noqa: E402
 from estimators.dtypes import GIB  # noqa: E402
 from estimators.gpus import find_gpu  # noqa: E402

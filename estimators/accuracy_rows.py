@@ -36,7 +36,7 @@ class Comparison:
     skipped: str = ""  # why the estimator cannot express the row
     note: str = ""
     adaptation: str = ""  # Setup.adaptation (band class)
-    stack: str = ""  # the stack the source ran (accuracy_published.SOURCE_STACK)
+    stack: str = ""  # the stack the source ran (accuracy_setups.SOURCE_STACK)
     source_name: str = ""  # published source, without its file detail
     high: int | None = None  # published rows: the device band's upper end (what `fits` compares with the card)
     loss: str = "full"  # Setup.loss of the row: "fused" (TRL's chunked log-prob head) or "full" (HF causal-LM loss)

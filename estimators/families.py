@@ -139,7 +139,7 @@ FAMILIES: dict[str, Family] = {
         hidden_act="gelu",
     ),
     # Falcon: fused query_key_value (multi-query for 7B, grouped for the new decoder architecture of 40B/180B), one
-    # `bias` switch for every linear, parallel attention; see _falcon_values for the norms and kv heads.
+    # `bias` switch for every linear, parallel attention; see hf_config_families.falcon_layout for the norms and kv heads.
     "falcon": family(
         "FalconForCausalLM",
         FUSED_LN_FC,

@@ -11,6 +11,7 @@ from .errors import EstimateError
 from .families import FAMILIES, GEMMA3_TEXT_DEFAULTS
 from .families_moe import MOE_KEYS
 from .family_types import Family
+from .hf_config_families import FALCON_ALIASES, GPT2_ALIASES, encoder_values, falcon_config, falcon_layout
 from .model import ModelSpec
 
 # Keys spec_from_hf_config requires (transformers has defaults for them too, but a config.json without them is
@@ -20,12 +21,6 @@ _REQUIRED = {
     "moe": ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size", "num_experts_per_tok"),
     "gpt2": ("n_embd", "n_layer", "n_head", "vocab_size"),
 }
-_GPT2_ALIASES = {
-    "n_embd": "hidden_size",
-    "n_layer": "num_hidden_layers",
-    "n_head": "num_attention_heads",
-    "n_positions": "max_position_embeddings",
-}  # GPT2Config.attribute_map
 
 
 class UnknownFamily(EstimateError):
@@ -34,23 +29,6 @@ class UnknownFamily(EstimateError):
     def __init__(self, message: str, model_type: str):
         super().__init__(message)
         self.model_type = model_type
-
-
-# FalconConfig.__post_init__ still accepts the first checkpoints' `n_embed`; transformers 5 ignores their other
-# old names (n_layer, n_head, n_head_kv), and so does this mapping.
-_FALCON_ALIASES = {"n_embed": "hidden_size"}
-
-
-def _falcon_layout(new_arch: bool, parallel: bool, num_ln) -> dict:
-    """FalconDecoderLayer's norms: without parallel attention input_layernorm and post_attention_layernorm; with it
-    ln_attn and ln_mlp when num_ln_in_parallel_attn is 2 (its default for the new decoder architecture: 40B,
-    180B), else one input_layernorm feeding both (7B, Falcon 2 11B). Attention and MLP are added to the residual
-    together under either flag."""
-    if not parallel:
-        norms = 2
-    else:
-        norms = 2 if (num_ln if num_ln is not None else (2 if new_arch else 1)) == 2 else 1
-    return {"norms_per_layer": norms, "parallel_block": new_arch or parallel}
 
 
 def _origin(name: str, origin: str) -> str:
@@ -79,11 +57,11 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
 
     if fam.kind == "gpt2":  # GPT2Config's attribute_map: hidden_size -> n_embd, ...
         config = dict(config)
-        for k, v in _GPT2_ALIASES.items():
+        for k, v in GPT2_ALIASES.items():
             if k not in config and v in config:
                 config[k] = config[v]
     if mt == "falcon":  # FalconConfig's backward-compatible name
-        config = {**{new: config[old] for old, new in _FALCON_ALIASES.items() if old in config and new not in config}, **config}
+        config = {**{new: config[old] for old, new in FALCON_ALIASES.items() if old in config and new not in config}, **config}
     required = fam.required or _REQUIRED[fam.kind]
     if fam.kind == "moe":
         experts_key, width_key = MOE_KEYS[mt]
@@ -150,7 +128,7 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
             raise EstimateError(f"{where}: {fam.act_key} must name an activation function, got {act!r}")
         values["mlp_act"] = act
     if mt == "falcon":
-        values.update(_falcon_layout(bool(get("new_decoder_architecture")), bool(get("parallel_attn")), get("num_ln_in_parallel_attn")))
+        values.update(falcon_layout(bool(get("new_decoder_architecture")), bool(get("parallel_attn")), get("num_ln_in_parallel_attn")))
     values.update(
         name=name,
         model_type=mt,
@@ -165,7 +143,7 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
         tie_embeddings=bool(get("tie_word_embeddings")),
     )
     if values.get("encoder"):  # no LM head to tie the embedding to: its gradient is its own (terms.embedding_gradient)
-        values.update(_encoder_values(config, get, pos_int), tie_embeddings=False)
+        values.update(encoder_values(config, get, pos_int), tie_embeddings=False)
     if "attention_bias" in fam.defaults:  # one switch for q, k, v and o
         values["qkv_bias"] = values["o_bias"] = bool(get("attention_bias"))
     if "mlp_bias" in fam.defaults:
@@ -199,42 +177,10 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
     return ModelSpec(**values)
 
 
-def _encoder_values(config: dict, get, pos_int) -> dict:
-    """An encoder's token types and classifier width: PretrainedConfig takes `num_labels`, or as many labels as
-    `id2label` names (what a fine-tuned checkpoint's config.json stores), else 2."""
-    labels = config.get("num_labels") or len(config.get("id2label") or {}) or 2
-    return {"token_types": pos_int("type_vocab_size", get("type_vocab_size")), "num_labels": pos_int("num_labels", labels)}
-
-
 def _check_expressible(spec: ModelSpec, fam: Family) -> None:
     for k, v in fam.switches.items():
         if getattr(spec, k) != v:
             raise EstimateError(f"{spec.name}: {spec.model_type} models always have {k}={v!r}, the spec says {getattr(spec, k)!r}")
-
-
-def _falcon_config(spec: ModelSpec) -> dict:
-    """FalconConfig keys for `spec`: the old architecture when one of its two layouts fits (multi-query or full
-    attention, parallel or sequential), else the new decoder architecture (grouped kv heads, 1 or 2 norms)."""
-    new = spec.num_kv_heads not in (1, spec.num_heads) or (spec.parallel_block and spec.norms_per_layer == 2)
-    c = {
-        "hidden_size": spec.hidden_size,
-        "ffn_hidden_size": spec.intermediate_size,
-        "num_hidden_layers": spec.num_layers,
-        "num_attention_heads": spec.num_heads,
-        "num_kv_heads": spec.num_kv_heads,
-        "vocab_size": spec.vocab_size,
-        "max_position_embeddings": spec.max_positions,
-        "tie_word_embeddings": spec.tie_embeddings,
-        "new_decoder_architecture": new,
-        "alibi": False,
-        "parallel_attn": spec.parallel_block,
-        "multi_query": not new and spec.num_kv_heads == 1,
-    }
-    if new:
-        c["num_ln_in_parallel_attn"] = spec.norms_per_layer
-    if spec.qkv_bias != spec.o_bias or spec.o_bias != spec.mlp_bias:
-        raise EstimateError(f"{spec.name}: falcon has one `bias` switch for every linear; the spec's biases differ")
-    return c
 
 
 def hf_config_from_spec(spec: ModelSpec) -> dict:
@@ -264,7 +210,7 @@ def hf_config_from_spec(spec: ModelSpec) -> dict:
         if "multi_query" in fam.defaults:
             c["multi_query"] = spec.num_kv_heads == 1
     elif mt == "falcon":
-        c.update(_falcon_config(spec))
+        c.update(falcon_config(spec))
     else:
         c.update(
             hidden_size=spec.hidden_size,

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .accuracy_published import MODEL_IDS, PLAIN_LORA_TAGS, SPEC_CHANGES, peft_experiment, peft_tag_in
+from .accuracy_setups import MODEL_IDS, PLAIN_LORA_TAGS, SPEC_CHANGES, peft_experiment, peft_tag_in
 from .catalog import resolve_model
 from .errors import EstimateError
 from .gpus import find_gpu

@@ -10,8 +10,9 @@ import pytest
 from estimators import accuracy as acc
 from estimators import band
 from estimators import band_fit as bf
-from estimators.accuracy_published import compare_published, source_stack
+from estimators.accuracy_published import compare_published
 from estimators.accuracy_rows import PUBLISHED_PATH, read_published
+from estimators.accuracy_setups import source_stack
 
 PUBLISHED = compare_published()
 
