@@ -101,9 +101,12 @@ def shortest_seq(setup: Setup) -> int:
 
 
 def max_seq_len(model: ModelSpec, setup: Setup, capacity: float, margin: Margin | None = None, reward_model: ModelSpec | None = None) -> int:
-    """The longest sequence (a multiple of SEQ_STEP) that fits; 0 when not even the shortest does."""
+    """The longest sequence (a multiple of SEQ_STEP) that fits, at most the model's positions (no position to read
+    beyond them: GPT-2's table ends there, a rotary model was trained to that context); 0 when not even the shortest
+    does."""
     low = shortest_seq(setup) // SEQ_STEP
-    steps = largest(lambda n: _fits(model, setup.with_(seq_len=n * SEQ_STEP), capacity, margin, reward_model), low, MAX_SEQ // SEQ_STEP)
+    top = max(low, min(MAX_SEQ, model.max_positions) // SEQ_STEP)
+    steps = largest(lambda n: _fits(model, setup.with_(seq_len=n * SEQ_STEP), capacity, margin, reward_model), low, top)
     return steps * SEQ_STEP if steps >= low else 0
 
 

@@ -31,6 +31,22 @@ def test_max_seq_len_is_the_boundary_in_steps_of_64():
     assert not estimate(LLAMA8, setup.with_(seq_len=longest + 64)).fits(RTX4090)
 
 
+def test_max_seq_len_stops_at_the_model_s_positions():
+    """GPT-2 (1,024 learned positions) on an H100 fits far longer sequences than it can read: the answer is its 1,024."""
+    gpt2 = catalog()["gpt2"]
+    h100 = find_gpu("h100").memory_bytes
+    assert estimate(gpt2, Setup(adaptation="lora", seq_len=4096)).fits(h100)  # the memory alone would allow more
+    assert max_seq_len(gpt2, Setup(adaptation="lora"), h100) == 1024
+
+
+def test_fit_command_says_the_longest_sequence_is_the_model_s_context(advisor_main):
+    out = advisor_main("fit", "--model", "gpt2", "--gpu", "h100", "--seq-len", "512")
+    assert out.returncode == 0, out.stderr
+    assert "1024 tokens (the model's 1,024 positions" in " ".join(out.stdout.split())
+    data = json.loads(advisor_main("fit", "--model", "gpt2", "--gpu", "h100", "--seq-len", "512", "--json").stdout)
+    assert data["max_seq_len"] == 1024 == data["model_positions"]
+
+
 def test_nothing_fits_gives_zero_limits():
     huge = catalog()["llama-3.1-405b"]
     report = fit_report(huge, Setup(adaptation="full"), RTX4090)

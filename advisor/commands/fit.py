@@ -85,6 +85,7 @@ def fit_dict(report, gpu, resolved, reward=None) -> dict:
         "fits": report.fits,
         "max_micro_batch": report.max_micro_batch,
         "max_seq_len": report.max_seq_len,
+        "model_positions": resolved.spec.max_positions,  # the ceiling of max_seq_len (estimators/fit.py max_seq_len)
         "fixes": [
             {
                 "change": fix.label,
@@ -157,7 +158,9 @@ def print_fit(data: dict) -> None:
     if data["max_micro_batch"]:
         console.print(f"largest micro-batch at {seq} tokens: [bold]{data['max_micro_batch']}[/bold]")
     if data["max_seq_len"]:
-        console.print(f"longest sequence at micro-batch {est['setup']['micro_batch']}: [bold]{data['max_seq_len']}[/bold] tokens")
+        positions = data["model_positions"]
+        cap = f" (the model's {positions:,} positions: no longer sequence can be read)" if data["max_seq_len"] + 64 > positions else ""
+        console.print(f"longest sequence at micro-batch {est['setup']['micro_batch']}: [bold]{data['max_seq_len']}[/bold] tokens{cap}")
     if data["fits"] and data.get("goal") != "fastest":
         return
     if not data["fixes"]:
