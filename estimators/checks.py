@@ -5,7 +5,7 @@ Errors, raised by `check_setup` (effective.for_model calls it, so `estimate()` a
 - LoRA target names that are not module names of the model (peft would raise "Target modules {...} not found"
   only for a list that matches nothing; a typo next to a real name is silently dropped there and here).
 - an empty target list, which would otherwise read as "every linear layer".
-- a preset (qv, attention) whose role the model does not name apart (setup.lora_target_names resolves it per family).
+- a preset (qv, attention) whose role the model does not name apart (lora_targets.lora_target_names resolves it per family).
 - a LoRA rank above the hidden size: the update B @ A of a layer has rank at most min(in, out), so r beyond it
   only adds parameters (peft builds them anyway).
 - a PPO / GRPO response that does not leave room for a prompt in the sequence (seq_len = prompt + response).
@@ -20,9 +20,10 @@ Warnings, from `setup_warnings` (appended to Estimate.warnings) and `gpu_warning
 from __future__ import annotations
 
 from .errors import EstimateError
+from .lora_targets import lora_target_names
 from .model import ModelSpec
 from .params import attention_targets
-from .setup import LORA_PRESETS, Setup, lora_target_names
+from .setup import LORA_PRESETS, Setup
 
 PROMPT_ROOM = 8  # estimators/kind_rollout.py PROMPT_MIN: the generated PPO/GRPO scripts keep at least 8 prompt tokens
 

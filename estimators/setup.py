@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import EstimateError
-from .model import ModelSpec
-from .params import attention_targets, embedding_modules, layer_linears, query_value_targets
 
 TRAIN_KINDS = ("sft", "reward", "dpo", "ppo", "grpo")
 ADAPTATIONS = ("full", "lora", "qlora")  # what is trained: every weight, LoRA adapters, LoRA on a 4-bit base
@@ -263,47 +261,6 @@ def _choice(flag: str, value: str, valid: tuple[str, ...]) -> None:
         raise EstimateError(f"unknown {flag} '{value}'; valid: {', '.join(valid)}")
 
 
-# The presets whose module names depend on the model family.
-FAMILY_PRESETS = {"qv": query_value_targets, "attention": attention_targets}
-
-
-def lora_target_names(m: ModelSpec | None, setup: Setup) -> tuple[str, ...]:
-    """The target_modules peft gets for `m` (() means "all-linear"): a preset of FAMILY_PRESETS resolved to the family's
-    module names (params.query_value_targets, attention_targets), or the user's comma-separated list as given.
-    `m` may be None where the set-up needs no family (not in FAMILY_PRESETS)."""
-    preset = FAMILY_PRESETS.get(setup.lora_targets)
-    if preset is None:
-        if setup.lora_targets == "all-linear":
-            return ()
-        return tuple(t.strip() for t in setup.lora_targets.split(",") if t.strip())
-    assert m is not None, f"--lora-targets {setup.lora_targets} needs the model family"
-    names = preset(m)
-    if not names:
-        valid = ", ".join(dict.fromkeys(x.name for x in layer_linears(m) if x.module))
-        raise EstimateError(
-            f"--lora-targets {setup.lora_targets} means {LORA_PRESETS[setup.lora_targets]}, and {m.name} has none "
-            f"known by name; list its modules instead (valid: {valid}) or use all-linear"
-        )
-    return names
-
-
-def lora_target_text(m: ModelSpec | None, setup: Setup) -> str:
-    """What LoRA adapts on `m`, in words: "q_proj, v_proj", or "query_key_value (...)" where q, k and v are one matrix."""
-    names = lora_target_names(m, setup)
-    if not names:
-        return "all linear layers"
-    text = ", ".join(names)
-    if setup.lora_targets == "qv" and m is not None and m.fused_qkv:
-        text += " (fused q, k, v: peft adapts the whole matrix)"
-    return text
-
-
 def save_module_names(setup: Setup) -> tuple[str, ...]:
     """The roles `modules_to_save` trains in full ("embed_tokens,lm_head" -> both), in Llama's spelling."""
     return tuple(t.strip() for t in setup.modules_to_save.split(",") if t.strip())
-
-
-def modules_to_save_names(m: ModelSpec, setup: Setup) -> tuple[str, ...]:
-    """peft's modules_to_save for `m`: each role named as `m`'s family names the module (GPT-NeoX: embed_in)."""
-    names = embedding_modules(m)
-    return tuple(names[role] for role in save_module_names(setup))

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from . import terms as t
 from .grad_accum import with_accumulation
+from .lora_targets import lora_target_text
 from .model import ModelSpec
 from .option_terms import option_trainable
 from .params import count_params
 from .result import FUSED_BACKWARD, FUSED_FORWARD, FUSED_SAVED, LOGITS_BACKWARD, LOGITS_FORWARD, Estimate, phase_total
-from .setup import Setup, lora_target_text
+from .setup import Setup
 from .stacks import apply_stack
 
 

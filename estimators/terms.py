@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .dtypes import OPT8_BLOCK, four_bit_bytes_per_param
+from .lora_targets import lora_target_names
 from .model import ModelSpec
 from .params import Linear, count_params, encoder_head_params, layer_linears, linear_names, targets_linear
-from .setup import Setup, lora_target_names
+from .setup import Setup
 from .versions import in_range, version_of
 
 # Families whose norm computes in fp32 and multiplies by an fp32 weight before casting back (Gemma's

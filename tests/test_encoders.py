@@ -119,7 +119,7 @@ def test_cli_refuses_with_one_line(capsys):
 
 
 def test_lora_presets_name_bert_modules():
-    from estimators.setup import lora_target_names
+    from estimators.lora_targets import lora_target_names
 
     assert lora_target_names(BERT, FULL.with_(adaptation="lora", lora_targets="qv")) == ("query", "value")
     assert "attention.output.dense" in lora_target_names(BERT, FULL.with_(adaptation="lora", lora_targets="attention"))

@@ -19,8 +19,9 @@ from estimators import terms as t  # noqa: E402
 from estimators.catalog import catalog  # noqa: E402
 from estimators.effective import for_model  # noqa: E402
 from estimators.hf_config import hf_config_from_spec  # noqa: E402
+from estimators.lora_targets import lora_target_names  # noqa: E402
 from estimators.model import ModelSpec  # noqa: E402
-from estimators.setup import Setup, lora_target_names  # noqa: E402
+from estimators.setup import Setup  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
 

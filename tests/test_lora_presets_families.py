@@ -3,7 +3,7 @@
 "qv" means the query and value projections, "attention" every attention linear, whatever the family calls them
 (GPT-NeoX's fused query_key_value, GPT-2's c_attn and attn.c_proj); modules_to_save's roles embed_tokens / lm_head
 become the family's own module names (GPT-2's wte, GPT-NeoX's embed_in, Falcon's word_embeddings). The estimate,
-the generated script's LoraConfig and `advisor measure` read the one resolution in estimators/setup.py, so what is
+the generated script's LoraConfig and `advisor measure` read the one resolution in estimators/lora_targets.py, so what is
 priced is what peft wraps: checked here on meta-device models built by transformers (no weights, no download).
 """
 
@@ -17,11 +17,12 @@ import pytest
 from estimators import terms as t
 from estimators.catalog import catalog
 from estimators.errors import EstimateError
+from estimators.lora_targets import lora_target_names, lora_target_text, modules_to_save_names
 from estimators.model import ModelSpec
 from estimators.option_terms import saved_module_params
 from estimators.params import LINEAR_NAMES, linear_names
 from estimators.pricing import estimate
-from estimators.setup import Setup, lora_target_names, lora_target_text, modules_to_save_names
+from estimators.setup import Setup
 
 CATALOG = catalog()
 # One catalog row per family of params.LINEAR_NAMES, plus Llama (the default names) and Phi-3 (default names, fused q/k/v).

@@ -21,9 +21,10 @@ from estimators.catalog import catalog  # noqa: E402
 from estimators.effective import for_model  # noqa: E402
 from estimators.errors import EstimateError  # noqa: E402
 from estimators.hf_config import hf_config_from_spec  # noqa: E402
+from estimators.lora_targets import lora_target_names  # noqa: E402
 from estimators.model import ModelSpec  # noqa: E402
 from estimators.pricing import estimate  # noqa: E402
-from estimators.setup import Setup, lora_target_names  # noqa: E402
+from estimators.setup import Setup  # noqa: E402
 
 # peft warns that its gate_up_proj rank pattern "did not match" (it does: the count below proves rank 2r) and that
 # GPT-2's Conv1D needs fan_in_fan_out; neither matters here.

@@ -29,7 +29,8 @@ from advisor.scriptgen import render, trl_names, write_run
 from advisor.scriptgen.config_block import BUNDLED, stage_config
 from advisor.scriptgen.literals import py_kwargs, py_literal
 from advisor.scriptgen.pins import FALLBACK_PINS, PPO_TRL, package_versions
-from estimators.setup import Setup, lora_target_names
+from estimators.lora_targets import lora_target_names
+from estimators.setup import Setup
 
 GOLDEN = Path(__file__).parent / "golden" / "scriptgen"
 KINDS = ("sft", "reward", "dpo", "grpo", "ppo")

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from estimators.setup import Setup, lora_target_names, modules_to_save_names
+from estimators.lora_targets import lora_target_names, modules_to_save_names
+from estimators.setup import Setup
 
 from .hfmodel import attn_implementation, compute_dtype, cuda_attn_implementation, hf_config, reset_rotary, retie, storage_dtype
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from estimators.setup import lora_target_text, modules_to_save_names
+from estimators.lora_targets import lora_target_text, modules_to_save_names
 
 
 def show(text: str) -> str:

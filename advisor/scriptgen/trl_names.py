@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from estimators.errors import EstimateError
 from estimators.kind_models import trained_model
+from estimators.lora_targets import FAMILY_PRESETS, lora_target_names, modules_to_save_names
 from estimators.model import ModelSpec
-from estimators.setup import FAMILY_PRESETS, Setup, lora_target_names, modules_to_save_names
+from estimators.setup import Setup
 
 # The TRL config class each script kind builds (the RLOO variant of a PPO stage trains with RLOOConfig).
 TRL_CONFIG = {"sft": "SFTConfig", "reward": "RewardConfig", "dpo": "DPOConfig", "grpo": "GRPOConfig", "rloo": "RLOOConfig", "ppo": "PPOConfig"}
