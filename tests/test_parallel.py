@@ -6,7 +6,7 @@ import json
 import pytest
 
 from estimators import Setup, estimate
-from estimators import parallel as par
+from estimators import parallel_units as par
 from estimators import terms as t
 from estimators.catalog import catalog
 from estimators.model import ModelSpec
