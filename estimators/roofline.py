@@ -36,7 +36,7 @@ class Constants:
     bandwidth_efficiency: float = 0.7065
     # FIXED at an earlier fit's value. Fraction of the dense peak causal flash attention reaches, forward and
     # backward (FlashAttention-2, arXiv:2307.08691: 50-73 % of A100 peak forward, lower backward). Once the
-    # elementwise terms followed each tensor's dtype (estimators/time_layer.py Dtypes) the fit set stopped pinning
+    # elementwise terms followed each tensor's dtype (estimators/time_bytes.py Dtypes) the fit set stopped pinning
     # it: the refit ran it to 0.75, above the paper's best forward figure, for a 2 % lower loss.
     attention_efficiency: float = 0.4806
     # FIXED. CPU time to launch one kernel from eager PyTorch (Python op dispatch, autograd bookkeeping, the

@@ -55,7 +55,7 @@ def combine_bytes_per_token(m: ModelSpec, setup: Setup) -> float:
     """Bytes per token of the output combine in forward (backward is priced at BACKWARD_ELEMENTWISE times this), per
     output feature: `(m - 1) * base_result` reads the base output (compute dtype) and writes in x's dtype (the fp32
     magnitude promotes it), `m * lora_result` reads and writes, and the sum reads both and writes one. The LoRA
-    branch's own scaling and its add to the layer output are LoRA's (time_layer.lora_elementwise_bytes)."""
+    branch's own scaling and its add to the layer output are LoRA's (time_bytes.lora_elementwise_bytes)."""
     a = setup.compute_bytes
     return sum((a + 6 * dora_x_bytes(m, setup, lin)) * lin.out_features * lin.count for lin in dora_linears(m, setup))
 

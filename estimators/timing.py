@@ -24,7 +24,8 @@ from .model import ModelSpec
 from .params import count_params
 from .roofline import DEFAULT, Constants, Roof, dispatch_time, memory_time
 from .setup import Setup
-from .time_layer import HEAD_KERNELS, forward_only, layer_kernels, train_micro_batch
+from .time_bytes import layer_kernels
+from .time_layer import HEAD_KERNELS, forward_only, train_micro_batch
 from .time_step_terms import comm_bytes, link_bytes_per_s, offload_terms, optimizer_time
 
 PPO_EPOCHS = 4  # trl 1.12 PPOConfig.num_ppo_epochs default

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from estimators import flops as fl
+from estimators import time_bytes as tb
 from estimators import time_layer as tl
 from estimators import time_step_terms as ts
 from estimators import timing as tm
@@ -130,7 +131,7 @@ def test_grpo_generation_decode_is_bound_by_bandwidth_or_launches():
         terms = _terms(tm.step_time(m, s, A100))
         decode = terms["generation: decode"]
         weights = 512 * count_params(m).total * 2 / (2039e9 * DEFAULT.bandwidth_efficiency)
-        launches = 512 * (m.num_layers * tl.layer_kernels(m, s) + tl.HEAD_KERNELS) * DEFAULT.dispatch_s
+        launches = 512 * (m.num_layers * tb.layer_kernels(m, s) + tl.HEAD_KERNELS) * DEFAULT.dispatch_s
         assert decode >= max(weights, launches)
         assert decode < 1.2 * max(weights, launches)  # the KV cache of 768 tokens adds little
         assert (weights > launches) == (bound == "bandwidth")
@@ -163,27 +164,27 @@ def test_elementwise_bytes_follow_each_tensors_dtype():
     h, i, qkv = 2048, 8192, 2048 + 2 * 128
     lora = Setup(adaptation="lora", lora_targets="all-linear", lora_dropout=0.0, micro_batch=1, seq_len=512)
     qlora = lora.with_(adaptation="qlora")
-    assert tl.Dtypes.of(m, lora) == tl.Dtypes(norm_out=4, proj_out=2, mlp_out=2, stream=2)
-    assert tl.Dtypes.of(m, qlora) == tl.Dtypes(norm_out=4, proj_out=4, mlp_out=4, stream=4)
+    assert tb.Dtypes.of(m, lora) == tb.Dtypes(norm_out=4, proj_out=2, mlp_out=2, stream=2)
+    assert tb.Dtypes.of(m, qlora) == tb.Dtypes(norm_out=4, proj_out=4, mlp_out=4, stream=4)
     norms = 2 * h * (4 + 4)  # fp32 stream in, fp32 out (LayerNorm is on autocast's fp32 list)
     residual = 2 * 3 * h * 4
     gelu = 2 * 4 * i  # one op read and written in fp32
     casts = 2 * h * (4 + 2)  # c_attn and c_fc cast the fp32 norm output to bf16
     casts += (qkv + i) * (2 + 4) + h * (2 + 4)  # Linear4bit casts c_attn, c_fc and c_proj outputs back to fp32
     casts += qkv * (4 + 2) + i * (4 + 2)  # fp32 q, k, v into the flash kernel; the fp32 MLP product into c_proj
-    assert tl.layer_elementwise_bytes(m, qlora) == norms + residual + gelu + casts
+    assert tb.layer_elementwise_bytes(m, qlora) == norms + residual + gelu + casts
     # LoRA: autocast linears return bf16, so only the casts of the fp32 norm output remain
     lora_bytes = 2 * h * (2 + 4) + 2 * 3 * h * 2 + 2 * 2 * i + 2 * h * (4 + 2)
-    assert tl.layer_elementwise_bytes(m, lora) == lora_bytes
+    assert tb.layer_elementwise_bytes(m, lora) == lora_bytes
     # Mistral's RMSNorm returns bf16 with bf16 weights: QLoRA adds no casts; peft's fp32 norm weights do
     acc = Setup(adaptation="qlora", kbit_upcast=False, micro_batch=1, seq_len=512)
-    assert tl.linear_cast_bytes(M7, acc, tl.Dtypes.of(M7, acc)) == 0
-    assert tl.Dtypes.of(M7, acc.with_(kbit_upcast=True)).proj_out == 4
+    assert tb.linear_cast_bytes(M7, acc, tb.Dtypes.of(M7, acc)) == 0
+    assert tb.Dtypes.of(M7, acc.with_(kbit_upcast=True)).proj_out == 4
     # each cast is a kernel launch: 2 input casts, 2 Linear4bit output groups, q/k/v and the MLP product (LoRA: 2)
-    assert len(tl.layer_casts(m, qlora, tl.Dtypes.of(m, qlora))) == 6
-    assert len(tl.layer_casts(m, lora, tl.Dtypes.of(m, lora))) == 2
+    assert len(tb.layer_casts(m, qlora, tb.Dtypes.of(m, qlora))) == 6
+    assert len(tb.layer_casts(m, lora, tb.Dtypes.of(m, lora))) == 2
     dequants = sum(1 for lin in fl.active_linears(m) if lin.module)
-    assert tl.layer_kernels(m, qlora) - tl.layer_kernels(m, lora) == dequants + 6 - 2
+    assert tb.layer_kernels(m, qlora) - tb.layer_kernels(m, lora) == dequants + 6 - 2
 
 
 def test_fsdp_units_set_a_host_floor_under_peft():
