@@ -1,7 +1,7 @@
 """The time of one decoder layer's pass and of one micro-batch's forward and backward, term by term (pure Python).
 
 Bytes moved are counted from the Hugging Face modelling code the memory model reads (estimators/terms.py): every
-unfused elementwise op reads its inputs and writes its output once. The per-op counts are in the functions below;
+unfused elementwise op reads its inputs and writes its output once. The per-op counts are in estimators/time_bytes.py;
 backward elementwise work is taken as twice the forward's (gradients read the saved input and the incoming
 gradient and write one gradient per input). A decoder layer is also bounded below by the CPU time to launch its
 kernels (eager PyTorch), which is what small micro-batches hit. estimators/timing.py sums these into a step.

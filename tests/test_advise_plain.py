@@ -12,8 +12,8 @@ from rich.markup import escape as rich_escape
 from advisor import plaintext
 from advisor.advice.advise import advise
 from advisor.answers import Answers
-from advisor.commands.advise import plan_blocks
 from advisor.compact_table import CompactSpec
+from advisor.plan_render import plan_blocks
 from advisor.render import plain_lines
 
 PLANS = {

@@ -17,9 +17,9 @@ from rich.console import Console
 from advisor import messages, rules, rules_check
 from advisor.advice.advise import advise
 from advisor.answers import Answers
-from advisor.commands.advise import print_plan
 from advisor.errors import AdvisorError
 from advisor.plan import Plan
+from advisor.plan_render import print_plan
 
 ADVISOR = Path(__file__).resolve().parent.parent / "advisor"
 HANGUL = re.compile(r"[\uac00-\ud7a3]")

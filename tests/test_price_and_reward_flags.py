@@ -16,7 +16,7 @@ from rich.console import Console
 from advisor.advice.advise import advise
 from advisor.advice.timecost import USER_PRICE, stage_time_words
 from advisor.answers import Answers
-from advisor.commands.advise import print_plan
+from advisor.plan_render import print_plan
 from advisor.planning import model_spec
 from advisor.questions import question
 from advisor.scriptgen import write_run

@@ -11,8 +11,8 @@ from rich.console import Console
 
 from advisor.advice.advise import advise
 from advisor.answers import Answers
-from advisor.commands.advise import print_plan
 from advisor.plan import load_plan, save_plan
+from advisor.plan_render import print_plan
 from advisor.planning import model_spec
 from estimators.gpus import find_gpu
 from estimators.time_plan import Stage, plan_time
