@@ -21,6 +21,7 @@ from advisor.questions import questions
 from advisor.tui.app import WizardApp
 from advisor.tui.plan_calls import memory_view
 from advisor.tui.state import QUESTION_STEPS, WHATIF_KNOBS, WizardState, questions_for
+from advisor.tui.widgets.choices import ChoiceSet
 
 SIZE = (80, 24)
 SMALL_CARD = {"goal": "domain", "data": ["instruction_pairs"], "gpu": "rtx3060", "model": "7b"}
@@ -247,7 +248,7 @@ def test_going_back_keeps_every_answer():
             await pilot.press(*"300")
             await pilot.press("escape", "escape")  # back to the goal
             assert app.step == "goal"
-            assert app.screen.query_one("#q-goal-domain").value is True
+            assert app.screen.query_one("#q-goal", ChoiceSet).value == "domain"
             await pilot.press("ctrl+n", "ctrl+n")
             assert app.step == "resources"
             assert app.screen.query_one("#q-gpu", Select).value == "rtx3060"

@@ -14,7 +14,7 @@ from textual.content import Content
 from textual.widgets import Button, Footer, Input, RadioButton, RadioSet
 
 from advisor.tui.widgets import compact
-from advisor.tui.widgets.choices import ChoiceRow, ChoiceSet
+from advisor.tui.widgets.choices import ChoiceSet
 from advisor.tui.widgets.chrome import KeyBar, NavButton
 
 LABELS = ["Alpha", "Beta", "Gamma"]
@@ -37,7 +37,9 @@ class _Choices(App):
 
     def compose(self):
         if self.light:
-            yield ChoiceSet(*(ChoiceRow(Content(label), value=i == self.pressed, id=f"c-{i}") for i, label in enumerate(LABELS)), id="set")
+            yield ChoiceSet(
+                [(f"c-{i}", Content(label)) for i, label in enumerate(LABELS)], value=None if self.pressed is None else f"c-{self.pressed}", id="set"
+            )
         else:
             with compact(RadioSet(id="set")):
                 for i, label in enumerate(LABELS):
@@ -101,17 +103,18 @@ def test_the_choice_set_behaves_and_looks_as_a_compact_radio_set():
             assert got[0] == want[0], (pressed, i, STEPS[i])  # and the same cells
 
 
-def test_a_choice_row_value_presses_it_as_a_radio_button_would():
+def test_a_choice_set_value_presses_it_as_a_radio_button_would():
     async def scenario():
         app = _Choices(light=True, pressed=0)
         async with app.run_test(size=(40, 8)) as pilot:
-            rows = [app.query_one(f"#c-{i}", ChoiceRow) for i in range(3)]
-            rows[2].value = True
+            choices = app.query_one("#set", ChoiceSet)
+            assert choices.value == "c-0"
+            choices.value = "c-2"
             await pilot.pause()
-            assert [r.value for r in rows] == [False, False, True] and app.changes == [2]
-            rows[2].value = False  # the pressed one is let go only by pressing another
-            assert rows[2].value is True
-            assert app.query_one("#set", ChoiceSet).pressed_index == 2
+            assert choices.value == "c-2" and choices.pressed_index == 2 and app.changes == [2]
+            choices.value = "c-2"  # pressing the pressed one changes nothing
+            await pilot.pause()
+            assert app.changes == [2]
 
     run(scenario())
 

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from . import gc_pause
 from .i18n import localize_bindings, t
-from .state import DEFAULT_RUN_DIR, QUESTION_STEPS, STEPS, WizardState
+from .state import DEFAULT_RUN_DIR, STEPS, WizardState
 
 _collecting = gc_pause.pause()  # Textual is imported without the collector walking its objects (advisor/tui/gc_pause.py)
 try:
     from textual import work  # noqa: E402
     from textual.app import App  # noqa: E402
     from textual.binding import Binding  # noqa: E402
+    from textual.screen import Screen  # noqa: E402
 finally:
     gc_pause.resume(_collecting, freeze=True)
 
@@ -64,8 +65,10 @@ class WizardApp(App["Plan"]):
     def on_unmount(self) -> None:
         self._collect_again()
 
-    def on_mount(self) -> None:
-        self.push_screen(self._screen(self.step))
+    def get_default_screen(self) -> Screen:
+        """The first step's screen, as the app's first screen. Pushed over Textual's default screen, it would be the
+        second, and that one (never shown) built, styled, resumed and replaced before the first frame."""
+        return self._screen(self.step)
 
     def after_first_frame(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the first frame is painted (at once after that): a worker started before it imports
@@ -85,10 +88,11 @@ class WizardApp(App["Plan"]):
         self.prewarm()  # after the first frame too
 
     def load_step_css(self) -> None:
-        """Add the later steps' rules (advisor_steps.tcss) to the stylesheet, once: after the first frame, or before a
-        later step's screen is built when that comes first (a wizard started at a later step, the glossary). Textual
-        parses every rule it holds before the first frame and matches each widget against them, so the question steps
-        start with only theirs. No widget of a question step matches these rules: the screen on show needs no restyle."""
+        """Add the rules of the steps after the goal (advisor_steps.tcss) to the stylesheet, once: after the first
+        frame, or before such a step's screen is built when that comes first (a wizard started at a later step, the
+        glossary). Textual parses every rule it holds before the first frame and matches each widget against them, so
+        the goal step starts with only its own. No widget of the goal step matches these rules: the screen on show
+        when they are added needs no restyle."""
         path = self.STEP_CSS_PATH
         if self.stylesheet.has_source(str(path)):
             return
@@ -102,6 +106,8 @@ class WizardApp(App["Plan"]):
 
         for name in (
             "advisor.tui.widgets.later_fields",
+            "advisor.tui.screens.data",
+            "advisor.tui.screens.resources",
             "advisor.advice.advise",
             "estimators.fit",
             "advisor.scriptgen",
@@ -118,13 +124,24 @@ class WizardApp(App["Plan"]):
     def _screen(self, step: str):
         from .screens import screen_for
 
-        if step not in QUESTION_STEPS:
+        if step != STEPS[0]:  # advisor.tcss styles only the goal step (and the frame)
             self.load_step_css()
         return screen_for(step)
 
     def show_step(self, step: str) -> None:
         self.step = step
-        self.switch_screen(self._screen(step))
+        screen = self._screen(step)
+        if len(self.screen_stack) > 1:
+            self.switch_screen(screen)
+            return
+        # From the first screen (the app's default screen, which switch_screen cannot replace: Textual keeps no
+        # result callback for it) the next step is pushed over it, and the first screen is removed as switch_screen
+        # removes the screen it replaces (its widgets and its messages still in flight go with it). It stays in the
+        # stack's list, under every later step and never shown again, where Textual's own default screen would be;
+        # Textual passes over a screen that is no longer running when it closes the app.
+        first = self.screen
+        self.push_screen(screen)
+        first.remove()
 
     # ---- actions ----------------------------------------------------------------------------------------
     def action_next(self) -> None:

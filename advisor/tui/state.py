@@ -8,7 +8,6 @@ so the first screen paints before they load.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -66,25 +65,29 @@ def check_answers(raw: Mapping[str, Any], origin: str = "answers") -> dict[str, 
     return given
 
 
-@dataclass
 class WizardState:
-    lang: str = "en"
-    raw: dict[str, Any] = field(default_factory=dict)  # question id -> what the user typed or picked
-    errors: dict[str, str] = field(default_factory=dict)  # question id -> one-line error
-    run_dir: str = DEFAULT_RUN_DIR
-    plan: "Plan | None" = None
-    plan_for: tuple | None = None  # the answers the plan was made from (a changed answer re-plans)
-    stage: str | None = None  # the stage shown on the memory step
-    notes: list[str] = field(default_factory=list)  # what "make it fit" applied, in order
-    batch_targets: dict[str, int] = field(default_factory=dict)  # stage -> the effective batch advise() recommended
-    saved: Path | None = None
-    # the file checked on the data step (issue 17): the stages that take its kind of data load it, mapped
-    dataset: str | None = None
-    dataset_answer: str = ""  # the `data` answer its type gives
-    dataset_model: str | None = None  # the model answer whose tokenizer counted its tokens (else the approximation)
-    dataset_check: dict | None = None  # that check, shown again when the user comes back to the data step
-    dataset_notes: list[str] = field(default_factory=list)  # stages it could not feed
-    from_data: set[str] = field(default_factory=set)  # answers the data filled (a later file replaces them)
+    """The answers, their errors and what was made from them. A plain class where a dataclass would do: building a
+    dataclass of these 17 fields (its generated __init__, __repr__ and __eq__) costs the wizard's start-up about
+    1.4 ms, before the first frame (issue 14 §8); nothing compares or prints states."""
+
+    def __init__(self, lang: str = "en", raw: dict[str, Any] | None = None, run_dir: str = DEFAULT_RUN_DIR) -> None:
+        self.lang = lang
+        self.raw: dict[str, Any] = {} if raw is None else raw  # question id -> what the user typed or picked
+        self.errors: dict[str, str] = {}  # question id -> one-line error
+        self.run_dir = run_dir
+        self.plan: Plan | None = None
+        self.plan_for: tuple | None = None  # the answers the plan was made from (a changed answer re-plans)
+        self.stage: str | None = None  # the stage shown on the memory step
+        self.notes: list[str] = []  # what "make it fit" applied, in order
+        self.batch_targets: dict[str, int] = {}  # stage -> the effective batch advise() recommended
+        self.saved: Path | None = None
+        # the file checked on the data step (issue 17): the stages that take its kind of data load it, mapped
+        self.dataset: str | None = None
+        self.dataset_answer = ""  # the `data` answer its type gives
+        self.dataset_model: str | None = None  # the model answer whose tokenizer counted its tokens (else the approximation)
+        self.dataset_check: dict | None = None  # that check, shown again when the user comes back to the data step
+        self.dataset_notes: list[str] = []  # stages it could not feed
+        self.from_data: set[str] = set()  # answers the data filled (a later file replaces them)
 
     # ---- answers ----------------------------------------------------------------------------------------
     def value(self, q: Question) -> Any:

@@ -14,8 +14,8 @@ def screen_for(step: str):
 # step -> (module, class); a step's module is imported when the step is first shown (the first paint stays fast)
 SCREENS = {
     "goal": ("questions", "GoalScreen"),
-    "data": ("questions", "DataScreen"),
-    "resources": ("questions", "ResourcesScreen"),
+    "data": ("data", "DataScreen"),
+    "resources": ("resources", "ResourcesScreen"),
     "recommend": ("recommend", "RecommendScreen"),
     "memory": ("memory", "MemoryScreen"),
     "script": ("script", "ScriptScreen"),

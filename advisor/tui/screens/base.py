@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
-from textual import events, on
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Button, Static
@@ -22,18 +22,19 @@ if TYPE_CHECKING:
     from ..app import WizardApp
 
 
-def step_bar(step: str, lang: str) -> Text:
-    """The seven steps on one line, the current one highlighted (it fits 80 columns; the app's name is its title)."""
-    text = Text()
+def step_bar(step: str, lang: str) -> Content:
+    """The seven steps on one line, the current one highlighted (it fits 80 columns; the app's name is its title).
+    Textual's Content, which the Static draws as it is (a rich Text it would convert first)."""
+    parts: list[str | tuple[str, str]] = []
     for i, name in enumerate(STEPS, 1):
-        label = f"{i} {step_name(name, lang)}"
+        label = f" {i} {step_name(name, lang)} "
         if name == step:
-            text.append(f" {label} ", style="bold reverse")
+            parts.append((label, "bold reverse"))
         elif STEPS.index(name) < STEPS.index(step):
-            text.append(f" {label} ", style="dim")
+            parts.append((label, "dim"))
         else:
-            text.append(f" {label} ")
-    return text
+            parts.append(label)
+    return Content.assemble(*parts)
 
 
 class StepScreen(Screen):
@@ -95,12 +96,12 @@ class StepScreen(Screen):
             status._shown = text
             status.update(escape(text))
 
-    @on(Button.Pressed, "#back")
-    def _back(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.wizard.action_back()
-
-    @on(Button.Pressed, "#next")
-    def _next(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.wizard.action_next()
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Back and Next (one handler, not one `@on` per button: each `@on` selector is parsed as CSS when this module
+        is imported, before the first frame); other buttons' presses go on to the step's own handlers."""
+        if event.button.id == "back":
+            event.stop()
+            self.wizard.action_back()
+        elif event.button.id == "next":
+            event.stop()
+            self.wizard.action_next()

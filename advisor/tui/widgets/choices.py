@@ -4,20 +4,21 @@ RadioButtons draws them (the same characters, colours and keys) at a fraction of
 Why not RadioSet: each RadioButton is a Static with two component classes (toggle--button, toggle--label), and Textual
 styles each component as a node of its own, from the whole stylesheet, every time the button is styled (when it is
 mounted, when the screen is shown, when the set takes the focus, when a class such as -on or -selected changes),
-and RadioSet's and ToggleButton's rules are parsed before the first frame. On the goal step (six choices) this
-widget takes about 5% off the instructions to the first frame (issue 14 §8). Here a row is a plain Widget with no
-classes and no component styles: the six rows share one styling pass (Textual reuses the rules of identical siblings), and the
-row draws its button and label from theme variables (`$panel`, `$text-success`, `$block-cursor-*`), as RadioSet's
-default CSS gives them, according to its state.
+and RadioSet's and ToggleButton's rules are parsed before the first frame. Here the set is one widget that draws its
+choices itself, one after the other: no child widget to build, style (once on mount and again when the set takes
+the focus, as Textual restyles a focused widget's children), lay out and render per choice (on the goal step, six
+choices: about 3.5% of the instructions to the first frame, issue 14 §8). Each choice is its button and (wrapped)
+label, the button and the hover background from theme variables (`$panel`, `$text-success`,
+`$block-hover-background`), as RadioSet's default CSS gives them, according to its state.
 
 Keys and mouse as in RadioSet: down/right and up/left move the cursor (wrapping), enter/space press the choice under
-it, a click presses the row clicked and focuses the set; a hovered row that is not the cursor gets the hover
+it, a click presses the choice clicked and focuses the set; a hovered choice that is not the cursor gets the hover
 background. `ChoiceSet.Changed` is posted when another choice is pressed (not for the one already pressed).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 from textual import events
 from textual.binding import Binding, BindingType
@@ -37,67 +38,11 @@ _DOT_ON = "$text-success on $panel"
 _HOVER = "on $block-hover-background"
 
 
-class ChoiceRow(Widget):
-    """One choice of a ChoiceSet: its button and (wrapped) label. `value` is whether it is the pressed one."""
-
-    ALLOW_SELECT = False
-
-    def __init__(self, label: Content, value: bool = False, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._label = label.rstrip().pad(1, 1)
-        self._value = value
-        self._height_for: tuple[int, int] = (-1, 0)  # (width, height): layout asks several times per frame
-
-    @property
-    def value(self) -> bool:
-        return self._value
-
-    @value.setter
-    def value(self, value: bool) -> None:
-        choices = self.parent
-        if value and not self._value and isinstance(choices, ChoiceSet):
-            choices.press(choices.rows.index(self))  # as in a RadioSet: the one pressed before is let go
-        elif not value and isinstance(choices, ChoiceSet) and choices.pressed_index == choices.rows.index(self):
-            return  # nor can the pressed one be let go but by pressing another
-        else:
-            self._set_value(value)
-
-    def _set_value(self, value: bool) -> None:
-        if value != self._value:
-            self._value = value
-            self.refresh()
-
-    def render(self) -> Content:
-        choices = self.parent
-        if isinstance(choices, ChoiceSet) and choices.cursor_row is self:
-            label = self._label.stylize_before(choices.get_visual_style("choice-set--cursor"))
-        elif self.mouse_hover:
-            label = self._label.stylize_before(_HOVER)
-        else:
-            label = self._label
-        return Content.assemble(("▐", _SIDE), ("●", _DOT_ON if self._value else _DOT_OFF), ("▌", _SIDE), label)
-
-    def get_content_height(self, container, viewport, width: int) -> int:
-        seen_width, height = self._height_for
-        if seen_width != width:  # pressed or not, under the cursor or not: the label wraps the same
-            height = max(1, self.render().get_height(self.styles, width))
-            self._height_for = (width, height)
-        return height
-
-    def watch_mouse_hover(self) -> None:
-        self.refresh()
-
-    def on_click(self, event: events.Click) -> None:
-        choices = self.parent
-        if isinstance(choices, ChoiceSet):
-            choices.press(choices.rows.index(self))  # then the click reaches the set, which takes the focus
-
-
 class ChoiceSet(Widget):
-    """Radio buttons for one of several choices (ChoiceRow children), as a compact RadioSet shows them."""
+    """Radio buttons for one of several choices, given as (value, label) pairs, as a compact RadioSet shows them;
+    `value` is the pressed choice's value (None before one is pressed)."""
 
     can_focus = True
-    can_focus_children = False
 
     ALLOW_SELECT = False
     COMPONENT_CLASSES: ClassVar[set[str]] = {"choice-set--cursor"}
@@ -107,6 +52,7 @@ class ChoiceSet(Widget):
         height: auto;
         background: $surface;
         pointer: pointer;
+        text-wrap: wrap;
         &:focus {
             background-tint: $foreground 5%;
             & > .choice-set--cursor {
@@ -118,11 +64,6 @@ class ChoiceSet(Widget):
         &:blur > .choice-set--cursor {
             background: $block-cursor-blurred-background;
         }
-        & > ChoiceRow {
-            width: 1fr;
-            height: auto;
-            text-wrap: wrap;
-        }
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -132,68 +73,127 @@ class ChoiceSet(Widget):
     ]
 
     class Changed(Message):
-        """Another choice was pressed: `index` is its position."""
+        """Another choice was pressed: `index` is its position, `value` its value."""
 
         def __init__(self, choice_set: ChoiceSet, index: int) -> None:
             super().__init__()
             self.choice_set, self.index = choice_set, index
+            self.value = choice_set.values[index]
 
         @property
         def control(self) -> ChoiceSet:
             return self.choice_set
 
-    def __init__(self, *rows: ChoiceRow, id: str | None = None) -> None:
-        super().__init__(*rows, id=id)
-        self.rows = list(rows)
-        self.cursor = 0 if rows else None  # RadioSet starts with its cursor on the first button
-        self.pressed_index = next((i for i, row in enumerate(rows) if row.value), -1)
-        for row in self.rows[self.pressed_index + 1 :] if self.pressed_index >= 0 else ():
-            row._set_value(False)  # one pressed at most, the first (as RadioSet keeps it)
+    def __init__(self, choices: Sequence[tuple[str, Content]], value: str | None = None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.values = [v for v, _label in choices]
+        self._labels = [label.rstrip().pad(1, 1) for _v, label in choices]
+        self.cursor = 0 if choices else None  # RadioSet starts with its cursor on the first button
+        self.pressed_index = self.values.index(value) if value in self.values else -1  # one pressed at most, the first
+        self.hover: int | None = None  # the choice under the mouse
+        self._heights_for: tuple[int, list[int]] = (-1, [])  # (width, each choice's height): layout asks several times
 
     @property
-    def cursor_row(self) -> ChoiceRow | None:
-        return None if self.cursor is None else self.rows[self.cursor]
+    def value(self) -> str | None:
+        return self.values[self.pressed_index] if self.pressed_index >= 0 else None
+
+    @value.setter
+    def value(self, value: str) -> None:
+        """Press the choice `value`, as a RadioButton's value set to True presses it (the one pressed before is let go)."""
+        self.press(self.values.index(value))
+
+    def _choice(self, index: int) -> Content:
+        """The choice's button and label, the label in the cursor's or the hover's style where it is under them."""
+        label = self._labels[index]
+        if index == self.cursor:
+            label = label.stylize_before(self.get_visual_style("choice-set--cursor"))
+        elif index == self.hover:
+            label = label.stylize_before(_HOVER)
+        dot = _DOT_ON if index == self.pressed_index else _DOT_OFF
+        return Content.assemble(("▐", _SIDE), ("●", dot), ("▌", _SIDE), label)
+
+    def render(self) -> Content:
+        return Content("\n").join(self._choice(i) for i in range(len(self._labels)))
+
+    def _heights(self, width: int) -> list[int]:
+        """Each choice's height at `width`: pressed or not, under the cursor or not, its label wraps the same."""
+        seen_width, heights = self._heights_for
+        if seen_width != width:
+            heights = [max(1, Content.assemble("▐●▌", label).get_height(self.styles, width)) for label in self._labels]
+            self._heights_for = (width, heights)
+        return heights
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return sum(self._heights(width))
+
+    def _at(self, event: events.MouseEvent) -> int | None:
+        """The choice under the mouse, if any."""
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return None
+        top = 0
+        for index, height in enumerate(self._heights(self.content_size.width)):
+            if top <= offset.y < top + height:
+                return index
+            top += height
+        return None
 
     def _move(self, to: int | None) -> None:
-        old, self.cursor = self.cursor_row, to
-        for row in (old, self.cursor_row):
-            if row is not None:
-                row.refresh()
+        if to != self.cursor:
+            self.cursor = to
+            self.refresh()
 
     def press(self, index: int) -> None:
         """Press the choice at `index` (a key, a click): it is on, the one pressed before is off, and the cursor
         moves to it. Pressing the pressed one changes nothing (RadioSet turns it straight back on)."""
         if index == self.pressed_index:
             return
-        if self.pressed_index >= 0:
-            self.rows[self.pressed_index]._set_value(False)
-        self.rows[index]._set_value(True)
         self.pressed_index = index
-        self._move(index)
+        self.cursor = index
+        self.refresh()
         self.post_message(self.Changed(self, index))
 
     def action_next_choice(self) -> None:
-        if self.rows:
-            self._move(0 if self.cursor is None else (self.cursor + 1) % len(self.rows))
+        if self._labels:
+            self._move(0 if self.cursor is None else (self.cursor + 1) % len(self._labels))
 
     def action_previous_choice(self) -> None:
-        if self.rows:
-            self._move(len(self.rows) - 1 if self.cursor is None else (self.cursor - 1) % len(self.rows))
+        if self._labels:
+            self._move(len(self._labels) - 1 if self.cursor is None else (self.cursor - 1) % len(self._labels))
 
     def action_press_choice(self) -> None:
         if self.cursor is not None:
             self.press(self.cursor)
 
     def on_click(self, event: events.Click) -> None:
+        index = self._at(event)
+        self._hover(index)
+        if index is not None:
+            self.press(index)
         self.focus()
 
+    # The choice under the mouse is the hovered one after any mouse event, not only a move (as Textual moves the
+    # hover from one RadioButton to another on a press or click without a move).
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        self._hover(self._at(event))
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        self._hover(self._at(event))
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        self._hover(self._at(event))
+
+    def watch_mouse_hover(self, hover: bool) -> None:
+        if not hover:
+            self._hover(None)
+
+    def _hover(self, index: int | None) -> None:
+        if index != self.hover:
+            self.hover = index
+            self.refresh()
+
     def on_focus(self, event: events.Focus) -> None:
-        self._refresh_cursor()
+        self.refresh()
 
     def on_blur(self, event: events.Blur) -> None:
-        self._refresh_cursor()
-
-    def _refresh_cursor(self) -> None:
-        row = self.cursor_row
-        if row is not None:
-            row.refresh()
+        self.refresh()

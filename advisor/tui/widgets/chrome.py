@@ -15,19 +15,28 @@ FooterKey; the key under the mouse gets the FooterKey's hover background.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from textual import events
 from textual.binding import Binding
 from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Button
 
+if TYPE_CHECKING:
+    from textual.widgets.button import ButtonVariant
+
 
 class NavButton(Button, inherit_css=False):  # type: ignore[call-arg]  # a Textual class keyword mypy does not see
     # Button.DEFAULT_CSS (Textual 8), the rules of `-style-default` without the success/warning/error variants,
     # and of `:ansi.-style-default`; the type selector renamed (with inherit_css=False only NavButton matches).
+    # A NavButton is always drawn compact (the wizard's buttons are). Button's compact rule,
+    # `&.-style-default.-textual-compact {border: none !important}`, overrides every border those rules set but the
+    # two `!important` ones of a disabled or pressed button in ANSI colour (their selectors are the more specific):
+    # only those two are here, and no compact rule (with no other border, the border is none; each rule or
+    # declaration here is parsed before the first frame and each rule matched whenever a button is styled).
     DEFAULT_CSS = """
     NavButton:ansi.-style-default {
-        border: tall $border-blurred;
         background: ansi_default;
         &:disabled {
             text-opacity: 1;
@@ -41,7 +50,6 @@ class NavButton(Button, inherit_css=False):  # type: ignore[call-arg]  # a Textu
         }
         &:hover {
             background: $ansi-background;
-            border: tall $border;
         }
         &.-active {
             background: $ansi-background !important;
@@ -50,7 +58,6 @@ class NavButton(Button, inherit_css=False):  # type: ignore[call-arg]  # a Textu
         }
         &.-primary {
             color: $primary;
-            border: tall $primary;
             background: ansi_default;
             &:hover {
                 background: $ansi-background;
@@ -69,12 +76,6 @@ class NavButton(Button, inherit_css=False):  # type: ignore[call-arg]  # a Textu
             text-style: bold;
             color: $button-foreground;
             background: $surface;
-            border: none;
-            border-top: tall $surface-lighten-1;
-            border-bottom: tall $surface-darken-1;
-            &.-textual-compact {
-                border: none !important;
-            }
             &:disabled {
                 text-opacity: 0.6;
                 pointer: not-allowed;
@@ -84,33 +85,32 @@ class NavButton(Button, inherit_css=False):  # type: ignore[call-arg]  # a Textu
                 background-tint: $foreground 5%;
             }
             &:hover {
-                border-top: tall $surface;
                 background: $surface-darken-1;
             }
             &.-active {
                 background: $surface;
-                border-bottom: tall $surface-lighten-1;
-                border-top: tall $surface-darken-1;
                 tint: $background 30%;
             }
             &.-primary {
                 color: $button-color-foreground;
                 background: $primary;
-                border-top: tall $primary-lighten-3;
-                border-bottom: tall $primary-darken-3;
                 &:hover {
                     background: $primary-darken-2;
-                    border-top: tall $primary;
                 }
                 &.-active {
                     background: $primary;
-                    border-bottom: tall $primary-lighten-3;
-                    border-top: tall $primary-darken-3;
                 }
             }
         }
     }
     """
+
+    def __init__(self, label: str, variant: ButtonVariant = "default", *, classes: str | None = None, **kwargs: Any) -> None:
+        # Button's watchers add `-style-default` (not flat) and `-<variant>` as the button is built and mounted, and
+        # each add restyles it on the spot, before it is styled for its mount anyway; given here, the classes are
+        # there already and the watchers' adds change nothing (Button gives a default button no `-default`).
+        own = "-style-default" + ("" if variant == "default" else f" -{variant}")
+        super().__init__(label, variant, classes=f"{own} {classes}" if classes else own, **kwargs)
 
 
 # FooterKey's look (Textual 8, widgets/_footer.py): the key bold in $footer-key-foreground with one space each side,

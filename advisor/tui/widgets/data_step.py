@@ -1,7 +1,7 @@
 """The wizard's data step (issue 17): a file field; the data is checked in a worker thread, the progress shown as it
 is read, then the summary with the token histogram and the tokenizer that counted it. It posts DataStep.Checked with
 the answers the data gives (data, data_count, seq_len: advisor/datasets/advice.py), or DataStep.Failed with the one
-line shown, for the data screen (advisor/tui/screens/questions.py DataScreen) to merge into the wizard's state.
+line shown, for the data screen (advisor/tui/screens/data.py DataScreen) to merge into the wizard's state.
 
 The tokens are counted with the model the user chose on the goal step (its tokenizer.json and chat template, found
 by advisor/datasets/counters.py find_tokenizer), else with the stated approximation; the summary says which.

@@ -32,6 +32,10 @@ def quote_text(plan, lang: str) -> str:
 
 class PlanQuote(Static):
     DELAY_S = 0.4  # after the last answer change
+    # The shortest timer: Textual 8's Timer divides by its interval when it fires late (textual/timer.py:163,
+    # `int((now - start) / _interval + 1)`), so a 0-second set_timer raised ZeroDivisionError under load (the first
+    # screen's quote, a step change while the loop was busy) and closed the wizard.
+    SOON_S = 0.001
 
     class Quoted(Message):
         def __init__(self, plan, key: tuple, error: str = "") -> None:
@@ -50,7 +54,7 @@ class PlanQuote(Static):
         """Plan again `delay` seconds from now, unless another change comes first."""
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.set_timer(self.DELAY_S if delay is None else delay, self._start)
+        self._timer = self.set_timer(max(self.SOON_S, self.DELAY_S if delay is None else delay), self._start)
 
     def _start(self) -> None:
         if self.state.plan_is_current():

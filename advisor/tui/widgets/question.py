@@ -25,7 +25,7 @@ from ...question_types import Question
 from ..i18n import model_source, t
 from ..state import WizardState
 from . import compact
-from .choices import ChoiceRow, ChoiceSet
+from .choices import ChoiceSet
 
 if TYPE_CHECKING:
     from textual.widgets import Checkbox  # imported where a yes/no question makes one (no first-step question does)
@@ -74,9 +74,7 @@ class QuestionField(Vertical):
         q, value = self.q, self.state.value(self.q)
         cid = f"q-{q.id}"
         if q.kind == "choice":  # one of several (several of several: later_fields.CheckListField)
-            yield ChoiceSet(
-                *(ChoiceRow(choice_prompt(q, c.value, self.lang), value=c.value == value, id=f"{cid}-{c.value}") for c in q.choices), id=cid
-            )
+            yield ChoiceSet([(c.value, choice_prompt(q, c.value, self.lang)) for c in q.choices], value=value, id=cid)
         elif q.kind == "bool":
             from textual.widgets import Checkbox
 
@@ -84,12 +82,17 @@ class QuestionField(Vertical):
         else:
             input_type = {"int": "integer", "float": "number"}.get(q.kind, "text")
             raw = self.state.raw.get(q.id)
+            # A text Input has no validator (Input gives the number types theirs): it marks its value `-valid` as
+            # the value is given in its constructor, which restyles the Input and its four component styles on the
+            # spot, before its mount styles it anyway; given the class, that mark finds nothing to change.
+            valid = "-valid" if input_type == "text" else None
             yield compact(
                 Input(
                     value=_display(raw),
                     placeholder=_display(q.default),
                     type=input_type,
                     id=cid,
+                    classes=valid,
                     valid_empty=True,
                     select_on_focus=False,
                 )
