@@ -125,7 +125,8 @@ def compare_published_row(row: dict, model: dict | None = None, statistic: str =
         gpu = row["gpu"].split(" x ")[-1] if " x " in row["gpu"] else row["gpu"]
         capacity = int(find_gpu(_gpu_name(gpu)).memory_bytes)
     stack = source_stack(row["source_name"])
-    _, entry = band.lookup(setup.adaptation, stack, "device", model if model and model.get("bands") else None)
+    method = band.band_method(priced["spec"], setup.adaptation)
+    _, entry = band.lookup(method, stack, "device", model if model and model.get("bands") else None)
     return Comparison(
         source="published",
         row_id=row["row_id"] + ("/smi" if statistic else ""),
@@ -137,7 +138,7 @@ def compare_published_row(row: dict, model: dict | None = None, statistic: str =
         capacity=capacity,
         estimate_phase=phase_family(phase),
         note=note,
-        adaptation=setup.adaptation,
+        adaptation=method,  # the band class: "encoder" for an encoder (band.band_method)
         stack=stack,
         source_name=row["source_name"].split(" (")[0],
         high=int(device * max(entry["high"], 1.0)),

@@ -117,8 +117,18 @@ def on_card(
     return reserved, reserved + context_bytes(torch_version, world_size, model)
 
 
+ENCODER = "encoder"  # the class of encoder models (BERT, RoBERTa), whatever their adaptation
+
+
+def band_method(model, adaptation_: str) -> str:
+    """The class an estimate's error is judged in: its adaptation for a causal LM, "encoder" for an encoder. Encoders
+    are a class apart, outside the pooled fallback decoders use: their rows (a classifier head, another torch
+    generation) say nothing about a decoder's error, and a decoder's band must not narrow because they fit well."""
+    return ENCODER if getattr(model, "encoder", False) else adaptation_
+
+
 def adaptation(method: str) -> str:
-    return method if method in ("full", "lora", "qlora") else "lora"
+    return method if method in ("full", "lora", "qlora", ENCODER) else "lora"
 
 
 def class_name(method: str, stack: str, statistic: str) -> str:

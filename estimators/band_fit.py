@@ -27,7 +27,7 @@ import json
 import statistics
 
 from . import accuracy_published as pub
-from .band import MODEL_PATH, adaptation
+from .band import ENCODER, MODEL_PATH, adaptation
 from .dtypes import GIB
 
 MIN_ROWS = 8
@@ -138,7 +138,10 @@ def band_table(ratios: list[tuple[str, str, str, float, str]]) -> dict:
     pooled classes (method x any, any x any) that the fallback uses."""
     groups: dict[str, list[tuple[float, str]]] = {}
     for method, stack, stat, ratio, source in ratios:
-        for name in (f"{adaptation(method)} x {stack} x {stat}", f"{adaptation(method)} x any x {stat}", f"any x any x {stat}"):
+        names = [f"{adaptation(method)} x {stack} x {stat}", f"{adaptation(method)} x any x {stat}"]
+        if method != ENCODER:  # the pooled fallback is the decoders' (band.band_method)
+            names.append(f"any x any x {stat}")
+        for name in names:
             groups.setdefault(name, []).append((ratio, source))
     out = {}
     for name, items in sorted(groups.items()):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from . import terms as t
-from .band import Band, band_for, on_card
+from .band import Band, band_for, band_method, on_card
 from .dtypes import ALLOC_BLOCK, GIB, MIB
 from .model import ModelSpec
 from .params import ParamCounts
@@ -98,7 +98,7 @@ class Estimate:
     def band(self) -> Band:
         """The on-card figure's range on real GPUs: the device figure times the 10th-90th percentile of measured /
         estimated over published rows of this estimate's class (estimators/band.py)."""
-        return band_for(self.setup.adaptation, getattr(self.setup, "stack", "trl"), self.device_bytes)
+        return band_for(band_method(self.model, self.setup.adaptation), getattr(self.setup, "stack", "trl"), self.device_bytes)
 
     def categories(self) -> dict[str, int]:
         out = dict.fromkeys(CATEGORIES, 0)

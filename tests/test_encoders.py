@@ -133,3 +133,15 @@ def test_the_transformers_docs_bert_rows_are_priced():
         c = compare_published_row(row)
         assert not c.skipped, c.skipped
         assert abs(c.error) < 0.10, (row["row_id"], c.error)
+
+
+def test_encoders_are_a_band_class_of_their_own():
+    """An encoder is judged by the encoder rows; decoders' pooled fallback never sees them (a decoder's band must not
+    narrow because BERT fits well)."""
+    from estimators import band_fit
+
+    assert estimate(BERT, FULL).band.klass == "encoder x hf-trainer x device"
+    llama = resolve_model("llama-3.2-1b").spec
+    assert estimate(llama, Setup(stack="hf-trainer")).band.klass.startswith("lora x ")
+    table = band_fit.band_table([("encoder", "hf-trainer", "device", 0.5, "s"), ("lora", "trl", "device", 1.0, "s")])
+    assert table["any x any x device"]["n"] == 1 and table["encoder x any x device"]["n"] == 1
