@@ -25,6 +25,7 @@ from .model import ModelSpec
 from .params import attention_targets
 from .setup import LORA_PRESETS, Setup
 
+ENCODER_STACKS = ("hf-trainer", "trl")  # the HF Trainer runs AutoModelForSequenceClassification; the others are decoder-only
 PROMPT_ROOM = 8  # estimators/kind_rollout.py PROMPT_MIN: the generated PPO/GRPO scripts keep at least 8 prompt tokens
 
 
@@ -95,6 +96,8 @@ def encoder_problem(m: ModelSpec, setup: Setup) -> str | None:
         )
     if setup.llama_adapter:
         return f"--llama-adapter adapts a decoder's attention; {m.name} is an encoder ({m.model_type}): use --method lora or full"
+    if setup.stack not in ENCODER_STACKS:
+        return f"--stack {setup.stack} trains causal language models; {m.name} is an encoder: use --stack {' or '.join(ENCODER_STACKS)}"
     return None
 
 

@@ -37,6 +37,10 @@ def for_model(m: ModelSpec, setup: Setup) -> Setup:
     if setup.train == "reward" and "lm_head" in save_module_names(setup):
         # a reward model has no lm_head (its `score` head, which peft's SEQ_CLS trains anyway): peft skips the name
         setup = setup.with_(modules_to_save=",".join(n for n in save_module_names(setup) if n != "lm_head"))
+    if m.encoder and setup.adaptation != "full" and "lm_head" not in save_module_names(setup):
+        # peft's SEQ_CLS task (what a classifier is trained with) adds the head to modules_to_save: `classifier` trains
+        # in full next to the adapters (peft 0.21 peft_model.py PeftModelForSequenceClassification)
+        setup = setup.with_(modules_to_save=",".join((*save_module_names(setup), "lm_head")))
     if setup.lora_dropout and wrapped_parameters(m, setup):
         return setup.with_(lora_dropout=0.0)
     return setup

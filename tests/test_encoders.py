@@ -145,3 +145,28 @@ def test_encoders_are_a_band_class_of_their_own():
     assert estimate(llama, Setup(stack="hf-trainer")).band.klass.startswith("lora x ")
     table = band_fit.band_table([("encoder", "hf-trainer", "device", 0.5, "s"), ("lora", "trl", "device", 1.0, "s")])
     assert table["any x any x device"]["n"] == 1 and table["encoder x any x device"]["n"] == 1
+
+
+def test_lora_on_an_encoder_trains_the_classifier_as_peft_seq_cls_does():
+    """peft's SEQ_CLS task adds the classifier to modules_to_save: the estimate's trainable count is peft's."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("peft")
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    spec = resolve_model("bert-base-uncased").spec
+    setup = Setup(adaptation="lora", lora_targets="qv", lora_r=8, stack="hf-trainer", seq_len=512)
+    cfg = dict(hf_config_from_spec(spec))
+    cfg.pop("architectures")
+    with torch.device("meta"):
+        model = AutoModelForSequenceClassification.from_config(AutoConfig.for_model(cfg.pop("model_type"), **cfg))
+    peft_model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, target_modules=["query", "value"]))
+    trained = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    est = estimate(spec, setup)
+    assert est.trainable == trained == 12 * 2 * 8 * (768 + 768) + 768 * 2 + 2
+    assert est.setup.modules_to_save == "lm_head"
+
+
+def test_an_encoder_on_a_decoder_only_stack_is_refused():
+    with pytest.raises(EstimateError, match="--stack litgpt trains causal language models"):
+        estimate(BERT, FULL.with_(stack="litgpt"))
