@@ -139,8 +139,22 @@ PREFERENCE: list[tuple[str, str]] = [
     ("qwen2.5-1.5b", "--train dpo --method lora --seq-len 1024 --micro-batch 4"),
     ("llama-3.1-8b", "--train dpo --method full --seq-len 1024 --grad-ckpt"),
 ]
+# Encoders fine-tuned for sequence classification (AutoModelForSequenceClassification, the config's labels, class
+# labels per sequence, dropout on): the model's own CrossEntropyLoss, so --loss full. BERT-large's fp32 and fp16-mixed
+# eager rows are the set-ups of the V100 guide (the transformers docs' rows in published_calibration.csv).
+ENCODER: list[tuple[str, str]] = [
+    ("bert-large-uncased", "--method full --precision fp32 --attention eager --micro-batch 4 --seq-len 512 --no-grad-ckpt"),
+    ("bert-large-uncased", "--method full --precision fp16-mixed --attention eager --micro-batch 4 --seq-len 512 --no-grad-ckpt"),
+    ("bert-large-uncased", "--method full --precision bf16 --attention sdpa --micro-batch 8 --seq-len 512 --grad-ckpt"),
+    ("bert-base-uncased", "--method lora --lora-targets qv --precision bf16 --micro-batch 16 --seq-len 512"),
+    ("bert-base-uncased", "--method qlora --lora-targets all-linear --micro-batch 8 --seq-len 512"),
+    ("roberta-base", "--method full --precision bf16 --micro-batch 8 --seq-len 512 --no-grad-ckpt"),
+]
 MATRIX: list[tuple[str, str]] = (
-    [(m, f"{f} --loss full") for m, f in FULL_LOSS] + [(m, f"{f} --loss fused") for m, f in FUSED] + [(m, f"{f} --loss fused") for m, f in PREFERENCE]
+    [(m, f"{f} --loss full") for m, f in FULL_LOSS]
+    + [(m, f"{f} --loss fused") for m, f in FUSED]
+    + [(m, f"{f} --loss fused") for m, f in PREFERENCE]
+    + [(m, f"{f} --loss full") for m, f in ENCODER]
 )
 
 

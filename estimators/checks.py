@@ -96,6 +96,10 @@ def encoder_problem(m: ModelSpec, setup: Setup) -> str | None:
         )
     if setup.llama_adapter:
         return f"--llama-adapter adapts a decoder's attention; {m.name} is an encoder ({m.model_type}): use --method lora or full"
+    if setup.adaptation == "qlora" and m.model_type == "roberta":
+        # transformers' 4-bit loading keeps only the last module (classifier.out_proj) unquantised, so the head's dense
+        # is 4-bit, and peft's SEQ_CLS copy of `classifier` cannot make it trainable (advisor/measure/build.py refuses it)
+        return f"--method qlora on {m.name}: bitsandbytes quantises its classification head's dense layer, which peft then cannot train; use --method lora"
     if setup.stack not in ENCODER_STACKS:
         return f"--stack {setup.stack} trains causal language models; {m.name} is an encoder: use --stack {' or '.join(ENCODER_STACKS)}"
     return None

@@ -158,7 +158,7 @@ def _bottom_layer(m: ModelSpec, setup: Setup) -> int:
     checkpointing, where only its checkpoint input remains besides, with its forward working set) and the
     embedding output."""
     extra = t.checkpoint_saved(m, setup) + (t.layer_forward_transient(m, setup) if setup.checkpointing else 0)
-    return t.layer_saved(m, setup) + extra
+    return t.layer_saved(m, setup) + extra + t.embedding_norm_saved(m, setup)
 
 
 def _top_layer(m: ModelSpec, setup: Setup) -> int:
@@ -166,7 +166,9 @@ def _top_layer(m: ModelSpec, setup: Setup) -> int:
     checkpointing every layer's input plus the last layer rebuilt with its forward working set; without, every
     layer's saved tensors."""
     if setup.checkpointing:
-        return m.num_layers * t.checkpoint_saved(m, setup) + t.recompute_layer(m, setup) + t.eager_mask(m, setup)
+        return m.num_layers * t.checkpoint_saved(m, setup) + t.recompute_layer(m, setup) + t.eager_mask(m, setup) + t.embedding_norm_saved(m, setup)
+    if m.encoder:  # its one outside norm is at the bottom: alive until backward ends (terms.embedding_norm_saved)
+        return t.stack_activations(m, setup)
     return t.stack_activations(m, setup) - t.norm_saved(m, setup, 1) * setup.tokens
 
 

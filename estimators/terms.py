@@ -679,8 +679,26 @@ def compiled_lora_saved(m: ModelSpec, setup: Setup) -> int:
 
 
 def checkpoint_saved(m: ModelSpec, setup: Setup) -> int:
-    """With gradient checkpointing each layer keeps only its input hidden states (residual dtype)."""
-    return residual_bytes(setup) * m.hidden_size * setup.tokens
+    """With gradient checkpointing each layer keeps only its input hidden states: the residual stream's dtype in a
+    pre-norm decoder; in a post-LayerNorm encoder the previous LayerNorm's output (fp32 under autocast: layer_norm is
+    on its fp32 list), and for the first layer the embedding dropout's fp32 output. Traced: BERT base LoRA, b16 x 512."""
+    width = norm_out_bytes(m, setup) if m.encoder else residual_bytes(setup)
+    return width * m.hidden_size * setup.tokens
+
+
+def embedding_norm_saved(m: ModelSpec, setup: Setup) -> int:
+    """An encoder's LayerNorm after the embeddings (its one norm outside the layers, ModelSpec.final_norm): its saved
+    fp32 input lives until backward ends, at the bottom of the stack. Under checkpointing with a frozen embedding
+    (LoRA, QLoRA) peft's enable_input_require_grads keeps the word-embedding output (weight dtype) and the embedding
+    dropout its one-byte mask. Zero for decoders, whose final norm is at the top (stack_activations). Traced: BERT
+    base LoRA and QLoRA with checkpointing."""
+    if not m.encoder:
+        return 0
+    per = norm_saved(m, setup, 0)
+    if setup.checkpointing and setup.adaptation != "full":
+        per += (weight_bytes_per_param(setup) if setup.adaptation == "lora" else trainable_bytes_per_param(setup)) * m.hidden_size
+        per += m.hidden_size if m.embed_dropout else 0
+    return per * setup.tokens
 
 
 def stack_activations(m: ModelSpec, setup: Setup) -> int:
@@ -689,7 +707,7 @@ def stack_activations(m: ModelSpec, setup: Setup) -> int:
     fused head the head's own copy is `fused_head_saved`), GPT-2's embedding-dropout mask and eager attention's
     mask."""
     per_layer = checkpoint_saved(m, setup) if setup.checkpointing else layer_saved(m, setup)
-    final_norm = norm_saved(m, setup, 0 if fused_head(setup) else 1) * setup.tokens
+    final_norm = embedding_norm_saved(m, setup) if m.encoder else norm_saved(m, setup, 0 if fused_head(setup) else 1) * setup.tokens
     embed_dropout = m.hidden_size * setup.tokens if m.embed_dropout and not setup.checkpointing else 0
     return m.num_layers * per_layer + final_norm + embed_dropout + eager_mask(m, setup)
 
@@ -716,7 +734,7 @@ def layer_forward_transient(m: ModelSpec, setup: Setup) -> int:
     norm_out = norm_out_bytes(m, setup)
     o = base_out_bytes(setup, norm_out)
     dropout = setup.lora_dropout > 0
-    best = 0
+    best = post_norm_transient(m, setup)
     for lin in lora_linears(m, setup):
         if lin.group == "attention" and (lin.name == linear_names(m)["o"] or lin.in_features != m.hidden_size):
             live, in_b = 0, a  # o_proj reads the attention output, which the kernel keeps
@@ -735,9 +753,23 @@ def layer_forward_transient(m: ModelSpec, setup: Setup) -> int:
     return best
 
 
+def post_norm_transient(m: ModelSpec, setup: Setup) -> int:
+    """A post-LayerNorm encoder layer rebuilt with a frozen base (LoRA, QLoRA), at its last LayerNorm: beyond the saved
+    tensors, the attention LayerNorm's fp32 output, the output dropout's result, the LayerNorm's own fp32 output and
+    the GELU output the frozen output.dense does not keep (BertLayer.feed_forward_chunk). Zero for decoders. Traced:
+    BERT base LoRA with checkpointing."""
+    if not m.encoder:
+        return 0
+    a, norm_out = activation_bytes(setup), norm_out_bytes(m, setup)
+    return ((2 * norm_out + a) * m.hidden_size + a * m.intermediate_size) * setup.tokens
+
+
 def backward_grad_buffers(m: ModelSpec, setup: Setup) -> int:
     """Gradients of the hidden states in flight between two layers during backward: the gradient reaching the
-    layer, in the residual dtype, and the fp32 gradient the norm backward computed it from."""
+    layer, in the residual dtype, and the fp32 gradient the norm backward computed it from. An encoder's top layer
+    gets only the fp32 gradient of the pooler's first-token slice scattered into B x S x h."""
+    if m.encoder:
+        return 4 * m.hidden_size * setup.tokens
     return (residual_bytes(setup) + 4) * m.hidden_size * setup.tokens
 
 

@@ -170,3 +170,24 @@ def test_lora_on_an_encoder_trains_the_classifier_as_peft_seq_cls_does():
 def test_an_encoder_on_a_decoder_only_stack_is_refused():
     with pytest.raises(EstimateError, match="--stack litgpt trains causal language models"):
         estimate(BERT, FULL.with_(stack="litgpt"))
+
+
+def test_qlora_on_roberta_is_refused_as_the_trace_refuses_it():
+    roberta = resolve_model("roberta-base").spec
+    with pytest.raises(EstimateError, match="classification head's dense layer"):
+        estimate(roberta, Setup(adaptation="qlora", stack="hf-trainer", seq_len=512))
+
+
+def test_encoder_terms_the_traces_showed():
+    """BERT base LoRA with checkpointing (traced -0.0 % after these): fp32 checkpoints (the previous LayerNorm's
+    output), the embedding LayerNorm's input kept to the end, the rebuilt post-LN layer's working set, and only the
+    fp32 first-token gradient reaching the top layer."""
+    spec = resolve_model("bert-base-uncased").spec
+    s = Setup(adaptation="lora", lora_targets="qv", stack="hf-trainer", micro_batch=16, seq_len=512)
+    n, h, i = 16 * 512, 768, 3072
+    assert t.checkpoint_saved(spec, s) == 4 * h * n
+    assert t.embedding_norm_saved(spec, s) == (4 + 2 + 1) * h * n  # fp32 LN input, bf16 word embedding, dropout mask
+    assert t.post_norm_transient(spec, s) == ((2 * 4 + 2) * h + 2 * i) * n
+    assert t.backward_grad_buffers(spec, s) == 4 * h * n
+    llama = resolve_model("llama-3.2-1b").spec
+    assert t.embedding_norm_saved(llama, s) == 0 and t.post_norm_transient(llama, s) == 0

@@ -3,7 +3,8 @@
 On a GPU, SDPA (causal, no mask, GQA through enable_gqa) and flash_attention_2 both run the flash kernel: it keeps
 the output and a fp32 log-sum-exp per head and row, never the S x S scores. On CPU, SDPA would dispatch a CPU
 kernel, or the math path (S x S fp32 scores) when attention dropout is on (TRACING.md, item 3). So the trace calls
-`aten._scaled_dot_product_flash_attention` directly (causal, K/V not repeated, no mask), through an autograd
+`aten._scaled_dot_product_flash_attention` directly (causal unless the module's `is_causal` is False, as an
+encoder's is; K/V not repeated, no mask), through an autograd
 function whose backward also allocates what the flash-attention 2 backward (`mha_bwd`, vendored in aten)
 allocates through the caching allocator: `dq_accum` fp32 [B, S rounded to 128, H, D rounded to 32/64],
 `softmax_d` fp32 [B, H, S rounded to 128], and for GQA `dk_expanded`/`dv_expanded` [B, S, H, D] that are summed
@@ -14,7 +15,8 @@ The output keeps the layout the CUDA kernel gives it ([B, S, H, D] memory seen a
 
 Packed-sequence detection: transformers treats fake tensors as "tracing" and then assumes packed sequences
 (TRACING.md, item 2). A script feeding one sequence per row never triggers it, so `find_packed_sequence_indices`
-answers None for fake tensors while tracing. Masks are not built for this attention (the kernel is causal).
+answers None for fake tensors while tracing. Masks are not built for this attention (causal, or an encoder's
+unpadded rows: no mask either).
 """
 
 from __future__ import annotations
@@ -33,18 +35,18 @@ def _round(n: int, m: int) -> int:
 
 class FlashAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, dropout_p, scale, cpu_kernel):
+    def forward(ctx, q, k, v, dropout_p, scale, cpu_kernel, causal=True):
         if cpu_kernel:  # real CPU runs (tests): same saved tensors, CPU kernel, K/V repeated for GQA
             kr, vr = _repeat(k, q.shape[1]), _repeat(v, q.shape[1])
-            out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, kr, vr, 0.0, True, scale=scale)
+            out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, kr, vr, 0.0, causal, scale=scale)
             seed = offset = None
         else:
-            res = torch.ops.aten._scaled_dot_product_flash_attention(q, k, v, dropout_p, True, False, scale=scale)
+            res = torch.ops.aten._scaled_dot_product_flash_attention(q, k, v, dropout_p, causal, False, scale=scale)
             out, lse, seed, offset = res[0], res[1], res[6], res[7]
         if not out.transpose(1, 2).is_contiguous():  # the CUDA kernel writes [B, S, H, D]
             out = out.transpose(1, 2).contiguous().transpose(1, 2)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.seed, ctx.offset, ctx.dropout_p, ctx.scale, ctx.cpu_kernel = seed, offset, dropout_p, scale, cpu_kernel
+        ctx.seed, ctx.offset, ctx.dropout_p, ctx.scale, ctx.cpu_kernel, ctx.causal = seed, offset, dropout_p, scale, cpu_kernel, causal
         return out
 
     @staticmethod
@@ -62,17 +64,17 @@ class FlashAttention(torch.autograd.Function):
         if ctx.cpu_kernel:
             kr, vr = _repeat(k, h), _repeat(v, h)
             dq, dk, dv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-                grad_out, q, kr, vr, out, lse, 0.0, True, scale=ctx.scale
+                grad_out, q, kr, vr, out, lse, 0.0, ctx.causal, scale=ctx.scale
             )
             if kv != h:
                 dk = dk.view(b, kv, h // kv, s, d).sum(2)
                 dv = dv.view(b, kv, h // kv, s, d).sum(2)
         else:
             dq, dk, dv = torch.ops.aten._scaled_dot_product_flash_attention_backward(
-                grad_out, q, k, v, out, lse, None, None, s, k.shape[2], ctx.dropout_p, True, ctx.seed, ctx.offset, scale=ctx.scale
+                grad_out, q, k, v, out, lse, None, None, s, k.shape[2], ctx.dropout_p, ctx.causal, ctx.seed, ctx.offset, scale=ctx.scale
             )
         del work
-        return dq, dk, dv, None, None, None
+        return dq, dk, dv, None, None, None, None
 
 
 def _repeat(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -87,7 +89,10 @@ def flash_attention_forward(module, query, key, value, attention_mask, dropout=0
         low = torch.get_autocast_dtype("cpu")
         query, key, value = query.to(low), key.to(low), value.to(low)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    out = FlashAttention.apply(query, key, value, float(dropout), scale, _CPU_KERNEL[0])
+    # an encoder's self-attention (BERT: is_causal False) sees every key; transformers' sdpa_attention_forward reads
+    # the same attribute. Memory is the same either way: the kernel keeps only its output and log-sum-exp.
+    causal = bool(getattr(module, "is_causal", True))
+    out = FlashAttention.apply(query, key, value, float(dropout), scale, _CPU_KERNEL[0], causal)
     return out.transpose(1, 2), None
 
 

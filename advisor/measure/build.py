@@ -1,7 +1,8 @@
 """Build the training set-up the generated script builds, for a `Setup` and a catalog `ModelSpec`.
 
-Model: transformers' *ForCausalLM from the catalog row's config (hfmodel.py, `hf_config_from_spec`), random weights, in the
-storage dtype of `Setup.precision` (fp32 master weights for the "-mixed" precisions), use_cache off.
+Model: transformers' *ForCausalLM (an encoder's *ForSequenceClassification, dropout on) from the catalog row's config
+(hfmodel.py, `hf_config_from_spec`), random weights, in the storage dtype of `Setup.precision` (fp32 master weights
+for the "-mixed" precisions), use_cache off.
 LoRA: peft `LoraConfig` (r, alpha, dropout, targets) and `get_peft_model` (adapters in fp32 over a bf16/fp16
 base: peft's autocast_adapter_dtype). QLoRA: every nn.Linear of the decoder layers becomes a bitsandbytes
 `Linear4bit` (nf4/fp4, double quantisation, uint8 storage, compute dtype = the autocast dtype; lm_head stays, as
@@ -30,7 +31,8 @@ def _lora_config(setup: Setup, spec):
 
     names = lora_target_names(spec, setup)
     targets = list(names) if names else "all-linear"
-    task = "SEQ_CLS" if setup.train == "reward" else "CAUSAL_LM"  # SEQ_CLS: modules_to_save trains a copy of `score`
+    # SEQ_CLS (a reward model, an encoder): peft's modules_to_save trains a copy of the head (`score`, `classifier`)
+    task = "SEQ_CLS" if setup.train == "reward" or spec.encoder else "CAUSAL_LM"
     saved = list(modules_to_save_names(spec, setup)) or None  # --modules-to-save (issue 15 §2): fully trained copies
     return LoraConfig(
         r=setup.lora_r,
@@ -45,10 +47,13 @@ def _lora_config(setup: Setup, spec):
 
 
 def _decoder_linears(model) -> list[tuple[torch.nn.Module, str, torch.nn.Linear]]:
-    """(parent, attribute, module) of every nn.Linear except the output head: the LM head, or a sequence
-    classifier's `score` (transformers' bitsandbytes loading keeps the last module unquantised too)."""
+    """(parent, attribute, module) of every nn.Linear except the output head: the LM head, or else the module of
+    the last parameter, as transformers' bitsandbytes loading leaves them (quantizers/base.get_keys_to_not_convert):
+    a reward model's `score`, BERT's `classifier`, RoBERTa's `classifier.out_proj`."""
     head = model.get_output_embeddings()
-    head = head if head is not None else getattr(model, "score", None)
+    if head is None:
+        last = list(model.named_parameters())[-1][0].rsplit(".", 1)[0]
+        head = model.get_submodule(last)
     found = []
     for parent in model.modules():
         for name, child in parent.named_children():
@@ -85,6 +90,22 @@ def _swap_in_linear4bit(model, setup: Setup, cdtype, device: str) -> None:
         setattr(parent, name, q)
     model.is_loaded_in_4bit = True
     model.is_quantized = True
+
+
+def _refuse_quantised_head(model, spec) -> None:
+    """An encoder's head that transformers' bitsandbytes loading quantises in part (RoBERTa's classifier.dense: only
+    the module of the last parameter, classifier.out_proj, stays in full precision) cannot be the trained copy
+    peft's SEQ_CLS task makes of `classifier`: requires_grad on its 4-bit weight raises ("only Tensors of floating
+    point dtype can require gradients" when this build of a tiny RoBERTa runs for real on the CPU). Never record
+    what did not run."""
+    import bitsandbytes as bnb
+
+    head = getattr(model, "classifier", None) if spec.encoder else None
+    if head is not None and any(isinstance(m, bnb.nn.Linear4bit) for m in head.modules()):
+        raise NotImplementedError(
+            f"QLoRA on {spec.model_type}: transformers quantises the classification head's dense layer and peft's SEQ_CLS "
+            "task cannot train a copy of it (requires_grad on 4-bit weights fails); not traced"
+        )
 
 
 def _quantize_all(model, setup: Setup) -> None:
@@ -186,7 +207,9 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
         )
     config = hf_config(spec, setup)
     auto = AutoModelForCausalLM
-    if setup.train == "reward":  # the generated reward script: a scalar `score` head, pad token for the pooling
+    if spec.encoder:  # fine-tuned for classification: the config's num_labels (hf_config_from_spec), dropout kept on
+        auto = AutoModelForSequenceClassification
+    elif setup.train == "reward":  # the generated reward script: a scalar `score` head, pad token for the pooling
         auto, config.num_labels, config.pad_token_id = AutoModelForSequenceClassification, 1, 0
     sdtype, cdtype = storage_dtype(setup), compute_dtype(setup)
     base_dtype = (cdtype or torch.float32) if setup.adaptation == "qlora" else sdtype
@@ -198,6 +221,7 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
     quant = ""
     if setup.adaptation == "qlora":
         _swap_in_linear4bit(model, setup, cdtype, device)
+        _refuse_quantised_head(model, spec)
         quant = (
             f"bitsandbytes Linear4bit ({setup.quant_type}{', double quant' if setup.double_quant else ''}) "
             "run through bitsandbytes' own code; gemm_4bit as its CUDA dequant+F.linear path"
@@ -251,6 +275,18 @@ def build_model(spec, setup: Setup, fake_mode=None, device: str = "cpu") -> tupl
         model.advisor_gc_kwargs = kwargs  # trl's disable_gradient_checkpointing re-enables with them (prefs.py)
     model.train()
     return model, quant
+
+
+def sft_batch(spec, setup: Setup, device: str = "cpu") -> dict:
+    """The micro-batch of an SFT step: random token ids [B, S]; a causal LM's labels are the ids (the model shifts
+    them), an encoder's one class per sequence [B] (BertForSequenceClassification's CrossEntropyLoss over
+    num_labels; one label is regression, MSELoss over float targets). No attention_mask: unpadded rows."""
+    ids = torch.randint(0, spec.vocab_size, (setup.micro_batch, setup.seq_len), device=device)
+    if not spec.encoder:
+        return {"input_ids": ids, "labels": ids.clone()}
+    if spec.num_labels == 1:
+        return {"input_ids": ids, "labels": torch.rand(setup.micro_batch, device=device)}
+    return {"input_ids": ids, "labels": torch.randint(0, spec.num_labels, (setup.micro_batch,), device=device)}
 
 
 def make_optimizer(model, setup: Setup):

@@ -89,7 +89,7 @@ def cuda_row(
 def measure_cuda(spec, setup: Setup, model_key: str, steps: int = 3) -> dict:
     import torch
 
-    from .build import build_model, make_optimizer
+    from .build import build_model, make_optimizer, sft_batch
     from .hfmodel import compute_dtype, cuda_attn_implementation
     from .step import train_step
     from .tracker import CATEGORIES, MemoryTracker
@@ -105,8 +105,7 @@ def measure_cuda(spec, setup: Setup, model_key: str, steps: int = 3) -> dict:
     baseline = {"device_used_before": total - free0, "total": total}
     model, quant = build_model(spec, setup, device="cuda")
     optimizer = make_optimizer(model, setup)
-    ids = torch.randint(0, spec.vocab_size, (setup.micro_batch, setup.seq_len), device="cuda")
-    batch = {"input_ids": ids, "labels": ids.clone()}
+    batch = sft_batch(spec, setup, device="cuda")
     stats = PhaseStats()
     tracker = MemoryTracker()
 

@@ -17,7 +17,7 @@ from estimators.setup import Setup
 from . import grpo, prefs
 from .attention import KERNEL, traced_attention
 from .autocast import CudaAutocastOps, gpu_autocast_queries
-from .build import build_model, make_optimizer
+from .build import build_model, make_optimizer, sft_batch
 from .hfmodel import attn_implementation, compute_dtype
 from .step import train_step
 from .tracker import CATEGORIES, MemoryTracker, module_forward_depth
@@ -91,8 +91,7 @@ def trace(spec, setup: Setup, *, real: bool = False, cpu_kernel: bool | None = N
                 if setup.train == "grpo":  # completion tokens only
                     scored = fused.selected(grpo.selected_positions(setup))
             if setup.train == "sft":
-                ids = torch.randint(0, spec.vocab_size, (setup.micro_batch, setup.seq_len))
-                batch = {"input_ids": ids, "labels": ids.clone()}
+                batch = sft_batch(spec, setup)
             elif setup.train == "grpo":
                 batch = {}  # each round makes its own (grpo.rollout)
             else:
