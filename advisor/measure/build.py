@@ -287,29 +287,3 @@ def sft_batch(spec, setup: Setup, device: str = "cpu") -> dict:
     if spec.num_labels == 1:
         return {"input_ids": ids, "labels": torch.rand(setup.micro_batch, device=device)}
     return {"input_ids": ids, "labels": torch.randint(0, spec.num_labels, (setup.micro_batch,), device=device)}
-
-
-def make_optimizer(model, setup: Setup):
-    """The HF Trainer's optimizer for `Setup.optimizer` (weight decay as the Trainer groups it is memory-neutral)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = setup.optimizer
-    if opt == "adamw":  # transformers >= 5 with torch >= 2.8: adamw_torch_fused
-        return torch.optim.AdamW(params, lr=1e-5, fused=True)
-    if opt == "sgd":
-        return torch.optim.SGD(params, lr=1e-5)
-    if opt == "sgd_momentum":
-        return torch.optim.SGD(params, lr=1e-5, momentum=0.9)
-    if opt == "adafactor":
-        from transformers.optimization import Adafactor
-
-        return Adafactor(params, lr=1e-5, scale_parameter=False, relative_step=False)
-    if opt in ("adamw8bit", "paged_adamw8bit", "lion") and params and params[0].is_cuda:
-        import bitsandbytes as bnb
-
-        cls = {"adamw8bit": bnb.optim.AdamW8bit, "paged_adamw8bit": bnb.optim.PagedAdamW8bit, "lion": bnb.optim.Lion}[opt]
-        return cls(params, lr=1e-5)
-    if opt in ("adamw8bit", "paged_adamw8bit", "lion"):
-        from .optim import EmulatedBnbOptimizer
-
-        return EmulatedBnbOptimizer(params, lr=1e-5, kind=opt)
-    raise ValueError(f"advisor measure cannot run optimizer '{opt}' yet")

@@ -89,8 +89,9 @@ def cuda_row(
 def measure_cuda(spec, setup: Setup, model_key: str, steps: int = 3) -> dict:
     import torch
 
-    from .build import build_model, make_optimizer, sft_batch
+    from .build import build_model, sft_batch
     from .hfmodel import compute_dtype, cuda_attn_implementation
+    from .optim import make_optimizer
     from .step import train_step
     from .tracker import CATEGORIES, MemoryTracker
 

@@ -1,4 +1,5 @@
-"""bitsandbytes optimizers, emulated: their kernels take raw device pointers, which fake tensors do not have.
+"""The optimizer a measured step runs (`make_optimizer`: the HF Trainer's choice for `Setup.optimizer`), and
+bitsandbytes optimizers, emulated: their kernels take raw device pointers, which fake tensors do not have.
 
 The emulation allocates exactly the state bitsandbytes allocates (`Optimizer2State.init_state` /
 `Optimizer1State.init_state`, bitsandbytes 0.50) and updates the parameters in place, as the fused kernels do
@@ -13,6 +14,8 @@ The emulation allocates exactly the state bitsandbytes allocates (`Optimizer2Sta
 from __future__ import annotations
 
 import torch
+
+from estimators.setup import Setup
 
 MIN_8BIT_SIZE = 4096
 BLOCK = 256
@@ -54,3 +57,27 @@ class EmulatedBnbOptimizer(torch.optim.Optimizer):
                     self._init_state(p, state)
                 p.add_(p.grad, alpha=-group["lr"])  # in place, as the fused kernel: no scratch
         return None
+
+
+def make_optimizer(model, setup: Setup):
+    """The HF Trainer's optimizer for `Setup.optimizer` (weight decay as the Trainer groups it is memory-neutral)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = setup.optimizer
+    if opt == "adamw":  # transformers >= 5 with torch >= 2.8: adamw_torch_fused
+        return torch.optim.AdamW(params, lr=1e-5, fused=True)
+    if opt == "sgd":
+        return torch.optim.SGD(params, lr=1e-5)
+    if opt == "sgd_momentum":
+        return torch.optim.SGD(params, lr=1e-5, momentum=0.9)
+    if opt == "adafactor":
+        from transformers.optimization import Adafactor
+
+        return Adafactor(params, lr=1e-5, scale_parameter=False, relative_step=False)
+    if opt in ("adamw8bit", "paged_adamw8bit", "lion") and params and params[0].is_cuda:
+        import bitsandbytes as bnb
+
+        cls = {"adamw8bit": bnb.optim.AdamW8bit, "paged_adamw8bit": bnb.optim.PagedAdamW8bit, "lion": bnb.optim.Lion}[opt]
+        return cls(params, lr=1e-5)
+    if opt in ("adamw8bit", "paged_adamw8bit", "lion"):
+        return EmulatedBnbOptimizer(params, lr=1e-5, kind=opt)
+    raise ValueError(f"advisor measure cannot run optimizer '{opt}' yet")

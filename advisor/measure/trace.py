@@ -17,8 +17,9 @@ from estimators.setup import Setup
 from . import grpo, prefs
 from .attention import KERNEL, traced_attention
 from .autocast import CudaAutocastOps, gpu_autocast_queries
-from .build import build_model, make_optimizer, sft_batch
+from .build import build_model, sft_batch
 from .hfmodel import attn_implementation, compute_dtype
+from .optim import make_optimizer
 from .step import train_step
 from .tracker import CATEGORIES, MemoryTracker, module_forward_depth
 
