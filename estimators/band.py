@@ -124,7 +124,7 @@ def band_method(model, adaptation_: str) -> str:
     """The class an estimate's error is judged in: its adaptation for a causal LM, "encoder" for an encoder. Encoders
     are a class apart, outside the pooled fallback decoders use: their rows (a classifier head, another torch
     generation) say nothing about a decoder's error, and a decoder's band must not narrow because they fit well."""
-    return ENCODER if getattr(model, "encoder", False) else adaptation_
+    return ENCODER if model.encoder else adaptation_
 
 
 def adaptation(method: str) -> str:

@@ -119,7 +119,7 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
     if head_dim and head_dim * heads == h:
         head_dim = 0  # ModelSpec: 0 means hidden_size // num_heads
 
-    values: dict = dict(fam.switches)
+    values: dict = {}
     for key, flag in fam.flags.items():
         values.update(flag.on if get(key) else flag.off)
     if fam.act_key:
@@ -142,8 +142,8 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
         max_positions=max_pos,
         tie_embeddings=bool(get("tie_word_embeddings")),
     )
-    if values.get("encoder"):  # no LM head to tie the embedding to: its gradient is its own (terms.embedding_gradient)
-        values.update(encoder_values(config, get, pos_int), tie_embeddings=False)
+    if fam.switches.get("encoder"):
+        values.update(encoder_values(config, get, pos_int))
     if "attention_bias" in fam.defaults:  # one switch for q, k, v and o
         values["qkv_bias"] = values["o_bias"] = bool(get("attention_bias"))
     if "mlp_bias" in fam.defaults:
@@ -174,6 +174,9 @@ def spec_from_hf_config(config: dict, name: str, origin: str = "") -> ModelSpec:
         if mt == "qwen2_moe":
             shared = config["shared_expert_intermediate_size"] or 0
             values["shared_expert_intermediate_size"] = pos_int("shared_expert_intermediate_size", shared) if shared else 0
+    # last: what the modelling code fixes for every model of the family, whatever the config says (an encoder's
+    # tie_word_embeddings ties no LM head)
+    values.update(fam.switches)
     return ModelSpec(**values)
 
 

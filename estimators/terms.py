@@ -696,7 +696,7 @@ def embedding_norm_saved(m: ModelSpec, setup: Setup) -> int:
         return 0
     per = norm_saved(m, setup, 0)
     if setup.checkpointing and setup.adaptation != "full":
-        per += (weight_bytes_per_param(setup) if setup.adaptation == "lora" else trainable_bytes_per_param(setup)) * m.hidden_size
+        per += residual_bytes(setup) * m.hidden_size  # the embedding's dtype (fp32 after the k-bit upcast)
         per += m.hidden_size if m.embed_dropout else 0
     return per * setup.tokens
 

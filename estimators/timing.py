@@ -136,11 +136,10 @@ def step_time(model: ModelSpec, setup: Setup, gpu: Gpu, constants: Constants = D
     seq = setup.seq_len
     ga = setup.grad_accum
     notes: dict[str, str] = {}
-    if setup.train == "sft" and m.encoder:  # the classifier scores each sequence's first token into num_labels
-        terms, flops = _sft_like(m, setup, gpu, c, setup.micro_batch, seq, scored=setup.micro_batch, vocab=m.num_labels)
-        tokens, sequences = setup.micro_batch * seq * ga, setup.micro_batch * ga
-    elif setup.train == "sft":
-        terms, flops = _sft_like(m, setup, gpu, c, setup.micro_batch, seq)
+    if setup.train == "sft":
+        # an encoder's classifier scores each sequence's first token into num_labels, not every token into the vocabulary
+        head = {"scored": setup.micro_batch, "vocab": m.num_labels} if m.encoder else {}
+        terms, flops = _sft_like(m, setup, gpu, c, setup.micro_batch, seq, **head)
         tokens, sequences = setup.micro_batch * seq * ga, setup.micro_batch * ga
     elif setup.train == "reward":  # chosen and rejected in one forward; a score head instead of the vocabulary
         seqs = TRAINED_SEQUENCES["reward"] * setup.micro_batch

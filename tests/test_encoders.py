@@ -189,5 +189,8 @@ def test_encoder_terms_the_traces_showed():
     assert t.embedding_norm_saved(spec, s) == (4 + 2 + 1) * h * n  # fp32 LN input, bf16 word embedding, dropout mask
     assert t.post_norm_transient(spec, s) == ((2 * 4 + 2) * h + 2 * i) * n
     assert t.backward_grad_buffers(spec, s) == 4 * h * n
+    # QLoRA: the word-embedding output is fp32 after peft's k-bit upcast, bf16 without it
+    assert t.embedding_norm_saved(spec, s.with_(adaptation="qlora")) == (4 + 4 + 1) * h * n
+    assert t.embedding_norm_saved(spec, s.with_(adaptation="qlora", kbit_upcast=False)) == (4 + 2 + 1) * h * n
     llama = resolve_model("llama-3.2-1b").spec
     assert t.embedding_norm_saved(llama, s) == 0 and t.post_norm_transient(llama, s) == 0

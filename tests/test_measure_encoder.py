@@ -14,28 +14,9 @@ from estimators.catalog import resolve_model  # noqa: E402
 from estimators.setup import Setup  # noqa: E402
 
 # Three labels, so that a head built with transformers' default (2) or the reward model's (1) would show.
-TINY_BERT = resolve_model("bert-base-uncased").spec.with_(
-    name="tiny bert",
-    hidden_size=64,
-    intermediate_size=128,
-    num_layers=2,
-    num_heads=4,
-    num_kv_heads=4,
-    vocab_size=256,
-    max_positions=128,
-    num_labels=3,
-)
-TINY_ROBERTA = resolve_model("roberta-base").spec.with_(
-    name="tiny roberta",
-    hidden_size=64,
-    intermediate_size=128,
-    num_layers=2,
-    num_heads=4,
-    num_kv_heads=4,
-    vocab_size=256,
-    max_positions=130,
-    num_labels=3,
-)
+TINY = dict(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, num_kv_heads=4, vocab_size=256, num_labels=3)
+TINY_BERT = resolve_model("bert-base-uncased").spec.with_(name="tiny bert", max_positions=128, **TINY)
+TINY_ROBERTA = resolve_model("roberta-base").spec.with_(name="tiny roberta", max_positions=130, **TINY)  # two offset by padding
 FULL = Setup(adaptation="full", precision="fp32", attention="eager", micro_batch=2, seq_len=32, loss="full")
 
 

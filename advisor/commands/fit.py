@@ -158,8 +158,10 @@ def print_fit(data: dict) -> None:
     if data["max_micro_batch"]:
         console.print(f"largest micro-batch at {seq} tokens: [bold]{data['max_micro_batch']}[/bold]")
     if data["max_seq_len"]:
+        from estimators.fit import SEQ_STEP  # the search's step: within one of the positions means it stopped there
+
         positions = data["model_positions"]
-        cap = f" (the model's {positions:,} positions: no longer sequence can be read)" if data["max_seq_len"] + 64 > positions else ""
+        cap = f" (the model's {positions:,} positions: no longer sequence can be read)" if data["max_seq_len"] + SEQ_STEP > positions else ""
         console.print(f"longest sequence at micro-batch {est['setup']['micro_batch']}: [bold]{data['max_seq_len']}[/bold] tokens{cap}")
     if data["fits"] and data.get("goal") != "fastest":
         return
